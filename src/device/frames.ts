@@ -1,0 +1,97 @@
+// The frame table of a device pool: which frame belongs to which (space, page),
+// which are free, and the CLOCK reference bits. Frames are page-sized slots in
+// the pool's windows; frame f lives in window f >> windowShift. State only:
+// the pool (pool.ts) is the single writer; victim choice is in eviction.ts.
+
+import { assert } from '../assert.ts';
+
+export const FREE = 0;
+
+/**
+ * Invariants:
+ *  F1  owner[f] = FREE ⇔ f is free (and then page[f] is meaningless).
+ *  F2  freeCount = number of free frames.
+ *  F3  for an owned frame, the owning space's page table maps page[f] to f (checked by the pool with the spaces).
+ */
+export class FrameTable {
+  readonly frameCount: number;
+  /** Frames per window, a power of two: runs never cross a window. */
+  readonly windowFrames: number;
+  /** Owning space id (1-based), FREE when free. */
+  readonly owner: Uint16Array;
+  /** Page number within the owning space. */
+  readonly page: Uint32Array;
+  /** CLOCK reference bit: set when a dispatch uses the frame, cleared as the hand passes. */
+  readonly referenced: Uint8Array;
+  #freeCount: number;
+  #cursor = 0;
+  hand = 0;
+
+  constructor(frameCount: number, windowFrames: number) {
+    this.frameCount = frameCount;
+    this.windowFrames = windowFrames;
+    this.owner = new Uint16Array(frameCount);
+    this.page = new Uint32Array(frameCount);
+    this.referenced = new Uint8Array(frameCount);
+    this.#freeCount = frameCount;
+  }
+
+  get freeCount(): number {
+    return this.#freeCount;
+  }
+
+  /**
+   * Take up to `want` free frames as one run of consecutive frames inside one
+   * window (so a run of pages can move in one copy). Next fit from a cursor.
+   * Returns [first, count], count 0 when no frame is free.
+   */
+  takeRun(want: number, space: number, firstPage: number): [number, number] {
+    assert(want > 0 && space !== FREE, 'takeRun: bad arguments');
+    if (this.#freeCount === 0) return [0, 0];
+    const n = this.frameCount;
+    let f = this.#cursor;
+    for (let scanned = 0; scanned < n; scanned++, f = f + 1 === n ? 0 : f + 1) {
+      if (this.owner[f] !== FREE) continue;
+      const windowEnd = (Math.floor(f / this.windowFrames) + 1) * this.windowFrames;
+      const limit = Math.min(n, windowEnd, f + want);
+      let e = f;
+      while (e < limit && this.owner[e] === FREE) {
+        this.owner[e] = space;
+        this.page[e] = firstPage + (e - f);
+        this.referenced[e] = 1;
+        e++;
+      }
+      this.#freeCount -= e - f;
+      this.#cursor = e === n ? 0 : e;
+      return [f, e - f];
+    }
+    assert(false, 'freeCount > 0 but no free frame found');
+  }
+
+  /** Give frame f to (space, page) — used when an evicted frame passes straight to its next owner. */
+  reassign(f: number, space: number, page: number): void {
+    assert(this.owner[f] !== FREE, `reassign: frame ${f} is free`);
+    this.owner[f] = space;
+    this.page[f] = page;
+    this.referenced[f] = 1;
+  }
+
+  release(f: number): void {
+    assert(this.owner[f] !== FREE, `release: frame ${f} is already free`);
+    this.owner[f] = FREE;
+    this.referenced[f] = 0;
+    this.#freeCount++;
+  }
+
+  ownedCount(space: number): number {
+    let c = 0;
+    for (let f = 0; f < this.frameCount; f++) if (this.owner[f] === space) c++;
+    return c;
+  }
+
+  checkInvariants(): void {
+    let free = 0;
+    for (let f = 0; f < this.frameCount; f++) if (this.owner[f] === FREE) free++;
+    assert(free === this.#freeCount, `frame table: ${free} free frames but freeCount ${this.#freeCount} (F2)`);
+  }
+}

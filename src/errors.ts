@@ -1,0 +1,240 @@
+// Typed errors. Every failure a user can cause or observe is an `HmmError`
+// with a stable `code`; the message says what happened, with the numbers, and
+// what to do about it. Internal bugs are not HmmErrors: they come from
+// `assert`/`unreachable` in ./assert.ts.
+
+export type HmmErrorCode =
+  | 'INVALID_ARGUMENT'
+  | 'OUT_OF_RANGE'
+  | 'MISALIGNED'
+  | 'BAD_PAGE_SIZE'
+  | 'OUT_OF_VIRTUAL_MEMORY'
+  | 'DOUBLE_FREE'
+  | 'UNKNOWN_ALLOCATION'
+  | 'PIN_LIMIT'
+  | 'NOT_PINNED'
+  | 'WORKING_SET_TOO_LARGE'
+  | 'POOL_CONFIG'
+  | 'POOL_MISMATCH'
+  | 'ACCESS_VIOLATION'
+  | 'KERNEL_COMPILE'
+  | 'GPU_VALIDATION'
+  | 'GPU_OUT_OF_MEMORY'
+  | 'DEVICE_LOST'
+  | 'DESTROYED'
+  | 'NO_ADAPTER';
+
+export class HmmError extends Error {
+  readonly code: HmmErrorCode;
+  constructor(code: HmmErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A size, count or option that is not a valid value (NaN, negative, not an integer, unknown key). */
+export class InvalidArgumentError extends HmmError {
+  constructor(message: string) {
+    super('INVALID_ARGUMENT', message);
+  }
+}
+
+/** An address range that is not inside the address space. */
+export class OutOfRangeError extends HmmError {
+  readonly addr: number;
+  readonly byteLength: number;
+  readonly spaceSize: number;
+  constructor(what: string, addr: number, byteLength: number, spaceSize: number) {
+    super(
+      'OUT_OF_RANGE',
+      `${what}: range [${addr}, ${addr + byteLength}) is outside the address space [0, ${spaceSize}); ` +
+        `use an address from alloc() or a range that ends at or before ${spaceSize}`,
+    );
+    this.addr = addr;
+    this.byteLength = byteLength;
+    this.spaceSize = spaceSize;
+  }
+}
+
+export class MisalignedError extends HmmError {
+  constructor(what: string, value: number, alignment: number) {
+    super('MISALIGNED', `${what}: ${value} is not a multiple of ${alignment}; round it to a multiple of ${alignment}`);
+  }
+}
+
+export class BadPageSizeError extends HmmError {
+  constructor(pageSize: number, min: number, max: number) {
+    super(
+      'BAD_PAGE_SIZE',
+      `page size ${pageSize} is not a power of two between ${min} and ${max} bytes; ` +
+        `use one of 4096, 8192, …, ${max} (default 65536)`,
+    );
+  }
+}
+
+export class OutOfVirtualMemoryError extends HmmError {
+  constructor(byteLength: number, largestFree: number, spaceSize: number) {
+    super(
+      'OUT_OF_VIRTUAL_MEMORY',
+      `cannot allocate ${byteLength} bytes: the largest free block of the ${spaceSize}-byte address space is ${largestFree} bytes; ` +
+        `free some allocations or create a larger space`,
+    );
+  }
+}
+
+export class DoubleFreeError extends HmmError {
+  constructor(addr: number) {
+    super('DOUBLE_FREE', `free(${addr}): this allocation was already freed; free each address from alloc() once`);
+  }
+}
+
+export class UnknownAllocationError extends HmmError {
+  constructor(addr: number) {
+    super('UNKNOWN_ALLOCATION', `free(${addr}): no allocation starts at this address; pass the exact address alloc() returned`);
+  }
+}
+
+export class PinLimitError extends HmmError {
+  readonly requested: number;
+  readonly pinned: number;
+  readonly limit: number;
+  constructor(requested: number, pinned: number, limit: number) {
+    super(
+      'PIN_LIMIT',
+      `pinning ${requested} more bytes would make ${pinned + requested} pinned bytes, over the pool's pin limit of ${limit} bytes ` +
+        `(${pinned} already pinned); unpin something first or create the pool with a larger pinLimit`,
+    );
+    this.requested = requested;
+    this.pinned = pinned;
+    this.limit = limit;
+  }
+}
+
+export class NotPinnedError extends HmmError {
+  constructor(addr: number) {
+    super('NOT_PINNED', `unpin: the page at ${addr} is not pinned; unpin only ranges you pinned, as many times as you pinned them`);
+  }
+}
+
+/** A dispatch (or pin) needs more device memory than the pool can give it, even after evicting everything it may evict. */
+export class WorkingSetTooLargeError extends HmmError {
+  readonly neededBytes: number;
+  readonly availableBytes: number;
+  readonly capacityBytes: number;
+  constructor(neededBytes: number, availableBytes: number, capacityBytes: number, pinnedBytes: number) {
+    super(
+      'WORKING_SET_TOO_LARGE',
+      `the working set needs ${neededBytes} bytes on the device, but only ${availableBytes} of the pool's ${capacityBytes} bytes ` +
+        `can be made free (${pinnedBytes} bytes are pinned); split the dispatch into smaller ranges, unpin, or use a larger pool`,
+    );
+    this.neededBytes = neededBytes;
+    this.availableBytes = availableBytes;
+    this.capacityBytes = capacityBytes;
+  }
+}
+
+export class PoolConfigError extends HmmError {
+  constructor(message: string) {
+    super('POOL_CONFIG', message);
+  }
+}
+
+export class PoolMismatchError extends HmmError {
+  constructor(message: string) {
+    super('POOL_MISMATCH', message);
+  }
+}
+
+export type ViolationKind = 'out-of-range' | 'not-readable' | 'not-writable' | 'misaligned';
+
+export interface Violation {
+  /** The virtual byte address the invocation tried to access. */
+  readonly addr: number;
+  readonly kind: ViolationKind;
+  /** `global_invocation_id` of the first invocation that made this access. */
+  readonly invocation: readonly [number, number, number];
+}
+
+/** A kernel touched memory it was not allowed to: the access was not carried out. */
+export class AccessViolationError extends HmmError {
+  readonly violations: readonly Violation[];
+  readonly count: number;
+  constructor(kernel: string, violations: readonly Violation[], count: number) {
+    const first = violations[0];
+    const where = first
+      ? ` First: ${first.kind} at address ${first.addr} by invocation (${first.invocation.join(', ')}).`
+      : '';
+    super(
+      'ACCESS_VIOLATION',
+      `kernel "${kernel}" made ${count} access(es) outside what it may touch; they were not carried out.${where} ` +
+        `Declare the range in read/write, fix the address computation, or align the access to its type's size`,
+    );
+    this.violations = violations;
+    this.count = count;
+  }
+}
+
+export class KernelCompileError extends HmmError {
+  readonly messages: readonly string[];
+  constructor(kernel: string, messages: readonly string[]) {
+    super(
+      'KERNEL_COMPILE',
+      `kernel "${kernel}" does not compile:\n${messages.join('\n')}\n` +
+        `Line numbers are in your kernel's code; the prelude's functions (vm_load_u32, vm_store_f32, …) are listed in the README`,
+    );
+    this.messages = messages;
+  }
+}
+
+export class GpuValidationError extends HmmError {
+  constructor(what: string, message: string) {
+    super('GPU_VALIDATION', `${what}: WebGPU reported a validation error: ${message}`);
+  }
+}
+
+export class GpuOutOfMemoryError extends HmmError {
+  constructor(what: string, bytes: number) {
+    super('GPU_OUT_OF_MEMORY', `${what}: the device could not allocate ${bytes} bytes; use a smaller pool capacity`);
+  }
+}
+
+export interface LostRange {
+  readonly addr: number;
+  readonly byteLength: number;
+}
+
+export class DeviceLostError extends HmmError {
+  readonly reason: string;
+  /** Ranges whose only valid copy was on the lost device (their host bytes are stale). */
+  readonly lostRanges: readonly LostRange[];
+  constructor(reason: string, detail: string, lostRanges: readonly LostRange[] = []) {
+    const lost = lostRanges.length
+      ? ` ${lostRanges.length} range(s) had their only copy on the device and are lost: ` +
+        lostRanges
+          .slice(0, 4)
+          .map((r) => `[${r.addr}, ${r.addr + r.byteLength})`)
+          .join(', ') +
+        (lostRanges.length > 4 ? ', …' : '') +
+        '.'
+      : '';
+    super(
+      'DEVICE_LOST',
+      `the GPU device was lost (${reason}: ${detail}).${lost} Create a new device and pool; host-valid data is intact`,
+    );
+    this.reason = reason;
+    this.lostRanges = lostRanges;
+  }
+}
+
+export class DestroyedError extends HmmError {
+  constructor(what: string) {
+    super('DESTROYED', `${what} was destroyed; create a new one`);
+  }
+}
+
+export class NoAdapterError extends HmmError {
+  constructor(detail: string) {
+    super('NO_ADAPTER', `no WebGPU adapter: ${detail}`);
+  }
+}

@@ -1,0 +1,22 @@
+// webgpu-hmm: a userspace, HMM-style virtual memory runtime on WebGPU.
+// The public API, re-exported explicitly. Browser-neutral: it takes a
+// GPUDevice and never touches `navigator.gpu`. Internal modules never import
+// this file.
+
+export { createPool, type Pool, type PoolStats } from './device/pool.ts';
+export {
+  createSpace, type AddressSpace, type SpaceOptions, type Residency, type ViewMode,
+} from './space/address-space.ts';
+export { createKernel, type Kernel, type KernelDescriptor } from './kernel/kernel.ts';
+export type { DispatchOptions, DispatchResult, Range } from './fault/declared.ts';
+export type { IntervalSubscription, InvalidationEvent, InvalidateCallback } from './notify/notifier.ts';
+export type { PageStateName } from './space/page-table.ts';
+export type { PoolOptions } from './options.ts';
+export { DEFAULT_PAGE_SIZE, MIN_PAGE_SIZE, MAX_PAGE_SIZE, MAX_SPACE_SIZE } from './options.ts';
+export {
+  HmmError, InvalidArgumentError, OutOfRangeError, MisalignedError, BadPageSizeError, OutOfVirtualMemoryError,
+  DoubleFreeError, UnknownAllocationError, PinLimitError, NotPinnedError, WorkingSetTooLargeError,
+  PoolConfigError, PoolMismatchError, AccessViolationError, KernelCompileError, GpuValidationError,
+  GpuOutOfMemoryError, DeviceLostError, DestroyedError, NoAdapterError,
+  type HmmErrorCode, type Violation, type ViolationKind, type LostRange,
+} from './errors.ts';

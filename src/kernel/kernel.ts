@@ -1,0 +1,56 @@
+// Kernels: user WGSL that addresses the virtual space through the prelude.
+// A kernel is a description (code, workgroup size); it is linked and compiled
+// per device and pool configuration on first use (src/kernel/pipelines.ts).
+//
+// The user writes `fn kernel(inv: VmInvocation) { … }` and calls the prelude
+// (vm_load_u32, vm_store_f32, vm_atomic_add_u32, vm_arg_u32, …); the runtime
+// owns the entry point, the bindings and the workgroup size attribute.
+
+import { InvalidArgumentError, KernelCompileError } from '../errors.ts';
+
+export interface KernelDescriptor {
+  /** WGSL defining `fn kernel(inv: VmInvocation)`; may define other functions, structs, consts, workgroup vars. */
+  code: string;
+  /** Threads per workgroup: x or [x, y, z]. Default 64. */
+  workgroupSize?: number | readonly [number, number?, number?];
+  /** Name used in errors, traces and GPU object labels. */
+  label?: string;
+}
+
+export interface Kernel {
+  readonly label: string;
+  readonly code: string;
+  readonly workgroupSize: readonly [number, number, number];
+  /** True when the code calls vm_atomic_*: its windows are bound as atomic<u32>. */
+  readonly usesAtomics: boolean;
+}
+
+const ENTRY_RE = /\bfn\s+kernel\s*\(/;
+const RESERVED_RE = /\b(vm_entry|vm_w\d+|vm_u|vm_pt|vm_log)\b/;
+
+export function createKernel(desc: KernelDescriptor): Kernel {
+  if (desc === null || typeof desc !== 'object' || typeof desc.code !== 'string') {
+    throw new InvalidArgumentError('createKernel: pass { code: string, workgroupSize?, label? }');
+  }
+  const label = desc.label ?? 'kernel';
+  const ws = desc.workgroupSize ?? 64;
+  const raw = typeof ws === 'number' ? [ws, 1, 1] : [ws[0], ws[1] ?? 1, ws[2] ?? 1];
+  for (const d of raw) {
+    if (typeof d !== 'number' || !Number.isInteger(d) || d < 1) {
+      throw new InvalidArgumentError(`kernel "${label}": workgroupSize entries must be whole numbers ≥ 1, got [${raw.join(', ')}]`);
+    }
+  }
+  if (!ENTRY_RE.test(desc.code)) {
+    throw new KernelCompileError(label, ['no entry function: define `fn kernel(inv: VmInvocation) { … }`']);
+  }
+  const reserved = RESERVED_RE.exec(desc.code);
+  if (reserved) {
+    throw new KernelCompileError(label, [`"${reserved[1]}" is reserved by the prelude; use another name or the vm_load_*/vm_store_* functions`]);
+  }
+  return Object.freeze({
+    label,
+    code: desc.code,
+    workgroupSize: Object.freeze([raw[0]!, raw[1]!, raw[2]!] as const),
+    usesAtomics: /\bvm_atomic_/.test(desc.code),
+  });
+}

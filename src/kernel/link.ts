@@ -1,0 +1,84 @@
+// Linking: prelude + generated per-pool glue + user code + entry point → one
+// WGSL module. The glue is the only generated WGSL: the window bindings and
+// the switch that picks a window by index, which WGSL cannot express
+// generically (no pointer parameters into storage without an extension).
+
+import { SHADERS } from './shaders.generated.ts';
+import type { Kernel } from './kernel.ts';
+
+export interface LinkConfig {
+  readonly pageShift: number;
+  readonly windowCount: number;
+  /** log2 of words per window. */
+  readonly windowWordShift: number;
+  readonly logEntries: number;
+}
+
+export interface LinkedSource {
+  readonly code: string;
+  /** 1-based line in `code` where the user's code starts. */
+  readonly userFirstLine: number;
+  readonly userLineCount: number;
+}
+
+const ATOMIC_OPS = ['add', 'sub', 'max', 'min', 'and', 'or', 'xor', 'exchange'] as const;
+
+function windowSwitch(n: number, signature: string, body: (w: string) => string, fallback: string): string {
+  if (n === 1) return `${signature} {\n  let i = g & VM_WINDOW_MASK;\n  ${body('vm_w0')}\n}\n`;
+  let s = `${signature} {\n  let i = g & VM_WINDOW_MASK;\n  switch (g >> VM_WINDOW_WORD_SHIFT) {\n`;
+  for (let w = 0; w < n; w++) s += `    case ${w}u: { ${body(`vm_w${w}`)} }\n`;
+  s += `    default: { ${fallback} }\n  }\n}\n`;
+  return s;
+}
+
+export function glue(cfg: LinkConfig, atomics: boolean): string {
+  const n = cfg.windowCount;
+  let s = `const VM_PAGE_SHIFT: u32 = ${cfg.pageShift}u;\n`;
+  s += `const VM_FRAME_WORD_SHIFT: u32 = ${cfg.pageShift - 2}u;\n`;
+  s += `const VM_WINDOW_WORD_SHIFT: u32 = ${cfg.windowWordShift}u;\n`;
+  s += `const VM_LOG_ENTRIES: u32 = ${cfg.logEntries}u;\n`;
+  const elem = atomics ? 'atomic<u32>' : 'u32';
+  for (let w = 0; w < n; w++) s += `@group(0) @binding(${3 + w}) var<storage, read_write> vm_w${w}: array<${elem}>;\n`;
+  if (atomics) {
+    s += windowSwitch(n, 'fn vm_read_word(g: u32) -> u32', (w) => `return atomicLoad(&${w}[i]);`, 'return 0u;');
+    s += windowSwitch(n, 'fn vm_write_word(g: u32, v: u32)', (w) => `atomicStore(&${w}[i], v);`, '');
+    for (const op of ATOMIC_OPS) {
+      const fn = `atomic${op[0]!.toUpperCase()}${op.slice(1)}`;
+      s += windowSwitch(n, `fn vm_atomic_${op}_word(g: u32, v: u32) -> u32`, (w) => `return ${fn}(&${w}[i], v);`, 'return 0u;');
+    }
+    s += windowSwitch(
+      n,
+      'fn vm_atomic_compare_exchange_word(g: u32, cmp: u32, v: u32) -> VmCasResult',
+      (w) => `let r = atomicCompareExchangeWeak(&${w}[i], cmp, v); return VmCasResult(r.old_value, r.exchanged);`,
+      'return VmCasResult(0u, false);',
+    );
+  } else {
+    s += windowSwitch(n, 'fn vm_read_word(g: u32) -> u32', (w) => `return ${w}[i];`, 'return 0u;');
+    s += windowSwitch(n, 'fn vm_write_word(g: u32, v: u32)', (w) => `${w}[i] = v;`, '');
+  }
+  return s;
+}
+
+function lineCount(s: string): number {
+  let n = 1;
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) === 10) n++;
+  return n;
+}
+
+export function link(kernel: Kernel, cfg: LinkConfig): LinkedSource {
+  const [x, y, z] = kernel.workgroupSize;
+  let head = glue(cfg, kernel.usesAtomics) + SHADERS.prelude + '\n';
+  if (kernel.usesAtomics) head += SHADERS['prelude-atomics'] + '\n';
+  head += `// ---- user code: ${kernel.label.replace(/[\r\n]/g, ' ')} ----\n`;
+  const userFirstLine = lineCount(head);
+  const entry =
+    `\n// ---- entry point (generated) ----\n` +
+    `@compute @workgroup_size(${x}, ${y}, ${z})\n` +
+    `fn vm_entry(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,\n` +
+    `            @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,\n` +
+    `            @builtin(local_invocation_index) lidx: u32) {\n` +
+    `  vm_gid = gid;\n` +
+    `  kernel(VmInvocation(gid, lid, wid, nwg, lidx));\n` +
+    `}\n`;
+  return { code: head + kernel.code + entry, userFirstLine, userLineCount: lineCount(kernel.code) };
+}

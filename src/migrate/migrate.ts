@@ -1,0 +1,319 @@
+// The migration engine, in the three phases of Linux's migrate_vma_*:
+//
+//   1. collect and mark   — pick the pages that must move, lock them against
+//                           eviction, watch their range with the notifier;
+//   2. allocate and copy  — take frames (evicting CLOCK victims if the pool is
+//                           full), then encode coalesced copies: one command per
+//                           run of consecutive pages in consecutive frames, a
+//                           clear instead of a copy for unpopulated pages;
+//   3. finalize per page  — install the new frame and state page by page,
+//                           except for pages a host write invalidated while the
+//                           copy was in flight: those keep the host copy and
+//                           their frame goes back (the caller's retry loop
+//                           collects them again).
+//
+// Every function here runs under the pool lock (pool.withLock), so only host
+// writes (the notifier) can interleave at an await.
+
+import { assert } from '../assert.ts';
+import { WorkingSetTooLargeError } from '../errors.ts';
+import { chooseVictims, countEvictable, type VictimQuery } from '../device/eviction.ts';
+import type { PoolImpl } from '../device/pool.ts';
+import type { SpaceCore } from '../space/core.ts';
+import { NO_FRAME, PageFlag, PageState } from '../space/page-table.ts';
+import { coalesce, type CopyRun } from './coalesce.ts';
+import type { Piece } from './transfer.ts';
+
+/** Which pages of a batch a host write invalidated while it was in flight. */
+class StaleSet {
+  readonly #ranges: [number, number][] = [];
+  readonly #pageSize: number;
+  constructor(pageSize: number) {
+    this.#pageSize = pageSize;
+  }
+  add(start: number, end: number): void {
+    this.#ranges.push([start, end]);
+  }
+  has(p: number): boolean {
+    const a = p * this.#pageSize;
+    const b = a + this.#pageSize;
+    for (const [s, e] of this.#ranges) if (s < b && a < e) return true;
+    return false;
+  }
+  get empty(): boolean {
+    return this.#ranges.length === 0;
+  }
+}
+
+function watch(space: SpaceCore, firstPage: number, lastPage: number): { stale: StaleSet; remove(): void } {
+  const stale = new StaleSet(space.pageSize);
+  const sub = space.notifier.subscribe(firstPage * space.pageSize, (lastPage + 1) * space.pageSize, (ev) => stale.add(ev.start, ev.end));
+  return { stale, remove: () => sub.remove() };
+}
+
+function pieces(runs: readonly CopyRun[], pool: PoolImpl): Piece[] {
+  const ps = pool.pageSize;
+  const wf = pool.frames.windowFrames;
+  return runs.map((r) => ({
+    hostOffset: r.page * ps,
+    window: Math.floor(r.frame / wf),
+    windowOffset: (r.frame % wf) * ps,
+    byteLength: r.count * ps,
+  }));
+}
+
+function victimQuery(pool: PoolImpl): VictimQuery {
+  return {
+    evictable(space, page) {
+      const t = pool.spaces.get(space)!.table;
+      return t.pins[page] === 0 && (t.flags[page]! & PageFlag.Locked) === 0;
+    },
+    dirty(space, page) {
+      return pool.spaces.get(space)!.table.state[page] === PageState.Device;
+    },
+  };
+}
+
+export interface MigrationReport {
+  pagesUploaded: number;
+  pagesCleared: number;
+  bytesUploaded: number;
+  evictions: number;
+  writebacks: number;
+}
+
+export function emptyReport(): MigrationReport {
+  return { pagesUploaded: 0, pagesCleared: 0, bytesUploaded: 0, evictions: 0, writebacks: 0 };
+}
+
+/**
+ * Evict the pages in `victims` (frames): clean pages are dropped at once, dirty
+ * ones are copied back and finalized when the copy lands. On return every
+ * victim frame still belongs to its old owner in the frame table, detached
+ * from its page, ready for `frames.reassign`. The write-back copies are
+ * submitted before this returns, so uploads into these frames queue after them.
+ */
+async function evict(pool: PoolImpl, victims: readonly number[], report: MigrationReport): Promise<void> {
+  const frames = pool.frames;
+  // Group dirty victims by space for one coalesced read-back per space.
+  const dirty = new Map<number, { pages: number[]; frames: number[] }>();
+  for (const f of victims) {
+    const space = pool.spaces.get(frames.owner[f]!)!;
+    const p = frames.page[f]!;
+    const t = space.table;
+    assert(t.frame[p] === f, `victim frame ${f} not mapped by its page`);
+    t.frame[p] = NO_FRAME;
+    space.gpt.unmap(p);
+    if (t.state[p] === PageState.Device) {
+      t.flags[p] = t.flags[p]! | PageFlag.InFlight;
+      let d = dirty.get(space.id);
+      if (!d) dirty.set(space.id, (d = { pages: [], frames: [] }));
+      d.pages.push(p);
+      d.frames.push(f);
+    } else {
+      t.state[p] = PageState.Host;
+      pool.counters.evictionDrops++;
+    }
+    pool.counters.evictions++;
+    report.evictions++;
+  }
+  for (const [id, d] of dirty) {
+    const space = pool.spaces.get(id)!;
+    const order = d.pages.map((_, i) => i).sort((a, b) => d.pages[a]! - d.pages[b]!);
+    const pg = order.map((i) => d.pages[i]!);
+    const fr = order.map((i) => d.frames[i]!);
+    const w = watch(space, pg[0]!, pg[pg.length - 1]!);
+    const t = space.table;
+    const ps = space.pageSize;
+    try {
+      await pool.transfer.readback(pieces(coalesce(pg, fr, frames.windowFrames), pool), (hostOffset, bytes) => {
+        for (let off = 0; off < bytes.length; off += ps) {
+          const p = (hostOffset + off) / ps;
+          // A host write during the copy cleared InFlight: its bytes are newer.
+          if ((t.flags[p]! & PageFlag.InFlight) !== 0) space.host.set(bytes.subarray(off, off + ps), hostOffset + off);
+        }
+      });
+    } finally {
+      w.remove();
+    }
+    for (const p of pg) {
+      if ((t.flags[p]! & PageFlag.InFlight) !== 0) {
+        t.flags[p] = t.flags[p]! & ~PageFlag.InFlight;
+        t.state[p] = PageState.Host;
+        if (t.toHost[p]! < 0xffff) t.toHost[p]!++;
+        pool.counters.pagesToHost++;
+        pool.counters.bytesToHost += ps;
+      }
+    }
+    pool.counters.evictionWritebacks += pg.length;
+    report.writebacks += pg.length;
+  }
+}
+
+/**
+ * Make every page in `pages` (ascending, unique) resident on the device.
+ * Pages a host write invalidated during the migration are left non-resident;
+ * callers loop until a pass completes with no invalidation (see fault/declared.ts).
+ */
+export async function makeResident(space: SpaceCore, pages: Uint32Array, report: MigrationReport): Promise<void> {
+  const pool = space.pool;
+  const t = space.table;
+  const frames = pool.frames;
+  const ps = space.pageSize;
+
+  // ---- phase 1: collect and mark ----
+  const need: number[] = [];
+  for (const p of pages) {
+    t.flags[p] = t.flags[p]! | PageFlag.Locked;
+    if (!t.isResident(p)) need.push(p);
+  }
+  try {
+    if (need.length === 0) return;
+    const w = watch(space, need[0]!, need[need.length - 1]!);
+    const frameOf = new Uint32Array(need.length).fill(NO_FRAME);
+    let finalized = false;
+    try {
+      // ---- phase 2a: allocate (free frames first, as runs; then victims) ----
+      let i = 0;
+      let assigned = 0;
+      while (i < need.length && frames.freeCount > 0) {
+        let len = 1;
+        while (i + len < need.length && need[i + len] === need[i]! + len) len++;
+        const [f0, n] = frames.takeRun(len, space.id, need[i]!);
+        for (let k = 0; k < n; k++) frameOf[i + k] = f0 + k;
+        assigned += n;
+        i += n;
+      }
+      const short = need.length - assigned;
+      if (short > 0) {
+        const q = victimQuery(pool);
+        const victims = chooseVictims(frames, short, q);
+        if (victims.length < short) {
+          const evictable = countEvictable(frames, q);
+          throw new WorkingSetTooLargeError(
+            pages.length * ps, (frames.freeCount + assigned + evictable) * ps + (pages.length - need.length) * ps,
+            pool.capacity, pool.pinnedPages * ps,
+          );
+        }
+        await evict(pool, victims, report);
+        let v = 0;
+        for (let k = 0; k < need.length; k++) {
+          if (frameOf[k] !== NO_FRAME) continue;
+          const f = victims[v++]!;
+          frames.reassign(f, space.id, need[k]!);
+          frameOf[k] = f;
+        }
+      }
+
+      // ---- phase 2b: encode — clears for unpopulated pages, coalesced copies for the rest ----
+      const clearP: number[] = [];
+      const clearF: number[] = [];
+      const copyP: number[] = [];
+      const copyF: number[] = [];
+      for (let k = 0; k < need.length; k++) {
+        const p = need[k]!;
+        const s = t.state[p]!;
+        assert(s === PageState.Unpopulated || s === PageState.Host, `page ${p} became resident without the pool lock`);
+        if (s === PageState.Unpopulated) {
+          clearP.push(p);
+          clearF.push(frameOf[k]!);
+        } else {
+          copyP.push(p);
+          copyF.push(frameOf[k]!);
+        }
+      }
+      if (clearP.length > 0) {
+        const enc = pool.device.createCommandEncoder({ label: `${space.label}:clear` });
+        for (const pc of pieces(coalesce(clearP, clearF, frames.windowFrames), pool)) {
+          enc.clearBuffer(pool.windows[pc.window]!, pc.windowOffset, pc.byteLength);
+        }
+        pool.device.queue.submit([enc.finish()]);
+      }
+      if (copyP.length > 0) {
+        const ps2 = pieces(coalesce(copyP, copyF, frames.windowFrames), pool);
+        const bytes = copyP.length * ps;
+        const o = pool.options;
+        const staging = o.uploadPath === 'staging' || (o.uploadPath === 'auto' && bytes >= o.stagingThreshold);
+        if (staging) await pool.transfer.staging(space.host, ps2);
+        else pool.transfer.writeBuffer(space.host, ps2);
+      }
+
+      // ---- phase 3: finalize page by page ----
+      for (let k = 0; k < need.length; k++) {
+        const p = need[k]!;
+        const f = frameOf[k]!;
+        if (w.stale.has(p)) {
+          frames.release(f);
+          continue;
+        }
+        const wasUnpopulated = t.state[p] === PageState.Unpopulated;
+        t.frame[p] = f;
+        t.state[p] = PageState.Shared;
+        space.gpt.map(p, f);
+        if (wasUnpopulated) {
+          pool.counters.pagesCleared++;
+          report.pagesCleared++;
+        } else {
+          if (t.toDevice[p]! < 0xffff) t.toDevice[p]!++;
+          pool.counters.pagesToDevice++;
+          pool.counters.bytesToDevice += ps;
+          report.pagesUploaded++;
+          report.bytesUploaded += ps;
+        }
+      }
+      finalized = true;
+    } finally {
+      w.remove();
+      if (!finalized) {
+        // Give back the frames of a migration that failed part-way.
+        for (let k = 0; k < need.length; k++) {
+          const f = frameOf[k]!;
+          if (f !== NO_FRAME && frames.owner[f] !== 0 && t.frame[need[k]!] !== f) frames.release(f);
+        }
+      }
+    }
+  } finally {
+    for (const p of pages) t.flags[p] = t.flags[p]! & ~PageFlag.Locked;
+  }
+}
+
+/**
+ * Bring device-only pages in [firstPage, lastPage] back to the host (they
+ * become Shared: valid on both sides). Only pages the device dirtied move.
+ * Returns the number of pages copied.
+ */
+export async function writeBack(space: SpaceCore, firstPage: number, lastPage: number): Promise<number> {
+  const pool = space.pool;
+  const t = space.table;
+  const ps = space.pageSize;
+  const pg: number[] = [];
+  const fr: number[] = [];
+  for (let p = firstPage; p <= lastPage; p++) {
+    if (t.state[p] !== PageState.Device) continue;
+    assert((t.flags[p]! & PageFlag.InFlight) === 0, 'InFlight page outside an eviction');
+    pg.push(p);
+    fr.push(t.frame[p]!);
+  }
+  if (pg.length === 0) return 0;
+  const w = watch(space, pg[0]!, pg[pg.length - 1]!);
+  try {
+    await pool.transfer.readback(pieces(coalesce(pg, fr, pool.frames.windowFrames), pool), (hostOffset, bytes) => {
+      for (let off = 0; off < bytes.length; off += ps) {
+        const p = (hostOffset + off) / ps;
+        if (!w.stale.has(p)) space.host.set(bytes.subarray(off, off + ps), hostOffset + off);
+      }
+    });
+  } finally {
+    w.remove();
+  }
+  let moved = 0;
+  for (const p of pg) {
+    if (w.stale.has(p) || t.state[p] !== PageState.Device) continue;
+    t.state[p] = PageState.Shared;
+    if (t.toHost[p]! < 0xffff) t.toHost[p]!++;
+    moved++;
+  }
+  pool.counters.pagesToHost += moved;
+  pool.counters.bytesToHost += moved * ps;
+  return moved;
+}

@@ -1,0 +1,197 @@
+// The two ways bytes cross between host memory and the pool's windows.
+//
+// Upload (host → device):
+//  - `queue.writeBuffer` in pieces of `writeChunk` bytes: the runtime's bounce
+//    buffer (Dawn copies into its own staging memory). No round trip: best for
+//    small transfers.
+//  - a ring of persistently reused MAP_WRITE staging buffers: the "pinned host
+//    memory" path of the seeds. The host copies straight into mapped memory and
+//    the GPU copies from there; a slot is re-mapped in the background after its
+//    copy is submitted. Best for large transfers (measured: bench/upload-paths.ts).
+// Readback (device → host): a ring of reused MAP_READ buffers; every slot's copy
+// is submitted before the first map is awaited, so copies and maps overlap.
+//
+// Pieces never straddle a window (the caller's runs are per window already).
+
+import { assert } from '../assert.ts';
+import { BufferUsage, MapMode } from '../gpu/constants.ts';
+
+/** One contiguous transfer between host bytes and a window. */
+export interface Piece {
+  readonly hostOffset: number;
+  readonly window: number;
+  readonly windowOffset: number;
+  readonly byteLength: number;
+}
+
+export interface TransferStats {
+  writeBufferBytes: number;
+  writeBufferCalls: number;
+  stagingBytes: number;
+  stagingSubmits: number;
+  readbackBytes: number;
+  readbackSubmits: number;
+}
+
+interface Slot {
+  readonly buffer: GPUBuffer;
+  /** Resolves when the slot is mapped and free to fill (upload) / drained (readback). */
+  ready: Promise<void>;
+}
+
+export class Transfer {
+  readonly #device: GPUDevice;
+  readonly #windows: readonly GPUBuffer[];
+  readonly #writeChunk: number;
+  readonly #slotSize: number;
+  readonly #slotCount: number;
+  readonly #label: string;
+  #upSlots: Slot[] | undefined;
+  #upNext = 0;
+  #downSlots: Slot[] | undefined;
+  readonly stats: TransferStats = {
+    writeBufferBytes: 0, writeBufferCalls: 0, stagingBytes: 0, stagingSubmits: 0, readbackBytes: 0, readbackSubmits: 0,
+  };
+
+  constructor(device: GPUDevice, windows: readonly GPUBuffer[], writeChunk: number, slotSize: number, slotCount: number, label: string) {
+    this.#device = device;
+    this.#windows = windows;
+    this.#writeChunk = writeChunk;
+    this.#slotSize = slotSize;
+    this.#slotCount = slotCount;
+    this.#label = label;
+  }
+
+  /** Staging/readback buffers created so far (for leak checks). */
+  get bufferCount(): number {
+    return (this.#upSlots?.length ?? 0) + (this.#downSlots?.length ?? 0);
+  }
+
+  #window(i: number): GPUBuffer {
+    const w = this.#windows[i];
+    assert(w !== undefined, `no window ${i}`);
+    return w;
+  }
+
+  /** Upload with queue.writeBuffer, `writeChunk` bytes a call. Synchronous: the bytes are captured now. */
+  writeBuffer(host: Uint8Array, pieces: readonly Piece[]): void {
+    const q = this.#device.queue;
+    for (const p of pieces) {
+      const w = this.#window(p.window);
+      for (let off = 0; off < p.byteLength; off += this.#writeChunk) {
+        const n = Math.min(this.#writeChunk, p.byteLength - off);
+        q.writeBuffer(w, p.windowOffset + off, host, p.hostOffset + off, n);
+        this.stats.writeBufferCalls++;
+      }
+      this.stats.writeBufferBytes += p.byteLength;
+    }
+  }
+
+  #makeSlots(usage: number, mappedAtCreation: boolean, kind: string): Slot[] {
+    const slots: Slot[] = [];
+    for (let i = 0; i < this.#slotCount; i++) {
+      const buffer = this.#device.createBuffer({
+        label: `${this.#label}:${kind}[${i}]`, size: this.#slotSize, usage, mappedAtCreation,
+      });
+      slots.push({ buffer, ready: Promise.resolve() });
+    }
+    return slots;
+  }
+
+  /**
+   * Upload through the staging ring. Awaits a free slot before each fill; the
+   * host bytes of a piece are read at the moment its slot is filled, so a caller
+   * that must not upload bytes a host write replaced meanwhile watches the
+   * range with the notifier (see migrate.ts).
+   */
+  async staging(host: Uint8Array, pieces: readonly Piece[]): Promise<void> {
+    this.#upSlots ??= this.#makeSlots(BufferUsage.MAP_WRITE | BufferUsage.COPY_SRC, true, 'staging');
+    let i = 0;
+    let pieceOff = 0;
+    while (i < pieces.length) {
+      const slot = this.#upSlots[this.#upNext]!;
+      this.#upNext = (this.#upNext + 1) % this.#upSlots.length;
+      await slot.ready;
+      const mapped = new Uint8Array(slot.buffer.getMappedRange(0, this.#slotSize));
+      const copies: [number, number, number, number][] = []; // slotOff, window, windowOff, n
+      let used = 0;
+      while (i < pieces.length && used < this.#slotSize) {
+        const p = pieces[i]!;
+        const n = Math.min(p.byteLength - pieceOff, this.#slotSize - used);
+        mapped.set(host.subarray(p.hostOffset + pieceOff, p.hostOffset + pieceOff + n), used);
+        copies.push([used, p.window, p.windowOffset + pieceOff, n]);
+        used += n;
+        pieceOff += n;
+        if (pieceOff === p.byteLength) {
+          i++;
+          pieceOff = 0;
+        }
+      }
+      slot.buffer.unmap();
+      const enc = this.#device.createCommandEncoder({ label: `${this.#label}:upload` });
+      for (const [so, w, wo, n] of copies) enc.copyBufferToBuffer(slot.buffer, so, this.#window(w), wo, n);
+      this.#device.queue.submit([enc.finish()]);
+      this.stats.stagingBytes += used;
+      this.stats.stagingSubmits++;
+      slot.ready = slot.buffer.mapAsync(MapMode.WRITE);
+    }
+  }
+
+  /**
+   * Read pieces back. Every slot's copy is submitted before the first map is
+   * awaited; `sink` gets each piece's bytes (a view valid only during the call).
+   */
+  async readback(pieces: readonly Piece[], sink: (hostOffset: number, bytes: Uint8Array) => void): Promise<void> {
+    this.#downSlots ??= this.#makeSlots(BufferUsage.MAP_READ | BufferUsage.COPY_DST, false, 'readback');
+    const slots = this.#downSlots;
+    let i = 0;
+    let pieceOff = 0;
+    while (i < pieces.length) {
+      // Fill every slot with copies, submit once, then drain the slots in order.
+      const batches: { slot: Slot; parts: [number, number, number][] }[] = []; // slotOff, hostOffset, n
+      const enc = this.#device.createCommandEncoder({ label: `${this.#label}:readback` });
+      for (const slot of slots) {
+        if (i >= pieces.length) break;
+        await slot.ready;
+        const parts: [number, number, number][] = [];
+        let used = 0;
+        while (i < pieces.length && used < this.#slotSize) {
+          const p = pieces[i]!;
+          const n = Math.min(p.byteLength - pieceOff, this.#slotSize - used);
+          enc.copyBufferToBuffer(this.#window(p.window), p.windowOffset + pieceOff, slot.buffer, used, n);
+          parts.push([used, p.hostOffset + pieceOff, n]);
+          used += n;
+          pieceOff += n;
+          if (pieceOff === p.byteLength) {
+            i++;
+            pieceOff = 0;
+          }
+        }
+        batches.push({ slot, parts });
+      }
+      this.#device.queue.submit([enc.finish()]);
+      this.stats.readbackSubmits++;
+      for (const b of batches) b.slot.ready = b.slot.buffer.mapAsync(MapMode.READ);
+      for (const b of batches) {
+        try {
+          await b.slot.ready;
+        } finally {
+          b.slot.ready = Promise.resolve();
+        }
+        const mapped = new Uint8Array(b.slot.buffer.getMappedRange());
+        for (const [so, ho, n] of b.parts) {
+          sink(ho, mapped.subarray(so, so + n));
+          this.stats.readbackBytes += n;
+        }
+        b.slot.buffer.unmap();
+      }
+    }
+  }
+
+  destroy(): void {
+    for (const s of this.#upSlots ?? []) s.buffer.destroy();
+    for (const s of this.#downSlots ?? []) s.buffer.destroy();
+    this.#upSlots = undefined;
+    this.#downSlots = undefined;
+  }
+}

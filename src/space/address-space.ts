@@ -1,0 +1,354 @@
+// The public face of an address space: host access (copy in/out, scoped
+// views), allocation, pinning, dispatch and notifier subscriptions. It holds
+// no state of its own beyond the ordering of host operations; everything else
+// lives in SpaceCore and the mechanisms (migrate/, fault/, notify/).
+//
+// Ordering: host operations that can complete synchronously do so; one that
+// must wait (it needs pages back from the device) joins a per-space chain, and
+// every later host operation waits its turn, so writes land in the order they
+// were issued. A dispatch waits for the host operations issued before it.
+
+import { assert } from '../assert.ts';
+import { InvalidArgumentError, NotPinnedError, PinLimitError, PoolMismatchError } from '../errors.ts';
+import { PoolImpl, type Pool } from '../device/pool.ts';
+import { compileFor, dispatchDeclared, type DispatchOptions, type DispatchResult } from '../fault/declared.ts';
+import type { Kernel } from '../kernel/kernel.ts';
+import { emptyReport, makeResident, writeBack } from '../migrate/migrate.ts';
+import type { InvalidateCallback, IntervalSubscription } from '../notify/notifier.ts';
+import { checkByteCount, DEFAULT_ALIGNMENT, MAX_SPACE_SIZE } from '../options.ts';
+import { SpaceCore } from './core.ts';
+import { PAGE_STATE_NAMES, PageState, type PageStateName } from './page-table.ts';
+
+export interface SpaceOptions {
+  /** Bytes of virtual address space: a multiple of the pool's page size, at most 4 GiB. */
+  size: number;
+  /** A label for errors and GPU objects. */
+  label?: string;
+}
+
+export interface Residency {
+  /** Pages in each state within the range asked about. */
+  readonly unpopulated: number;
+  readonly host: number;
+  readonly device: number;
+  readonly shared: number;
+  readonly pinned: number;
+  /** Bytes with a frame on the device (device + shared pages). */
+  readonly residentBytes: number;
+  /** Bytes whose only valid copy is on the device. */
+  readonly deviceDirtyBytes: number;
+}
+
+export type ViewMode = 'read' | 'write';
+
+export interface AddressSpace {
+  readonly size: number;
+  readonly pageSize: number;
+  readonly pool: Pool;
+  readonly label: string;
+  /** Allocate `byteLength` bytes aligned to `align` (default 16). Never returns 0. */
+  alloc(byteLength: number, options?: { align?: number }): number;
+  /** Free an allocation; its whole pages drop their device copies and read as zero. */
+  free(addr: number): void;
+  /** Copy bytes into the space. Device copies of the pages are invalidated first. */
+  write(addr: number, data: ArrayBufferView | ArrayBuffer): Promise<void>;
+  /** Copy bytes out. Pages whose latest copy is on the device are brought back first. */
+  read(addr: number, byteLength: number): Promise<Uint8Array>;
+  /**
+   * Run `fn` on a view of the host bytes of the range. 'read': the view holds
+   * the latest data. 'write': device copies are invalidated first, so whatever
+   * `fn` writes is what the next dispatch sees. The view is valid only during
+   * `fn`, which must be synchronous.
+   */
+  withView<R>(addr: number, byteLength: number, mode: ViewMode, fn: (view: Uint8Array) => R): Promise<R>;
+  /** Make the pages of the range resident and keep them there until unpinned. */
+  pin(addr: number, byteLength: number): Promise<void>;
+  unpin(addr: number, byteLength: number): void;
+  /** Run a kernel over the space; resolves when it has finished on the GPU. */
+  dispatch(kernel: Kernel, options: DispatchOptions): Promise<DispatchResult>;
+  /** Compile `kernel` for this space's pool now (errors early); dispatch does it on first use. */
+  compile(kernel: Kernel): Promise<void>;
+  /** Hear about host writes to [addr, addr + byteLength), with sequence numbers for retry loops. */
+  subscribe(addr: number, byteLength: number, onInvalidate?: InvalidateCallback): IntervalSubscription;
+  /** The state of the page holding `addr`. */
+  pageState(addr: number): PageStateName;
+  /** Page counts by state over a range (default: the whole space). */
+  residency(addr?: number, byteLength?: number): Residency;
+  /** Check the page table's invariants and the pool's frame table; throws on a broken one. For tests. */
+  checkInvariants(): void;
+  /** Give back this space's frames and GPU buffers. Device-only data is lost: read it first. */
+  destroy(): void;
+}
+
+function toBytes(data: ArrayBufferView | ArrayBuffer): Uint8Array {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  throw new InvalidArgumentError('write: data must be an ArrayBuffer or a typed array / DataView');
+}
+
+class AddressSpaceImpl implements AddressSpace {
+  readonly #core: SpaceCore;
+  readonly #pool: PoolImpl;
+  #tail: Promise<unknown> = Promise.resolve();
+  #pending = 0;
+
+  constructor(pool: PoolImpl, size: number, label: string) {
+    this.#pool = pool;
+    this.#core = pool.registerSpace((id) => new SpaceCore(id, pool, size, label));
+  }
+
+  get size(): number { return this.#core.size; }
+  get pageSize(): number { return this.#core.pageSize; }
+  get pool(): Pool { return this.#pool; }
+  get label(): string { return this.#core.label; }
+
+  /** @internal For tests and the trace: the internal state. */
+  get core(): SpaceCore { return this.#core; }
+
+  #chain<T>(fn: () => Promise<T>): Promise<T> {
+    this.#pending++;
+    const run = this.#tail.then(fn);
+    this.#tail = run.catch(() => undefined);
+    return run.finally(() => {
+      this.#pending--;
+    });
+  }
+
+  alloc(byteLength: number, options: { align?: number } = {}): number {
+    this.#core.check();
+    return this.#core.allocator.alloc(byteLength, options.align ?? DEFAULT_ALIGNMENT);
+  }
+
+  free(addr: number): void {
+    const c = this.#core;
+    c.check();
+    const { byteLength } = c.allocator.free(addr);
+    // Whole pages of the block read as zero again; pages shared with other allocations keep their bytes.
+    const first = Math.ceil(addr / c.pageSize);
+    const end = Math.floor((addr + byteLength) / c.pageSize);
+    if (end <= first) return;
+    const t = c.table;
+    for (let p = first; p < end; p++) {
+      if (t.pins[p]! > 0) {
+        t.pins[p] = 0;
+        this.#pool.pinnedPages--;
+      }
+    }
+    c.hostWrite(first * c.pageSize, end * c.pageSize, () => c.host.fill(0, first * c.pageSize, end * c.pageSize));
+    for (let p = first; p < end; p++) t.state[p] = PageState.Unpopulated;
+  }
+
+  /** Pages in [first, last] whose only valid copy is on the device. */
+  #deviceOnly(first: number, last: number): boolean {
+    const st = this.#core.table.state;
+    for (let p = first; p <= last; p++) if (st[p] === PageState.Device) return true;
+    return false;
+  }
+
+  /**
+   * Edge pages that a write of [addr, end) covers only in part and whose only
+   * copy is on the device: they must come home before the write lands. Pages
+   * the write covers whole need no migration: their device copy is dropped.
+   */
+  #partialDeviceOnly(addr: number, end: number): number[] {
+    const c = this.#core;
+    const ps = c.pageSize;
+    const st = c.table.state;
+    const out: number[] = [];
+    const first = c.pageOf(addr);
+    const last = c.pageOf(end - 1);
+    if ((addr % ps !== 0 || (first === last && end % ps !== 0)) && st[first] === PageState.Device) out.push(first);
+    if (last !== first && end % ps !== 0 && st[last] === PageState.Device) out.push(last);
+    return out;
+  }
+
+  async #bringBack(first: number, last: number): Promise<void> {
+    await this.#pool.withLock(async () => {
+      this.#core.check();
+      await writeBack(this.#core, first, last);
+    });
+  }
+
+  write(addr: number, data: ArrayBufferView | ArrayBuffer): Promise<void> {
+    try {
+      const c = this.#core;
+      c.check();
+      let bytes = toBytes(data);
+      c.checkRange('write', addr, bytes.byteLength, true);
+      const end = addr + bytes.byteLength;
+      if (bytes.byteLength === 0) return Promise.resolve();
+      if (this.#pending === 0 && this.#partialDeviceOnly(addr, end).length === 0) {
+        c.hostWrite(addr, end, () => c.host.set(bytes, addr));
+        return Promise.resolve();
+      }
+      bytes = bytes.slice(); // the caller may reuse its buffer before we land
+      return this.#chain(async () => {
+        c.check();
+        // Loop: a dispatch may dirty an edge page again while we wait for the lock.
+        for (let edges = this.#partialDeviceOnly(addr, end); edges.length > 0; edges = this.#partialDeviceOnly(addr, end)) {
+          for (const p of edges) await this.#bringBack(p, p);
+        }
+        c.hostWrite(addr, end, () => c.host.set(bytes, addr));
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  read(addr: number, byteLength: number): Promise<Uint8Array> {
+    try {
+      const c = this.#core;
+      c.check();
+      c.checkRange('read', addr, byteLength, true);
+      if (byteLength === 0) return Promise.resolve(new Uint8Array(0));
+      const first = c.pageOf(addr);
+      const last = c.pageOf(addr + byteLength - 1);
+      if (this.#pending === 0 && !this.#deviceOnly(first, last)) {
+        return Promise.resolve(c.host.slice(addr, addr + byteLength));
+      }
+      return this.#chain(async () => {
+        while (this.#deviceOnly(first, last)) await this.#bringBack(first, last);
+        return c.host.slice(addr, addr + byteLength);
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  withView<R>(addr: number, byteLength: number, mode: ViewMode, fn: (view: Uint8Array) => R): Promise<R> {
+    try {
+      const c = this.#core;
+      c.check();
+      if (mode !== 'read' && mode !== 'write') throw new InvalidArgumentError(`withView: mode must be 'read' or 'write', got ${String(mode)}`);
+      if (typeof fn !== 'function') throw new InvalidArgumentError('withView: pass a function that uses the view');
+      c.checkRange('withView', addr, byteLength);
+      const first = c.pageOf(addr);
+      const last = c.pageOf(addr + byteLength - 1);
+      const run = (): R => {
+        const view = c.host.subarray(addr, addr + byteLength);
+        if (mode === 'read') return fn(view);
+        let result!: R;
+        c.hostWrite(addr, addr + byteLength, () => {
+          result = fn(view);
+        });
+        assert(!(result instanceof Promise), 'withView callback returned a promise');
+        return result;
+      };
+      if (this.#pending === 0 && !this.#deviceOnly(first, last)) return Promise.resolve(run());
+      return this.#chain(async () => {
+        // A writable view may change any byte, so every device-only page comes home first.
+        while (this.#deviceOnly(first, last)) await this.#bringBack(first, last);
+        return run();
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  async pin(addr: number, byteLength: number): Promise<void> {
+    const c = this.#core;
+    c.check();
+    c.checkRange('pin', addr, byteLength);
+    await this.#tail;
+    const pool = this.#pool;
+    const first = c.pageOf(addr);
+    const last = c.pageOf(addr + byteLength - 1);
+    await pool.withLock(async () => {
+      c.check();
+      const t = c.table;
+      let fresh = 0;
+      for (let p = first; p <= last; p++) if (t.pins[p] === 0) fresh++;
+      const ps = c.pageSize;
+      if ((pool.pinnedPages + fresh) * ps > pool.pinLimit) {
+        throw new PinLimitError(fresh * ps, pool.pinnedPages * ps, pool.pinLimit);
+      }
+      const pages = new Uint32Array(last - first + 1).map((_, i) => first + i);
+      await makeResident(c, pages, emptyReport());
+      // Pages a host write dropped during the fault-in come again (retry, bounded by the host's own writes).
+      while (pages.some((p) => !t.isResident(p))) await makeResident(c, pages, emptyReport());
+      for (const p of pages) {
+        if (t.pins[p] === 0) pool.pinnedPages++;
+        if (t.pins[p] === 0xffff) throw new InvalidArgumentError(`pin: page ${p} is pinned 65535 times already`);
+        t.pins[p]!++;
+      }
+    });
+  }
+
+  unpin(addr: number, byteLength: number): void {
+    const c = this.#core;
+    c.check();
+    c.checkRange('unpin', addr, byteLength);
+    const first = c.pageOf(addr);
+    const last = c.pageOf(addr + byteLength - 1);
+    const t = c.table;
+    for (let p = first; p <= last; p++) if (t.pins[p] === 0) throw new NotPinnedError(p * c.pageSize);
+    for (let p = first; p <= last; p++) {
+      t.pins[p]!--;
+      if (t.pins[p] === 0) this.#pool.pinnedPages--;
+    }
+  }
+
+  async dispatch(kernel: Kernel, options: DispatchOptions): Promise<DispatchResult> {
+    const before = this.#tail;
+    await before;
+    return dispatchDeclared(this.#core, kernel, options);
+  }
+
+  async compile(kernel: Kernel): Promise<void> {
+    this.#core.check();
+    await compileFor(this.#core, kernel);
+  }
+
+  subscribe(addr: number, byteLength: number, onInvalidate?: InvalidateCallback): IntervalSubscription {
+    const c = this.#core;
+    c.check();
+    c.checkRange('subscribe', addr, byteLength);
+    return c.notifier.subscribe(addr, addr + byteLength, onInvalidate);
+  }
+
+  pageState(addr: number): PageStateName {
+    const c = this.#core;
+    c.checkRange('pageState', addr, 1);
+    return PAGE_STATE_NAMES[c.table.state[c.pageOf(addr)]!]!;
+  }
+
+  residency(addr = 0, byteLength = this.size): Residency {
+    const c = this.#core;
+    c.checkRange('residency', addr, byteLength);
+    const t = c.table;
+    const counts = [0, 0, 0, 0];
+    let pinned = 0;
+    for (let p = c.pageOf(addr); p <= c.pageOf(addr + byteLength - 1); p++) {
+      counts[t.state[p]!]!++;
+      if (t.pins[p]! > 0) pinned++;
+    }
+    const ps = c.pageSize;
+    return {
+      unpopulated: counts[0]!, host: counts[1]!, device: counts[2]!, shared: counts[3]!, pinned,
+      residentBytes: (counts[2]! + counts[3]!) * ps, deviceDirtyBytes: counts[2]! * ps,
+    };
+  }
+
+  checkInvariants(): void {
+    this.#core.table.checkInvariants();
+    this.#pool.checkInvariants();
+  }
+
+  destroy(): void {
+    this.#core.destroy();
+  }
+}
+
+/** Create an address space of `size` bytes on `pool`. Its host memory is allocated now (zeroed). */
+export function createSpace(pool: Pool, options: SpaceOptions): AddressSpace {
+  if (!(pool instanceof PoolImpl)) throw new PoolMismatchError('createSpace: pass a Pool from createPool()');
+  if (!options || typeof options !== 'object') throw new InvalidArgumentError('createSpace: pass { size, label? }');
+  const size = checkByteCount('space size', options.size);
+  if (size > MAX_SPACE_SIZE) {
+    throw new InvalidArgumentError(`space size ${size} is over 4 GiB (${MAX_SPACE_SIZE}): virtual addresses are 32-bit in WGSL; use several spaces`);
+  }
+  if (size % pool.pageSize !== 0) {
+    throw new InvalidArgumentError(`space size ${size} is not a multiple of the pool's page size ${pool.pageSize}; round it up to ${Math.ceil(size / pool.pageSize) * pool.pageSize}`);
+  }
+  return new AddressSpaceImpl(pool, size, options.label ?? 'space');
+}

@@ -1,0 +1,207 @@
+// The internal state of one address space, shared by the mechanisms that act
+// on it (migrate/, fault/, the public facade in address-space.ts): host
+// backing, page table, device page table, notifier, allocator. The host-write
+// path lives here because it is the notifier's main client: it is the one
+// place where device copies are dropped for coherence.
+
+import { assert } from '../assert.ts';
+import { DestroyedError, InvalidArgumentError, OutOfRangeError, type LostRange } from '../errors.ts';
+import { BufferUsage } from '../gpu/constants.ts';
+import { GpuPageTable } from '../device/gpu-page-table.ts';
+import type { PoolImpl } from '../device/pool.ts';
+import { layoutFor } from '../kernel/pipelines.ts';
+import { IntervalNotifier } from '../notify/notifier.ts';
+import { MAX_KERNEL_ARGS, NULL_GUARD, VIOLATION_LOG_ENTRIES } from '../options.ts';
+import { VirtualAllocator } from './allocator.ts';
+import { NO_FRAME, PageFlag, PageState, PageTable } from './page-table.ts';
+
+/** Bytes of the per-space uniform block: 4 header words + MAX_KERNEL_ARGS argument words. */
+export const UNIFORM_BYTES = 16 + MAX_KERNEL_ARGS * 4;
+/** Bytes of the violation log: 4 header words + 8 words per entry. */
+export const LOG_BYTES = 16 + VIOLATION_LOG_ENTRIES * 32;
+
+export class SpaceCore {
+  readonly id: number;
+  readonly pool: PoolImpl;
+  readonly size: number;
+  readonly pageSize: number;
+  readonly pageShift: number;
+  readonly pageCount: number;
+  readonly host: Uint8Array;
+  readonly table: PageTable;
+  readonly gpt: GpuPageTable;
+  readonly notifier = new IntervalNotifier();
+  readonly allocator: VirtualAllocator;
+  readonly uniforms: GPUBuffer;
+  readonly log: GPUBuffer;
+  readonly bindGroups = new Map<boolean, GPUBindGroup>();
+  readonly label: string;
+  #detached = false;
+  #destroyed = false;
+
+  constructor(id: number, pool: PoolImpl, size: number, label: string) {
+    this.id = id;
+    this.pool = pool;
+    this.size = size;
+    this.pageSize = pool.pageSize;
+    this.pageShift = pool.options.pageShift;
+    this.pageCount = size / this.pageSize;
+    this.label = label;
+    this.host = new Uint8Array(new ArrayBuffer(size));
+    this.table = new PageTable(this.pageCount, this.pageShift);
+    this.allocator = new VirtualAllocator(size, Math.min(NULL_GUARD, size));
+    const device = pool.device;
+    this.gpt = new GpuPageTable(device, this.pageCount, label);
+    this.uniforms = device.createBuffer({ label: `${label}:uniforms`, size: UNIFORM_BYTES, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST });
+    this.log = device.createBuffer({ label: `${label}:violation-log`, size: LOG_BYTES, usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST });
+  }
+
+  check(): void {
+    if (this.#destroyed) throw new DestroyedError('this address space');
+    if (this.#detached) {
+      this.pool.check();
+      throw new DestroyedError('the pool of this address space');
+    }
+    this.pool.check();
+  }
+
+  bindGroup(): GPUBindGroup {
+    // One bind group serves both window types: the layout says "storage" either way.
+    let bg = this.bindGroups.get(true);
+    if (!bg) {
+      const device = this.pool.device;
+      const entries: GPUBindGroupEntry[] = [
+        { binding: 0, resource: { buffer: this.uniforms } },
+        { binding: 1, resource: { buffer: this.gpt.buffer } },
+        { binding: 2, resource: { buffer: this.log } },
+      ];
+      this.pool.windows.forEach((w, i) => entries.push({ binding: 3 + i, resource: { buffer: w } }));
+      bg = device.createBindGroup({ label: `${this.label}:bind-group`, layout: layoutFor(device, this.pool.windowCount).bgl, entries });
+      this.bindGroups.set(true, bg);
+    }
+    return bg;
+  }
+
+  /** Validate a byte range [addr, addr + byteLength) of this space; throws a typed error naming the fix. */
+  checkRange(what: string, addr: unknown, byteLength: unknown, allowZero = false): void {
+    if (typeof addr !== 'number' || !Number.isInteger(addr) || addr < 0) {
+      throw new InvalidArgumentError(`${what}: address must be a non-negative whole number, got ${String(addr)}`);
+    }
+    if (typeof byteLength !== 'number' || !Number.isInteger(byteLength) || byteLength < 0 || (!allowZero && byteLength === 0)) {
+      throw new InvalidArgumentError(`${what}: byteLength must be a ${allowZero ? 'non-negative' : 'positive'} whole number, got ${String(byteLength)}`);
+    }
+    if (addr + byteLength > this.size || (byteLength === 0 && addr > this.size)) {
+      throw new OutOfRangeError(what, addr, byteLength, this.size);
+    }
+  }
+
+  pageOf(addr: number): number {
+    return Math.floor(addr / this.pageSize);
+  }
+
+  /** Take page p's device copy away: frame back to the pool, PTE cleared. Caller sets the new state. */
+  dropFrame(p: number): void {
+    const f = this.table.frame[p]!;
+    assert(f !== NO_FRAME, `dropFrame: page ${p} has no frame`);
+    this.pool.frames.release(f);
+    this.table.frame[p] = NO_FRAME;
+    this.gpt.unmap(p);
+  }
+
+  /**
+   * The host-write path. Invalidates [start, end) through the notifier — every
+   * overlapping subscriber hears of it, and device copies of the pages are
+   * dropped (pinned pages keep their frame and get the new bytes written
+   * through) — then runs `write`, which puts the bytes in host memory.
+   *
+   * The caller guarantees that no page in the range that `write` only partly
+   * overwrites is still device-only (address-space.ts migrates those back
+   * first); a device-only page fully overwritten needs no migration.
+   */
+  hostWrite(start: number, end: number, write: () => void): void {
+    const first = this.pageOf(start);
+    const last = this.pageOf(end - 1);
+    const t = this.table;
+    const writeThrough: number[] = [];
+    this.notifier.invalidate(start, end, () => {
+      for (let p = first; p <= last; p++) {
+        const s = t.state[p]!;
+        if (t.pins[p]! > 0) {
+          // Pinned ⇒ resident: keep the frame, refresh it after the bytes land.
+          writeThrough.push(p);
+          continue;
+        }
+        if (t.flags[p]! & PageFlag.InFlight) {
+          // An eviction is carrying the old bytes home; the host bytes we write win.
+          t.flags[p] = t.flags[p]! & ~PageFlag.InFlight;
+        } else if (s === PageState.Device || s === PageState.Shared) {
+          this.dropFrame(p);
+          this.pool.counters.invalidations++;
+        }
+        t.state[p] = PageState.Host;
+      }
+      write();
+    });
+    if (writeThrough.length > 0) {
+      const q = this.pool.device.queue;
+      const ps = this.pageSize;
+      const wfr = this.pool.frames.windowFrames;
+      for (const p of writeThrough) {
+        const f = t.frame[p]!;
+        const lo = Math.max(start, p * ps);
+        const hi = Math.min(end, (p + 1) * ps);
+        const window = this.pool.windows[Math.floor(f / wfr)]!;
+        q.writeBuffer(window, (f % wfr) * ps + (lo - p * ps), this.host, lo, hi - lo);
+        t.state[p] = PageState.Shared;
+        this.pool.counters.bytesToDevice += hi - lo;
+      }
+    }
+  }
+
+  /** Ranges whose only valid copy is on the device (for DeviceLostError). */
+  deviceOnlyRanges(): LostRange[] {
+    const out: LostRange[] = [];
+    const t = this.table;
+    let p = 0;
+    while (p < this.pageCount) {
+      if (t.state[p] !== PageState.Device) {
+        p++;
+        continue;
+      }
+      const a = p;
+      while (p < this.pageCount && t.state[p] === PageState.Device) p++;
+      out.push({ addr: a * this.pageSize, byteLength: (p - a) * this.pageSize });
+    }
+    return out;
+  }
+
+  /** Release every frame this space holds (destroy). Device-only data is lost; callers read it back first if they care. */
+  releaseAllFrames(): void {
+    const t = this.table;
+    for (let p = 0; p < this.pageCount; p++) {
+      if (t.frame[p] !== NO_FRAME) this.dropFrame(p);
+      if (t.pins[p]! > 0) {
+        this.pool.pinnedPages--;
+        t.pins[p] = 0;
+      }
+      if (t.state[p] === PageState.Device || t.state[p] === PageState.Shared) t.state[p] = PageState.Host;
+      t.flags[p] = 0;
+    }
+  }
+
+  detachFromPool(): void {
+    this.#detached = true;
+  }
+
+  destroy(): void {
+    if (this.#destroyed) return;
+    if (!this.#detached) {
+      this.releaseAllFrames();
+      this.pool.unregisterSpace(this.id);
+    }
+    this.#destroyed = true;
+    this.gpt.destroy();
+    this.uniforms.destroy();
+    this.log.destroy();
+  }
+}

@@ -1,0 +1,108 @@
+// The page table of one address space: per-page state as a struct of typed
+// arrays (12 bytes a page), the analog of UVM's va_block state. It holds state
+// only; the modules that change each field are named below, and
+// `checkInvariants()` verifies the rules (tests call it after every step).
+
+import { assert } from '../assert.ts';
+
+/** Where the valid copy of a page lives. */
+export const PageState = {
+  /** Never written: reads are zero on both sides; the first device touch clears a frame instead of copying. */
+  Unpopulated: 0,
+  /** Valid only in host memory. */
+  Host: 1,
+  /** Valid only on the device ("device-dirty"): the host bytes are stale until migrated back. */
+  Device: 2,
+  /** Valid and identical on both sides (clean; read duplication). */
+  Shared: 3,
+} as const;
+export type PageState = (typeof PageState)[keyof typeof PageState];
+export const PAGE_STATE_NAMES = ['unpopulated', 'host', 'device', 'shared'] as const;
+export type PageStateName = (typeof PAGE_STATE_NAMES)[number];
+
+/** Page flag bits (`flags` array). */
+export const PageFlag = {
+  /** Held by the operation that owns the pool lock: never chosen as an eviction victim. Set/cleared by migrate/. */
+  Locked: 1,
+  /**
+   * The page's only valid copy is in a readback buffer on its way to the host
+   * (an eviction write-back): state is Device, frame is NO_FRAME. Set by
+   * migrate/, cleared by migrate/ at finalize or by the notifier's
+   * invalidation (a host write that replaced the whole page).
+   */
+  InFlight: 2,
+} as const;
+
+export const NO_FRAME = 0xffffffff;
+
+/**
+ * Invariants (checked by `checkInvariants`):
+ *  I1  resident (state Device|Shared) ⇔ frame ≠ NO_FRAME, except an InFlight page.
+ *  I2  InFlight ⇒ state = Device ∧ frame = NO_FRAME   ("device-dirty ⇒ resident or in transit").
+ *  I3  pins > 0 ⇒ resident                             ("pinned ⇒ resident, never a victim").
+ *  I4  the pool's frame table maps frame[p] back to (this space, p)  — checked by the pool.
+ *
+ * Who writes what:
+ *  state, frame   — migrate/ (phases 1–3), notify/ via the space's invalidation (host writes), the space on free().
+ *  flags.Locked   — migrate/ only, for the duration of one pool-locked operation.
+ *  flags.InFlight — migrate/ (eviction write-back); cleared by invalidation when a host write supersedes it.
+ *  pins           — the space's pin()/unpin() only.
+ *  toDevice, toHost — migrate/ finalize (saturating counters for policies and the ledger).
+ */
+export class PageTable {
+  readonly pageCount: number;
+  readonly pageShift: number;
+  readonly state: Uint8Array;
+  readonly flags: Uint8Array;
+  readonly frame: Uint32Array;
+  readonly pins: Uint16Array;
+  readonly toDevice: Uint16Array;
+  readonly toHost: Uint16Array;
+
+  constructor(pageCount: number, pageShift: number) {
+    this.pageCount = pageCount;
+    this.pageShift = pageShift;
+    this.state = new Uint8Array(pageCount);
+    this.flags = new Uint8Array(pageCount);
+    this.frame = new Uint32Array(pageCount).fill(NO_FRAME);
+    this.pins = new Uint16Array(pageCount);
+    this.toDevice = new Uint16Array(pageCount);
+    this.toHost = new Uint16Array(pageCount);
+  }
+
+  /** Host bytes of page-table state per page (the `metadata` benchmark's figure). */
+  static readonly BYTES_PER_PAGE = 1 + 1 + 4 + 2 + 2 + 2;
+
+  isResident(p: number): boolean {
+    const s = this.state[p];
+    return s === PageState.Device || s === PageState.Shared;
+  }
+
+  /** Pages whose host copy is stale and that a host read must bring back. */
+  needsWriteback(p: number): boolean {
+    return this.state[p] === PageState.Device;
+  }
+
+  countInState(s: PageState, first = 0, end = this.pageCount): number {
+    let n = 0;
+    for (let p = first; p < end; p++) if (this.state[p] === s) n++;
+    return n;
+  }
+
+  /** Throws (an internal error) naming the first page that breaks an invariant. */
+  checkInvariants(): void {
+    for (let p = 0; p < this.pageCount; p++) {
+      const s = this.state[p]!;
+      const f = this.frame[p]!;
+      const inflight = (this.flags[p]! & PageFlag.InFlight) !== 0;
+      const resident = s === PageState.Device || s === PageState.Shared;
+      assert(s <= PageState.Shared, `page ${p}: unknown state ${s}`);
+      if (inflight) {
+        assert(s === PageState.Device && f === NO_FRAME, `page ${p}: InFlight but state ${s}, frame ${f} (I2)`);
+      } else {
+        assert(resident === (f !== NO_FRAME), `page ${p}: state ${PAGE_STATE_NAMES[s]} with frame ${f} (I1)`);
+      }
+      if (this.pins[p]! > 0) assert(resident && !inflight, `page ${p}: pinned but ${PAGE_STATE_NAMES[s]} (I3)`);
+    }
+  }
+}
