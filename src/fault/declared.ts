@@ -191,7 +191,8 @@ export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: D
       const pass = enc.beginComputePass({ label: `${space.label}:${kernel.label}` });
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, space.bindGroup());
-      pass.dispatchWorkgroups(counts[0], counts[1], counts[2]);
+      // A zero count is valid WebGPU but Dawn warns about it; the kernel simply does not run.
+      if (counts[0] * counts[1] * counts[2] > 0) pass.dispatchWorkgroups(counts[0], counts[1], counts[2]);
       pass.end();
       enc.copyBufferToBuffer(space.log, 0, out, 0, LOG_BYTES);
       device.queue.submit([enc.finish()]);

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { FrameTable } from '../../src/device/frames.ts';
+import { chooseVictims, countEvictable } from '../../src/device/eviction.ts';
+
+function table(n: number): FrameTable {
+  const f = new FrameTable(n, n);
+  f.takeRun(n, 1, 0); // page i in frame i, all referenced
+  return f;
+}
+
+describe('chooseVictims (CLOCK)', () => {
+  const all = { evictable: () => true, dirty: () => false };
+
+  it('gives referenced frames a second chance', () => {
+    const f = table(4);
+    f.referenced.fill(0);
+    f.referenced[0] = 1;
+    expect(chooseVictims(f, 1, all)).toEqual([1]);
+    expect(f.referenced[0]).toBe(0); // the hand passed it and cleared its bit
+  });
+
+  it('finds every evictable frame even when all are referenced', () => {
+    const f = table(4);
+    expect(chooseVictims(f, 4, all).sort()).toEqual([0, 1, 2, 3]);
+  });
+
+  it('never picks pinned or locked pages, and reports how many could be evicted', () => {
+    const f = table(4);
+    const q = { evictable: (_s: number, p: number) => p !== 1 && p !== 2, dirty: () => false };
+    expect(chooseVictims(f, 4, q).sort()).toEqual([0, 3]);
+    expect(countEvictable(f, q)).toBe(2);
+  });
+
+  it('prefers clean pages over dirty ones within a sweep', () => {
+    const f = table(4);
+    f.referenced.fill(0);
+    const q = { evictable: () => true, dirty: (_s: number, p: number) => p < 2 };
+    expect(chooseVictims(f, 2, q).sort()).toEqual([2, 3]);
+    // Choosing changes nothing but reference bits: asked for all four, clean come first, then dirty.
+    const g = table(4);
+    g.referenced.fill(0);
+    expect(chooseVictims(g, 4, q)).toEqual([2, 3, 0, 1]);
+  });
+
+  it('asks for nothing when nothing is wanted, and skips free frames', () => {
+    const f = new FrameTable(4, 4);
+    expect(chooseVictims(f, 0, all)).toEqual([]);
+    expect(chooseVictims(f, 2, all)).toEqual([]);
+  });
+});

@@ -1,0 +1,64 @@
+// Shared pieces for Dawn tests: a pool+space on a device, internals access,
+// and a few kernels.
+
+import { createKernel, createPool, createSpace, type AddressSpace, type Pool, type PoolOptions } from '../../src/index.ts';
+import type { SpaceCore } from '../../src/space/core.ts';
+import type { PoolImpl } from '../../src/device/pool.ts';
+import type { DeviceContext } from './gpu.ts';
+
+export async function makeSpace(ctx: DeviceContext, pool: PoolOptions, size: number): Promise<{ pool: Pool; space: AddressSpace }> {
+  const p = ctx.track(await createPool(ctx.device, pool));
+  const space = ctx.track(createSpace(p, { size }));
+  return { pool: p, space };
+}
+
+export function coreOf(space: AddressSpace): SpaceCore {
+  return (space as unknown as { core: SpaceCore }).core;
+}
+
+export function poolImpl(pool: Pool): PoolImpl {
+  return pool as PoolImpl;
+}
+
+export function u32(bytes: Uint8Array): Uint32Array {
+  return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+}
+
+/** a[i] = a[i] * mul + add over args: [base, count, mul, add]. */
+export const affine = createKernel({
+  label: 'affine',
+  workgroupSize: 64,
+  code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x + inv.global_id.y * inv.num_workgroups.x * 64u;
+  if (i >= vm_arg_u32(1u)) { return; }
+  let a = vm_arg_u32(0u) + i * 4u;
+  vm_store_u32(a, vm_load_u32(a) * vm_arg_u32(2u) + vm_arg_u32(3u));
+}`,
+});
+
+/** dst[i] = src[i] over args: [src, dst, count]. */
+export const copyKernel = createKernel({
+  label: 'copy',
+  workgroupSize: 64,
+  code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  if (i >= vm_arg_u32(2u)) { return; }
+  vm_store_u32(vm_arg_u32(1u) + i * 4u, vm_load_u32(vm_arg_u32(0u) + i * 4u));
+}`,
+});
+
+/** Store/load one word at an arbitrary address: args [addr, value, mode]; mode 0 store, 1 load-and-store-at-addr+4. */
+export const poke = createKernel({
+  label: 'poke',
+  workgroupSize: 1,
+  code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  if (vm_arg_u32(2u) == 0u) {
+    vm_store_u32(vm_arg_u32(0u), vm_arg_u32(1u));
+  } else {
+    vm_store_u32(vm_arg_u32(3u), vm_load_u32(vm_arg_u32(0u)));
+  }
+}`,
+});

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { checkPageSize, resolvePoolOptions } from '../src/options.ts';
+import { BadPageSizeError, InvalidArgumentError } from '../src/errors.ts';
+
+const lavapipe = { maxStorageBufferBindingSize: 128 << 20, maxBufferSize: 2 ** 32 - 1, maxStorageBuffersPerShaderStage: 16 };
+const MiB = 1 << 20;
+
+describe('page size', () => {
+  it('accepts powers of two from 4 KiB to 2 MiB', () => {
+    expect(checkPageSize(4096)).toBe(12);
+    expect(checkPageSize(65536)).toBe(16);
+    expect(checkPageSize(2 * MiB)).toBe(21);
+  });
+  it('refuses sizes just outside the limits and non-powers of two', () => {
+    for (const bad of [2048, 4095, 4097, 3 * 4096, 4 * MiB, 0, -4096, Number.NaN]) {
+      expect(() => checkPageSize(bad)).toThrow(BadPageSizeError);
+    }
+  });
+});
+
+describe('resolvePoolOptions', () => {
+  it('splits a 512 MiB pool into four 128 MiB windows on lavapipe', () => {
+    const r = resolvePoolOptions({ capacity: 512 * MiB }, lavapipe);
+    expect([r.windowSize, r.windowCount]).toEqual([128 * MiB, 4]);
+    expect(r.pinLimit).toBe(256 * MiB);
+  });
+  it('uses one window for a small pool, and a default capacity', () => {
+    expect(resolvePoolOptions({ capacity: 4 * MiB }, lavapipe).windowCount).toBe(1);
+    expect(resolvePoolOptions({}, lavapipe).capacity).toBe(256 * MiB);
+    const small = { ...lavapipe, maxStorageBuffersPerShaderStage: 8 };
+    expect(resolvePoolOptions({}, small).capacity).toBe(256 * MiB);
+  });
+  it('refuses a pool needing more windows than the device can bind, naming the numbers', () => {
+    expect(() => resolvePoolOptions({ capacity: 14 * 128 * MiB }, lavapipe)).not.toThrow();
+    expect(() => resolvePoolOptions({ capacity: 14 * 128 * MiB + 65536 }, lavapipe)).toThrow(/15 windows/);
+  });
+  it('refuses a capacity that is not a multiple of the page size, unknown options, and a pin limit over capacity', () => {
+    expect(() => resolvePoolOptions({ capacity: MiB + 4096 }, lavapipe)).toThrow(InvalidArgumentError);
+    expect(() => resolvePoolOptions({ capacity: MiB, pinLimit: 2 * MiB }, lavapipe)).toThrow(/pinLimit/);
+    expect(() => resolvePoolOptions({ capcity: MiB } as never, lavapipe)).toThrow(/unknown pool option "capcity"/);
+  });
+});
