@@ -4,6 +4,7 @@
 // hangs (ENVIRONMENT.md) — so this module holds it until the device is
 // destroyed or lost. One adapter gives one device: every call asks anew.
 
+/// <reference types="@webgpu/types" />
 import { create } from 'webgpu';
 import { NoAdapterError } from './errors.ts';
 
