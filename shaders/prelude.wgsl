@@ -45,7 +45,7 @@ const VM_NONE: u32 = 0xffffffffu;
 const VM_PAGE_MASK: u32 = (1u << VM_PAGE_SHIFT) - 1u;
 const VM_WINDOW_MASK: u32 = (1u << VM_WINDOW_WORD_SHIFT) - 1u;
 
-// Violation kinds (src/kernel/violations.ts decodes them).
+// Violation kinds (src/fault/declared.ts decodes them).
 const VM_KIND_RANGE: u32 = 1u;
 const VM_KIND_NOREAD: u32 = 2u;
 const VM_KIND_NOWRITE: u32 = 3u;

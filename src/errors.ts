@@ -6,7 +6,6 @@
 export type HmmErrorCode =
   | 'INVALID_ARGUMENT'
   | 'OUT_OF_RANGE'
-  | 'MISALIGNED'
   | 'BAD_PAGE_SIZE'
   | 'OUT_OF_VIRTUAL_MEMORY'
   | 'DOUBLE_FREE'
@@ -54,12 +53,6 @@ export class OutOfRangeError extends HmmError {
     this.addr = addr;
     this.byteLength = byteLength;
     this.spaceSize = spaceSize;
-  }
-}
-
-export class MisalignedError extends HmmError {
-  constructor(what: string, value: number, alignment: number) {
-    super('MISALIGNED', `${what}: ${value} is not a multiple of ${alignment}; round it to a multiple of ${alignment}`);
   }
 }
 

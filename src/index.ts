@@ -14,7 +14,7 @@ export type { PageStateName } from './space/page-table.ts';
 export type { PoolOptions } from './options.ts';
 export { DEFAULT_PAGE_SIZE, MIN_PAGE_SIZE, MAX_PAGE_SIZE, MAX_SPACE_SIZE } from './options.ts';
 export {
-  HmmError, InvalidArgumentError, OutOfRangeError, MisalignedError, BadPageSizeError, OutOfVirtualMemoryError,
+  HmmError, InvalidArgumentError, OutOfRangeError, BadPageSizeError, OutOfVirtualMemoryError,
   DoubleFreeError, UnknownAllocationError, PinLimitError, NotPinnedError, WorkingSetTooLargeError,
   PoolConfigError, PoolMismatchError, AccessViolationError, KernelCompileError, GpuValidationError,
   GpuOutOfMemoryError, DeviceLostError, DestroyedError, NoAdapterError,

@@ -2,7 +2,7 @@
 // and why. Modules read these through the resolved option objects below; none
 // hard-codes its own copy.
 
-import { BadPageSizeError, InvalidArgumentError } from './errors.ts';
+import { BadPageSizeError, InvalidArgumentError, PoolConfigError } from './errors.ts';
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
@@ -139,12 +139,12 @@ export function resolvePoolOptions(options: PoolOptions, limits: DeviceLimitsLik
   const bindingMax = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
   const maxWindow = options.maxWindowSize === undefined ? bindingMax : checkByteCount('maxWindowSize', options.maxWindowSize);
   if (maxWindow > bindingMax) {
-    throw new InvalidArgumentError(`maxWindowSize ${maxWindow} exceeds the device's storage binding limit ${bindingMax}`);
+    throw new PoolConfigError(`maxWindowSize ${maxWindow} exceeds the device's storage binding limit ${bindingMax}`);
   }
   const maxWindows = limits.maxStorageBuffersPerShaderStage - RUNTIME_STORAGE_BINDINGS;
   const windowCap = floorPow2(maxWindow);
   if (windowCap < pageSize) {
-    throw new InvalidArgumentError(`a window (${windowCap} bytes) must hold at least one ${pageSize}-byte page`);
+    throw new PoolConfigError(`a window (${windowCap} bytes) must hold at least one ${pageSize}-byte page`);
   }
   let capacity: number;
   if (options.capacity === undefined) {
@@ -158,7 +158,7 @@ export function resolvePoolOptions(options: PoolOptions, limits: DeviceLimitsLik
   const windowSize = Math.min(windowCap, floorPow2(capacity));
   const windowCount = Math.ceil(capacity / windowSize);
   if (windowCount > maxWindows) {
-    throw new InvalidArgumentError(
+    throw new PoolConfigError(
       `pool capacity ${capacity} needs ${windowCount} windows of ${windowSize} bytes, but the device can bind only ${maxWindows} ` +
         `(maxStorageBuffersPerShaderStage ${limits.maxStorageBuffersPerShaderStage} minus ${RUNTIME_STORAGE_BINDINGS} for the runtime); ` +
         `use capacity ≤ ${windowSize * maxWindows} or request a higher limit when creating the device`,

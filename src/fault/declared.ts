@@ -18,8 +18,8 @@
 //   unlock; await completion; read the violation log
 
 import { assert } from '../assert.ts';
-import { AccessViolationError, InvalidArgumentError, WorkingSetTooLargeError, type Violation, type ViolationKind } from '../errors.ts';
-import { BufferUsage, MapMode } from '../gpu/constants.ts';
+import { AccessViolationError, GpuValidationError, InvalidArgumentError, WorkingSetTooLargeError, type Violation, type ViolationKind } from '../errors.ts';
+import { MapMode } from '../gpu/constants.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { pipelineFor } from '../kernel/pipelines.ts';
 import { emptyReport, makeResident, type MigrationReport } from '../migrate/migrate.ts';
@@ -184,7 +184,7 @@ export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: D
       const header = new Uint32Array([space.pageCount, 0, 0, 0]);
       device.queue.writeBuffer(space.uniforms, 0, header);
       device.queue.writeBuffer(space.uniforms, 16, args);
-      const out = device.createBuffer({ label: `${space.label}:log-readback`, size: LOG_BYTES, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
+      const out = space.takeLogReadback();
       device.pushErrorScope('validation');
       const enc = device.createCommandEncoder({ label: `${space.label}:dispatch:${kernel.label}` });
       enc.clearBuffer(space.log);
@@ -207,8 +207,8 @@ export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: D
 
   const err = await readback.scope;
   if (err) {
-    readback.out.destroy();
-    throw new InvalidArgumentError(`dispatch "${kernel.label}": WebGPU refused it: ${err.message}`);
+    space.recycleLogReadback(readback.out);
+    throw new GpuValidationError(`dispatch "${kernel.label}"`, err.message);
   }
   try {
     await readback.out.mapAsync(MapMode.READ);
@@ -218,7 +218,8 @@ export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: D
     throw e;
   }
   const log = new Uint32Array(readback.out.getMappedRange().slice(0));
-  readback.out.destroy();
+  readback.out.unmap();
+  space.recycleLogReadback(readback.out);
   const count = log[0]!;
   if (count > 0) {
     const vs: Violation[] = [];

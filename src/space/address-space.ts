@@ -198,11 +198,15 @@ class AddressSpaceImpl implements AddressSpace {
   read(addr: number, byteLength: number): Promise<Uint8Array> {
     try {
       const c = this.#core;
-      c.check();
       c.checkRange('read', addr, byteLength, true);
       if (byteLength === 0) return Promise.resolve(new Uint8Array(0));
       const first = c.pageOf(addr);
       const last = c.pageOf(addr + byteLength - 1);
+      // After a device loss, bytes whose valid copy is on the host stay readable.
+      if (this.#pool.lostError && !c.destroyed && !this.#deviceOnly(first, last)) {
+        return Promise.resolve(c.host.slice(addr, addr + byteLength));
+      }
+      c.check();
       if (this.#pending === 0 && !this.#deviceOnly(first, last)) {
         return Promise.resolve(c.host.slice(addr, addr + byteLength));
       }

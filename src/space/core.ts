@@ -35,6 +35,9 @@ export class SpaceCore {
   readonly uniforms: GPUBuffer;
   readonly log: GPUBuffer;
   readonly bindGroups = new Map<boolean, GPUBindGroup>();
+  /** MAP_READ buffers for violation logs, reused: one per dispatch in flight. */
+  readonly #logReadbacks: GPUBuffer[] = [];
+  #logReadbacksMade = 0;
   readonly label: string;
   #detached = false;
   #destroyed = false;
@@ -54,6 +57,10 @@ export class SpaceCore {
     this.gpt = new GpuPageTable(device, this.pageCount, label);
     this.uniforms = device.createBuffer({ label: `${label}:uniforms`, size: UNIFORM_BYTES, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST });
     this.log = device.createBuffer({ label: `${label}:violation-log`, size: LOG_BYTES, usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST });
+  }
+
+  get destroyed(): boolean {
+    return this.#destroyed;
   }
 
   check(): void {
@@ -93,6 +100,25 @@ export class SpaceCore {
     if (addr + byteLength > this.size || (byteLength === 0 && addr > this.size)) {
       throw new OutOfRangeError(what, addr, byteLength, this.size);
     }
+  }
+
+  takeLogReadback(): GPUBuffer {
+    const b = this.#logReadbacks.pop();
+    if (b) return b;
+    this.#logReadbacksMade++;
+    return this.pool.device.createBuffer({
+      label: `${this.label}:log-readback[${this.#logReadbacksMade - 1}]`, size: LOG_BYTES, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST,
+    });
+  }
+
+  recycleLogReadback(b: GPUBuffer): void {
+    if (this.#destroyed) b.destroy();
+    else this.#logReadbacks.push(b);
+  }
+
+  /** GPU buffers this space holds now (page table, uniforms, log, log read-backs): for leak checks. */
+  get gpuBufferCount(): number {
+    return 3 + this.#logReadbacks.length;
   }
 
   pageOf(addr: number): number {
@@ -203,5 +229,6 @@ export class SpaceCore {
     this.gpt.destroy();
     this.uniforms.destroy();
     this.log.destroy();
+    for (const b of this.#logReadbacks.splice(0)) b.destroy();
   }
 }
