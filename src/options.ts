@@ -26,7 +26,7 @@ export interface PoolOptions {
   pinLimit?: number;
   /** Upload path: 'auto' picks per transfer by size; the others force one. Default 'auto'. */
   uploadPath?: 'auto' | 'writeBuffer' | 'staging';
-  /** Transfers of at least this many bytes use the staging ring when uploadPath is 'auto'. Default 4 MiB. */
+  /** Transfers of at least this many bytes use the staging ring when uploadPath is 'auto'. Default 8 MiB (measured crossover). */
   stagingThreshold?: number;
   /** Bytes per `queue.writeBuffer` call. Default 1 MiB. */
   writeChunk?: number;
@@ -74,11 +74,16 @@ export const DEFAULT_CAPACITY = 256 * MiB;
  */
 export const DEFAULT_WRITE_CHUNK = 1 * MiB;
 /**
- * Reused MAP_WRITE staging buffers win for large transfers (no second copy in
- * Dawn's own staging); writeBuffer wins for small ones (no map round trip).
- * bench/upload-paths.ts measures the crossover on the machine at hand.
+ * Transfers of at least this size take the staging ring; smaller ones take
+ * writeBuffer. Measured with bench/upload-paths.ts on Dawn + lavapipe (2 cores,
+ * two runs, median of 7 and 9, GB/s writeBuffer vs staging):
+ *   1 MiB 15.5–19.7 vs 3.7–6.4 · 4 MiB 10.9–20.4 vs 2.5–6.3 ·
+ *   8 MiB 3.7 vs 3.6–4.7 · 16 MiB 2.2–2.4 vs 4.9–5.3 · 64 MiB 2.3 vs 5.8–6.3.
+ * writeBuffer has no map round trip and wins small transfers 3–5×; past a few
+ * MiB in flight Dawn's own staging collapses and the reused mapped buffers win
+ * 2.3–2.75×. The crossover is at 8 MiB. Re-measure on other hardware.
  */
-export const DEFAULT_STAGING_THRESHOLD = 4 * MiB;
+export const DEFAULT_STAGING_THRESHOLD = 8 * MiB;
 export const DEFAULT_STAGING_SLOT_SIZE = 4 * MiB;
 export const DEFAULT_STAGING_SLOTS = 4;
 
