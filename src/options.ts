@@ -190,7 +190,8 @@ export function resolvePoolOptions(options: PoolOptions, limits: DeviceLimitsLik
     pageShift,
     pinLimit,
     uploadPath,
-    stagingThreshold: options.stagingThreshold ?? DEFAULT_STAGING_THRESHOLD,
+    stagingThreshold: options.stagingThreshold === undefined ? DEFAULT_STAGING_THRESHOLD
+      : checkByteCount('stagingThreshold', options.stagingThreshold, { allowZero: true }),
     writeChunk,
     stagingSlotSize,
     stagingSlots,

@@ -4,6 +4,7 @@
 
 import { test, expect } from 'vitest';
 import { createPool, createSpace, createKernel, type HmmError } from '../../src/index.ts';
+import { affine } from '../helpers/space.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -50,19 +51,8 @@ async function withDevice(fn: (t: TestDevice) => Promise<void>): Promise<void> {
   }
 }
 
-const MUL_ADD = createKernel({
-  label: 'mul3add7',
-  workgroupSize: 64,
-  code: /* wgsl */ `
-fn kernel(inv: VmInvocation) {
-  let i = inv.global_id.x;
-  let base = vm_arg_u32(0);
-  let n = vm_arg_u32(1);
-  if (i >= n) { return; }
-  let addr = base + i * 4u;
-  vm_store_u32(addr, vm_load_u32(addr) * 3u + 7u);
-}`,
-});
+/** a[i] = a[i] * 3 + 7, the shared test kernel (args: base, count, mul, add). */
+const MUL_ADD = affine;
 
 test('a 12 MiB array through a 4 MiB pool: chunked dispatch, eviction, exact readback', async () => {
   await withDevice(async ({ device }) => {
@@ -87,7 +77,7 @@ test('a 12 MiB array through a 4 MiB pool: chunked dispatch, eviction, exact rea
       const r = await space.dispatch(MUL_ADD, {
         workgroups: Math.ceil(count / 64),
         write: [{ addr, byteLength: count * 4 }],
-        args: [addr, count],
+        args: [addr, count, 3, 7],
       });
       expect(r.pagesUploaded).toBeGreaterThan(0);
       dispatches++;
