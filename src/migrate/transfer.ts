@@ -33,6 +33,16 @@ export interface TransferStats {
   readbackSubmits: number;
 }
 
+/**
+ * A map promise that may sit unawaited until the slot's next use: mark it
+ * handled so a rejection (device loss) is not an unhandled rejection, while
+ * whoever awaits it still gets the error.
+ */
+function observed(p: Promise<void>): Promise<void> {
+  p.catch(() => undefined);
+  return p;
+}
+
 interface Slot {
   readonly buffer: GPUBuffer;
   /** Resolves when the slot is mapped and free to fill (upload) / drained (readback). */
@@ -133,7 +143,7 @@ export class Transfer {
       this.#device.queue.submit([enc.finish()]);
       this.stats.stagingBytes += used;
       this.stats.stagingSubmits++;
-      slot.ready = slot.buffer.mapAsync(MapMode.WRITE);
+      slot.ready = observed(slot.buffer.mapAsync(MapMode.WRITE));
     }
   }
 
@@ -171,7 +181,7 @@ export class Transfer {
       }
       this.#device.queue.submit([enc.finish()]);
       this.stats.readbackSubmits++;
-      for (const b of batches) b.slot.ready = b.slot.buffer.mapAsync(MapMode.READ);
+      for (const b of batches) b.slot.ready = observed(b.slot.buffer.mapAsync(MapMode.READ));
       for (const b of batches) {
         try {
           await b.slot.ready;
