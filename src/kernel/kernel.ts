@@ -15,6 +15,8 @@ export interface KernelDescriptor {
   workgroupSize?: number | readonly [number, number?, number?];
   /** Name used in errors, traces and GPU object labels. */
   label?: string;
+  /** Struct layouts from defineStruct() whose WGSL accessors the kernel uses. */
+  structs?: readonly { readonly name: string; readonly wgsl: string }[];
 }
 
 export interface Kernel {
@@ -23,6 +25,8 @@ export interface Kernel {
   readonly workgroupSize: readonly [number, number, number];
   /** True when the code calls vm_atomic_*: its windows are bound as atomic<u32>. */
   readonly usesAtomics: boolean;
+  /** WGSL of the struct accessors, linked between the prelude and the user's code. */
+  readonly structWgsl: string;
 }
 
 const ENTRY_RE = /\bfn\s+kernel\s*\(/;
@@ -47,9 +51,19 @@ export function createKernel(desc: KernelDescriptor): Kernel {
   if (reserved) {
     throw new KernelCompileError(label, [`"${reserved[1]}" is reserved by the prelude; use another name or the vm_load_*/vm_store_* functions`]);
   }
+  const structs = desc.structs ?? [];
+  const names = new Set<string>();
+  for (const st of structs) {
+    if (!st || typeof st.wgsl !== 'string' || typeof st.name !== 'string') {
+      throw new InvalidArgumentError(`kernel "${label}": structs must be layouts from defineStruct()`);
+    }
+    if (names.has(st.name)) throw new InvalidArgumentError(`kernel "${label}": struct ${st.name} is listed twice`);
+    names.add(st.name);
+  }
   return Object.freeze({
     label,
     code: desc.code,
+    structWgsl: structs.map((st) => st.wgsl).join(''),
     workgroupSize: Object.freeze([raw[0]!, raw[1]!, raw[2]!] as const),
     usesAtomics: /\bvm_atomic_/.test(desc.code),
   });

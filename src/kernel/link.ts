@@ -69,6 +69,7 @@ export function link(kernel: Kernel, cfg: LinkConfig): LinkedSource {
   const [x, y, z] = kernel.workgroupSize;
   let head = glue(cfg, kernel.usesAtomics) + SHADERS.prelude + '\n';
   if (kernel.usesAtomics) head += SHADERS['prelude-atomics'] + '\n';
+  head += kernel.structWgsl;
   head += `// ---- user code: ${kernel.label.replace(/[\r\n]/g, ' ')} ----\n`;
   const userFirstLine = lineCount(head);
   const entry =

@@ -75,7 +75,7 @@ async function compile(device: GPUDevice, kernel: Kernel, cfg: LinkConfig): Prom
 
 export function pipelineFor(device: GPUDevice, kernel: Kernel, cfg: LinkConfig): Promise<GPUComputePipeline> {
   const c = cacheFor(device);
-  const key = JSON.stringify([kernel.code, kernel.workgroupSize, kernel.label, cfg]);
+  const key = JSON.stringify([kernel.code, kernel.structWgsl, kernel.workgroupSize, kernel.label, cfg]);
   let p = c.pipelines.get(key);
   if (!p) {
     p = compile(device, kernel, cfg);
