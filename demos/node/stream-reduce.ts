@@ -76,6 +76,11 @@ function grid(elements: number): [number, number] {
   return [x, Math.ceil(groups / x)];
 }
 
+/** [offset, length] of each chunk of the data set. */
+function* chunks(total: number, chunk: number): Generator<[number, number]> {
+  for (let off = 0; off < total; off += chunk) yield [off, Math.min(chunk, total - off)];
+}
+
 function fmtBytes(b: number): string {
   return b >= MiB ? `${(b / MiB).toFixed(1)} MiB` : `${(b / 1024).toFixed(1)} KiB`;
 }
@@ -123,8 +128,7 @@ try {
 
   const s0 = pool.stats();
   t = performance.now();
-  for (let off = 0; off < dataBytes; off += chunkBytes) {
-    const len = Math.min(chunkBytes, dataBytes - off);
+  for (const [off, len] of chunks(dataBytes, chunkBytes)) {
     await space.dispatch(transform, {
       workgroups: grid(len / 4), write: [{ addr: base + off, byteLength: len }], args: [base + off, off / 4, len / 4],
     });
@@ -132,8 +136,7 @@ try {
   const tTransform = performance.now() - t;
   const s1 = pool.stats();
   t = performance.now();
-  for (let off = 0; off < dataBytes; off += chunkBytes) {
-    const len = Math.min(chunkBytes, dataBytes - off);
+  for (const [off, len] of chunks(dataBytes, chunkBytes)) {
     await space.dispatch(reduce, {
       workgroups: grid(len / 4), read: [{ addr: base + off, byteLength: len }], write: [{ addr: acc, byteLength: 8 }], args: [base + off, len / 4, acc],
     });

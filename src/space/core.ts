@@ -34,7 +34,7 @@ export class SpaceCore {
   readonly allocator: VirtualAllocator;
   readonly uniforms: GPUBuffer;
   readonly log: GPUBuffer;
-  readonly bindGroups = new Map<boolean, GPUBindGroup>();
+  #bindGroup: GPUBindGroup | undefined;
   /** MAP_READ buffers for violation logs, reused: one per dispatch in flight. */
   readonly #logReadbacks: GPUBuffer[] = [];
   #logReadbacksMade = 0;
@@ -74,7 +74,7 @@ export class SpaceCore {
 
   bindGroup(): GPUBindGroup {
     // One bind group serves both window types: the layout says "storage" either way.
-    let bg = this.bindGroups.get(true);
+    let bg = this.#bindGroup;
     if (!bg) {
       const device = this.pool.device;
       const entries: GPUBindGroupEntry[] = [
@@ -84,7 +84,7 @@ export class SpaceCore {
       ];
       this.pool.windows.forEach((w, i) => entries.push({ binding: 3 + i, resource: { buffer: w } }));
       bg = device.createBindGroup({ label: `${this.label}:bind-group`, layout: layoutFor(device, this.pool.windowCount).bgl, entries });
-      this.bindGroups.set(true, bg);
+      this.#bindGroup = bg;
     }
     return bg;
   }
