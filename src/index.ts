@@ -8,7 +8,7 @@ export {
   createSpace, type AddressSpace, type SpaceOptions, type Residency, type ViewMode,
 } from './space/address-space.ts';
 export { createKernel, type Kernel, type KernelDescriptor } from './kernel/kernel.ts';
-export { defineStruct, type StructLayout, type FieldType, type Field } from './layout/struct.ts';
+export { defineStruct, type StructLayout, type StructRecord, type FieldType, type Field } from './layout/struct.ts';
 export type { DispatchOptions, DispatchResult, Range } from './fault/declared.ts';
 export type { IntervalSubscription, InvalidationEvent, InvalidateCallback } from './notify/notifier.ts';
 export type { PageStateName } from './space/page-table.ts';

@@ -18,7 +18,7 @@ export type FieldValue<T extends FieldType> = T extends 'vec2u' | 'vec2i' | 'vec
   ? readonly number[]
   : number;
 
-export type Record<F extends { [k: string]: FieldType }> = { [K in keyof F]: FieldValue<F[K]> };
+export type StructRecord<F extends { [k: string]: FieldType }> = { [K in keyof F]: FieldValue<F[K]> };
 
 export interface Field {
   readonly name: string;
@@ -38,8 +38,8 @@ export interface StructLayout<F extends { [k: string]: FieldType }> {
   /** WGSL accessors: `const <Name>_SIZE`, `<Name>_<field>(p)`, `<Name>_set_<field>(p, v)`. Pass the layout in `createKernel({ structs })`. */
   readonly wgsl: string;
   /** Write `record` at byte `offset` of `bytes` (e.g. a view from space.withView). Missing fields are left as they are. */
-  write(bytes: Uint8Array, offset: number, record: Partial<Record<F>>): void;
-  read(bytes: Uint8Array, offset: number): Record<F>;
+  write(bytes: Uint8Array, offset: number, record: Partial<StructRecord<F>>): void;
+  read(bytes: Uint8Array, offset: number): StructRecord<F>;
 }
 
 const INFO: { [T in FieldType]: { size: number; wgsl: string; kind: 'u' | 'i' | 'f'; lanes: number; load: string } } = {
@@ -102,6 +102,12 @@ export function defineStruct<F extends { [k: string]: FieldType }>(name: string,
     else dv.setUint32(at, v >>> 0, true);
   };
 
+  const checkAt = (op: 'read' | 'write', bytes: Uint8Array, at: number) => {
+    if (at < 0 || at + size > bytes.byteLength || !Number.isInteger(at)) {
+      throw new InvalidArgumentError(`${name}.${op}: offset ${at} with size ${size} is outside the ${bytes.byteLength}-byte view`);
+    }
+  };
+
   return Object.freeze({
     name,
     fields: Object.freeze(laid),
@@ -109,10 +115,8 @@ export function defineStruct<F extends { [k: string]: FieldType }>(name: string,
     align,
     offsets,
     wgsl,
-    write(bytes: Uint8Array, at: number, record: Partial<Record<F>>): void {
-      if (at < 0 || at + size > bytes.byteLength || !Number.isInteger(at)) {
-        throw new InvalidArgumentError(`${name}.write: offset ${at} with size ${size} is outside the ${bytes.byteLength}-byte view`);
-      }
+    write(bytes: Uint8Array, at: number, record: Partial<StructRecord<F>>): void {
+      checkAt('write', bytes, at);
       const dv = new DataView(bytes.buffer, bytes.byteOffset + at, size);
       for (const f of laid) {
         const v = (record as { [k: string]: unknown })[f.name];
@@ -128,10 +132,8 @@ export function defineStruct<F extends { [k: string]: FieldType }>(name: string,
         }
       }
     },
-    read(bytes: Uint8Array, at: number): Record<F> {
-      if (at < 0 || at + size > bytes.byteLength || !Number.isInteger(at)) {
-        throw new InvalidArgumentError(`${name}.read: offset ${at} with size ${size} is outside the ${bytes.byteLength}-byte view`);
-      }
+    read(bytes: Uint8Array, at: number): StructRecord<F> {
+      checkAt('read', bytes, at);
       const dv = new DataView(bytes.buffer, bytes.byteOffset + at, size);
       const out: { [k: string]: number | number[] } = {};
       for (const f of laid) {
@@ -139,7 +141,7 @@ export function defineStruct<F extends { [k: string]: FieldType }>(name: string,
         const get = (o: number) => (i.kind === 'f' ? dv.getFloat32(o, true) : i.kind === 'i' ? dv.getInt32(o, true) : dv.getUint32(o, true));
         out[f.name] = i.lanes === 1 ? get(f.offset) : Array.from({ length: i.lanes }, (_, k) => get(f.offset + 4 * k));
       }
-      return out as Record<F>;
+      return out as StructRecord<F>;
     },
   });
 }

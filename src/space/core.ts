@@ -116,11 +116,6 @@ export class SpaceCore {
     else this.#logReadbacks.push(b);
   }
 
-  /** GPU buffers this space holds now (page table, uniforms, log, log read-backs): for leak checks. */
-  get gpuBufferCount(): number {
-    return 3 + this.#logReadbacks.length;
-  }
-
   pageOf(addr: number): number {
     return Math.floor(addr / this.pageSize);
   }
