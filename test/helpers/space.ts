@@ -62,3 +62,25 @@ fn kernel(inv: VmInvocation) {
   }
 }`,
 });
+
+/**
+ * Force an interleaving: wrap the pool's transfer `method` so that `action`
+ * starts once, one microtask after the first call began its copy — while that
+ * copy is in flight (a map cannot complete within a microtask). `injected()`
+ * resolves when the action finished, and rejects if it never ran.
+ */
+export function duringFirstCopy(
+  pool: Pool,
+  method: 'staging' | 'readback',
+  action: () => Promise<void>,
+): { injected(): Promise<void> } {
+  const transfer = poolImpl(pool).transfer;
+  const original = transfer[method].bind(transfer) as (...args: unknown[]) => Promise<void>;
+  let ran: Promise<void> | undefined;
+  (transfer as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
+    const p = original(...args);
+    ran ??= Promise.resolve().then(action);
+    return p;
+  };
+  return { injected: () => ran ?? Promise.reject(new Error(`${method} was never called: nothing was injected`)) };
+}

@@ -3,28 +3,17 @@
 // in flight (between submit and completion).
 import { expect } from 'vitest';
 import { testWithDevice, KiB } from '../helpers/gpu.ts';
-import { affine, copyKernel, makeSpace, poolImpl, u32 } from '../helpers/space.ts';
+import { affine, copyKernel, duringFirstCopy, makeSpace, u32 } from '../helpers/space.ts';
 
 const P = 4 * KiB;
 
 testWithDevice('an upload that raced with a host write retries and uploads the new bytes', async (ctx) => {
   const { pool, space } = await makeSpace(ctx, { capacity: 16 * P, pageSize: P, uploadPath: 'staging', stagingSlotSize: P, stagingSlots: 1 }, 16 * P);
   await space.write(0, new Uint32Array((4 * P) / 4).fill(1));
-  const transfer = poolImpl(pool).transfer;
-  const original = transfer.staging.bind(transfer);
-  let injected = false;
-  transfer.staging = async (host, pieces) => {
-    const p = original(host, pieces);
-    if (!injected) {
-      injected = true;
-      // The first slot (page 0) is filled and submitted; the next fill awaits the map. Write page 0 now.
-      await Promise.resolve();
-      await space.write(0, new Uint32Array(P / 4).fill(42));
-    }
-    return p;
-  };
+  // The first slot (page 0) is filled and submitted; the next fill awaits the map. Write page 0 then.
+  const race = duringFirstCopy(pool, 'staging', () => space.write(0, new Uint32Array(P / 4).fill(42)));
   const r = await space.dispatch(affine, { workgroups: 64, write: [{ addr: 0, byteLength: 4 * P }], args: [0, P, 1, 0] });
-  expect(injected).toBe(true);
+  await race.injected();
   expect(r.retries).toBeGreaterThanOrEqual(1);
   const out = u32(await space.read(0, 4 * P));
   expect(out[0]).toBe(42);
@@ -37,21 +26,12 @@ testWithDevice('an eviction write-back that raced with a full-page host write ke
   const { pool, space } = await makeSpace(ctx, { capacity: 2 * P, pageSize: P }, 16 * P);
   await space.dispatch(affine, { workgroups: 32, write: [{ addr: 0, byteLength: 2 * P }], args: [0, (2 * P) / 4, 0, 5] });
   expect(space.residency(0, 2 * P).device).toBe(2);
-  const transfer = poolImpl(pool).transfer;
-  const original = transfer.readback.bind(transfer);
-  let injected = false;
-  transfer.readback = async (pieces, sink) => {
-    const p = original(pieces, sink);
-    if (!injected) {
-      injected = true;
-      await Promise.resolve();
-      expect(space.pageState(0)).toBe('device'); // in flight to the host
-      await space.write(0, new Uint32Array(P / 4).fill(9)); // whole page: no need to wait for the device copy
-    }
-    return p;
-  };
+  const race = duringFirstCopy(pool, 'readback', async () => {
+    expect(space.pageState(0)).toBe('device'); // in flight to the host
+    await space.write(0, new Uint32Array(P / 4).fill(9)); // whole page: no need to wait for the device copy
+  });
   await space.dispatch(copyKernel, { workgroups: 1, read: [{ addr: 4 * P, byteLength: 2 * P }], args: [4 * P, 4 * P, 0] });
-  expect(injected).toBe(true);
+  await race.injected();
   const out = u32(await space.read(0, 2 * P));
   expect(out[0]).toBe(9);
   expect(out[P / 4 - 1]).toBe(9);
@@ -62,19 +42,9 @@ testWithDevice('an eviction write-back that raced with a full-page host write ke
 testWithDevice('a host read in flight and a full-page write: the write wins, the read sees the device data', async (ctx) => {
   const { pool, space } = await makeSpace(ctx, { capacity: 4 * P, pageSize: P }, 4 * P);
   await space.dispatch(affine, { workgroups: 16, write: [{ addr: 0, byteLength: P }], args: [0, P / 4, 0, 3] });
-  const transfer = poolImpl(pool).transfer;
-  const original = transfer.readback.bind(transfer);
-  let write: Promise<void> | undefined;
-  transfer.readback = async (pieces, sink) => {
-    const p = original(pieces, sink);
-    write ??= (async () => {
-      await Promise.resolve();
-      await space.write(0, new Uint32Array(P / 4).fill(8));
-    })();
-    return p;
-  };
+  const race = duringFirstCopy(pool, 'readback', () => space.write(0, new Uint32Array(P / 4).fill(8)));
   const seen = u32(await space.read(0, P));
-  await write;
+  await race.injected();
   // The read was issued first: it may see the device's 3s or (serialized after) the 8s, but never a mix.
   expect(new Set(seen).size).toBe(1);
   expect(u32(await space.read(0, P)).every((x) => x === 8)).toBe(true);
