@@ -1,11 +1,13 @@
 // webgpu-hmm prelude: virtual memory for WGSL kernels.
 //
 // Linked in front of every kernel by src/kernel/link.ts, which first emits:
-//   const VM_PAGE_SHIFT, VM_FRAME_WORD_SHIFT, VM_WINDOW_WORD_SHIFT, VM_LOG_ENTRIES: u32
+//   const VM_PAGE_SHIFT, VM_FRAME_WORD_SHIFT, VM_WINDOW_WORD_SHIFT, VM_LOG_ENTRIES, VM_FAULT_ENTRIES: u32
 //   the window bindings  @group(0) @binding(3 + i) vm_w<i>: array<u32 | atomic<u32>>
 //   vm_read_word(g) / vm_write_word(g, v) / vm_atomic_*_word(g, …): a switch over windows
-// and after the user's code, the entry point `vm_entry`, which sets vm_gid and
-// calls the user's `fn kernel(inv: VmInvocation)`.
+// and after the user's code, the entry point `vm_entry`, which maps the launched
+// workgroup to the dispatch's grid (a pass may run one slice of it), sets vm_gid,
+// calls the user's `fn kernel(inv: VmInvocation)` and, in REPLAY mode, marks
+// the workgroup complete.
 //
 // A virtual address is a u32 byte address in [0, space size). Translation:
 //   page = addr >> VM_PAGE_SHIFT;  pte = vm_pt[page]
@@ -14,13 +16,19 @@
 //   window = g >> VM_WINDOW_WORD_SHIFT, index = g & window mask
 // Any access that fails a check is recorded in vm_log and not carried out:
 // loads return zero, stores and atomics do nothing. Nothing outside this
-// space's frames can be reached: the only way to a frame is this space's PTEs.
+// space's frames can be reached: the only way to a frame is this space's PTEs,
+// and a PTE is used only when VALID.
 
 struct VmUniforms {
   num_pages: u32,
+  // VM_MODE_*: how a miss and a store are handled (src/fault/demand.ts has the protocol).
   mode: u32,
-  _pad0: u32,
-  _pad1: u32,
+  // u32 words per page bitmap in the record buffer.
+  bitmap_words: u32,
+  // Linear index of the first workgroup launched by this pass (a slice of the grid).
+  slice_base: u32,
+  // The dispatch's workgroup counts (x, y, z) and, in w, the end of this pass's slice.
+  grid: vec4<u32>,
   args: array<vec4<u32>, 16>,
 }
 
@@ -45,18 +53,55 @@ const VM_NONE: u32 = 0xffffffffu;
 const VM_PAGE_MASK: u32 = (1u << VM_PAGE_SHIFT) - 1u;
 const VM_WINDOW_MASK: u32 = (1u << VM_WINDOW_WORD_SHIFT) - 1u;
 
-// Violation kinds (src/fault/declared.ts decodes them).
+// Modes (uniform per pass):
+//   DECLARED  READ/WRITE bits come from the dispatch's declared ranges; anything else is a violation.
+//   PROBE     demand mode, read-only: a load of a page without a frame is a miss; stores and
+//             atomics change nothing and record write intent for pages without WRITE.
+//   COMMIT    demand mode, for real: stores land only on pages with WRITE (the snapshot);
+//             a miss or a store elsewhere records it and sets the abort flag.
+//   REPLAY    demand mode for idempotent kernels: stores land on every page with a frame;
+//             a workgroup none of whose invocations missed marks itself complete.
+const VM_MODE_DECLARED: u32 = 0u;
+const VM_MODE_PROBE: u32 = 1u;
+const VM_MODE_COMMIT: u32 = 2u;
+const VM_MODE_REPLAY: u32 = 3u;
+
+// Violation kinds (src/fault/records.ts decodes them).
 const VM_KIND_RANGE: u32 = 1u;
 const VM_KIND_NOREAD: u32 = 2u;
 const VM_KIND_NOWRITE: u32 = 3u;
 const VM_KIND_MISALIGNED: u32 = 4u;
 
-// vm_log layout: [0] total count, [1..3] reserved, then VM_LOG_ENTRIES records
-// of 8 words: addr, kind, gid.x, gid.y, gid.z, 0, 0, 0.
+// Record buffer (vm_log), in u32 words; src/fault/records.ts holds the same layout:
+//   [0] violation count  [1] fault entries claimed  [2] reserved  [3] abort flag
+//   then VM_LOG_ENTRIES violation records of 8 words: addr, kind, gid.x, gid.y, gid.z, 0, 0, 0
+//   then VM_FAULT_ENTRIES fault entries: page | VM_FAULT_* flags (a claimed count past the
+//        end means entries were dropped: the runtime runs another round)
+//   then five page bitmaps of vm_u.bitmap_words words: accessed, written, miss-seen,
+//        speculative-seen, write-intent-seen (the last three deduplicate fault entries)
+//   then the workgroup completion bitmap (REPLAY mode), one bit per linear workgroup.
 const VM_LOG_HEADER: u32 = 4u;
 const VM_LOG_STRIDE: u32 = 8u;
+const VM_FAULT_BASE: u32 = VM_LOG_HEADER + VM_LOG_ENTRIES * VM_LOG_STRIDE;
+const VM_BITMAP_BASE: u32 = VM_FAULT_BASE + VM_FAULT_ENTRIES;
+const VM_MAP_ACCESSED: u32 = 0u;
+const VM_MAP_WRITTEN: u32 = 1u;
+const VM_MAP_MISS_SEEN: u32 = 2u;
+const VM_MAP_SPEC_SEEN: u32 = 3u;
+const VM_MAP_WRITE_SEEN: u32 = 4u;
+const VM_MAP_COUNT: u32 = 5u;
+const VM_FAULT_MISS: u32 = 0x80000000u;
+const VM_FAULT_WRITE: u32 = 0x40000000u;
+// A miss seen after the invocation had already stalled: its address may be garbage, so the
+// runtime fetches the page only if there is room (a prefetch hint, never a requirement).
+const VM_FAULT_SPEC: u32 = 0x20000000u;
+const VM_FAULT_PAGE: u32 = 0x1fffffffu;
 
 var<private> vm_gid: vec3<u32>;
+// Set at an invocation's first miss in a demand pass. From then on its values may be garbage
+// (a missed load returned 0), so it stores nothing, reports no violations and marks nothing
+// accessed; its loads of resident pages still work, and its misses become speculative hints.
+var<private> vm_stalled: bool;
 
 fn vm_violation(addr: u32, kind: u32) {
   let i = atomicAdd(&vm_log[0], 1u);
@@ -70,10 +115,48 @@ fn vm_violation(addr: u32, kind: u32) {
   }
 }
 
+// Set bit `page` of bitmap `map`; true if this call set it. The plain load first keeps
+// the common case (bit already set) free of read-modify-writes.
+fn vm_bit_set(map: u32, page: u32) -> bool {
+  let i = VM_BITMAP_BASE + map * vm_u.bitmap_words + (page >> 5u);
+  let b = 1u << (page & 31u);
+  if ((atomicLoad(&vm_log[i]) & b) != 0u) { return false; }
+  return (atomicOr(&vm_log[i], b) & b) == 0u;
+}
+
+// One entry per (page, kind) per pass, deduplicated by the `seen` bitmap; when the batch is
+// full the claim count still grows, which tells the runtime to run another round.
+fn vm_record_fault(page: u32, flags: u32, seen: u32) {
+  if (vm_bit_set(seen, page)) {
+    let n = atomicAdd(&vm_log[1], 1u);
+    if (n < VM_FAULT_ENTRIES) { atomicStore(&vm_log[VM_FAULT_BASE + n], page | flags); }
+  }
+}
+
+fn vm_word(pte: u32, addr: u32) -> u32 {
+  return ((pte & VM_FRAME_MASK) << VM_FRAME_WORD_SHIFT) | ((addr & VM_PAGE_MASK) >> 2u);
+}
+
+// Translation for a stalled invocation: loads of resident pages only; misses are hints.
+fn vm_translate_stalled(addr: u32, align: u32, need: u32) -> u32 {
+  if ((need & VM_W) != 0u || (addr & (align - 1u)) != 0u) { return VM_NONE; }
+  let page = addr >> VM_PAGE_SHIFT;
+  if (page >= vm_u.num_pages) { return VM_NONE; }
+  let pte = vm_pt[page];
+  if ((pte & VM_VALID) == 0u) {
+    vm_record_fault(page, VM_FAULT_MISS | VM_FAULT_SPEC, VM_MAP_SPEC_SEEN);
+    return VM_NONE;
+  }
+  return vm_word(pte, addr);
+}
+
 // Translate `addr` for an access of `align` bytes needing permission `need`
-// (VM_R, VM_W or VM_RW). Returns the global word index, or VM_NONE after
-// recording the violation.
+// (VM_R, VM_W or VM_RW). Returns the global word index, or VM_NONE when the
+// access must not be carried out (a violation, a miss, or a stalled invocation).
+// In PROBE mode a store gets its word back too (atomics read it); the store
+// functions below never write in PROBE mode.
 fn vm_translate(addr: u32, align: u32, need: u32) -> u32 {
+  if (vm_stalled) { return vm_translate_stalled(addr, align, need); }
   if ((addr & (align - 1u)) != 0u) {
     vm_violation(addr, VM_KIND_MISALIGNED);
     return VM_NONE;
@@ -84,12 +167,43 @@ fn vm_translate(addr: u32, align: u32, need: u32) -> u32 {
     return VM_NONE;
   }
   let pte = vm_pt[page];
-  if ((pte & need) != need) {
-    vm_violation(addr, select(VM_KIND_NOREAD, VM_KIND_NOWRITE, (need & VM_W) != 0u && (pte & VM_W) == 0u));
+  let mode = vm_u.mode;
+  if (mode == VM_MODE_DECLARED) {
+    if ((pte & (need | VM_VALID)) != (need | VM_VALID)) {
+      vm_violation(addr, select(VM_KIND_NOREAD, VM_KIND_NOWRITE, (need & VM_W) != 0u && (pte & VM_W) == 0u));
+      return VM_NONE;
+    }
+    return vm_word(pte, addr);
+  }
+  let writes = (need & VM_W) != 0u;
+  if ((pte & VM_VALID) == 0u) {
+    vm_record_fault(page, VM_FAULT_MISS | select(0u, VM_FAULT_WRITE, writes), VM_MAP_MISS_SEEN);
+    if (mode == VM_MODE_COMMIT) { atomicStore(&vm_log[3], 1u); }
+    vm_stalled = true;
     return VM_NONE;
   }
-  return ((pte & VM_FRAME_MASK) << VM_FRAME_WORD_SHIFT) | ((addr & VM_PAGE_MASK) >> 2u);
+  vm_bit_set(VM_MAP_ACCESSED, page);
+  if (writes) {
+    if (mode != VM_MODE_REPLAY && (pte & VM_W) == 0u) {
+      vm_record_fault(page, VM_FAULT_WRITE, VM_MAP_WRITE_SEEN);
+      if (mode == VM_MODE_COMMIT) {
+        atomicStore(&vm_log[3], 1u);
+        vm_stalled = true;
+        return VM_NONE;
+      }
+    }
+    if (mode != VM_MODE_PROBE) { vm_bit_set(VM_MAP_WRITTEN, page); }
+  }
+  return vm_word(pte, addr);
 }
+
+// True once this invocation has missed in a demand pass: its loads may have returned 0 and
+// it will be run again. Loops whose exit depends only on memory the kernel itself writes
+// should test it, so a stalled invocation does not spin.
+fn vm_faulted() -> bool { return vm_stalled; }
+
+// A store that must not land: a failed translation, or any store in PROBE mode.
+fn vm_no_store(g: u32) -> bool { return g == VM_NONE || vm_u.mode == VM_MODE_PROBE; }
 
 // ---- arguments (u32 words passed with the dispatch) ----
 
@@ -109,7 +223,7 @@ fn vm_load_f32(addr: u32) -> f32 { return bitcast<f32>(vm_load_u32(addr)); }
 
 fn vm_store_u32(addr: u32, v: u32) {
   let g = vm_translate(addr, 4u, VM_W);
-  if (g == VM_NONE) { return; }
+  if (vm_no_store(g)) { return; }
   vm_write_word(g, v);
 }
 fn vm_store_i32(addr: u32, v: i32) { vm_store_u32(addr, bitcast<u32>(v)); }
@@ -135,7 +249,7 @@ fn vm_load_vec4f(addr: u32) -> vec4<f32> { return bitcast<vec4<f32>>(vm_load_vec
 
 fn vm_store_vec2u(addr: u32, v: vec2<u32>) {
   let g = vm_translate(addr, 8u, VM_W);
-  if (g == VM_NONE) { return; }
+  if (vm_no_store(g)) { return; }
   vm_write_word(g, v.x);
   vm_write_word(g + 1u, v.y);
 }
@@ -144,7 +258,7 @@ fn vm_store_vec2f(addr: u32, v: vec2<f32>) { vm_store_vec2u(addr, bitcast<vec2<u
 
 fn vm_store_vec4u(addr: u32, v: vec4<u32>) {
   let g = vm_translate(addr, 16u, VM_W);
-  if (g == VM_NONE) { return; }
+  if (vm_no_store(g)) { return; }
   vm_write_word(g, v.x);
   vm_write_word(g + 1u, v.y);
   vm_write_word(g + 2u, v.z);

@@ -21,7 +21,8 @@ export type HmmErrorCode =
   | 'GPU_OUT_OF_MEMORY'
   | 'DEVICE_LOST'
   | 'DESTROYED'
-  | 'NO_ADAPTER';
+  | 'NO_ADAPTER'
+  | 'REPLAY_UNSAFE';
 
 export class HmmError extends Error {
   readonly code: HmmErrorCode;
@@ -115,15 +116,25 @@ export class WorkingSetTooLargeError extends HmmError {
   readonly neededBytes: number;
   readonly availableBytes: number;
   readonly capacityBytes: number;
-  constructor(neededBytes: number, availableBytes: number, capacityBytes: number, pinnedBytes: number) {
+  constructor(
+    neededBytes: number, availableBytes: number, capacityBytes: number, pinnedBytes: number,
+    context = 'the working set', advice = 'split the dispatch into smaller ranges, unpin, or use a larger pool',
+  ) {
     super(
       'WORKING_SET_TOO_LARGE',
-      `the working set needs ${neededBytes} bytes on the device, but only ${availableBytes} of the pool's ${capacityBytes} bytes ` +
-        `can be made free (${pinnedBytes} bytes are pinned); split the dispatch into smaller ranges, unpin, or use a larger pool`,
+      `${context} needs ${neededBytes} bytes on the device, but only ${availableBytes} of the pool's ${capacityBytes} bytes ` +
+        `can be made free (${pinnedBytes} bytes are pinned); ${advice}`,
     );
     this.neededBytes = neededBytes;
     this.availableBytes = availableBytes;
     this.capacityBytes = capacityBytes;
+  }
+}
+
+/** The runtime cannot guarantee that replaying this kernel gives the result of one clean run, so it refuses before running it. */
+export class ReplayUnsafeError extends HmmError {
+  constructor(kernel: string, why: string) {
+    super('REPLAY_UNSAFE', `kernel "${kernel}" cannot be demand-paged exactly as declared: ${why}`);
   }
 }
 

@@ -9,7 +9,7 @@ export {
 } from './space/address-space.ts';
 export { createKernel, type Kernel, type KernelDescriptor } from './kernel/kernel.ts';
 export { defineStruct, type StructLayout, type StructRecord, type FieldType, type Field } from './layout/struct.ts';
-export type { DispatchOptions, DispatchResult, Range } from './fault/declared.ts';
+export type { DemandStats, DispatchOptions, DispatchResult, Range } from './fault/pass.ts';
 export type { IntervalSubscription, InvalidationEvent, InvalidateCallback } from './notify/notifier.ts';
 export type { PageStateName } from './space/page-table.ts';
 export type { PoolOptions } from './options.ts';
@@ -18,6 +18,6 @@ export {
   HmmError, InvalidArgumentError, OutOfRangeError, BadPageSizeError, OutOfVirtualMemoryError,
   DoubleFreeError, UnknownAllocationError, PinLimitError, NotPinnedError, WorkingSetTooLargeError,
   PoolConfigError, PoolMismatchError, AccessViolationError, KernelCompileError, GpuValidationError,
-  GpuOutOfMemoryError, DeviceLostError, DestroyedError, NoAdapterError,
+  GpuOutOfMemoryError, DeviceLostError, DestroyedError, NoAdapterError, ReplayUnsafeError,
   type HmmErrorCode, type Violation, type ViolationKind, type LostRange,
 } from './errors.ts';

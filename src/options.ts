@@ -89,6 +89,21 @@ export const DEFAULT_STAGING_SLOTS = 4;
 
 /** Violations recorded in full per dispatch; further ones are only counted. */
 export const VIOLATION_LOG_ENTRIES = 32;
+/**
+ * Fault entries a demand pass can record (UVM's fault batch size). More
+ * distinct misses in one pass are not lost: the batch reports that it
+ * overflowed and the runtime runs another round. Larger batches mean fewer
+ * rounds for scattered access patterns but a larger record to read back.
+ */
+export const FAULT_BATCH_ENTRIES = 256;
+/**
+ * Most workgroups one demand dispatch of an idempotent kernel may have: the
+ * replay path keeps one completion bit per workgroup in the record buffer
+ * (2^24 workgroups = 2 MiB of bits). Transaction-mode dispatches have no limit
+ * beyond WebGPU's.
+ */
+export const MAX_REPLAY_WORKGROUPS = 2 ** 24;
+
 /** Bytes at the bottom of every space the allocator never hands out, so 0 can be a null pointer. */
 export const NULL_GUARD = 256;
 /** Default alignment of alloc(): a vec4, the widest access the prelude makes. */

@@ -42,6 +42,14 @@ export interface PoolStats {
   /** Device copies dropped because the host wrote the page. */
   readonly invalidations: number;
   readonly dispatches: number;
+  /** Demand-paged dispatches: fault batches serviced. */
+  readonly faultBatches: number;
+  /** Pages made resident because an invocation missed on them. */
+  readonly pagesFaulted: number;
+  /** Passes run by demand-paged dispatches (probes, commits, replays). */
+  readonly demandPasses: number;
+  /** Commit passes rolled back (a miss or a store outside the snapshot). */
+  readonly aborts: number;
   readonly uploadWriteBufferBytes: number;
   readonly uploadStagingBytes: number;
   /** Staging and readback buffers alive now. */
@@ -73,6 +81,11 @@ export interface PoolCounters {
   evictionDrops: number;
   invalidations: number;
   dispatches: number;
+  /** Demand mode: fault batches serviced, pages faulted in, passes run, commits rolled back. */
+  faultBatches: number;
+  pagesFaulted: number;
+  demandPasses: number;
+  aborts: number;
 }
 
 export class PoolImpl implements Pool {
@@ -84,6 +97,7 @@ export class PoolImpl implements Pool {
   readonly counters: PoolCounters = {
     bytesToDevice: 0, bytesToHost: 0, pagesToDevice: 0, pagesToHost: 0, pagesCleared: 0,
     evictions: 0, evictionWritebacks: 0, evictionDrops: 0, invalidations: 0, dispatches: 0,
+    faultBatches: 0, pagesFaulted: 0, demandPasses: 0, aborts: 0,
   };
   /** Spaces by id (1-based, the frame table's owner ids). */
   readonly spaces = new Map<number, SpaceCore>();

@@ -6,7 +6,7 @@
 // (vm_load_u32, vm_store_f32, vm_atomic_add_u32, vm_arg_u32, …); the runtime
 // owns the entry point, the bindings and the workgroup size attribute.
 
-import { InvalidArgumentError, KernelCompileError } from '../errors.ts';
+import { InvalidArgumentError, KernelCompileError, ReplayUnsafeError } from '../errors.ts';
 
 export interface KernelDescriptor {
   /** WGSL defining `fn kernel(inv: VmInvocation)`; may define other functions, structs, consts, workgroup vars. */
@@ -17,6 +17,13 @@ export interface KernelDescriptor {
   label?: string;
   /** Struct layouts from defineStruct() whose WGSL accessors the kernel uses. */
   structs?: readonly { readonly name: string; readonly wgsl: string }[];
+  /**
+   * The kernel gives the same result when any of its workgroups runs again
+   * (it never reads what it writes, and uses no add/sub/xor/exchange atomics).
+   * Demand-paged dispatches of such a kernel replay only the workgroups that
+   * faulted, instead of running probe and commit passes. Default false.
+   */
+  idempotent?: boolean;
 }
 
 export interface Kernel {
@@ -27,10 +34,14 @@ export interface Kernel {
   readonly usesAtomics: boolean;
   /** WGSL of the struct accessors, linked between the prelude and the user's code. */
   readonly structWgsl: string;
+  /** Declared idempotent: demand dispatches replay faulted workgroups only. */
+  readonly idempotent: boolean;
 }
 
 const ENTRY_RE = /\bfn\s+kernel\s*\(/;
-const RESERVED_RE = /\b(vm_entry|vm_w\d+|vm_u|vm_pt|vm_log)\b/;
+const RESERVED_RE = /\b(vm_entry|vm_w\d+|vm_u|vm_pt|vm_log|vm_gid|vm_stalled|vm_wg_\w+)\b/;
+/** Atomics whose second application changes the result: a replayed workgroup would apply them twice. */
+const NON_IDEMPOTENT_RE = /\bvm_atomic_(add|sub|xor|exchange|compare_exchange)_(u32|i32)\b/;
 
 export function createKernel(desc: KernelDescriptor): Kernel {
   if (desc === null || typeof desc !== 'object' || typeof desc.code !== 'string') {
@@ -60,7 +71,18 @@ export function createKernel(desc: KernelDescriptor): Kernel {
     if (names.has(st.name)) throw new InvalidArgumentError(`kernel "${label}": struct ${st.name} is listed twice`);
     names.add(st.name);
   }
+  const idempotent = desc.idempotent ?? false;
+  if (typeof idempotent !== 'boolean') throw new InvalidArgumentError(`kernel "${label}": idempotent must be true or false`);
+  const unsafe = idempotent ? NON_IDEMPOTENT_RE.exec(desc.code) : null;
+  if (unsafe) {
+    throw new ReplayUnsafeError(
+      label,
+      `it calls ${unsafe[0]}, which a replayed workgroup would apply a second time; ` +
+        'drop `idempotent: true` and demand dispatches will run it as a transaction (probe, snapshot, commit), which is exact for any kernel',
+    );
+  }
   return Object.freeze({
+    idempotent,
     label,
     code: desc.code,
     structWgsl: structs.map((st) => st.wgsl).join(''),

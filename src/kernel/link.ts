@@ -12,6 +12,8 @@ export interface LinkConfig {
   /** log2 of words per window. */
   readonly windowWordShift: number;
   readonly logEntries: number;
+  /** Fault entries per pass (the batch size). */
+  readonly faultEntries: number;
 }
 
 export interface LinkedSource {
@@ -37,6 +39,7 @@ export function glue(cfg: LinkConfig, atomics: boolean): string {
   s += `const VM_FRAME_WORD_SHIFT: u32 = ${cfg.pageShift - 2}u;\n`;
   s += `const VM_WINDOW_WORD_SHIFT: u32 = ${cfg.windowWordShift}u;\n`;
   s += `const VM_LOG_ENTRIES: u32 = ${cfg.logEntries}u;\n`;
+  s += `const VM_FAULT_ENTRIES: u32 = ${cfg.faultEntries}u;\n`;
   const elem = atomics ? 'atomic<u32>' : 'u32';
   for (let w = 0; w < n; w++) s += `@group(0) @binding(${3 + w}) var<storage, read_write> vm_w${w}: array<${elem}>;\n`;
   if (atomics) {
@@ -72,14 +75,37 @@ export function link(kernel: Kernel, cfg: LinkConfig): LinkedSource {
   head += kernel.structWgsl;
   head += `// ---- user code: ${kernel.label.replace(/[\r\n]/g, ' ')} ----\n`;
   const userFirstLine = lineCount(head);
+  // The launched grid may be one slice of the dispatch's grid (demand mode runs
+  // a grid in slices whose working sets fit the pool): the linear workgroup
+  // index is rebased and split back into the dispatch's (x, y, z), so the
+  // kernel sees the ids of one clean run. Every condition before the barriers
+  // is uniform (builtins, the uniform block, workgroupUniformLoad).
   const entry =
     `\n// ---- entry point (generated) ----\n` +
+    `var<workgroup> vm_wg_done: u32;\n` +
+    `var<workgroup> vm_wg_stalled: atomic<u32>;\n` +
     `@compute @workgroup_size(${x}, ${y}, ${z})\n` +
-    `fn vm_entry(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,\n` +
-    `            @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,\n` +
-    `            @builtin(local_invocation_index) lidx: u32) {\n` +
+    `fn vm_entry(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) lwid: vec3<u32>,\n` +
+    `            @builtin(num_workgroups) lnwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {\n` +
+    `  let lin = vm_u.slice_base + lwid.x + lnwg.x * (lwid.y + lnwg.y * lwid.z);\n` +
+    `  if (lin >= vm_u.grid.w) { return; }\n` +
+    `  let replay = vm_u.mode == VM_MODE_REPLAY;\n` +
+    `  let done_word = VM_BITMAP_BASE + VM_MAP_COUNT * vm_u.bitmap_words + (lin >> 5u);\n` +
+    `  let done_bit = 1u << (lin & 31u);\n` +
+    `  if (replay) {\n` +
+    `    if (lidx == 0u) { vm_wg_done = atomicLoad(&vm_log[done_word]) & done_bit; }\n` +
+    `    if (workgroupUniformLoad(&vm_wg_done) != 0u) { return; }\n` +
+    `  }\n` +
+    `  let g = vm_u.grid.xyz;\n` +
+    `  let wid = vec3<u32>(lin % g.x, (lin / g.x) % g.y, lin / (g.x * g.y));\n` +
+    `  let gid = wid * vec3<u32>(${x}u, ${y}u, ${z}u) + lid;\n` +
     `  vm_gid = gid;\n` +
-    `  kernel(VmInvocation(gid, lid, wid, nwg, lidx));\n` +
+    `  kernel(VmInvocation(gid, lid, wid, g, lidx));\n` +
+    `  if (replay) {\n` +
+    `    if (vm_stalled) { atomicStore(&vm_wg_stalled, 1u); }\n` +
+    `    workgroupBarrier();\n` +
+    `    if (lidx == 0u && atomicLoad(&vm_wg_stalled) == 0u) { atomicOr(&vm_log[done_word], done_bit); }\n` +
+    `  }\n` +
     `}\n`;
   return { code: head + kernel.code + entry, userFirstLine, userLineCount: lineCount(kernel.code) };
 }

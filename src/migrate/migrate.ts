@@ -74,6 +74,17 @@ function victimQuery(pool: PoolImpl): VictimQuery {
   };
 }
 
+/** Copy the host bytes of `pages` (ascending) into `frames`, by the path the pool's options pick for the size. */
+async function upload(space: SpaceCore, pages: readonly number[], frames: readonly number[]): Promise<void> {
+  const pool = space.pool;
+  const ps2 = pieces(coalesce(pages, frames, pool.frames.windowFrames), pool);
+  const bytes = pages.length * space.pageSize;
+  const o = pool.options;
+  const staging = o.uploadPath === 'staging' || (o.uploadPath === 'auto' && bytes >= o.stagingThreshold);
+  if (staging) await pool.transfer.staging(space.host, ps2);
+  else pool.transfer.writeBuffer(space.host, ps2);
+}
+
 export interface MigrationReport {
   pagesUploaded: number;
   pagesCleared: number;
@@ -229,14 +240,7 @@ export async function makeResident(space: SpaceCore, pages: Uint32Array, report:
         }
         pool.device.queue.submit([enc.finish()]);
       }
-      if (copyP.length > 0) {
-        const ps2 = pieces(coalesce(copyP, copyF, frames.windowFrames), pool);
-        const bytes = copyP.length * ps;
-        const o = pool.options;
-        const staging = o.uploadPath === 'staging' || (o.uploadPath === 'auto' && bytes >= o.stagingThreshold);
-        if (staging) await pool.transfer.staging(space.host, ps2);
-        else pool.transfer.writeBuffer(space.host, ps2);
-      }
+      if (copyP.length > 0) await upload(space, copyP, copyF);
 
       // ---- phase 3: finalize page by page ----
       for (let k = 0; k < need.length; k++) {
@@ -282,13 +286,21 @@ export async function makeResident(space: SpaceCore, pages: Uint32Array, report:
  * become Shared: valid on both sides). Only pages the device dirtied move.
  * Returns the number of pages copied.
  */
-export async function writeBack(space: SpaceCore, firstPage: number, lastPage: number): Promise<number> {
+export function writeBack(space: SpaceCore, firstPage: number, lastPage: number): Promise<number> {
+  const pages: number[] = [];
+  const st = space.table.state;
+  for (let p = firstPage; p <= lastPage; p++) if (st[p] === PageState.Device) pages.push(p);
+  return writeBackPages(space, pages);
+}
+
+/** writeBack for a list of pages (ascending); pages not device-only are skipped. */
+export async function writeBackPages(space: SpaceCore, pages: Iterable<number>): Promise<number> {
   const pool = space.pool;
   const t = space.table;
   const ps = space.pageSize;
   const pg: number[] = [];
   const fr: number[] = [];
-  for (let p = firstPage; p <= lastPage; p++) {
+  for (const p of pages) {
     if (t.state[p] !== PageState.Device) continue;
     assert((t.flags[p]! & PageFlag.InFlight) === 0, 'InFlight page outside an eviction');
     pg.push(p);
@@ -316,4 +328,25 @@ export async function writeBack(space: SpaceCore, firstPage: number, lastPage: n
   pool.counters.pagesToHost += moved;
   pool.counters.bytesToHost += moved * ps;
   return moved;
+}
+
+/**
+ * Copy the host bytes of resident pages (ascending) over their device copies:
+ * the undo of a rolled-back commit, whose snapshot is the host copy. The pages
+ * end Shared. Returns the number of pages copied.
+ */
+export async function restoreFromHost(space: SpaceCore, pages: Iterable<number>): Promise<number> {
+  const t = space.table;
+  const pg: number[] = [];
+  const fr: number[] = [];
+  for (const p of pages) {
+    if (!t.isResident(p)) continue;
+    assert(t.state[p] === PageState.Shared, `restoreFromHost: page ${p} is not host-valid`);
+    pg.push(p);
+    fr.push(t.frame[p]!);
+  }
+  if (pg.length === 0) return 0;
+  await upload(space, pg, fr);
+  space.pool.counters.bytesToDevice += pg.length * space.pageSize;
+  return pg.length;
 }

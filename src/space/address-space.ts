@@ -11,7 +11,9 @@
 import { assert } from '../assert.ts';
 import { InvalidArgumentError, NotPinnedError, PinLimitError, PoolMismatchError } from '../errors.ts';
 import { PoolImpl, type Pool } from '../device/pool.ts';
-import { compileFor, dispatchDeclared, type DispatchOptions, type DispatchResult } from '../fault/declared.ts';
+import { dispatchDeclared } from '../fault/declared.ts';
+import { dispatchDemand } from '../fault/demand.ts';
+import { compileFor, type DispatchOptions, type DispatchResult } from '../fault/pass.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { emptyReport, makeResident, writeBack } from '../migrate/migrate.ts';
 import type { InvalidateCallback, IntervalSubscription } from '../notify/notifier.ts';
@@ -64,7 +66,12 @@ export interface AddressSpace {
   /** Make the pages of the range resident and keep them there until unpinned. */
   pin(addr: number, byteLength: number): Promise<void>;
   unpin(addr: number, byteLength: number): void;
-  /** Run a kernel over the space; resolves when it has finished on the GPU. */
+  /**
+   * Run a kernel over the space; resolves when it has finished on the GPU.
+   * Declared mode (default): the kernel may touch only the `read`/`write`
+   * ranges. `demand: true`: it may touch any page; misses are faulted in and
+   * the result is that of one clean run (src/fault/demand.ts).
+   */
   dispatch(kernel: Kernel, options: DispatchOptions): Promise<DispatchResult>;
   /** Compile `kernel` for this space's pool now (errors early); dispatch does it on first use. */
   compile(kernel: Kernel): Promise<void>;
@@ -293,8 +300,12 @@ class AddressSpaceImpl implements AddressSpace {
   }
 
   async dispatch(kernel: Kernel, options: DispatchOptions): Promise<DispatchResult> {
-    const before = this.#tail;
-    await before;
+    // A demand dispatch joins the chain: its passes read and write pages it
+    // discovers as it goes, so host operations issued after it wait for it
+    // (one serial order: the dispatch, then them). A declared dispatch knows
+    // its pages up front and lets later host writes through the notifier.
+    if (options?.demand === true) return this.#chain(() => dispatchDemand(this.#core, kernel, options));
+    await this.#tail;
     return dispatchDeclared(this.#core, kernel, options);
   }
 

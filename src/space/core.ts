@@ -11,14 +11,13 @@ import { GpuPageTable } from '../device/gpu-page-table.ts';
 import type { PoolImpl } from '../device/pool.ts';
 import { layoutFor } from '../kernel/pipelines.ts';
 import { IntervalNotifier } from '../notify/notifier.ts';
-import { MAX_KERNEL_ARGS, NULL_GUARD, VIOLATION_LOG_ENTRIES } from '../options.ts';
+import { MAX_KERNEL_ARGS, NULL_GUARD } from '../options.ts';
+import { passReadBytes, recordBytes } from '../fault/records.ts';
 import { VirtualAllocator } from './allocator.ts';
 import { NO_FRAME, PageFlag, PageState, PageTable } from './page-table.ts';
 
-/** Bytes of the per-space uniform block: 4 header words + MAX_KERNEL_ARGS argument words. */
-export const UNIFORM_BYTES = 16 + MAX_KERNEL_ARGS * 4;
-/** Bytes of the violation log: 4 header words + 8 words per entry. */
-export const LOG_BYTES = 16 + VIOLATION_LOG_ENTRIES * 32;
+/** Bytes of the per-space uniform block: 8 header words (VmUniforms) + MAX_KERNEL_ARGS argument words. */
+export const UNIFORM_BYTES = 32 + MAX_KERNEL_ARGS * 4;
 
 export class SpaceCore {
   readonly id: number;
@@ -33,9 +32,11 @@ export class SpaceCore {
   readonly notifier = new IntervalNotifier();
   readonly allocator: VirtualAllocator;
   readonly uniforms: GPUBuffer;
-  readonly log: GPUBuffer;
+  /** The record buffer passes write (violations, faults, page bitmaps, workgroup completion): src/fault/records.ts. */
+  #log: GPUBuffer;
+  #logCompletionWords = 0;
   #bindGroup: GPUBindGroup | undefined;
-  /** MAP_READ buffers for violation logs, reused: one per dispatch in flight. */
+  /** MAP_READ buffers for records, reused: one per pass in flight, each big enough for a demand pass. */
   readonly #logReadbacks: GPUBuffer[] = [];
   #logReadbacksMade = 0;
   readonly label: string;
@@ -56,7 +57,28 @@ export class SpaceCore {
     const device = pool.device;
     this.gpt = new GpuPageTable(device, this.pageCount, label);
     this.uniforms = device.createBuffer({ label: `${label}:uniforms`, size: UNIFORM_BYTES, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST });
-    this.log = device.createBuffer({ label: `${label}:violation-log`, size: LOG_BYTES, usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST });
+    this.#log = this.#makeLog(0);
+  }
+
+  #makeLog(completionWords: number): GPUBuffer {
+    return this.pool.device.createBuffer({
+      label: `${this.label}:record`,
+      size: recordBytes(this.pageCount, completionWords),
+      usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST,
+    });
+  }
+
+  get log(): GPUBuffer {
+    return this.#log;
+  }
+
+  /** Grow the record buffer to hold `words` completion words (replay mode). The old one is destroyed after queued work. */
+  ensureCompletionWords(words: number): void {
+    if (words <= this.#logCompletionWords) return;
+    this.#log.destroy();
+    this.#log = this.#makeLog(words);
+    this.#logCompletionWords = words;
+    this.#bindGroup = undefined;
   }
 
   get destroyed(): boolean {
@@ -80,7 +102,7 @@ export class SpaceCore {
       const entries: GPUBindGroupEntry[] = [
         { binding: 0, resource: { buffer: this.uniforms } },
         { binding: 1, resource: { buffer: this.gpt.buffer } },
-        { binding: 2, resource: { buffer: this.log } },
+        { binding: 2, resource: { buffer: this.#log } },
       ];
       this.pool.windows.forEach((w, i) => entries.push({ binding: 3 + i, resource: { buffer: w } }));
       bg = device.createBindGroup({ label: `${this.label}:bind-group`, layout: layoutFor(device, this.pool.windowCount).bgl, entries });
@@ -107,7 +129,7 @@ export class SpaceCore {
     if (b) return b;
     this.#logReadbacksMade++;
     return this.pool.device.createBuffer({
-      label: `${this.label}:log-readback[${this.#logReadbacksMade - 1}]`, size: LOG_BYTES, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST,
+      label: `${this.label}:record-readback[${this.#logReadbacksMade - 1}]`, size: passReadBytes(this.pageCount), usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST,
     });
   }
 
@@ -223,7 +245,7 @@ export class SpaceCore {
     this.#destroyed = true;
     this.gpt.destroy();
     this.uniforms.destroy();
-    this.log.destroy();
+    this.#log.destroy();
     for (const b of this.#logReadbacks.splice(0)) b.destroy();
   }
 }

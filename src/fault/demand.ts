@@ -1,0 +1,407 @@
+// Demand paging with exact replay: the runtime's replayable faults. WebGPU has
+// no GPU page faults, so a miss is a translation the prelude finds without a
+// frame: it records the page in the pass's fault batch (deduplicated, 256
+// entries; an overflow means another round, never a lost fault), and the
+// invocation *stalls* — from then on it stores nothing and its misses are only
+// hints — because the 0 its load returned may steer it anywhere. After the pass
+// the runtime reads the batch, makes the pages resident with the migration
+// engine, and runs the pass again. What makes this exact is how the passes
+// are allowed to write.
+//
+// Transaction (any kernel: in-place updates, atomics, appends)
+// ------------------------------------------------------------
+//   PROBE   read-only pass. Loads of resident pages see real data; stores and
+//           atomics change nothing (an atomic returns the current value) and
+//           record write intent for pages not yet in the write set. Repeat,
+//           servicing misses, until a probe misses nothing.
+//   SNAPSHOT the write set's device-dirty pages are written back: the host
+//           copy of every page the commit may write *is* the snapshot.
+//   COMMIT  the real run: stores land only on write-set pages (PTE WRITE); a
+//           miss, or a store to any other page, sets the abort flag.
+//   ABORT   the write set's pages the commit wrote are copied back from the
+//           host (the snapshot), the sets are widened with what the commit
+//           recorded, and probing starts again.
+//   DONE    written pages become Device (dirty); the rest stay Shared.
+// A commit that completes saw only resident pages and wrote only snapshot
+// pages: it is one clean run. An aborted one is undone in full, because every
+// page it could change is restored. A completed commit is never run again.
+//
+// Replay (kernels created with `idempotent: true`)
+// ------------------------------------------------
+// Stores land on any resident page. A workgroup none of whose invocations
+// stalled sets its completion bit; later passes skip completed workgroups, so
+// only workgroups that faulted run again. Written pages are marked Device after
+// every pass, before its faults are serviced, so evictions write them back.
+// Kernels that call add/sub/xor/exchange atomics are refused as idempotent at
+// createKernel(): a replayed workgroup would apply them twice.
+//
+// Progress and slices
+// -------------------
+// Each round makes resident, and holds Locked while it migrates, the pages the
+// last pass accessed plus the pages it missed, so a round's own faults never
+// evict what the next pass needs up to the point where it stalled: every
+// stalled invocation gets further each round, and the rounds end. When that set
+// does not fit in the pool the grid is split in two and the halves run one
+// after the other — a schedule WebGPU allows for any kernel, since it promises
+// nothing about which workgroups run at the same time. Only a single workgroup
+// whose working set does not fit fails, with WorkingSetTooLargeError naming the
+// sizes. Once a transaction dispatch has been split, the host bytes of every
+// page a slice will write are kept (an undo log, pages written by this
+// dispatch only), so a failure in a later slice puts back the state from
+// before the dispatch: a transaction dispatch applies all of its workgroups or
+// none. A replay-mode dispatch that fails may have written part of its output;
+// running it again is safe, since it is idempotent.
+//
+// Interleaving with the host (a demand dispatch holds the pool lock for its
+// whole run; the space's host operations issued after it wait in its chain):
+//
+//   dispatch (pool lock held)                host
+//   ─────────────────────────                ────
+//   seq = sub.readBegin()
+//   makeResident(lock ∪ hints)  ── await ──  free(addr): invalidate → seq odd/bumped,
+//                                              device copies of the freed pages dropped
+//   sub.readRetry(seq)? → again
+//   grant W (write set), flush PTEs,
+//   submit pass                 (synchronous from the check to the submit)
+//   await record                ── await ──  free(addr) again: the page is remembered
+//                                              as stale; finalize leaves it alone
+//   mark written pages Device, except stale ones
+//
+// A pass never sees a frame the host has dropped: the drop clears the PTE in
+// the mirror, and the mirror is flushed before every submit.
+
+import { WorkingSetTooLargeError, type Violation } from '../errors.ts';
+import type { Kernel } from '../kernel/kernel.ts';
+import { emptyReport, makeResident, restoreFromHost, writeBackPages, type MigrationReport } from '../migrate/migrate.ts';
+import type { IntervalSubscription } from '../notify/notifier.ts';
+import type { SpaceCore } from '../space/core.ts';
+import { PageState } from '../space/page-table.ts';
+import { InvalidArgumentError, AccessViolationError } from '../errors.ts';
+import { MAX_REPLAY_WORKGROUPS } from '../options.ts';
+import { Mode, prepare, readPass, submitPass, type DemandStats, type DispatchOptions, type DispatchResult, type Prepared } from './pass.ts';
+import {
+  bitmapPages, decodeFaults, decodeViolations, MAP_ACCESSED, MAP_WRITTEN, passClearBytes, passReadBytes, testBit, type FaultBatch,
+} from './records.ts';
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+function emptyStats(): Mutable<DemandStats> {
+  return {
+    passes: 0, probes: 0, commits: 0, aborts: 0, replays: 0, slices: 0, faultBatches: 0,
+    pagesFaulted: 0, pagesPrefetched: 0, overflows: 0, snapshotPages: 0, restoredPages: 0,
+  };
+}
+
+const EMPTY = new Uint32Array(0);
+
+/** Ascending unique pages of the union of the lists. */
+function union(...lists: Iterable<number>[]): Uint32Array {
+  const s = new Set<number>();
+  for (const l of lists) for (const p of l) s.add(p);
+  return Uint32Array.from(s).sort();
+}
+
+/** A slice needs more frames than the pool can free: split it, or fail if it is one workgroup. */
+class DoesNotFit {
+  constructor(readonly pages: number, readonly available: number) {}
+}
+
+class DemandRun {
+  readonly #space: SpaceCore;
+  readonly #prep: Prepared;
+  readonly #replay: boolean;
+  readonly stats = emptyStats();
+  readonly report: MigrationReport = emptyReport();
+  retries = 0;
+  /** Violations of the passes whose results were kept, deduplicated. */
+  readonly violations: Violation[] = [];
+  violationCount = 0;
+  readonly #seenViolations = new Set<string>();
+  /** Pages a host write invalidated since the last submit. */
+  readonly #stale = new Set<number>();
+  readonly #sub: IntervalSubscription;
+  /** Transaction mode, once the grid is split: host bytes from before the dispatch of every page a commit may write. */
+  #undo: Map<number, Uint8Array> | undefined;
+  #clearBytes: number;
+  readonly #readBytes: number;
+
+  constructor(space: SpaceCore, prep: Prepared) {
+    this.#space = space;
+    this.#prep = prep;
+    this.#replay = prep.kernel.idempotent;
+    const ps = space.pageSize;
+    this.#sub = space.notifier.subscribe(0, space.size, (ev) => {
+      for (let p = Math.floor(ev.start / ps); p * ps < ev.end; p++) this.#stale.add(p);
+    });
+    this.#clearBytes = passClearBytes(space.pageCount);
+    this.#readBytes = passReadBytes(space.pageCount);
+  }
+
+  close(): void {
+    this.#sub.remove();
+  }
+
+  /** Frames this set of pages could have: all but those pinned by pages outside it. */
+  #available(pages: Uint32Array): number {
+    const pool = this.#space.pool;
+    const pins = this.#space.table.pins;
+    let pinnedInside = 0;
+    for (const p of pages) if (pins[p]! > 0) pinnedInside++;
+    return pool.frameCount - (pool.pinnedPages - pinnedInside);
+  }
+
+  /** Make `pages` resident (and as many `hints` as there is room for), retrying past host invalidations. */
+  async #fault(pages: Uint32Array, hints: readonly number[]): Promise<void> {
+    const space = this.#space;
+    const t = space.table;
+    const available = this.#available(pages);
+    if (pages.length > available) throw new DoesNotFit(pages.length, available);
+    const inSet = new Set(pages);
+    const room = available - pages.length;
+    const extra = hints.filter((p) => !inSet.has(p) && !t.isResident(p)).slice(0, room);
+    const all = extra.length ? union(pages, extra) : pages;
+    let missing = 0;
+    for (const p of pages) if (!t.isResident(p)) missing++;
+    this.stats.pagesFaulted += missing;
+    space.pool.counters.pagesFaulted += missing;
+    this.stats.pagesPrefetched += extra.length;
+    for (;;) {
+      const seq = this.#sub.readBegin();
+      try {
+        await makeResident(space, all, this.report);
+      } catch (e) {
+        if (e instanceof WorkingSetTooLargeError) throw new DoesNotFit(all.length, available);
+        throw e;
+      }
+      space.check();
+      if (!this.#sub.readRetry(seq)) return;
+      this.retries++;
+    }
+  }
+
+  /** Grant WRITE on `writable`, flush the page table, submit one pass of [lo, hi) and read its record. */
+  async #pass(mode: number, lo: number, hi: number, writable: Iterable<number>): Promise<Uint32Array> {
+    const space = this.#space;
+    const pool = space.pool;
+    const t = space.table;
+    space.check();
+    const w: number[] = [];
+    for (const p of writable) if (t.isResident(p)) w.push(p);
+    space.gpt.grant(EMPTY, Uint32Array.from(w).sort());
+    space.gpt.flush(pool.device.queue);
+    this.#stale.clear();
+    const sub = submitPass(space, this.#prep, { mode, sliceBase: lo, sliceEnd: hi, clearBytes: this.#clearBytes, readBytes: this.#readBytes });
+    this.stats.passes++;
+    pool.counters.demandPasses++;
+    const rec = await readPass(space, this.#prep.kernel.label, sub);
+    // CLOCK's referenced bits, from what the pass touched.
+    for (const p of bitmapPages(rec, space.pageCount, MAP_ACCESSED)) {
+      const f = t.frame[p]!;
+      if (t.isResident(p)) pool.frames.referenced[f] = 1;
+    }
+    return rec;
+  }
+
+  #batch(f: FaultBatch): void {
+    this.stats.faultBatches++;
+    this.#space.pool.counters.faultBatches++;
+    if (f.overflow) this.stats.overflows++;
+  }
+
+  /** Pages the pass wrote become device-dirty — unless a host write dropped them meanwhile. */
+  #markWritten(rec: Uint32Array, candidates: Iterable<number>): void {
+    const t = this.#space.table;
+    for (const p of candidates) {
+      if (!this.#stale.has(p) && t.isResident(p) && testBit(rec, this.#space.pageCount, MAP_WRITTEN, p)) t.state[p] = PageState.Device;
+    }
+  }
+
+  #keepViolations(rec: Uint32Array): void {
+    const listed = decodeViolations(rec);
+    let fresh = 0;
+    for (const v of listed) {
+      const key = `${v.addr}:${v.kind}:${v.invocation.join(',')}`;
+      if (this.#seenViolations.has(key)) continue;
+      this.#seenViolations.add(key);
+      this.violations.push(v);
+      fresh++;
+    }
+    // Beyond the listed ones a replayed workgroup's violations cannot be told apart: they are counted again.
+    this.violationCount += fresh + (rec[0]! - listed.length);
+  }
+
+  async run(): Promise<void> {
+    const prep = this.#prep;
+    if (this.#replay) {
+      const space = this.#space;
+      const words = Math.ceil(prep.total / 32);
+      space.ensureCompletionWords(words);
+      const enc = space.pool.device.createCommandEncoder({ label: `${space.label}:clear-completion` });
+      enc.clearBuffer(space.log, this.#clearBytes, words * 4);
+      space.pool.device.queue.submit([enc.finish()]);
+    }
+    const slices: [number, number][] = [[0, prep.total]];
+    let first = true;
+    try {
+      while (slices.length > 0) {
+        const [lo, hi] = slices.shift()!;
+        try {
+          if (this.#replay) await this.#runReplay(lo, hi, first);
+          else await this.#runTransaction(lo, hi, first);
+          this.stats.slices++;
+        } catch (e) {
+          if (!(e instanceof DoesNotFit)) throw e;
+          if (hi - lo === 1) throw this.#tooLarge(lo, e);
+          const mid = lo + Math.floor((hi - lo) / 2);
+          slices.unshift([lo, mid], [mid, hi]);
+          if (!this.#replay) this.#undo ??= new Map();
+        }
+        first = false;
+      }
+    } catch (e) {
+      if (this.#undo && this.#undo.size > 0) this.#rollback();
+      throw e;
+    }
+  }
+
+  #tooLarge(linear: number, e: DoesNotFit): WorkingSetTooLargeError {
+    const [gx, gy] = this.#prep.grid;
+    const wid = [linear % gx, Math.floor(linear / gx) % gy, Math.floor(linear / (gx * gy))];
+    const pool = this.#space.pool;
+    const ps = this.#space.pageSize;
+    return new WorkingSetTooLargeError(
+      e.pages * ps, e.available * ps, pool.capacity, pool.pinnedPages * ps,
+      `kernel "${this.#prep.kernel.label}": workgroup [${wid.join(', ')}] alone (${e.pages} pages of ${ps} bytes)`,
+      'a demand-paged dispatch runs one workgroup at a time at the least, so each workgroup must fit: use a larger pool, smaller pages, unpin, or give each workgroup less to touch',
+    );
+  }
+
+  /** Put back the host bytes from before the dispatch on every page a commit of it may have written. */
+  #rollback(): void {
+    const space = this.#space;
+    const ps = space.pageSize;
+    for (const [p, bytes] of this.#undo!) space.hostWrite(p * ps, (p + 1) * ps, () => space.host.set(bytes, p * ps));
+    this.#undo!.clear();
+  }
+
+  async #runReplay(lo: number, hi: number, seeded: boolean): Promise<void> {
+    const prep = this.#prep;
+    const pc = this.#space.pageCount;
+    let lock = seeded ? union(prep.readPages, prep.writePages) : EMPTY;
+    let hints: readonly number[] = [];
+    for (;;) {
+      await this.#fault(lock, hints);
+      const rec = await this.#pass(Mode.Replay, lo, hi, []);
+      this.stats.replays++;
+      // Before any fault is serviced: what completed workgroups wrote must be written back if evicted.
+      this.#markWritten(rec, bitmapPages(rec, pc, MAP_WRITTEN));
+      this.#keepViolations(rec);
+      const f = decodeFaults(rec);
+      // No stalled invocation records nothing, so no misses and no overflow means every workgroup completed.
+      if (f.misses.length === 0 && !f.overflow) return;
+      this.#batch(f);
+      lock = union(bitmapPages(rec, pc, MAP_ACCESSED), f.misses);
+      hints = f.speculative;
+    }
+  }
+
+  async #runTransaction(lo: number, hi: number, seeded: boolean): Promise<void> {
+    const prep = this.#prep;
+    const pc = this.#space.pageCount;
+    const writeSet = new Set<number>(seeded ? prep.writePages : []);
+    let lock = seeded ? union(prep.readPages, prep.writePages) : EMPTY;
+    let hints: readonly number[] = [];
+    for (;;) {
+      await this.#fault(lock, hints);
+      const rec = await this.#pass(Mode.Probe, lo, hi, writeSet);
+      this.stats.probes++;
+      const f = decodeFaults(rec);
+      for (const p of f.writes) writeSet.add(p);
+      const accessed = bitmapPages(rec, pc, MAP_ACCESSED);
+      if (f.misses.length > 0 || f.overflow) {
+        this.#batch(f);
+        lock = union(accessed, f.misses);
+        hints = f.speculative;
+        continue;
+      }
+      // A clean probe: everything it touched is resident, and the write set is known.
+      const need = union(accessed, writeSet);
+      const aborted = await this.#commit(lo, hi, need, writeSet);
+      if (!aborted) return;
+      this.#batch(aborted);
+      for (const p of aborted.writes) writeSet.add(p);
+      lock = union(need, aborted.misses);
+      hints = aborted.speculative;
+    }
+  }
+
+  /** Snapshot, commit; on abort restore and return what the commit recorded. */
+  async #commit(lo: number, hi: number, need: Uint32Array, writeSet: Set<number>): Promise<FaultBatch | undefined> {
+    const space = this.#space;
+    const available = this.#available(need);
+    if (need.length > available) throw new DoesNotFit(need.length, available);
+    const writes = union(writeSet);
+    for (;;) {
+      const seq = this.#sub.readBegin();
+      this.stats.snapshotPages += await writeBackPages(space, writes);
+      await this.#fault(need, []);
+      if (!this.#sub.readRetry(seq)) break;
+      this.retries++;
+    }
+    if (this.#undo) {
+      const ps = space.pageSize;
+      for (const p of writes) if (!this.#undo.has(p)) this.#undo.set(p, space.host.slice(p * ps, (p + 1) * ps));
+    }
+    let rec: Uint32Array;
+    try {
+      rec = await this.#pass(Mode.Commit, lo, hi, writes);
+    } catch (e) {
+      // The pass may have run in part: the host copy is the snapshot, so the device copies go back to it.
+      await restoreFromHost(space, writes).catch(() => undefined);
+      throw e;
+    }
+    this.stats.commits++;
+    const f = decodeFaults(rec);
+    if (!f.aborted) {
+      this.#markWritten(rec, writes);
+      this.#keepViolations(rec);
+      return undefined;
+    }
+    this.stats.aborts++;
+    space.pool.counters.aborts++;
+    const touched = writes.filter((p) => !this.#stale.has(p) && testBit(rec, space.pageCount, MAP_WRITTEN, p));
+    this.stats.restoredPages += await restoreFromHost(space, touched);
+    return f;
+  }
+}
+
+/** Run `kernel` demand-paged: see the protocol at the top of this file. */
+export async function dispatchDemand(space: SpaceCore, kernel: Kernel, opts: DispatchOptions): Promise<DispatchResult> {
+  const t0 = performance.now();
+  const prep = await prepare(space, kernel, opts);
+  if (kernel.idempotent && prep.total > MAX_REPLAY_WORKGROUPS) {
+    throw new InvalidArgumentError(
+      `dispatch "${kernel.label}": ${prep.total} workgroups; an idempotent kernel replays with one completion bit per workgroup, ` +
+        `at most ${MAX_REPLAY_WORKGROUPS}: split the dispatch, or create the kernel without idempotent (transactions have no such limit)`,
+    );
+  }
+  const run = new DemandRun(space, prep);
+  if (prep.total > 0) {
+    await space.pool.withLock(async () => {
+      space.check();
+      try {
+        await run.run();
+      } finally {
+        run.close();
+      }
+      space.pool.counters.dispatches++;
+    });
+  } else {
+    run.close();
+  }
+  if (run.violationCount > 0) throw new AccessViolationError(kernel.label, run.violations, run.violationCount);
+  return {
+    mode: kernel.idempotent ? 'replay' : 'transaction',
+    ...run.report, retries: run.retries, ms: performance.now() - t0, demand: { ...run.stats },
+  };
+}

@@ -1,0 +1,111 @@
+// The record buffer a pass writes (binding 2, `vm_log` in shaders/prelude.wgsl)
+// and its decoding: violations in every mode; fault entries and page bitmaps in
+// demand mode. This file and the prelude's constants describe one layout.
+//
+//   words [0, 4)          violation count, fault entries claimed, reserved, abort flag
+//   [4, FAULT_BASE)       VIOLATION_LOG_ENTRIES records of 8 words
+//   [FAULT_BASE, +256)    fault entries: page | MISS | WRITE | SPEC
+//   [BITMAP_BASE, …)      five page bitmaps: accessed, written, miss-seen, spec-seen, write-seen
+//   then                  one completion bit per workgroup (replay mode)
+
+import type { Violation, ViolationKind } from '../errors.ts';
+import { FAULT_BATCH_ENTRIES, VIOLATION_LOG_ENTRIES } from '../options.ts';
+
+export const FAULT_BASE = 4 + VIOLATION_LOG_ENTRIES * 8;
+export const BITMAP_BASE = FAULT_BASE + FAULT_BATCH_ENTRIES;
+export const MAP_ACCESSED = 0;
+export const MAP_WRITTEN = 1;
+export const MAP_COUNT = 5;
+/** Bytes a declared dispatch clears and reads back: the header and the violation records. */
+export const VIOLATION_RECORD_BYTES = FAULT_BASE * 4;
+
+const FAULT_MISS = 0x8000_0000;
+const FAULT_WRITE = 0x4000_0000;
+const FAULT_SPEC = 0x2000_0000;
+const FAULT_PAGE = 0x1fff_ffff;
+
+export function bitmapWords(pageCount: number): number {
+  return Math.max(1, Math.ceil(pageCount / 32));
+}
+
+/** Bytes from the start of the record to the completion bitmap (what every demand pass clears). */
+export function passClearBytes(pageCount: number): number {
+  return (BITMAP_BASE + MAP_COUNT * bitmapWords(pageCount)) * 4;
+}
+
+/** Bytes a demand pass reads back: up to and including the accessed and written bitmaps. */
+export function passReadBytes(pageCount: number): number {
+  return (BITMAP_BASE + 2 * bitmapWords(pageCount)) * 4;
+}
+
+export function recordBytes(pageCount: number, completionWords: number): number {
+  return passClearBytes(pageCount) + completionWords * 4;
+}
+
+const KIND: Record<number, ViolationKind> = { 1: 'out-of-range', 2: 'not-readable', 3: 'not-writable', 4: 'misaligned' };
+
+export function violationCount(rec: Uint32Array): number {
+  return rec[0]!;
+}
+
+export function decodeViolations(rec: Uint32Array): Violation[] {
+  const out: Violation[] = [];
+  for (let i = 0; i < Math.min(rec[0]!, VIOLATION_LOG_ENTRIES); i++) {
+    const b = 4 + i * 8;
+    out.push({ addr: rec[b]!, kind: KIND[rec[b + 1]!] ?? 'out-of-range', invocation: [rec[b + 2]!, rec[b + 3]!, rec[b + 4]!] });
+  }
+  return out;
+}
+
+/** What one demand pass reported. Page lists are ascending and unique. */
+export interface FaultBatch {
+  /** Pages an invocation needed and found without a frame: it stalled there. */
+  readonly misses: number[];
+  /** Pages missed by invocations that had already stalled: hints, maybe garbage. */
+  readonly speculative: number[];
+  /** Pages a store or atomic wanted to write without WRITE permission. */
+  readonly writes: number[];
+  /** More distinct faults than the batch holds: some were not recorded, run another round. */
+  readonly overflow: boolean;
+  /** COMMIT mode: a miss or a store outside the snapshot happened. */
+  readonly aborted: boolean;
+}
+
+export function decodeFaults(rec: Uint32Array): FaultBatch {
+  const claimed = rec[1]!;
+  const n = Math.min(claimed, FAULT_BATCH_ENTRIES);
+  const misses = new Set<number>();
+  const spec = new Set<number>();
+  const writes = new Set<number>();
+  for (let i = 0; i < n; i++) {
+    const e = rec[FAULT_BASE + i]!;
+    const page = e & FAULT_PAGE;
+    if (e & FAULT_MISS) (e & FAULT_SPEC ? spec : misses).add(page);
+    if (e & FAULT_WRITE) writes.add(page);
+  }
+  for (const p of misses) spec.delete(p);
+  const sorted = (s: Set<number>) => [...s].sort((a, b) => a - b);
+  return { misses: sorted(misses), speculative: sorted(spec), writes: sorted(writes), overflow: claimed > FAULT_BATCH_ENTRIES, aborted: rec[3]! !== 0 };
+}
+
+/** Is bit `page` of bitmap `map` set? */
+export function testBit(rec: Uint32Array, pageCount: number, map: number, page: number): boolean {
+  const w = rec[BITMAP_BASE + map * bitmapWords(pageCount) + (page >>> 5)]!;
+  return (w & (1 << (page & 31))) !== 0;
+}
+
+/** The pages set in bitmap `map`, ascending. */
+export function bitmapPages(rec: Uint32Array, pageCount: number, map: number): number[] {
+  const out: number[] = [];
+  const words = bitmapWords(pageCount);
+  const base = BITMAP_BASE + map * words;
+  for (let i = 0; i < words; i++) {
+    let w = rec[base + i]!;
+    while (w !== 0) {
+      const bit = 31 - Math.clz32(w & -w);
+      out.push(i * 32 + bit);
+      w &= w - 1;
+    }
+  }
+  return out;
+}
