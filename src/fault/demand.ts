@@ -271,7 +271,7 @@ class DemandRun {
     const ps = this.#space.pageSize;
     return new WorkingSetTooLargeError(
       e.pages * ps, e.available * ps, pool.capacity, pool.pinnedPages * ps,
-      `kernel "${this.#prep.kernel.label}": workgroup [${wid.join(', ')}] alone (${e.pages} pages of ${ps} bytes)`,
+      `kernel "${this.#prep.kernel.label}": workgroup [${wid.join(', ')}] alone (at least ${e.pages} pages of ${ps} bytes, found so far)`,
       'a demand-paged dispatch runs one workgroup at a time at the least, so each workgroup must fit: use a larger pool, smaller pages, unpin, or give each workgroup less to touch',
     );
   }

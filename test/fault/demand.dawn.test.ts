@@ -1,0 +1,250 @@
+// Demand paging with exact replay (src/fault/demand.ts), on Dawn: kernels that
+// are not idempotent give the result of one clean run under heavy eviction;
+// fault batches overflow into more rounds; violations, refusals and working
+// sets that cannot fit fail loudly without changing the space.
+
+import { expect } from 'vitest';
+import { testWithDevice, KiB, MiB } from '../helpers/gpu.ts';
+import { coreOf, makeSpace, u32 } from '../helpers/space.ts';
+import { AccessViolationError, createKernel, ReplayUnsafeError, WorkingSetTooLargeError } from '../../src/index.ts';
+
+function lcg(seed: number): () => number {
+  let x = seed >>> 0;
+  return () => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0);
+}
+
+/** a[i] = a[i] * 3 + i over args [base, count]: in place, so running a workgroup twice is wrong. */
+const inPlace = createKernel({
+  label: 'in-place',
+  workgroupSize: 64,
+  code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  if (i >= vm_arg_u32(1u)) { return; }
+  let a = vm_arg_u32(0u) + i * 4u;
+  vm_store_u32(a, vm_load_u32(a) * 3u + i);
+}`,
+});
+
+testWithDevice('an in-place update runs exactly once per element under heavy eviction (16× oversubscribed)', async (ctx) => {
+  // 64 KiB pool = 16 frames of 4 KiB; the array is 1 MiB = 256 pages; a workgroup touches one page.
+  const { space, pool } = await makeSpace(ctx, { capacity: 64 * KiB, pageSize: 4 * KiB }, 1 * MiB + 64 * KiB);
+  const n = (1 * MiB) / 4;
+  const base = space.alloc(n * 4, { align: 4 * KiB });
+  const init = new Uint32Array(n);
+  const rnd = lcg(7);
+  for (let i = 0; i < n; i++) init[i] = rnd();
+  await space.write(base, init);
+  const r = await space.dispatch(inPlace, { workgroups: n / 64, args: [base, n], demand: true });
+  expect(r.mode).toBe('transaction');
+  const got = u32(await space.read(base, n * 4));
+  let bad = 0;
+  for (let i = 0; i < n; i++) if (got[i] !== ((Math.imul(init[i]!, 3) + i) >>> 0)) bad++;
+  expect(bad).toBe(0);
+  const d = r.demand!;
+  expect(d.slices).toBeGreaterThan(1); // the grid did not fit at once and ran in slices
+  expect(d.commits).toBeGreaterThanOrEqual(d.slices);
+  expect(d.pagesFaulted).toBeGreaterThanOrEqual(256);
+  expect(r.evictions).toBeGreaterThan(200);
+  expect(pool.stats().aborts).toBe(d.aborts);
+  space.checkInvariants();
+});
+
+testWithDevice('an atomic histogram and a list append are exact under demand faults and eviction', async (ctx) => {
+  const { space } = await makeSpace(ctx, { capacity: 128 * KiB, pageSize: 4 * KiB }, 2 * MiB);
+  const n = 65536; // 256 KiB of input = 64 pages, pool 32 frames
+  const bins = 64;
+  const data = space.alloc(n * 4, { align: 4 * KiB });
+  const hist = space.alloc(bins * 4, { align: 4 * KiB });
+  const list = space.alloc(n * 4 + 16, { align: 4 * KiB }); // [count, pad, pad, pad, items…]
+  const input = new Uint32Array(n);
+  const rnd = lcg(99);
+  for (let i = 0; i < n; i++) input[i] = rnd() >>> 12;
+  await space.write(data, input);
+  const kernel = createKernel({
+    label: 'hist-append',
+    workgroupSize: 64,
+    code: /* wgsl */ `
+// args: data, hist, list, n, bins
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  if (i >= vm_arg_u32(3u)) { return; }
+  let v = vm_load_u32(vm_arg_u32(0u) + i * 4u);
+  vm_atomic_add_u32(vm_arg_u32(1u) + (v % vm_arg_u32(4u)) * 4u, 1u);
+  if ((v & 7u) == 3u) {
+    let slot = vm_atomic_add_u32(vm_arg_u32(2u), 1u);
+    vm_atomic_store_u32(vm_arg_u32(2u) + 16u + slot * 4u, v);
+  }
+}`,
+  });
+  const r = await space.dispatch(kernel, { workgroups: n / 64, args: [data, hist, list, n, bins], demand: true });
+  const want = new Uint32Array(bins);
+  const wantList: number[] = [];
+  for (const v of input) {
+    want[v % bins]!++;
+    if ((v & 7) === 3) wantList.push(v);
+  }
+  expect([...u32(await space.read(hist, bins * 4))]).toEqual([...want]);
+  const count = u32(await space.read(list, 4))[0]!;
+  expect(count).toBe(wantList.length);
+  const items = [...u32(await space.read(list + 16, count * 4))].sort((a, b) => a - b);
+  expect(items).toEqual(wantList.sort((a, b) => a - b));
+  expect(r.demand!.slices).toBeGreaterThan(1);
+  space.checkInvariants();
+});
+
+testWithDevice('a commit that stores outside its snapshot aborts, is rolled back and committed once', async (ctx) => {
+  const { space } = await makeSpace(ctx, { capacity: 256 * KiB, pageSize: 4 * KiB }, 256 * KiB);
+  const ptr = 16 * KiB;
+  const a = 32 * KiB;
+  const b = 64 * KiB;
+  await space.write(ptr, new Uint32Array([a, 0]));
+  await space.write(a, new Uint32Array([111]));
+  await space.write(b, new Uint32Array([222]));
+  // The probe cannot see its own store to *ptr, so it predicts a write to a; the commit writes b.
+  const k = createKernel({
+    label: 'self-redirect',
+    workgroupSize: 1,
+    code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let ptr = vm_arg_u32(0u);
+  vm_store_u32(ptr + 4u, vm_load_u32(ptr + 4u) + 1u);
+  vm_store_u32(ptr, vm_arg_u32(1u));
+  let q = vm_load_u32(ptr);
+  vm_store_u32(q, vm_load_u32(q) + 5u);
+}`,
+  });
+  const r = await space.dispatch(k, { workgroups: 1, args: [ptr, b], demand: true });
+  // Commit 1 misses on b (its load), commit 2 stores to b outside the snapshot; commit 3 completes.
+  expect(r.demand!.aborts).toBeGreaterThanOrEqual(1);
+  expect(r.demand!.commits).toBe(r.demand!.aborts + 1);
+  expect(r.demand!.restoredPages).toBeGreaterThanOrEqual(1);
+  expect([...u32(await space.read(ptr, 8))]).toEqual([b, 1]); // the counter went up once, not twice
+  expect(u32(await space.read(a, 4))[0]).toBe(111);
+  expect(u32(await space.read(b, 4))[0]).toBe(227);
+  space.checkInvariants();
+});
+
+testWithDevice('an idempotent kernel replays only unfinished workgroups; a non-idempotent one cannot claim to be', async (ctx) => {
+  const { space } = await makeSpace(ctx, { capacity: 64 * KiB, pageSize: 4 * KiB }, 1 * MiB);
+  const n = 65536;
+  const src = space.alloc(n * 4, { align: 4 * KiB });
+  const dst = space.alloc(n * 4, { align: 4 * KiB });
+  const input = new Uint32Array(n).map((_, i) => i * 7 + 1);
+  await space.write(src, input);
+  const scale = createKernel({
+    label: 'scale',
+    idempotent: true,
+    workgroupSize: 64,
+    code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  if (i >= vm_arg_u32(2u)) { return; }
+  vm_store_u32(vm_arg_u32(1u) + i * 4u, vm_load_u32(vm_arg_u32(0u) + i * 4u) * 2u);
+}`,
+  });
+  const r = await space.dispatch(scale, { workgroups: n / 64, args: [src, dst, n], demand: true });
+  expect(r.mode).toBe('replay');
+  expect(r.demand!.replays).toBeGreaterThan(1);
+  expect(r.demand!.probes + r.demand!.commits).toBe(0);
+  const got = u32(await space.read(dst, n * 4));
+  let bad = 0;
+  for (let i = 0; i < n; i++) if (got[i] !== input[i]! * 2) bad++;
+  expect(bad).toBe(0);
+  space.checkInvariants();
+  expect(() => createKernel({ idempotent: true, code: 'fn kernel(inv: VmInvocation) { vm_atomic_add_u32(0u, 1u); }' }))
+    .toThrow(ReplayUnsafeError);
+  expect(() => createKernel({ idempotent: true, code: 'fn kernel(inv: VmInvocation) { vm_atomic_max_u32(0u, 1u); }' })).not.toThrow();
+});
+
+testWithDevice('more distinct misses than a fault batch holds overflow into further rounds, none lost', async (ctx) => {
+  const pages = 1000;
+  const { space } = await makeSpace(ctx, { capacity: 8 * MiB, pageSize: 4 * KiB }, pages * 4 * KiB);
+  await space.withView(0, pages * 4 * KiB, 'write', (v) => {
+    const w = u32(v);
+    for (let p = 0; p < pages; p++) w[p * 1024 + 1] = p + 1;
+  });
+  // Invocation p reads word 1 of page p and adds it into word 0 of page 0.
+  const k = createKernel({
+    label: 'page-sum',
+    workgroupSize: 64,
+    code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let p = inv.global_id.x;
+  if (p >= vm_arg_u32(0u)) { return; }
+  vm_atomic_add_u32(0u, vm_load_u32(p * 4096u + 4u));
+}`,
+  });
+  const r = await space.dispatch(k, { workgroups: Math.ceil(pages / 64), args: [pages], demand: true });
+  expect(u32(await space.read(0, 4))[0]).toBe((pages * (pages + 1)) / 2);
+  expect(r.demand!.overflows).toBeGreaterThanOrEqual(3); // 1000 misses, 256 a batch
+  expect(r.demand!.faultBatches).toBeGreaterThanOrEqual(4);
+  expect(r.demand!.pagesFaulted).toBe(pages);
+});
+
+testWithDevice('a violation in demand mode is reported once, with address and invocation, and the rest of the kernel lands', async (ctx) => {
+  const { space } = await makeSpace(ctx, { capacity: 64 * KiB, pageSize: 4 * KiB }, 256 * KiB);
+  const n = 256;
+  const out = space.alloc(n * 4, { align: 4 * KiB });
+  const k = createKernel({
+    label: 'one-bad',
+    workgroupSize: 64,
+    code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  if (i == 77u) { vm_store_u32(0x7fff0000u, 1u); return; }
+  vm_store_u32(vm_arg_u32(0u) + i * 4u, i + 1u);
+}`,
+  });
+  for (const idempotent of [false, true]) {
+    const kk = idempotent ? createKernel({ label: 'one-bad', workgroupSize: 64, idempotent, code: k.code }) : k;
+    const err = await space.dispatch(kk, { workgroups: n / 64, args: [out], demand: true }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AccessViolationError);
+    const v = err as AccessViolationError;
+    expect(v.count).toBe(1);
+    expect(v.violations[0]).toEqual({ addr: 0x7fff0000, kind: 'out-of-range', invocation: [77, 0, 0] });
+    const got = u32(await space.read(out, n * 4));
+    for (let i = 0; i < n; i++) expect(got[i]).toBe(i === 77 ? 0 : i + 1);
+    await space.write(out, new Uint32Array(n));
+  }
+});
+
+testWithDevice('a workgroup whose own working set cannot fit fails with the sizes, and a sliced transaction leaves the space as it was', async (ctx) => {
+  // 8 frames. Workgroups 0..15 touch 1 page each; workgroup 16 touches 12 pages.
+  const { space } = await makeSpace(ctx, { capacity: 32 * KiB, pageSize: 4 * KiB }, 128 * KiB);
+  const before = new Uint32Array(32 * 1024).map((_, i) => i);
+  await space.write(0, before);
+  const k = createKernel({
+    label: 'greedy',
+    workgroupSize: 1,
+    code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let w = inv.workgroup_id.x;
+  if (w < 16u) { vm_store_u32(w * 4096u, vm_load_u32(w * 4096u) + 1000000u); return; }
+  var s = 0u;
+  for (var p = 16u; p < 28u; p++) { s += vm_load_u32(p * 4096u); }
+  vm_store_u32(28u * 4096u, s);
+}`,
+  });
+  const err = await space.dispatch(k, { workgroups: 17, demand: true }).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(WorkingSetTooLargeError);
+  // Discovery stops as soon as the pages found exceed the 8 frames.
+  expect((err as Error).message).toMatch(/workgroup \[16, 0, 0\] alone \(at least 9 pages of 4096 bytes, found so far\)/);
+  expect((err as WorkingSetTooLargeError).availableBytes).toBe(32 * KiB);
+  expect([...u32(await space.read(0, 128 * KiB))]).toEqual([...before]);
+  space.checkInvariants();
+});
+
+testWithDevice('host writes issued during a demand dispatch land after it, in order', async (ctx) => {
+  const { space } = await makeSpace(ctx, { capacity: 64 * KiB, pageSize: 4 * KiB }, 512 * KiB);
+  const n = 32768;
+  const base = space.alloc(n * 4, { align: 4 * KiB });
+  await space.write(base, new Uint32Array(n).fill(1));
+  const run = space.dispatch(inPlace, { workgroups: n / 64, args: [base, n], demand: true });
+  const w = space.write(base, new Uint32Array([42]));
+  const read = space.read(base, 8);
+  await Promise.all([run, w]);
+  expect([...u32(await read)]).toEqual([42, 3 + 1]);
+  expect(coreOf(space).table.state.every((s) => s <= 3)).toBe(true);
+  space.checkInvariants();
+});
