@@ -1,68 +1,93 @@
 // webgpu-hmm prelude, atomics. Linked only into kernels that call vm_atomic_*
 // (their windows are then declared array<atomic<u32>>: WebGPU refuses the same
 // buffer bound twice as writable storage, so a kernel's windows have one type).
-// Each needs READ and WRITE permission. On a violation or a miss nothing is
-// done and the result is 0 (for compare-exchange: exchanged = false,
-// old_value = 0). In a PROBE pass nothing is written: a read-modify-write
-// returns the current value, as if it had run, so the probe follows the path a
-// real run would take.
+// Each needs READ and WRITE permission. On a violation nothing is done and the
+// result is 0 (for compare-exchange: exchanged = false, old_value = 0). Where a
+// demand pass must not write (PROBE, outside a COMMIT's snapshot, after a
+// stall) the operation runs on the invocation's private overlay (see
+// prelude.wgsl), starting from the word in memory when the page is resident:
+// it returns what it would have, and the invocation sees its own updates.
 
-fn vm_atomic_load_u32(addr: u32) -> u32 {
-  let g = vm_translate(addr, 4u, VM_R);
-  if (g == VM_NONE) { return 0u; }
-  return vm_read_word(g);
-}
-fn vm_atomic_store_u32(addr: u32, v: u32) {
-  let g = vm_translate(addr, 4u, VM_W);
-  if (vm_no_store(g)) { return; }
-  vm_write_word(g, v);
-}
+fn vm_atomic_load_u32(addr: u32) -> u32 { return vm_load_u32(addr); }
+fn vm_atomic_store_u32(addr: u32, v: u32) { vm_store_u32(addr, v); }
 fn vm_atomic_add_u32(addr: u32, v: u32) -> u32 {
   let g = vm_translate(addr, 4u, VM_RW);
+  if (vm_shadowed(g)) {
+    let o = vm_ov_read(addr, g);
+    vm_ov_put(addr, o + v);
+    return o;
+  }
   if (g == VM_NONE) { return 0u; }
-  if (vm_u.mode == VM_MODE_PROBE) { return vm_read_word(g); }
   return vm_atomic_add_word(g, v);
 }
 fn vm_atomic_sub_u32(addr: u32, v: u32) -> u32 {
   let g = vm_translate(addr, 4u, VM_RW);
+  if (vm_shadowed(g)) {
+    let o = vm_ov_read(addr, g);
+    vm_ov_put(addr, o - v);
+    return o;
+  }
   if (g == VM_NONE) { return 0u; }
-  if (vm_u.mode == VM_MODE_PROBE) { return vm_read_word(g); }
   return vm_atomic_sub_word(g, v);
 }
 fn vm_atomic_max_u32(addr: u32, v: u32) -> u32 {
   let g = vm_translate(addr, 4u, VM_RW);
+  if (vm_shadowed(g)) {
+    let o = vm_ov_read(addr, g);
+    vm_ov_put(addr, max(o, v));
+    return o;
+  }
   if (g == VM_NONE) { return 0u; }
-  if (vm_u.mode == VM_MODE_PROBE) { return vm_read_word(g); }
   return vm_atomic_max_word(g, v);
 }
 fn vm_atomic_min_u32(addr: u32, v: u32) -> u32 {
   let g = vm_translate(addr, 4u, VM_RW);
+  if (vm_shadowed(g)) {
+    let o = vm_ov_read(addr, g);
+    vm_ov_put(addr, min(o, v));
+    return o;
+  }
   if (g == VM_NONE) { return 0u; }
-  if (vm_u.mode == VM_MODE_PROBE) { return vm_read_word(g); }
   return vm_atomic_min_word(g, v);
 }
 fn vm_atomic_and_u32(addr: u32, v: u32) -> u32 {
   let g = vm_translate(addr, 4u, VM_RW);
+  if (vm_shadowed(g)) {
+    let o = vm_ov_read(addr, g);
+    vm_ov_put(addr, o & v);
+    return o;
+  }
   if (g == VM_NONE) { return 0u; }
-  if (vm_u.mode == VM_MODE_PROBE) { return vm_read_word(g); }
   return vm_atomic_and_word(g, v);
 }
 fn vm_atomic_or_u32(addr: u32, v: u32) -> u32 {
   let g = vm_translate(addr, 4u, VM_RW);
+  if (vm_shadowed(g)) {
+    let o = vm_ov_read(addr, g);
+    vm_ov_put(addr, o | v);
+    return o;
+  }
   if (g == VM_NONE) { return 0u; }
-  if (vm_u.mode == VM_MODE_PROBE) { return vm_read_word(g); }
   return vm_atomic_or_word(g, v);
 }
 fn vm_atomic_xor_u32(addr: u32, v: u32) -> u32 {
   let g = vm_translate(addr, 4u, VM_RW);
+  if (vm_shadowed(g)) {
+    let o = vm_ov_read(addr, g);
+    vm_ov_put(addr, o ^ v);
+    return o;
+  }
   if (g == VM_NONE) { return 0u; }
-  if (vm_u.mode == VM_MODE_PROBE) { return vm_read_word(g); }
   return vm_atomic_xor_word(g, v);
 }
 fn vm_atomic_exchange_u32(addr: u32, v: u32) -> u32 {
   let g = vm_translate(addr, 4u, VM_RW);
+  if (vm_shadowed(g)) {
+    let o = vm_ov_read(addr, g);
+    vm_ov_put(addr, v);
+    return o;
+  }
   if (g == VM_NONE) { return 0u; }
-  if (vm_u.mode == VM_MODE_PROBE) { return vm_read_word(g); }
   return vm_atomic_exchange_word(g, v);
 }
 struct VmCasResult {
@@ -71,11 +96,12 @@ struct VmCasResult {
 }
 fn vm_atomic_compare_exchange_u32(addr: u32, cmp: u32, v: u32) -> VmCasResult {
   let g = vm_translate(addr, 4u, VM_RW);
-  if (g == VM_NONE) { return VmCasResult(0u, false); }
-  if (vm_u.mode == VM_MODE_PROBE) {
-    let old = vm_read_word(g);
-    return VmCasResult(old, old == cmp);
+  if (vm_shadowed(g)) {
+    let o = vm_ov_read(addr, g);
+    if (o == cmp) { vm_ov_put(addr, v); }
+    return VmCasResult(o, o == cmp);
   }
+  if (g == VM_NONE) { return VmCasResult(0u, false); }
   return vm_atomic_compare_exchange_word(g, cmp, v);
 }
 // i32 add/sub are the same bits as u32 add/sub (two's complement).

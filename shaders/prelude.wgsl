@@ -137,9 +137,71 @@ fn vm_word(pte: u32, addr: u32) -> u32 {
   return ((pte & VM_FRAME_MASK) << VM_FRAME_WORD_SHIFT) | ((addr & VM_PAGE_MASK) >> 2u);
 }
 
-// Translation for a stalled invocation: loads of resident pages only; misses are hints.
+// Private overlay: the stores of an invocation that must not land — every store in a PROBE
+// pass, a COMMIT store outside the snapshot, any store after a stall — go here instead, so
+// the invocation reads back what it wrote and a read-modify-write sees its own earlier
+// ones. A probe then follows the path a real run would take through its own stores, and a
+// loop that counts with an atomic (a ticket loop) still ends. 8 words, least recently used
+// replaced first, so a counter touched every iteration stays while the stores stream past.
+const VM_OVERLAY: u32 = 8u;
+var<private> vm_ov_addr: array<u32, 8>;
+var<private> vm_ov_val: array<u32, 8>;
+var<private> vm_ov_used: array<u32, 8>;
+var<private> vm_ov_count: u32;
+var<private> vm_ov_clock: u32;
+// Set by vm_translate: the access may read the word it returns but must not write it.
+var<private> vm_nowrite: bool;
+
+fn vm_ov_find(addr: u32) -> u32 {
+  for (var i = 0u; i < min(vm_ov_count, VM_OVERLAY); i++) {
+    if (vm_ov_addr[i] == addr) {
+      vm_ov_clock++;
+      vm_ov_used[i] = vm_ov_clock;
+      return i;
+    }
+  }
+  return VM_OVERLAY;
+}
+
+fn vm_ov_put(addr: u32, v: u32) {
+  if (vm_u.mode == VM_MODE_DECLARED) { return; }
+  var i = vm_ov_find(addr);
+  if (i == VM_OVERLAY) {
+    if (vm_ov_count < VM_OVERLAY) {
+      i = vm_ov_count;
+      vm_ov_count++;
+    } else {
+      i = 0u;
+      for (var j = 1u; j < VM_OVERLAY; j++) {
+        if (vm_ov_used[j] < vm_ov_used[i]) { i = j; }
+      }
+    }
+    vm_ov_addr[i] = addr;
+    vm_ov_clock++;
+    vm_ov_used[i] = vm_ov_clock;
+  }
+  vm_ov_val[i] = v;
+}
+
+// The word at `addr` as this invocation sees it: its overlay, else memory (g), else 0.
+fn vm_ov_read(addr: u32, g: u32) -> u32 {
+  if (vm_ov_count != 0u) {
+    let i = vm_ov_find(addr);
+    if (i != VM_OVERLAY) { return vm_ov_val[i]; }
+  }
+  if (g == VM_NONE) { return 0u; }
+  return vm_read_word(g);
+}
+
+// A store or read-modify-write goes to the overlay (demand modes), not to memory.
+fn vm_shadowed(g: u32) -> bool {
+  return vm_u.mode != VM_MODE_DECLARED && (g == VM_NONE || vm_nowrite);
+}
+
+// Translation for a stalled invocation: resident pages only, never written. A miss, by a
+// load or a store, is a hint: the address is often right (it came from resident data).
 fn vm_translate_stalled(addr: u32, align: u32, need: u32) -> u32 {
-  if ((need & VM_W) != 0u || (addr & (align - 1u)) != 0u) { return VM_NONE; }
+  if ((addr & (align - 1u)) != 0u) { return VM_NONE; }
   let page = addr >> VM_PAGE_SHIFT;
   if (page >= vm_u.num_pages) { return VM_NONE; }
   let pte = vm_pt[page];
@@ -147,15 +209,18 @@ fn vm_translate_stalled(addr: u32, align: u32, need: u32) -> u32 {
     vm_record_fault(page, VM_FAULT_MISS | VM_FAULT_SPEC, VM_MAP_SPEC_SEEN);
     return VM_NONE;
   }
+  vm_nowrite = true;
   return vm_word(pte, addr);
 }
 
 // Translate `addr` for an access of `align` bytes needing permission `need`
 // (VM_R, VM_W or VM_RW). Returns the global word index, or VM_NONE when the
-// access must not be carried out (a violation, a miss, or a stalled invocation).
-// In PROBE mode a store gets its word back too (atomics read it); the store
-// functions below never write in PROBE mode.
+// word cannot be reached (a violation, a miss). When it returns a word with
+// vm_nowrite set, the access may read it but its write goes to the overlay:
+// every store of a PROBE pass, and a COMMIT store outside the snapshot (which
+// also aborts the commit; the invocation runs on to reveal more of its writes).
 fn vm_translate(addr: u32, align: u32, need: u32) -> u32 {
+  vm_nowrite = false;
   if (vm_stalled) { return vm_translate_stalled(addr, align, need); }
   if ((addr & (align - 1u)) != 0u) {
     vm_violation(addr, VM_KIND_MISALIGNED);
@@ -179,31 +244,32 @@ fn vm_translate(addr: u32, align: u32, need: u32) -> u32 {
   if ((pte & VM_VALID) == 0u) {
     vm_record_fault(page, VM_FAULT_MISS | select(0u, VM_FAULT_WRITE, writes), VM_MAP_MISS_SEEN);
     if (mode == VM_MODE_COMMIT) { atomicStore(&vm_log[3], 1u); }
-    vm_stalled = true;
+    // A plain store needs no data from the page: in PROBE and COMMIT passes it goes to the
+    // overlay and the invocation runs on (so one pass reveals, say, every page an append
+    // reaches). A load or read-modify-write got no value, and in REPLAY mode the store is
+    // lost: the invocation stalls.
+    if (need != VM_W || mode == VM_MODE_REPLAY) { vm_stalled = true; }
     return VM_NONE;
   }
   vm_bit_set(VM_MAP_ACCESSED, page);
   if (writes) {
     if (mode != VM_MODE_REPLAY && (pte & VM_W) == 0u) {
       vm_record_fault(page, VM_FAULT_WRITE, VM_MAP_WRITE_SEEN);
-      if (mode == VM_MODE_COMMIT) {
-        atomicStore(&vm_log[3], 1u);
-        vm_stalled = true;
-        return VM_NONE;
-      }
+      if (mode == VM_MODE_COMMIT) { atomicStore(&vm_log[3], 1u); }
+      vm_nowrite = true;
+    } else if (mode == VM_MODE_PROBE) {
+      vm_nowrite = true;
+    } else {
+      vm_bit_set(VM_MAP_WRITTEN, page);
     }
-    if (mode != VM_MODE_PROBE) { vm_bit_set(VM_MAP_WRITTEN, page); }
   }
   return vm_word(pte, addr);
 }
 
 // True once this invocation has missed in a demand pass: its loads may have returned 0 and
-// it will be run again. Loops whose exit depends only on memory the kernel itself writes
-// should test it, so a stalled invocation does not spin.
+// it will be run again. A loop whose exit depends only on what it loads should test it, so
+// that a stalled invocation does not spin.
 fn vm_faulted() -> bool { return vm_stalled; }
-
-// A store that must not land: a failed translation, or any store in PROBE mode.
-fn vm_no_store(g: u32) -> bool { return g == VM_NONE || vm_u.mode == VM_MODE_PROBE; }
 
 // ---- arguments (u32 words passed with the dispatch) ----
 
@@ -214,6 +280,10 @@ fn vm_arg_f32(i: u32) -> f32 { return bitcast<f32>(vm_arg_u32(i)); }
 // ---- scalar loads and stores ----
 
 fn vm_load_u32(addr: u32) -> u32 {
+  if (vm_ov_count != 0u) {
+    let i = vm_ov_find(addr);
+    if (i != VM_OVERLAY) { return vm_ov_val[i]; }
+  }
   let g = vm_translate(addr, 4u, VM_R);
   if (g == VM_NONE) { return 0u; }
   return vm_read_word(g);
@@ -223,7 +293,8 @@ fn vm_load_f32(addr: u32) -> f32 { return bitcast<f32>(vm_load_u32(addr)); }
 
 fn vm_store_u32(addr: u32, v: u32) {
   let g = vm_translate(addr, 4u, VM_W);
-  if (vm_no_store(g)) { return; }
+  if (vm_shadowed(g)) { vm_ov_put(addr, v); return; }
+  if (g == VM_NONE) { return; }
   vm_write_word(g, v);
 }
 fn vm_store_i32(addr: u32, v: i32) { vm_store_u32(addr, bitcast<u32>(v)); }
@@ -233,23 +304,31 @@ fn vm_store_f32(addr: u32, v: f32) { vm_store_u32(addr, bitcast<u32>(v)); }
 
 fn vm_load_vec2u(addr: u32) -> vec2<u32> {
   let g = vm_translate(addr, 8u, VM_R);
-  if (g == VM_NONE) { return vec2<u32>(0u); }
-  return vec2<u32>(vm_read_word(g), vm_read_word(g + 1u));
+  if (g == VM_NONE && vm_ov_count == 0u) { return vec2<u32>(0u); }
+  return vec2<u32>(vm_ov_read(addr, g), vm_ov_read(addr + 4u, select(g + 1u, g, g == VM_NONE)));
 }
 fn vm_load_vec2i(addr: u32) -> vec2<i32> { return bitcast<vec2<i32>>(vm_load_vec2u(addr)); }
 fn vm_load_vec2f(addr: u32) -> vec2<f32> { return bitcast<vec2<f32>>(vm_load_vec2u(addr)); }
 
 fn vm_load_vec4u(addr: u32) -> vec4<u32> {
   let g = vm_translate(addr, 16u, VM_R);
-  if (g == VM_NONE) { return vec4<u32>(0u); }
-  return vec4<u32>(vm_read_word(g), vm_read_word(g + 1u), vm_read_word(g + 2u), vm_read_word(g + 3u));
+  if (g == VM_NONE && vm_ov_count == 0u) { return vec4<u32>(0u); }
+  let none = g == VM_NONE;
+  return vec4<u32>(
+    vm_ov_read(addr, g), vm_ov_read(addr + 4u, select(g + 1u, g, none)),
+    vm_ov_read(addr + 8u, select(g + 2u, g, none)), vm_ov_read(addr + 12u, select(g + 3u, g, none)));
 }
 fn vm_load_vec4i(addr: u32) -> vec4<i32> { return bitcast<vec4<i32>>(vm_load_vec4u(addr)); }
 fn vm_load_vec4f(addr: u32) -> vec4<f32> { return bitcast<vec4<f32>>(vm_load_vec4u(addr)); }
 
 fn vm_store_vec2u(addr: u32, v: vec2<u32>) {
   let g = vm_translate(addr, 8u, VM_W);
-  if (vm_no_store(g)) { return; }
+  if (vm_shadowed(g)) {
+    vm_ov_put(addr, v.x);
+    vm_ov_put(addr + 4u, v.y);
+    return;
+  }
+  if (g == VM_NONE) { return; }
   vm_write_word(g, v.x);
   vm_write_word(g + 1u, v.y);
 }
@@ -258,7 +337,14 @@ fn vm_store_vec2f(addr: u32, v: vec2<f32>) { vm_store_vec2u(addr, bitcast<vec2<u
 
 fn vm_store_vec4u(addr: u32, v: vec4<u32>) {
   let g = vm_translate(addr, 16u, VM_W);
-  if (vm_no_store(g)) { return; }
+  if (vm_shadowed(g)) {
+    vm_ov_put(addr, v.x);
+    vm_ov_put(addr + 4u, v.y);
+    vm_ov_put(addr + 8u, v.z);
+    vm_ov_put(addr + 12u, v.w);
+    return;
+  }
+  if (g == VM_NONE) { return; }
   vm_write_word(g, v.x);
   vm_write_word(g + 1u, v.y);
   vm_write_word(g + 2u, v.z);

@@ -101,7 +101,8 @@ testWithDevice('a commit that stores outside its snapshot aborts, is rolled back
   await space.write(ptr, new Uint32Array([a, 0]));
   await space.write(a, new Uint32Array([111]));
   await space.write(b, new Uint32Array([222]));
-  // The probe cannot see its own store to *ptr, so it predicts a write to a; the commit writes b.
+  // A probe sees its own stores through an 8-word overlay; nine stores later the store to
+  // *ptr has left it, so the probe reads the old pointer and predicts a write to a; the commit writes b.
   const k = createKernel({
     label: 'self-redirect',
     workgroupSize: 1,
@@ -110,6 +111,7 @@ fn kernel(inv: VmInvocation) {
   let ptr = vm_arg_u32(0u);
   vm_store_u32(ptr + 4u, vm_load_u32(ptr + 4u) + 1u);
   vm_store_u32(ptr, vm_arg_u32(1u));
+  for (var i = 0u; i < 9u; i++) { vm_store_u32(ptr + 64u + i * 4u, i); }
   let q = vm_load_u32(ptr);
   vm_store_u32(q, vm_load_u32(q) + 5u);
 }`,
@@ -122,6 +124,36 @@ fn kernel(inv: VmInvocation) {
   expect([...u32(await space.read(ptr, 8))]).toEqual([b, 1]); // the counter went up once, not twice
   expect(u32(await space.read(a, 4))[0]).toBe(111);
   expect(u32(await space.read(b, 4))[0]).toBe(227);
+  space.checkInvariants();
+});
+
+testWithDevice('a loop that takes tickets from an atomic counter ends in every kind of pass', async (ctx) => {
+  // In a probe each invocation counts on its own overlay copy of the counter, so it walks all
+  // n tickets: the loop ends, at a cost of invocations × n steps (keep n modest).
+  const { space } = await makeSpace(ctx, { capacity: 64 * KiB, pageSize: 4 * KiB }, 256 * KiB);
+  const n = 4096;
+  const counter = space.alloc(16, { align: 4 * KiB });
+  const out = space.alloc(n * 4, { align: 4 * KiB });
+  const k = createKernel({
+    label: 'tickets',
+    workgroupSize: 64,
+    code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  loop {
+    let t = vm_atomic_add_u32(vm_arg_u32(0u), 1u);
+    if (t >= vm_arg_u32(2u)) { break; }
+    vm_store_u32(vm_arg_u32(1u) + t * 4u, t * 2u + 1u);
+  }
+}`,
+  });
+  const r = await space.dispatch(k, { workgroups: 4, args: [counter, out, n], demand: true });
+  const got = u32(await space.read(out, n * 4));
+  let bad = 0;
+  for (let i = 0; i < n; i++) if (got[i] !== i * 2 + 1) bad++;
+  expect(bad).toBe(0);
+  // Each of the 256 invocations took one ticket past the end, once, in the one commit that counted.
+  expect(u32(await space.read(counter, 4))[0]).toBe(n + 256);
+  expect(r.demand!.commits).toBeGreaterThanOrEqual(1);
   space.checkInvariants();
 });
 

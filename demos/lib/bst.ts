@@ -1,0 +1,96 @@
+// Demo library: a binary search tree built in JavaScript inside an address
+// space, with `defineStruct` (one layout for host and WGSL; a pointer is a
+// virtual address), and a lookup kernel that walks it on the GPU. Shared by the
+// Node demo, the browser demo and the tests.
+
+import { createKernel, defineStruct, type AddressSpace } from '../../src/index.ts';
+
+export const Node = defineStruct('Node', { key: 'u32', value: 'f32', left: 'ptr', right: 'ptr' });
+
+export interface Bst {
+  /** Address of the root node (the first node of the arena). */
+  readonly root: number;
+  readonly arena: number;
+  readonly count: number;
+  /** The same mapping, on the host: what every GPU lookup must match. */
+  readonly host: Map<number, number>;
+  readonly keys: readonly number[];
+}
+
+/** `count` distinct pseudo-random keys; key i maps to value i / 2. */
+export function bstKeys(count: number, seed = 12345): number[] {
+  const keys: number[] = [];
+  const seen = new Set<number>();
+  for (let x = seed >>> 0; keys.length < count; ) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    const k = x >>> 8;
+    if (!seen.has(k)) (seen.add(k), keys.push(k));
+  }
+  return keys;
+}
+
+/** Insert the keys in order (an unbalanced BST, depth about 2 ln n), writing nodes straight into the space. */
+export async function buildBst(space: AddressSpace, keys: readonly number[]): Promise<Bst> {
+  const count = keys.length;
+  const arena = space.alloc(count * Node.size, { align: Node.align });
+  const host = new Map<number, number>();
+  await space.withView(arena, count * Node.size, 'write', (view) => {
+    for (let i = 0; i < count; i++) {
+      const key = keys[i]!;
+      Node.write(view, i * Node.size, { key, value: i * 0.5, left: 0, right: 0 });
+      host.set(key, i * 0.5);
+      if (i === 0) continue;
+      let cur = 0; // walk from the root on the host, through the same layout
+      for (;;) {
+        const n = Node.read(view, cur * Node.size);
+        const side = key < n.key ? 'left' : 'right';
+        const next = n[side];
+        if (next === 0) {
+          Node.write(view, cur * Node.size, { [side]: arena + i * Node.size });
+          break;
+        }
+        cur = (next - arena) / Node.size;
+      }
+    }
+  });
+  return { root: arena, arena, count, host, keys };
+}
+
+/** results[i] = value of queries[i] in the tree, or -1. Args: root, queries, results, count. */
+export const bstLookup = createKernel({
+  label: 'bst-lookup',
+  workgroupSize: 64,
+  structs: [Node],
+  code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  if (i >= vm_arg_u32(3u)) { return; }
+  let key = vm_load_u32(vm_arg_u32(1u) + i * 4u);
+  var p = vm_arg_u32(0u);
+  var found = -1.0;
+  loop {
+    if (p == 0u) { break; }
+    let k = Node_key(p);
+    if (k == key) { found = Node_value(p); break; }
+    p = select(Node_right(p), Node_left(p), key < k);
+  }
+  vm_store_f32(vm_arg_u32(2u) + i * 4u, found);
+}`,
+});
+
+/** Half the queries are keys in the tree, half are (almost surely) not. */
+export function bstQueries(tree: Bst, n: number): Uint32Array {
+  return new Uint32Array(n).map((_, i) => (i % 2 === 0 ? tree.keys[(i * 7) % tree.count]! : (i * 2654435761) >>> 8));
+}
+
+/** Compare GPU results with the host map; returns mismatches and how many queries hit. */
+export function checkLookups(tree: Bst, queries: Uint32Array, results: Float32Array): { mismatches: number; hits: number } {
+  let mismatches = 0;
+  let hits = 0;
+  for (let i = 0; i < queries.length; i++) {
+    const want = tree.host.get(queries[i]!) ?? -1;
+    if (results[i] !== want) mismatches++;
+    if (want >= 0) hits++;
+  }
+  return { mismatches, hits };
+}
