@@ -29,28 +29,36 @@ export function bstKeys(count: number, seed = 12345): number[] {
   return keys;
 }
 
-/** Insert the keys in order (an unbalanced BST, depth about 2 ln n), writing nodes straight into the space. */
+/**
+ * Insert the keys in order (an unbalanced BST, depth about 2 ln n) and write
+ * every node straight into the space, children as virtual addresses. The
+ * insertion walk runs over host-side index arrays (fast); the space holds the
+ * only copy of the tree that the GPU sees.
+ */
 export async function buildBst(space: AddressSpace, keys: readonly number[]): Promise<Bst> {
   const count = keys.length;
   const arena = space.alloc(count * Node.size, { align: Node.align });
+  const left = new Int32Array(count).fill(-1);
+  const right = new Int32Array(count).fill(-1);
+  for (let i = 1; i < count; i++) {
+    const key = keys[i]!;
+    let cur = 0;
+    for (;;) {
+      const side = key < keys[cur]! ? left : right;
+      const next = side[cur]!;
+      if (next < 0) {
+        side[cur] = i;
+        break;
+      }
+      cur = next;
+    }
+  }
   const host = new Map<number, number>();
+  const addr = (i: number) => (i < 0 ? 0 : arena + i * Node.size);
   await space.withView(arena, count * Node.size, 'write', (view) => {
     for (let i = 0; i < count; i++) {
-      const key = keys[i]!;
-      Node.write(view, i * Node.size, { key, value: i * 0.5, left: 0, right: 0 });
-      host.set(key, i * 0.5);
-      if (i === 0) continue;
-      let cur = 0; // walk from the root on the host, through the same layout
-      for (;;) {
-        const n = Node.read(view, cur * Node.size);
-        const side = key < n.key ? 'left' : 'right';
-        const next = n[side];
-        if (next === 0) {
-          Node.write(view, cur * Node.size, { [side]: arena + i * Node.size });
-          break;
-        }
-        cur = (next - arena) / Node.size;
-      }
+      Node.write(view, i * Node.size, { key: keys[i]!, value: i * 0.5, left: addr(left[i]!), right: addr(right[i]!) });
+      host.set(keys[i]!, i * 0.5);
     }
   });
   return { root: arena, arena, count, host, keys };
