@@ -2,82 +2,31 @@ import { expect } from 'vitest';
 import { testWithDevice, KiB, MiB } from '../helpers/gpu.ts';
 import { makeSpace } from '../helpers/space.ts';
 import { createKernel, defineStruct } from '../../src/index.ts';
+import { bstKeys, bstLookup, bstQueries, buildBst, checkLookups, Node } from '../../demos/lib/bst.ts';
 
-const Node = defineStruct('Node', { key: 'u32', value: 'f32', left: 'ptr', right: 'ptr' });
-
-testWithDevice('a binary search tree built in JS is walked by many GPU invocations, no marshalling', async (ctx) => {
+testWithDevice('a binary search tree built in JS is walked by many GPU invocations in declared mode, no marshalling', async (ctx) => {
   const { space } = await makeSpace(ctx, { capacity: 4 * MiB, pageSize: 16 * KiB }, 8 * MiB);
-  const count = 20_000;
-  const arena = space.alloc(count * Node.size, { align: Node.align });
-  // Distinct pseudo-random keys, inserted in that order (an unbalanced BST, depth ~ 2 ln n).
-  const keys: number[] = [];
-  const seen = new Set<number>();
-  for (let x = 12345; keys.length < count; ) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    const k = x >>> 8;
-    if (!seen.has(k)) (seen.add(k), keys.push(k));
-  }
-  const host = new Map<number, number>();
-  await space.withView(arena, count * Node.size, 'write', (view) => {
-    const addr = (i: number) => arena + i * Node.size;
-    for (let i = 0; i < count; i++) {
-      const key = keys[i]!;
-      Node.write(view, i * Node.size, { key, value: i * 0.5, left: 0, right: 0 });
-      host.set(key, i * 0.5);
-      if (i === 0) continue;
-      let cur = 0; // walk from the root on the host, through the same layout
-      for (;;) {
-        const n = Node.read(view, cur * Node.size);
-        const side = key < n.key ? 'left' : 'right';
-        const next = n[side];
-        if (next === 0) {
-          Node.write(view, cur * Node.size, { [side]: addr(i) });
-          break;
-        }
-        cur = (next - arena) / Node.size;
-      }
-    }
-  });
+  const tree = await buildBst(space, bstKeys(20_000));
   const qn = 8192;
-  const queries = new Uint32Array(qn).map((_, i) => (i % 2 === 0 ? keys[(i * 7) % count]! : (i * 2654435761) >>> 8));
+  const queries = bstQueries(tree, qn);
   const q = space.alloc(qn * 4);
   const out = space.alloc(qn * 4);
   await space.write(q, queries);
-  const lookup = createKernel({
-    label: 'bst-lookup',
-    workgroupSize: 64,
-    structs: [Node],
-    code: /* wgsl */ `
-// args: root, queries, results, count
-fn kernel(inv: VmInvocation) {
-  let i = inv.global_id.x;
-  if (i >= vm_arg_u32(3u)) { return; }
-  let key = vm_load_u32(vm_arg_u32(1u) + i * 4u);
-  var p = vm_arg_u32(0u);
-  var found = -1.0;
-  loop {
-    if (p == 0u) { break; }
-    let k = Node_key(p);
-    if (k == key) { found = Node_value(p); break; }
-    p = select(Node_right(p), Node_left(p), key < k);
-  }
-  vm_store_f32(vm_arg_u32(2u) + i * 4u, found);
-}`,
-  });
-  await space.dispatch(lookup, {
+  await space.dispatch(bstLookup, {
     workgroups: qn / 64,
-    read: [{ addr: arena, byteLength: count * Node.size }, { addr: q, byteLength: qn * 4 }],
+    read: [{ addr: tree.arena, byteLength: tree.count * Node.size }, { addr: q, byteLength: qn * 4 }],
     write: [{ addr: out, byteLength: qn * 4 }],
-    args: [arena, q, out, qn],
+    args: [tree.root, q, out, qn],
   });
-  const got = new Float32Array((await space.read(out, qn * 4)).buffer);
-  let hits = 0;
-  for (let i = 0; i < qn; i++) {
-    const want = host.get(queries[i]!) ?? -1;
-    expect(got[i]).toBe(want);
-    if (want >= 0) hits++;
+  const check = checkLookups(tree, queries, new Float32Array((await space.read(out, qn * 4)).buffer));
+  expect(check.mismatches).toBe(0);
+  expect(check.hits).toBeGreaterThanOrEqual(qn / 2);
+  // The host reads the same nodes back through the layout: the root's children are addresses in the arena.
+  const root = Node.read(await space.read(tree.root, Node.size), 0);
+  expect(root.key).toBe(tree.keys[0]);
+  for (const child of [root.left, root.right]) {
+    if (child !== 0) expect((child - tree.arena) % Node.size).toBe(0);
   }
-  expect(hits).toBeGreaterThanOrEqual(qn / 2);
   space.checkInvariants();
 });
 
