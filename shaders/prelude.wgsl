@@ -2,6 +2,8 @@
 //
 // Linked in front of every kernel by src/kernel/link.ts, which first emits:
 //   const VM_PAGE_SHIFT, VM_FRAME_WORD_SHIFT, VM_WINDOW_WORD_SHIFT, VM_LOG_ENTRIES, VM_FAULT_ENTRIES: u32
+//   const VM_DEMAND: bool — false in the pipeline variant for declared dispatches, which
+//     folds every demand-mode path (overlay, stalls, bitmaps) away at compile time
 //   the window bindings  @group(0) @binding(3 + i) vm_w<i>: array<u32 | atomic<u32>>
 //   vm_read_word(g) / vm_write_word(g, v) / vm_atomic_*_word(g, …): a switch over windows
 // and after the user's code, the entry point `vm_entry`, which maps the launched
@@ -164,7 +166,7 @@ fn vm_ov_find(addr: u32) -> u32 {
 }
 
 fn vm_ov_put(addr: u32, v: u32) {
-  if (vm_u.mode == VM_MODE_DECLARED) { return; }
+  if (!VM_DEMAND || vm_u.mode == VM_MODE_DECLARED) { return; }
   var i = vm_ov_find(addr);
   if (i == VM_OVERLAY) {
     if (vm_ov_count < VM_OVERLAY) {
@@ -185,7 +187,7 @@ fn vm_ov_put(addr: u32, v: u32) {
 
 // The word at `addr` as this invocation sees it: its overlay, else memory (g), else 0.
 fn vm_ov_read(addr: u32, g: u32) -> u32 {
-  if (vm_ov_count != 0u) {
+  if (VM_DEMAND && vm_ov_count != 0u) {
     let i = vm_ov_find(addr);
     if (i != VM_OVERLAY) { return vm_ov_val[i]; }
   }
@@ -195,7 +197,7 @@ fn vm_ov_read(addr: u32, g: u32) -> u32 {
 
 // A store or read-modify-write goes to the overlay (demand modes), not to memory.
 fn vm_shadowed(g: u32) -> bool {
-  return vm_u.mode != VM_MODE_DECLARED && (g == VM_NONE || vm_nowrite);
+  return VM_DEMAND && vm_u.mode != VM_MODE_DECLARED && (g == VM_NONE || vm_nowrite);
 }
 
 // Translation for a stalled invocation: resident pages only, never written. A miss, by a
@@ -220,8 +222,10 @@ fn vm_translate_stalled(addr: u32, align: u32, need: u32) -> u32 {
 // every store of a PROBE pass, and a COMMIT store outside the snapshot (which
 // also aborts the commit; the invocation runs on to reveal more of its writes).
 fn vm_translate(addr: u32, align: u32, need: u32) -> u32 {
-  vm_nowrite = false;
-  if (vm_stalled) { return vm_translate_stalled(addr, align, need); }
+  if (VM_DEMAND) {
+    vm_nowrite = false;
+    if (vm_stalled) { return vm_translate_stalled(addr, align, need); }
+  }
   if ((addr & (align - 1u)) != 0u) {
     vm_violation(addr, VM_KIND_MISALIGNED);
     return VM_NONE;
@@ -233,7 +237,7 @@ fn vm_translate(addr: u32, align: u32, need: u32) -> u32 {
   }
   let pte = vm_pt[page];
   let mode = vm_u.mode;
-  if (mode == VM_MODE_DECLARED) {
+  if (!VM_DEMAND || mode == VM_MODE_DECLARED) {
     if ((pte & (need | VM_VALID)) != (need | VM_VALID)) {
       vm_violation(addr, select(VM_KIND_NOREAD, VM_KIND_NOWRITE, (need & VM_W) != 0u && (pte & VM_W) == 0u));
       return VM_NONE;
@@ -280,7 +284,7 @@ fn vm_arg_f32(i: u32) -> f32 { return bitcast<f32>(vm_arg_u32(i)); }
 // ---- scalar loads and stores ----
 
 fn vm_load_u32(addr: u32) -> u32 {
-  if (vm_ov_count != 0u) {
+  if (VM_DEMAND && vm_ov_count != 0u) {
     let i = vm_ov_find(addr);
     if (i != VM_OVERLAY) { return vm_ov_val[i]; }
   }
@@ -304,7 +308,7 @@ fn vm_store_f32(addr: u32, v: f32) { vm_store_u32(addr, bitcast<u32>(v)); }
 
 fn vm_load_vec2u(addr: u32) -> vec2<u32> {
   let g = vm_translate(addr, 8u, VM_R);
-  if (g == VM_NONE && vm_ov_count == 0u) { return vec2<u32>(0u); }
+  if (g == VM_NONE && (!VM_DEMAND || vm_ov_count == 0u)) { return vec2<u32>(0u); }
   return vec2<u32>(vm_ov_read(addr, g), vm_ov_read(addr + 4u, select(g + 1u, g, g == VM_NONE)));
 }
 fn vm_load_vec2i(addr: u32) -> vec2<i32> { return bitcast<vec2<i32>>(vm_load_vec2u(addr)); }
@@ -312,7 +316,7 @@ fn vm_load_vec2f(addr: u32) -> vec2<f32> { return bitcast<vec2<f32>>(vm_load_vec
 
 fn vm_load_vec4u(addr: u32) -> vec4<u32> {
   let g = vm_translate(addr, 16u, VM_R);
-  if (g == VM_NONE && vm_ov_count == 0u) { return vec4<u32>(0u); }
+  if (g == VM_NONE && (!VM_DEMAND || vm_ov_count == 0u)) { return vec4<u32>(0u); }
   let none = g == VM_NONE;
   return vec4<u32>(
     vm_ov_read(addr, g), vm_ov_read(addr + 4u, select(g + 1u, g, none)),

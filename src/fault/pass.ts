@@ -155,7 +155,7 @@ function argWords(args: ArrayLike<number> | undefined, label: string): Uint32Arr
   return words;
 }
 
-function linkConfig(space: SpaceCore) {
+function linkConfig(space: SpaceCore, demand: boolean) {
   const pool = space.pool;
   return {
     pageShift: pool.options.pageShift,
@@ -163,11 +163,13 @@ function linkConfig(space: SpaceCore) {
     windowWordShift: Math.log2(pool.windowSize) - 2,
     logEntries: VIOLATION_LOG_ENTRIES,
     faultEntries: FAULT_BATCH_ENTRIES,
+    demand,
   };
 }
 
-export function compileFor(space: SpaceCore, kernel: Kernel): Promise<GPUComputePipeline> {
-  return pipelineFor(space.pool.device, kernel, linkConfig(space));
+/** The kernel's pipeline for declared dispatches, or (demand) the variant with the demand-mode paths. */
+export function compileFor(space: SpaceCore, kernel: Kernel, demand = false): Promise<GPUComputePipeline> {
+  return pipelineFor(space.pool.device, kernel, linkConfig(space, demand));
 }
 
 /** A dispatch's checked arguments and compiled pipeline. */
@@ -192,7 +194,7 @@ export async function prepare(space: SpaceCore, kernel: Kernel, opts: DispatchOp
   const writeSet = rangePages(space, opts.write, 'write');
   const readSet = rangePages(space, opts.read, 'read');
   for (const p of writeSet) readSet.delete(p);
-  const pipeline = await compileFor(space, kernel);
+  const pipeline = await compileFor(space, kernel, opts.demand === true);
   return {
     kernel, grid, total: grid[0] * grid[1] * grid[2], args,
     readPages: Uint32Array.from(readSet).sort(), writePages: Uint32Array.from(writeSet).sort(), pipeline,

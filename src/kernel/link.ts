@@ -14,6 +14,8 @@ export interface LinkConfig {
   readonly logEntries: number;
   /** Fault entries per pass (the batch size). */
   readonly faultEntries: number;
+  /** Compile the demand-mode paths (declared dispatches use a variant without them: faster translation). */
+  readonly demand: boolean;
 }
 
 export interface LinkedSource {
@@ -40,6 +42,7 @@ export function glue(cfg: LinkConfig, atomics: boolean): string {
   s += `const VM_WINDOW_WORD_SHIFT: u32 = ${cfg.windowWordShift}u;\n`;
   s += `const VM_LOG_ENTRIES: u32 = ${cfg.logEntries}u;\n`;
   s += `const VM_FAULT_ENTRIES: u32 = ${cfg.faultEntries}u;\n`;
+  s += `const VM_DEMAND: bool = ${cfg.demand};\n`;
   const elem = atomics ? 'atomic<u32>' : 'u32';
   for (let w = 0; w < n; w++) s += `@group(0) @binding(${3 + w}) var<storage, read_write> vm_w${w}: array<${elem}>;\n`;
   if (atomics) {
@@ -89,7 +92,7 @@ export function link(kernel: Kernel, cfg: LinkConfig): LinkedSource {
     `            @builtin(num_workgroups) lnwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {\n` +
     `  let lin = vm_u.slice_base + lwid.x + lnwg.x * (lwid.y + lnwg.y * lwid.z);\n` +
     `  if (lin >= vm_u.grid.w) { return; }\n` +
-    `  let replay = vm_u.mode == VM_MODE_REPLAY;\n` +
+    `  let replay = VM_DEMAND && vm_u.mode == VM_MODE_REPLAY;\n` +
     `  let done_word = VM_BITMAP_BASE + VM_MAP_COUNT * vm_u.bitmap_words + (lin >> 5u);\n` +
     `  let done_bit = 1u << (lin & 31u);\n` +
     `  if (replay) {\n` +

@@ -73,8 +73,12 @@ export interface AddressSpace {
    * the result is that of one clean run (src/fault/demand.ts).
    */
   dispatch(kernel: Kernel, options: DispatchOptions): Promise<DispatchResult>;
-  /** Compile `kernel` for this space's pool now (errors early); dispatch does it on first use. */
-  compile(kernel: Kernel): Promise<void>;
+  /**
+   * Compile `kernel` for this space's pool now (errors early); dispatch does it
+   * on first use. Declared and demand dispatches use different variants: pass
+   * `{ demand: true }` for the one demand dispatches run.
+   */
+  compile(kernel: Kernel, options?: { demand?: boolean }): Promise<void>;
   /** Hear about host writes to [addr, addr + byteLength), with sequence numbers for retry loops. */
   subscribe(addr: number, byteLength: number, onInvalidate?: InvalidateCallback): IntervalSubscription;
   /** The state of the page holding `addr`. */
@@ -309,9 +313,9 @@ class AddressSpaceImpl implements AddressSpace {
     return dispatchDeclared(this.#core, kernel, options);
   }
 
-  async compile(kernel: Kernel): Promise<void> {
+  async compile(kernel: Kernel, options: { demand?: boolean } = {}): Promise<void> {
     this.#core.check();
-    await compileFor(this.#core, kernel);
+    await compileFor(this.#core, kernel, options.demand === true);
   }
 
   subscribe(addr: number, byteLength: number, onInvalidate?: InvalidateCallback): IntervalSubscription {
