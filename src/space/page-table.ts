@@ -43,7 +43,9 @@ export const NO_FRAME = 0xffffffff;
  *  I4  the pool's frame table maps frame[p] back to (this space, p)  — checked by the pool.
  *
  * Who writes what:
- *  state, frame   — migrate/ (phases 1–3), notify/ via the space's invalidation (host writes), the space on free().
+ *  state, frame   — migrate/ (phases 1–3), notify/ via the space's invalidation (host writes), the space on free();
+ *                   fault/ marks pages a dispatch wrote Device (declared: at submit; demand: after the pass
+ *                   that wrote them completed and was kept).
  *  flags.Locked   — migrate/ only, for the duration of one pool-locked operation.
  *  flags.InFlight — migrate/ (eviction write-back); cleared by invalidation when a host write supersedes it.
  *  pins           — the space's pin()/unpin() only.
