@@ -3,8 +3,8 @@
 // demand-paged with evictions. The page logic itself is left to e2e tests.
 
 import { test, expect } from 'vitest';
-import { runTreeDemo, TREE_DEFAULTS } from '../../demos/web/src/tree-demo.ts';
-import { BFS_DEFAULTS, runBfsDemo } from '../../demos/web/src/bfs-demo.ts';
+import { runTreeDemo, TREE_DEFAULTS } from '../../demos/lib/tree-demo.ts';
+import { BFS_DEFAULTS, runBfsDemo } from '../../demos/lib/bfs-demo.ts';
 import { hostBfs, kronecker, NO_PARENT, pickRoot, toCsr } from '../../demos/lib/graph500.ts';
 
 // tsconfig has no DOM lib (the library must not touch navigator), so a local cast.

@@ -1,4 +1,4 @@
-import { BFS_DEFAULTS, runBfsDemo } from './bfs-demo.ts';
+import { BFS_DEFAULTS, runBfsDemo } from '../../lib/bfs-demo.ts';
 import { numberInput, setupPage } from './page.ts';
 
 const scale = numberInput('scale');

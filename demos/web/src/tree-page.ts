@@ -1,4 +1,4 @@
-import { runTreeDemo, TREE_DEFAULTS } from './tree-demo.ts';
+import { runTreeDemo, TREE_DEFAULTS } from '../../lib/tree-demo.ts';
 import { checkboxInput, numberInput, setupPage } from './page.ts';
 
 const nodes = numberInput('nodes');

@@ -1,9 +1,9 @@
-// The BFS demo's run, without the page: shared by bfs.html and the browser
-// test. Prints the same lines as demos/node/bfs.ts through `log`, plus a check
+// The BFS demo's run, without the page: shared by demos/node/bfs.ts, bfs.html and the browser
+// test. Prints its lines through `log`, with a check
 // of the reached count against a host BFS.
 
-import { createPool, createSpace } from '../../../src/index.ts';
-import { hostBfs, kronecker, loadGraph, NO_PARENT, pickRoot, runBfs, toCsr, validateBfs } from '../../lib/graph500.ts';
+import { createPool, createSpace } from '../../src/index.ts';
+import { hostBfs, kronecker, loadGraph, NO_PARENT, pickRoot, runBfs, toCsr, validateBfs } from './graph500.ts';
 
 const MiB = 1024 * 1024;
 

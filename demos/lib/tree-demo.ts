@@ -1,8 +1,8 @@
-// The tree demo's run, without the page: shared by tree.html and the browser
-// test. Prints the same lines as demos/node/tree.ts through `log`.
+// The tree demo's run, without the page: shared by demos/node/tree.ts, tree.html and the browser
+// test. Prints its lines through `log`.
 
-import { createKernel, createPool, createSpace } from '../../../src/index.ts';
-import { bstKeys, bstLookup, bstQueries, buildBst, checkLookups, Node } from '../../lib/bst.ts';
+import { createKernel, createPool, createSpace } from '../../src/index.ts';
+import { bstKeys, bstLookup, bstQueries, buildBst, checkLookups, Node } from './bst.ts';
 
 const MiB = 1024 * 1024;
 
