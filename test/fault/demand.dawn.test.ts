@@ -6,7 +6,7 @@
 import { expect } from 'vitest';
 import { testWithDevice, KiB, MiB } from '../helpers/gpu.ts';
 import { coreOf, makeSpace, u32 } from '../helpers/space.ts';
-import { AccessViolationError, createKernel, ReplayUnsafeError, WorkingSetTooLargeError } from '../../src/index.ts';
+import { AccessViolationError, createKernel, createSpace, ReplayUnsafeError, WorkingSetTooLargeError } from '../../src/index.ts';
 
 function lcg(seed: number): () => number {
   let x = seed >>> 0;
@@ -279,4 +279,83 @@ testWithDevice('host writes issued during a demand dispatch land after it, in or
   expect([...u32(await read)]).toEqual([42, 3 + 1]);
   expect(coreOf(space).table.state.every((s) => s <= 3)).toBe(true);
   space.checkInvariants();
+});
+
+testWithDevice('sliced 3-D grids keep every workgroup its own ids, and each runs exactly once', async (ctx) => {
+  // Every invocation adds 1 to its own counter and records its ids; 8 frames make the grid run in slices.
+  const { space } = await makeSpace(ctx, { capacity: 32 * KiB, pageSize: 4 * KiB }, 1 * MiB);
+  const grid = [7, 5, 3] as const;
+  const ws = [4, 2, 1] as const;
+  const total = grid[0] * grid[1] * grid[2] * ws[0] * ws[1];
+  const stride = 1024; // 840 KiB of output for 8 frames: the grid must run in slices
+  const out = space.alloc(total * stride, { align: 4 * KiB });
+  const k = createKernel({
+    label: 'ids',
+    workgroupSize: [ws[0], ws[1], ws[2]],
+    code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let g = inv.global_id;
+  let n = inv.num_workgroups * vec3<u32>(${ws[0]}u, ${ws[1]}u, ${ws[2]}u);
+  let i = g.x + n.x * (g.y + n.y * g.z);
+  let a = vm_arg_u32(0u) + i * ${stride}u;
+  vm_atomic_add_u32(a, 1u);
+  vm_atomic_store_u32(a + 4u, inv.workgroup_id.x | (inv.workgroup_id.y << 8u) | (inv.workgroup_id.z << 16u));
+  vm_atomic_store_u32(a + 8u, inv.local_index);
+  vm_atomic_store_u32(a + 12u, inv.num_workgroups.x | (inv.num_workgroups.y << 8u) | (inv.num_workgroups.z << 16u));
+}`,
+  });
+  const r = await space.dispatch(k, { workgroups: grid, args: [out], demand: true });
+  expect(r.demand!.slices).toBeGreaterThan(1);
+  const got = u32(await space.read(out, total * stride));
+  const nx = grid[0] * ws[0];
+  const ny = grid[1] * ws[1];
+  let bad = 0;
+  for (let z = 0; z < grid[2] * ws[2]; z++) {
+    for (let y = 0; y < ny; y++) {
+      for (let x = 0; x < nx; x++) {
+        const i = x + nx * (y + ny * z);
+        const wid = Math.floor(x / ws[0]) | (Math.floor(y / ws[1]) << 8) | (Math.floor(z / ws[2]) << 16);
+        const lidx = (x % ws[0]) + ws[0] * (y % ws[1]);
+        const want = [1, wid, lidx, grid[0] | (grid[1] << 8) | (grid[2] << 16)];
+        if (want.some((w, j) => got[(i * stride) / 4 + j] !== w)) bad++;
+      }
+    }
+  }
+  expect(bad).toBe(0);
+});
+
+testWithDevice('declared ranges are prefetch hints in demand mode: a fully hinted kernel needs one probe and one commit', async (ctx) => {
+  const { space } = await makeSpace(ctx, { capacity: 256 * KiB, pageSize: 4 * KiB }, 256 * KiB);
+  const n = 16384;
+  const base = space.alloc(n * 4, { align: 4 * KiB });
+  await space.write(base, new Uint32Array(n).fill(2));
+  const cold = await space.dispatch(inPlace, { workgroups: n / 64, args: [base, n], demand: true });
+  expect(cold.demand!.probes).toBeGreaterThan(1);
+  const hinted = await space.dispatch(inPlace, { workgroups: n / 64, args: [base, n], demand: true, write: [{ addr: base, byteLength: n * 4 }] });
+  expect(hinted.demand).toMatchObject({ probes: 1, commits: 1, aborts: 0, faultBatches: 0 });
+  const got = u32(await space.read(base, n * 4));
+  for (let i = 0; i < n; i += 1111) expect(got[i]).toBe(((2 * 3 + i) * 3 + i) >>> 0);
+});
+
+testWithDevice('demand mode cannot reach another space in the same pool, whatever addresses a kernel makes up', async (ctx) => {
+  const { space: a, pool } = await makeSpace(ctx, { capacity: 128 * KiB, pageSize: 4 * KiB, pinLimit: 64 * KiB }, 64 * KiB);
+  const b = ctx.track(createSpace(pool, { size: 64 * KiB, label: 'secret' }));
+  await b.write(0, new Uint32Array(16 * 1024).fill(0x5ec2e7));
+  await b.pin(0, 64 * KiB); // b's frames are resident: a kernel on a must still never see them
+  const sweep = createKernel({
+    label: 'sweep',
+    workgroupSize: 64,
+    code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  // 64 Ki invocations, addresses spread over the whole 32-bit range in 64 KiB steps.
+  let i = inv.global_id.x;
+  let v = vm_load_u32(i << 16u);
+  if (v == 0x5ec2e7u) { vm_atomic_add_u32(0u, 1u); }
+}`,
+  });
+  const err = await a.dispatch(sweep, { workgroups: 1024, demand: true }).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(AccessViolationError);
+  expect((err as AccessViolationError).count).toBe(65535); // every address but 0 is outside a's 64 KiB
+  expect(u32(await a.read(0, 4))[0]).toBe(0);
+  a.checkInvariants();
 });
