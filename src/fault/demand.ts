@@ -70,13 +70,12 @@
 // A pass never sees a frame the host has dropped: the drop clears the PTE in
 // the mirror, and the mirror is flushed before every submit.
 
-import { WorkingSetTooLargeError, type Violation } from '../errors.ts';
+import { AccessViolationError, InvalidArgumentError, WorkingSetTooLargeError, type Violation } from '../errors.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { emptyReport, makeResident, restoreFromHost, writeBackPages, type MigrationReport } from '../migrate/migrate.ts';
 import type { IntervalSubscription } from '../notify/notifier.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { PageState } from '../space/page-table.ts';
-import { InvalidArgumentError, AccessViolationError } from '../errors.ts';
 import { MAX_REPLAY_WORKGROUPS } from '../options.ts';
 import { Mode, prepare, readPass, submitPass, type DemandStats, type DispatchOptions, type DispatchResult, type Prepared } from './pass.ts';
 import {
@@ -122,7 +121,7 @@ class DemandRun {
   readonly #sub: IntervalSubscription;
   /** Transaction mode, once the grid is split: host bytes from before the dispatch of every page a commit may write. */
   #undo: Map<number, Uint8Array> | undefined;
-  #clearBytes: number;
+  readonly #clearBytes: number;
   readonly #readBytes: number;
 
   constructor(space: SpaceCore, prep: Prepared) {

@@ -1,43 +1,15 @@
-// The browser demos' runs (demos/web/src, what tree.html and bfs.html execute)
+// The browser demos' runs (demos/lib, what tree.html and bfs.html execute)
 // in real Chromium (SwiftShader), at the pages' default sizes, which stay
 // demand-paged with evictions. The page logic itself is left to e2e tests.
 
 import { test, expect } from 'vitest';
 import { runTreeDemo, TREE_DEFAULTS } from '../../demos/lib/tree-demo.ts';
 import { BFS_DEFAULTS, runBfsDemo } from '../../demos/lib/bfs-demo.ts';
+import { withBrowserDevice } from '../helpers/browser.ts';
 import { hostBfs, kronecker, NO_PARENT, pickRoot, toCsr } from '../../demos/lib/graph500.ts';
 
-// tsconfig has no DOM lib (the library must not touch navigator), so a local cast.
-function gpu(): GPU {
-  const nav = (globalThis as unknown as { navigator?: { gpu?: GPU } }).navigator;
-  if (!nav?.gpu) throw new Error('navigator.gpu is missing: is Chromium started with --enable-unsafe-webgpu?');
-  return nav.gpu;
-}
-
-async function withDevice(label: string, fn: (device: GPUDevice) => Promise<void>): Promise<void> {
-  const adapter = await gpu().requestAdapter();
-  expect(adapter, 'requestAdapter() gave no adapter').not.toBeNull();
-  const a = adapter!;
-  const device = await a.requestDevice({
-    label,
-    requiredLimits: {
-      maxStorageBufferBindingSize: a.limits.maxStorageBufferBindingSize,
-      maxBufferSize: a.limits.maxBufferSize,
-      maxStorageBuffersPerShaderStage: a.limits.maxStorageBuffersPerShaderStage,
-    },
-  });
-  const uncaptured: string[] = [];
-  device.addEventListener('uncapturederror', (ev) => uncaptured.push((ev as GPUUncapturedErrorEvent).error.message));
-  try {
-    await fn(device);
-    expect(uncaptured, 'uncaptured WebGPU errors').toEqual([]);
-  } finally {
-    device.destroy();
-  }
-}
-
 test('tree demo: GPU lookups in a BST that fills the pool match the host Map', async () => {
-  await withDevice('tree-test-device', async (device) => {
+  await withBrowserDevice('tree-test-device', async ({ device }) => {
     const lines: string[] = [];
     const o = TREE_DEFAULTS; // 65536 nodes, 8192 queries, 1 MiB pool of 4 KiB pages
     const r = await runTreeDemo(device, o, (l) => lines.push(l));
@@ -55,7 +27,7 @@ test('tree demo: GPU lookups in a BST that fills the pool match the host Map', a
 });
 
 test('BFS demo: a graph ≥ 4× the pool validates and reaches what a host BFS reaches', async () => {
-  await withDevice('bfs-test-device', async (device) => {
+  await withBrowserDevice('bfs-test-device', async ({ device }) => {
     const lines: string[] = [];
     const o = BFS_DEFAULTS; // scale 14, 0.5 MiB pool of 4 KiB pages
     const r = await runBfsDemo(device, o, (l) => lines.push(l));

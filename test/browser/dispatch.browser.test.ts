@@ -5,50 +5,24 @@
 import { test, expect } from 'vitest';
 import { createPool, createSpace, createKernel, type HmmError } from '../../src/index.ts';
 import { affine } from '../helpers/space.ts';
+import { withBrowserDevice, type BrowserDevice } from '../helpers/browser.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-// tsconfig has no DOM lib (the library must not touch navigator), so a local cast.
-function gpu(): GPU {
-  const nav = (globalThis as unknown as { navigator?: { gpu?: GPU } }).navigator;
-  if (!nav?.gpu) throw new Error('navigator.gpu is missing: is Chromium started with --enable-unsafe-webgpu?');
-  return nav.gpu;
-}
-
-interface TestDevice {
-  readonly adapter: GPUAdapter;
-  readonly device: GPUDevice;
-  readonly uncaptured: string[];
-}
-
-async function withDevice(fn: (t: TestDevice) => Promise<void>): Promise<void> {
-  const adapter = await gpu().requestAdapter();
-  expect(adapter, 'requestAdapter() gave no adapter').not.toBeNull();
-  const a = adapter!;
-  const info = a.info;
-  const described = {
-    vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description,
-    isFallbackAdapter: (info as { isFallbackAdapter?: boolean }).isFallbackAdapter,
-  };
-  console.log('adapter.info', JSON.stringify(described));
-  // Debian's chromium only offers SwiftShader for WebGPU on these machines.
-  expect(`${info.vendor} ${info.architecture} ${info.device} ${info.description}`).toMatch(/swiftshader/i);
-  const device = await a.requestDevice({
-    requiredLimits: {
-      maxStorageBufferBindingSize: a.limits.maxStorageBufferBindingSize,
-      maxBufferSize: a.limits.maxBufferSize,
-      maxStorageBuffersPerShaderStage: a.limits.maxStorageBuffersPerShaderStage,
-    },
+/** The shared browser device, after checking it is the SwiftShader adapter these machines have. */
+async function withDevice(fn: (t: BrowserDevice) => Promise<void>): Promise<void> {
+  await withBrowserDevice('dispatch-test-device', async (t) => {
+    const info = t.adapter.info;
+    const described = {
+      vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description,
+      isFallbackAdapter: (info as { isFallbackAdapter?: boolean }).isFallbackAdapter,
+    };
+    console.log('adapter.info', JSON.stringify(described));
+    // Debian's chromium only offers SwiftShader for WebGPU on these machines.
+    expect(`${info.vendor} ${info.architecture} ${info.device} ${info.description}`).toMatch(/swiftshader/i);
+    await fn(t);
   });
-  const uncaptured: string[] = [];
-  device.addEventListener('uncapturederror', (ev) => uncaptured.push((ev as GPUUncapturedErrorEvent).error.message));
-  try {
-    await fn({ adapter: a, device, uncaptured });
-    expect(uncaptured, 'uncaptured WebGPU errors').toEqual([]);
-  } finally {
-    device.destroy();
-  }
 }
 
 /** a[i] = a[i] * 3 + 7, the shared test kernel (args: base, count, mul, add). */
