@@ -14,6 +14,7 @@ import { Transfer } from '../migrate/transfer.ts';
 import { resolvePoolOptions, RUNTIME_STORAGE_BINDINGS, type PoolOptions, type ResolvedPoolOptions } from '../options.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { FrameTable } from './frames.ts';
+import { EventBus, type HmmEventListener } from '../trace/events.ts';
 
 export interface PoolStats {
   readonly capacity: number;
@@ -65,6 +66,12 @@ export interface Pool {
   readonly windowCount: number;
   readonly windowSize: number;
   stats(): PoolStats;
+  /**
+   * Hear every migration (with its cause), eviction, invalidation, pin, fault
+   * batch, pass and violation of this pool's spaces. Returns the unsubscribe
+   * function. With no listener the runtime builds no events at all.
+   */
+  on(listener: HmmEventListener): () => void;
   /** Destroy the pool's GPU buffers. Its spaces keep their host-valid data; device-only data is lost. */
   destroy(): void;
 }
@@ -94,6 +101,7 @@ export class PoolImpl implements Pool {
   readonly frames: FrameTable;
   readonly windows: GPUBuffer[];
   readonly transfer: Transfer;
+  readonly events = new EventBus();
   readonly counters: PoolCounters = {
     bytesToDevice: 0, bytesToHost: 0, pagesToDevice: 0, pagesToHost: 0, pagesCleared: 0,
     evictions: 0, evictionWritebacks: 0, evictionDrops: 0, invalidations: 0, dispatches: 0,
@@ -174,6 +182,11 @@ export class PoolImpl implements Pool {
     } finally {
       release();
     }
+  }
+
+  on(listener: HmmEventListener): () => void {
+    if (typeof listener !== 'function') throw new InvalidArgumentError('pool.on: pass a function that takes an event');
+    return this.events.on(listener);
   }
 
   stats(): PoolStats {

@@ -49,7 +49,7 @@ export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: D
     try {
       for (;;) {
         const seq = sub?.readBegin() ?? 0;
-        await makeResident(space, all, report);
+        await makeResident(space, all, report, 'declared');
         space.check();
         if (!sub?.readRetry(seq)) break;
         retries++;
@@ -67,6 +67,9 @@ export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: D
       });
       for (const p of wPages) t.state[p] = PageState.Device;
       pool.counters.dispatches++;
+      if (pool.events.active) {
+        pool.events.emit({ type: 'pass', time: performance.now(), space: space.label, kernel: kernel.label, mode: 'declared', aborted: false, workgroups: prep.total });
+      }
       return pass;
     } finally {
       sub?.remove();
@@ -74,6 +77,9 @@ export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: D
   });
 
   const rec = await readPass(space, kernel.label, submitted);
-  if (rec[0]! > 0) throw new AccessViolationError(kernel.label, decodeViolations(rec), rec[0]!);
+  if (rec[0]! > 0) {
+    if (pool.events.active) pool.events.emit({ type: 'violation', time: performance.now(), space: space.label, kernel: kernel.label, count: rec[0]! });
+    throw new AccessViolationError(kernel.label, decodeViolations(rec), rec[0]!);
+  }
   return { mode: 'declared', ...report, retries, ms: performance.now() - t0 };
 }

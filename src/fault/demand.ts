@@ -92,6 +92,7 @@ function emptyStats(): Mutable<DemandStats> {
 }
 
 const EMPTY = new Uint32Array(0);
+const MODE_NAMES = ['declared', 'probe', 'commit', 'replay'] as const;
 
 /** Ascending unique pages of the union of the lists. */
 function union(...lists: Iterable<number>[]): Uint32Array {
@@ -167,7 +168,7 @@ class DemandRun {
     for (;;) {
       const seq = this.#sub.readBegin();
       try {
-        await makeResident(space, all, this.report);
+        await makeResident(space, all, this.report, 'demand');
       } catch (e) {
         if (e instanceof WorkingSetTooLargeError) throw new DoesNotFit(all.length, available);
         throw e;
@@ -193,6 +194,12 @@ class DemandRun {
     this.stats.passes++;
     pool.counters.demandPasses++;
     const rec = await readPass(space, this.#prep.kernel.label, sub);
+    if (pool.events.active) {
+      pool.events.emit({
+        type: 'pass', time: performance.now(), space: space.label, kernel: this.#prep.kernel.label,
+        mode: MODE_NAMES[mode]!, aborted: mode === Mode.Commit && rec[3]! !== 0, workgroups: hi - lo,
+      });
+    }
     // CLOCK's referenced bits, from what the pass touched.
     for (const p of bitmapPages(rec, space.pageCount, MAP_ACCESSED)) {
       const f = t.frame[p]!;
@@ -202,9 +209,16 @@ class DemandRun {
   }
 
   #batch(f: FaultBatch): void {
+    const pool = this.#space.pool;
     this.stats.faultBatches++;
-    this.#space.pool.counters.faultBatches++;
+    pool.counters.faultBatches++;
     if (f.overflow) this.stats.overflows++;
+    if (pool.events.active) {
+      pool.events.emit({
+        type: 'fault-batch', time: performance.now(), space: this.#space.label, kernel: this.#prep.kernel.label,
+        misses: f.misses.length, hints: f.speculative.length, writes: f.writes.length, overflow: f.overflow,
+      });
+    }
   }
 
   /** Pages the pass wrote become device-dirty — unless a host write dropped them meanwhile. */
@@ -342,7 +356,7 @@ class DemandRun {
     const writes = union(writeSet);
     for (;;) {
       const seq = this.#sub.readBegin();
-      this.stats.snapshotPages += await writeBackPages(space, writes);
+      this.stats.snapshotPages += await writeBackPages(space, writes, 'snapshot');
       await this.#fault(need, []);
       if (!this.#sub.readRetry(seq)) break;
       this.retries++;
@@ -398,7 +412,11 @@ export async function dispatchDemand(space: SpaceCore, kernel: Kernel, opts: Dis
   } else {
     run.close();
   }
-  if (run.violationCount > 0) throw new AccessViolationError(kernel.label, run.violations, run.violationCount);
+  if (run.violationCount > 0) {
+    const bus = space.pool.events;
+    if (bus.active) bus.emit({ type: 'violation', time: performance.now(), space: space.label, kernel: kernel.label, count: run.violationCount });
+    throw new AccessViolationError(kernel.label, run.violations, run.violationCount);
+  }
   return {
     mode: kernel.idempotent ? 'replay' : 'transaction',
     ...run.report, retries: run.retries, ms: performance.now() - t0, demand: { ...run.stats },

@@ -23,6 +23,7 @@ import type { SpaceCore } from '../space/core.ts';
 import { NO_FRAME, PageFlag, PageState } from '../space/page-table.ts';
 import { coalesce, type CopyRun } from './coalesce.ts';
 import type { Piece } from './transfer.ts';
+import type { MigrationCause } from '../trace/events.ts';
 
 /** Which pages of a batch a host write invalidated while it was in flight. */
 class StaleSet {
@@ -108,6 +109,7 @@ async function evict(pool: PoolImpl, victims: readonly number[], report: Migrati
   const frames = pool.frames;
   // Group dirty victims by space for one coalesced read-back per space.
   const dirty = new Map<number, { pages: number[]; frames: number[] }>();
+  const perSpace = pool.events.active ? new Map<number, number>() : undefined;
   for (const f of victims) {
     const space = pool.spaces.get(frames.owner[f]!)!;
     const p = frames.page[f]!;
@@ -127,6 +129,13 @@ async function evict(pool: PoolImpl, victims: readonly number[], report: Migrati
     }
     pool.counters.evictions++;
     report.evictions++;
+    perSpace?.set(space.id, (perSpace.get(space.id) ?? 0) + 1);
+  }
+  if (perSpace) {
+    for (const [id, n] of perSpace) {
+      const w = dirty.get(id)?.pages.length ?? 0;
+      pool.events.emit({ type: 'eviction', time: performance.now(), space: pool.spaces.get(id)!.label, pages: n, writebacks: w, drops: n - w });
+    }
   }
   for (const [id, d] of dirty) {
     const space = pool.spaces.get(id)!;
@@ -158,6 +167,9 @@ async function evict(pool: PoolImpl, victims: readonly number[], report: Migrati
     }
     pool.counters.evictionWritebacks += pg.length;
     report.writebacks += pg.length;
+    if (pool.events.active) {
+      pool.events.emit({ type: 'migration', time: performance.now(), space: space.label, direction: 'to-host', cause: 'eviction', pages: pg.length, bytes: pg.length * ps, cleared: 0 });
+    }
   }
 }
 
@@ -166,7 +178,7 @@ async function evict(pool: PoolImpl, victims: readonly number[], report: Migrati
  * Pages a host write invalidated during the migration are left non-resident;
  * callers loop until a pass completes with no invalidation (see fault/declared.ts).
  */
-export async function makeResident(space: SpaceCore, pages: Uint32Array, report: MigrationReport): Promise<void> {
+export async function makeResident(space: SpaceCore, pages: Uint32Array, report: MigrationReport, cause: MigrationCause): Promise<void> {
   const pool = space.pool;
   const t = space.table;
   const frames = pool.frames;
@@ -243,6 +255,8 @@ export async function makeResident(space: SpaceCore, pages: Uint32Array, report:
       if (copyP.length > 0) await upload(space, copyP, copyF);
 
       // ---- phase 3: finalize page by page ----
+      let uploaded = 0;
+      let cleared = 0;
       for (let k = 0; k < need.length; k++) {
         const p = need[k]!;
         const f = frameOf[k]!;
@@ -257,7 +271,9 @@ export async function makeResident(space: SpaceCore, pages: Uint32Array, report:
         if (wasUnpopulated) {
           pool.counters.pagesCleared++;
           report.pagesCleared++;
+          cleared++;
         } else {
+          uploaded++;
           if (t.toDevice[p]! < 0xffff) t.toDevice[p]!++;
           pool.counters.pagesToDevice++;
           pool.counters.bytesToDevice += ps;
@@ -266,6 +282,9 @@ export async function makeResident(space: SpaceCore, pages: Uint32Array, report:
         }
       }
       finalized = true;
+      if (pool.events.active && uploaded + cleared > 0) {
+        pool.events.emit({ type: 'migration', time: performance.now(), space: space.label, direction: 'to-device', cause, pages: uploaded, bytes: uploaded * ps, cleared });
+      }
     } finally {
       w.remove();
       if (!finalized) {
@@ -286,15 +305,15 @@ export async function makeResident(space: SpaceCore, pages: Uint32Array, report:
  * become Shared: valid on both sides). Only pages the device dirtied move.
  * Returns the number of pages copied.
  */
-export function writeBack(space: SpaceCore, firstPage: number, lastPage: number): Promise<number> {
+export function writeBack(space: SpaceCore, firstPage: number, lastPage: number, cause: MigrationCause = 'explicit'): Promise<number> {
   const pages: number[] = [];
   const st = space.table.state;
   for (let p = firstPage; p <= lastPage; p++) if (st[p] === PageState.Device) pages.push(p);
-  return writeBackPages(space, pages);
+  return writeBackPages(space, pages, cause);
 }
 
 /** writeBack for a list of pages (ascending); pages not device-only are skipped. */
-export async function writeBackPages(space: SpaceCore, pages: Iterable<number>): Promise<number> {
+export async function writeBackPages(space: SpaceCore, pages: Iterable<number>, cause: MigrationCause = 'explicit'): Promise<number> {
   const pool = space.pool;
   const t = space.table;
   const ps = space.pageSize;
@@ -327,6 +346,9 @@ export async function writeBackPages(space: SpaceCore, pages: Iterable<number>):
   }
   pool.counters.pagesToHost += moved;
   pool.counters.bytesToHost += moved * ps;
+  if (pool.events.active && moved > 0) {
+    pool.events.emit({ type: 'migration', time: performance.now(), space: space.label, direction: 'to-host', cause, pages: moved, bytes: moved * ps, cleared: 0 });
+  }
   return moved;
 }
 
@@ -347,6 +369,10 @@ export async function restoreFromHost(space: SpaceCore, pages: Iterable<number>)
   }
   if (pg.length === 0) return 0;
   await upload(space, pg, fr);
-  space.pool.counters.bytesToDevice += pg.length * space.pageSize;
+  const bytes = pg.length * space.pageSize;
+  space.pool.counters.bytesToDevice += bytes;
+  if (space.pool.events.active) {
+    space.pool.events.emit({ type: 'migration', time: performance.now(), space: space.label, direction: 'to-device', cause: 'restore', pages: pg.length, bytes, cleared: 0 });
+  }
   return pg.length;
 }

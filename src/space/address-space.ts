@@ -278,14 +278,17 @@ class AddressSpaceImpl implements AddressSpace {
         throw new PinLimitError(fresh * ps, pool.pinnedPages * ps, pool.pinLimit);
       }
       const pages = new Uint32Array(last - first + 1).map((_, i) => first + i);
-      await makeResident(c, pages, emptyReport());
+      await makeResident(c, pages, emptyReport(), 'explicit');
       // Pages a host write dropped during the fault-in come again (retry, bounded by the host's own writes).
-      while (pages.some((p) => !t.isResident(p))) await makeResident(c, pages, emptyReport());
+      while (pages.some((p) => !t.isResident(p))) await makeResident(c, pages, emptyReport(), 'explicit');
+      for (const p of pages) {
+        if (t.pins[p] === 0xffff) throw new InvalidArgumentError(`pin: page ${p} is pinned 65535 times already`);
+      }
       for (const p of pages) {
         if (t.pins[p] === 0) pool.pinnedPages++;
-        if (t.pins[p] === 0xffff) throw new InvalidArgumentError(`pin: page ${p} is pinned 65535 times already`);
         t.pins[p]!++;
       }
+      if (pool.events.active) pool.events.emit({ type: 'pin', time: performance.now(), space: c.label, addr, byteLength });
     });
   }
 
@@ -301,6 +304,8 @@ class AddressSpaceImpl implements AddressSpace {
       t.pins[p]!--;
       if (t.pins[p] === 0) this.#pool.pinnedPages--;
     }
+    const bus = this.#pool.events;
+    if (bus.active) bus.emit({ type: 'unpin', time: performance.now(), space: c.label, addr, byteLength });
   }
 
   async dispatch(kernel: Kernel, options: DispatchOptions): Promise<DispatchResult> {

@@ -166,6 +166,7 @@ export class SpaceCore {
     const last = this.pageOf(end - 1);
     const t = this.table;
     const writeThrough: number[] = [];
+    let dropped = 0;
     this.notifier.invalidate(start, end, () => {
       for (let p = first; p <= last; p++) {
         const s = t.state[p]!;
@@ -180,6 +181,7 @@ export class SpaceCore {
         } else if (s === PageState.Device || s === PageState.Shared) {
           this.dropFrame(p);
           this.pool.counters.invalidations++;
+          dropped++;
         }
         t.state[p] = PageState.Host;
       }
@@ -198,6 +200,13 @@ export class SpaceCore {
         t.state[p] = PageState.Shared;
         this.pool.counters.bytesToDevice += hi - lo;
       }
+    }
+    const bus = this.pool.events;
+    if (bus.active && dropped + writeThrough.length > 0) {
+      bus.emit({
+        type: 'invalidation', time: performance.now(), space: this.label, addr: start, byteLength: end - start,
+        pagesDropped: dropped, pagesWrittenThrough: writeThrough.length,
+      });
     }
   }
 

@@ -211,7 +211,9 @@ fn kernel(inv: VmInvocation) {
   expect(u32(await space.read(0, 4))[0]).toBe((pages * (pages + 1)) / 2);
   expect(r.demand!.overflows).toBeGreaterThanOrEqual(3); // 1000 misses, 256 a batch
   expect(r.demand!.faultBatches).toBeGreaterThanOrEqual(4);
-  expect(r.demand!.pagesFaulted).toBe(pages);
+  // Every page came in exactly once: missed, or fetched earlier as a hint (page 0, from a stalled
+  // invocation's add, when the GPU happens to run that before invocation 0's own miss is recorded).
+  expect(r.demand!.pagesFaulted + r.demand!.pagesPrefetched).toBe(pages);
 });
 
 testWithDevice('a violation in demand mode is reported once, with address and invocation, and the rest of the kernel lands', async (ctx) => {

@@ -1,0 +1,86 @@
+// The event stream (src/trace/events.ts): what a pool reports, with causes and
+// byte counts that add up to the dispatch results and pool counters.
+
+import { expect, vi } from 'vitest';
+import { testWithDevice, KiB } from '../helpers/gpu.ts';
+import { affine, makeSpace } from '../helpers/space.ts';
+import { createKernel, type HmmEvent } from '../../src/index.ts';
+
+const inPlace = createKernel({
+  label: 'in-place',
+  workgroupSize: 64,
+  code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  if (i >= vm_arg_u32(1u)) { return; }
+  let a = vm_arg_u32(0u) + i * 4u;
+  vm_store_u32(a, vm_load_u32(a) + 1u);
+}`,
+});
+
+function sum(events: HmmEvent[], pick: (e: HmmEvent) => number | undefined): number {
+  return events.reduce((s, e) => s + (pick(e) ?? 0), 0);
+}
+
+testWithDevice('events: migrations by cause, evictions, passes and fault batches add up to what the dispatch reports', async (ctx) => {
+  const { space, pool } = await makeSpace(ctx, { capacity: 64 * KiB, pageSize: 4 * KiB }, 512 * KiB);
+  const n = 65536; // 256 KiB through 64 KiB
+  const base = space.alloc(n * 4, { align: 4 * KiB });
+  await space.write(base, new Uint32Array(n).fill(7));
+  const events: HmmEvent[] = [];
+  const off = pool.on((e) => events.push(e));
+  const r = await space.dispatch(inPlace, { workgroups: n / 64, args: [base, n], demand: true });
+  const d = r.demand!;
+  const toDevice = events.filter((e) => e.type === 'migration' && e.direction === 'to-device');
+  expect(new Set(toDevice.map((e) => e.type === 'migration' && e.cause))).toEqual(new Set(['demand']));
+  expect(sum(toDevice, (e) => (e.type === 'migration' ? e.bytes : 0))).toBe(r.bytesUploaded);
+  expect(sum(events, (e) => (e.type === 'eviction' ? e.pages : 0))).toBe(r.evictions);
+  expect(sum(events, (e) => (e.type === 'eviction' ? e.writebacks : 0))).toBe(r.writebacks);
+  expect(events.filter((e) => e.type === 'pass').length).toBe(d.passes);
+  expect(events.filter((e) => e.type === 'pass' && e.mode === 'commit').length).toBe(d.commits);
+  expect(events.filter((e) => e.type === 'fault-batch').length).toBe(d.faultBatches);
+  for (let i = 1; i < events.length; i++) expect(events[i]!.time).toBeGreaterThanOrEqual(events[i - 1]!.time);
+  expect(events.every((e) => e.space === 'space')).toBe(true);
+
+  // Host side: a read brings dirty pages home ('explicit'), a write drops device copies, pins are reported.
+  events.length = 0;
+  await space.read(base, n * 4);
+  await space.write(base, new Uint32Array(n));
+  await space.pin(base, 8 * KiB);
+  space.unpin(base, 8 * KiB);
+  const kinds = events.map((e) => (e.type === 'migration' ? `${e.type}:${e.direction}:${e.cause}` : e.type));
+  expect(kinds).toContain('migration:to-host:explicit');
+  expect(kinds).toContain('invalidation');
+  expect(kinds).toContain('migration:to-device:explicit');
+  expect(kinds.slice(-2)).toEqual(['pin', 'unpin']);
+  const inval = events.find((e) => e.type === 'invalidation');
+  expect(inval).toMatchObject({ addr: base, byteLength: n * 4 });
+
+  // Declared dispatches report their own cause; after `off()` nothing more arrives.
+  events.length = 0;
+  await space.dispatch(affine, { workgroups: 1, write: [{ addr: base, byteLength: 256 }], args: [base, 64, 1, 1] });
+  expect(events.some((e) => e.type === 'pass' && e.mode === 'declared')).toBe(true);
+  off();
+  events.length = 0;
+  await space.dispatch(affine, { workgroups: 1, write: [{ addr: base, byteLength: 256 }], args: [base, 64, 1, 1] });
+  expect(events).toEqual([]);
+});
+
+testWithDevice('a listener that throws is removed and reported; the runtime goes on', async (ctx) => {
+  const { space, pool } = await makeSpace(ctx, { capacity: 64 * KiB, pageSize: 4 * KiB }, 64 * KiB);
+  const errors = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+  let calls = 0;
+  pool.on(() => {
+    calls++;
+    throw new Error('listener bug');
+  });
+  const good: HmmEvent[] = [];
+  pool.on((e) => good.push(e));
+  await space.dispatch(affine, { workgroups: 1, write: [{ addr: 0, byteLength: 256 }], args: [0, 64, 1, 1] });
+  await space.dispatch(affine, { workgroups: 1, write: [{ addr: 0, byteLength: 256 }], args: [0, 64, 1, 1] });
+  expect(calls).toBe(1);
+  expect(errors).toHaveBeenCalledTimes(1);
+  expect(good.filter((e) => e.type === 'pass').length).toBe(2);
+  errors.mockRestore();
+  expect(() => pool.on(42 as never)).toThrow(/pass a function/);
+});
