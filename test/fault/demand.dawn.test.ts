@@ -5,26 +5,13 @@
 
 import { expect } from 'vitest';
 import { testWithDevice, KiB, MiB } from '../helpers/gpu.ts';
-import { coreOf, makeSpace, u32 } from '../helpers/space.ts';
+import { coreOf, inPlace, makeSpace, u32 } from '../helpers/space.ts';
 import { AccessViolationError, createKernel, createSpace, ReplayUnsafeError, WorkingSetTooLargeError } from '../../src/index.ts';
 
 function lcg(seed: number): () => number {
   let x = seed >>> 0;
   return () => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0);
 }
-
-/** a[i] = a[i] * 3 + i over args [base, count]: in place, so running a workgroup twice is wrong. */
-const inPlace = createKernel({
-  label: 'in-place',
-  workgroupSize: 64,
-  code: /* wgsl */ `
-fn kernel(inv: VmInvocation) {
-  let i = inv.global_id.x;
-  if (i >= vm_arg_u32(1u)) { return; }
-  let a = vm_arg_u32(0u) + i * 4u;
-  vm_store_u32(a, vm_load_u32(a) * 3u + i);
-}`,
-});
 
 testWithDevice('an in-place update runs exactly once per element under heavy eviction (16× oversubscribed)', async (ctx) => {
   // 64 KiB pool = 16 frames of 4 KiB; the array is 1 MiB = 256 pages; a workgroup touches one page.

@@ -37,6 +37,19 @@ fn kernel(inv: VmInvocation) {
 }`,
 });
 
+/** a[i] = a[i] * 3 + i over args [base, count]: in place, so running a workgroup twice is wrong. */
+export const inPlace = createKernel({
+  label: 'in-place',
+  workgroupSize: 64,
+  code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  if (i >= vm_arg_u32(1u)) { return; }
+  let a = vm_arg_u32(0u) + i * 4u;
+  vm_store_u32(a, vm_load_u32(a) * 3u + i);
+}`,
+});
+
 /** dst[i] = src[i] over args: [src, dst, count]. */
 export const copyKernel = createKernel({
   label: 'copy',

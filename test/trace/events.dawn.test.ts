@@ -3,20 +3,8 @@
 
 import { expect, vi } from 'vitest';
 import { testWithDevice, KiB } from '../helpers/gpu.ts';
-import { affine, makeSpace } from '../helpers/space.ts';
-import { createKernel, type HmmEvent } from '../../src/index.ts';
-
-const inPlace = createKernel({
-  label: 'in-place',
-  workgroupSize: 64,
-  code: /* wgsl */ `
-fn kernel(inv: VmInvocation) {
-  let i = inv.global_id.x;
-  if (i >= vm_arg_u32(1u)) { return; }
-  let a = vm_arg_u32(0u) + i * 4u;
-  vm_store_u32(a, vm_load_u32(a) + 1u);
-}`,
-});
+import { affine, inPlace, makeSpace } from '../helpers/space.ts';
+import type { HmmEvent } from '../../src/index.ts';
 
 function sum(events: HmmEvent[], pick: (e: HmmEvent) => number | undefined): number {
   return events.reduce((s, e) => s + (pick(e) ?? 0), 0);
