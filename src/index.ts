@@ -12,7 +12,10 @@ export { defineStruct, type StructLayout, type StructRecord, type FieldType, typ
 export type { DemandStats, DispatchOptions, DispatchResult, Range } from './fault/pass.ts';
 export type { IntervalSubscription, InvalidationEvent, InvalidateCallback } from './notify/notifier.ts';
 export type { PageStateName } from './space/page-table.ts';
-export type { HmmEvent, HmmEventListener, MigrationCause } from './trace/events.ts';
+export type {
+  HmmEvent, HmmEventListener, MigrationCause, HostOp, MigrationEvent, EvictionEvent, InvalidatedEvent, FaultBatchEvent,
+  PassEvent, DispatchEvent, HostEvent, ViolationEvent, UnexpectedFaultEvent, BypassEvent,
+} from './trace/events.ts';
 export type { PoolOptions } from './options.ts';
 export { DEFAULT_PAGE_SIZE, MIN_PAGE_SIZE, MAX_PAGE_SIZE, MAX_SPACE_SIZE } from './options.ts';
 export {

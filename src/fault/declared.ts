@@ -35,6 +35,7 @@ export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: D
   const ps = space.pageSize;
   const report: MigrationReport = emptyReport();
   let retries = 0;
+  let passStart = 0;
 
   const submitted = await pool.withLock(async () => {
     space.check();
@@ -62,14 +63,12 @@ export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: D
       }
       space.gpt.grant(rPages, wPages);
       space.gpt.flush(pool.device.queue);
+      passStart = pool.events.now();
       const pass = submitPass(space, prep, {
         mode: Mode.Declared, sliceBase: 0, sliceEnd: prep.total, clearBytes: VIOLATION_RECORD_BYTES, readBytes: VIOLATION_RECORD_BYTES,
       });
       for (const p of wPages) t.state[p] = PageState.Device;
       pool.counters.dispatches++;
-      if (pool.events.active) {
-        pool.events.emit({ type: 'pass', time: performance.now(), space: space.label, kernel: kernel.label, mode: 'declared', aborted: false, workgroups: prep.total });
-      }
       return pass;
     } finally {
       sub?.remove();
@@ -77,8 +76,14 @@ export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: D
   });
 
   const rec = await readPass(space, kernel.label, submitted);
+  if (pool.events.active) {
+    pool.events.emit({
+      type: 'pass', time: performance.now(), start: passStart, space: space.label, spaceId: space.id, kernel: kernel.label,
+      mode: 'declared', aborted: false, workgroups: prep.total,
+    });
+  }
   if (rec[0]! > 0) {
-    if (pool.events.active) pool.events.emit({ type: 'violation', time: performance.now(), space: space.label, kernel: kernel.label, count: rec[0]! });
+    if (pool.events.active) pool.events.emit({ type: 'violation', time: performance.now(), space: space.label, spaceId: space.id, kernel: kernel.label, count: rec[0]! });
     throw new AccessViolationError(kernel.label, decodeViolations(rec), rec[0]!);
   }
   return { mode: 'declared', ...report, retries, ms: performance.now() - t0 };

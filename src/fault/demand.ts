@@ -190,13 +190,14 @@ class DemandRun {
     space.gpt.grant(EMPTY, Uint32Array.from(w).sort());
     space.gpt.flush(pool.device.queue);
     this.#stale.clear();
+    const start = pool.events.now();
     const sub = submitPass(space, this.#prep, { mode, sliceBase: lo, sliceEnd: hi, clearBytes: this.#clearBytes, readBytes: this.#readBytes });
     this.stats.passes++;
     pool.counters.demandPasses++;
     const rec = await readPass(space, this.#prep.kernel.label, sub);
     if (pool.events.active) {
       pool.events.emit({
-        type: 'pass', time: performance.now(), space: space.label, kernel: this.#prep.kernel.label,
+        type: 'pass', time: performance.now(), start, space: space.label, spaceId: space.id, kernel: this.#prep.kernel.label,
         mode: MODE_NAMES[mode]!, aborted: mode === Mode.Commit && rec[3]! !== 0, workgroups: hi - lo,
       });
     }
@@ -215,8 +216,9 @@ class DemandRun {
     if (f.overflow) this.stats.overflows++;
     if (pool.events.active) {
       pool.events.emit({
-        type: 'fault-batch', time: performance.now(), space: this.#space.label, kernel: this.#prep.kernel.label,
+        type: 'fault-batch', time: performance.now(), space: this.#space.label, spaceId: this.#space.id, kernel: this.#prep.kernel.label,
         misses: f.misses.length, hints: f.speculative.length, writes: f.writes.length, overflow: f.overflow,
+        pageList: Uint32Array.from(f.misses).sort(),
       });
     }
   }
@@ -414,7 +416,7 @@ export async function dispatchDemand(space: SpaceCore, kernel: Kernel, opts: Dis
   }
   if (run.violationCount > 0) {
     const bus = space.pool.events;
-    if (bus.active) bus.emit({ type: 'violation', time: performance.now(), space: space.label, kernel: kernel.label, count: run.violationCount });
+    if (bus.active) bus.emit({ type: 'violation', time: performance.now(), space: space.label, spaceId: space.id, kernel: kernel.label, count: run.violationCount });
     throw new AccessViolationError(kernel.label, run.violations, run.violationCount);
   }
   return {

@@ -109,7 +109,7 @@ async function evict(pool: PoolImpl, victims: readonly number[], report: Migrati
   const frames = pool.frames;
   // Group dirty victims by space for one coalesced read-back per space.
   const dirty = new Map<number, { pages: number[]; frames: number[] }>();
-  const perSpace = pool.events.active ? new Map<number, number>() : undefined;
+  const perSpace = pool.events.active ? new Map<number, number[]>() : undefined;
   for (const f of victims) {
     const space = pool.spaces.get(frames.owner[f]!)!;
     const p = frames.page[f]!;
@@ -129,12 +129,20 @@ async function evict(pool: PoolImpl, victims: readonly number[], report: Migrati
     }
     pool.counters.evictions++;
     report.evictions++;
-    perSpace?.set(space.id, (perSpace.get(space.id) ?? 0) + 1);
+    if (perSpace) {
+      let list = perSpace.get(space.id);
+      if (!list) perSpace.set(space.id, (list = []));
+      list.push(p);
+    }
   }
   if (perSpace) {
-    for (const [id, n] of perSpace) {
+    for (const [id, list] of perSpace) {
+      const n = list.length;
       const w = dirty.get(id)?.pages.length ?? 0;
-      pool.events.emit({ type: 'eviction', time: performance.now(), space: pool.spaces.get(id)!.label, pages: n, writebacks: w, drops: n - w });
+      pool.events.emit({
+        type: 'eviction', time: performance.now(), space: pool.spaces.get(id)!.label, spaceId: id, pages: n, writebacks: w, drops: n - w,
+        pageList: Uint32Array.from(list).sort(),
+      });
     }
   }
   for (const [id, d] of dirty) {
@@ -145,6 +153,7 @@ async function evict(pool: PoolImpl, victims: readonly number[], report: Migrati
     const w = watch(space, pg[0]!, pg[pg.length - 1]!);
     const t = space.table;
     const ps = space.pageSize;
+    const start = pool.events.now();
     try {
       await pool.transfer.readback(pieces(coalesce(pg, fr, frames.windowFrames), pool), (hostOffset, bytes) => {
         for (let off = 0; off < bytes.length; off += ps) {
@@ -168,7 +177,10 @@ async function evict(pool: PoolImpl, victims: readonly number[], report: Migrati
     pool.counters.evictionWritebacks += pg.length;
     report.writebacks += pg.length;
     if (pool.events.active) {
-      pool.events.emit({ type: 'migration', time: performance.now(), space: space.label, direction: 'to-host', cause: 'eviction', pages: pg.length, bytes: pg.length * ps, cleared: 0 });
+      pool.events.emit({
+        type: 'migration', time: performance.now(), start, space: space.label, spaceId: space.id, direction: 'to-host', cause: 'eviction',
+        pages: pg.length, bytes: pg.length * ps, cleared: 0, pageList: Uint32Array.from(pg),
+      });
     }
   }
 }
@@ -183,6 +195,7 @@ export async function makeResident(space: SpaceCore, pages: Uint32Array, report:
   const t = space.table;
   const frames = pool.frames;
   const ps = space.pageSize;
+  const start = pool.events.now();
 
   // ---- phase 1: collect and mark ----
   const need: number[] = [];
@@ -283,7 +296,11 @@ export async function makeResident(space: SpaceCore, pages: Uint32Array, report:
       }
       finalized = true;
       if (pool.events.active && uploaded + cleared > 0) {
-        pool.events.emit({ type: 'migration', time: performance.now(), space: space.label, direction: 'to-device', cause, pages: uploaded, bytes: uploaded * ps, cleared });
+        const pageList = Uint32Array.from(need.filter((p) => t.frame[p] !== NO_FRAME && !w.stale.has(p)));
+        pool.events.emit({
+          type: 'migration', time: performance.now(), start, space: space.label, spaceId: space.id, direction: 'to-device', cause,
+          pages: uploaded, bytes: uploaded * ps, cleared, pageList,
+        });
       }
     } finally {
       w.remove();
@@ -326,6 +343,7 @@ export async function writeBackPages(space: SpaceCore, pages: Iterable<number>, 
     fr.push(t.frame[p]!);
   }
   if (pg.length === 0) return 0;
+  const start = pool.events.now();
   const w = watch(space, pg[0]!, pg[pg.length - 1]!);
   try {
     await pool.transfer.readback(pieces(coalesce(pg, fr, pool.frames.windowFrames), pool), (hostOffset, bytes) => {
@@ -338,16 +356,21 @@ export async function writeBackPages(space: SpaceCore, pages: Iterable<number>, 
     w.remove();
   }
   let moved = 0;
+  const movedList: number[] = [];
   for (const p of pg) {
     if (w.stale.has(p) || t.state[p] !== PageState.Device) continue;
     t.state[p] = PageState.Shared;
     if (t.toHost[p]! < 0xffff) t.toHost[p]!++;
     moved++;
+    movedList.push(p);
   }
   pool.counters.pagesToHost += moved;
   pool.counters.bytesToHost += moved * ps;
   if (pool.events.active && moved > 0) {
-    pool.events.emit({ type: 'migration', time: performance.now(), space: space.label, direction: 'to-host', cause, pages: moved, bytes: moved * ps, cleared: 0 });
+    pool.events.emit({
+      type: 'migration', time: performance.now(), start, space: space.label, spaceId: space.id, direction: 'to-host', cause,
+      pages: moved, bytes: moved * ps, cleared: 0, pageList: Uint32Array.from(movedList),
+    });
   }
   return moved;
 }
@@ -368,11 +391,15 @@ export async function restoreFromHost(space: SpaceCore, pages: Iterable<number>)
     fr.push(t.frame[p]!);
   }
   if (pg.length === 0) return 0;
+  const start = space.pool.events.now();
   await upload(space, pg, fr);
   const bytes = pg.length * space.pageSize;
   space.pool.counters.bytesToDevice += bytes;
   if (space.pool.events.active) {
-    space.pool.events.emit({ type: 'migration', time: performance.now(), space: space.label, direction: 'to-device', cause: 'restore', pages: pg.length, bytes, cleared: 0 });
+    space.pool.events.emit({
+      type: 'migration', time: performance.now(), start, space: space.label, spaceId: space.id, direction: 'to-device', cause: 'restore',
+      pages: pg.length, bytes, cleared: 0, pageList: Uint32Array.from(pg),
+    });
   }
   return pg.length;
 }

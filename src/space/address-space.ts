@@ -9,7 +9,7 @@
 // were issued. A dispatch waits for the host operations issued before it.
 
 import { assert } from '../assert.ts';
-import { InvalidArgumentError, NotPinnedError, PinLimitError, PoolMismatchError } from '../errors.ts';
+import { HmmError, InvalidArgumentError, NotPinnedError, PinLimitError, PoolMismatchError } from '../errors.ts';
 import { PoolImpl, type Pool } from '../device/pool.ts';
 import { dispatchDeclared } from '../fault/declared.ts';
 import { dispatchDemand } from '../fault/demand.ts';
@@ -20,6 +20,7 @@ import type { InvalidateCallback, IntervalSubscription } from '../notify/notifie
 import { checkByteCount, DEFAULT_ALIGNMENT, MAX_SPACE_SIZE } from '../options.ts';
 import { SpaceCore } from './core.ts';
 import { PAGE_STATE_NAMES, PageState, type PageStateName } from './page-table.ts';
+import type { HostOp } from '../trace/events.ts';
 
 export interface SpaceOptions {
   /** Bytes of virtual address space: a multiple of the pool's page size, at most 4 GiB. */
@@ -48,8 +49,11 @@ export interface AddressSpace {
   readonly pageSize: number;
   readonly pool: Pool;
   readonly label: string;
-  /** Allocate `byteLength` bytes aligned to `align` (default 16). Never returns 0. */
-  alloc(byteLength: number, options?: { align?: number }): number;
+  /**
+   * Allocate `byteLength` bytes aligned to `align` (default 16). Never returns 0.
+   * `label` names the allocation in the ledger and the trace.
+   */
+  alloc(byteLength: number, options?: { align?: number; label?: string }): number;
   /** Free an allocation; its whole pages drop their device copies and read as zero. */
   free(addr: number): void;
   /** Copy bytes into the space. Device copies of the pages are invalidated first. */
@@ -125,15 +129,37 @@ class AddressSpaceImpl implements AddressSpace {
     });
   }
 
-  alloc(byteLength: number, options: { align?: number } = {}): number {
-    this.#core.check();
-    return this.#core.allocator.alloc(byteLength, options.align ?? DEFAULT_ALIGNMENT);
+  /** Tell the event stream about a host operation that began at `start` (bus.now()) and has just ended. */
+  #hostEvent(op: HostOp, addr: number, byteLength: number, start: number, label?: string): void {
+    const bus = this.#pool.events;
+    if (!bus.active) return;
+    const c = this.#core;
+    const e = { type: 'host', time: performance.now(), start, space: c.label, spaceId: c.id, op, addr, byteLength } as const;
+    bus.emit(label === undefined ? e : { ...e, label });
+  }
+
+  alloc(byteLength: number, options: { align?: number; label?: string } = {}): number {
+    const c = this.#core;
+    c.check();
+    const label = options.label ?? '';
+    if (typeof label !== 'string') throw new InvalidArgumentError(`alloc: label must be a string, got ${typeof label}`);
+    const start = this.#pool.events.now();
+    const addr = c.allocator.alloc(byteLength, options.align ?? DEFAULT_ALIGNMENT, label);
+    this.#hostEvent('alloc', addr, byteLength, start, label);
+    return addr;
   }
 
   free(addr: number): void {
     const c = this.#core;
     c.check();
+    const start = this.#pool.events.now();
     const { byteLength } = c.allocator.free(addr);
+    this.#free(addr, byteLength);
+    this.#hostEvent('free', addr, byteLength, start);
+  }
+
+  #free(addr: number, byteLength: number): void {
+    const c = this.#core;
     // Whole pages of the block read as zero again; pages shared with other allocations keep their bytes.
     const first = Math.ceil(addr / c.pageSize);
     const end = Math.floor((addr + byteLength) / c.pageSize);
@@ -188,8 +214,10 @@ class AddressSpaceImpl implements AddressSpace {
       c.checkRange('write', addr, bytes.byteLength, true);
       const end = addr + bytes.byteLength;
       if (bytes.byteLength === 0) return Promise.resolve();
+      const start = this.#pool.events.now();
       if (this.#pending === 0 && this.#partialDeviceOnly(addr, end).length === 0) {
         c.hostWrite(addr, end, () => c.host.set(bytes, addr));
+        this.#hostEvent('write', addr, end - addr, start);
         return Promise.resolve();
       }
       bytes = bytes.slice(); // the caller may reuse its buffer before we land
@@ -200,6 +228,7 @@ class AddressSpaceImpl implements AddressSpace {
           for (const p of edges) await this.#bringBack(p, p);
         }
         c.hostWrite(addr, end, () => c.host.set(bytes, addr));
+        this.#hostEvent('write', addr, end - addr, start);
       });
     } catch (e) {
       return Promise.reject(e);
@@ -218,12 +247,17 @@ class AddressSpaceImpl implements AddressSpace {
         return Promise.resolve(c.host.slice(addr, addr + byteLength));
       }
       c.check();
+      const start = this.#pool.events.now();
       if (this.#pending === 0 && !this.#deviceOnly(first, last)) {
-        return Promise.resolve(c.host.slice(addr, addr + byteLength));
+        const out = c.host.slice(addr, addr + byteLength);
+        this.#hostEvent('read', addr, byteLength, start);
+        return Promise.resolve(out);
       }
       return this.#chain(async () => {
         while (this.#deviceOnly(first, last)) await this.#bringBack(first, last);
-        return c.host.slice(addr, addr + byteLength);
+        const out = c.host.slice(addr, addr + byteLength);
+        this.#hostEvent('read', addr, byteLength, start);
+        return out;
       });
     } catch (e) {
       return Promise.reject(e);
@@ -239,14 +273,19 @@ class AddressSpaceImpl implements AddressSpace {
       c.checkRange('withView', addr, byteLength);
       const first = c.pageOf(addr);
       const last = c.pageOf(addr + byteLength - 1);
+      const start = this.#pool.events.now();
       const run = (): R => {
         const view = c.host.subarray(addr, addr + byteLength);
-        if (mode === 'read') return fn(view);
         let result!: R;
-        c.hostWrite(addr, addr + byteLength, () => {
+        if (mode === 'read') {
           result = fn(view);
-        });
-        assert(!(result instanceof Promise), 'withView callback returned a promise');
+        } else {
+          c.hostWrite(addr, addr + byteLength, () => {
+            result = fn(view);
+          });
+          assert(!(result instanceof Promise), 'withView callback returned a promise');
+        }
+        this.#hostEvent(mode === 'read' ? 'view-read' : 'view-write', addr, byteLength, start);
         return result;
       };
       if (this.#pending === 0 && !this.#deviceOnly(first, last)) return Promise.resolve(run());
@@ -264,6 +303,7 @@ class AddressSpaceImpl implements AddressSpace {
     const c = this.#core;
     c.check();
     c.checkRange('pin', addr, byteLength);
+    const start = this.#pool.events.now();
     await this.#tail;
     const pool = this.#pool;
     const first = c.pageOf(addr);
@@ -288,7 +328,7 @@ class AddressSpaceImpl implements AddressSpace {
         if (t.pins[p] === 0) pool.pinnedPages++;
         t.pins[p]!++;
       }
-      if (pool.events.active) pool.events.emit({ type: 'pin', time: performance.now(), space: c.label, addr, byteLength });
+      this.#hostEvent('pin', addr, byteLength, start);
     });
   }
 
@@ -299,13 +339,13 @@ class AddressSpaceImpl implements AddressSpace {
     const first = c.pageOf(addr);
     const last = c.pageOf(addr + byteLength - 1);
     const t = c.table;
+    const start = this.#pool.events.now();
     for (let p = first; p <= last; p++) if (t.pins[p] === 0) throw new NotPinnedError(p * c.pageSize);
     for (let p = first; p <= last; p++) {
       t.pins[p]!--;
       if (t.pins[p] === 0) this.#pool.pinnedPages--;
     }
-    const bus = this.#pool.events;
-    if (bus.active) bus.emit({ type: 'unpin', time: performance.now(), space: c.label, addr, byteLength });
+    this.#hostEvent('unpin', addr, byteLength, start);
   }
 
   async dispatch(kernel: Kernel, options: DispatchOptions): Promise<DispatchResult> {
@@ -313,9 +353,32 @@ class AddressSpaceImpl implements AddressSpace {
     // discovers as it goes, so host operations issued after it wait for it
     // (one serial order: the dispatch, then them). A declared dispatch knows
     // its pages up front and lets later host writes through the notifier.
-    if (options?.demand === true) return this.#chain(() => dispatchDemand(this.#core, kernel, options));
-    await this.#tail;
-    return dispatchDeclared(this.#core, kernel, options);
+    const bus = this.#pool.events;
+    const start = bus.now();
+    const demand = options?.demand === true;
+    try {
+      let result: DispatchResult;
+      if (demand) {
+        result = await this.#chain(() => dispatchDemand(this.#core, kernel, options));
+      } else {
+        await this.#tail;
+        result = await dispatchDeclared(this.#core, kernel, options);
+      }
+      if (bus.active) this.#dispatchEvent(kernel, result.mode, start);
+      return result;
+    } catch (e) {
+      if (bus.active) {
+        const mode = !demand ? 'declared' : kernel?.idempotent === true ? 'replay' : 'transaction';
+        this.#dispatchEvent(kernel, mode, start, e instanceof HmmError ? e.code : 'ERROR');
+      }
+      throw e;
+    }
+  }
+
+  #dispatchEvent(kernel: Kernel, mode: DispatchResult['mode'], start: number, error?: string): void {
+    const c = this.#core;
+    const e = { type: 'dispatch', time: performance.now(), start, space: c.label, spaceId: c.id, kernel: String(kernel?.label), mode } as const;
+    this.#pool.events.emit(error === undefined ? e : { ...e, error });
   }
 
   async compile(kernel: Kernel, options: { demand?: boolean } = {}): Promise<void> {

@@ -12,6 +12,11 @@ export interface Block {
   readonly byteLength: number;
 }
 
+export interface Allocation extends Block {
+  /** The label given to alloc(), or '' for none. */
+  readonly label: string;
+}
+
 export class VirtualAllocator {
   readonly #size: number;
   /** Free blocks as parallel sorted arrays of [start, end). */
@@ -21,7 +26,10 @@ export class VirtualAllocator {
   readonly #live = new Map<number, number>();
   /** Starts of freed blocks not handed out again, to tell a double free from a foreign address. */
   readonly #freed = new Set<number>();
+  /** Labels of live allocations that were given one. */
+  readonly #labels = new Map<number, string>();
   #used = 0;
+  #version = 0;
 
   constructor(size: number, reservedLow: number) {
     this.#size = size;
@@ -37,6 +45,16 @@ export class VirtualAllocator {
     return this.#live.size;
   }
 
+  /** Bumped by every alloc and free: a cache of live() is current while this is unchanged. */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** Live allocations in address order. */
+  live(): Allocation[] {
+    return [...this.#live].sort((a, b) => a[0] - b[0]).map(([addr, byteLength]) => ({ addr, byteLength, label: this.#labels.get(addr) ?? '' }));
+  }
+
   largestFree(): number {
     let m = 0;
     for (let i = 0; i < this.#starts.length; i++) m = Math.max(m, this.#ends[i]! - this.#starts[i]!);
@@ -47,7 +65,7 @@ export class VirtualAllocator {
     return this.#live.get(addr);
   }
 
-  alloc(byteLength: number, align: number): number {
+  alloc(byteLength: number, align: number, label = ''): number {
     checkByteCount('alloc size', byteLength);
     if (!isPowerOfTwo(align)) throw new InvalidArgumentError(`alloc alignment must be a power of two, got ${String(align)}`);
     for (let i = 0; i < this.#starts.length; i++) {
@@ -63,8 +81,10 @@ export class VirtualAllocator {
       this.#starts.splice(i, 1, ...pieces.map((p) => p[0]));
       this.#ends.splice(i, 1, ...pieces.map((p) => p[1]));
       this.#live.set(addr, byteLength);
+      if (label !== '') this.#labels.set(addr, label);
       this.#freed.delete(addr);
       this.#used += byteLength;
+      this.#version++;
       return addr;
     }
     throw new OutOfVirtualMemoryError(byteLength, this.largestFree(), this.#size);
@@ -77,7 +97,9 @@ export class VirtualAllocator {
       throw new UnknownAllocationError(addr);
     }
     this.#live.delete(addr);
+    this.#labels.delete(addr);
     this.#freed.add(addr);
+    this.#version++;
     this.#used -= byteLength;
     const end = addr + byteLength;
     // Insert [addr, end) keeping order, merging with neighbours.

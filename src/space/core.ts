@@ -204,7 +204,7 @@ export class SpaceCore {
     const bus = this.pool.events;
     if (bus.active && dropped + writeThrough.length > 0) {
       bus.emit({
-        type: 'invalidation', time: performance.now(), space: this.label, addr: start, byteLength: end - start,
+        type: 'invalidation', time: performance.now(), space: this.label, spaceId: this.id, addr: start, byteLength: end - start,
         pagesDropped: dropped, pagesWrittenThrough: writeThrough.length,
       });
     }

@@ -1,9 +1,14 @@
 // The event stream: every migration (with its cause), eviction, invalidation,
-// pin, fault batch, pass and violation, as plain records with timestamps and
-// byte counts. One bus per pool (migrations and evictions cross spaces).
-// Emitters test `bus.active` before building a record, so the stream costs a
+// pin, fault batch, pass, dispatch, host operation and violation, as plain
+// records with timestamps, byte counts and the pages involved. One bus per
+// pool (migrations and evictions cross spaces). Emitters test `bus.active`
+// before building a record (or taking a start time), so the stream costs a
 // property read when nobody listens. Listeners cannot break the runtime: one
 // that throws is removed and its error reported once on the console.
+//
+// Consumers in this package: the ledger (ledger.ts, bytes per allocation), the
+// Chrome trace (chrome-trace.ts) and the demos' residency heatmaps. Page lists
+// are fresh arrays a listener may keep.
 
 /** Why pages moved. */
 export type MigrationCause =
@@ -14,21 +19,115 @@ export type MigrationCause =
   | 'snapshot' // a transaction's write set was made host-valid before its commit
   | 'restore'; // an aborted commit's pages were copied back from the host snapshot
 
+export const MIGRATION_CAUSES: readonly MigrationCause[] = ['declared', 'demand', 'explicit', 'eviction', 'snapshot', 'restore'];
+
+/** Host-side operations of a space, as spans on the trace's host track. */
+export type HostOp = 'write' | 'read' | 'view-read' | 'view-write' | 'pin' | 'unpin' | 'alloc' | 'free';
+
 interface Base {
-  /** performance.now() when it happened. */
+  /** performance.now() when it happened (for spans: when it ended). */
   readonly time: number;
   /** The space's label. */
   readonly space: string;
+  /** The space's id in its pool (labels need not be unique). */
+  readonly spaceId: number;
+}
+
+interface Span extends Base {
+  /** performance.now() when it began. */
+  readonly start: number;
+}
+
+export interface MigrationEvent extends Span {
+  readonly type: 'migration';
+  readonly direction: 'to-device' | 'to-host';
+  readonly cause: MigrationCause;
+  /** Pages copied (to the device: not counting cleared ones). */
+  readonly pages: number;
+  readonly bytes: number;
+  /** Unpopulated pages given a zeroed frame instead of a copy (to-device only). */
+  readonly cleared: number;
+  /** Every page that moved or was cleared, ascending. */
+  readonly pageList: Uint32Array;
+}
+
+export interface EvictionEvent extends Base {
+  readonly type: 'eviction';
+  readonly pages: number;
+  readonly writebacks: number;
+  readonly drops: number;
+  /** The pages that lost their frame. */
+  readonly pageList: Uint32Array;
+}
+
+export interface InvalidatedEvent extends Base {
+  readonly type: 'invalidation';
+  readonly addr: number;
+  readonly byteLength: number;
+  readonly pagesDropped: number;
+  readonly pagesWrittenThrough: number;
+}
+
+export interface FaultBatchEvent extends Base {
+  readonly type: 'fault-batch';
+  readonly kernel: string;
+  readonly misses: number;
+  readonly hints: number;
+  readonly writes: number;
+  readonly overflow: boolean;
+  /** The pages invocations missed on (not the hints). */
+  readonly pageList: Uint32Array;
+}
+
+export interface PassEvent extends Span {
+  readonly type: 'pass';
+  readonly kernel: string;
+  readonly mode: 'declared' | 'probe' | 'commit' | 'replay';
+  readonly aborted: boolean;
+  readonly workgroups: number;
+}
+
+export interface DispatchEvent extends Span {
+  readonly type: 'dispatch';
+  readonly kernel: string;
+  readonly mode: 'declared' | 'transaction' | 'replay';
+  /** The error code when it failed. */
+  readonly error?: string;
+}
+
+export interface HostEvent extends Span {
+  readonly type: 'host';
+  readonly op: HostOp;
+  readonly addr: number;
+  readonly byteLength: number;
+  /** alloc: the allocation's label, if it was given one. */
+  readonly label?: string;
+}
+
+export interface ViolationEvent extends Base {
+  readonly type: 'violation';
+  readonly kernel: string;
+  readonly count: number;
+}
+
+/** Strict mode: a dispatch declared `expectNoFaults` had to bring pages in. */
+export interface UnexpectedFaultEvent extends Base {
+  readonly type: 'unexpected-fault';
+  readonly kernel: string;
+  readonly pages: number;
+  readonly pageList: Uint32Array;
+}
+
+/** Strict mode: host bytes of device-valid pages changed without going through the runtime. */
+export interface BypassEvent extends Base {
+  readonly type: 'bypass';
+  readonly kernel: string;
+  readonly ranges: readonly { readonly addr: number; readonly byteLength: number }[];
 }
 
 export type HmmEvent =
-  | (Base & { readonly type: 'migration'; readonly direction: 'to-device' | 'to-host'; readonly cause: MigrationCause; readonly pages: number; readonly bytes: number; readonly cleared: number })
-  | (Base & { readonly type: 'eviction'; readonly pages: number; readonly writebacks: number; readonly drops: number })
-  | (Base & { readonly type: 'invalidation'; readonly addr: number; readonly byteLength: number; readonly pagesDropped: number; readonly pagesWrittenThrough: number })
-  | (Base & { readonly type: 'pin' | 'unpin'; readonly addr: number; readonly byteLength: number })
-  | (Base & { readonly type: 'fault-batch'; readonly kernel: string; readonly misses: number; readonly hints: number; readonly writes: number; readonly overflow: boolean })
-  | (Base & { readonly type: 'pass'; readonly kernel: string; readonly mode: 'declared' | 'probe' | 'commit' | 'replay'; readonly aborted: boolean; readonly workgroups: number })
-  | (Base & { readonly type: 'violation'; readonly kernel: string; readonly count: number });
+  | MigrationEvent | EvictionEvent | InvalidatedEvent | FaultBatchEvent | PassEvent
+  | DispatchEvent | HostEvent | ViolationEvent | UnexpectedFaultEvent | BypassEvent;
 
 export type HmmEventListener = (event: HmmEvent) => void;
 
@@ -38,6 +137,11 @@ export class EventBus {
 
   get active(): boolean {
     return this.#listeners.size > 0;
+  }
+
+  /** performance.now() if someone listens, else 0: the start time of a span without a cost when nobody does. */
+  now(): number {
+    return this.#listeners.size > 0 ? performance.now() : 0;
   }
 
   on(listener: HmmEventListener): () => void {

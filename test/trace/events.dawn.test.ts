@@ -27,6 +27,19 @@ testWithDevice('events: migrations by cause, evictions, passes and fault batches
   expect(events.filter((e) => e.type === 'pass').length).toBe(d.passes);
   expect(events.filter((e) => e.type === 'pass' && e.mode === 'commit').length).toBe(d.commits);
   expect(events.filter((e) => e.type === 'fault-batch').length).toBe(d.faultBatches);
+  // Page lists name exactly the pages counted, inside the space.
+  for (const e of events) {
+    if (e.type === 'migration') expect(e.pageList.length).toBe(e.pages + e.cleared);
+    if (e.type === 'eviction') expect(e.pageList.length).toBe(e.pages);
+    if (e.type === 'fault-batch') expect(e.pageList.length).toBe(e.misses);
+    if ('pageList' in e) expect(Math.max(...e.pageList)).toBeLessThan(space.size / space.pageSize);
+    if ('start' in e) expect(e.start).toBeLessThanOrEqual(e.time);
+  }
+  // The dispatch itself is a span that holds its passes.
+  const disp = events.filter((e) => e.type === 'dispatch');
+  expect(disp).toHaveLength(1);
+  expect(disp[0]).toMatchObject({ kernel: inPlace.label, mode: 'transaction' });
+  expect(disp[0]!.time).toBe(events[events.length - 1]!.time);
   for (let i = 1; i < events.length; i++) expect(events[i]!.time).toBeGreaterThanOrEqual(events[i - 1]!.time);
   expect(events.every((e) => e.space === 'space')).toBe(true);
 
@@ -36,11 +49,11 @@ testWithDevice('events: migrations by cause, evictions, passes and fault batches
   await space.write(base, new Uint32Array(n));
   await space.pin(base, 8 * KiB);
   space.unpin(base, 8 * KiB);
-  const kinds = events.map((e) => (e.type === 'migration' ? `${e.type}:${e.direction}:${e.cause}` : e.type));
+  const kinds = events.map((e) => (e.type === 'migration' ? `${e.type}:${e.direction}:${e.cause}` : e.type === 'host' ? `host:${e.op}` : e.type));
   expect(kinds).toContain('migration:to-host:explicit');
   expect(kinds).toContain('invalidation');
   expect(kinds).toContain('migration:to-device:explicit');
-  expect(kinds.slice(-2)).toEqual(['pin', 'unpin']);
+  expect(kinds.filter((k) => k.startsWith('host:'))).toEqual(['host:read', 'host:write', 'host:pin', 'host:unpin']);
   const inval = events.find((e) => e.type === 'invalidation');
   expect(inval).toMatchObject({ addr: base, byteLength: n * 4 });
 
