@@ -25,6 +25,8 @@ import { coalesce, type CopyRun } from './coalesce.ts';
 import type { Piece } from './transfer.ts';
 import type { MigrationCause } from '../trace/events.ts';
 
+const NO_PAGES = new Uint32Array(0);
+
 /** Which pages of a batch a host write invalidated while it was in flight. */
 class StaleSet {
   readonly #ranges: [number, number][] = [];
@@ -179,7 +181,7 @@ async function evict(pool: PoolImpl, victims: readonly number[], report: Migrati
     if (pool.events.active) {
       pool.events.emit({
         type: 'migration', time: performance.now(), start, space: space.label, spaceId: space.id, direction: 'to-host', cause: 'eviction',
-        pages: pg.length, bytes: pg.length * ps, cleared: 0, pageList: Uint32Array.from(pg),
+        pages: pg.length, bytes: pg.length * ps, cleared: 0, pageList: Uint32Array.from(pg), clearedList: NO_PAGES,
       });
     }
   }
@@ -296,10 +298,10 @@ export async function makeResident(space: SpaceCore, pages: Uint32Array, report:
       }
       finalized = true;
       if (pool.events.active && uploaded + cleared > 0) {
-        const pageList = Uint32Array.from(need.filter((p) => t.frame[p] !== NO_FRAME && !w.stale.has(p)));
+        const done = (p: number) => !w.stale.has(p);
         pool.events.emit({
           type: 'migration', time: performance.now(), start, space: space.label, spaceId: space.id, direction: 'to-device', cause,
-          pages: uploaded, bytes: uploaded * ps, cleared, pageList,
+          pages: uploaded, bytes: uploaded * ps, cleared, pageList: Uint32Array.from(copyP.filter(done)), clearedList: Uint32Array.from(clearP.filter(done)),
         });
       }
     } finally {
@@ -369,7 +371,7 @@ export async function writeBackPages(space: SpaceCore, pages: Iterable<number>, 
   if (pool.events.active && moved > 0) {
     pool.events.emit({
       type: 'migration', time: performance.now(), start, space: space.label, spaceId: space.id, direction: 'to-host', cause,
-      pages: moved, bytes: moved * ps, cleared: 0, pageList: Uint32Array.from(movedList),
+      pages: moved, bytes: moved * ps, cleared: 0, pageList: Uint32Array.from(movedList), clearedList: NO_PAGES,
     });
   }
   return moved;
@@ -398,7 +400,7 @@ export async function restoreFromHost(space: SpaceCore, pages: Iterable<number>)
   if (space.pool.events.active) {
     space.pool.events.emit({
       type: 'migration', time: performance.now(), start, space: space.label, spaceId: space.id, direction: 'to-device', cause: 'restore',
-      pages: pg.length, bytes, cleared: 0, pageList: Uint32Array.from(pg),
+      pages: pg.length, bytes, cleared: 0, pageList: Uint32Array.from(pg), clearedList: NO_PAGES,
     });
   }
   return pg.length;

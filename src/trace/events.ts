@@ -47,8 +47,10 @@ export interface MigrationEvent extends Span {
   readonly bytes: number;
   /** Unpopulated pages given a zeroed frame instead of a copy (to-device only). */
   readonly cleared: number;
-  /** Every page that moved or was cleared, ascending. */
+  /** The pages copied, ascending (`pages` of them). */
   readonly pageList: Uint32Array;
+  /** The pages given a zeroed frame, ascending (`cleared` of them; always empty to the host). */
+  readonly clearedList: Uint32Array;
 }
 
 export interface EvictionEvent extends Base {

@@ -29,7 +29,10 @@ testWithDevice('events: migrations by cause, evictions, passes and fault batches
   expect(events.filter((e) => e.type === 'fault-batch').length).toBe(d.faultBatches);
   // Page lists name exactly the pages counted, inside the space.
   for (const e of events) {
-    if (e.type === 'migration') expect(e.pageList.length).toBe(e.pages + e.cleared);
+    if (e.type === 'migration') {
+      expect(e.pageList.length).toBe(e.pages);
+      expect(e.clearedList.length).toBe(e.cleared);
+    }
     if (e.type === 'eviction') expect(e.pageList.length).toBe(e.pages);
     if (e.type === 'fault-batch') expect(e.pageList.length).toBe(e.misses);
     if ('pageList' in e) expect(Math.max(...e.pageList)).toBeLessThan(space.size / space.pageSize);
