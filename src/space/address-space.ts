@@ -439,3 +439,9 @@ export function createSpace(pool: Pool, options: SpaceOptions): AddressSpace {
   }
   return new AddressSpaceImpl(pool, size, options.label ?? 'space');
 }
+
+/** The internal state behind a space from createSpace() (for the trace and ledger modules). */
+export function spaceCore(space: AddressSpace, what: string): SpaceCore {
+  if (!(space instanceof AddressSpaceImpl)) throw new InvalidArgumentError(`${what}: pass an AddressSpace from createSpace()`);
+  return space.core;
+}
