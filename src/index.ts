@@ -16,6 +16,7 @@ export type {
   HmmEvent, HmmEventListener, MigrationCause, HostOp, MigrationEvent, EvictionEvent, InvalidatedEvent, FaultBatchEvent,
   PassEvent, DispatchEvent, HostEvent, ViolationEvent, UnexpectedFaultEvent, BypassEvent,
 } from './trace/events.ts';
+export { recordTrace, type TraceRecorder, type TraceOptions, type ChromeTrace, type TraceEvent } from './trace/chrome-trace.ts';
 export { createLedger, type Ledger, type LedgerEntry, type ByCause } from './trace/ledger.ts';
 export type { PoolOptions } from './options.ts';
 export { DEFAULT_PAGE_SIZE, MIN_PAGE_SIZE, MAX_PAGE_SIZE, MAX_SPACE_SIZE } from './options.ts';

@@ -1,0 +1,207 @@
+// Trace export: the event stream as Chrome Trace Event JSON, which Perfetto
+// (ui.perfetto.dev) and chrome://tracing open. A listener like the ledger: it
+// changes nothing and only costs while recording.
+//
+// Layout: one process per address space ("space <label>") with three tracks —
+//   host        host operations (write, read, views, pins, alloc/free) and
+//               whole dispatches, as spans; invalidations and strict-mode
+//               reports as instants
+//   queue       passes as spans from submit to the record read back
+//               (declared, probe, commit, replay; aborted commits flagged);
+//               violations as instants
+//   migrations  copies as spans named by direction and cause, with pages and
+//               bytes; evictions and fault batches as instants
+// and counters "resident bytes" and "dirty bytes" (device-only) per space,
+// sampled from the page table after every event that can change them; one
+// more process, the pool, carries the "frames used" counter.
+//
+// Timestamps are performance.now() in microseconds, so a trace lines up with
+// other performance.now() marks of the same process.
+
+import { InvalidArgumentError } from '../errors.ts';
+import { PoolImpl, type Pool } from '../device/pool.ts';
+import { PageState } from '../space/page-table.ts';
+import type { HmmEvent } from './events.ts';
+
+/** One record of the Trace Event Format (the subset written here). */
+export interface TraceEvent {
+  readonly name: string;
+  readonly ph: 'X' | 'i' | 'C' | 'M';
+  readonly ts: number;
+  readonly pid: number;
+  readonly tid?: number;
+  readonly dur?: number;
+  readonly cat?: string;
+  readonly s?: 't' | 'p' | 'g';
+  readonly args?: Readonly<Record<string, unknown>>;
+}
+
+export interface ChromeTrace {
+  readonly traceEvents: readonly TraceEvent[];
+  readonly displayTimeUnit: 'ms';
+  readonly otherData: Readonly<Record<string, string | number>>;
+}
+
+export interface TraceRecorder {
+  /** Records kept so far (metadata included). */
+  readonly eventCount: number;
+  /** Records not kept because `maxEvents` was reached. */
+  readonly dropped: number;
+  /** The trace so far, ready for JSON.stringify. */
+  toJSON(): ChromeTrace;
+  /** Stop listening; the trace stays readable. */
+  stop(): void;
+}
+
+export interface TraceOptions {
+  /** Keep at most this many records (default 1 000 000, about 200 MB of JSON); later ones are counted as dropped. */
+  maxEvents?: number;
+}
+
+const TID_HOST = 1;
+const TID_QUEUE = 2;
+const TID_MIGRATIONS = 3;
+const POOL_PID = 0;
+const TRACKS: [number, string][] = [[TID_HOST, 'host'], [TID_QUEUE, 'queue submissions'], [TID_MIGRATIONS, 'migrations']];
+
+const us = (ms: number) => Math.round(ms * 1000);
+
+class Recorder implements TraceRecorder {
+  readonly #pool: PoolImpl;
+  readonly #off: () => void;
+  readonly #max: number;
+  readonly #events: TraceEvent[] = [];
+  readonly #named = new Set<number>();
+  readonly #started = performance.now();
+  #dropped = 0;
+
+  constructor(pool: PoolImpl, max: number) {
+    this.#pool = pool;
+    this.#max = max;
+    this.#push({ name: 'process_name', ph: 'M', ts: 0, pid: POOL_PID, args: { name: `pool ${pool.options.label}` } });
+    this.#push({ name: 'process_sort_index', ph: 'M', ts: 0, pid: POOL_PID, args: { sort_index: 0 } });
+    this.#off = pool.events.on((e) => this.#hear(e));
+  }
+
+  get eventCount(): number { return this.#events.length; }
+  get dropped(): number { return this.#dropped; }
+
+  #push(e: TraceEvent): void {
+    if (this.#events.length < this.#max) this.#events.push(e);
+    else this.#dropped++;
+  }
+
+  /** Name a space's process and tracks the first time it appears. */
+  #name(pid: number, label: string): void {
+    if (this.#named.has(pid)) return;
+    this.#named.add(pid);
+    this.#push({ name: 'process_name', ph: 'M', ts: 0, pid, args: { name: `space ${label}` } });
+    this.#push({ name: 'process_sort_index', ph: 'M', ts: 0, pid, args: { sort_index: pid } });
+    for (const [tid, name] of TRACKS) {
+      this.#push({ name: 'thread_name', ph: 'M', ts: 0, pid, tid, args: { name } });
+      this.#push({ name: 'thread_sort_index', ph: 'M', ts: 0, pid, tid, args: { sort_index: tid } });
+    }
+  }
+
+  #span(pid: number, tid: number, name: string, cat: string, start: number, end: number, args: Record<string, unknown>): void {
+    this.#push({ name, cat, ph: 'X', ts: us(start), dur: Math.max(0, us(end) - us(start)), pid, tid, args });
+  }
+
+  #instant(pid: number, tid: number, name: string, cat: string, time: number, args: Record<string, unknown>): void {
+    this.#push({ name, cat, ph: 'i', s: 't', ts: us(time), pid, tid, args });
+  }
+
+  /** Resident and device-only bytes of a space now, and the pool's frames in use. */
+  #counters(pid: number, time: number): void {
+    const space = this.#pool.spaces.get(pid);
+    if (space) {
+      const st = space.table.state;
+      let resident = 0;
+      let dirty = 0;
+      for (let p = 0; p < st.length; p++) {
+        const s = st[p];
+        if (s === PageState.Device) dirty++;
+        else if (s !== PageState.Shared) continue;
+        resident++;
+      }
+      const ps = space.pageSize;
+      this.#push({ name: 'resident bytes', ph: 'C', ts: us(time), pid, args: { resident: resident * ps } });
+      this.#push({ name: 'dirty bytes', ph: 'C', ts: us(time), pid, args: { dirty: dirty * ps } });
+    }
+    const f = this.#pool.frames;
+    this.#push({ name: 'frames used', ph: 'C', ts: us(time), pid: POOL_PID, args: { frames: f.frameCount - f.freeCount } });
+  }
+
+  #hear(e: HmmEvent): void {
+    const pid = e.spaceId;
+    this.#name(pid, e.space);
+    switch (e.type) {
+      case 'host':
+        this.#span(pid, TID_HOST, e.op, 'host', e.start, e.time, { addr: e.addr, byteLength: e.byteLength, ...(e.label ? { label: e.label } : {}) });
+        if (e.op === 'free' || e.op === 'write' || e.op === 'view-write') this.#counters(pid, e.time);
+        return;
+      case 'dispatch':
+        this.#span(pid, TID_HOST, `dispatch ${e.kernel}`, 'dispatch', e.start, e.time, { mode: e.mode, ...(e.error ? { error: e.error } : {}) });
+        return;
+      case 'invalidation':
+        this.#instant(pid, TID_HOST, 'invalidate', 'notifier', e.time, {
+          addr: e.addr, byteLength: e.byteLength, pagesDropped: e.pagesDropped, pagesWrittenThrough: e.pagesWrittenThrough,
+        });
+        this.#counters(pid, e.time);
+        return;
+      case 'pass':
+        this.#span(pid, TID_QUEUE, `${e.mode}${e.aborted ? ' (aborted)' : ''}`, 'pass', e.start, e.time, { kernel: e.kernel, workgroups: e.workgroups, aborted: e.aborted });
+        this.#counters(pid, e.time);
+        return;
+      case 'violation':
+        this.#instant(pid, TID_QUEUE, 'violation', 'error', e.time, { kernel: e.kernel, count: e.count });
+        return;
+      case 'migration':
+        this.#span(pid, TID_MIGRATIONS, `${e.direction} (${e.cause})`, 'migration', e.start, e.time, {
+          pages: e.pages, bytes: e.bytes, cleared: e.cleared, firstPage: e.pageList[0] ?? e.clearedList[0] ?? -1,
+        });
+        this.#counters(pid, e.time);
+        return;
+      case 'eviction':
+        this.#instant(pid, TID_MIGRATIONS, 'eviction', 'eviction', e.time, { pages: e.pages, writebacks: e.writebacks, drops: e.drops });
+        this.#counters(pid, e.time);
+        return;
+      case 'fault-batch':
+        this.#instant(pid, TID_MIGRATIONS, 'fault batch', 'fault', e.time, { kernel: e.kernel, misses: e.misses, hints: e.hints, writes: e.writes, overflow: e.overflow });
+        return;
+      case 'unexpected-fault':
+        this.#instant(pid, TID_HOST, 'unexpected fault', 'strict', e.time, { kernel: e.kernel, pages: e.pages });
+        return;
+      case 'bypass':
+        this.#instant(pid, TID_HOST, 'host write bypassed the runtime', 'strict', e.time, { kernel: e.kernel, ranges: e.ranges });
+        return;
+    }
+  }
+
+  toJSON(): ChromeTrace {
+    return {
+      traceEvents: this.#events.slice(),
+      displayTimeUnit: 'ms',
+      otherData: {
+        producer: 'webgpu-hmm', pool: this.#pool.options.label, pageSize: this.#pool.pageSize, capacity: this.#pool.capacity,
+        startedAtMs: this.#started, dropped: this.#dropped,
+      },
+    };
+  }
+
+  stop(): void {
+    this.#off();
+  }
+}
+
+/**
+ * Record `pool`'s event stream as a Chrome trace until stop(). Write it with
+ * `JSON.stringify(recorder.toJSON())` and open the file in ui.perfetto.dev or
+ * chrome://tracing.
+ */
+export function recordTrace(pool: Pool, options: TraceOptions = {}): TraceRecorder {
+  if (!(pool instanceof PoolImpl)) throw new InvalidArgumentError('recordTrace: pass a Pool from createPool()');
+  const max = options.maxEvents ?? 1_000_000;
+  if (!Number.isInteger(max) || max < 1) throw new InvalidArgumentError(`recordTrace: maxEvents must be a positive whole number, got ${String(max)}`);
+  return new Recorder(pool, max);
+}
