@@ -22,7 +22,9 @@ export type HmmErrorCode =
   | 'DEVICE_LOST'
   | 'DESTROYED'
   | 'NO_ADAPTER'
-  | 'REPLAY_UNSAFE';
+  | 'REPLAY_UNSAFE'
+  | 'HOST_BYPASS'
+  | 'UNEXPECTED_FAULT';
 
 export class HmmError extends Error {
   readonly code: HmmErrorCode;
@@ -135,6 +137,58 @@ export class WorkingSetTooLargeError extends HmmError {
 export class ReplayUnsafeError extends HmmError {
   constructor(kernel: string, why: string) {
     super('REPLAY_UNSAFE', `kernel "${kernel}" cannot be demand-paged exactly as declared: ${why}`);
+  }
+}
+
+/** A byte range of an address space. */
+export interface ByteRange {
+  readonly addr: number;
+  readonly byteLength: number;
+}
+
+function rangeList(ranges: readonly ByteRange[]): string {
+  const shown = ranges.slice(0, 8).map((r) => `[0x${r.addr.toString(16)}, 0x${(r.addr + r.byteLength).toString(16)})`);
+  return shown.join(', ') + (ranges.length > 8 ? ` and ${ranges.length - 8} more` : '');
+}
+
+/**
+ * Strict mode: the host bytes of pages that are valid on the device changed
+ * without going through the runtime (a view kept past its withView callback,
+ * or a copy of the space's memory written directly). Found before a dispatch
+ * ran; the dispatch did not run.
+ */
+export class HostBypassError extends HmmError {
+  readonly ranges: readonly ByteRange[];
+  /** The part of `ranges` whose device copy was the only valid one: the host bytes written there will be overwritten when those pages come back. */
+  readonly conflicting: readonly ByteRange[];
+  constructor(kernel: string, ranges: readonly ByteRange[], conflicting: readonly ByteRange[]) {
+    super(
+      'HOST_BYPASS',
+      `before dispatch "${kernel}": host bytes of device-resident pages changed without going through the runtime, in ${rangeList(ranges)}. ` +
+        `Write with space.write() or withView(…, 'write', fn) and do not keep the view after fn returns. ` +
+        (conflicting.length > 0
+          ? `In ${rangeList(conflicting)} the device held the newer data, which stays; the other ranges' host bytes were adopted. `
+          : `The new host bytes were adopted (their device copies dropped). `) +
+        `The dispatch did not run: dispatch again.`,
+    );
+    this.ranges = ranges;
+    this.conflicting = conflicting;
+  }
+}
+
+/** Strict mode: a dispatch made with `expectNoFaults: true` had to bring pages to the device. Its results are complete and valid. */
+export class UnexpectedFaultError extends HmmError {
+  readonly ranges: readonly ByteRange[];
+  readonly bytes: number;
+  constructor(kernel: string, ranges: readonly ByteRange[], bytes: number) {
+    super(
+      'UNEXPECTED_FAULT',
+      `dispatch "${kernel}" was made with expectNoFaults but brought ${bytes} bytes to the device, in ${rangeList(ranges)}. ` +
+        `It ran to completion and its results are valid. Make those ranges resident first (pin them, or run a dispatch that declares them), ` +
+        `use a pool large enough to keep them, or drop expectNoFaults.`,
+    );
+    this.ranges = ranges;
+    this.bytes = bytes;
   }
 }
 

@@ -24,6 +24,6 @@ export {
   HmmError, InvalidArgumentError, OutOfRangeError, BadPageSizeError, OutOfVirtualMemoryError,
   DoubleFreeError, UnknownAllocationError, PinLimitError, NotPinnedError, WorkingSetTooLargeError,
   PoolConfigError, PoolMismatchError, AccessViolationError, KernelCompileError, GpuValidationError,
-  GpuOutOfMemoryError, DeviceLostError, DestroyedError, NoAdapterError, ReplayUnsafeError,
-  type HmmErrorCode, type Violation, type ViolationKind, type LostRange,
+  GpuOutOfMemoryError, DeviceLostError, DestroyedError, NoAdapterError, ReplayUnsafeError, HostBypassError, UnexpectedFaultError,
+  type HmmErrorCode, type ByteRange, type Violation, type ViolationKind, type LostRange,
 } from './errors.ts';

@@ -23,6 +23,7 @@ import type { Kernel } from '../kernel/kernel.ts';
 import { emptyReport, makeResident, type MigrationReport } from '../migrate/migrate.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { PageState } from '../space/page-table.ts';
+import { checkBypass, reportUnexpectedFaults } from '../space/strict.ts';
 import { Mode, prepare, readPass, submitPass, type DispatchOptions, type DispatchResult } from './pass.ts';
 import { decodeViolations, VIOLATION_RECORD_BYTES } from './records.ts';
 
@@ -36,6 +37,8 @@ export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: D
   const report: MigrationReport = emptyReport();
   let retries = 0;
   let passStart = 0;
+  /** expectNoFaults: the pages that were not resident when the fault-in began. */
+  const cold: number[] = [];
 
   const submitted = await pool.withLock(async () => {
     space.check();
@@ -46,6 +49,8 @@ export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: D
     if (all.length > available) {
       throw new WorkingSetTooLargeError(all.length * ps, available * ps, pool.capacity, pool.pinnedPages * ps);
     }
+    checkBypass(space, kernel.label);
+    if (prep.expectNoFaults) for (const p of all) if (!space.table.isResident(p)) cold.push(p);
     const sub = all.length ? space.notifier.subscribe(all[0]! * ps, (all[all.length - 1]! + 1) * ps) : undefined;
     try {
       for (;;) {
@@ -86,5 +91,6 @@ export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: D
     if (pool.events.active) pool.events.emit({ type: 'violation', time: performance.now(), space: space.label, spaceId: space.id, kernel: kernel.label, count: rec[0]! });
     throw new AccessViolationError(kernel.label, decodeViolations(rec), rec[0]!);
   }
+  reportUnexpectedFaults(space, kernel.label, cold);
   return { mode: 'declared', ...report, retries, ms: performance.now() - t0 };
 }

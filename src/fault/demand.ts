@@ -76,6 +76,7 @@ import { emptyReport, makeResident, restoreFromHost, writeBackPages, type Migrat
 import type { IntervalSubscription } from '../notify/notifier.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { PageState } from '../space/page-table.ts';
+import { checkBypass, reportUnexpectedFaults } from '../space/strict.ts';
 import { MAX_REPLAY_WORKGROUPS } from '../options.ts';
 import { Mode, prepare, readPass, submitPass, type DemandStats, type DispatchOptions, type DispatchResult, type Prepared } from './pass.ts';
 import {
@@ -113,6 +114,8 @@ class DemandRun {
   readonly stats = emptyStats();
   readonly report: MigrationReport = emptyReport();
   retries = 0;
+  /** expectNoFaults: every page this dispatch found not resident and brought in. */
+  readonly broughtIn = new Set<number>();
   /** Violations of the passes whose results were kept, deduplicated. */
   readonly violations: Violation[] = [];
   violationCount = 0;
@@ -162,6 +165,7 @@ class DemandRun {
     const all = extra.length ? union(pages, extra) : pages;
     let missing = 0;
     for (const p of pages) if (!t.isResident(p)) missing++;
+    if (this.#prep.expectNoFaults) for (const p of all) if (!t.isResident(p)) this.broughtIn.add(p);
     this.stats.pagesFaulted += missing;
     space.pool.counters.pagesFaulted += missing;
     this.stats.pagesPrefetched += extra.length;
@@ -404,6 +408,7 @@ export async function dispatchDemand(space: SpaceCore, kernel: Kernel, opts: Dis
   if (prep.total > 0) {
     await space.pool.withLock(async () => {
       space.check();
+      checkBypass(space, kernel.label);
       try {
         await run.run();
       } finally {
@@ -419,6 +424,7 @@ export async function dispatchDemand(space: SpaceCore, kernel: Kernel, opts: Dis
     if (bus.active) bus.emit({ type: 'violation', time: performance.now(), space: space.label, spaceId: space.id, kernel: kernel.label, count: run.violationCount });
     throw new AccessViolationError(kernel.label, run.violations, run.violationCount);
   }
+  reportUnexpectedFaults(space, kernel.label, [...run.broughtIn]);
   return {
     mode: kernel.idempotent ? 'replay' : 'transaction',
     ...run.report, retries: run.retries, ms: performance.now() - t0, demand: { ...run.stats },

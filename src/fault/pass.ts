@@ -41,6 +41,14 @@ export interface DispatchOptions {
    * clean run (src/fault/demand.ts). Default false (declared ranges).
    */
   demand?: boolean;
+  /**
+   * The caller expects every page the kernel touches to be resident already
+   * (pinned, or kept from an earlier dispatch). If the dispatch had to bring
+   * pages in, an 'unexpected-fault' event names them; in a strict space the
+   * dispatch then fails with UnexpectedFaultError (after completing: its
+   * results are valid).
+   */
+  expectNoFaults?: boolean;
 }
 
 /** What a demand-paged dispatch did to get its one clean run. */
@@ -183,11 +191,15 @@ export interface Prepared {
   readonly readPages: Uint32Array;
   readonly writePages: Uint32Array;
   readonly pipeline: GPUComputePipeline;
+  readonly expectNoFaults: boolean;
 }
 
 export async function prepare(space: SpaceCore, kernel: Kernel, opts: DispatchOptions): Promise<Prepared> {
   space.check();
   if (!opts || typeof opts !== 'object') throw new InvalidArgumentError('dispatch: pass { workgroups, read?, write?, args?, demand? }');
+  for (const k of ['demand', 'expectNoFaults'] as const) {
+    if (opts[k] !== undefined && typeof opts[k] !== 'boolean') throw new InvalidArgumentError(`dispatch "${kernel.label}": ${k} must be true or false, got ${String(opts[k])}`);
+  }
   const grid = workgroupCounts(space, opts.workgroups, kernel.label);
   checkWorkgroupSize(space, kernel);
   const args = argWords(opts.args, kernel.label);
@@ -198,6 +210,7 @@ export async function prepare(space: SpaceCore, kernel: Kernel, opts: DispatchOp
   return {
     kernel, grid, total: grid[0] * grid[1] * grid[2], args,
     readPages: Uint32Array.from(readSet).sort(), writePages: Uint32Array.from(writeSet).sort(), pipeline,
+    expectNoFaults: opts.expectNoFaults === true,
   };
 }
 

@@ -284,11 +284,13 @@ export async function makeResident(space: SpaceCore, pages: Uint32Array, report:
         t.state[p] = PageState.Shared;
         space.gpt.map(p, f);
         if (wasUnpopulated) {
+          space.bypass?.recordCleared(p);
           pool.counters.pagesCleared++;
           report.pagesCleared++;
           cleared++;
         } else {
           uploaded++;
+          space.bypass?.record(p);
           if (t.toDevice[p]! < 0xffff) t.toDevice[p]!++;
           pool.counters.pagesToDevice++;
           pool.counters.bytesToDevice += ps;
@@ -362,6 +364,7 @@ export async function writeBackPages(space: SpaceCore, pages: Iterable<number>, 
   for (const p of pg) {
     if (w.stale.has(p) || t.state[p] !== PageState.Device) continue;
     t.state[p] = PageState.Shared;
+    space.bypass?.record(p);
     if (t.toHost[p]! < 0xffff) t.toHost[p]!++;
     moved++;
     movedList.push(p);

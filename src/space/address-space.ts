@@ -27,6 +27,15 @@ export interface SpaceOptions {
   size: number;
   /** A label for errors and GPU objects. */
   label?: string;
+  /**
+   * Strict mode (default false): before every dispatch, find host writes that
+   * bypassed the runtime (pages valid on the device whose host bytes changed
+   * since they were last copied) and refuse with HostBypassError; a dispatch
+   * made with `expectNoFaults` that brought pages in fails with
+   * UnexpectedFaultError. Costs a hash of every page that moves and of every
+   * resident page per dispatch; meant to be left on in tests.
+   */
+  strict?: boolean;
 }
 
 export interface Residency {
@@ -107,9 +116,9 @@ class AddressSpaceImpl implements AddressSpace {
   #tail: Promise<unknown> = Promise.resolve();
   #pending = 0;
 
-  constructor(pool: PoolImpl, size: number, label: string) {
+  constructor(pool: PoolImpl, size: number, label: string, strict: boolean) {
     this.#pool = pool;
-    this.#core = pool.registerSpace((id) => new SpaceCore(id, pool, size, label));
+    this.#core = pool.registerSpace((id) => new SpaceCore(id, pool, size, label, strict));
   }
 
   get size(): number { return this.#core.size; }
@@ -437,7 +446,10 @@ export function createSpace(pool: Pool, options: SpaceOptions): AddressSpace {
   if (size % pool.pageSize !== 0) {
     throw new InvalidArgumentError(`space size ${size} is not a multiple of the pool's page size ${pool.pageSize}; round it up to ${Math.ceil(size / pool.pageSize) * pool.pageSize}`);
   }
-  return new AddressSpaceImpl(pool, size, options.label ?? 'space');
+  if (options.strict !== undefined && typeof options.strict !== 'boolean') {
+    throw new InvalidArgumentError(`createSpace: strict must be true or false, got ${String(options.strict)}`);
+  }
+  return new AddressSpaceImpl(pool, size, options.label ?? 'space', options.strict === true);
 }
 
 /** The internal state behind a space from createSpace() (for the trace and ledger modules). */

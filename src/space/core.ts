@@ -15,6 +15,7 @@ import { MAX_KERNEL_ARGS, NULL_GUARD } from '../options.ts';
 import { passReadBytes, recordBytes } from '../fault/records.ts';
 import { VirtualAllocator } from './allocator.ts';
 import { NO_FRAME, PageFlag, PageState, PageTable } from './page-table.ts';
+import { BypassDetector } from './strict.ts';
 
 /** Bytes of the per-space uniform block: 8 header words (VmUniforms) + MAX_KERNEL_ARGS argument words. */
 export const UNIFORM_BYTES = 32 + MAX_KERNEL_ARGS * 4;
@@ -40,10 +41,12 @@ export class SpaceCore {
   readonly #logReadbacks: GPUBuffer[] = [];
   #logReadbacksMade = 0;
   readonly label: string;
+  /** Strict mode only: hashes of device-valid pages' host bytes (src/space/strict.ts). */
+  readonly bypass: BypassDetector | undefined;
   #detached = false;
   #destroyed = false;
 
-  constructor(id: number, pool: PoolImpl, size: number, label: string) {
+  constructor(id: number, pool: PoolImpl, size: number, label: string, strict = false) {
     this.id = id;
     this.pool = pool;
     this.size = size;
@@ -53,6 +56,7 @@ export class SpaceCore {
     this.label = label;
     this.host = new Uint8Array(new ArrayBuffer(size));
     this.table = new PageTable(this.pageCount, this.pageShift);
+    this.bypass = strict ? new BypassDetector(this.host, this.pageSize, this.pageCount) : undefined;
     this.allocator = new VirtualAllocator(size, Math.min(NULL_GUARD, size));
     const device = pool.device;
     this.gpt = new GpuPageTable(device, this.pageCount, label);
@@ -198,6 +202,7 @@ export class SpaceCore {
         const window = this.pool.windows[Math.floor(f / wfr)]!;
         q.writeBuffer(window, (f % wfr) * ps + (lo - p * ps), this.host, lo, hi - lo);
         t.state[p] = PageState.Shared;
+        this.bypass?.record(p);
         this.pool.counters.bytesToDevice += hi - lo;
       }
     }

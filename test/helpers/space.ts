@@ -8,7 +8,8 @@ import type { DeviceContext } from './gpu.ts';
 
 export async function makeSpace(ctx: DeviceContext, pool: PoolOptions, size: number): Promise<{ pool: Pool; space: AddressSpace }> {
   const p = ctx.track(await createPool(ctx.device, pool));
-  const space = ctx.track(createSpace(p, { size }));
+  // Strict mode on: every Dawn test doubles as a check that the runtime never writes host bytes behind its own back.
+  const space = ctx.track(createSpace(p, { size, strict: true }));
   return { pool: p, space };
 }
 

@@ -1,0 +1,124 @@
+// Strict mode's bypass detector. The runtime can only keep device copies
+// coherent if every host write goes through it (space.write, withView 'write');
+// a write through a view kept past its callback silently leaves the device with
+// old bytes. In strict mode a space keeps a 32-bit hash of each device-valid
+// page's host bytes as they were when the page was last uploaded (or cleared,
+// or written back), and before each dispatch rehashes every such page: a
+// mismatch is a write that bypassed the runtime.
+//
+// Who calls what: migrate/ records pages as it finalizes them (upload, clear,
+// write-back); the space's host-write path records pinned pages it writes
+// through; fault/ scans before programming the device. Pages that are not
+// device-valid are never scanned, so their stale hashes do no harm.
+//
+// Cost: 5 bytes a page, one hash of each page that moves, and one hash of
+// every resident page per dispatch — about a pass over the pool's bytes in JS.
+
+import { HostBypassError, UnexpectedFaultError } from '../errors.ts';
+import type { SpaceCore } from './core.ts';
+import { NO_FRAME, PageState, type PageTable } from './page-table.ts';
+
+/** A 32-bit hash of `length` bytes (a multiple of 4) at a 4-aligned `offset`: FNV-1a over words, mixed with a rotating sum. */
+export function hashBytes(host: Uint8Array, offset: number, length: number): number {
+  const w = new Int32Array(host.buffer, host.byteOffset + offset, length >>> 2);
+  let h1 = 0x811c9dc5 | 0;
+  let h2 = length | 0;
+  for (let i = 0; i < w.length; i++) {
+    const x = w[i]!;
+    h1 = Math.imul(h1 ^ x, 0x01000193);
+    h2 = (h2 + Math.imul(x, 0x9e3779b1)) | 0;
+    h2 = (h2 << 13) | (h2 >>> 19);
+  }
+  return (h1 ^ h2) >>> 0;
+}
+
+export class BypassDetector {
+  readonly #host: Uint8Array;
+  readonly #pageSize: number;
+  readonly #sums: Uint32Array;
+  /** 1 where #sums holds the hash of the page's last upload, clear or write-back. */
+  readonly #known: Uint8Array;
+  readonly #zeroSum: number;
+
+  constructor(host: Uint8Array, pageSize: number, pageCount: number) {
+    this.#host = host;
+    this.#pageSize = pageSize;
+    this.#sums = new Uint32Array(pageCount);
+    this.#known = new Uint8Array(pageCount);
+    this.#zeroSum = hashBytes(new Uint8Array(pageSize), 0, pageSize);
+  }
+
+  /** The device copy of page p now equals its host bytes (uploaded, written back, written through). */
+  record(p: number): void {
+    this.#sums[p] = hashBytes(this.#host, p * this.#pageSize, this.#pageSize);
+    this.#known[p] = 1;
+  }
+
+  /** Page p got a zeroed frame: its host bytes should be zero too. */
+  recordCleared(p: number): void {
+    this.#sums[p] = this.#zeroSum;
+    this.#known[p] = 1;
+  }
+
+  /** Device-valid pages whose host bytes changed since they were recorded, ascending. */
+  scan(table: PageTable): number[] {
+    const out: number[] = [];
+    const st = table.state;
+    for (let p = 0; p < st.length; p++) {
+      const s = st[p];
+      if ((s !== PageState.Shared && s !== PageState.Device) || this.#known[p] === 0 || table.frame[p] === NO_FRAME) continue;
+      if (hashBytes(this.#host, p * this.#pageSize, this.#pageSize) !== this.#sums[p]) out.push(p);
+    }
+    return out;
+  }
+}
+
+/** Runs of consecutive pages as byte ranges. */
+export function pageRanges(pages: Iterable<number>, pageSize: number): { addr: number; byteLength: number }[] {
+  const out: { addr: number; byteLength: number }[] = [];
+  for (const p of pages) {
+    const last = out[out.length - 1];
+    if (last && last.addr + last.byteLength === p * pageSize) (last as { byteLength: number }).byteLength += pageSize;
+    else out.push({ addr: p * pageSize, byteLength: pageSize });
+  }
+  return out;
+}
+
+/**
+ * Before a dispatch programs the device (under the pool lock): find host writes
+ * that bypassed the runtime. Pages valid on both sides adopt their new host
+ * bytes, as if written through space.write (device copy dropped, subscribers
+ * told); pages whose only valid copy is on the device keep it. Then the
+ * dispatch is refused with the ranges, so the user sees the bug once, where it
+ * happened, and the space is coherent again.
+ */
+export function checkBypass(space: SpaceCore, kernel: string): void {
+  const d = space.bypass;
+  if (!d) return;
+  const changed = d.scan(space.table);
+  if (changed.length === 0) return;
+  const t = space.table;
+  const ps = space.pageSize;
+  const conflicting = changed.filter((p) => t.state[p] === PageState.Device);
+  for (const r of pageRanges(changed.filter((p) => t.state[p] === PageState.Shared), ps)) {
+    space.hostWrite(r.addr, r.addr + r.byteLength, () => undefined);
+  }
+  for (const p of conflicting) d.record(p); // reported once; the device copy stays the truth
+  const ranges = pageRanges(changed, ps);
+  const bus = space.pool.events;
+  if (bus.active) bus.emit({ type: 'bypass', time: performance.now(), space: space.label, spaceId: space.id, kernel, ranges });
+  throw new HostBypassError(kernel, ranges, pageRanges(conflicting, ps));
+}
+
+/**
+ * After a dispatch made with `expectNoFaults` completed: report the pages it
+ * had to bring in. Always an event; in strict mode also an error (the
+ * dispatch's results are valid either way).
+ */
+export function reportUnexpectedFaults(space: SpaceCore, kernel: string, pages: readonly number[]): void {
+  if (pages.length === 0) return;
+  const list = Uint32Array.from(pages).sort();
+  const bus = space.pool.events;
+  if (bus.active) bus.emit({ type: 'unexpected-fault', time: performance.now(), space: space.label, spaceId: space.id, kernel, pages: list.length, pageList: list });
+  if (space.bypass) throw new UnexpectedFaultError(kernel, pageRanges(list, space.pageSize), list.length * space.pageSize);
+}
