@@ -49,7 +49,7 @@ export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: D
     if (all.length > available) {
       throw new WorkingSetTooLargeError(all.length * ps, available * ps, pool.capacity, pool.pinnedPages * ps);
     }
-    checkBypass(space, kernel.label);
+    checkBypass(space, kernel.label, all);
     if (prep.expectNoFaults) for (const p of all) if (!space.table.isResident(p)) cold.push(p);
     const sub = all.length ? space.notifier.subscribe(all[0]! * ps, (all[all.length - 1]! + 1) * ps) : undefined;
     try {
