@@ -55,6 +55,8 @@ export interface PoolStats {
   readonly uploadStagingBytes: number;
   /** Staging and readback buffers alive now. */
   readonly stagingBuffers: number;
+  /** Times the runtime waited for the GPU: a pass's record read back, or a transfer's map that had not completed. */
+  readonly roundTrips: number;
 }
 
 export interface Pool {
@@ -93,6 +95,8 @@ export interface PoolCounters {
   pagesFaulted: number;
   demandPasses: number;
   aborts: number;
+  /** Record read-backs awaited (one per pass); transfers count their own waits. */
+  roundTrips: number;
 }
 
 export class PoolImpl implements Pool {
@@ -105,7 +109,7 @@ export class PoolImpl implements Pool {
   readonly counters: PoolCounters = {
     bytesToDevice: 0, bytesToHost: 0, pagesToDevice: 0, pagesToHost: 0, pagesCleared: 0,
     evictions: 0, evictionWritebacks: 0, evictionDrops: 0, invalidations: 0, dispatches: 0,
-    faultBatches: 0, pagesFaulted: 0, demandPasses: 0, aborts: 0,
+    faultBatches: 0, pagesFaulted: 0, demandPasses: 0, aborts: 0, roundTrips: 0,
   };
   /** Spaces by id (1-based, the frame table's owner ids). */
   readonly spaces = new Map<number, SpaceCore>();
@@ -205,6 +209,7 @@ export class PoolImpl implements Pool {
       uploadWriteBufferBytes: t.writeBufferBytes,
       uploadStagingBytes: t.stagingBytes,
       stagingBuffers: this.transfer.bufferCount,
+      roundTrips: this.counters.roundTrips + t.roundTrips,
     };
   }
 

@@ -280,6 +280,7 @@ export async function readPass(space: SpaceCore, label: string, sub: SubmittedPa
     throw new GpuValidationError(`dispatch "${label}"`, err.message);
   }
   try {
+    space.pool.counters.roundTrips++;
     await sub.out.mapAsync(MapMode.READ, 0, sub.readBytes);
   } catch (e) {
     sub.out.destroy();

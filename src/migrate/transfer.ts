@@ -31,6 +31,8 @@ export interface TransferStats {
   stagingSubmits: number;
   readbackBytes: number;
   readbackSubmits: number;
+  /** Awaits of a map that had not completed yet: queue round trips the transfers waited for. */
+  roundTrips: number;
 }
 
 /**
@@ -47,6 +49,16 @@ interface Slot {
   readonly buffer: GPUBuffer;
   /** Resolves when the slot is mapped and free to fill (upload) / drained (readback). */
   ready: Promise<void>;
+  /** `ready` has not resolved yet (awaiting it is a round trip). */
+  pending: boolean;
+}
+
+/** Set slot.ready to a map promise, tracking whether it is still pending. */
+function mapping(slot: Slot, p: Promise<void>): void {
+  slot.pending = true;
+  slot.ready = observed(p.then(() => {
+    slot.pending = false;
+  }));
 }
 
 export class Transfer {
@@ -60,7 +72,7 @@ export class Transfer {
   #upNext = 0;
   #downSlots: Slot[] | undefined;
   readonly stats: TransferStats = {
-    writeBufferBytes: 0, writeBufferCalls: 0, stagingBytes: 0, stagingSubmits: 0, readbackBytes: 0, readbackSubmits: 0,
+    writeBufferBytes: 0, writeBufferCalls: 0, stagingBytes: 0, stagingSubmits: 0, readbackBytes: 0, readbackSubmits: 0, roundTrips: 0,
   };
 
   constructor(device: GPUDevice, windows: readonly GPUBuffer[], writeChunk: number, slotSize: number, slotCount: number, label: string) {
@@ -103,7 +115,7 @@ export class Transfer {
       const buffer = this.#device.createBuffer({
         label: `${this.#label}:${kind}[${i}]`, size: this.#slotSize, usage, mappedAtCreation,
       });
-      slots.push({ buffer, ready: Promise.resolve() });
+      slots.push({ buffer, ready: Promise.resolve(), pending: false });
     }
     return slots;
   }
@@ -121,6 +133,7 @@ export class Transfer {
     while (i < pieces.length) {
       const slot = this.#upSlots[this.#upNext]!;
       this.#upNext = (this.#upNext + 1) % this.#upSlots.length;
+      if (slot.pending) this.stats.roundTrips++;
       await slot.ready;
       const mapped = new Uint8Array(slot.buffer.getMappedRange(0, this.#slotSize));
       const copies: [number, number, number, number][] = []; // slotOff, window, windowOff, n
@@ -143,7 +156,7 @@ export class Transfer {
       this.#device.queue.submit([enc.finish()]);
       this.stats.stagingBytes += used;
       this.stats.stagingSubmits++;
-      slot.ready = observed(slot.buffer.mapAsync(MapMode.WRITE));
+      mapping(slot, slot.buffer.mapAsync(MapMode.WRITE));
     }
   }
 
@@ -162,6 +175,7 @@ export class Transfer {
       const enc = this.#device.createCommandEncoder({ label: `${this.#label}:readback` });
       for (const slot of slots) {
         if (i >= pieces.length) break;
+        if (slot.pending) this.stats.roundTrips++;
         await slot.ready;
         const parts: [number, number, number][] = [];
         let used = 0;
@@ -181,12 +195,14 @@ export class Transfer {
       }
       this.#device.queue.submit([enc.finish()]);
       this.stats.readbackSubmits++;
-      for (const b of batches) b.slot.ready = observed(b.slot.buffer.mapAsync(MapMode.READ));
+      for (const b of batches) mapping(b.slot, b.slot.buffer.mapAsync(MapMode.READ));
       for (const b of batches) {
         try {
+          if (b.slot.pending) this.stats.roundTrips++;
           await b.slot.ready;
         } finally {
           b.slot.ready = Promise.resolve();
+          b.slot.pending = false;
         }
         const mapped = new Uint8Array(b.slot.buffer.getMappedRange());
         for (const [so, ho, n] of b.parts) {
