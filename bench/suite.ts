@@ -1,0 +1,569 @@
+// The benchmark suite (issue 5): each runtime case next to the raw WebGPU a
+// user would otherwise write, in one process, interleaved, warmed up, median
+// of repetitions. Browser-neutral: it takes a GPUDevice, so bench/run.ts runs
+// it on Dawn and bench/web runs the same code in Chrome.
+//
+// Keys and targets (docs/benchmarks.md explains each):
+//   upload     migrate 64 MiB host→device        vs best raw upload       throughput ratio ≥ 0.9
+//   readback   migrate 64 MiB device→host        vs best raw readback     throughput ratio ≥ 0.9
+//   resident   kernel over resident data         vs direct bindings       time ratio ≤ 1.15
+//   oversub    two streaming passes, 4× the pool vs double-buffered loop  time ratio ≤ 1.25 (+ bytes ≤ 1.05× minimum)
+//   demand     gather, demand-paged from cold    vs declared ranges       time ratio ≤ 2
+//   faults     queue round trips per fault batch                          ≤ 3
+//   pagetable  host page-state updates per second                         ≥ 20 M/s
+//   metadata   host bytes of page-table state per page                    ≤ 16
+
+import { createKernel, createPool, createSpace, type AddressSpace, type Kernel, type Pool } from '../src/index.ts';
+import { spaceCore } from '../src/space/address-space.ts';
+import { NO_FRAME, PageState, PageTable } from '../src/space/page-table.ts';
+import { GpuPageTable } from '../src/device/gpu-page-table.ts';
+import { FrameTable } from '../src/device/frames.ts';
+import { BufferUsage, MapMode } from '../src/gpu/constants.ts';
+import { gbps, interleave, KiB, median, MiB, timeGpu, type BenchContext, type CaseResult } from './lib.ts';
+
+export interface BenchCase {
+  readonly key: string;
+  readonly title: string;
+  run(ctx: BenchContext): Promise<CaseResult>;
+}
+
+// ---- kernels: the same arithmetic through the prelude and with direct bindings ----
+
+const affine = createKernel({
+  label: 'bench:affine',
+  workgroupSize: 64,
+  code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x + inv.global_id.y * inv.num_workgroups.x * 64u;
+  if (i >= vm_arg_u32(1u)) { return; }
+  let a = vm_arg_u32(0u) + i * 4u;
+  vm_store_u32(a, vm_load_u32(a) * vm_arg_u32(2u) + vm_arg_u32(3u));
+}`,
+});
+
+const RAW_AFFINE = /* wgsl */ `
+struct U { base: u32, n: u32, mul: u32, add: u32 }
+@group(0) @binding(0) var<storage, read_write> a: array<u32>;
+@group(0) @binding(1) var<uniform> u: U;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+  let i = g.x + g.y * nw.x * 64u;
+  if (i >= u.n) { return; }
+  let k = u.base / 4u + i;
+  a[k] = a[k] * u.mul + u.add;
+}`;
+
+const gatherKernel = (idempotent: boolean): Kernel => createKernel({
+  label: `bench:gather${idempotent ? '' : ':tx'}`,
+  workgroupSize: 64,
+  idempotent,
+  code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x + inv.global_id.y * inv.num_workgroups.x * 64u;
+  if (i >= vm_arg_u32(3u)) { return; }
+  let j = vm_load_u32(vm_arg_u32(1u) + i * 4u);
+  vm_store_u32(vm_arg_u32(2u) + i * 4u, vm_load_u32(vm_arg_u32(0u) + j * 4u));
+}`,
+});
+const gather = gatherKernel(true);
+const gatherTx = gatherKernel(false);
+
+/** Workgroups of 64 for n items, as a grid under the per-dimension limit. */
+function grid(n: number): [number, number] {
+  const wg = Math.ceil(n / 64);
+  const x = Math.min(wg, 65535);
+  return [x, Math.ceil(wg / x)];
+}
+
+interface RawAffine {
+  run(buffer: GPUBuffer, base: number, n: number, encoder?: GPUCommandEncoder): void;
+  destroy(): void;
+}
+
+/** The hand-written version: a pipeline over a plain storage buffer. */
+function rawAffine(device: GPUDevice): RawAffine {
+  const module = device.createShaderModule({ label: 'bench:raw-affine', code: RAW_AFFINE });
+  const pipeline = device.createComputePipeline({ label: 'bench:raw-affine', layout: 'auto', compute: { module, entryPoint: 'main' } });
+  const uniforms: GPUBuffer[] = [];
+  let next = 0;
+  return {
+    run(buffer, base, n, encoder) {
+      // One uniform buffer per call in flight (a ring), as a careful hand-written loop would.
+      if (uniforms.length < 4) uniforms.push(device.createBuffer({ label: 'bench:raw-uniforms', size: 16, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST }));
+      const ub = uniforms[next++ % uniforms.length]!;
+      device.queue.writeBuffer(ub, 0, new Uint32Array([base, n, 3, 1]));
+      const bg = device.createBindGroup({ label: 'bench:raw-bg', layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer } }, { binding: 1, resource: { buffer: ub } }] });
+      const enc = encoder ?? device.createCommandEncoder({ label: 'bench:raw' });
+      const pass = enc.beginComputePass({ label: 'bench:raw-affine' });
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bg);
+      pass.dispatchWorkgroups(...grid(n));
+      pass.end();
+      if (!encoder) device.queue.submit([enc.finish()]);
+    },
+    destroy() {
+      for (const u of uniforms) u.destroy();
+    },
+  };
+}
+
+function fill(bytes: number, seed: number): Uint8Array {
+  const w = new Uint32Array(bytes / 4);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < w.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    w[i] = x >>> 0;
+  }
+  return new Uint8Array(w.buffer);
+}
+
+async function poolAndSpace(ctx: BenchContext, capacity: number, size: number, pinLimit?: number): Promise<{ pool: Pool; space: AddressSpace }> {
+  const pool = await createPool(ctx.device, { capacity, pageSize: 64 * KiB, label: 'bench', ...(pinLimit === undefined ? {} : { pinLimit }) });
+  return { pool, space: createSpace(pool, { size, label: 'bench' }) };
+}
+
+// ---- raw transfers: what a user writes without the runtime ----
+
+/** queue.writeBuffer in pieces of `chunk` bytes. */
+function rawWriteBuffer(device: GPUDevice, dst: GPUBuffer, host: Uint8Array, chunk: number): void {
+  for (let off = 0; off < host.byteLength; off += chunk) device.queue.writeBuffer(dst, off, host, off, Math.min(chunk, host.byteLength - off));
+}
+
+/** A ring of reused MAP_WRITE staging buffers. */
+function rawStagingRing(device: GPUDevice, slotSize: number, slots: number) {
+  const ring = Array.from({ length: slots }, (_, i) => ({
+    buffer: device.createBuffer({ label: `bench:staging[${i}]`, size: slotSize, usage: BufferUsage.MAP_WRITE | BufferUsage.COPY_SRC, mappedAtCreation: true }),
+    ready: Promise.resolve(),
+  }));
+  let next = 0;
+  return {
+    async upload(dst: GPUBuffer, host: Uint8Array): Promise<void> {
+      for (let off = 0; off < host.byteLength; off += slotSize) {
+        const slot = ring[next++ % slots]!;
+        await slot.ready;
+        const n = Math.min(slotSize, host.byteLength - off);
+        new Uint8Array(slot.buffer.getMappedRange(0, slotSize)).set(host.subarray(off, off + n));
+        slot.buffer.unmap();
+        const enc = device.createCommandEncoder({ label: 'bench:staging-copy' });
+        enc.copyBufferToBuffer(slot.buffer, 0, dst, off, n);
+        device.queue.submit([enc.finish()]);
+        slot.ready = slot.buffer.mapAsync(MapMode.WRITE);
+      }
+    },
+    async destroy(): Promise<void> {
+      for (const s of ring) {
+        await s.ready.catch(() => undefined);
+        s.buffer.destroy();
+      }
+    },
+  };
+}
+
+/** Read a buffer back into `host` through `slots` reused MAP_READ buffers of `slotSize`, every copy submitted before the first map is awaited. */
+function rawReadbackRing(device: GPUDevice, slotSize: number, slots: number) {
+  const ring = Array.from({ length: slots }, (_, i) => device.createBuffer({ label: `bench:readback[${i}]`, size: slotSize, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST }));
+  return {
+    async readback(src: GPUBuffer, host: Uint8Array): Promise<void> {
+      for (let base = 0; base < host.byteLength; base += slotSize * slots) {
+        const enc = device.createCommandEncoder({ label: 'bench:readback-copy' });
+        const parts: [GPUBuffer, number, number][] = [];
+        for (let s = 0; s < slots && base + s * slotSize < host.byteLength; s++) {
+          const off = base + s * slotSize;
+          const n = Math.min(slotSize, host.byteLength - off);
+          enc.copyBufferToBuffer(src, off, ring[s]!, 0, n);
+          parts.push([ring[s]!, off, n]);
+        }
+        device.queue.submit([enc.finish()]);
+        const maps = parts.map(([b, , n]) => b.mapAsync(MapMode.READ, 0, n));
+        for (let k = 0; k < parts.length; k++) {
+          await maps[k];
+          const [b, off, n] = parts[k]!;
+          host.set(new Uint8Array(b.getMappedRange(0, n)), off);
+          b.unmap();
+        }
+      }
+    },
+    destroy(): void {
+      for (const b of ring) b.destroy();
+    },
+  };
+}
+
+// ---- the cases ----
+
+const upload: BenchCase = {
+  key: 'upload',
+  title: 'migrate 64 MiB host→device',
+  async run(ctx) {
+    const size = 64 * MiB;
+    const { device } = ctx;
+    const { pool, space } = await poolAndSpace(ctx, size, size, size);
+    const data = fill(size, 1);
+    await space.write(0, data);
+    const dst = device.createBuffer({ label: 'bench:upload-dst', size, usage: BufferUsage.STORAGE | BufferUsage.COPY_DST | BufferUsage.COPY_SRC });
+    const ring4 = rawStagingRing(device, 4 * MiB, 4);
+    const ring16 = rawStagingRing(device, 16 * MiB, 2);
+    const t = await interleave(ctx, {
+      runtime: () => timeGpu(device, () => space.pin(0, size)),
+      'writeBuffer 1 MiB': () => timeGpu(device, () => rawWriteBuffer(device, dst, data, 1 * MiB)),
+      'writeBuffer 8 MiB': () => timeGpu(device, () => rawWriteBuffer(device, dst, data, 8 * MiB)),
+      'writeBuffer 64 MiB': () => timeGpu(device, () => rawWriteBuffer(device, dst, data, 64 * MiB)),
+      'staging 4×4 MiB': () => timeGpu(device, () => ring4.upload(dst, data)),
+      'staging 2×16 MiB': () => timeGpu(device, () => ring16.upload(dst, data)),
+    }, async (k) => {
+      if (k !== 'runtime') return;
+      space.unpin(0, size);
+      await space.write(0, data); // drops the device copies: the next run starts cold
+    });
+    const { best, bestMs } = bestBaseline(t);
+    await ring4.destroy();
+    await ring16.destroy();
+    dst.destroy();
+    space.destroy();
+    pool.destroy();
+    return {
+      value: bestMs / t.runtime, target: 0.9, direction: 'min', unit: 'throughput ratio',
+      baseline: gbps(size, bestMs), runtime: gbps(size, t.runtime),
+      detail: { units: 'GB/s', bestBaseline: best, ...msDetail(t) },
+    };
+  },
+};
+
+const readback: BenchCase = {
+  key: 'readback',
+  title: 'migrate 64 MiB device→host',
+  async run(ctx) {
+    const size = 64 * MiB;
+    const { device } = ctx;
+    const { pool, space } = await poolAndSpace(ctx, size, size);
+    await space.write(0, fill(size, 2));
+    const dirty = () => space.dispatch(affine, { workgroups: grid(size / 4), write: [{ addr: 0, byteLength: size }], args: [0, size / 4, 3, 1] });
+    await dirty();
+    const src = device.createBuffer({ label: 'bench:readback-src', size, usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST });
+    const host = new Uint8Array(size);
+    const r1 = rawReadbackRing(device, 4 * MiB, 4);
+    const r16 = rawReadbackRing(device, 16 * MiB, 4);
+    const r64 = rawReadbackRing(device, 64 * MiB, 1);
+    const t = await interleave(ctx, {
+      runtime: () => timeGpu(device, () => space.withView(0, size, 'read', () => undefined)),
+      'ring 4×4 MiB': () => timeGpu(device, () => r1.readback(src, host)),
+      'ring 4×16 MiB': () => timeGpu(device, () => r16.readback(src, host)),
+      'one 64 MiB buffer': () => timeGpu(device, () => r64.readback(src, host)),
+    }, async (k) => {
+      if (k === 'runtime') await dirty(); // device-dirty again (untimed)
+    });
+    const { best, bestMs } = bestBaseline(t);
+    r1.destroy();
+    r16.destroy();
+    r64.destroy();
+    src.destroy();
+    space.destroy();
+    pool.destroy();
+    return {
+      value: bestMs / t.runtime, target: 0.9, direction: 'min', unit: 'throughput ratio',
+      baseline: gbps(size, bestMs), runtime: gbps(size, t.runtime),
+      detail: { units: 'GB/s', bestBaseline: best, ...msDetail(t) },
+    };
+  },
+};
+
+const resident: BenchCase = {
+  key: 'resident',
+  title: 'kernel over resident data: prelude vs direct bindings',
+  async run(ctx) {
+    const size = (ctx.quick ? 16 : 32) * MiB;
+    const n = size / 4;
+    const { device } = ctx;
+    const { pool, space } = await poolAndSpace(ctx, size, size);
+    await space.write(0, fill(size, 3));
+    const opts = { workgroups: grid(n), write: [{ addr: 0, byteLength: size }], args: [0, n, 3, 1] };
+    await space.dispatch(affine, opts); // resident from here on
+    const buf = device.createBuffer({ label: 'bench:resident-raw', size, usage: BufferUsage.STORAGE | BufferUsage.COPY_DST });
+    device.queue.writeBuffer(buf, 0, fill(size, 3));
+    const raw = rawAffine(device);
+    const t = await interleave(ctx, {
+      runtime: () => timeGpu(device, () => space.dispatch(affine, opts)),
+      raw: () => timeGpu(device, () => raw.run(buf, 0, n)),
+    });
+    const st = pool.stats();
+    raw.destroy();
+    buf.destroy();
+    space.destroy();
+    pool.destroy();
+    return {
+      value: t.runtime / t.raw, target: 1.15, direction: 'max', unit: 'time ratio',
+      baseline: t.raw, runtime: t.runtime,
+      detail: { units: 'ms per dispatch', bytes: size, uploadsDuringRuns: st.pagesToDevice - size / (64 * KiB) },
+    };
+  },
+};
+
+const oversub: BenchCase = {
+  key: 'oversub',
+  title: 'two streaming passes over 4× the pool',
+  async run(ctx) {
+    const P = (ctx.quick ? 16 : 32) * MiB;
+    const size = 4 * P;
+    const { device } = ctx;
+    const { pool, space } = await poolAndSpace(ctx, P, size);
+    const data = fill(size, 4);
+    await space.write(0, data);
+    const host = new Uint8Array(data); // the baseline's own host copy
+    const raw = rawAffine(device);
+    const chunks = [P / 4, P / 2];
+    let bytesMoved = 0;
+
+    const runtime = (chunk: number) => async () => {
+      const s0 = pool.stats();
+      const ms = await timeGpu(device, async () => {
+        for (let pass = 0; pass < 2; pass++) {
+          for (let a = 0; a < size; a += chunk) {
+            await space.dispatch(affine, { workgroups: grid(chunk / 4), write: [{ addr: a, byteLength: chunk }], args: [a, chunk / 4, 3, 1] });
+          }
+        }
+        await space.withView(0, size, 'read', () => undefined); // everything home, as the baseline ends
+      });
+      const s1 = pool.stats();
+      bytesMoved = s1.bytesToDevice - s0.bytesToDevice + s1.bytesToHost - s0.bytesToHost;
+      return ms;
+    };
+
+    // The hand-written loop: two device buffers of `chunk` bytes (2·chunk ≤ P) and two readback
+    // buffers; chunk c uploads and computes while chunk c−1 is mapped and copied home.
+    const dev = chunks.map((c) => [0, 1].map((i) => device.createBuffer({ label: `bench:oversub-dev[${i}]`, size: c, usage: BufferUsage.STORAGE | BufferUsage.COPY_DST | BufferUsage.COPY_SRC })));
+    const rb = chunks.map((c) => [0, 1].map((i) => device.createBuffer({ label: `bench:oversub-rb[${i}]`, size: c, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST })));
+    const baseline = (ci: number) => () => timeGpu(device, async () => {
+      const chunk = chunks[ci]!;
+      let prev: { buf: GPUBuffer; off: number; map: Promise<void> } | undefined;
+      const drain = async () => {
+        if (!prev) return;
+        await prev.map;
+        host.set(new Uint8Array(prev.buf.getMappedRange()), prev.off);
+        prev.buf.unmap();
+        prev = undefined;
+      };
+      let k = 0;
+      for (let pass = 0; pass < 2; pass++) {
+        for (let off = 0; off < size; off += chunk, k++) {
+          const d = dev[ci]![k % 2]!;
+          const r = rb[ci]![k % 2]!;
+          device.queue.writeBuffer(d, 0, host, off, chunk);
+          const enc = device.createCommandEncoder({ label: 'bench:oversub' });
+          raw.run(d, 0, chunk / 4, enc);
+          enc.copyBufferToBuffer(d, 0, r, 0, chunk);
+          device.queue.submit([enc.finish()]);
+          await drain();
+          prev = { buf: r, off, map: r.mapAsync(MapMode.READ) };
+        }
+      }
+      await drain();
+    });
+
+    const t = await interleave(ctx, {
+      [`runtime ${chunks[0]! / MiB} MiB chunks`]: runtime(chunks[0]!),
+      [`runtime ${chunks[1]! / MiB} MiB chunks`]: runtime(chunks[1]!),
+      [`raw ${chunks[0]! / MiB} MiB chunks`]: baseline(0),
+      [`raw ${chunks[1]! / MiB} MiB chunks`]: baseline(1),
+    } as Record<string, () => Promise<number>>);
+    // Bytes of the runtime's best variant, measured once more on its own.
+    const rtKeys = Object.keys(t).filter((k) => k.startsWith('runtime'));
+    const rawKeys = Object.keys(t).filter((k) => k.startsWith('raw'));
+    const bestRt = rtKeys.reduce((a, b) => (t[a]! <= t[b]! ? a : b));
+    const bestRaw = rawKeys.reduce((a, b) => (t[a]! <= t[b]! ? a : b));
+    await runtime(chunks[rtKeys.indexOf(bestRt)]!)();
+    const minimum = 2 * 2 * size; // two passes, each uploading and bringing home every byte
+    raw.destroy();
+    for (const b of [...dev.flat(), ...rb.flat()]) b.destroy();
+    space.destroy();
+    pool.destroy();
+    return {
+      value: t[bestRt]! / t[bestRaw]!, target: 1.25, direction: 'max', unit: 'time ratio',
+      baseline: t[bestRaw]!, runtime: t[bestRt]!,
+      detail: {
+        units: 'ms for both passes', pool: P, data: size, bestRuntime: bestRt, bestBaseline: bestRaw,
+        bytesMoved, bytesMinimum: minimum, bytesRatio: bytesMoved / minimum, bytesTarget: 1.05, ...msDetail(t),
+      },
+    };
+  },
+};
+
+/** A gather demand-paged from cold against the same gather with declared ranges; also the round trips per fault batch. */
+async function gatherRuns(ctx: BenchContext) {
+  const n = (ctx.quick ? 1 : 2) * MiB / 4 * 4; // indices
+  const dataWords = (ctx.quick ? 4 : 8) * MiB / 4;
+  const { device } = ctx;
+  const { pool, space } = await poolAndSpace(ctx, 64 * MiB, 64 * MiB);
+  const data = space.alloc(dataWords * 4, { align: 64 * KiB, label: 'data' });
+  const idx = space.alloc(n * 4, { align: 64 * KiB, label: 'idx' });
+  const out = space.alloc(n * 4, { align: 64 * KiB, label: 'out' });
+  const dataBytes = fill(dataWords * 4, 5);
+  const idxWords = new Uint32Array(n);
+  let x = 12345;
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    idxWords[i] = x % dataWords;
+  }
+  const zeros = new Uint8Array(n * 4);
+  const cold = async () => {
+    await space.write(data, dataBytes);
+    await space.write(idx, idxWords);
+    await space.write(out, zeros);
+  };
+  await cold();
+  const args = [data, idx, out, n];
+  const wg = grid(n);
+  const declared = { workgroups: wg, args, read: [{ addr: data, byteLength: dataWords * 4 }, { addr: idx, byteLength: n * 4 }], write: [{ addr: out, byteLength: n * 4 }] };
+  let batches = 0;
+  let trips = 0;
+  let passes = 0;
+  const t = await interleave(ctx, {
+    declared: () => timeGpu(device, () => space.dispatch(gather, declared)),
+    'demand (replay)': () => timeGpu(device, async () => {
+      const s0 = pool.stats();
+      const r = await space.dispatch(gather, { workgroups: wg, args, demand: true });
+      const s1 = pool.stats();
+      batches += r.demand!.faultBatches;
+      passes += r.demand!.passes;
+      trips += s1.roundTrips - s0.roundTrips;
+    }),
+    'demand (transaction)': () => timeGpu(device, () => space.dispatch(gatherTx, { workgroups: wg, args, demand: true })),
+  }, cold);
+  // Check the result once: every out[i] = data[idx[i]].
+  await space.dispatch(gather, { workgroups: wg, args, demand: true });
+  const got = new Uint32Array((await space.read(out, n * 4)).buffer);
+  const dw = new Uint32Array(dataBytes.buffer);
+  for (let i = 0; i < n; i += 997) if (got[i] !== dw[idxWords[i]!]) throw new Error(`gather benchmark: wrong result at ${i}`);
+  space.destroy();
+  pool.destroy();
+  return { t, batches, trips, passes, n, dataBytes: dataWords * 4 };
+}
+
+let gatherCache: Promise<Awaited<ReturnType<typeof gatherRuns>>> | undefined;
+
+const demand: BenchCase = {
+  key: 'demand',
+  title: 'gather demand-paged from cold vs declared ranges',
+  async run(ctx) {
+    const g = await (gatherCache ??= gatherRuns(ctx));
+    return {
+      value: g.t['demand (replay)'] / g.t.declared, target: 2, direction: 'max', unit: 'time ratio',
+      baseline: g.t.declared, runtime: g.t['demand (replay)'],
+      detail: { units: 'ms from cold', indices: g.n, dataBytes: g.dataBytes, transactionMs: g.t['demand (transaction)'], transactionRatio: g.t['demand (transaction)'] / g.t.declared },
+    };
+  },
+};
+
+const faults: BenchCase = {
+  key: 'faults',
+  title: 'queue round trips per fault batch',
+  async run(ctx) {
+    const g = await (gatherCache ??= gatherRuns(ctx));
+    return {
+      value: g.trips / g.batches, target: 3, direction: 'max', unit: 'round trips per batch',
+      baseline: null, runtime: g.trips / g.batches,
+      detail: { roundTrips: g.trips, faultBatches: g.batches, passes: g.passes, source: 'the demand (replay) gather runs' },
+    };
+  },
+};
+
+const pagetable: BenchCase = {
+  key: 'pagetable',
+  title: 'host page-state updates per second',
+  async run(ctx) {
+    // The runtime's own per-page steps, as migrate/ finalizes a fault-in and an eviction:
+    // frame table, page table state and frame, device page table entry.
+    const pages = 65536; // a 4 GiB space of 64 KiB pages
+    const table = new PageTable(pages, 16);
+    const frames = new FrameTable(pages / 4, pages / 4);
+    const gpt = new GpuPageTable(ctx.device, pages, 'bench');
+    const rounds = ctx.quick ? 20 : 50;
+    const runs: number[] = [];
+    for (let r = -1; r < ctx.reps; r++) {
+      const t0 = performance.now();
+      let updates = 0;
+      for (let k = 0; k < rounds; k++) {
+        const first = (k * 4099) % (pages - frames.frameCount);
+        const [f0, got] = frames.takeRun(frames.frameCount, 1, first);
+        for (let i = 0; i < got; i++) {
+          const p = first + i;
+          table.frame[p] = f0 + i;
+          table.state[p] = PageState.Shared;
+          gpt.map(p, f0 + i);
+        }
+        for (let i = 0; i < got; i++) {
+          const p = first + i;
+          frames.release(table.frame[p]!);
+          table.frame[p] = NO_FRAME;
+          table.state[p] = PageState.Host;
+          gpt.unmap(p);
+        }
+        updates += 2 * got;
+      }
+      const ms = performance.now() - t0;
+      if (r >= 0) runs.push(updates / (ms / 1000));
+    }
+    gpt.destroy();
+    const rate = median(runs);
+    return { value: rate / 1e6, target: 20, direction: 'min', unit: 'M updates/s', baseline: null, runtime: rate / 1e6, detail: { units: 'M updates/s', pages, rounds } };
+  },
+};
+
+const metadata: BenchCase = {
+  key: 'metadata',
+  title: 'host bytes of page-table state per page',
+  async run(ctx) {
+    // Measured from the objects, not from a constant: every page-indexed typed array a space keeps.
+    const { pool, space } = await poolAndSpace(ctx, 16 * MiB, 1024 * MiB);
+    const core = spaceCore(space, 'bench');
+    const pages = core.pageCount;
+    const arrays = [...Object.values(core.table), core.gpt.mirror].filter((v): v is ArrayBufferView => ArrayBuffer.isView(v));
+    const bytes = arrays.reduce((s, a) => s + a.byteLength, 0);
+    const strictPool = pool;
+    const strict = createSpace(strictPool, { size: 1024 * MiB, strict: true });
+    const sc = spaceCore(strict, 'bench');
+    // The detector's arrays are private: its documented cost is 5 bytes a page (a u32 hash and a u8 flag).
+    space.destroy();
+    strict.destroy();
+    pool.destroy();
+    return {
+      value: bytes / pages, target: 16, direction: 'max', unit: 'bytes per page', baseline: null, runtime: bytes / pages,
+      detail: { pages, arrays: arrays.length, strictModeExtra: sc.bypass ? 5 : 0, frameTableBytesPerFrame: 4 + 2 + 1 },
+    };
+  },
+};
+
+export const CASES: readonly BenchCase[] = [upload, readback, resident, oversub, demand, faults, pagetable, metadata];
+
+function bestBaseline(t: Record<string, number>): { best: string; bestMs: number } {
+  let best = '';
+  let bestMs = Infinity;
+  for (const [k, v] of Object.entries(t)) {
+    if (k !== 'runtime' && v < bestMs) {
+      best = k;
+      bestMs = v;
+    }
+  }
+  return { best, bestMs };
+}
+
+function msDetail(t: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(t).map(([k, v]) => [`ms: ${k}`, Math.round(v * 100) / 100]));
+}
+
+/** Run the cases (all, or those named) and return their results by key. */
+export async function runSuite(ctx: BenchContext, only?: readonly string[]): Promise<Record<string, CaseResult>> {
+  gatherCache = undefined;
+  const out: Record<string, CaseResult> = {};
+  for (const c of CASES) {
+    if (only && only.length > 0 && !only.includes(c.key)) continue;
+    const t0 = performance.now();
+    ctx.log(`${c.key}: ${c.title} …`);
+    const r = await c.run(ctx);
+    out[c.key] = r;
+    const ok = r.direction === 'min' ? r.value >= r.target : r.value <= r.target;
+    ctx.log(`${c.key}: ${r.value.toFixed(3)} ${r.unit} (target ${r.direction === 'min' ? '≥' : '≤'} ${r.target}) ${ok ? 'met' : 'MISSED'} [${((performance.now() - t0) / 1000).toFixed(1)} s]`);
+  }
+  return out;
+}
