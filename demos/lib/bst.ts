@@ -37,7 +37,7 @@ export function bstKeys(count: number, seed = 12345): number[] {
  */
 export async function buildBst(space: AddressSpace, keys: readonly number[]): Promise<Bst> {
   const count = keys.length;
-  const arena = space.alloc(count * Node.size, { align: Node.align });
+  const arena = space.alloc(count * Node.size, { align: Node.align, label: 'tree nodes' });
   const left = new Int32Array(count).fill(-1);
   const right = new Int32Array(count).fill(-1);
   for (let i = 1; i < count; i++) {

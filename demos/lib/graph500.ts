@@ -262,11 +262,11 @@ export interface GraphInSpace {
 /** Lay the CSR out in the space, with a parent array and two frontiers. */
 export async function loadGraph(space: AddressSpace, g: Csr): Promise<GraphInSpace> {
   const align = space.pageSize;
-  const offsets = space.alloc(g.offsets.byteLength, { align });
-  const adjacency = space.alloc(Math.max(4, g.adjacency.byteLength), { align });
-  const parent = space.alloc(g.vertices * 4, { align });
-  const f0 = space.alloc(16 + g.vertices * 4, { align });
-  const f1 = space.alloc(16 + g.vertices * 4, { align });
+  const offsets = space.alloc(g.offsets.byteLength, { align, label: 'offsets' });
+  const adjacency = space.alloc(Math.max(4, g.adjacency.byteLength), { align, label: 'adjacency' });
+  const parent = space.alloc(g.vertices * 4, { align, label: 'parent' });
+  const f0 = space.alloc(16 + g.vertices * 4, { align, label: 'frontier A' });
+  const f1 = space.alloc(16 + g.vertices * 4, { align, label: 'frontier B' });
   await space.write(offsets, g.offsets);
   await space.write(adjacency, g.adjacency);
   return { offsets, adjacency, parent, frontiers: [f0, f1], graphBytes: g.offsets.byteLength + g.adjacency.byteLength };

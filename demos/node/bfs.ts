@@ -1,4 +1,4 @@
-// Demo: Graph500-style BFS, demand-paged, on Node + Dawn.
+// Demo: Graph500-style BFS, demand-paged, on Node + Dawn (demos/lib/bfs-demo.ts).
 //
 // A Kronecker (R-MAT) graph, edge factor 16, is built on the host as CSR in a
 // virtual address space at least 4× larger than the device pool. Each BFS
@@ -9,31 +9,34 @@
 // of the grid when a level's working set does not fit the pool. The parent
 // tree is validated with the Graph500 rules.
 //
-// Usage: npm run demo:bfs -- [--scale 16] [--pool MiB] [--page KiB] [--seed N]
+// Usage: npm run demo:bfs -- [--scale 16] [--pool MiB] [--page KiB] [--seed N] [--upload …] [--trace FILE]
 
 import { parseArgs } from 'node:util';
 import { requestNodeDevice } from '../../src/node.ts';
 import { runBfsDemo } from '../lib/bfs-demo.ts';
+import { commonOptions, DemoCli, poolChoice } from './cli.ts';
 
-const MiB = 1024 * 1024;
 const { values } = parseArgs({
   options: {
+    ...commonOptions({ pool: '2', page: '4' }),
     scale: { type: 'string', default: '16' },
-    pool: { type: 'string', default: '2' },
-    page: { type: 'string', default: '4' },
     seed: { type: 'string', default: '1' },
   },
 });
 
+const cli = new DemoCli({ trace: values.trace });
 const node = await requestNodeDevice();
 try {
-  const out = await runBfsDemo(
-    node.device,
-    { scale: Number(values.scale), poolBytes: Number(values.pool) * MiB, pageSize: Number(values.page) * 1024, seed: Number(values.seed) },
-    (line) => console.log(line),
-  );
+  console.log(`webgpu-hmm Graph500 BFS on ${node.adapterName}`);
+  const out = await runBfsDemo(node.device, { ...poolChoice(values), scale: Number(values.scale), seed: Number(values.seed) }, cli.hooks);
+  cli.summary(out, [
+    ['reached (GPU / host)', `${out.reached} / ${out.hostReached}`],
+    ['depth, levels', `${out.depth}, ${out.levels}`],
+    ['validation', out.valid ? 'OK' : `FAILED: ${out.errors.join('; ')}`],
+  ]);
   console.log(`RESULT: ${out.summary}`);
   if (!out.ok) process.exitCode = 1;
 } finally {
+  cli.close();
   node.destroy();
 }

@@ -1,5 +1,5 @@
 // Demo: a binary search tree built in JavaScript, queried by many GPU
-// invocations at once, demand-paged, on Node + Dawn.
+// invocations at once, demand-paged, on Node + Dawn (demos/lib/tree-demo.ts).
 //
 // The tree lives in a virtual address space as `Node` structs whose child
 // pointers are virtual addresses (defineStruct: one layout for host and WGSL).
@@ -9,35 +9,37 @@
 // (replay mode) or, with --transaction, as a transaction. Every result is
 // checked against a host Map.
 //
-// Usage: npm run demo:tree -- [--nodes N] [--queries N] [--pool MiB] [--page KiB] [--transaction]
+// Usage: npm run demo:tree -- [--nodes N] [--queries N] [--pool MiB] [--page KiB] [--transaction] [--upload …] [--trace FILE]
 
 import { parseArgs } from 'node:util';
 import { requestNodeDevice } from '../../src/node.ts';
 import { runTreeDemo } from '../lib/tree-demo.ts';
+import { commonOptions, DemoCli, num, poolChoice } from './cli.ts';
 
-const MiB = 1024 * 1024;
 const { values } = parseArgs({
   options: {
+    ...commonOptions({ pool: '8', page: '4' }),
     nodes: { type: 'string', default: '1000000' },
     queries: { type: 'string', default: '65536' },
-    pool: { type: 'string', default: '8' },
-    page: { type: 'string', default: '4' },
     transaction: { type: 'boolean', default: false },
   },
 });
 
+const cli = new DemoCli({ trace: values.trace });
 const node = await requestNodeDevice();
 try {
-  const out = await runTreeDemo(
-    node.device,
-    {
-      nodes: Number(values.nodes), queries: Number(values.queries), poolBytes: Number(values.pool) * MiB,
-      pageSize: Number(values.page) * 1024, transaction: values.transaction,
-    },
-    (line) => console.log(line),
-  );
+  console.log(`webgpu-hmm tree lookups on ${node.adapterName}`);
+  const out = await runTreeDemo(node.device, {
+    ...poolChoice(values), nodes: Math.round(num('nodes', values.nodes)), queries: Math.round(num('queries', values.queries)),
+    mode: values.transaction ? 'transaction' : 'replay',
+  }, cli.hooks);
+  cli.summary(out, [
+    ['lookups', `${out.lookups} (${out.hits} found, ${out.mismatches} mismatches)`],
+    ['mode, passes', `${out.mode}, ${out.passes}`],
+  ]);
   console.log(`RESULT: ${out.summary}`);
   if (!out.ok) process.exitCode = 1;
 } finally {
+  cli.close();
   node.destroy();
 }

@@ -16,8 +16,10 @@ export default defineConfig({
     rolldownOptions: {
       input: {
         index: `${here}index.html`,
+        stream: `${here}stream.html`,
         tree: `${here}tree.html`,
         bfs: `${here}bfs.html`,
+        thrash: `${here}thrash.html`,
       },
     },
   },

@@ -12,7 +12,7 @@ test('tree demo: GPU lookups in a BST that fills the pool match the host Map', a
   await withBrowserDevice('tree-test-device', async ({ device }) => {
     const lines: string[] = [];
     const o = TREE_DEFAULTS; // 65536 nodes, 8192 queries, 1 MiB pool of 4 KiB pages
-    const r = await runTreeDemo(device, o, (l) => lines.push(l));
+    const r = await runTreeDemo(device, o, { log: (l) => lines.push(l) });
     console.log(`tree demo: ${r.ms.toFixed(0)} ms in all`);
     expect(r.lookups).toBe(8192);
     expect(r.mismatches).toBe(0);
@@ -30,7 +30,7 @@ test('BFS demo: a graph ≥ 4× the pool validates and reaches what a host BFS r
   await withBrowserDevice('bfs-test-device', async ({ device }) => {
     const lines: string[] = [];
     const o = BFS_DEFAULTS; // scale 14, 0.5 MiB pool of 4 KiB pages
-    const r = await runBfsDemo(device, o, (l) => lines.push(l));
+    const r = await runBfsDemo(device, o, { log: (l) => lines.push(l) });
     console.log(`BFS demo: ${r.ms.toFixed(0)} ms in all`);
     expect(r.ratio).toBeGreaterThanOrEqual(4);
     expect(r.errors).toEqual([]);

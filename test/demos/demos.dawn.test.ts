@@ -1,11 +1,15 @@
-// Both demos end to end on Dawn, at test sizes: the BST lookups in demand
-// mode (replay and transaction) agree with the host Map, and BFS over a
-// Kronecker graph at least 4× the pool passes the Graph500 validation.
+// The demos on Dawn, at test sizes: the BST lookups in demand mode (replay
+// and transaction) agree with the host Map; BFS over a Kronecker graph at
+// least 4× the pool passes the Graph500 validation; the streaming and
+// thrashing runs (demos/lib) verify their data and report through their hooks.
+// The pages themselves are tested in Chromium by test/e2e.
 
 import { expect } from 'vitest';
 import { testWithDevice, KiB, MiB } from '../helpers/gpu.ts';
 import { makeSpace } from '../helpers/space.ts';
-import { createKernel } from '../../src/index.ts';
+import { createKernel, type AddressSpace } from '../../src/index.ts';
+import { runStreamDemo, STREAM_DEFAULTS } from '../../demos/lib/stream-demo.ts';
+import { runThrashDemo, THRASH_DEFAULTS, THRASH_THRESHOLD } from '../../demos/lib/thrash-demo.ts';
 import { bstKeys, bstLookup, bstQueries, buildBst, checkLookups, Node } from '../../demos/lib/bst.ts';
 import { hostBfs, kronecker, loadGraph, pickRoot, runBfs, toCsr, validateBfs } from '../../demos/lib/graph500.ts';
 
@@ -57,4 +61,49 @@ testWithDevice('BFS demo: a Kronecker graph 4× the pool is searched on the GPU 
   space.checkInvariants();
   // Reported for the record; aborts are allowed (appends the probe cannot place), their count is not fixed.
   expect(aborts).toBeGreaterThanOrEqual(0);
+});
+
+testWithDevice('stream demo: declared and transaction runs of a data set 4× the pool verify against the CPU; the hooks see the space and every phase', async ({ device }) => {
+  for (const mode of ['declared', 'transaction'] as const) {
+    const phases = new Set<string>();
+    let watched: AddressSpace | null = null;
+    let detached = false;
+    const r = await runStreamDemo(device, { ...STREAM_DEFAULTS, dataBytes: 2 * MiB, poolBytes: 512 * KiB, pageSize: 16 * KiB, chunkBytes: 128 * KiB, mode }, {
+      progress: (name, done, total) => {
+        expect(done).toBeLessThanOrEqual(total);
+        phases.add(name);
+      },
+      attach: (space) => {
+        watched = space;
+        expect(space.residency().unpopulated).toBe(space.size / space.pageSize); // before any allocation
+        return () => {
+          detached = true;
+        };
+      },
+    });
+    expect(r.summary).toMatch(/^ok: sum and xor of 2 MiB verified against the CPU/);
+    expect(r.ok).toBe(true);
+    expect(r.badSamples).toBe(0);
+    expect(r.ratio).toBe(4);
+    expect(watched).not.toBeNull();
+    expect(detached).toBe(true);
+    expect([...phases]).toEqual(['fill', 'compile', 'transform', 'reduce', 'read back']);
+    expect(r.stats.evictions).toBeGreaterThan(0);
+    expect(r.stats.faultBatches > 0).toBe(mode === 'transaction');
+  }
+});
+
+testWithDevice('thrash demo: pages ping-pong between host and GPU; per-page migration counts add up to the pool counters and the data matches the host', async ({ device }) => {
+  for (const mode of ['declared', 'replay'] as const) {
+    const r = await runThrashDemo(device, { ...THRASH_DEFAULTS, workingSetBytes: 512 * KiB, poolBytes: 256 * KiB, pageSize: 4 * KiB, rounds: 3, hostEvery: 2, chunkBytes: 32 * KiB, mode });
+    expect(r.mismatches).toBe(0);
+    expect(r.ok).toBe(true);
+    expect(r.pages).toBe(128);
+    expect(r.moves.length).toBe(128);
+    // Every copy either way is one page in one migration event's list.
+    expect(r.moves.reduce((a, b) => a + b, 0)).toBe(r.stats.pagesToDevice + r.stats.pagesToHost);
+    expect(r.thrashing).toBeGreaterThan(0);
+    expect(r.maxMoves).toBeGreaterThan(THRASH_THRESHOLD);
+    expect(r.stats.invalidations).toBeGreaterThan(0);
+  }
 });

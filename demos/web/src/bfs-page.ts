@@ -1,10 +1,17 @@
 import { BFS_DEFAULTS, runBfsDemo } from '../../lib/bfs-demo.ts';
-import { numberInput, setupPage } from './page.ts';
+import { numberInput, poolControls, setupPage } from './page.ts';
 
 const scale = numberInput('scale');
-const pool = numberInput('pool');
-const page = numberInput('page');
 const seed = numberInput('seed', 0);
+const controls = poolControls(
+  {
+    poolMiB: BFS_DEFAULTS.poolBytes / (1024 * 1024), pageKiB: BFS_DEFAULTS.pageSize / 1024, mode: 'transaction' as const,
+    modeNote: 'Only a transaction applies: the kernel claims vertices with compare-exchange and appends to the next frontier (not idempotent), and no one can declare which pages a level touches.',
+  },
+  ['transaction'] as const,
+);
 
-setupPage('bfs-demo-device', (device, log) =>
-  runBfsDemo(device, { ...BFS_DEFAULTS, scale: scale(), poolBytes: pool() * 1024 * 1024, pageSize: page() * 1024, seed: seed() }, log));
+setupPage('bfs-demo-device', (device, hooks) => {
+  const { mode: _mode, ...pool } = controls();
+  return runBfsDemo(device, { ...pool, scale: scale(), seed: seed() }, hooks);
+});

@@ -1,12 +1,24 @@
-// What both demo pages share: number inputs (preset from the query string),
-// the log, the status element, and the Run button's life cycle.
+// What every demo page shares: inputs preset from the query string, the
+// memory and policy controls, the live view (progress, heatmap, counters,
+// summary, ledger), the log, the status element, and the Run button's life
+// cycle.
 
+import type { DemoHooks, DemoOutcome, PoolChoice } from '../../lib/hooks.ts';
+import { UPLOAD_PATHS } from '../../lib/hooks.ts';
 import { requestWebDevice } from './device.ts';
+import type { HeatmapView } from './heatmap.ts';
+import { LiveView } from './live.ts';
 
 function el<T extends HTMLElement>(id: string): T {
   const e = document.getElementById(id);
   if (!e) throw new Error(`page has no #${id}`);
   return e as T;
+}
+
+function make<K extends keyof HTMLElementTagNameMap>(tag: K, text?: string): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  if (text !== undefined) e.textContent = text;
+  return e;
 }
 
 const params = new URLSearchParams(location.search);
@@ -32,19 +44,113 @@ export function checkboxInput(id: string): () => boolean {
   return () => input.checked;
 }
 
-export interface Outcome {
-  readonly ok: boolean;
-  readonly summary: string;
+/** A <select> of `values`; `?id=value` presets it (an unknown value fails the run, naming the choices). */
+export function selectInput<T extends string>(id: string, values: readonly T[]): () => T {
+  const select = el<HTMLSelectElement>(id);
+  const preset = params.get(id);
+  let bad: string | null = null;
+  if (preset !== null) {
+    if ((values as readonly string[]).includes(preset)) select.value = preset;
+    else bad = preset;
+  }
+  return () => {
+    if (bad !== null) throw new Error(`${id}: "${bad}" is not one of ${values.join(', ')}`);
+    return select.value as T;
+  };
+}
+
+const MODE_TEXT: Record<string, string> = {
+  declared: 'declared ranges',
+  transaction: 'demand paging, as a transaction',
+  replay: 'demand paging, idempotent replay',
+};
+
+function labelled(text: string, control: HTMLElement, title?: string): HTMLLabelElement {
+  const l = make('label');
+  if (title) l.title = title;
+  l.append(text, control);
+  return l;
+}
+
+function numberField(id: string, value: number, min: number): HTMLInputElement {
+  const i = make('input');
+  i.id = id;
+  i.type = 'number';
+  i.min = String(min);
+  i.step = 'any';
+  i.value = String(value);
+  return i;
+}
+
+function selectField(id: string, options: readonly [string, string][], value: string): HTMLSelectElement {
+  const s = make('select');
+  s.id = id;
+  for (const [v, t] of options) s.append(new Option(t, v));
+  s.value = value;
+  return s;
+}
+
+export interface Controls<M extends string> extends PoolChoice {
+  readonly mode: M;
 }
 
 /**
- * Wire the Run button: request a device, run, and leave `#status` with
- * data-status="ok" or "fail" (what e2e tests wait for). `?autorun` runs on load.
+ * Add the "memory" (pool, page size) and "policies" fieldsets to the page's
+ * form, before the Run button, preset from the URL (`?pool=MiB&page=KiB&mode=…&upload=…`).
+ * `modes` are the dispatch modes that apply to the demo (the first is the default).
  */
-export function setupPage(label: string, run: (device: GPUDevice, log: (line: string) => void) => Promise<Outcome>): void {
+export function poolControls<M extends string>(
+  defaults: { poolMiB: number; pageKiB: number; mode: M; modeNote?: string }, modes: readonly M[],
+): () => Controls<M> {
+  const form = el<HTMLFormElement>('controls');
+  const run = el<HTMLButtonElement>('run');
+
+  const memory = make('fieldset');
+  memory.append(make('legend', 'memory'),
+    labelled('pool (MiB)', numberField('pool', defaults.poolMiB, 0), 'device pool capacity'),
+    labelled('page (KiB)', numberField('page', defaults.pageKiB, 4), 'page size: a power of two, 4 KiB – 2 MiB'));
+
+  const policies = make('fieldset');
+  const modeSel = selectField('mode', modes.map((m) => [m, MODE_TEXT[m] ?? m]), defaults.mode);
+  if (modes.length === 1) modeSel.disabled = true;
+  const upload = selectField('upload', UPLOAD_PATHS.map((u) => [u, u]), 'auto');
+  // Placeholders for the policies of a later issue: shown, not faked.
+  const prefetch = selectField('prefetch', [['none', 'none (not built yet)']], 'none');
+  prefetch.disabled = true;
+  const thrash = selectField('thrashing', [['none', 'none (not built yet)']], 'none');
+  thrash.disabled = true;
+  policies.append(make('legend', 'policies'),
+    labelled('dispatch mode', modeSel, defaults.modeNote),
+    labelled('upload path', upload, "PoolOptions.uploadPath: 'auto' picks per transfer size"),
+    labelled('prefetch', prefetch, 'prefetch policies arrive in a later issue'),
+    labelled('thrashing mitigation', thrash, 'thrashing mitigation arrives in a later issue'));
+  form.insertBefore(memory, run);
+  form.insertBefore(policies, run);
+  if (defaults.modeNote) {
+    const note = make('p', defaults.modeNote);
+    note.className = 'note';
+    policies.append(note);
+  }
+
+  const pool = numberInput('pool');
+  const page = numberInput('page');
+  const mode = selectInput('mode', modes);
+  const up = selectInput('upload', UPLOAD_PATHS);
+  return () => ({ poolBytes: Math.round(pool() * 1024 * 1024), pageSize: Math.round(page() * 1024), mode: mode(), uploadPath: up() });
+}
+
+/**
+ * Wire the Run button: request a device, run with hooks that feed the live
+ * view, and leave `#status` with data-status="ok" or "fail" and the outcome's
+ * summary (what e2e tests wait for and check). `?autorun` runs on load.
+ */
+export function setupPage(
+  label: string, run: (device: GPUDevice, hooks: DemoHooks) => Promise<DemoOutcome>, options: { view?: HeatmapView } = {},
+): void {
   const button = el<HTMLButtonElement>('run');
   const logEl = el<HTMLPreElement>('log');
   const status = el<HTMLElement>('status');
+  const live = new LiveView(el<HTMLElement>('live'), options.view);
   const log = (line: string) => {
     logEl.textContent += line + '\n';
     console.log(line);
@@ -59,16 +165,21 @@ export function setupPage(label: string, run: (device: GPUDevice, log: (line: st
     logEl.textContent = '';
     setStatus('running', 'running…');
     let wd: Awaited<ReturnType<typeof requestWebDevice>> | undefined;
+    let outcome: DemoOutcome | null = null;
     try {
+      const hooks = live.start(log);
       wd = await requestWebDevice(label);
       log(`adapter: ${wd.adapterName}`);
-      const outcome = await run(wd.device, log);
+      outcome = await run(wd.device, hooks);
+      log(`done in ${(outcome.ms / 1000).toFixed(2)} s`);
       const gpuErrors = wd.uncaptured.length > 0 ? `; uncaptured WebGPU errors: ${wd.uncaptured.join(' | ')}` : '';
       if (gpuErrors) log(gpuErrors.slice(2));
+      live.finish(outcome);
       setStatus(outcome.ok && !gpuErrors ? 'ok' : 'fail', outcome.summary + gpuErrors);
     } catch (e) {
       const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
       log(`error: ${msg}${wd?.lost ? ` (device lost: ${wd.lost})` : ''}`);
+      live.finish(null);
       setStatus('fail', `FAILED: ${msg}`);
     } finally {
       wd?.device.destroy();

@@ -1,14 +1,14 @@
-import { runTreeDemo, TREE_DEFAULTS } from '../../lib/tree-demo.ts';
-import { checkboxInput, numberInput, setupPage } from './page.ts';
+import { runTreeDemo, TREE_DEFAULTS, TREE_MODES } from '../../lib/tree-demo.ts';
+import { numberInput, poolControls, setupPage } from './page.ts';
 
 const nodes = numberInput('nodes');
 const queries = numberInput('queries');
-const pool = numberInput('pool');
-const page = numberInput('page');
-const transaction = checkboxInput('transaction');
+const controls = poolControls(
+  {
+    poolMiB: TREE_DEFAULTS.poolBytes / (1024 * 1024), pageKiB: TREE_DEFAULTS.pageSize / 1024, mode: TREE_DEFAULTS.mode,
+    modeNote: 'Declared ranges do not apply: no one knows which nodes a lookup visits.',
+  },
+  TREE_MODES,
+);
 
-setupPage('tree-demo-device', (device, log) =>
-  runTreeDemo(device, {
-    ...TREE_DEFAULTS,
-    nodes: nodes(), queries: queries(), poolBytes: pool() * 1024 * 1024, pageSize: page() * 1024, transaction: transaction(),
-  }, log));
+setupPage('tree-demo-device', (device, hooks) => runTreeDemo(device, { ...controls(), nodes: nodes(), queries: queries() }, hooks));

@@ -1,0 +1,51 @@
+// Small text formatting shared by the Node demos and the pages.
+
+import type { PoolStats } from '../../src/index.ts';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+
+export function fmtBytes(b: number): string {
+  if (b >= GiB) return `${(b / GiB).toFixed(2)} GiB`;
+  if (b >= MiB) return `${(b / MiB).toFixed(1)} MiB`;
+  if (b >= KiB) return `${(b / KiB).toFixed(1)} KiB`;
+  return `${b} B`;
+}
+
+/** A size in MiB without trailing zeros: 0.5, 1, 2.25. */
+export function fmtMiB(b: number): string {
+  return (b / MiB).toFixed(3).replace(/\.?0+$/, '');
+}
+
+export function fmtMs(ms: number): string {
+  return ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`;
+}
+
+/** Columns padded to their widest cell; numbers (and sizes) right-aligned. */
+export function textTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const numeric = header.map((_, i) => rows.length > 0 && rows.every((r) => /^[-+]?[\d.,]+(\s?\S+)?( \(.*\))?$|^$/.test(r[i] ?? '')));
+  const line = (cells: readonly string[]) =>
+    cells.map((c, i) => (numeric[i] && i > 0 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** The end-of-run summary every demo prints: [what, value] rows. */
+export function summaryRows(o: { ms: number; stats: PoolStats; dataBytes: number; ratio: number }): [string, string][] {
+  const s = o.stats;
+  return [
+    ['time', fmtMs(o.ms)],
+    ['data / pool', `${fmtBytes(o.dataBytes)} / ${fmtBytes(s.capacity)} (${o.ratio.toFixed(2)}×)`],
+    ['page size', `${fmtBytes(s.pageSize)} (${s.frameCount} frames)`],
+    ['to device', `${fmtBytes(s.bytesToDevice)} (${s.pagesToDevice} pages, ${s.pagesCleared} cleared)`],
+    ['to host', `${fmtBytes(s.bytesToHost)} (${s.pagesToHost} pages)`],
+    ['moved / data', `${((s.bytesToDevice + s.bytesToHost) / Math.max(1, o.dataBytes)).toFixed(2)}×`],
+    ['evictions', `${s.evictions} (${s.evictionWritebacks} write-backs, ${s.evictionDrops} drops)`],
+    ['invalidations', String(s.invalidations)],
+    ['dispatches', String(s.dispatches)],
+    ['fault batches', `${s.faultBatches} (${s.pagesFaulted} pages faulted)`],
+    ['demand passes', `${s.demandPasses} (${s.aborts} aborted commits)`],
+    ['upload paths', `writeBuffer ${fmtBytes(s.uploadWriteBufferBytes)}, staging ${fmtBytes(s.uploadStagingBytes)}`],
+  ];
+}

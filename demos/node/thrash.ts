@@ -1,0 +1,55 @@
+// Demo: thrashing, on Node + Dawn (demos/lib/thrash-demo.ts). A working set
+// larger than the pool, written in turn by GPU dispatches and by the host, so
+// pages ping-pong between host and device; every page's migrations are counted
+// from the event stream and the data is checked against a host computation.
+//
+// Usage: npm run demo:thrash -- [--working MiB] [--rounds N] [--host-every K] [--chunk KiB]
+//                               [--mode declared|transaction|replay] [--pool MiB] [--page KiB] [--upload …] [--trace FILE]
+
+import { parseArgs } from 'node:util';
+import { requestNodeDevice } from '../../src/node.ts';
+import { textTable } from '../lib/format.ts';
+import { runThrashDemo, THRASH_MODES, THRASH_THRESHOLD, type ThrashMode } from '../lib/thrash-demo.ts';
+import { commonOptions, DemoCli, num, poolChoice } from './cli.ts';
+
+const MiB = 1024 * 1024;
+const { values } = parseArgs({
+  options: {
+    ...commonOptions({ pool: '4', page: '4' }),
+    working: { type: 'string', default: '8' },
+    rounds: { type: 'string', default: '8' },
+    'host-every': { type: 'string', default: '2' },
+    chunk: { type: 'string', default: '512' },
+    mode: { type: 'string', default: 'declared' },
+  },
+});
+if (!(THRASH_MODES as readonly string[]).includes(values.mode)) throw new Error(`--mode: "${values.mode}" is not one of ${THRASH_MODES.join(', ')}`);
+
+const cli = new DemoCli({ trace: values.trace });
+const node = await requestNodeDevice();
+try {
+  console.log(`webgpu-hmm thrashing on ${node.adapterName}`);
+  const out = await runThrashDemo(node.device, {
+    ...poolChoice(values),
+    workingSetBytes: num('working', values.working) * MiB,
+    rounds: Math.round(num('rounds', values.rounds)),
+    hostEvery: Math.round(Number(values['host-every'])),
+    chunkBytes: Math.round((num('chunk', values.chunk) * 1024) / 4) * 4,
+    mode: values.mode as ThrashMode,
+  }, cli.hooks);
+  // Migrations per page, as a histogram.
+  const hist = new Map<number, number>();
+  for (const m of out.moves) hist.set(m, (hist.get(m) ?? 0) + 1);
+  console.log('');
+  console.log(textTable(['migrations', 'pages'], [...hist.entries()].sort((a, b) => a[0] - b[0])
+    .map(([m, n]) => [`${m}${m > THRASH_THRESHOLD ? ' (thrashing)' : ''}`, String(n)])));
+  cli.summary(out, [
+    ['thrashing pages', `${out.thrashing} moved more than ${THRASH_THRESHOLD} times (max ${out.maxMoves})`],
+    ['data', `${out.words - out.mismatches}/${out.words} words match the host`],
+  ]);
+  console.log(`RESULT: ${out.summary}`);
+  if (!out.ok) process.exitCode = 1;
+} finally {
+  cli.close();
+  node.destroy();
+}

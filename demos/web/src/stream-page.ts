@@ -1,0 +1,16 @@
+import { runStreamDemo, STREAM_DEFAULTS, STREAM_MODES } from '../../lib/stream-demo.ts';
+import { numberInput, poolControls, setupPage } from './page.ts';
+
+const MiB = 1024 * 1024;
+const data = numberInput('data');
+const chunk = numberInput('chunk');
+const controls = poolControls(
+  {
+    poolMiB: STREAM_DEFAULTS.poolBytes / MiB, pageKiB: STREAM_DEFAULTS.pageSize / 1024, mode: STREAM_DEFAULTS.mode,
+    modeNote: 'Replay does not apply: the transform updates in place and the reduction uses atomics.',
+  },
+  STREAM_MODES,
+);
+
+setupPage('stream-demo-device', (device, hooks) =>
+  runStreamDemo(device, { ...controls(), dataBytes: Math.round(data() * MiB / 4) * 4, chunkBytes: Math.round(chunk() * MiB / 4) * 4 }, hooks));
