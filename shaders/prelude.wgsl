@@ -135,6 +135,12 @@ fn vm_record_fault(page: u32, flags: u32, seen: u32) {
   }
 }
 
+// A one-entry translation cache per invocation: the page of the last access and its PTE.
+// Entries never change during a pass (the runtime flushes the table before submitting), so a
+// load and a store of the same page read the table once; a page past the end is never cached.
+var<private> vm_tc_page: u32 = 0xffffffffu;
+var<private> vm_tc_pte: u32;
+
 fn vm_word(pte: u32, addr: u32) -> u32 {
   return ((pte & VM_FRAME_MASK) << VM_FRAME_WORD_SHIFT) | ((addr & VM_PAGE_MASK) >> 2u);
 }
@@ -231,11 +237,15 @@ fn vm_translate(addr: u32, align: u32, need: u32) -> u32 {
     return VM_NONE;
   }
   let page = addr >> VM_PAGE_SHIFT;
-  if (page >= vm_u.num_pages) {
-    vm_violation(addr, VM_KIND_RANGE);
-    return VM_NONE;
+  if (page != vm_tc_page) {
+    if (page >= vm_u.num_pages) {
+      vm_violation(addr, VM_KIND_RANGE);
+      return VM_NONE;
+    }
+    vm_tc_page = page;
+    vm_tc_pte = vm_pt[page];
   }
-  let pte = vm_pt[page];
+  let pte = vm_tc_pte;
   let mode = vm_u.mode;
   if (!VM_DEMAND || mode == VM_MODE_DECLARED) {
     if ((pte & (need | VM_VALID)) != (need | VM_VALID)) {

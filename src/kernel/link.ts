@@ -100,7 +100,9 @@ export function link(kernel: Kernel, cfg: LinkConfig): LinkedSource {
     `    if (workgroupUniformLoad(&vm_wg_done) != 0u) { return; }\n` +
     `  }\n` +
     `  let g = vm_u.grid.xyz;\n` +
-    `  let wid = vec3<u32>(lin % g.x, (lin / g.x) % g.y, lin / (g.x * g.y));\n` +
+    // Launched as the whole grid (every declared dispatch): the ids are the builtin ones, no divisions.
+    `  var wid = lwid;\n` +
+    `  if (vm_u.slice_base != 0u || any(lnwg != g)) { wid = vec3<u32>(lin % g.x, (lin / g.x) % g.y, lin / (g.x * g.y)); }\n` +
     `  let gid = wid * vec3<u32>(${x}u, ${y}u, ${z}u) + lid;\n` +
     `  vm_gid = gid;\n` +
     `  kernel(VmInvocation(gid, lid, wid, g, lidx));\n` +
