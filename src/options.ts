@@ -103,6 +103,13 @@ export const FAULT_BATCH_ENTRIES = 256;
  * beyond WebGPU's.
  */
 export const MAX_REPLAY_WORKGROUPS = 2 ** 24;
+/**
+ * An idempotent kernel that never synchronizes a workgroup replays with one
+ * completion bit per invocation instead (no barriers in the entry point, which
+ * on lavapipe halves a replay pass's cost), while its invocations number at
+ * most this (2^26 bits = 8 MiB of record); larger dispatches use workgroup bits.
+ */
+export const MAX_REPLAY_INVOCATIONS = 2 ** 26;
 
 /** Bytes at the bottom of every space the allocator never hands out, so 0 can be a null pointer. */
 export const NULL_GUARD = 256;

@@ -28,9 +28,11 @@
 //
 // Replay (kernels created with `idempotent: true`)
 // ------------------------------------------------
-// Stores land on any resident page. A workgroup none of whose invocations
-// stalled sets its completion bit; later passes skip completed workgroups, so
-// only workgroups that faulted run again. Written pages are marked Device after
+// Stores land on any resident page. An invocation that did not stall sets its
+// completion bit, and later passes skip it, so only invocations that faulted
+// run again. Kernels that synchronize a workgroup (barriers, workgroup memory)
+// keep a bit per workgroup instead: it is set when none of its invocations
+// stalled, and the whole workgroup runs again otherwise. Written pages are marked Device after
 // every pass, before its faults are serviced, so evictions write them back.
 // Kernels that call add/sub/xor/exchange atomics are refused as idempotent at
 // createKernel(): a replayed workgroup would apply them twice.
@@ -78,7 +80,7 @@ import type { SpaceCore } from '../space/core.ts';
 import { PageState } from '../space/page-table.ts';
 import { checkBypass, reportUnexpectedFaults } from '../space/strict.ts';
 import { MAX_REPLAY_WORKGROUPS } from '../options.ts';
-import { Mode, prepare, readPass, submitPass, type DemandStats, type DispatchOptions, type DispatchResult, type Prepared } from './pass.ts';
+import { Mode, prepare, readPass, replayUnit, submitPass, type DemandStats, type DispatchOptions, type DispatchResult, type Prepared } from './pass.ts';
 import {
   bitmapPages, decodeFaults, decodeViolations, MAP_ACCESSED, MAP_WRITTEN, passClearBytes, passReadBytes, testBit, type FaultBatch,
 } from './records.ts';
@@ -253,7 +255,9 @@ class DemandRun {
     const prep = this.#prep;
     if (this.#replay) {
       const space = this.#space;
-      const words = Math.ceil(prep.total / 32);
+      const [x, y, z] = prep.kernel.workgroupSize;
+      const bits = replayUnit(prep.kernel, prep.total) === 'invocation' ? prep.total * x * y * z : prep.total;
+      const words = Math.ceil(bits / 32);
       space.ensureCompletionWords(words);
       const enc = space.pool.device.createCommandEncoder({ label: `${space.label}:clear-completion` });
       enc.clearBuffer(space.log, this.#clearBytes, words * 4);

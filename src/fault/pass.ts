@@ -11,7 +11,7 @@ import { GpuValidationError, InvalidArgumentError } from '../errors.ts';
 import { MapMode } from '../gpu/constants.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { pipelineFor } from '../kernel/pipelines.ts';
-import { FAULT_BATCH_ENTRIES, MAX_KERNEL_ARGS, VIOLATION_LOG_ENTRIES } from '../options.ts';
+import { FAULT_BATCH_ENTRIES, MAX_KERNEL_ARGS, MAX_REPLAY_INVOCATIONS, VIOLATION_LOG_ENTRIES } from '../options.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { bitmapWords } from './records.ts';
 
@@ -163,9 +163,10 @@ function argWords(args: ArrayLike<number> | undefined, label: string): Uint32Arr
   return words;
 }
 
-function linkConfig(space: SpaceCore, demand: boolean) {
+function linkConfig(space: SpaceCore, demand: boolean, replayPerInvocation: boolean) {
   const pool = space.pool;
   return {
+    replayPerInvocation,
     pageShift: pool.options.pageShift,
     windowCount: pool.windowCount,
     windowWordShift: Math.log2(pool.windowSize) - 2,
@@ -175,9 +176,23 @@ function linkConfig(space: SpaceCore, demand: boolean) {
   };
 }
 
-/** The kernel's pipeline for declared dispatches, or (demand) the variant with the demand-mode paths. */
-export function compileFor(space: SpaceCore, kernel: Kernel, demand = false): Promise<GPUComputePipeline> {
-  return pipelineFor(space.pool.device, kernel, linkConfig(space, demand));
+/**
+ * The kernel's pipeline for declared dispatches, or (demand) the variant with
+ * the demand-mode paths; idempotent kernels without workgroup synchronization
+ * replay per invocation (see replayUnit).
+ */
+export function compileFor(space: SpaceCore, kernel: Kernel, demand = false, total = 0): Promise<GPUComputePipeline> {
+  return pipelineFor(space.pool.device, kernel, linkConfig(space, demand, demand && replayUnit(kernel, total) === 'invocation'));
+}
+
+/**
+ * How a demand dispatch of `total` workgroups of an idempotent kernel tracks
+ * completion: per invocation when the kernel never synchronizes a workgroup
+ * and the bits fit (MAX_REPLAY_INVOCATIONS), else per workgroup.
+ */
+export function replayUnit(kernel: Kernel, total: number): 'invocation' | 'workgroup' {
+  const [x, y, z] = kernel.workgroupSize;
+  return kernel.idempotent && !kernel.workgroupSync && total * x * y * z <= MAX_REPLAY_INVOCATIONS ? 'invocation' : 'workgroup';
 }
 
 /** A dispatch's checked arguments and compiled pipeline. */
@@ -206,9 +221,10 @@ export async function prepare(space: SpaceCore, kernel: Kernel, opts: DispatchOp
   const writeSet = rangePages(space, opts.write, 'write');
   const readSet = rangePages(space, opts.read, 'read');
   for (const p of writeSet) readSet.delete(p);
-  const pipeline = await compileFor(space, kernel, opts.demand === true);
+  const total = grid[0] * grid[1] * grid[2];
+  const pipeline = await compileFor(space, kernel, opts.demand === true, total);
   return {
-    kernel, grid, total: grid[0] * grid[1] * grid[2], args,
+    kernel, grid, total, args,
     readPages: Uint32Array.from(readSet).sort(), writePages: Uint32Array.from(writeSet).sort(), pipeline,
     expectNoFaults: opts.expectNoFaults === true,
   };

@@ -36,9 +36,16 @@ export interface Kernel {
   readonly structWgsl: string;
   /** Declared idempotent: demand dispatches replay faulted workgroups only. */
   readonly idempotent: boolean;
+  /**
+   * The code synchronizes or shares data within a workgroup (barriers,
+   * workgroupUniformLoad, var<workgroup>): replays must run whole workgroups.
+   * Without it, a replay can skip each finished invocation on its own.
+   */
+  readonly workgroupSync: boolean;
 }
 
 const ENTRY_RE = /\bfn\s+kernel\s*\(/;
+const WORKGROUP_SYNC_RE = /\b(workgroupBarrier|storageBarrier|textureBarrier|workgroupUniformLoad)\b|\bvar\s*<\s*workgroup\s*>/;
 const RESERVED_RE = /\b(vm_entry|vm_w\d+|vm_u|vm_pt|vm_log|vm_gid|vm_stalled|vm_wg_\w+)\b/;
 /** Atomics whose second application changes the result: a replayed workgroup would apply them twice. */
 const NON_IDEMPOTENT_RE = /\bvm_atomic_(add|sub|xor|exchange|compare_exchange)_(u32|i32)\b/;
@@ -88,5 +95,6 @@ export function createKernel(desc: KernelDescriptor): Kernel {
     structWgsl: structs.map((st) => st.wgsl).join(''),
     workgroupSize: Object.freeze([raw[0]!, raw[1]!, raw[2]!] as const),
     usesAtomics: /\bvm_atomic_/.test(desc.code),
+    workgroupSync: WORKGROUP_SYNC_RE.test(desc.code),
   });
 }

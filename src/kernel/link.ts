@@ -16,6 +16,12 @@ export interface LinkConfig {
   readonly faultEntries: number;
   /** Compile the demand-mode paths (declared dispatches use a variant without them: faster translation). */
   readonly demand: boolean;
+  /**
+   * Replay mode keeps a completion bit per invocation, not per workgroup: for
+   * kernels without workgroup synchronization, so the entry point needs no
+   * barriers (which cost a lot on some implementations, lavapipe among them).
+   */
+  readonly replayPerInvocation: boolean;
 }
 
 export interface LinkedSource {
@@ -83,34 +89,50 @@ export function link(kernel: Kernel, cfg: LinkConfig): LinkedSource {
   // index is rebased and split back into the dispatch's (x, y, z), so the
   // kernel sees the ids of one clean run. Every condition before the barriers
   // is uniform (builtins, the uniform block, workgroupUniformLoad).
-  const entry =
-    `\n// ---- entry point (generated) ----\n` +
-    `var<workgroup> vm_wg_done: u32;\n` +
-    `var<workgroup> vm_wg_stalled: atomic<u32>;\n` +
-    `@compute @workgroup_size(${x}, ${y}, ${z})\n` +
-    `fn vm_entry(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) lwid: vec3<u32>,\n` +
-    `            @builtin(num_workgroups) lnwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {\n` +
-    `  let lin = vm_u.slice_base + lwid.x + lnwg.x * (lwid.y + lnwg.y * lwid.z);\n` +
-    `  if (lin >= vm_u.grid.w) { return; }\n` +
-    `  let replay = VM_DEMAND && vm_u.mode == VM_MODE_REPLAY;\n` +
-    `  let done_word = VM_BITMAP_BASE + VM_MAP_COUNT * vm_u.bitmap_words + (lin >> 5u);\n` +
-    `  let done_bit = 1u << (lin & 31u);\n` +
-    `  if (replay) {\n` +
-    `    if (lidx == 0u) { vm_wg_done = atomicLoad(&vm_log[done_word]) & done_bit; }\n` +
-    `    if (workgroupUniformLoad(&vm_wg_done) != 0u) { return; }\n` +
-    `  }\n` +
+  const wgSize = x * y * z;
+  const common =
     `  let g = vm_u.grid.xyz;\n` +
     // Launched as the whole grid (every declared dispatch): the ids are the builtin ones, no divisions.
     `  var wid = lwid;\n` +
     `  if (vm_u.slice_base != 0u || any(lnwg != g)) { wid = vec3<u32>(lin % g.x, (lin / g.x) % g.y, lin / (g.x * g.y)); }\n` +
     `  let gid = wid * vec3<u32>(${x}u, ${y}u, ${z}u) + lid;\n` +
-    `  vm_gid = gid;\n` +
-    `  kernel(VmInvocation(gid, lid, wid, g, lidx));\n` +
-    `  if (replay) {\n` +
-    `    if (vm_stalled) { atomicStore(&vm_wg_stalled, 1u); }\n` +
-    `    workgroupBarrier();\n` +
-    `    if (lidx == 0u && atomicLoad(&vm_wg_stalled) == 0u) { atomicOr(&vm_log[done_word], done_bit); }\n` +
-    `  }\n` +
-    `}\n`;
+    `  vm_gid = gid;\n`;
+  const head2 =
+    `\n// ---- entry point (generated) ----\n` +
+    `@compute @workgroup_size(${x}, ${y}, ${z})\n` +
+    `fn vm_entry(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) lwid: vec3<u32>,\n` +
+    `            @builtin(num_workgroups) lnwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {\n` +
+    `  let lin = vm_u.slice_base + lwid.x + lnwg.x * (lwid.y + lnwg.y * lwid.z);\n` +
+    `  if (lin >= vm_u.grid.w) { return; }\n` +
+    `  let replay = VM_DEMAND && vm_u.mode == VM_MODE_REPLAY;\n`;
+  const entry = cfg.replayPerInvocation
+    ? // One completion bit per invocation: a finished invocation skips itself, no barriers.
+      head2 +
+      `  let done_index = lin * ${wgSize}u + lidx;\n` +
+      `  let done_word = VM_BITMAP_BASE + VM_MAP_COUNT * vm_u.bitmap_words + (done_index >> 5u);\n` +
+      `  let done_bit = 1u << (done_index & 31u);\n` +
+      `  if (replay && (atomicLoad(&vm_log[done_word]) & done_bit) != 0u) { return; }\n` +
+      common +
+      `  kernel(VmInvocation(gid, lid, wid, g, lidx));\n` +
+      `  if (replay && !vm_stalled) { atomicOr(&vm_log[done_word], done_bit); }\n` +
+      `}\n`
+    : // One bit per workgroup: the workgroup runs again if any of its invocations stalled.
+      `\nvar<workgroup> vm_wg_done: u32;\n` +
+      `var<workgroup> vm_wg_stalled: atomic<u32>;` +
+      head2 +
+      `  let done_word = VM_BITMAP_BASE + VM_MAP_COUNT * vm_u.bitmap_words + (lin >> 5u);\n` +
+      `  let done_bit = 1u << (lin & 31u);\n` +
+      `  if (replay) {\n` +
+      `    if (lidx == 0u) { vm_wg_done = atomicLoad(&vm_log[done_word]) & done_bit; }\n` +
+      `    if (workgroupUniformLoad(&vm_wg_done) != 0u) { return; }\n` +
+      `  }\n` +
+      common +
+      `  kernel(VmInvocation(gid, lid, wid, g, lidx));\n` +
+      `  if (replay) {\n` +
+      `    if (vm_stalled) { atomicStore(&vm_wg_stalled, 1u); }\n` +
+      `    workgroupBarrier();\n` +
+      `    if (lidx == 0u && atomicLoad(&vm_wg_stalled) == 0u) { atomicOr(&vm_log[done_word], done_bit); }\n` +
+      `  }\n` +
+      `}\n`;
   return { code: head + kernel.code + entry, userFirstLine, userLineCount: lineCount(kernel.code) };
 }

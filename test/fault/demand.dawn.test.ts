@@ -7,6 +7,8 @@ import { expect } from 'vitest';
 import { testWithDevice, KiB, MiB } from '../helpers/gpu.ts';
 import { coreOf, inPlace, makeSpace, u32 } from '../helpers/space.ts';
 import { AccessViolationError, createKernel, createSpace, ReplayUnsafeError, WorkingSetTooLargeError } from '../../src/index.ts';
+import { replayUnit } from '../../src/fault/pass.ts';
+import { MAX_REPLAY_INVOCATIONS } from '../../src/options.ts';
 
 function lcg(seed: number): () => number {
   let x = seed >>> 0;
@@ -174,6 +176,46 @@ fn kernel(inv: VmInvocation) {
   expect(() => createKernel({ idempotent: true, code: 'fn kernel(inv: VmInvocation) { vm_atomic_add_u32(0u, 1u); }' }))
     .toThrow(ReplayUnsafeError);
   expect(() => createKernel({ idempotent: true, code: 'fn kernel(inv: VmInvocation) { vm_atomic_max_u32(0u, 1u); }' })).not.toThrow();
+});
+
+testWithDevice('replays skip finished invocations one by one, and whole workgroups for kernels that share workgroup memory', async (ctx) => {
+  const { space } = await makeSpace(ctx, { capacity: 64 * KiB, pageSize: 4 * KiB }, 1 * MiB);
+  const n = 32768;
+  const src = space.alloc(n * 4, { align: 4 * KiB });
+  const dst = space.alloc(n * 4, { align: 4 * KiB });
+  const input = new Uint32Array(n).map((_, i) => i * 13 + 5);
+  await space.write(src, input);
+  // Each workgroup reverses its 64 values through workgroup memory: an invocation's output
+  // comes from another invocation's load, so a replay must run the whole workgroup again.
+  const reverse = createKernel({
+    label: 'reverse-in-workgroup',
+    idempotent: true,
+    workgroupSize: 64,
+    code: /* wgsl */ `
+var<workgroup> tile: array<u32, 64>;
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  tile[inv.local_index] = vm_load_u32(vm_arg_u32(0u) + i * 4u);
+  workgroupBarrier();
+  vm_store_u32(vm_arg_u32(1u) + i * 4u, tile[63u - inv.local_index]);
+}`,
+  });
+  expect(reverse.workgroupSync).toBe(true);
+  expect(replayUnit(reverse, n / 64)).toBe('workgroup');
+  const r = await space.dispatch(reverse, { workgroups: n / 64, args: [src, dst, n], demand: true });
+  expect(r.demand!.replays).toBeGreaterThan(1);
+  const got = u32(await space.read(dst, n * 4));
+  let bad = 0;
+  for (let i = 0; i < n; i++) if (got[i] !== input[(i & ~63) + 63 - (i & 63)]) bad++;
+  expect(bad).toBe(0);
+
+  // Without workgroup sharing, completion is per invocation (no barrier in the entry point)
+  // unless the dispatch has more invocations than the bits allowed.
+  const plain = createKernel({ label: 'plain', idempotent: true, code: 'fn kernel(inv: VmInvocation) { vm_store_u32(0u, 1u); }' });
+  expect(plain.workgroupSync).toBe(false);
+  expect(replayUnit(plain, MAX_REPLAY_INVOCATIONS / 64)).toBe('invocation');
+  expect(replayUnit(plain, MAX_REPLAY_INVOCATIONS / 64 + 1)).toBe('workgroup');
+  expect(createKernel({ code: 'fn kernel(inv: VmInvocation) { storageBarrier(); }' }).workgroupSync).toBe(true);
 });
 
 testWithDevice('more distinct misses than a fault batch holds overflow into further rounds, none lost', async (ctx) => {
