@@ -4,7 +4,8 @@
 // bench/results/latest-machine.json.
 //
 // Flags: --quick (fewer repetitions, smaller sizes: within 3 minutes on 2 cores),
-// --only key,key, --reps N, --out DIR.
+// --only key,key, --reps N, --out DIR, --browser (run the same suite in
+// Chromium instead: bench/browser.ts; results in latest-chrome.json/.svg).
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -20,6 +21,7 @@ const { values } = parseArgs({
     only: { type: 'string' },
     reps: { type: 'string' },
     out: { type: 'string', default: 'bench/results' },
+    browser: { type: 'boolean', default: false },
   },
 });
 const quick = values.quick === true;
@@ -28,10 +30,7 @@ if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps must be a posit
 const only = values.only?.split(',').map((s) => s.trim()).filter(Boolean);
 
 const t0 = performance.now();
-const gpu = await requestNodeDevice();
-const machine = {
-  adapter: gpu.adapterName,
-  backend: 'Dawn (node webgpu package)',
+const base = {
   cpus: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}`,
   memoryGiB: Math.round(totalmem() / 2 ** 30),
   node: process.version,
@@ -39,14 +38,27 @@ const machine = {
   mode: quick ? 'quick' : 'full',
   reps,
 };
-console.log(`webgpu-hmm benchmarks on ${machine.adapter}; ${machine.cpus}; ${machine.mode}, median of ${reps}`);
-const results = await runSuite({ device: gpu.device, quick, reps, log: (l) => console.log(l) }, only);
-gpu.destroy();
+let results: Awaited<ReturnType<typeof runSuite>>;
+let machine: Record<string, string | number>;
+const suffix = values.browser ? '-chrome' : '';
+if (values.browser) {
+  const { runInChromium } = await import('./browser.ts');
+  console.log(`webgpu-hmm benchmarks in Chromium; ${base.cpus}; ${base.mode}, median of ${reps}`);
+  const run = await runInChromium({ quick, reps, only });
+  results = run.results;
+  machine = { adapter: run.adapter, backend: `Chromium WebGPU (${run.userAgent})`, ...base };
+} else {
+  const gpu = await requestNodeDevice();
+  machine = { adapter: gpu.adapterName, backend: 'Dawn (node webgpu package)', ...base };
+  console.log(`webgpu-hmm benchmarks on ${machine['adapter']}; ${base.cpus}; ${base.mode}, median of ${reps}`);
+  results = await runSuite({ device: gpu.device, quick, reps, log: (l) => console.log(l) }, only);
+  gpu.destroy();
+}
 
 mkdirSync(values.out!, { recursive: true });
-writeFileSync(join(values.out!, 'latest.json'), JSON.stringify(results, null, 2) + '\n');
-writeFileSync(join(values.out!, 'latest-machine.json'), JSON.stringify(machine, null, 2) + '\n');
-writeFileSync(join(values.out!, 'latest.svg'), chart(results, `${machine.adapter} · ${machine.cpus} · ${machine.date.slice(0, 10)} · ${machine.mode}`));
+writeFileSync(join(values.out!, `latest${suffix}.json`), JSON.stringify(results, null, 2) + '\n');
+writeFileSync(join(values.out!, `latest${suffix}-machine.json`), JSON.stringify(machine, null, 2) + '\n');
+writeFileSync(join(values.out!, `latest${suffix}.svg`), chart(results, `${machine['adapter']} · ${base.cpus} · ${base.date.slice(0, 10)} · ${base.mode}`));
 
 console.log('\nkey         value        target        baseline     runtime');
 for (const [k, r] of Object.entries(results)) {
@@ -54,4 +66,4 @@ for (const [k, r] of Object.entries(results)) {
   const f = (v: number | null) => (v === null ? '—' : v.toFixed(3));
   console.log(`${k.padEnd(11)} ${r.value.toFixed(3).padStart(8)}  ${(r.direction === 'min' ? '≥ ' : '≤ ') + String(r.target).padEnd(8)}  ${f(r.baseline).padStart(10)}  ${f(r.runtime).padStart(10)}  ${ok ? 'met' : 'MISSED'}  ${r.unit}`);
 }
-console.log(`\nwrote ${join(values.out!, 'latest.json')} and latest.svg in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+console.log(`\nwrote ${join(values.out!, `latest${suffix}.json`)} and latest${suffix}.svg in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
