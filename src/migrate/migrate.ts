@@ -351,6 +351,10 @@ export async function writeBackPages(space: SpaceCore, pages: Iterable<number>, 
   const w = watch(space, pg[0]!, pg[pg.length - 1]!);
   try {
     await pool.transfer.readback(pieces(coalesce(pg, fr, pool.frames.windowFrames), pool), (hostOffset, bytes) => {
+      if (w.stale.empty) {
+        space.host.set(bytes, hostOffset); // no host write meanwhile: one copy for the whole piece
+        return;
+      }
       for (let off = 0; off < bytes.length; off += ps) {
         const p = (hostOffset + off) / ps;
         if (!w.stale.has(p)) space.host.set(bytes.subarray(off, off + ps), hostOffset + off);
