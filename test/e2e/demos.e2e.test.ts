@@ -1,0 +1,116 @@
+// End to end: each demo page of demos/web, served by Vite, loaded in real
+// Chromium (SwiftShader's WebGPU here, a real GPU elsewhere) with ?autorun and
+// small presets. The test waits for #status[data-status], fails with the
+// page's log if it says "fail", checks the verified-result line, the live
+// counters and the ledger, and saves a full-page screenshot to
+// test-results/e2e/<demo>.png (CI keeps test-results/ as an artifact).
+
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { createServer, type ViteDevServer } from 'vite';
+import { chromium, type Browser } from 'playwright';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from './chromium.ts';
+
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+const shots = `${repo}test-results/e2e`;
+
+interface Demo {
+  readonly name: string;
+  /** The page's controls, preset small enough for SwiftShader on two cores. */
+  readonly query: string;
+  /** What #status must say once the run is verified. */
+  readonly result: RegExp;
+  /** Allocation labels the ledger must list. */
+  readonly allocations: readonly string[];
+}
+
+const DEMOS: readonly Demo[] = [
+  {
+    name: 'stream', query: 'data=4&chunk=0.5&pool=1&page=16',
+    result: /^ok: sum and xor of 4 MiB verified against the CPU, \d+ samples exact; data 4\.0× the pool$/,
+    allocations: ['data', 'sum+xor'],
+  },
+  {
+    name: 'tree', query: 'nodes=16384&queries=2048&pool=0.25&page=4&mode=replay',
+    result: /^ok: 2048 lookups, \d+ found, 0 mismatches against the host Map$/,
+    allocations: ['tree nodes', 'queries', 'results'],
+  },
+  {
+    name: 'bfs', query: 'scale=12&pool=0.25&page=4&seed=1',
+    result: /^ok: BFS from \d+ reached (\d+) vertices \(host \1\), depth \d+, validation OK; graph \d+\.\d+× the pool$/,
+    allocations: ['offsets', 'adjacency', 'parent', 'frontier A', 'frontier B'],
+  },
+  {
+    name: 'thrash', query: 'working=1&pool=0.5&page=4&rounds=4&hostEvery=2&chunk=64&mode=declared',
+    result: /^ok: 262144 words verified against the host after 4 rounds; \d+ of 256 pages moved more than 3 times \(max \d+\)$/,
+    allocations: ['ping', 'pong'],
+  },
+];
+
+let server: ViteDevServer;
+let browser: Browser;
+let base: string;
+
+beforeAll(async () => {
+  mkdirSync(shots, { recursive: true });
+  server = await createServer({
+    configFile: `${repo}demos/web/vite.config.ts`,
+    logLevel: 'warn',
+    clearScreen: false,
+    server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false },
+  });
+  await server.listen();
+  const url = server.resolvedUrls?.local[0];
+  if (!url) throw new Error('the Vite server gave no local URL');
+  base = url;
+  browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...CHROMIUM_ARGS] });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+for (const demo of DEMOS) {
+  test(`${demo.name}.html runs, verifies its result and shows the heatmap, counters and ledger`, async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const console_: string[] = [];
+    page.on('console', (m) => console_.push(`[${m.type()}] ${m.text()}`));
+    page.on('pageerror', (e) => console_.push(`[pageerror] ${e.message}`));
+    try {
+      const t0 = performance.now();
+      await page.goto(`${base}${demo.name}.html?autorun&${demo.query}`);
+      // A string: this file is type-checked without the DOM library.
+      await page.waitForFunction("['ok', 'fail'].includes(document.getElementById('status')?.dataset.status)", undefined, {
+        timeout: 150_000, polling: 250,
+      });
+      const ms = performance.now() - t0;
+      // Let the last flashes fade so the screenshot shows where pages ended up.
+      await page.waitForTimeout(600);
+      await page.screenshot({ path: `${shots}/${demo.name}.png`, fullPage: true });
+
+      const status = await page.locator('#status').getAttribute('data-status');
+      const text = (await page.locator('#status').textContent()) ?? '';
+      const log = (await page.locator('#log').textContent()) ?? '';
+      if (status !== 'ok') {
+        throw new Error(`${demo.name}: ${text}\n--- page log ---\n${log}\n--- console ---\n${console_.join('\n')}`);
+      }
+      console.log(`${demo.name}: ${(ms / 1000).toFixed(1)} s to verified — ${text}`);
+      expect(text).toMatch(demo.result);
+
+      // Live counters (data-value is the raw number): every demo oversubscribes the pool.
+      const counter = async (key: string) => Number(await page.locator(`dd[data-counter="${key}"]`).getAttribute('data-value'));
+      expect(await counter('bytesToDevice')).toBeGreaterThan(0);
+      expect(await counter('evictions')).toBeGreaterThan(0);
+      // The heatmap drew the space, and the summary and the ledger are there.
+      expect(await page.locator('.hm-caption').textContent()).toMatch(/^residency of space "\w+": \d+ pages/);
+      expect(await page.locator('#summary tr').count()).toBeGreaterThan(5);
+      const ledger = (await page.locator('#ledger').textContent()) ?? '';
+      for (const label of demo.allocations) expect(ledger).toContain(`${label} @0x`);
+      expect(ledger).toMatch(/\(total\)/);
+    } finally {
+      await page.close();
+    }
+  });
+}
