@@ -18,9 +18,11 @@ export interface BfsOptions extends PoolChoice {
   readonly seed: number;
 }
 
-// The smallest graph ≥ 4× a pool that still holds one 64-invocation workgroup's
-// pages: at scale 12 / 0.125 MiB a workgroup with a hub needs more than the pool.
-export const BFS_DEFAULTS: BfsOptions = { scale: 14, poolBytes: 0.5 * MiB, pageSize: 4096, seed: 1, uploadPath: 'auto' };
+// The page's defaults: about 5 s on SwiftShader, the graph 2× the pool. The
+// smallest graph ≥ 4× a pool that still holds one 64-invocation workgroup's
+// pages is scale 14 / 0.5 MiB (about 16 s there): at scale 12 / 0.125 MiB or
+// 13 / 0.25 MiB a workgroup with a hub needs more than the pool.
+export const BFS_DEFAULTS: BfsOptions = { scale: 12, poolBytes: 0.25 * MiB, pageSize: 4096, seed: 1, uploadPath: 'auto' };
 
 export interface BfsOutcome extends DemoOutcome {
   readonly valid: boolean;

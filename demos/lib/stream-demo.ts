@@ -34,7 +34,7 @@ export interface StreamOptions extends PoolChoice {
 
 /** The page's defaults: a few seconds on SwiftShader. The Node demo's are 256 / 64 MiB. */
 export const STREAM_DEFAULTS: StreamOptions = {
-  dataBytes: 32 * MiB, poolBytes: 8 * MiB, pageSize: 64 * 1024, chunkBytes: 2 * MiB, mode: 'declared', uploadPath: 'auto',
+  dataBytes: 16 * MiB, poolBytes: 4 * MiB, pageSize: 64 * 1024, chunkBytes: 1 * MiB, mode: 'declared', uploadPath: 'auto',
 };
 
 export interface PhaseFigures {

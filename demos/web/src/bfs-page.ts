@@ -1,8 +1,8 @@
 import { BFS_DEFAULTS, runBfsDemo } from '../../lib/bfs-demo.ts';
 import { numberInput, poolControls, setupPage } from './page.ts';
 
-const scale = numberInput('scale');
-const seed = numberInput('seed', 0);
+const scale = numberInput('scale', undefined, BFS_DEFAULTS.scale);
+const seed = numberInput('seed', 0, BFS_DEFAULTS.seed);
 const controls = poolControls(
   {
     poolMiB: BFS_DEFAULTS.poolBytes / (1024 * 1024), pageKiB: BFS_DEFAULTS.pageSize / 1024, mode: 'transaction' as const,

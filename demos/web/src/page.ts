@@ -23,9 +23,13 @@ function make<K extends keyof HTMLElementTagNameMap>(tag: K, text?: string): HTM
 
 const params = new URLSearchParams(location.search);
 
-/** A numeric control (value ≥ min, or > 0 without one); `?id=value` in the URL overrides its default. */
-export function numberInput(id: string, min?: number): () => number {
+/**
+ * A numeric control (value ≥ min, or > 0 without one). Its default is `value`
+ * (the demo library's) or else the HTML's; `?id=value` in the URL overrides it.
+ */
+export function numberInput(id: string, min?: number, value?: number): () => number {
   const input = el<HTMLInputElement>(id);
+  if (value !== undefined) input.value = String(value);
   const preset = params.get(id);
   if (preset !== null) input.value = preset;
   return () => {

@@ -2,8 +2,8 @@ import { runStreamDemo, STREAM_DEFAULTS, STREAM_MODES } from '../../lib/stream-d
 import { numberInput, poolControls, setupPage } from './page.ts';
 
 const MiB = 1024 * 1024;
-const data = numberInput('data');
-const chunk = numberInput('chunk');
+const data = numberInput('data', undefined, STREAM_DEFAULTS.dataBytes / MiB);
+const chunk = numberInput('chunk', undefined, STREAM_DEFAULTS.chunkBytes / MiB);
 const controls = poolControls(
   {
     poolMiB: STREAM_DEFAULTS.poolBytes / MiB, pageKiB: STREAM_DEFAULTS.pageSize / 1024, mode: STREAM_DEFAULTS.mode,

@@ -1,8 +1,8 @@
 import { runTreeDemo, TREE_DEFAULTS, TREE_MODES } from '../../lib/tree-demo.ts';
 import { numberInput, poolControls, setupPage } from './page.ts';
 
-const nodes = numberInput('nodes');
-const queries = numberInput('queries');
+const nodes = numberInput('nodes', undefined, TREE_DEFAULTS.nodes);
+const queries = numberInput('queries', undefined, TREE_DEFAULTS.queries);
 const controls = poolControls(
   {
     poolMiB: TREE_DEFAULTS.poolBytes / (1024 * 1024), pageKiB: TREE_DEFAULTS.pageSize / 1024, mode: TREE_DEFAULTS.mode,
