@@ -9,24 +9,14 @@
 
 import { parseArgs } from 'node:util';
 import { requestNodeDevice } from '../src/node.ts';
-import { createKernel, createLedger, createPool, createSpace, recordTrace, type AddressSpace, type Pool } from '../src/index.ts';
+import { createLedger, createPool, createSpace, recordTrace, type AddressSpace, type Pool } from '../src/index.ts';
+import { affine, grid } from './suite.ts';
 
 const { values } = parseArgs({ options: { reps: { type: 'string', default: '5' } } });
 const reps = Number(values.reps);
 const MiB = 1 << 20;
 const gpu = await requestNodeDevice();
 
-const affine = createKernel({
-  label: 'affine',
-  workgroupSize: 64,
-  code: /* wgsl */ `
-fn kernel(inv: VmInvocation) {
-  let i = inv.global_id.x + inv.global_id.y * inv.num_workgroups.x * 64u;
-  if (i >= vm_arg_u32(1u)) { return; }
-  let a = vm_arg_u32(0u) + i * 4u;
-  vm_store_u32(a, vm_load_u32(a) * vm_arg_u32(2u) + vm_arg_u32(3u));
-}`,
-});
 
 type Variant = 'quiet' | 'noop listener' | 'ledger + trace' | 'strict';
 const variants: Variant[] = ['quiet', 'noop listener', 'ledger + trace', 'strict'];
@@ -45,7 +35,7 @@ async function setup(v: Variant, capacity: number, size: number): Promise<{ pool
 }
 
 const run = (space: AddressSpace, addr: number, bytes: number) =>
-  space.dispatch(affine, { workgroups: [Math.min(bytes / 256, 65535), Math.ceil(bytes / 256 / 65535)], write: [{ addr, byteLength: bytes }], args: [addr, bytes / 4, 3, 1] });
+  space.dispatch(affine, { workgroups: grid(bytes / 4), write: [{ addr, byteLength: bytes }], args: [addr, bytes / 4, 3, 1] });
 
 /** Stream a 64 MiB space through a 16 MiB pool in 4 MiB dispatches, twice: migrations and evictions dominate. */
 async function stream(v: Variant): Promise<number> {
