@@ -86,6 +86,15 @@ export const DEFAULT_WRITE_CHUNK = 1 * MiB;
 export const DEFAULT_STAGING_THRESHOLD = 8 * MiB;
 export const DEFAULT_STAGING_SLOT_SIZE = 4 * MiB;
 export const DEFAULT_STAGING_SLOTS = 4;
+/**
+ * Eviction write-backs do not wait for their copies to land (the frame goes to
+ * the next upload at once; queue order keeps the copy first). Their read-back
+ * buffers (staging-slot sized) may hold at most this many times the staging
+ * ring's bytes in flight; past that an eviction waits for the earlier ones.
+ * 2 × 4 × 4 MiB = 32 MiB by default: room for one pool-sized chunk of dirty
+ * pages to stream home while the next is uploaded.
+ */
+export const WRITEBACK_IN_FLIGHT_RINGS = 2;
 
 /** Violations recorded in full per dispatch; further ones are only counted. */
 export const VIOLATION_LOG_ENTRIES = 32;

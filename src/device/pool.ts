@@ -115,6 +115,11 @@ export class PoolImpl implements Pool {
   readonly spaces = new Map<number, SpaceCore>();
   /** Pages with pins > 0, all spaces together. Written only by the spaces' pin/unpin/free. */
   pinnedPages = 0;
+  /**
+   * Eviction write-backs in flight (migrate.ts): copies submitted, maps not yet
+   * landed. Their pages are InFlight; whoever needs one of them waits here.
+   */
+  readonly writeBacks = new Set<Promise<void>>();
   #nextSpaceId = 1;
   #lockTail: Promise<void> = Promise.resolve();
   #destroyed = false;
@@ -186,6 +191,22 @@ export class PoolImpl implements Pool {
     } finally {
       release();
     }
+  }
+
+  /** Track an eviction write-back until it lands (its rejection stays for whoever settles). */
+  trackWriteBack(done: Promise<void>): void {
+    const p = done.finally(() => this.writeBacks.delete(p));
+    p.catch(() => undefined);
+    this.writeBacks.add(p);
+  }
+
+  /**
+   * Wait until the write-backs in flight now (or, given a snapshot, those of
+   * it) have landed. Rejects with the first failure (a lost device).
+   */
+  async settleWriteBacks(snapshot: Iterable<Promise<void>> = this.writeBacks): Promise<void> {
+    const list = [...snapshot];
+    if (list.length > 0) await Promise.all(list);
   }
 
   on(listener: HmmEventListener): () => void {

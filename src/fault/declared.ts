@@ -37,6 +37,7 @@ export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: D
   const report: MigrationReport = emptyReport();
   let retries = 0;
   let passStart = 0;
+  let writeBacks: Promise<void>[] = [];
   /** expectNoFaults: the pages that were not resident when the fault-in began. */
   const cold: number[] = [];
 
@@ -74,6 +75,9 @@ export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: D
       });
       for (const p of wPages) t.state[p] = PageState.Device;
       pool.counters.dispatches++;
+      // The write-backs this fault-in started land before the kernel ends (queue order); the
+      // dispatch resolves after them, so what it evicted reads as host-valid from then on.
+      writeBacks = [...pool.writeBacks];
       return pass;
     } finally {
       sub?.remove();
@@ -81,6 +85,7 @@ export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: D
   });
 
   const rec = await readPass(space, kernel.label, submitted);
+  await pool.settleWriteBacks(writeBacks);
   if (pool.events.active) {
     pool.events.emit({
       type: 'pass', time: performance.now(), start: passStart, space: space.label, spaceId: space.id, kernel: kernel.label,

@@ -419,6 +419,8 @@ export async function dispatchDemand(space: SpaceCore, kernel: Kernel, opts: Dis
         run.close();
       }
       space.pool.counters.dispatches++;
+      // What the passes evicted has landed at home by now (queue order): let it finalize.
+      await space.pool.settleWriteBacks();
     });
   } else {
     run.close();

@@ -24,6 +24,7 @@ import { NO_FRAME, PageFlag, PageState } from '../space/page-table.ts';
 import { coalesce, type CopyRun } from './coalesce.ts';
 import type { Piece } from './transfer.ts';
 import type { MigrationCause } from '../trace/events.ts';
+import { WRITEBACK_IN_FLIGHT_RINGS } from '../options.ts';
 
 const NO_PAGES = new Uint32Array(0);
 
@@ -102,14 +103,25 @@ export function emptyReport(): MigrationReport {
 
 /**
  * Evict the pages in `victims` (frames): clean pages are dropped at once, dirty
- * ones are copied back and finalized when the copy lands. On return every
- * victim frame still belongs to its old owner in the frame table, detached
- * from its page, ready for `frames.reassign`. The write-back copies are
- * submitted before this returns, so uploads into these frames queue after them.
+ * ones become InFlight and are copied back without waiting — the copies are
+ * submitted before this returns, so uploads into these frames queue after
+ * them — and finalized page by page when the copy lands (pool.writeBacks).
+ * On return every victim frame still belongs to its old owner in the frame
+ * table, detached from its page, ready for `frames.reassign`.
  */
 async function evict(pool: PoolImpl, victims: readonly number[], report: MigrationReport): Promise<void> {
   const frames = pool.frames;
-  // Group dirty victims by space for one coalesced read-back per space.
+  // Bound the write-back buffers in flight: wait for earlier write-backs first if this one would pass the cap.
+  let dirtyBytes = 0;
+  for (const f of victims) {
+    const space = pool.spaces.get(frames.owner[f]!)!;
+    if (space.table.state[frames.page[f]!] === PageState.Device) dirtyBytes += space.pageSize;
+  }
+  const o = pool.options;
+  if (dirtyBytes > 0 && pool.transfer.detachedBytes + dirtyBytes > WRITEBACK_IN_FLIGHT_RINGS * o.stagingSlots * o.stagingSlotSize) {
+    await pool.settleWriteBacks();
+  }
+  // From here to the submits: synchronous, so nothing sees a victim half evicted.
   const dirty = new Map<number, { pages: number[]; frames: number[] }>();
   const perSpace = pool.events.active ? new Map<number, number[]>() : undefined;
   for (const f of victims) {
@@ -152,37 +164,47 @@ async function evict(pool: PoolImpl, victims: readonly number[], report: Migrati
     const order = d.pages.map((_, i) => i).sort((a, b) => d.pages[a]! - d.pages[b]!);
     const pg = order.map((i) => d.pages[i]!);
     const fr = order.map((i) => d.frames[i]!);
-    const w = watch(space, pg[0]!, pg[pg.length - 1]!);
     const t = space.table;
     const ps = space.pageSize;
     const start = pool.events.now();
-    try {
-      await pool.transfer.readback(pieces(coalesce(pg, fr, frames.windowFrames), pool), (hostOffset, bytes) => {
-        for (let off = 0; off < bytes.length; off += ps) {
-          const p = (hostOffset + off) / ps;
-          // A host write during the copy cleared InFlight: its bytes are newer.
-          if ((t.flags[p]! & PageFlag.InFlight) !== 0) space.host.set(bytes.subarray(off, off + ps), hostOffset + off);
-        }
-      });
-    } finally {
-      w.remove();
-    }
-    for (const p of pg) {
-      if ((t.flags[p]! & PageFlag.InFlight) !== 0) {
+    pool.counters.evictionWritebacks += pg.length;
+    report.writebacks += pg.length;
+    const landed = pool.transfer.readbackDetached(pieces(coalesce(pg, fr, frames.windowFrames), pool), (hostOffset, bytes) => {
+      for (let off = 0; off < bytes.length; off += ps) {
+        const p = (hostOffset + off) / ps;
+        // A host write while the copy was in flight cleared InFlight: its bytes are newer.
+        if ((t.flags[p]! & PageFlag.InFlight) !== 0) space.host.set(bytes.subarray(off, off + ps), hostOffset + off);
+      }
+    });
+    pool.trackWriteBack(landed.then(() => {
+      // Finalize page by page: the host copy is now the valid one.
+      let moved = 0;
+      for (const p of pg) {
+        if ((t.flags[p]! & PageFlag.InFlight) === 0) continue;
         t.flags[p] = t.flags[p]! & ~PageFlag.InFlight;
         t.state[p] = PageState.Host;
         if (t.toHost[p]! < 0xffff) t.toHost[p]!++;
-        pool.counters.pagesToHost++;
-        pool.counters.bytesToHost += ps;
+        moved++;
       }
-    }
-    pool.counters.evictionWritebacks += pg.length;
-    report.writebacks += pg.length;
-    if (pool.events.active) {
-      pool.events.emit({
-        type: 'migration', time: performance.now(), start, space: space.label, spaceId: space.id, direction: 'to-host', cause: 'eviction',
-        pages: pg.length, bytes: pg.length * ps, cleared: 0, pageList: Uint32Array.from(pg), clearedList: NO_PAGES,
-      });
+      pool.counters.pagesToHost += moved;
+      pool.counters.bytesToHost += moved * ps;
+      if (pool.events.active) {
+        pool.events.emit({
+          type: 'migration', time: performance.now(), start, space: space.label, spaceId: space.id, direction: 'to-host', cause: 'eviction',
+          pages: pg.length, bytes: pg.length * ps, cleared: 0, pageList: Uint32Array.from(pg), clearedList: NO_PAGES,
+        });
+      }
+    }));
+  }
+}
+
+/** Wait for eviction write-backs in flight if any page of `pages` is still on its way home. */
+async function settleInFlight(space: SpaceCore, pages: Iterable<number>): Promise<void> {
+  const flags = space.table.flags;
+  for (const p of pages) {
+    if ((flags[p]! & PageFlag.InFlight) !== 0) {
+      await space.pool.settleWriteBacks();
+      return;
     }
   }
 }
@@ -198,6 +220,8 @@ export async function makeResident(space: SpaceCore, pages: Uint32Array, report:
   const frames = pool.frames;
   const ps = space.pageSize;
   const start = pool.events.now();
+  // A page evicted a moment ago may still be on its way home: let it land first.
+  await settleInFlight(space, pages);
 
   // ---- phase 1: collect and mark ----
   const need: number[] = [];
@@ -338,11 +362,14 @@ export async function writeBackPages(space: SpaceCore, pages: Iterable<number>, 
   const pool = space.pool;
   const t = space.table;
   const ps = space.pageSize;
+  const list = [...pages];
+  // Pages an eviction is already bringing home: wait for that instead of copying them again.
+  await settleInFlight(space, list);
   const pg: number[] = [];
   const fr: number[] = [];
-  for (const p of pages) {
+  for (const p of list) {
     if (t.state[p] !== PageState.Device) continue;
-    assert((t.flags[p]! & PageFlag.InFlight) === 0, 'InFlight page outside an eviction');
+    assert((t.flags[p]! & PageFlag.InFlight) === 0, 'InFlight page after settling the write-backs');
     pg.push(p);
     fr.push(t.frame[p]!);
   }

@@ -10,6 +10,8 @@
 //    copy is submitted. Best for large transfers (measured: bench/upload-paths.ts).
 // Readback (device → host): a ring of reused MAP_READ buffers; every slot's copy
 // is submitted before the first map is awaited, so copies and maps overlap.
+// Detached readback (eviction write-back): copies into buffers from a free
+// list, submitted at once; the caller does not wait for the maps.
 //
 // Pieces never straddle a window (the caller's runs are per window already).
 
@@ -84,9 +86,9 @@ export class Transfer {
     this.#label = label;
   }
 
-  /** Staging/readback buffers created so far (for leak checks). */
+  /** Staging, readback and write-back buffers alive now (for leak checks). */
   get bufferCount(): number {
-    return (this.#upSlots?.length ?? 0) + (this.#downSlots?.length ?? 0);
+    return (this.#upSlots?.length ?? 0) + (this.#downSlots?.length ?? 0) + this.#detachedAll.size;
   }
 
   #window(i: number): GPUBuffer {
@@ -214,7 +216,83 @@ export class Transfer {
     }
   }
 
+  /** MAP_READ buffers of `slotSize` for detached read-backs, free for the next one. */
+  #detachedFree: GPUBuffer[] = [];
+  /** Every detached read-back buffer alive, free or taken (destroy() ends them all). */
+  readonly #detachedAll = new Set<GPUBuffer>();
+  #detachedMade = 0;
+  /** Bytes of detached read-back buffers taken and not yet drained. */
+  detachedBytes = 0;
+
+  /**
+   * Read pieces back without waiting for them: every copy is encoded and
+   * submitted before this returns, so queue work issued afterwards (an upload
+   * into the same frames) runs after the copies. The promise maps the buffers,
+   * hands each part to `sink` (a view valid only during the call) and gives
+   * the buffers back for the next read-back. Buffers come from a free list and
+   * are made when it is empty; callers bound how many are out at once.
+   */
+  readbackDetached(pieces: readonly Piece[], sink: (hostOffset: number, bytes: Uint8Array) => void): Promise<void> {
+    const size = this.#slotSize;
+    const enc = this.#device.createCommandEncoder({ label: `${this.#label}:write-back` });
+    const bufs: { buffer: GPUBuffer; parts: [number, number, number][] }[] = []; // slotOff, hostOffset, n
+    let used = size;
+    for (const p of pieces) {
+      for (let off = 0; off < p.byteLength;) {
+        if (used === size) {
+          let buffer = this.#detachedFree.pop();
+          if (!buffer) {
+            buffer = this.#device.createBuffer({
+              label: `${this.#label}:write-back[${this.#detachedMade++}]`, size, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST,
+            });
+            this.#detachedAll.add(buffer);
+          }
+          bufs.push({ buffer, parts: [] });
+          this.detachedBytes += size;
+          used = 0;
+        }
+        const n = Math.min(p.byteLength - off, size - used);
+        const b = bufs[bufs.length - 1]!;
+        enc.copyBufferToBuffer(this.#window(p.window), p.windowOffset + off, b.buffer, used, n);
+        b.parts.push([used, p.hostOffset + off, n]);
+        used += n;
+        off += n;
+      }
+    }
+    this.#device.queue.submit([enc.finish()]);
+    this.stats.readbackSubmits++;
+    this.stats.roundTrips++; // it waits for the GPU, though off the path of whoever submitted it
+    const maps = bufs.map((b) => observed(b.buffer.mapAsync(MapMode.READ)));
+    return observed((async () => {
+      let i = 0;
+      try {
+        for (; i < bufs.length; i++) {
+          const b = bufs[i]!;
+          await maps[i];
+          const mapped = new Uint8Array(b.buffer.getMappedRange());
+          for (const [so, ho, n] of b.parts) {
+            sink(ho, mapped.subarray(so, so + n));
+            this.stats.readbackBytes += n;
+          }
+          b.buffer.unmap();
+          this.#detachedFree.push(b.buffer);
+          this.detachedBytes -= size;
+        }
+      } finally {
+        // A failed map (device lost, pool destroyed): the rest are not reused.
+        for (; i < bufs.length; i++) {
+          bufs[i]!.buffer.destroy();
+          this.#detachedAll.delete(bufs[i]!.buffer);
+          this.detachedBytes -= size;
+        }
+      }
+    })());
+  }
+
   destroy(): void {
+    for (const b of this.#detachedAll) b.destroy();
+    this.#detachedAll.clear();
+    this.#detachedFree = [];
     for (const s of this.#upSlots ?? []) s.buffer.destroy();
     for (const s of this.#downSlots ?? []) s.buffer.destroy();
     this.#upSlots = undefined;

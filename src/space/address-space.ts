@@ -45,9 +45,13 @@ export interface Residency {
   readonly device: number;
   readonly shared: number;
   readonly pinned: number;
-  /** Bytes with a frame on the device (device + shared pages). */
+  /**
+   * Bytes with a frame on the device: device and shared pages, except device
+   * pages an eviction is writing back right now (no frame any more; they count
+   * as `device` until the copy lands, which every dispatch waits for).
+   */
   readonly residentBytes: number;
-  /** Bytes whose only valid copy is on the device. */
+  /** Bytes whose only valid copy is on the device (or on its way home from it). */
   readonly deviceDirtyBytes: number;
 }
 
@@ -337,6 +341,7 @@ class AddressSpaceImpl implements AddressSpace {
         if (t.pins[p] === 0) pool.pinnedPages++;
         t.pins[p]!++;
       }
+      await pool.settleWriteBacks(); // what the fault-in evicted reads as host-valid once pin() resolves
       this.#hostEvent('pin', addr, byteLength, start);
     });
   }
@@ -414,14 +419,16 @@ class AddressSpaceImpl implements AddressSpace {
     const t = c.table;
     const counts = [0, 0, 0, 0];
     let pinned = 0;
+    let framed = 0;
     for (let p = c.pageOf(addr); p <= c.pageOf(addr + byteLength - 1); p++) {
       counts[t.state[p]!]!++;
       if (t.pins[p]! > 0) pinned++;
+      if (t.isResident(p)) framed++;
     }
     const ps = c.pageSize;
     return {
       unpopulated: counts[0]!, host: counts[1]!, device: counts[2]!, shared: counts[3]!, pinned,
-      residentBytes: (counts[2]! + counts[3]!) * ps, deviceDirtyBytes: counts[2]! * ps,
+      residentBytes: framed * ps, deviceDirtyBytes: counts[2]! * ps,
     };
   }
 

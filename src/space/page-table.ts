@@ -26,9 +26,11 @@ export const PageFlag = {
   Locked: 1,
   /**
    * The page's only valid copy is in a readback buffer on its way to the host
-   * (an eviction write-back): state is Device, frame is NO_FRAME. Set by
-   * migrate/, cleared by migrate/ at finalize or by the notifier's
-   * invalidation (a host write that replaced the whole page).
+   * (an eviction write-back, which nobody waits for: pool.writeBacks): state
+   * is Device, frame is NO_FRAME. Set by migrate/, cleared by migrate/ when the
+   * copy lands or by the host-write path (whose bytes are newer). Whoever needs
+   * the page — a fault-in, a write-back, a host read — first waits for
+   * pool.settleWriteBacks().
    */
   InFlight: 2,
 } as const;
@@ -75,9 +77,9 @@ export class PageTable {
   /** Host bytes of page-table state per page (the `metadata` benchmark's figure). */
   static readonly BYTES_PER_PAGE = 1 + 1 + 4 + 2 + 2 + 2;
 
+  /** The page has a frame: a device copy the GPU can use now (an InFlight page has none). */
   isResident(p: number): boolean {
-    const s = this.state[p];
-    return s === PageState.Device || s === PageState.Shared;
+    return this.frame[p] !== NO_FRAME;
   }
 
   /** Pages whose host copy is stale and that a host read must bring back. */

@@ -11,7 +11,8 @@
 //               violations as instants
 //   migrations  copies as spans named by direction and cause, with pages and
 //               bytes; evictions and fault batches as instants
-// and counters "resident bytes" and "dirty bytes" (device-only) per space,
+// and counters "resident bytes" (pages with a frame) and "dirty bytes"
+// (device-only, including pages on their way home) per space,
 // sampled from the page table after every event that can change them; one
 // more process, the pool, carries the "frames used" counter.
 //
@@ -20,7 +21,7 @@
 
 import { InvalidArgumentError } from '../errors.ts';
 import { PoolImpl, type Pool } from '../device/pool.ts';
-import { PageState } from '../space/page-table.ts';
+import { NO_FRAME, PageState } from '../space/page-table.ts';
 import type { HmmEvent } from './events.ts';
 
 /** One record of the Trace Event Format (the subset written here). */
@@ -116,13 +117,12 @@ class Recorder implements TraceRecorder {
     const space = this.#pool.spaces.get(pid);
     if (space) {
       const st = space.table.state;
+      const fr = space.table.frame;
       let resident = 0;
       let dirty = 0;
       for (let p = 0; p < st.length; p++) {
-        const s = st[p];
-        if (s === PageState.Device) dirty++;
-        else if (s !== PageState.Shared) continue;
-        resident++;
+        if (st[p] === PageState.Device) dirty++;
+        if (fr[p] !== NO_FRAME) resident++;
       }
       const ps = space.pageSize;
       this.#push({ name: 'resident bytes', ph: 'C', ts: us(time), pid, args: { resident: resident * ps } });

@@ -179,11 +179,12 @@ class LedgerImpl implements Ledger {
       const st = c.table.state;
       const end = addr + byteLength;
       for (let p = Math.floor(addr / ps); p * ps < end; p++) {
-        const s = st[p];
-        if (s !== PageState.Device && s !== PageState.Shared) continue;
+        const framed = c.table.isResident(p);
+        const devOnly = st[p] === PageState.Device;
+        if (!framed && !devOnly) continue;
         const n = Math.min(end, (p + 1) * ps) - Math.max(addr, p * ps);
-        resident += n;
-        if (s === PageState.Device) dirty += n;
+        if (framed) resident += n;
+        if (devOnly) dirty += n;
       }
     }
     const a = acc ?? new Acc();

@@ -85,7 +85,7 @@ fn kernel(inv: VmInvocation) {
  */
 export function duringFirstCopy(
   pool: Pool,
-  method: 'staging' | 'readback',
+  method: 'staging' | 'readback' | 'readbackDetached',
   action: () => Promise<void>,
 ): { injected(): Promise<void> } {
   const transfer = poolImpl(pool).transfer;

@@ -26,12 +26,18 @@ testWithDevice('an eviction write-back that raced with a full-page host write ke
   const { pool, space } = await makeSpace(ctx, { capacity: 2 * P, pageSize: P }, 16 * P);
   await space.dispatch(affine, { workgroups: 32, write: [{ addr: 0, byteLength: 2 * P }], args: [0, (2 * P) / 4, 0, 5] });
   expect(space.residency(0, 2 * P).device).toBe(2);
-  const race = duringFirstCopy(pool, 'readback', async () => {
+  let readDuringFlight: Promise<Uint8Array> | undefined;
+  const race = duringFirstCopy(pool, 'readbackDetached', async () => {
     expect(space.pageState(0)).toBe('device'); // in flight to the host
+    expect(space.residency(0, 2 * P).residentBytes).toBe(0); // the frames went to the next upload already
+    readDuringFlight = space.read(P, P); // waits for the write-back to land
     await space.write(0, new Uint32Array(P / 4).fill(9)); // whole page: no need to wait for the device copy
   });
   await space.dispatch(copyKernel, { workgroups: 1, read: [{ addr: 4 * P, byteLength: 2 * P }], args: [4 * P, 4 * P, 0] });
   await race.injected();
+  // The dispatch resolves after the write-backs it started landed: the evicted page is host-valid.
+  expect(space.pageState(P)).toBe('host');
+  expect(u32(await readDuringFlight!).every((x) => x === 5)).toBe(true);
   const out = u32(await space.read(0, 2 * P));
   expect(out[0]).toBe(9);
   expect(out[P / 4 - 1]).toBe(9);

@@ -47,10 +47,16 @@ describe('PageTable', () => {
   it('counts states and tells which pages need a write-back', () => {
     const t = new PageTable(4, 16);
     t.state.set([PageState.Host, PageState.Device, PageState.Shared, PageState.Device]);
+    t.frame.set([NO_FRAME, 0, 1, NO_FRAME]);
+    t.flags[3] = PageFlag.InFlight; // evicted, its write-back not landed yet
+    t.checkInvariants();
     expect(t.countInState(PageState.Device)).toBe(2);
     expect(t.needsWriteback(1)).toBe(true);
+    expect(t.needsWriteback(3)).toBe(true);
     expect(t.needsWriteback(2)).toBe(false);
+    // Resident means "has a frame": an InFlight page is device-only data without one.
     expect(t.isResident(2)).toBe(true);
     expect(t.isResident(0)).toBe(false);
+    expect(t.isResident(3)).toBe(false);
   });
 });
