@@ -13,7 +13,15 @@
 //                           collects them again).
 //
 // Every function here runs under the pool lock (pool.withLock), so only host
-// writes (the notifier) can interleave at an await.
+// writes (the notifier) and the finalizing of eviction write-backs can
+// interleave at an await. Write-backs are not waited for: an evicted dirty
+// page is InFlight (device-only data, no frame) until its copy lands, and
+// anything that needs such a page first waits for pool.settleWriteBacks().
+//
+//   evict(victim p):  p InFlight, copy-out submitted ──▶ frame reused by the upload (queue order)
+//                                      … map lands ──▶ p still InFlight? host ← bytes, p Host
+//   host write to p meanwhile:         clears InFlight, p Host ──▶ the landing copy is ignored
+//   fault-in / write-back / read of p: settleWriteBacks() first
 
 import { assert } from '../assert.ts';
 import { WorkingSetTooLargeError } from '../errors.ts';
