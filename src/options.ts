@@ -114,11 +114,12 @@ export const FAULT_BATCH_ENTRIES = 256;
 export const MAX_REPLAY_WORKGROUPS = 2 ** 24;
 /**
  * An idempotent kernel that never synchronizes a workgroup replays with one
- * completion bit per invocation instead (no barriers in the entry point, which
- * on lavapipe halves a replay pass's cost), while its invocations number at
- * most this (2^26 bits = 8 MiB of record); larger dispatches use workgroup bits.
+ * completion word per invocation instead (no barriers in the entry point and
+ * no shared read-modify-writes, which on lavapipe cost a replay pass about
+ * half its time), while its invocations number at most this (2^22 words =
+ * 16 MiB of record); larger dispatches use a bit per workgroup.
  */
-export const MAX_REPLAY_INVOCATIONS = 2 ** 26;
+export const MAX_REPLAY_INVOCATIONS = 2 ** 22;
 
 /** Bytes at the bottom of every space the allocator never hands out, so 0 can be a null pointer. */
 export const NULL_GUARD = 256;

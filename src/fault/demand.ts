@@ -29,11 +29,12 @@
 // Replay (kernels created with `idempotent: true`)
 // ------------------------------------------------
 // Stores land on any resident page. An invocation that did not stall sets its
-// completion bit, and later passes skip it, so only invocations that faulted
-// run again. Kernels that synchronize a workgroup (barriers, workgroup memory)
-// keep a bit per workgroup instead: it is set when none of its invocations
-// stalled, and the whole workgroup runs again otherwise. Written pages are marked Device after
-// every pass, before its faults are serviced, so evictions write them back.
+// completion word, and later passes skip it, so only invocations that faulted
+// run again. Kernels that synchronize a workgroup (barriers, workgroup memory),
+// and dispatches over MAX_REPLAY_INVOCATIONS, keep a bit per workgroup instead:
+// it is set when none of its invocations stalled, and the whole workgroup runs
+// again otherwise. Written pages are marked Device after every pass, before its
+// faults are serviced, so evictions write them back.
 // Kernels that call add/sub/xor/exchange atomics are refused as idempotent at
 // createKernel(): a replayed workgroup would apply them twice.
 //
@@ -256,8 +257,8 @@ class DemandRun {
     if (this.#replay) {
       const space = this.#space;
       const [x, y, z] = prep.kernel.workgroupSize;
-      const bits = replayUnit(prep.kernel, prep.total) === 'invocation' ? prep.total * x * y * z : prep.total;
-      const words = Math.ceil(bits / 32);
+      // A word per invocation, or a bit per workgroup.
+      const words = replayUnit(prep.kernel, prep.total) === 'invocation' ? prep.total * x * y * z : Math.ceil(prep.total / 32);
       space.ensureCompletionWords(words);
       const enc = space.pool.device.createCommandEncoder({ label: `${space.label}:clear-completion` });
       enc.clearBuffer(space.log, this.#clearBytes, words * 4);

@@ -6,7 +6,7 @@
 //   [4, FAULT_BASE)       VIOLATION_LOG_ENTRIES records of 8 words
 //   [FAULT_BASE, +256)    fault entries: page | MISS | WRITE | SPEC
 //   [BITMAP_BASE, …)      five page bitmaps: accessed, written, miss-seen, spec-seen, write-seen
-//   then                  replay-mode completion bits: one per invocation, or one per workgroup
+//   then                  replay-mode completion: a word per invocation, or a bit per workgroup
 //                         for kernels that synchronize a workgroup (src/fault/pass.ts replayUnit)
 
 import type { Violation, ViolationKind } from '../errors.ts';

@@ -17,7 +17,7 @@ export interface LinkConfig {
   /** Compile the demand-mode paths (declared dispatches use a variant without them: faster translation). */
   readonly demand: boolean;
   /**
-   * Replay mode keeps a completion bit per invocation, not per workgroup: for
+   * Replay mode keeps a completion word per invocation, not a bit per workgroup: for
    * kernels without workgroup synchronization, so the entry point needs no
    * barriers (which cost a lot on some implementations, lavapipe among them).
    */
@@ -106,15 +106,14 @@ export function link(kernel: Kernel, cfg: LinkConfig): LinkedSource {
     `  if (lin >= vm_u.grid.w) { return; }\n` +
     `  let replay = VM_DEMAND && vm_u.mode == VM_MODE_REPLAY;\n`;
   const entry = cfg.replayPerInvocation
-    ? // One completion bit per invocation: a finished invocation skips itself, no barriers.
+    ? // One completion word per invocation: a finished invocation skips itself; no barriers, and a
+      // plain store rather than a read-modify-write shared with 31 neighbours.
       head2 +
-      `  let done_index = lin * ${wgSize}u + lidx;\n` +
-      `  let done_word = VM_BITMAP_BASE + VM_MAP_COUNT * vm_u.bitmap_words + (done_index >> 5u);\n` +
-      `  let done_bit = 1u << (done_index & 31u);\n` +
-      `  if (replay && (atomicLoad(&vm_log[done_word]) & done_bit) != 0u) { return; }\n` +
+      `  let done_word = VM_BITMAP_BASE + VM_MAP_COUNT * vm_u.bitmap_words + lin * ${wgSize}u + lidx;\n` +
+      `  if (replay && atomicLoad(&vm_log[done_word]) != 0u) { return; }\n` +
       common +
       `  kernel(VmInvocation(gid, lid, wid, g, lidx));\n` +
-      `  if (replay && !vm_stalled) { atomicOr(&vm_log[done_word], done_bit); }\n` +
+      `  if (replay && !vm_stalled) { atomicStore(&vm_log[done_word], 1u); }\n` +
       `}\n`
     : // One bit per workgroup: the workgroup runs again if any of its invocations stalled.
       `\nvar<workgroup> vm_wg_done: u32;\n` +
