@@ -47,6 +47,35 @@ function observed(p: Promise<void>): Promise<void> {
   return p;
 }
 
+/** One part of a piece that lands in a slot: `slotOffset` in the slot, the rest as in Piece. */
+interface Part {
+  readonly slotOffset: number;
+  readonly hostOffset: number;
+  readonly window: number;
+  readonly windowOffset: number;
+  readonly byteLength: number;
+}
+
+/** Cut `pieces` into slot loads of at most `slotSize` bytes: one array of parts per slot, in order. */
+function* slotLoads(pieces: readonly Piece[], slotSize: number): Generator<Part[]> {
+  let load: Part[] = [];
+  let used = 0;
+  for (const p of pieces) {
+    for (let off = 0; off < p.byteLength;) {
+      const n = Math.min(p.byteLength - off, slotSize - used);
+      load.push({ slotOffset: used, hostOffset: p.hostOffset + off, window: p.window, windowOffset: p.windowOffset + off, byteLength: n });
+      used += n;
+      off += n;
+      if (used === slotSize) {
+        yield load;
+        load = [];
+        used = 0;
+      }
+    }
+  }
+  if (load.length > 0) yield load;
+}
+
 interface Slot {
   readonly buffer: GPUBuffer;
   /** Resolves when the slot is mapped and free to fill (upload) / drained (readback). */
@@ -130,33 +159,18 @@ export class Transfer {
    */
   async staging(host: Uint8Array, pieces: readonly Piece[]): Promise<void> {
     this.#upSlots ??= this.#makeSlots(BufferUsage.MAP_WRITE | BufferUsage.COPY_SRC, true, 'staging');
-    let i = 0;
-    let pieceOff = 0;
-    while (i < pieces.length) {
+    for (const load of slotLoads(pieces, this.#slotSize)) {
       const slot = this.#upSlots[this.#upNext]!;
       this.#upNext = (this.#upNext + 1) % this.#upSlots.length;
       if (slot.pending) this.stats.roundTrips++;
       await slot.ready;
       const mapped = new Uint8Array(slot.buffer.getMappedRange(0, this.#slotSize));
-      const copies: [number, number, number, number][] = []; // slotOff, window, windowOff, n
-      let used = 0;
-      while (i < pieces.length && used < this.#slotSize) {
-        const p = pieces[i]!;
-        const n = Math.min(p.byteLength - pieceOff, this.#slotSize - used);
-        mapped.set(host.subarray(p.hostOffset + pieceOff, p.hostOffset + pieceOff + n), used);
-        copies.push([used, p.window, p.windowOffset + pieceOff, n]);
-        used += n;
-        pieceOff += n;
-        if (pieceOff === p.byteLength) {
-          i++;
-          pieceOff = 0;
-        }
-      }
+      for (const c of load) mapped.set(host.subarray(c.hostOffset, c.hostOffset + c.byteLength), c.slotOffset);
       slot.buffer.unmap();
       const enc = this.#device.createCommandEncoder({ label: `${this.#label}:upload` });
-      for (const [so, w, wo, n] of copies) enc.copyBufferToBuffer(slot.buffer, so, this.#window(w), wo, n);
+      for (const c of load) enc.copyBufferToBuffer(slot.buffer, c.slotOffset, this.#window(c.window), c.windowOffset, c.byteLength);
       this.#device.queue.submit([enc.finish()]);
-      this.stats.stagingBytes += used;
+      for (const c of load) this.stats.stagingBytes += c.byteLength;
       this.stats.stagingSubmits++;
       mapping(slot, slot.buffer.mapAsync(MapMode.WRITE));
     }
@@ -169,31 +183,18 @@ export class Transfer {
   async readback(pieces: readonly Piece[], sink: (hostOffset: number, bytes: Uint8Array) => void): Promise<void> {
     this.#downSlots ??= this.#makeSlots(BufferUsage.MAP_READ | BufferUsage.COPY_DST, false, 'readback');
     const slots = this.#downSlots;
-    let i = 0;
-    let pieceOff = 0;
-    while (i < pieces.length) {
+    const loads = slotLoads(pieces, this.#slotSize);
+    for (let next = loads.next(); !next.done;) {
       // Fill every slot with copies, submit once, then drain the slots in order.
-      const batches: { slot: Slot; parts: [number, number, number][] }[] = []; // slotOff, hostOffset, n
+      const batches: { slot: Slot; load: Part[] }[] = [];
       const enc = this.#device.createCommandEncoder({ label: `${this.#label}:readback` });
       for (const slot of slots) {
-        if (i >= pieces.length) break;
+        if (next.done) break;
         if (slot.pending) this.stats.roundTrips++;
         await slot.ready;
-        const parts: [number, number, number][] = [];
-        let used = 0;
-        while (i < pieces.length && used < this.#slotSize) {
-          const p = pieces[i]!;
-          const n = Math.min(p.byteLength - pieceOff, this.#slotSize - used);
-          enc.copyBufferToBuffer(this.#window(p.window), p.windowOffset + pieceOff, slot.buffer, used, n);
-          parts.push([used, p.hostOffset + pieceOff, n]);
-          used += n;
-          pieceOff += n;
-          if (pieceOff === p.byteLength) {
-            i++;
-            pieceOff = 0;
-          }
-        }
-        batches.push({ slot, parts });
+        for (const c of next.value) enc.copyBufferToBuffer(this.#window(c.window), c.windowOffset, slot.buffer, c.slotOffset, c.byteLength);
+        batches.push({ slot, load: next.value });
+        next = loads.next();
       }
       this.#device.queue.submit([enc.finish()]);
       this.stats.readbackSubmits++;
@@ -207,9 +208,9 @@ export class Transfer {
           b.slot.pending = false;
         }
         const mapped = new Uint8Array(b.slot.buffer.getMappedRange());
-        for (const [so, ho, n] of b.parts) {
-          sink(ho, mapped.subarray(so, so + n));
-          this.stats.readbackBytes += n;
+        for (const c of b.load) {
+          sink(c.hostOffset, mapped.subarray(c.slotOffset, c.slotOffset + c.byteLength));
+          this.stats.readbackBytes += c.byteLength;
         }
         b.slot.buffer.unmap();
       }
@@ -235,29 +236,18 @@ export class Transfer {
   readbackDetached(pieces: readonly Piece[], sink: (hostOffset: number, bytes: Uint8Array) => void): Promise<void> {
     const size = this.#slotSize;
     const enc = this.#device.createCommandEncoder({ label: `${this.#label}:write-back` });
-    const bufs: { buffer: GPUBuffer; parts: [number, number, number][] }[] = []; // slotOff, hostOffset, n
-    let used = size;
-    for (const p of pieces) {
-      for (let off = 0; off < p.byteLength;) {
-        if (used === size) {
-          let buffer = this.#detachedFree.pop();
-          if (!buffer) {
-            buffer = this.#device.createBuffer({
-              label: `${this.#label}:write-back[${this.#detachedMade++}]`, size, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST,
-            });
-            this.#detachedAll.add(buffer);
-          }
-          bufs.push({ buffer, parts: [] });
-          this.detachedBytes += size;
-          used = 0;
-        }
-        const n = Math.min(p.byteLength - off, size - used);
-        const b = bufs[bufs.length - 1]!;
-        enc.copyBufferToBuffer(this.#window(p.window), p.windowOffset + off, b.buffer, used, n);
-        b.parts.push([used, p.hostOffset + off, n]);
-        used += n;
-        off += n;
+    const bufs: { buffer: GPUBuffer; load: Part[] }[] = [];
+    for (const load of slotLoads(pieces, size)) {
+      let buffer = this.#detachedFree.pop();
+      if (!buffer) {
+        buffer = this.#device.createBuffer({
+          label: `${this.#label}:write-back[${this.#detachedMade++}]`, size, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST,
+        });
+        this.#detachedAll.add(buffer);
       }
+      this.detachedBytes += size;
+      for (const c of load) enc.copyBufferToBuffer(this.#window(c.window), c.windowOffset, buffer, c.slotOffset, c.byteLength);
+      bufs.push({ buffer, load });
     }
     this.#device.queue.submit([enc.finish()]);
     this.stats.readbackSubmits++;
@@ -270,9 +260,9 @@ export class Transfer {
           const b = bufs[i]!;
           await maps[i];
           const mapped = new Uint8Array(b.buffer.getMappedRange());
-          for (const [so, ho, n] of b.parts) {
-            sink(ho, mapped.subarray(so, so + n));
-            this.stats.readbackBytes += n;
+          for (const c of b.load) {
+            sink(c.hostOffset, mapped.subarray(c.slotOffset, c.slotOffset + c.byteLength));
+            this.stats.readbackBytes += c.byteLength;
           }
           b.buffer.unmap();
           this.#detachedFree.push(b.buffer);
