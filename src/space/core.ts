@@ -14,7 +14,7 @@ import { IntervalNotifier } from '../notify/notifier.ts';
 import { MAX_KERNEL_ARGS, NULL_GUARD } from '../options.ts';
 import { passReadBytes, recordBytes } from '../fault/records.ts';
 import { VirtualAllocator } from './allocator.ts';
-import { NO_FRAME, PageFlag, PageState, PageTable } from './page-table.ts';
+import { NO_FRAME, PageFlag, pageRanges, PageState, PageTable } from './page-table.ts';
 import { BypassDetector } from './strict.ts';
 
 /** Bytes of the per-space uniform block: 8 header words (VmUniforms) + MAX_KERNEL_ARGS argument words. */
@@ -217,19 +217,10 @@ export class SpaceCore {
 
   /** Ranges whose only valid copy is on the device (for DeviceLostError). */
   deviceOnlyRanges(): LostRange[] {
-    const out: LostRange[] = [];
-    const t = this.table;
-    let p = 0;
-    while (p < this.pageCount) {
-      if (t.state[p] !== PageState.Device) {
-        p++;
-        continue;
-      }
-      const a = p;
-      while (p < this.pageCount && t.state[p] === PageState.Device) p++;
-      out.push({ addr: a * this.pageSize, byteLength: (p - a) * this.pageSize });
-    }
-    return out;
+    const pages: number[] = [];
+    const st = this.table.state;
+    for (let p = 0; p < this.pageCount; p++) if (st[p] === PageState.Device) pages.push(p);
+    return pageRanges(pages, this.pageSize);
   }
 
   /** Release every frame this space holds (destroy). Device-only data is lost; callers read it back first if they care. */

@@ -110,3 +110,14 @@ export class PageTable {
     }
   }
 }
+
+/** Runs of consecutive pages (ascending) as byte ranges. */
+export function pageRanges(pages: Iterable<number>, pageSize: number): { addr: number; byteLength: number }[] {
+  const out: { addr: number; byteLength: number }[] = [];
+  for (const p of pages) {
+    const last = out[out.length - 1];
+    if (last && last.addr + last.byteLength === p * pageSize) (last as { byteLength: number }).byteLength += pageSize;
+    else out.push({ addr: p * pageSize, byteLength: pageSize });
+  }
+  return out;
+}

@@ -17,7 +17,7 @@
 
 import { HostBypassError, UnexpectedFaultError } from '../errors.ts';
 import type { SpaceCore } from './core.ts';
-import { NO_FRAME, PageState, type PageTable } from './page-table.ts';
+import { NO_FRAME, pageRanges, PageState, type PageTable } from './page-table.ts';
 
 /**
  * A 32-bit hash of `length` bytes (a multiple of 16) at a 4-aligned `offset`:
@@ -81,17 +81,6 @@ export class BypassDetector {
     }
     return out;
   }
-}
-
-/** Runs of consecutive pages as byte ranges. */
-export function pageRanges(pages: Iterable<number>, pageSize: number): { addr: number; byteLength: number }[] {
-  const out: { addr: number; byteLength: number }[] = [];
-  for (const p of pages) {
-    const last = out[out.length - 1];
-    if (last && last.addr + last.byteLength === p * pageSize) (last as { byteLength: number }).byteLength += pageSize;
-    else out.push({ addr: p * pageSize, byteLength: pageSize });
-  }
-  return out;
 }
 
 /**

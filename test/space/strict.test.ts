@@ -3,8 +3,8 @@
 
 import { expect, test } from 'vitest';
 import fc from 'fast-check';
-import { BypassDetector, hashBytes, pageRanges } from '../../src/space/strict.ts';
-import { PageState, PageTable } from '../../src/space/page-table.ts';
+import { BypassDetector, hashBytes } from '../../src/space/strict.ts';
+import { pageRanges, PageState, PageTable } from '../../src/space/page-table.ts';
 
 const PS = 4096;
 
