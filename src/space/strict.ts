@@ -87,9 +87,10 @@ export class BypassDetector {
  * Before a dispatch programs the device (under the pool lock): find host writes
  * that bypassed the runtime in the pages it may touch — its declared pages
  * (`pages`), or every page for a demand-paged dispatch. A bypassed page no
- * dispatch touches does no harm yet; it is caught when one does. Pages valid on both sides adopt their new host
- * bytes, as if written through space.write (device copy dropped, subscribers
- * told); pages whose only valid copy is on the device keep it. Then the
+ * dispatch touches does no harm yet; it is caught when one does. Pages valid
+ * on both sides adopt their new host bytes, as if written through space.write
+ * (device copy dropped, subscribers told); pages whose only valid copy is on
+ * the device keep it. Then the
  * dispatch is refused with the ranges, so the user sees the bug once, where it
  * happened, and the space is coherent again.
  */
