@@ -19,7 +19,7 @@ import { NO_FRAME, PageState, PageTable } from '../src/space/page-table.ts';
 import { GpuPageTable } from '../src/device/gpu-page-table.ts';
 import { FrameTable } from '../src/device/frames.ts';
 import { BufferUsage, MapMode } from '../src/gpu/constants.ts';
-import { gbps, interleave, KiB, median, MiB, timeGpu, type BenchContext, type CaseResult } from './lib.ts';
+import { gbps, interleave, KiB, median, MiB, timeGpu, xorshift32, type BenchContext, type CaseResult } from './lib.ts';
 
 export interface BenchCase {
   readonly key: string;
@@ -110,13 +110,8 @@ function rawAffine(device: GPUDevice): RawAffine {
 
 function fill(bytes: number, seed: number): Uint8Array {
   const w = new Uint32Array(bytes / 4);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < w.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    w[i] = x >>> 0;
-  }
+  const next = xorshift32(seed);
+  for (let i = 0; i < w.length; i++) w[i] = next();
   return new Uint8Array(w.buffer);
 }
 
