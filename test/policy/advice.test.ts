@@ -16,7 +16,7 @@ const apply = (flags: number, advice: unknown) => {
 
 describe('advice', () => {
   it('sets and clears only the bits of the keys given, and reads back', () => {
-    let f = PageFlag.Locked; // other bits are never touched
+    let f: number = PageFlag.Locked; // other bits are never touched
     f = apply(f, { readMostly: true, preferredLocation: 'device' });
     expect(adviceOf(f)).toEqual({ readMostly: true, preferredLocation: 'device', accessedBy: 'none' });
     f = apply(f, { preferredLocation: 'host' });
