@@ -7,7 +7,7 @@
 import { expect } from 'vitest';
 import { testWithDevice, KiB, MiB } from '../helpers/gpu.ts';
 import { affine, makeSpace, u32 } from '../helpers/space.ts';
-import { createKernel, type HmmEvent } from '../../src/index.ts';
+import { createKernel, type Advice, type HmmEvent } from '../../src/index.ts';
 import type { DeviceContext } from '../helpers/gpu.ts';
 
 const PS = 4 * KiB;
@@ -56,11 +56,12 @@ interface Counts {
   densityPrefetched: number;
 }
 
-async function run(ctx: DeviceContext, pattern: Pattern, densityPrefetch: boolean, nodes = 64): Promise<Counts> {
+async function run(ctx: DeviceContext, pattern: Pattern, densityPrefetch: boolean, nodes = 64, advice?: Advice): Promise<Counts> {
   const region = (pattern === 'strided' ? 2 : 1) * nodes * PS;
   const { pool, space } = await makeSpace(ctx, { capacity: 1 * MiB, pageSize: PS }, region + 8 * PS, { densityPrefetch, thrashing: false });
   const list = space.alloc(region, { align: PS, label: 'list' });
   const out = space.alloc(16, { align: PS, label: 'out' });
+  if (advice) space.advise(list, region, advice);
   const at = layout(pattern, nodes).map((pg) => list + pg * PS);
   let want = 0;
   await space.withView(list, region, 'write', (v) => {
@@ -132,4 +133,11 @@ testWithDevice('density prefetch leaves declared dispatches alone: the same migr
     moved.push(events);
   }
   expect(moved[1]).toEqual(moved[0]);
+});
+
+testWithDevice('density prefetch never fetches pages whose preferred location is the host', async (ctx) => {
+  const off = await run(ctx, 'sequential', false);
+  const on = await run(ctx, 'sequential', true, 64, { preferredLocation: 'host' });
+  expect(on.toDevice['prefetch'] ?? 0).toBe(0);
+  expect(on.passes).toBe(off.passes);
 });
