@@ -365,7 +365,7 @@ export async function makeResident(
         }
       }
       // Policies hear which pages the device took (thrashing counts hand-overs; src/policy/thrashing.ts).
-      space.policies.migrated('to-device', cause, need.filter(asked));
+      if (space.policies.hearsMigrations) space.policies.migrated('to-device', cause, need.filter(asked));
     } finally {
       w.remove();
       if (!finalized) {

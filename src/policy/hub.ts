@@ -75,6 +75,11 @@ export class PolicyHub {
 
   // ---- questions the mechanisms ask ----
 
+  /** Some policy listens to migrations and invalidations (callers may skip building page lists otherwise). */
+  get hearsMigrations(): boolean {
+    return this.#migrationPolicy !== undefined;
+  }
+
   get tiered(): boolean {
     return this.#tiered;
   }

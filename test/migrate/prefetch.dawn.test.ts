@@ -8,6 +8,7 @@ import { expect } from 'vitest';
 import { testWithDevice, KiB } from '../helpers/gpu.ts';
 import { affine, copyKernel, duringFirstCopy, inPlace, makeSpace, u32 } from '../helpers/space.ts';
 import { InvalidArgumentError, OutOfRangeError, type HmmEvent } from '../../src/index.ts';
+import { buildList, chase, PATTERNS } from '../helpers/patterns.ts';
 
 const PS = 4 * KiB;
 
@@ -38,6 +39,30 @@ testWithDevice('prefetch to the device: the next dispatch faults on nothing, dec
       expect(space.residency(a, 20 * PS).residentBytes).toBe(0);
     }
     space.checkInvariants();
+  }
+});
+
+testWithDevice('prefetching a chased list (sequential, strided, random): two passes instead of one a page, no demand faults', async (ctx) => {
+  for (const pattern of PATTERNS) {
+    const counts: { passes: number; faulted: number; prefetched: number }[] = [];
+    for (const withPrefetch of [false, true]) {
+      const { pool, space } = await makeSpace(ctx, { capacity: 256 * PS, pageSize: PS }, 160 * PS, { densityPrefetch: false });
+      const list = await buildList(space, pattern, 48);
+      let prefetched = 0;
+      pool.on((e) => {
+        if (e.type === 'migration' && e.cause === 'prefetch') prefetched += e.pages + e.cleared;
+      });
+      if (withPrefetch) await space.prefetch(list.addr, list.byteLength, { to: 'device' });
+      const r = await space.dispatch(chase, { workgroups: 1, args: [list.head, list.out, 48], demand: true });
+      expect([...u32(await space.read(list.out, 8))]).toEqual([list.sum, 48]);
+      counts.push({ passes: r.demand!.passes, faulted: r.demand!.pagesFaulted, prefetched });
+    }
+    const [off, on] = counts as [typeof counts[0], typeof counts[0]];
+    // Every list page faults, one a pass (the output page comes along as a hint: a stalled invocation's store).
+    expect(off).toMatchObject({ faulted: 48, prefetched: 0 });
+    expect(off.passes).toBeGreaterThanOrEqual(48);
+    // Only the output page is left to fault: one pass finds it, the next completes.
+    expect(on).toEqual({ passes: 2, faulted: 1, prefetched: pattern === 'strided' ? 96 : 48 });
   }
 });
 

@@ -9,6 +9,7 @@ import { testWithDevice, KiB } from '../helpers/gpu.ts';
 import { affine, makeSpace, u32 } from '../helpers/space.ts';
 import { createKernel, InvalidArgumentError, OutOfRangeError, type Advice, type HmmEvent } from '../../src/index.ts';
 import type { DeviceContext } from '../helpers/gpu.ts';
+import { order, PATTERNS } from '../helpers/patterns.ts';
 
 const PS = 4 * KiB;
 
@@ -57,6 +58,55 @@ testWithDevice('preferred location decides which pages eviction takes; preferred
   expect(await evictionSplit(ctx, { a: { preferredLocation: 'device' }, b: { preferredLocation: 'device' } })).toEqual(none);
   // Read-mostly and accessed-by do not change the order.
   expect(await evictionSplit(ctx, { a: { readMostly: true, accessedBy: 'device' } })).toEqual(none);
+});
+
+/** out[i] = cold[i] (+ hot[i % hotWords] when hotWords > 0) over args [hot, hotWords, cold, out, n]. */
+const hotCold = createKernel({
+  label: 'hot-cold',
+  workgroupSize: 64,
+  code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  if (i >= vm_arg_u32(4u)) { return; }
+  var h = 0u;
+  if (vm_arg_u32(1u) != 0u) { h = vm_load_u32(vm_arg_u32(0u) + (i % vm_arg_u32(1u)) * 4u); }
+  vm_store_u32(vm_arg_u32(3u) + i * 4u, h + vm_load_u32(vm_arg_u32(2u) + i * 4u));
+}`,
+});
+
+testWithDevice('a hot array read every 4th dispatch while cold chunks stream through (sequential, strided, random): preferred device keeps it', async (ctx) => {
+  for (const pattern of PATTERNS) {
+    const uploads: number[] = [];
+    for (const advised of [false, true]) {
+      // 8 hot pages; each step streams a 4-page cold chunk into a 4-page out chunk; the pool holds the hot array and 3 steps.
+      const { pool, space } = await makeSpace(ctx, { capacity: 32 * PS, pageSize: PS }, 160 * PS, { thrashing: false });
+      const hot = space.alloc(8 * PS, { align: PS });
+      const cold = space.alloc(64 * PS, { align: PS });
+      const out = space.alloc(64 * PS, { align: PS });
+      await space.write(hot, new Uint32Array(8 * 1024).fill(1000));
+      await space.write(cold, new Uint32Array(64 * 1024).map((_, i) => i));
+      if (advised) space.advise(hot, 8 * PS, { preferredLocation: 'device' });
+      const before = pool.stats().pagesToDevice;
+      const seq = order(pattern, 16);
+      for (let k = 0; k < 16; k++) {
+        const c = seq[k]! * 4 * PS;
+        const useHot = k % 4 === 0;
+        await space.dispatch(hotCold, {
+          workgroups: 64, args: [hot, useHot ? 8 * 1024 : 0, cold + c, out + c, 4 * 1024],
+          read: [...(useHot ? [{ addr: hot, byteLength: 8 * PS }] : []), { addr: cold + c, byteLength: 4 * PS }],
+          write: [{ addr: out + c, byteLength: 4 * PS }],
+        });
+      }
+      uploads.push(pool.stats().pagesToDevice - before);
+      const got = u32(await space.read(out, 64 * PS));
+      const k0 = seq.indexOf(0); // chunk 0's step: did it read the hot array?
+      expect(got[5]).toBe(5 + (k0 % 4 === 0 ? 1000 : 0));
+      space.checkInvariants();
+    }
+    // With the advice: every cold page once and the hot array once (64 + 8). Without: the hot array again.
+    expect(uploads[1]).toBe(72);
+    expect(uploads[0]).toBeGreaterThan(uploads[1]!);
+  }
 });
 
 /** 4 resident device-dirty pages; the host writes a word into each; then a dispatch reads them. Returns the pages that dispatch uploaded. */

@@ -1,53 +1,18 @@
 // Density prefetch on Dawn: a single invocation chases a linked list laid out
 // in one of three patterns (sequential, strided, random), demand-paged, so
 // each pass can find only the next page (its address comes from the page
-// before). Counts of passes, fault batches and pages moved by cause, from the
-// event stream, with and without the policy.
+// before); and a ping-pong of demand dispatches and host writes. Counts of
+// passes, fault batches and pages moved by cause, from the event stream, with
+// and without the policy.
 
 import { expect } from 'vitest';
 import { testWithDevice, KiB, MiB } from '../helpers/gpu.ts';
 import { affine, makeSpace, u32 } from '../helpers/space.ts';
-import { createKernel, type Advice, type HmmEvent } from '../../src/index.ts';
+import type { Advice, HmmEvent } from '../../src/index.ts';
 import type { DeviceContext } from '../helpers/gpu.ts';
+import { buildList, chase, type Pattern } from '../helpers/patterns.ts';
 
 const PS = 4 * KiB;
-
-/** Walk the list from args[0], summing word 1 of each node; write [sum, nodes] to args[1]. */
-const chase = createKernel({
-  label: 'chase',
-  workgroupSize: 1,
-  idempotent: true,
-  code: /* wgsl */ `
-fn kernel(inv: VmInvocation) {
-  var p = vm_arg_u32(0u);
-  var sum = 0u;
-  var n = 0u;
-  loop {
-    if (p == 0u || n >= vm_arg_u32(2u)) { break; }
-    sum = sum + vm_load_u32(p + 4u);
-    p = vm_load_u32(p);
-    n = n + 1u;
-  }
-  vm_store_u32(vm_arg_u32(1u), sum);
-  vm_store_u32(vm_arg_u32(1u) + 4u, n);
-}`,
-});
-
-type Pattern = 'sequential' | 'strided' | 'random';
-
-/** Page offsets (within the list's region) of the nodes, in visiting order. */
-function layout(pattern: Pattern, nodes: number): number[] {
-  if (pattern === 'sequential') return Array.from({ length: nodes }, (_, i) => i);
-  if (pattern === 'strided') return Array.from({ length: nodes }, (_, i) => 2 * i);
-  const order = Array.from({ length: nodes }, (_, i) => i);
-  let x = 2024;
-  for (let i = nodes - 1; i > 0; i--) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    const j = x % (i + 1);
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
-  return order;
-}
 
 interface Counts {
   passes: number;
@@ -57,26 +22,13 @@ interface Counts {
 }
 
 async function run(ctx: DeviceContext, pattern: Pattern, densityPrefetch: boolean, nodes = 64, advice?: Advice): Promise<Counts> {
-  const region = (pattern === 'strided' ? 2 : 1) * nodes * PS;
-  const { pool, space } = await makeSpace(ctx, { capacity: 1 * MiB, pageSize: PS }, region + 8 * PS, { densityPrefetch, thrashing: false });
-  const list = space.alloc(region, { align: PS, label: 'list' });
-  const out = space.alloc(16, { align: PS, label: 'out' });
-  if (advice) space.advise(list, region, advice);
-  const at = layout(pattern, nodes).map((pg) => list + pg * PS);
-  let want = 0;
-  await space.withView(list, region, 'write', (v) => {
-    const w = u32(v);
-    for (let i = 0; i < nodes; i++) {
-      const word = (at[i]! - list) / 4;
-      w[word] = i + 1 < nodes ? at[i + 1]! : 0;
-      w[word + 1] = i * 7 + 1;
-      want += i * 7 + 1;
-    }
-  });
+  const { pool, space } = await makeSpace(ctx, { capacity: 1 * MiB, pageSize: PS }, 2 * nodes * PS + 8 * PS, { densityPrefetch, thrashing: false });
+  const list = await buildList(space, pattern, nodes);
+  if (advice) space.advise(list.addr, list.byteLength, advice);
   const events: HmmEvent[] = [];
   pool.on((e) => events.push(e));
-  const r = await space.dispatch(chase, { workgroups: 1, args: [at[0]!, out, nodes], demand: true });
-  expect([...u32(await space.read(out, 8))]).toEqual([want >>> 0, nodes]);
+  const r = await space.dispatch(chase, { workgroups: 1, args: [list.head, list.out, nodes], demand: true });
+  expect([...u32(await space.read(list.out, 8))]).toEqual([list.sum, nodes]);
   space.checkInvariants();
   const toDevice: Record<string, number> = {};
   for (const e of events) if (e.type === 'migration' && e.direction === 'to-device') toDevice[e.cause] = (toDevice[e.cause] ?? 0) + e.pages + e.cleared;
@@ -140,4 +92,26 @@ testWithDevice('density prefetch never fetches pages whose preferred location is
   const on = await run(ctx, 'sequential', true, 64, { preferredLocation: 'host' });
   expect(on.toDevice['prefetch'] ?? 0).toBe(0);
   expect(on.passes).toBe(off.passes);
+});
+
+testWithDevice('density prefetch on ping-pong (demand dispatches and host writes, round after round): the same passes and migrations', async (ctx) => {
+  const counts: string[][] = [];
+  for (const densityPrefetch of [false, true]) {
+    const { pool, space } = await makeSpace(ctx, { capacity: 256 * KiB, pageSize: PS }, 256 * KiB, { densityPrefetch, thrashing: false });
+    const a = space.alloc(8 * PS, { align: PS });
+    await space.write(a, new Uint32Array(8 * 1024));
+    const events: string[] = [];
+    pool.on((e) => {
+      if (e.type === 'migration') events.push(`${e.direction}:${e.cause}:${e.pages}+${e.cleared}`);
+      if (e.type === 'pass') events.push(`pass:${e.mode}`);
+    });
+    for (let r = 0; r < 4; r++) {
+      await space.dispatch(affine, { workgroups: 128, args: [a, 8 * 1024, 1, 1], demand: true });
+      for (let p = 0; p < 8; p++) await space.write(a + p * PS, new Uint32Array([r]));
+    }
+    expect(u32(await space.read(a + PS, 8))[1]).toBe(4);
+    counts.push(events);
+  }
+  // All 8 pages fault in one batch each round: nothing is left for the tree to add.
+  expect(counts[1]).toEqual(counts[0]);
 });
