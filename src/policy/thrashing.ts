@@ -25,7 +25,9 @@
 // only delays it — no other accessor gains from the wait.
 //
 // State, per page: last side (u8), hand-overs in the current lapse (u8) and
-// when the lapse began (f64): 10 bytes a page, allocated when the policy is.
+// when the lapse began (f32 milliseconds since the policy's first note: exact
+// to the millisecond for 4.6 hours, to 2 ms for the next 4.6): 6 bytes a
+// page, allocated when the policy is.
 
 import type { ResolvedThrashing } from '../options.ts';
 import type { InvalidationNote, MigrationNote, Policy, PolicyView, Side, ThrashDecision } from './policy.ts';
@@ -45,13 +47,15 @@ class Thrashing implements Policy {
   readonly #o: ResolvedThrashing;
   readonly #side: Uint8Array;
   readonly #count: Uint8Array;
-  readonly #since: Float64Array;
+  readonly #since: Float32Array;
+  /** The clock time the offsets in #since count from. */
+  #epoch: number | undefined;
 
   constructor(pageCount: number, o: ResolvedThrashing) {
     this.#o = o;
     this.#side = new Uint8Array(pageCount);
     this.#count = new Uint8Array(pageCount);
-    this.#since = new Float64Array(pageCount);
+    this.#since = new Float32Array(pageCount);
   }
 
   onMigration(note: MigrationNote, view: PolicyView): ThrashDecision | undefined {
@@ -69,8 +73,9 @@ class Thrashing implements Policy {
     this.#since.fill(0, first, end);
   }
 
-  #handOver(side: number, pages: ArrayLike<number>, now: number, view: PolicyView): ThrashDecision | undefined {
+  #handOver(side: number, pages: ArrayLike<number>, clock: number, view: PolicyView): ThrashDecision | undefined {
     const { threshold, lapseMs } = this.#o;
+    const now = clock - (this.#epoch ??= clock);
     let found: number[] | undefined;
     let most = 0;
     for (let i = 0; i < pages.length; i++) {

@@ -108,8 +108,10 @@ export interface AddressSpace {
   unpin(addr: number, byteLength: number): void;
   /**
    * Move the range ahead of its use, like cudaMemPrefetchAsync. The host may
-   * go on meanwhile (host operations are not held up; a host write racing
-   * with the copy wins and its page is left on the host). 'device': the
+   * go on meanwhile: host operations that need no page from the device are
+   * not held up (a host write racing with the copy wins, and its page is left
+   * on the host); those that do wait for it as they would for a dispatch's
+   * migrations. 'device': the
    * pages become resident, evicting unpinned others, as far as they fit (a
    * range larger than the pool is not an error: the rest are skipped).
    * 'host': device-dirty pages are written back and the device copies

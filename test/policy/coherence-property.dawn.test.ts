@@ -8,7 +8,7 @@
 // invariants hold after every step. The write-through paths (advice, holds)
 // and prefetch races are where a policy could make the runtime incoherent.
 // HMM_PROP_RUNS / HMM_PROP_SEED run more or other sequences (1,500 runs of
-// three seeds and 700 with races passed when this was written).
+// three seeds, and 600 with races, passed when this was written).
 
 import fc from 'fast-check';
 import { expect } from 'vitest';
