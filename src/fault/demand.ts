@@ -43,12 +43,13 @@
 // Each round makes resident, and holds Locked while it migrates, the pages the
 // last pass accessed plus the pages it missed, so a round's own faults never
 // evict what the next pass needs up to the point where it stalled: every
-// stalled invocation gets further each round, and the rounds end. Pages that
-// density prefetch adds for the misses (src/policy/density-prefetch.ts) and
+// stalled invocation gets further each round, and the rounds end. (Pages that
+// density prefetch adds for the misses, src/policy/density-prefetch.ts, and
 // the passes' hints ride along in the same migration, only in the room the
-// lock set leaves and never locked later, so they cannot take that away. When that set
-// does not fit in the pool the grid is split in two and the halves run one
-// after the other — a schedule WebGPU allows for any kernel, since it promises
+// lock set leaves, and are never locked later: they cannot take that away.)
+// When the accessed and missed pages do not fit in the pool, the grid is split
+// in two and the halves run one after the other — a schedule WebGPU allows for
+// any kernel, since it promises
 // nothing about which workgroups run at the same time. Only a single workgroup
 // whose working set does not fit fails, with WorkingSetTooLargeError naming the
 // sizes. Once a transaction dispatch has been split, the host bytes of every
