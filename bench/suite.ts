@@ -536,7 +536,9 @@ const metadata: BenchCase = {
     pool.destroy();
     return {
       value: bytes / pages, target: 16, direction: 'max', unit: 'bytes per page', baseline: null, runtime: bytes / pages,
-      detail: { pages, arrays: arrays.length, strictModeExtra: sc.bypass ? 5 : 0, frameTableBytesPerFrame: 4 + 2 + 1 },
+      // Policy state (src/policy/), also private, documented: the thrashing policy's 6 bytes a page (on by default),
+      // and 8 more once thrashing mitigation holds a page of the space.
+      detail: { pages, arrays: arrays.length, strictModeExtra: sc.bypass ? 5 : 0, thrashingPolicyExtra: 6, thrashHoldExtra: 8, frameTableBytesPerFrame: 4 + 2 + 1 },
     };
   },
 };

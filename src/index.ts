@@ -5,8 +5,10 @@
 
 export { createPool, type Pool, type PoolStats } from './device/pool.ts';
 export {
-  createSpace, type AddressSpace, type SpaceOptions, type Residency, type ViewMode,
+  createSpace, type AddressSpace, type SpaceOptions, type Residency, type ViewMode, type PrefetchOptions,
 } from './space/address-space.ts';
+export type { PrefetchResult } from './migrate/prefetch.ts';
+export type { Advice, AdviceState, PreferredLocation, AccessedBy } from './policy/advice.ts';
 export { createKernel, type Kernel, type KernelDescriptor } from './kernel/kernel.ts';
 export { defineStruct, type StructLayout, type StructRecord, type FieldType, type Field } from './layout/struct.ts';
 export type { DemandStats, DispatchOptions, DispatchResult, Range } from './fault/pass.ts';
@@ -14,12 +16,15 @@ export type { IntervalSubscription, InvalidationEvent, InvalidateCallback } from
 export type { PageStateName } from './space/page-table.ts';
 export type {
   HmmEvent, HmmEventListener, MigrationCause, HostOp, MigrationEvent, EvictionEvent, InvalidatedEvent, FaultBatchEvent,
-  PassEvent, DispatchEvent, HostEvent, ViolationEvent, UnexpectedFaultEvent, BypassEvent,
+  PassEvent, DispatchEvent, HostEvent, ViolationEvent, UnexpectedFaultEvent, BypassEvent, ThrashingEvent,
 } from './trace/events.ts';
 export { recordTrace, type TraceRecorder, type TraceOptions, type ChromeTrace, type TraceEvent } from './trace/chrome-trace.ts';
 export { createLedger, type Ledger, type LedgerEntry, type ByCause } from './trace/ledger.ts';
-export type { PoolOptions } from './options.ts';
-export { DEFAULT_PAGE_SIZE, MIN_PAGE_SIZE, MAX_PAGE_SIZE, MAX_SPACE_SIZE } from './options.ts';
+export type { PoolOptions, DensityPrefetchOptions, ThrashingOptions } from './options.ts';
+export {
+  DEFAULT_PAGE_SIZE, MIN_PAGE_SIZE, MAX_PAGE_SIZE, MAX_SPACE_SIZE,
+  DEFAULT_PREFETCH_THRESHOLD, DEFAULT_PREFETCH_BLOCK, DEFAULT_THRASH_THRESHOLD, DEFAULT_THRASH_LAPSE_MS, DEFAULT_THRASH_PIN_MS,
+} from './options.ts';
 export {
   HmmError, InvalidArgumentError, OutOfRangeError, BadPageSizeError, OutOfVirtualMemoryError,
   DoubleFreeError, UnknownAllocationError, PinLimitError, NotPinnedError, WorkingSetTooLargeError,

@@ -232,3 +232,136 @@ export function resolvePoolOptions(options: PoolOptions, limits: DeviceLimitsLik
     label: options.label ?? 'hmm',
   };
 }
+
+// ---- Policies (src/policy/): per-space tunables ----
+//
+// Policies are per space, not per pool: they react to one space's access
+// pattern (a pool may serve a sequential stream and a random gather at once),
+// and the page-indexed state they keep is the space's.
+
+export interface DensityPrefetchOptions {
+  /** Default true. false: demand faults fetch only the pages that missed (and the pass's hints). */
+  enabled?: boolean;
+  /** A subtree is fetched whole when more than this fraction of it is faulted or resident: in (0, 1). Default 0.51. */
+  threshold?: number;
+  /** Bytes of the block the bitmap tree covers: a power of two from the page size to 64 MiB. Default 2 MiB. */
+  blockSize?: number;
+}
+
+export interface ThrashingOptions {
+  /** Default true. false: no detection, no events, no mitigation. */
+  enabled?: boolean;
+  /** Migrations between host and device within `lapseMs` that make a page thrashing: a whole number ≥ 2. Default 3. */
+  threshold?: number;
+  /** The lapse, in milliseconds (> 0). Default 50. */
+  lapseMs?: number;
+  /** 'pin': keep thrashing pages on the device for `pinMs` (evicted only as a last resort). 'none': only report. Default 'pin'. */
+  mitigation?: 'pin' | 'none';
+  /** How long a thrashing page is kept on the device, in milliseconds (> 0). Default 500. */
+  pinMs?: number;
+}
+
+export interface ResolvedDensityPrefetch {
+  readonly enabled: boolean;
+  readonly threshold: number;
+  readonly blockSize: number;
+  /** Pages per block: a power of two ≥ 1. */
+  readonly blockPages: number;
+}
+
+export interface ResolvedThrashing {
+  readonly enabled: boolean;
+  readonly threshold: number;
+  readonly lapseMs: number;
+  readonly mitigation: 'pin' | 'none';
+  readonly pinMs: number;
+}
+
+/**
+ * UVM's perf_prefetch threshold (uvm_perf_prefetch_threshold = 51 %): a
+ * subtree is fetched whole once more than half of it is wanted, so a
+ * sequential walk doubles its fetch size level by level while a stride-2 or
+ * sparse pattern (never more than half of any subtree) fetches nothing extra.
+ */
+export const DEFAULT_PREFETCH_THRESHOLD = 0.51;
+/** UVM's VA block: the largest unit density prefetch grows to (and what MAX_PAGE_SIZE is). */
+export const DEFAULT_PREFETCH_BLOCK = 2 * MiB;
+/**
+ * The tree of a block is rebuilt from the page table for every block a fault
+ * batch touches (O(pages per block)); 64 MiB keeps that under ~16 Ki pages a
+ * block even at 4 KiB pages.
+ */
+export const MAX_PREFETCH_BLOCK = 64 * MiB;
+/** UVM's uvm_perf_thrashing_threshold: three migrations back and forth are a pattern, two may be a hand-over. */
+export const DEFAULT_THRASH_THRESHOLD = 3;
+/**
+ * UVM's lapse is 500 µs, a few dozen fault round trips on a PCIe GPU. A
+ * WebGPU round trip (submit, map) is ~0.1 ms on lavapipe and a dispatch with
+ * its migrations 1–10 ms (docs/benchmarks.md), so 50 ms spans a few
+ * host↔device hand-overs of an interactive loop (a 60 Hz frame is 16.7 ms)
+ * without catching a page that moves once per second.
+ */
+export const DEFAULT_THRASH_LAPSE_MS = 50;
+/**
+ * How long a thrashing page stays on the device (UVM pins for 300 ms, 600×
+ * its lapse). 10× the lapse: long enough for the many ping-pong rounds it
+ * saves to pay for the frame, short enough that a page whose pattern changed
+ * is released (and can be evicted normally) within half a second.
+ */
+export const DEFAULT_THRASH_PIN_MS = 500;
+
+function checkKeys(what: string, o: object, known: readonly string[]): void {
+  for (const key of Object.keys(o)) {
+    if (!known.includes(key)) throw new InvalidArgumentError(`unknown ${what} option "${key}"; known options: ${known.join(', ')}`);
+  }
+}
+
+function checkBool(what: string, v: unknown, dflt: boolean): boolean {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'boolean') throw new InvalidArgumentError(`${what} must be true or false, got ${String(v)}`);
+  return v;
+}
+
+function checkPositive(what: string, v: unknown, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(`${what} must be a positive number, got ${String(v)}`);
+  return v;
+}
+
+/** Resolve a space's densityPrefetch option (true/false/undefined or an object) against its page size. */
+export function resolveDensityPrefetch(o: DensityPrefetchOptions | boolean | undefined, pageSize: number): ResolvedDensityPrefetch {
+  const opts = typeof o === 'boolean' ? { enabled: o } : o ?? {};
+  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError(`densityPrefetch must be true, false or { enabled?, threshold?, blockSize? }, got ${String(o)}`);
+  checkKeys('densityPrefetch', opts, ['enabled', 'threshold', 'blockSize']);
+  const enabled = checkBool('densityPrefetch.enabled', opts.enabled, true);
+  const threshold = opts.threshold ?? DEFAULT_PREFETCH_THRESHOLD;
+  if (typeof threshold !== 'number' || !(threshold > 0 && threshold < 1)) {
+    throw new InvalidArgumentError(`densityPrefetch.threshold must be a fraction between 0 and 1 (exclusive; UVM's is 0.51), got ${String(threshold)}`);
+  }
+  const blockSize = opts.blockSize ?? DEFAULT_PREFETCH_BLOCK;
+  if (!isPowerOfTwo(blockSize) || blockSize < pageSize || blockSize > MAX_PREFETCH_BLOCK) {
+    throw new InvalidArgumentError(
+      `densityPrefetch.blockSize must be a power of two from the page size (${pageSize}) to ${MAX_PREFETCH_BLOCK} bytes, got ${String(blockSize)}; the default is ${DEFAULT_PREFETCH_BLOCK}`,
+    );
+  }
+  return { enabled, threshold, blockSize, blockPages: blockSize / pageSize };
+}
+
+/** Resolve a space's thrashing option (true/false/undefined or an object). */
+export function resolveThrashing(o: ThrashingOptions | boolean | undefined): ResolvedThrashing {
+  const opts = typeof o === 'boolean' ? { enabled: o } : o ?? {};
+  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError(`thrashing must be true, false or { enabled?, threshold?, lapseMs?, mitigation?, pinMs? }, got ${String(o)}`);
+  checkKeys('thrashing', opts, ['enabled', 'threshold', 'lapseMs', 'mitigation', 'pinMs']);
+  const enabled = checkBool('thrashing.enabled', opts.enabled, true);
+  const threshold = opts.threshold ?? DEFAULT_THRASH_THRESHOLD;
+  if (typeof threshold !== 'number' || !Number.isInteger(threshold) || threshold < 2 || threshold > 255) {
+    throw new InvalidArgumentError(`thrashing.threshold must be a whole number of migrations from 2 to 255 (UVM's is 3), got ${String(threshold)}`);
+  }
+  const mitigation = opts.mitigation ?? 'pin';
+  if (mitigation !== 'pin' && mitigation !== 'none') throw new InvalidArgumentError(`thrashing.mitigation must be 'pin' or 'none', got ${String(mitigation)}`);
+  return {
+    enabled, threshold, mitigation,
+    lapseMs: checkPositive('thrashing.lapseMs', opts.lapseMs, DEFAULT_THRASH_LAPSE_MS),
+    pinMs: checkPositive('thrashing.pinMs', opts.pinMs, DEFAULT_THRASH_PIN_MS),
+  };
+}

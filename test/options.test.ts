@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { checkPageSize, resolvePoolOptions } from '../src/options.ts';
+import {
+  checkPageSize, DEFAULT_PREFETCH_BLOCK, DEFAULT_PREFETCH_THRESHOLD, DEFAULT_THRASH_LAPSE_MS, DEFAULT_THRASH_PIN_MS, DEFAULT_THRASH_THRESHOLD,
+  MAX_PREFETCH_BLOCK, resolveDensityPrefetch, resolvePoolOptions, resolveThrashing,
+} from '../src/options.ts';
 import { BadPageSizeError, InvalidArgumentError } from '../src/errors.ts';
 
 const lavapipe = { maxStorageBufferBindingSize: 128 << 20, maxBufferSize: 2 ** 32 - 1, maxStorageBuffersPerShaderStage: 16 };
@@ -38,5 +41,40 @@ describe('resolvePoolOptions', () => {
     expect(() => resolvePoolOptions({ capacity: MiB + 4096 }, lavapipe)).toThrow(InvalidArgumentError);
     expect(() => resolvePoolOptions({ capacity: MiB, pinLimit: 2 * MiB }, lavapipe)).toThrow(/pinLimit/);
     expect(() => resolvePoolOptions({ capcity: MiB } as never, lavapipe)).toThrow(/unknown pool option "capcity"/);
+  });
+});
+
+describe('policy options', () => {
+  it('density prefetch: defaults, the switch, and the limits on both sides', () => {
+    expect(resolveDensityPrefetch(undefined, 4096)).toEqual({ enabled: true, threshold: DEFAULT_PREFETCH_THRESHOLD, blockSize: DEFAULT_PREFETCH_BLOCK, blockPages: 512 });
+    expect(resolveDensityPrefetch(false, 65536).enabled).toBe(false);
+    expect(resolveDensityPrefetch({ enabled: false }, 65536).blockPages).toBe(32);
+    expect(resolveDensityPrefetch({ blockSize: 4096 }, 4096).blockPages).toBe(1);
+    expect(() => resolveDensityPrefetch({ blockSize: 2048 }, 4096)).toThrow(/from the page size \(4096\)/);
+    expect(resolveDensityPrefetch({ blockSize: MAX_PREFETCH_BLOCK }, 4096).blockPages).toBe(MAX_PREFETCH_BLOCK / 4096);
+    expect(() => resolveDensityPrefetch({ blockSize: 2 * MAX_PREFETCH_BLOCK }, 4096)).toThrow(InvalidArgumentError);
+    expect(() => resolveDensityPrefetch({ blockSize: 3 * MiB }, 4096)).toThrow(/power of two/);
+    expect(resolveDensityPrefetch({ threshold: 0.001 }, 4096).threshold).toBe(0.001);
+    expect(resolveDensityPrefetch({ threshold: 0.999 }, 4096).threshold).toBe(0.999);
+    for (const bad of [0, 1, -0.5, Number.NaN, '0.5']) expect(() => resolveDensityPrefetch({ threshold: bad as number }, 4096)).toThrow(/between 0 and 1/);
+    expect(() => resolveDensityPrefetch({ threshhold: 0.5 } as never, 4096)).toThrow(/unknown densityPrefetch option "threshhold"/);
+    expect(() => resolveDensityPrefetch({ enabled: 'yes' as never }, 4096)).toThrow(/true or false/);
+  });
+  it('thrashing: defaults, the switch, and the limits on both sides', () => {
+    expect(resolveThrashing(undefined)).toEqual({
+      enabled: true, threshold: DEFAULT_THRASH_THRESHOLD, lapseMs: DEFAULT_THRASH_LAPSE_MS, mitigation: 'pin', pinMs: DEFAULT_THRASH_PIN_MS,
+    });
+    expect(resolveThrashing(false).enabled).toBe(false);
+    expect(resolveThrashing({ threshold: 2 }).threshold).toBe(2);
+    expect(resolveThrashing({ threshold: 255 }).threshold).toBe(255);
+    for (const bad of [1, 256, 2.5]) expect(() => resolveThrashing({ threshold: bad })).toThrow(/from 2 to 255/);
+    expect(resolveThrashing({ lapseMs: 0.5, pinMs: 1 })).toMatchObject({ lapseMs: 0.5, pinMs: 1 });
+    for (const bad of [0, -1, Infinity]) {
+      expect(() => resolveThrashing({ lapseMs: bad })).toThrow(/lapseMs must be a positive number/);
+      expect(() => resolveThrashing({ pinMs: bad })).toThrow(/pinMs must be a positive number/);
+    }
+    expect(resolveThrashing({ mitigation: 'none' }).mitigation).toBe('none');
+    expect(() => resolveThrashing({ mitigation: 'throttle' as never })).toThrow(/'pin' or 'none'/);
+    expect(() => resolveThrashing({ lapse: 5 } as never)).toThrow(/unknown thrashing option "lapse"/);
   });
 });

@@ -15,8 +15,9 @@
 // Every page's migrations (copies, both ways) are counted from the pool's event
 // stream; a page that moved more than THRASH_THRESHOLD times is what UVM's
 // thrashing detector would flag (UVM: 3 migrations within a short lapse). The
-// runtime has no thrashing mitigation yet (a later issue): this demo shows the
-// problem it will have to solve.
+// space runs with the runtime's thrashing policy at its defaults
+// (src/policy/thrashing.ts: it counts host↔device hand-overs, not evictions,
+// within a 50 ms lapse); this count includes evictions, to show the traffic.
 //
 // Dispatch modes: 'declared' names each chunk's src and dst ranges;
 // 'transaction' and 'replay' declare nothing (demand mode). The kernel writes

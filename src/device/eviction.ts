@@ -9,6 +9,13 @@
 // did not find enough, a second and third revolution take any unreferenced
 // frame. After one full revolution every evictable frame's bit is clear, so
 // three revolutions always find every evictable frame.
+//
+// Tiers (optional, from advice and thrashing holds: src/policy/advice.ts):
+// victims come from tier 0 (preferred location host) before tier 1 (the
+// rest), and from tier 2 (preferred location device, held against
+// thrashing) only when the lower tiers cannot give enough — so those pages
+// stay evictable and a working set that fits still completes. Within a tier
+// the sweep above runs over that tier's frames only.
 
 import type { FrameTable } from './frames.ts';
 import { FREE } from './frames.ts';
@@ -18,13 +25,43 @@ export interface VictimQuery {
   evictable(space: number, page: number): boolean;
   /** Is the page's only valid copy on the device (eviction must write it back)? */
   dirty(space: number, page: number): boolean;
+  /** The page's eviction tier: 0 first, 1 normal, 2 last resort. Absent: every page is tier 1. */
+  tier?(space: number, page: number): number;
 }
+
+const TIERS = 3;
 
 export function chooseVictims(frames: FrameTable, want: number, q: VictimQuery): number[] {
   const victims: number[] = [];
   if (want <= 0) return victims;
   const n = frames.frameCount;
   const chosen = new Uint8Array(n);
+  if (!q.tier) {
+    sweep(frames, want, q, victims, chosen, undefined);
+    return victims;
+  }
+  const tierOf = new Uint8Array(n);
+  let present = 0;
+  for (let f = 0; f < n; f++) {
+    const space = frames.owner[f]!;
+    if (space === FREE) continue;
+    const t = Math.min(TIERS - 1, Math.max(0, q.tier(space, frames.page[f]!)));
+    tierOf[f] = t;
+    present |= 1 << t;
+  }
+  if (present === 1 << 1) {
+    sweep(frames, want, q, victims, chosen, undefined);
+    return victims;
+  }
+  for (let t = 0; t < TIERS && victims.length < want; t++) {
+    if (present & (1 << t)) sweep(frames, want, q, victims, chosen, (f) => tierOf[f] === t);
+  }
+  return victims;
+}
+
+/** CLOCK over the frames `only` admits (all when undefined): clean unreferenced first, then any unreferenced. */
+function sweep(frames: FrameTable, want: number, q: VictimQuery, victims: number[], chosen: Uint8Array, only: ((f: number) => boolean) | undefined): void {
+  const n = frames.frameCount;
   for (let round = 0; round < 3 && victims.length < want; round++) {
     const cleanOnly = round === 0;
     for (let step = 0; step < n && victims.length < want; step++) {
@@ -32,6 +69,7 @@ export function chooseVictims(frames: FrameTable, want: number, q: VictimQuery):
       frames.hand = f + 1 === n ? 0 : f + 1;
       const space = frames.owner[f]!;
       if (space === FREE || chosen[f]) continue;
+      if (only && !only(f)) continue;
       const page = frames.page[f]!;
       if (!q.evictable(space, page)) continue;
       if (frames.referenced[f]) {
@@ -43,7 +81,6 @@ export function chooseVictims(frames: FrameTable, want: number, q: VictimQuery):
       victims.push(f);
     }
   }
-  return victims;
 }
 
 /** How many owned frames could be evicted at all (for the "working set too large" error). */

@@ -43,9 +43,13 @@
 // Each round makes resident, and holds Locked while it migrates, the pages the
 // last pass accessed plus the pages it missed, so a round's own faults never
 // evict what the next pass needs up to the point where it stalled: every
-// stalled invocation gets further each round, and the rounds end. When that set
-// does not fit in the pool the grid is split in two and the halves run one
-// after the other — a schedule WebGPU allows for any kernel, since it promises
+// stalled invocation gets further each round, and the rounds end. (Pages that
+// density prefetch adds for the misses, src/policy/density-prefetch.ts, and
+// the passes' hints ride along in the same migration, only in the room the
+// lock set leaves, and are never locked later: they cannot take that away.)
+// When the accessed and missed pages do not fit in the pool, the grid is split
+// in two and the halves run one after the other — a schedule WebGPU allows for
+// any kernel, since it promises
 // nothing about which workgroups run at the same time. Only a single workgroup
 // whose working set does not fit fails, with WorkingSetTooLargeError naming the
 // sizes. Once a transaction dispatch has been split, the host bytes of every
@@ -91,7 +95,7 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 function emptyStats(): Mutable<DemandStats> {
   return {
     passes: 0, probes: 0, commits: 0, aborts: 0, replays: 0, slices: 0, faultBatches: 0,
-    pagesFaulted: 0, pagesPrefetched: 0, overflows: 0, snapshotPages: 0, restoredPages: 0,
+    pagesFaulted: 0, pagesPrefetched: 0, pagesDensityPrefetched: 0, overflows: 0, snapshotPages: 0, restoredPages: 0,
   };
 }
 
@@ -156,26 +160,34 @@ class DemandRun {
     return pool.frameCount - (pool.pinnedPages - pinnedInside);
   }
 
-  /** Make `pages` resident (and as many `hints` as there is room for), retrying past host invalidations. */
-  async #fault(pages: Uint32Array, hints: readonly number[]): Promise<void> {
+  /**
+   * Make `pages` resident, with what density prefetch adds for the pages that
+   * `missed` (src/policy/density-prefetch.ts) and as many `hints` as there is
+   * room for, retrying past host invalidations. Prefetched pages and hints
+   * only take room the lock set leaves; they are not locked in later rounds.
+   */
+  async #fault(pages: Uint32Array, hints: readonly number[], missed: readonly number[] = []): Promise<void> {
     const space = this.#space;
     const t = space.table;
     const available = this.#available(pages);
     if (pages.length > available) throw new DoesNotFit(pages.length, available);
     const inSet = new Set(pages);
     const room = available - pages.length;
-    const extra = hints.filter((p) => !inSet.has(p) && !t.isResident(p)).slice(0, room);
-    const all = extra.length ? union(pages, extra) : pages;
+    const dense = space.policies.prefetchFor(missed, inSet, room);
+    const denseSet = new Set(dense);
+    const extra = hints.filter((p) => !inSet.has(p) && !denseSet.has(p) && !t.isResident(p)).slice(0, room - dense.length);
+    const all = extra.length || dense.length ? union(pages, dense, extra) : pages;
     let missing = 0;
     for (const p of pages) if (!t.isResident(p)) missing++;
     if (this.#prep.expectNoFaults) for (const p of all) if (!t.isResident(p)) this.broughtIn.add(p);
     this.stats.pagesFaulted += missing;
     space.pool.counters.pagesFaulted += missing;
     this.stats.pagesPrefetched += extra.length;
+    this.stats.pagesDensityPrefetched += dense.length;
     for (;;) {
       const seq = this.#sub.readBegin();
       try {
-        await makeResident(space, all, this.report, 'demand');
+        await makeResident(space, all, this.report, 'demand', denseSet);
       } catch (e) {
         if (e instanceof WorkingSetTooLargeError) throw new DoesNotFit(all.length, available);
         throw e;
@@ -313,8 +325,9 @@ class DemandRun {
     const pc = this.#space.pageCount;
     let lock = seeded ? union(prep.readPages, prep.writePages) : EMPTY;
     let hints: readonly number[] = [];
+    let missed: readonly number[] = [];
     for (;;) {
-      await this.#fault(lock, hints);
+      await this.#fault(lock, hints, missed);
       const rec = await this.#pass(Mode.Replay, lo, hi, []);
       this.stats.replays++;
       // Before any fault is serviced: what completed workgroups wrote must be written back if evicted.
@@ -326,6 +339,7 @@ class DemandRun {
       this.#batch(f);
       lock = union(bitmapPages(rec, pc, MAP_ACCESSED), f.misses);
       hints = f.speculative;
+      missed = f.misses;
     }
   }
 
@@ -335,8 +349,9 @@ class DemandRun {
     const writeSet = new Set<number>(seeded ? prep.writePages : []);
     let lock = seeded ? union(prep.readPages, prep.writePages) : EMPTY;
     let hints: readonly number[] = [];
+    let missed: readonly number[] = [];
     for (;;) {
-      await this.#fault(lock, hints);
+      await this.#fault(lock, hints, missed);
       const rec = await this.#pass(Mode.Probe, lo, hi, writeSet);
       this.stats.probes++;
       const f = decodeFaults(rec);
@@ -346,6 +361,7 @@ class DemandRun {
         this.#batch(f);
         lock = union(accessed, f.misses);
         hints = f.speculative;
+        missed = f.misses;
         continue;
       }
       // A clean probe: everything it touched is resident, and the write set is known.
@@ -356,6 +372,7 @@ class DemandRun {
       for (const p of aborted.writes) writeSet.add(p);
       lock = union(need, aborted.misses);
       hints = aborted.speculative;
+      missed = aborted.misses;
     }
   }
 

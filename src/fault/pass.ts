@@ -71,6 +71,8 @@ export interface DemandStats {
   readonly pagesFaulted: number;
   /** Pages made resident from speculative misses (hints), when the pool had room. */
   readonly pagesPrefetched: number;
+  /** Pages density prefetch fetched along with the misses (src/policy/density-prefetch.ts), when the pool had room. */
+  readonly pagesDensityPrefetched: number;
   /** Passes whose fault batch overflowed (another round was run for the rest). */
   readonly overflows: number;
   /** Pages written back to the host as the snapshot before a commit. */

@@ -75,13 +75,26 @@ function pieces(runs: readonly CopyRun[], pool: PoolImpl): Piece[] {
 }
 
 function victimQuery(pool: PoolImpl): VictimQuery {
-  return {
+  const q: VictimQuery = {
     evictable(space, page) {
       const t = pool.spaces.get(space)!.table;
       return t.pins[page] === 0 && (t.flags[page]! & PageFlag.Locked) === 0;
     },
     dirty(space, page) {
       return pool.spaces.get(space)!.table.state[page] === PageState.Device;
+    },
+  };
+  // Advice and thrashing holds order victims (src/policy/advice.ts); without them every frame is in one tier.
+  let tiered = false;
+  for (const s of pool.spaces.values()) tiered ||= s.policies.tiered;
+  if (!tiered) return q;
+  const bySpace = new Map<number, (p: number) => number>();
+  return {
+    ...q,
+    tier(space, page) {
+      let f = bySpace.get(space);
+      if (!f) bySpace.set(space, (f = pool.spaces.get(space)!.policies.tiers()));
+      return f(page);
     },
   };
 }
@@ -221,8 +234,12 @@ async function settleInFlight(space: SpaceCore, pages: Iterable<number>): Promis
  * Make every page in `pages` (ascending, unique) resident on the device.
  * Pages a host write invalidated during the migration are left non-resident;
  * callers loop until a pass completes with no invalidation (see fault/declared.ts).
+ * Pages in `prefetched` are reported with cause 'prefetch' instead of `cause`
+ * (density prefetch rides along with a demand fault in one migration).
  */
-export async function makeResident(space: SpaceCore, pages: Uint32Array, report: MigrationReport, cause: MigrationCause): Promise<void> {
+export async function makeResident(
+  space: SpaceCore, pages: Uint32Array, report: MigrationReport, cause: MigrationCause, prefetched?: ReadonlySet<number>,
+): Promise<void> {
   const pool = space.pool;
   const t = space.table;
   const frames = pool.frames;
@@ -331,13 +348,24 @@ export async function makeResident(space: SpaceCore, pages: Uint32Array, report:
         }
       }
       finalized = true;
+      const done = (p: number) => !w.stale.has(p);
+      const asked = (p: number) => done(p) && !prefetched?.has(p);
       if (pool.events.active && uploaded + cleared > 0) {
-        const done = (p: number) => !w.stale.has(p);
-        pool.events.emit({
-          type: 'migration', time: performance.now(), start, space: space.label, spaceId: space.id, direction: 'to-device', cause,
-          pages: uploaded, bytes: uploaded * ps, cleared, pageList: Uint32Array.from(copyP.filter(done)), clearedList: Uint32Array.from(clearP.filter(done)),
-        });
+        const emit = (c: MigrationCause, copied: number[], zeroed: number[]) => {
+          if (copied.length + zeroed.length === 0) return;
+          pool.events.emit({
+            type: 'migration', time: performance.now(), start, space: space.label, spaceId: space.id, direction: 'to-device', cause: c,
+            pages: copied.length, bytes: copied.length * ps, cleared: zeroed.length, pageList: Uint32Array.from(copied), clearedList: Uint32Array.from(zeroed),
+          });
+        };
+        emit(cause, copyP.filter(asked), clearP.filter(asked));
+        if (prefetched && prefetched.size > 0) {
+          const ahead = (p: number) => done(p) && prefetched.has(p);
+          emit('prefetch', copyP.filter(ahead), clearP.filter(ahead));
+        }
       }
+      // Policies hear which pages the device took (thrashing counts hand-overs; src/policy/thrashing.ts).
+      if (space.policies.hearsMigrations) space.policies.migrated('to-device', cause, need.filter(asked));
     } finally {
       w.remove();
       if (!finalized) {
@@ -416,6 +444,7 @@ export async function writeBackPages(space: SpaceCore, pages: Iterable<number>, 
       pages: moved, bytes: moved * ps, cleared: 0, pageList: Uint32Array.from(movedList), clearedList: NO_PAGES,
     });
   }
+  space.policies.migrated('to-host', cause, movedList);
   return moved;
 }
 

@@ -17,10 +17,16 @@ import { compileFor, type DispatchOptions, type DispatchResult } from '../fault/
 import type { Kernel } from '../kernel/kernel.ts';
 import { emptyReport, makeResident, writeBack } from '../migrate/migrate.ts';
 import type { InvalidateCallback, IntervalSubscription } from '../notify/notifier.ts';
-import { checkByteCount, DEFAULT_ALIGNMENT, MAX_SPACE_SIZE } from '../options.ts';
+import {
+  checkByteCount, DEFAULT_ALIGNMENT, MAX_SPACE_SIZE, resolveDensityPrefetch, resolveThrashing,
+  type DensityPrefetchOptions, type ThrashingOptions,
+} from '../options.ts';
 import { SpaceCore } from './core.ts';
-import { PAGE_STATE_NAMES, PageState, type PageStateName } from './page-table.ts';
+import { ADVICE_MASK, PAGE_STATE_NAMES, PageFlag, PageState, type PageStateName } from './page-table.ts';
 import type { HostOp } from '../trace/events.ts';
+import { adviceBits, adviceOf, type Advice, type AdviceState } from '../policy/advice.ts';
+import type { SpacePolicies } from '../policy/hub.ts';
+import { prefetchToDevice, prefetchToHost, type PrefetchResult } from '../migrate/prefetch.ts';
 
 export interface SpaceOptions {
   /** Bytes of virtual address space: a multiple of the pool's page size, at most 4 GiB. */
@@ -36,6 +42,23 @@ export interface SpaceOptions {
    * resident page per dispatch; meant to be left on in tests.
    */
   strict?: boolean;
+  /**
+   * Density prefetch for demand faults (UVM's perf_prefetch;
+   * src/policy/density-prefetch.ts): true (default), false, or
+   * { enabled?, threshold? (0.51), blockSize? (2 MiB) }.
+   */
+  densityPrefetch?: DensityPrefetchOptions | boolean;
+  /**
+   * Thrashing detection and mitigation (UVM's perf_thrashing;
+   * src/policy/thrashing.ts): true (default), false, or
+   * { enabled?, threshold? (3), lapseMs? (50), mitigation? ('pin' | 'none'), pinMs? (500) }.
+   */
+  thrashing?: ThrashingOptions | boolean;
+}
+
+export interface PrefetchOptions {
+  /** Where the range should be: 'device' (made resident) or 'host' (written back, device copies dropped). */
+  to: 'device' | 'host';
 }
 
 export interface Residency {
@@ -84,6 +107,32 @@ export interface AddressSpace {
   pin(addr: number, byteLength: number): Promise<void>;
   unpin(addr: number, byteLength: number): void;
   /**
+   * Move the range ahead of its use, like cudaMemPrefetchAsync. The host may
+   * go on meanwhile: host operations that need no page from the device are
+   * not held up (a host write racing with the copy wins, and its page is left
+   * on the host); those that do wait for it as they would for a dispatch's
+   * migrations. 'device': the
+   * pages become resident, evicting unpinned others, as far as they fit (a
+   * range larger than the pool is not an error: the rest are skipped).
+   * 'host': device-dirty pages are written back and the device copies
+   * dropped, except pinned and read-mostly pages. Resolves when the pages are
+   * in place in the page table: uploads are submitted (queue order lands them
+   * before any later dispatch), write-backs have landed. Details:
+   * src/migrate/prefetch.ts.
+   */
+  prefetch(addr: number, byteLength: number, options: PrefetchOptions): Promise<PrefetchResult>;
+  /**
+   * Advice for the whole pages of the range, like cudaMemAdvise: any of
+   * `readMostly`, `preferredLocation` ('host' | 'device' | 'none'),
+   * `accessedBy` ('device' | 'none'); keys not given are left as they were.
+   * Takes effect at once and moves nothing by itself; freeing an allocation
+   * clears the advice of its whole pages. What each means here:
+   * src/policy/advice.ts.
+   */
+  advise(addr: number, byteLength: number, advice: Advice): void;
+  /** The advice in force on the page holding `addr`. */
+  advice(addr: number): AdviceState;
+  /**
    * Run a kernel over the space; resolves when it has finished on the GPU.
    * Declared mode (default): the kernel may touch only the `read`/`write`
    * ranges. `demand: true`: it may touch any page; misses are faulted in and
@@ -120,9 +169,9 @@ class AddressSpaceImpl implements AddressSpace {
   #tail: Promise<unknown> = Promise.resolve();
   #pending = 0;
 
-  constructor(pool: PoolImpl, size: number, label: string, strict: boolean) {
+  constructor(pool: PoolImpl, size: number, label: string, strict: boolean, policies: SpacePolicies) {
     this.#pool = pool;
-    this.#core = pool.registerSpace((id) => new SpaceCore(id, pool, size, label, strict));
+    this.#core = pool.registerSpace((id) => new SpaceCore(id, pool, size, label, strict, policies));
   }
 
   get size(): number { return this.#core.size; }
@@ -183,7 +232,9 @@ class AddressSpaceImpl implements AddressSpace {
         t.pins[p] = 0;
         this.#pool.pinnedPages--;
       }
+      t.flags[p] = t.flags[p]! & ~ADVICE_MASK;
     }
+    c.policies.forget(first, end);
     c.hostWrite(first * c.pageSize, end * c.pageSize, () => c.host.fill(0, first * c.pageSize, end * c.pageSize));
     for (let p = first; p < end; p++) t.state[p] = PageState.Unpopulated;
   }
@@ -362,6 +413,42 @@ class AddressSpaceImpl implements AddressSpace {
     this.#hostEvent('unpin', addr, byteLength, start);
   }
 
+  async prefetch(addr: number, byteLength: number, options: PrefetchOptions): Promise<PrefetchResult> {
+    const c = this.#core;
+    c.check();
+    c.checkRange('prefetch', addr, byteLength);
+    const to = (options as PrefetchOptions | undefined)?.to;
+    if (to !== 'device' && to !== 'host') throw new InvalidArgumentError(`prefetch: pass { to: 'device' } or { to: 'host' }, got to = ${String(to)}`);
+    const start = this.#pool.events.now();
+    await this.#tail; // host operations issued before it land first
+    const first = c.pageOf(addr);
+    const last = c.pageOf(addr + byteLength - 1);
+    const result = await this.#pool.withLock(async () => {
+      c.check();
+      return to === 'device' ? prefetchToDevice(c, first, last) : prefetchToHost(c, first, last);
+    });
+    this.#hostEvent('prefetch', addr, byteLength, start);
+    return result;
+  }
+
+  advise(addr: number, byteLength: number, advice: Advice): void {
+    const c = this.#core;
+    c.check();
+    c.checkRange('advise', addr, byteLength);
+    const { set, clear } = adviceBits(advice);
+    const start = this.#pool.events.now();
+    const flags = c.table.flags;
+    for (let p = c.pageOf(addr); p <= c.pageOf(addr + byteLength - 1); p++) flags[p] = (flags[p]! & ~clear) | set;
+    if (set & (PageFlag.PreferHost | PageFlag.PreferDevice)) c.policies.noteTiers();
+    this.#hostEvent('advise', addr, byteLength, start);
+  }
+
+  advice(addr: number): AdviceState {
+    const c = this.#core;
+    c.checkRange('advice', addr, 1);
+    return adviceOf(c.table.flags[c.pageOf(addr)]!);
+  }
+
   async dispatch(kernel: Kernel, options: DispatchOptions): Promise<DispatchResult> {
     // A demand dispatch joins the chain: its passes read and write pages it
     // discovers as it goes, so host operations issued after it wait for it
@@ -456,7 +543,11 @@ export function createSpace(pool: Pool, options: SpaceOptions): AddressSpace {
   if (options.strict !== undefined && typeof options.strict !== 'boolean') {
     throw new InvalidArgumentError(`createSpace: strict must be true or false, got ${String(options.strict)}`);
   }
-  return new AddressSpaceImpl(pool, size, options.label ?? 'space', options.strict === true);
+  const policies: SpacePolicies = {
+    densityPrefetch: resolveDensityPrefetch(options.densityPrefetch, pool.pageSize),
+    thrashing: resolveThrashing(options.thrashing),
+  };
+  return new AddressSpaceImpl(pool, size, options.label ?? 'space', options.strict === true, policies);
 }
 
 /** The internal state behind a space from createSpace() (for the trace and ledger modules). */

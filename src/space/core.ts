@@ -14,8 +14,9 @@ import { IntervalNotifier } from '../notify/notifier.ts';
 import { MAX_KERNEL_ARGS, NULL_GUARD } from '../options.ts';
 import { passReadBytes, recordBytes } from '../fault/records.ts';
 import { VirtualAllocator } from './allocator.ts';
-import { NO_FRAME, PageFlag, pageRanges, PageState, PageTable } from './page-table.ts';
+import { ADVICE_MASK, NO_FRAME, PageFlag, pageRanges, PageState, PageTable } from './page-table.ts';
 import { BypassDetector } from './strict.ts';
+import { PolicyHub, type SpacePolicies } from '../policy/hub.ts';
 
 /** Bytes of the per-space uniform block: 8 header words (VmUniforms) + MAX_KERNEL_ARGS argument words. */
 export const UNIFORM_BYTES = 32 + MAX_KERNEL_ARGS * 4;
@@ -43,10 +44,12 @@ export class SpaceCore {
   readonly label: string;
   /** Strict mode only: hashes of device-valid pages' host bytes (src/space/strict.ts). */
   readonly bypass: BypassDetector | undefined;
+  /** The space's policies (density prefetch, thrashing) and the decisions applied from them: src/policy/hub.ts. */
+  readonly policies: PolicyHub;
   #detached = false;
   #destroyed = false;
 
-  constructor(id: number, pool: PoolImpl, size: number, label: string, strict = false) {
+  constructor(id: number, pool: PoolImpl, size: number, label: string, strict: boolean, policies: SpacePolicies) {
     this.id = id;
     this.pool = pool;
     this.size = size;
@@ -58,6 +61,7 @@ export class SpaceCore {
     this.table = new PageTable(this.pageCount, this.pageShift);
     this.bypass = strict ? new BypassDetector(this.host, this.pageSize, this.pageCount) : undefined;
     this.allocator = new VirtualAllocator(size, Math.min(NULL_GUARD, size));
+    this.policies = new PolicyHub(this, policies);
     const device = pool.device;
     this.gpt = new GpuPageTable(device, this.pageCount, label);
     this.uniforms = device.createBuffer({ label: `${label}:uniforms`, size: UNIFORM_BYTES, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST });
@@ -159,7 +163,9 @@ export class SpaceCore {
    * The host-write path. Invalidates [start, end) through the notifier — every
    * overlapping subscriber hears of it, and device copies of the pages are
    * dropped (pinned pages keep their frame and get the new bytes written
-   * through) — then runs `write`, which puts the bytes in host memory.
+   * through, and so do resident pages whose advice or thrashing hold says to
+   * keep the device copy: policies.writeThrough) — then runs `write`, which
+   * puts the bytes in host memory.
    *
    * The caller guarantees that no page in the range that `write` only partly
    * overwrites is still device-only (address-space.ts migrates those back
@@ -170,12 +176,13 @@ export class SpaceCore {
     const last = this.pageOf(end - 1);
     const t = this.table;
     const writeThrough: number[] = [];
+    const droppedPages: number[] = [];
     let dropped = 0;
     this.notifier.invalidate(start, end, () => {
       for (let p = first; p <= last; p++) {
         const s = t.state[p]!;
-        if (t.pins[p]! > 0) {
-          // Pinned ⇒ resident: keep the frame, refresh it after the bytes land.
+        if (t.pins[p]! > 0 || (t.isResident(p) && this.policies.writeThrough(p))) {
+          // Pinned ⇒ resident (and a kept page is resident): keep the frame, refresh it after the bytes land.
           writeThrough.push(p);
           continue;
         }
@@ -186,6 +193,7 @@ export class SpaceCore {
           this.dropFrame(p);
           this.pool.counters.invalidations++;
           dropped++;
+          droppedPages.push(p);
         }
         t.state[p] = PageState.Host;
       }
@@ -213,6 +221,7 @@ export class SpaceCore {
         pagesDropped: dropped, pagesWrittenThrough: writeThrough.length,
       });
     }
+    this.policies.invalidated(droppedPages);
   }
 
   /** Ranges whose only valid copy is on the device (for DeviceLostError). */
@@ -233,7 +242,7 @@ export class SpaceCore {
         t.pins[p] = 0;
       }
       if (t.state[p] === PageState.Device || t.state[p] === PageState.Shared) t.state[p] = PageState.Host;
-      t.flags[p] = 0;
+      t.flags[p] = t.flags[p]! & ADVICE_MASK; // advice is about the range, not the frames
     }
   }
 

@@ -33,7 +33,19 @@ export const PageFlag = {
    * pool.settleWriteBacks().
    */
   InFlight: 2,
+  /**
+   * Advice bits (src/policy/advice.ts says what each means to the mechanisms).
+   * Set and cleared by the space's advise() and free() only; never both
+   * PreferHost and PreferDevice (I5).
+   */
+  ReadMostly: 4,
+  PreferHost: 8,
+  PreferDevice: 16,
+  AccessedByDevice: 32,
 } as const;
+
+/** The advice bits of `flags`. */
+export const ADVICE_MASK = PageFlag.ReadMostly | PageFlag.PreferHost | PageFlag.PreferDevice | PageFlag.AccessedByDevice;
 
 export const NO_FRAME = 0xffffffff;
 
@@ -43,6 +55,7 @@ export const NO_FRAME = 0xffffffff;
  *  I2  InFlight ⇒ state = Device ∧ frame = NO_FRAME   ("device-dirty ⇒ resident or in transit").
  *  I3  pins > 0 ⇒ resident                             ("pinned ⇒ resident, never a victim").
  *  I4  the pool's frame table maps frame[p] back to (this space, p)  — checked by the pool.
+ *  I5  not both PreferHost and PreferDevice.
  *
  * Who writes what:
  *  state, frame   — migrate/ (phases 1–3), notify/ via the space's invalidation (host writes), the space on free();
@@ -50,6 +63,7 @@ export const NO_FRAME = 0xffffffff;
  *                   that wrote them completed and was kept).
  *  flags.Locked   — migrate/ only, for the duration of one pool-locked operation.
  *  flags.InFlight — migrate/ (eviction write-back); cleared by invalidation when a host write supersedes it.
+ *  flags advice   — the space's advise() (user advice) and free() (advice ends with the allocation).
  *  pins           — the space's pin()/unpin() only.
  *  toDevice, toHost — migrate/ finalize (saturating counters for policies and the ledger).
  */
@@ -107,6 +121,8 @@ export class PageTable {
         assert(resident === (f !== NO_FRAME), `page ${p}: state ${PAGE_STATE_NAMES[s]} with frame ${f} (I1)`);
       }
       if (this.pins[p]! > 0) assert(resident && !inflight, `page ${p}: pinned but ${PAGE_STATE_NAMES[s]} (I3)`);
+      const both = PageFlag.PreferHost | PageFlag.PreferDevice;
+      assert((this.flags[p]! & both) !== both, `page ${p}: preferred location both host and device (I5)`);
     }
   }
 }

@@ -175,6 +175,11 @@ class Recorder implements TraceRecorder {
       case 'bypass':
         this.#instant(pid, TID_HOST, 'host write bypassed the runtime', 'strict', e.time, { kernel: e.kernel, ranges: e.ranges });
         return;
+      case 'thrashing':
+        this.#instant(pid, TID_MIGRATIONS, 'thrashing', 'policy', e.time, {
+          addr: e.addr, byteLength: e.byteLength, migrations: e.migrations, lapseMs: e.lapseMs, mitigation: e.mitigation, pinMs: e.pinMs,
+        });
+        return;
     }
   }
 

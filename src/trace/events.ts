@@ -1,7 +1,7 @@
 // The event stream: every migration (with its cause), eviction, invalidation,
-// pin, fault batch, pass, dispatch, host operation and violation, as plain
-// records with timestamps, byte counts and the pages involved. One bus per
-// pool (migrations and evictions cross spaces). Emitters test `bus.active`
+// pin, fault batch, pass, dispatch, host operation, violation and thrashing
+// detection, as plain records with timestamps, byte counts and the pages
+// involved. One bus per pool (migrations and evictions cross spaces). Emitters test `bus.active`
 // before building a record (or taking a start time), so the stream costs a
 // property read when nobody listens. Listeners cannot break the runtime: one
 // that throws is removed and its error reported once on the console.
@@ -17,12 +17,13 @@ export type MigrationCause =
   | 'explicit' // the host asked: read, pin, a partial write of a device-only page
   | 'eviction' // a frame was taken for another page; dirty data went home first
   | 'snapshot' // a transaction's write set was made host-valid before its commit
-  | 'restore'; // an aborted commit's pages were copied back from the host snapshot
+  | 'restore' // an aborted commit's pages were copied back from the host snapshot
+  | 'prefetch'; // density prefetch added them to a demand fault, or space.prefetch() asked for them
 
-export const MIGRATION_CAUSES: readonly MigrationCause[] = ['declared', 'demand', 'explicit', 'eviction', 'snapshot', 'restore'];
+export const MIGRATION_CAUSES: readonly MigrationCause[] = ['declared', 'demand', 'explicit', 'eviction', 'snapshot', 'restore', 'prefetch'];
 
 /** Host-side operations of a space, as spans on the trace's host track. */
-export type HostOp = 'write' | 'read' | 'view-read' | 'view-write' | 'pin' | 'unpin' | 'alloc' | 'free';
+export type HostOp = 'write' | 'read' | 'view-read' | 'view-write' | 'pin' | 'unpin' | 'alloc' | 'free' | 'prefetch' | 'advise';
 
 interface Base {
   /** performance.now() when it happened (for spans: when it ended). */
@@ -127,9 +128,30 @@ export interface BypassEvent extends Base {
   readonly ranges: readonly { readonly addr: number; readonly byteLength: number }[];
 }
 
+/**
+ * The thrashing policy (src/policy/thrashing.ts) found pages moving back and
+ * forth between host and device: `migrations` hand-overs within `lapseMs`.
+ * One event per run of consecutive pages found in one step.
+ */
+export interface ThrashingEvent extends Base {
+  readonly type: 'thrashing';
+  readonly addr: number;
+  readonly byteLength: number;
+  readonly pages: number;
+  /** Host↔device migrations of these pages within the lapse (the most of any of them). */
+  readonly migrations: number;
+  readonly lapseMs: number;
+  /** 'pin': kept on the device for `pinMs` (evicted only as a last resort, host writes written through); 'none': only reported. */
+  readonly mitigation: 'pin' | 'none';
+  /** 0 when the mitigation is 'none'. */
+  readonly pinMs: number;
+  /** The pages, ascending. */
+  readonly pageList: Uint32Array;
+}
+
 export type HmmEvent =
   | MigrationEvent | EvictionEvent | InvalidatedEvent | FaultBatchEvent | PassEvent
-  | DispatchEvent | HostEvent | ViolationEvent | UnexpectedFaultEvent | BypassEvent;
+  | DispatchEvent | HostEvent | ViolationEvent | UnexpectedFaultEvent | BypassEvent | ThrashingEvent;
 
 export type HmmEventListener = (event: HmmEvent) => void;
 

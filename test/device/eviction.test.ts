@@ -42,6 +42,37 @@ describe('chooseVictims (CLOCK)', () => {
     expect(chooseVictims(g, 4, q)).toEqual([2, 3, 0, 1]);
   });
 
+  it('takes tier 0 before tier 1, and tier 2 only when the others cannot give enough', () => {
+    const tiers = [1, 2, 0, 1, 2, 0]; // frame i holds page i
+    const q = { evictable: () => true, dirty: () => false, tier: (_s: number, p: number) => tiers[p]! };
+    expect(chooseVictims(table(6), 2, q).sort()).toEqual([2, 5]);
+    expect(chooseVictims(table(6), 3, q).slice(0, 2).sort()).toEqual([2, 5]);
+    expect(chooseVictims(table(6), 4, q).sort()).toEqual([0, 2, 3, 5]);
+    // Last resort: still evictable, so asking for everything gets everything.
+    expect(chooseVictims(table(6), 6, q).sort()).toEqual([0, 1, 2, 3, 4, 5]);
+    const five = chooseVictims(table(6), 5, q);
+    expect(five.slice(0, 4).sort()).toEqual([0, 2, 3, 5]);
+    expect([1, 4]).toContain(five[4]);
+    // Within a tier it is still CLOCK: a referenced tier-0 frame loses its bit before an unreferenced one goes.
+    const f = table(6);
+    f.referenced.fill(0);
+    f.referenced[2] = 1;
+    expect(chooseVictims(f, 1, q)).toEqual([5]);
+    expect(f.referenced[2]).toBe(0);
+  });
+
+  it('with every frame in one tier, tiers change nothing', () => {
+    const plain = { evictable: () => true, dirty: (_s: number, p: number) => p < 2 };
+    const tiered = { ...plain, tier: () => 1 };
+    for (const want of [1, 2, 3, 4]) {
+      const a = table(4);
+      const b = table(4);
+      a.referenced.fill(0);
+      b.referenced.fill(0);
+      expect(chooseVictims(a, want, tiered)).toEqual(chooseVictims(b, want, plain));
+    }
+  });
+
   it('asks for nothing when nothing is wanted, and skips free frames', () => {
     const f = new FrameTable(4, 4);
     expect(chooseVictims(f, 0, all)).toEqual([]);

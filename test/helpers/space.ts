@@ -1,15 +1,17 @@
 // Shared pieces for Dawn tests: a pool+space on a device, internals access,
 // and a few kernels.
 
-import { createKernel, createPool, createSpace, type AddressSpace, type Pool, type PoolOptions } from '../../src/index.ts';
+import { createKernel, createPool, createSpace, type AddressSpace, type Pool, type PoolOptions, type SpaceOptions } from '../../src/index.ts';
 import type { SpaceCore } from '../../src/space/core.ts';
 import type { PoolImpl } from '../../src/device/pool.ts';
 import type { DeviceContext } from './gpu.ts';
 
-export async function makeSpace(ctx: DeviceContext, pool: PoolOptions, size: number): Promise<{ pool: Pool; space: AddressSpace }> {
+export async function makeSpace(
+  ctx: DeviceContext, pool: PoolOptions, size: number, options: Omit<SpaceOptions, 'size'> = {},
+): Promise<{ pool: Pool; space: AddressSpace }> {
   const p = ctx.track(await createPool(ctx.device, pool));
   // Strict mode on: every Dawn test doubles as a check that the runtime never writes host bytes behind its own back.
-  const space = ctx.track(createSpace(p, { size, strict: true }));
+  const space = ctx.track(createSpace(p, { size, strict: true, ...options }));
   return { pool: p, space };
 }
 

@@ -1,0 +1,103 @@
+// Explicit prefetch, like cudaMemPrefetchAsync: the user moves a range ahead
+// of its use. A mechanism, not a policy: it runs the migration engine under
+// the pool lock, with cause 'prefetch'.
+//
+// To the device: the range's pages are made resident, evicting other
+// unpinned pages (CLOCK, with advice tiers) and never pinned ones. A range
+// larger than what can be made free at once (the pool less the pages pinned
+// outside the range) is not an error — a prefetch is a hint — and fetching
+// all of it would only evict its own beginning: the pages already resident
+// stay, and the rest are fetched in address order as far as they fit; the
+// others are left where they are and counted as skipped.
+//
+// To the host: device-dirty pages are written back, then the device copies
+// are dropped (a migration, as cudaMemPrefetchAsync to the CPU does), except
+// for pinned pages (they stay resident by contract) and read-mostly pages
+// (read duplication: the copy is kept, src/policy/advice.ts).
+//
+// Races with host writes follow the notifier's protocol inside the engine
+// (makeResident and writeBackPages watch the range): a page the host writes
+// while its copy is in flight is not installed, and its new host bytes stay
+// the valid copy. A prefetch does not retry such pages — the host is writing
+// them right now — and counts them as skipped.
+
+import type { SpaceCore } from '../space/core.ts';
+import { PageState } from '../space/page-table.ts';
+import { keepOnPrefetchToHost } from '../policy/advice.ts';
+import { emptyReport, makeResident, writeBackPages } from './migrate.ts';
+
+export interface PrefetchResult {
+  readonly to: 'device' | 'host';
+  /** Pages in the range (every page it touches, whole). */
+  readonly pages: number;
+  /** Pages copied: host → device, or device → host. */
+  readonly pagesCopied: number;
+  /** Never-written pages given a zeroed frame (to the device; no copy). */
+  readonly pagesCleared: number;
+  /** Device copies dropped (to the host). */
+  readonly pagesDropped: number;
+  /**
+   * Pages left out. To the device: not resident at the end (they did not fit,
+   * or the host wrote them meanwhile). To the host: still valid only on the device.
+   */
+  readonly pagesSkipped: number;
+  /** Frames taken from other pages to make room (to the device). */
+  readonly evictions: number;
+}
+
+/** Under the pool lock: make [first, last] resident as far as it fits. */
+export async function prefetchToDevice(space: SpaceCore, first: number, last: number): Promise<PrefetchResult> {
+  const pool = space.pool;
+  const t = space.table;
+  const count = last - first + 1;
+  let pinnedInside = 0;
+  let residentInside = 0;
+  for (let p = first; p <= last; p++) {
+    if (t.pins[p]! > 0) pinnedInside++;
+    if (t.isResident(p)) residentInside++;
+  }
+  // Resident pages of the range cost nothing; the others are taken in address order up to what can be freed.
+  const available = pool.frameCount - (pool.pinnedPages - pinnedInside);
+  let room = available - residentInside;
+  const chosen: number[] = [];
+  for (let p = first; p <= last; p++) {
+    if (t.isResident(p)) chosen.push(p);
+    else if (room > 0) {
+      chosen.push(p);
+      room--;
+    }
+  }
+  const report = emptyReport();
+  if (chosen.length > residentInside) {
+    await makeResident(space, Uint32Array.from(chosen), report, 'prefetch');
+    await pool.settleWriteBacks(); // what it evicted reads as host-valid once the prefetch resolves
+  }
+  let resident = 0;
+  for (let p = first; p <= last; p++) if (t.isResident(p)) resident++;
+  return {
+    to: 'device', pages: count, pagesCopied: report.pagesUploaded, pagesCleared: report.pagesCleared, pagesDropped: 0,
+    pagesSkipped: count - resident, evictions: report.evictions,
+  };
+}
+
+/** Under the pool lock: write back [first, last]'s device-dirty pages and drop the device copies advice does not keep. */
+export async function prefetchToHost(space: SpaceCore, first: number, last: number): Promise<PrefetchResult> {
+  const t = space.table;
+  const dirty: number[] = [];
+  for (let p = first; p <= last; p++) if (t.state[p] === PageState.Device) dirty.push(p);
+  const copied = await writeBackPages(space, dirty, 'prefetch');
+  // Synchronous from here: nothing can change a page between the check and the drop.
+  let dropped = 0;
+  let skipped = 0;
+  for (let p = first; p <= last; p++) {
+    if (t.state[p] === PageState.Device) {
+      skipped++;
+      continue;
+    }
+    if (!t.isResident(p) || t.pins[p]! > 0 || keepOnPrefetchToHost(t.flags[p]!)) continue;
+    space.dropFrame(p);
+    t.state[p] = PageState.Host;
+    dropped++;
+  }
+  return { to: 'host', pages: last - first + 1, pagesCopied: copied, pagesCleared: 0, pagesDropped: dropped, pagesSkipped: skipped, evictions: 0 };
+}
