@@ -38,6 +38,8 @@ export interface PoolOptions {
   maxWindowSize?: number;
   /** A label prefix for every GPU object the pool creates. */
   label?: string;
+  /** GPU access counters for declared dispatches (see `DEFAULT_ACCESS_COUNTERS`). Default true. */
+  accessCounters?: boolean;
 }
 
 export interface ResolvedPoolOptions {
@@ -53,6 +55,7 @@ export interface ResolvedPoolOptions {
   readonly windowSize: number;
   readonly windowCount: number;
   readonly label: string;
+  readonly accessCounters: boolean;
 }
 
 /**
@@ -95,6 +98,24 @@ export const DEFAULT_STAGING_SLOTS = 4;
  * pages to stream home while the next is uploaded.
  */
 export const WRITEBACK_IN_FLIGHT_RINGS = 2;
+
+/**
+ * Access counters (issue 7 item 5): declared passes set the accessed and
+ * written bit of each page they touch in the record, as demand passes always
+ * do, and the runtime reads them with the record the dispatch waits for anyway
+ * (no extra round trip; only the bitmap words of the declared pages are cleared
+ * and copied). What they buy: a declared-write page the kernel did not write
+ * stays clean, so eviction and host reads copy home only what the device
+ * wrote; and a page's CLOCK reference bit means "the GPU touched it", not "a
+ * dispatch mapped it", so pages declared but never touched are evicted first.
+ * What they cost: in the kernel, at most two bitmap atomics per invocation per
+ * run of accesses to one page (the translation cache remembers what it set),
+ * and a compile-time constant folds them away when off. On by default; turn
+ * them off for kernels that hop between pages on every access, where the
+ * atomics could cost more than the copies they save (bench/groups.ts measures
+ * both sides). Demand passes need the bitmaps for their protocol and keep them.
+ */
+export const DEFAULT_ACCESS_COUNTERS = true;
 
 /** Violations recorded in full per dispatch; further ones are only counted. */
 export const VIOLATION_LOG_ENTRIES = 32;
@@ -166,7 +187,7 @@ function floorPow2(n: number): number {
 export function resolvePoolOptions(options: PoolOptions, limits: DeviceLimitsLike): ResolvedPoolOptions {
   const known = new Set([
     'capacity', 'pageSize', 'pinLimit', 'uploadPath', 'stagingThreshold', 'writeChunk',
-    'stagingSlotSize', 'stagingSlots', 'maxWindowSize', 'label',
+    'stagingSlotSize', 'stagingSlots', 'maxWindowSize', 'label', 'accessCounters',
   ]);
   for (const key of Object.keys(options)) {
     if (!known.has(key)) throw new InvalidArgumentError(`unknown pool option "${key}"; known options: ${[...known].join(', ')}`);
@@ -230,5 +251,12 @@ export function resolvePoolOptions(options: PoolOptions, limits: DeviceLimitsLik
     windowSize,
     windowCount,
     label: options.label ?? 'hmm',
+    accessCounters: resolveAccessCounters(options.accessCounters),
   };
+}
+
+function resolveAccessCounters(v: unknown): boolean {
+  if (v === undefined) return DEFAULT_ACCESS_COUNTERS;
+  if (typeof v !== 'boolean') throw new InvalidArgumentError(`accessCounters must be true or false, got ${String(v)}`);
+  return v;
 }

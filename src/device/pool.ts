@@ -57,6 +57,8 @@ export interface PoolStats {
   readonly stagingBuffers: number;
   /** Times the runtime waited for the GPU: a pass's record read back, or a transfer's map that had not completed. */
   readonly roundTrips: number;
+  /** Access counters: declared-write pages the kernel did not write, kept clean (no write-back needed). */
+  readonly pagesKeptClean: number;
 }
 
 export interface Pool {
@@ -97,6 +99,8 @@ export interface PoolCounters {
   aborts: number;
   /** Record read-backs awaited (one per pass); transfers count their own waits. */
   roundTrips: number;
+  /** Written by fault/counters.ts. */
+  pagesKeptClean: number;
 }
 
 export class PoolImpl implements Pool {
@@ -109,7 +113,7 @@ export class PoolImpl implements Pool {
   readonly counters: PoolCounters = {
     bytesToDevice: 0, bytesToHost: 0, pagesToDevice: 0, pagesToHost: 0, pagesCleared: 0,
     evictions: 0, evictionWritebacks: 0, evictionDrops: 0, invalidations: 0, dispatches: 0,
-    faultBatches: 0, pagesFaulted: 0, demandPasses: 0, aborts: 0, roundTrips: 0,
+    faultBatches: 0, pagesFaulted: 0, demandPasses: 0, aborts: 0, roundTrips: 0, pagesKeptClean: 0,
   };
   /** Spaces by id (1-based, the frame table's owner ids). */
   readonly spaces = new Map<number, SpaceCore>();

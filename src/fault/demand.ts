@@ -233,8 +233,12 @@ class DemandRun {
   /** Pages the pass wrote become device-dirty — unless a host write dropped them meanwhile. */
   #markWritten(rec: Uint32Array, candidates: Iterable<number>): void {
     const t = this.#space.table;
+    const stamp = t.newDirtyStamp();
     for (const p of candidates) {
-      if (!this.#stale.has(p) && t.isResident(p) && testBit(rec, this.#space.pageCount, MAP_WRITTEN, p)) t.state[p] = PageState.Device;
+      if (!this.#stale.has(p) && t.isResident(p) && testBit(rec, this.#space.pageCount, MAP_WRITTEN, p)) {
+        t.state[p] = PageState.Device;
+        t.dirtiedBy[p] = stamp; // a declared dispatch still in flight must not put it back to clean (fault/counters.ts)
+      }
     }
   }
 
