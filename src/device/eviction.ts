@@ -9,6 +9,13 @@
 // did not find enough, a second and third revolution take any unreferenced
 // frame. After one full revolution every evictable frame's bit is clear, so
 // three revolutions always find every evictable frame.
+//
+// Memory groups (groups.ts) shape the choice through one more predicate,
+// `eligible`: a group over its max takes victims from its own spaces only, and
+// a group at or under its `min` is skipped when another group needs frames.
+// It is asked before the reference bit, so a protected page keeps its bit, and
+// it sees how many frames of each space this call has taken so far (a group
+// stops being a source once taking more would bring it under its min).
 
 import type { FrameTable } from './frames.ts';
 import { FREE } from './frames.ts';
@@ -18,13 +25,22 @@ export interface VictimQuery {
   evictable(space: number, page: number): boolean;
   /** Is the page's only valid copy on the device (eviction must write it back)? */
   dirty(space: number, page: number): boolean;
+  /**
+   * Group limits: may one more frame of `space` be taken, given the frames this
+   * call has already taken per space (`taken`)? Absent: every space may give.
+   */
+  eligible?(space: number, taken: ReadonlyMap<number, number>): boolean;
 }
 
-export function chooseVictims(frames: FrameTable, want: number, q: VictimQuery): number[] {
+/**
+ * Choose up to `want` victim frames. `chosen` (one byte per frame) lets several
+ * calls for one request share what they took, so none takes a frame twice.
+ */
+export function chooseVictims(frames: FrameTable, want: number, q: VictimQuery, chosen: Uint8Array = new Uint8Array(frames.frameCount)): number[] {
   const victims: number[] = [];
   if (want <= 0) return victims;
   const n = frames.frameCount;
-  const chosen = new Uint8Array(n);
+  const taken = q.eligible ? new Map<number, number>() : undefined;
   for (let round = 0; round < 3 && victims.length < want; round++) {
     const cleanOnly = round === 0;
     for (let step = 0; step < n && victims.length < want; step++) {
@@ -34,6 +50,7 @@ export function chooseVictims(frames: FrameTable, want: number, q: VictimQuery):
       if (space === FREE || chosen[f]) continue;
       const page = frames.page[f]!;
       if (!q.evictable(space, page)) continue;
+      if (taken && !q.eligible!(space, taken)) continue;
       if (frames.referenced[f]) {
         frames.referenced[f] = 0;
         continue;
@@ -41,17 +58,24 @@ export function chooseVictims(frames: FrameTable, want: number, q: VictimQuery):
       if (cleanOnly && q.dirty(space, page)) continue;
       chosen[f] = 1;
       victims.push(f);
+      if (taken) taken.set(space, (taken.get(space) ?? 0) + 1);
     }
   }
   return victims;
 }
 
-/** How many owned frames could be evicted at all (for the "working set too large" error). */
+/** How many owned frames could be evicted at all, group limits included (for the "working set too large" error). */
 export function countEvictable(frames: FrameTable, q: VictimQuery): number {
   let c = 0;
+  const taken = q.eligible ? new Map<number, number>() : undefined;
   for (let f = 0; f < frames.frameCount; f++) {
     const space = frames.owner[f]!;
-    if (space !== FREE && q.evictable(space, frames.page[f]!)) c++;
+    if (space === FREE || !q.evictable(space, frames.page[f]!)) continue;
+    if (taken) {
+      if (!q.eligible!(space, taken)) continue;
+      taken.set(space, (taken.get(space) ?? 0) + 1);
+    }
+    c++;
   }
   return c;
 }

@@ -19,7 +19,7 @@
 //   written pages the kernel did not write go back to clean (fault/counters.ts)
 
 import { assert } from '../assert.ts';
-import { AccessViolationError, WorkingSetTooLargeError } from '../errors.ts';
+import { AccessViolationError } from '../errors.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { emptyReport, makeResident, type MigrationReport } from '../migrate/migrate.ts';
 import type { SpaceCore } from '../space/core.ts';
@@ -45,13 +45,8 @@ export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: D
 
   const submitted = await pool.withLock(async () => {
     space.check();
-    // Fail fast when the ranges cannot fit even after evicting everything unpinned.
-    let pinnedInside = 0;
-    for (const p of all) if (space.table.pins[p]! > 0) pinnedInside++;
-    const available = pool.frameCount - (pool.pinnedPages - pinnedInside);
-    if (all.length > available) {
-      throw new WorkingSetTooLargeError(all.length * ps, available * ps, pool.capacity, pool.pinnedPages * ps);
-    }
+    // Fail fast when the ranges cannot fit even after evicting everything unpinned (and what the memory groups allow).
+    pool.groups.checkFits(space, all);
     checkBypass(space, kernel.label, all);
     for (const p of all) if (!space.table.isResident(p)) cold.push(p);
     const sub = all.length ? space.notifier.subscribe(all[0]! * ps, (all[all.length - 1]! + 1) * ps) : undefined;

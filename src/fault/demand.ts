@@ -147,13 +147,9 @@ class DemandRun {
     this.#sub.remove();
   }
 
-  /** Frames this set of pages could have: all but those pinned by pages outside it. */
+  /** Frames this set of pages could have: all but those pinned by pages outside it, within what the memory groups allow. */
   #available(pages: Uint32Array): number {
-    const pool = this.#space.pool;
-    const pins = this.#space.table.pins;
-    let pinnedInside = 0;
-    for (const p of pages) if (pins[p]! > 0) pinnedInside++;
-    return pool.frameCount - (pool.pinnedPages - pinnedInside);
+    return this.#space.pool.groups.availableFrames(this.#space, pages).available;
   }
 
   /** Make `pages` resident (and as many `hints` as there is room for), retrying past host invalidations. */
@@ -297,9 +293,11 @@ class DemandRun {
     const wid = [linear % gx, Math.floor(linear / gx) % gy, Math.floor(linear / (gx * gy))];
     const pool = this.#space.pool;
     const ps = this.#space.pageSize;
+    const g = pool.groups.of(this.#space.id);
+    const capped = g.isRoot ? '' : `, in memory group "${g.label}" (max ${g.max} bytes)`;
     return new WorkingSetTooLargeError(
       e.pages * ps, e.available * ps, pool.capacity, pool.pinnedPages * ps,
-      `kernel "${this.#prep.kernel.label}": workgroup [${wid.join(', ')}] alone (at least ${e.pages} pages of ${ps} bytes, found so far)`,
+      `kernel "${this.#prep.kernel.label}": workgroup [${wid.join(', ')}] alone (at least ${e.pages} pages of ${ps} bytes, found so far${capped})`,
       'a demand-paged dispatch runs one workgroup at a time at the least, so each workgroup must fit: use a larger pool, smaller pages, unpin, or give each workgroup less to touch',
     );
   }
