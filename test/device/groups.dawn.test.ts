@@ -109,6 +109,56 @@ testWithDevice('min: another group\'s pressure evicts nothing of a group at its 
   sa.checkInvariants();
 });
 
+testWithDevice('with and without groups: a latency space\'s hot set beside a streaming space, sequential and random order', async (ctx) => {
+  // The latency space keeps touching its 4 hot pages, one per step; the batch space streams 32 pages through
+  // an 8-frame pool, 2 per dispatch. Without groups CLOCK treats both alike and the hot pages are evicted and
+  // faulted back; with groups (latency min = its hot set, batch max = the rest) the batch evicts only its own.
+  const order = (random: boolean) => {
+    const pages = [...Array(16).keys()].map((i) => i * 2);
+    let x = 12345;
+    if (random) for (let i = pages.length - 1; i > 0; i--) {
+      x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+      const j = x % (i + 1);
+      [pages[i], pages[j]] = [pages[j]!, pages[i]!];
+    }
+    return pages;
+  };
+  const result: Record<string, { refaults: number; latencyEvicted: number; evictions: number }> = {};
+  for (const grouped of [true, false]) {
+    for (const random of [false, true]) {
+      const p = await pool(ctx, 8);
+      const lat = space(ctx, p, 16, grouped ? createGroup(p, { label: 'latency', min: 4 * P }) : undefined, 'latency');
+      const bat = space(ctx, p, 64, grouped ? createGroup(p, { label: 'batch', max: 4 * P }) : undefined, 'batch');
+      await run(lat, 0, 4);
+      let refaults = 0;
+      const ev = evictionsBySpace(p);
+      const stop = p.on((e) => {
+        if (e.type === 'migration' && e.direction === 'to-device' && e.spaceId === idOf(lat)) refaults += e.pages + e.cleared;
+      });
+      const e0 = p.stats().evictions;
+      let step = 0;
+      for (const first of order(random)) {
+        await run(bat, first, 2);
+        await run(lat, step++ % 4, 1);
+      }
+      stop();
+      ev.stop();
+      result[`${grouped ? 'groups' : 'none'}/${random ? 'random' : 'sequential'}`] = {
+        refaults, latencyEvicted: ev.counts.get(idOf(lat)) ?? 0, evictions: p.stats().evictions - e0,
+      };
+      const out = u32(await lat.read(0, 4 * P));
+      for (let i = 0; i < 4 * WORDS; i++) if (out[i] !== 1 + 4) throw new Error(`latency word ${i}: ${out[i]}`);
+      lat.destroy();
+      bat.destroy();
+    }
+  }
+  for (const pattern of ['sequential', 'random']) {
+    expect(result[`groups/${pattern}`]).toMatchObject({ refaults: 0, latencyEvicted: 0 });
+    expect(result[`none/${pattern}`]!.refaults).toBeGreaterThan(0);
+    expect(result[`none/${pattern}`]!.latencyEvicted).toBeGreaterThan(0);
+  }
+});
+
 testWithDevice('pins: a group pins up to its pin limit (default: its min); one page more is refused naming it; pins count toward max', async (ctx) => {
   const p = await pool(ctx, 16, { pinLimit: 8 * P });
   const g = createGroup(p, { label: 'pinner', max: 4 * P, min: 2 * P });
