@@ -95,15 +95,34 @@ export class PinLimitError extends HmmError {
   readonly requested: number;
   readonly pinned: number;
   readonly limit: number;
-  constructor(requested: number, pinned: number, limit: number) {
+  constructor(requested: number, pinned: number, limit: number, message?: string) {
     super(
       'PIN_LIMIT',
-      `pinning ${requested} more bytes would make ${pinned + requested} pinned bytes, over the pool's pin limit of ${limit} bytes ` +
-        `(${pinned} already pinned); unpin something first or create the pool with a larger pinLimit`,
+      message ??
+        `pinning ${requested} more bytes would make ${pinned + requested} pinned bytes, over the pool's pin limit of ${limit} bytes ` +
+          `(${pinned} already pinned); unpin something first or create the pool with a larger pinLimit`,
     );
     this.requested = requested;
     this.pinned = pinned;
     this.limit = limit;
+  }
+}
+
+/**
+ * A pin over a memory group's pin limit (src/device/groups.ts): the group's
+ * pinned bytes would pass its `pinLimit`, which defaults to its `min` as in the
+ * cgroup dmem RFC. A PinLimitError (code PIN_LIMIT) that names the group.
+ */
+export class GroupPinLimitError extends PinLimitError {
+  readonly group: string;
+  constructor(group: string, requested: number, pinned: number, limit: number) {
+    super(
+      requested, pinned, limit,
+      `pinning ${requested} more bytes would make ${pinned + requested} pinned bytes in memory group "${group}", over its pin limit of ` +
+        `${limit} bytes (${pinned} already pinned by its spaces); unpin something in the group first, or create the group with a ` +
+        `larger pinLimit (or min, which it defaults to), at most its max`,
+    );
+    this.group = group;
   }
 }
 

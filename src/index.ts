@@ -3,7 +3,8 @@
 // GPUDevice and never touches `navigator.gpu`. Internal modules never import
 // this file.
 
-export { createPool, type Pool, type PoolStats } from './device/pool.ts';
+export { createPool, type Pool, type PoolStats, type PoolBudget } from './device/pool.ts';
+export { createGroup, type MemoryGroup, type GroupOptions, type GroupUsage } from './device/groups.ts';
 export {
   createSpace, type AddressSpace, type SpaceOptions, type Residency, type ViewMode, type PrefetchOptions,
 } from './space/address-space.ts';
@@ -16,18 +17,18 @@ export type { IntervalSubscription, InvalidationEvent, InvalidateCallback } from
 export type { PageStateName } from './space/page-table.ts';
 export type {
   HmmEvent, HmmEventListener, MigrationCause, HostOp, MigrationEvent, EvictionEvent, InvalidatedEvent, FaultBatchEvent,
-  PassEvent, DispatchEvent, HostEvent, ViolationEvent, UnexpectedFaultEvent, BypassEvent, ThrashingEvent,
+  PassEvent, DispatchEvent, HostEvent, ViolationEvent, UnexpectedFaultEvent, BypassEvent, ThrashingEvent, PressureEvent, PressureKind,
 } from './trace/events.ts';
 export { recordTrace, type TraceRecorder, type TraceOptions, type ChromeTrace, type TraceEvent } from './trace/chrome-trace.ts';
 export { createLedger, type Ledger, type LedgerEntry, type ByCause } from './trace/ledger.ts';
-export type { PoolOptions, DensityPrefetchOptions, ThrashingOptions } from './options.ts';
+export type { PoolOptions, PressureOptions, DensityPrefetchOptions, ThrashingOptions } from './options.ts';
 export {
   DEFAULT_PAGE_SIZE, MIN_PAGE_SIZE, MAX_PAGE_SIZE, MAX_SPACE_SIZE,
   DEFAULT_PREFETCH_THRESHOLD, DEFAULT_PREFETCH_BLOCK, DEFAULT_THRASH_THRESHOLD, DEFAULT_THRASH_LAPSE_MS, DEFAULT_THRASH_PIN_MS,
 } from './options.ts';
 export {
   HmmError, InvalidArgumentError, OutOfRangeError, BadPageSizeError, OutOfVirtualMemoryError,
-  DoubleFreeError, UnknownAllocationError, PinLimitError, NotPinnedError, WorkingSetTooLargeError,
+  DoubleFreeError, UnknownAllocationError, PinLimitError, GroupPinLimitError, NotPinnedError, WorkingSetTooLargeError,
   PoolConfigError, PoolMismatchError, AccessViolationError, KernelCompileError, GpuValidationError,
   GpuOutOfMemoryError, DeviceLostError, DestroyedError, NoAdapterError, ReplayUnsafeError, HostBypassError, UnexpectedFaultError,
   type HmmErrorCode, type ByteRange, type Violation, type ViolationKind, type LostRange,

@@ -38,6 +38,29 @@ export interface PoolOptions {
   maxWindowSize?: number;
   /** A label prefix for every GPU object the pool creates. */
   label?: string;
+  /** GPU access counters for declared dispatches (see `DEFAULT_ACCESS_COUNTERS`). Default true. */
+  accessCounters?: boolean;
+  /** When the pool reports pressure events (src/policy/pressure.ts). */
+  pressure?: PressureOptions;
+}
+
+export interface PressureOptions {
+  /** 'high-water' begins when device bytes in use reach this fraction of the capacity (of a group: of its max). Default 0.9. */
+  highWater?: number;
+  /** …and ends when they fall to this fraction or below (hysteresis). Default 0.75; below highWater. */
+  lowWater?: number;
+  /** 'eviction-storm' when more than this many pages were evicted within `stormWindowMs`. Default: the pool's frame count. */
+  stormPages?: number;
+  /** The eviction-storm window in milliseconds. Default 1000. */
+  stormWindowMs?: number;
+}
+
+export interface ResolvedPressureOptions {
+  readonly highWater: number;
+  readonly lowWater: number;
+  /** undefined: the pool's frame count (known once its windows exist). */
+  readonly stormPages: number | undefined;
+  readonly stormWindowMs: number;
 }
 
 export interface ResolvedPoolOptions {
@@ -53,6 +76,8 @@ export interface ResolvedPoolOptions {
   readonly windowSize: number;
   readonly windowCount: number;
   readonly label: string;
+  readonly accessCounters: boolean;
+  readonly pressure: ResolvedPressureOptions;
 }
 
 /**
@@ -95,6 +120,41 @@ export const DEFAULT_STAGING_SLOTS = 4;
  * pages to stream home while the next is uploaded.
  */
 export const WRITEBACK_IN_FLIGHT_RINGS = 2;
+
+/**
+ * Access counters (issue 7 item 5): declared passes set the accessed and
+ * written bit of each page they touch in the record, as demand passes always
+ * do, and the runtime reads them with the record the dispatch waits for anyway
+ * (no extra round trip; only the bitmap words of the declared pages are cleared
+ * and copied). What they buy: a declared-write page the kernel did not write
+ * stays clean, so eviction and host reads copy home only what the device
+ * wrote; and a page's CLOCK reference bit means "the GPU touched it", not "a
+ * dispatch mapped it", so pages declared but never touched are evicted first.
+ * What they cost: in the kernel, at most two bitmap atomics per invocation per
+ * run of accesses to one page (the translation cache remembers what it set),
+ * and a compile-time constant folds them away when off. On by default; turn
+ * them off for kernels that hop between pages on every access, where the
+ * atomics could cost more than the copies they save (bench/groups.ts measures
+ * both sides). Demand passes need the bitmaps for their protocol and keep them.
+ */
+export const DEFAULT_ACCESS_COUNTERS = true;
+
+/**
+ * Pressure (src/policy/pressure.ts). High water at 90 % of the capacity (of a
+ * group's max): late enough that a pool which simply holds its working set is
+ * not called pressed, early enough that the app hears of it before the next
+ * fault-in has to evict. It ends at 75 %: a gap of 15 % keeps a workload
+ * hovering around the mark from reporting on every page.
+ */
+export const DEFAULT_HIGH_WATER = 0.9;
+export const DEFAULT_LOW_WATER = 0.75;
+/**
+ * An eviction storm: more pages evicted within one second than the pool has
+ * frames — the whole pool turned over, the working set is cycling through it
+ * (LSFMM's oversubscription livelock, short of a livelock). One second spans
+ * many dispatches, so one large fault-in alone does not make a storm.
+ */
+export const DEFAULT_STORM_WINDOW_MS = 1000;
 
 /** Violations recorded in full per dispatch; further ones are only counted. */
 export const VIOLATION_LOG_ENTRIES = 32;
@@ -166,7 +226,7 @@ function floorPow2(n: number): number {
 export function resolvePoolOptions(options: PoolOptions, limits: DeviceLimitsLike): ResolvedPoolOptions {
   const known = new Set([
     'capacity', 'pageSize', 'pinLimit', 'uploadPath', 'stagingThreshold', 'writeChunk',
-    'stagingSlotSize', 'stagingSlots', 'maxWindowSize', 'label',
+    'stagingSlotSize', 'stagingSlots', 'maxWindowSize', 'label', 'accessCounters', 'pressure',
   ]);
   for (const key of Object.keys(options)) {
     if (!known.has(key)) throw new InvalidArgumentError(`unknown pool option "${key}"; known options: ${[...known].join(', ')}`);
@@ -230,6 +290,8 @@ export function resolvePoolOptions(options: PoolOptions, limits: DeviceLimitsLik
     windowSize,
     windowCount,
     label: options.label ?? 'hmm',
+    accessCounters: resolveAccessCounters(options.accessCounters),
+    pressure: resolvePressureOptions(options.pressure),
   };
 }
 
@@ -364,4 +426,37 @@ export function resolveThrashing(o: ThrashingOptions | boolean | undefined): Res
     lapseMs: checkPositive('thrashing.lapseMs', opts.lapseMs, DEFAULT_THRASH_LAPSE_MS),
     pinMs: checkPositive('thrashing.pinMs', opts.pinMs, DEFAULT_THRASH_PIN_MS),
   };
+}
+
+function resolveAccessCounters(v: unknown): boolean {
+  if (v === undefined) return DEFAULT_ACCESS_COUNTERS;
+  if (typeof v !== 'boolean') throw new InvalidArgumentError(`accessCounters must be true or false, got ${String(v)}`);
+  return v;
+}
+
+export function resolvePressureOptions(p: PressureOptions | undefined): ResolvedPressureOptions {
+  if (p === undefined) return { highWater: DEFAULT_HIGH_WATER, lowWater: DEFAULT_LOW_WATER, stormPages: undefined, stormWindowMs: DEFAULT_STORM_WINDOW_MS };
+  if (typeof p !== 'object' || p === null) throw new InvalidArgumentError('pressure: pass { highWater?, lowWater?, stormPages?, stormWindowMs? }');
+  const known = new Set(['highWater', 'lowWater', 'stormPages', 'stormWindowMs']);
+  for (const key of Object.keys(p)) {
+    if (!known.has(key)) throw new InvalidArgumentError(`unknown pressure option "${key}"; known options: ${[...known].join(', ')}`);
+  }
+  const fraction = (what: string, v: unknown, d: number): number => {
+    if (v === undefined) return d;
+    if (typeof v !== 'number' || !(v > 0 && v <= 1)) throw new InvalidArgumentError(`pressure.${what} must be a fraction in (0, 1], got ${String(v)}`);
+    return v;
+  };
+  const highWater = fraction('highWater', p.highWater, DEFAULT_HIGH_WATER);
+  // Default: the same gap below a given high mark as between the defaults.
+  const lowWater = fraction('lowWater', p.lowWater, Math.max(highWater - (DEFAULT_HIGH_WATER - DEFAULT_LOW_WATER), highWater / 2));
+  if (lowWater >= highWater) {
+    throw new InvalidArgumentError(`pressure.lowWater ${lowWater} must be below highWater ${highWater}, or the high-water report would flap`);
+  }
+  const positive = (what: string, v: unknown): number => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new InvalidArgumentError(`pressure.${what} must be a positive whole number, got ${String(v)}`);
+    return v;
+  };
+  const stormPages = p.stormPages === undefined ? undefined : positive('stormPages', p.stormPages);
+  const stormWindowMs = p.stormWindowMs === undefined ? DEFAULT_STORM_WINDOW_MS : positive('stormWindowMs', p.stormWindowMs);
+  return { highWater, lowWater, stormPages, stormWindowMs };
 }

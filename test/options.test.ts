@@ -42,6 +42,15 @@ describe('resolvePoolOptions', () => {
     expect(() => resolvePoolOptions({ capacity: MiB, pinLimit: 2 * MiB }, lavapipe)).toThrow(/pinLimit/);
     expect(() => resolvePoolOptions({ capcity: MiB } as never, lavapipe)).toThrow(/unknown pool option "capcity"/);
   });
+  it('access counters default on; accessCounters and pressure are checked', () => {
+    const r = resolvePoolOptions({}, lavapipe);
+    expect(r.accessCounters).toBe(true);
+    expect(r.pressure).toEqual({ highWater: 0.9, lowWater: 0.75, stormPages: undefined, stormWindowMs: 1000 });
+    expect(resolvePoolOptions({ accessCounters: false }, lavapipe).accessCounters).toBe(false);
+    expect(() => resolvePoolOptions({ accessCounters: 'no' } as never, lavapipe)).toThrow(/accessCounters must be true or false/);
+    expect(resolvePoolOptions({ pressure: { stormPages: 3 } }, lavapipe).pressure.stormPages).toBe(3);
+    expect(() => resolvePoolOptions({ pressure: { highWater: 2 } }, lavapipe)).toThrow(/pressure.highWater/);
+  });
 });
 
 describe('policy options', () => {

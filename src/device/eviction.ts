@@ -16,6 +16,13 @@
 // thrashing) only when the lower tiers cannot give enough — so those pages
 // stay evictable and a working set that fits still completes. Within a tier
 // the sweep above runs over that tier's frames only.
+//
+// Memory groups (groups.ts) shape the choice through one more predicate,
+// `eligible`: a group over its max takes victims from its own spaces only, and
+// a group at or under its `min` is skipped when another group needs frames.
+// It is asked before the reference bit, so a protected page keeps its bit, and
+// it sees how many frames of each space this call has taken so far (a group
+// stops being a source once taking more would bring it under its min).
 
 import type { FrameTable } from './frames.ts';
 import { FREE } from './frames.ts';
@@ -27,17 +34,26 @@ export interface VictimQuery {
   dirty(space: number, page: number): boolean;
   /** The page's eviction tier: 0 first, 1 normal, 2 last resort. Absent: every page is tier 1. */
   tier?(space: number, page: number): number;
+  /**
+   * Group limits: may one more frame of `space` be taken, given the frames this
+   * call has already taken per space (`taken`)? Absent: every space may give.
+   */
+  eligible?(space: number, taken: ReadonlyMap<number, number>): boolean;
 }
 
 const TIERS = 3;
 
-export function chooseVictims(frames: FrameTable, want: number, q: VictimQuery): number[] {
+/**
+ * Choose up to `want` victim frames. `chosen` (one byte per frame) lets several
+ * calls for one request share what they took, so none takes a frame twice.
+ */
+export function chooseVictims(frames: FrameTable, want: number, q: VictimQuery, chosen: Uint8Array = new Uint8Array(frames.frameCount)): number[] {
   const victims: number[] = [];
   if (want <= 0) return victims;
   const n = frames.frameCount;
-  const chosen = new Uint8Array(n);
+  const taken = q.eligible ? new Map<number, number>() : undefined;
   if (!q.tier) {
-    sweep(frames, want, q, victims, chosen, undefined);
+    sweep(frames, want, q, victims, chosen, taken, undefined);
     return victims;
   }
   const tierOf = new Uint8Array(n);
@@ -50,17 +66,23 @@ export function chooseVictims(frames: FrameTable, want: number, q: VictimQuery):
     present |= 1 << t;
   }
   if (present === 1 << 1) {
-    sweep(frames, want, q, victims, chosen, undefined);
+    sweep(frames, want, q, victims, chosen, taken, undefined);
     return victims;
   }
   for (let t = 0; t < TIERS && victims.length < want; t++) {
-    if (present & (1 << t)) sweep(frames, want, q, victims, chosen, (f) => tierOf[f] === t);
+    if (present & (1 << t)) sweep(frames, want, q, victims, chosen, taken, (f) => tierOf[f] === t);
   }
   return victims;
 }
 
-/** CLOCK over the frames `only` admits (all when undefined): clean unreferenced first, then any unreferenced. */
-function sweep(frames: FrameTable, want: number, q: VictimQuery, victims: number[], chosen: Uint8Array, only: ((f: number) => boolean) | undefined): void {
+/**
+ * CLOCK over the frames `only` admits (all when undefined): clean unreferenced first, then any
+ * unreferenced. `taken` counts this call's victims per space for the group predicate.
+ */
+function sweep(
+  frames: FrameTable, want: number, q: VictimQuery, victims: number[], chosen: Uint8Array,
+  taken: Map<number, number> | undefined, only: ((f: number) => boolean) | undefined,
+): void {
   const n = frames.frameCount;
   for (let round = 0; round < 3 && victims.length < want; round++) {
     const cleanOnly = round === 0;
@@ -72,6 +94,7 @@ function sweep(frames: FrameTable, want: number, q: VictimQuery, victims: number
       if (only && !only(f)) continue;
       const page = frames.page[f]!;
       if (!q.evictable(space, page)) continue;
+      if (taken && !q.eligible!(space, taken)) continue;
       if (frames.referenced[f]) {
         frames.referenced[f] = 0;
         continue;
@@ -79,16 +102,23 @@ function sweep(frames: FrameTable, want: number, q: VictimQuery, victims: number
       if (cleanOnly && q.dirty(space, page)) continue;
       chosen[f] = 1;
       victims.push(f);
+      if (taken) taken.set(space, (taken.get(space) ?? 0) + 1);
     }
   }
 }
 
-/** How many owned frames could be evicted at all (for the "working set too large" error). */
+/** How many owned frames could be evicted at all, group limits included (for the "working set too large" error). */
 export function countEvictable(frames: FrameTable, q: VictimQuery): number {
   let c = 0;
+  const taken = q.eligible ? new Map<number, number>() : undefined;
   for (let f = 0; f < frames.frameCount; f++) {
     const space = frames.owner[f]!;
-    if (space !== FREE && q.evictable(space, frames.page[f]!)) c++;
+    if (space === FREE || !q.evictable(space, frames.page[f]!)) continue;
+    if (taken) {
+      if (!q.eligible!(space, taken)) continue;
+      taken.set(space, (taken.get(space) ?? 0) + 1);
+    }
+    c++;
   }
   return c;
 }

@@ -1,7 +1,8 @@
 // The frame table of a device pool: which frame belongs to which (space, page),
-// which are free, and the CLOCK reference bits. Frames are page-sized slots in
-// the pool's windows; frame f lives in window f >> windowShift. State only:
-// the pool (pool.ts) is the single writer; victim choice is in eviction.ts.
+// which are free, how many each space owns (memory groups' accounting), and the
+// CLOCK reference bits. Frames are page-sized slots in the pool's windows;
+// frame f lives in window f >> windowShift. State only: the pool (pool.ts) is
+// the single writer; victim choice is in eviction.ts.
 
 import { assert } from '../assert.ts';
 
@@ -12,6 +13,11 @@ export const FREE = 0;
  *  F1  owner[f] = FREE ⇔ f is free (and then page[f] is meaningless).
  *  F2  freeCount = number of free frames.
  *  F3  for an owned frame, the owning space's page table maps page[f] to f (checked by the pool with the spaces).
+ *  F4  owned(s) = number of frames f with owner[f] = s (kept by takeRun/reassign/release; groups.ts sums it per group).
+ *
+ * Who writes what: owner, page and the counts — migrate/ and the spaces (through takeRun/reassign/release
+ * only); referenced — these three (a new owner starts referenced), eviction.ts (the hand clears it) and
+ * fault/ (the GPU's accessed bits, or every declared page when access counters are off).
  */
 export class FrameTable {
   readonly frameCount: number;
@@ -23,6 +29,8 @@ export class FrameTable {
   readonly page: Uint32Array;
   /** CLOCK reference bit: set when a dispatch uses the frame, cleared as the hand passes. */
   readonly referenced: Uint8Array;
+  /** Frames owned per space id (F4); grown as space ids appear. */
+  #owned = new Uint32Array(16);
   #freeCount: number;
   #cursor = 0;
   hand = 0;
@@ -62,6 +70,7 @@ export class FrameTable {
         e++;
       }
       this.#freeCount -= e - f;
+      this.#count(space, e - f);
       this.#cursor = e === n ? 0 : e;
       return [f, e - f];
     }
@@ -71,6 +80,8 @@ export class FrameTable {
   /** Give frame f to (space, page) — used when an evicted frame passes straight to its next owner. */
   reassign(f: number, space: number, page: number): void {
     assert(this.owner[f] !== FREE, `reassign: frame ${f} is free`);
+    this.#count(this.owner[f]!, -1);
+    this.#count(space, 1);
     this.owner[f] = space;
     this.page[f] = page;
     this.referenced[f] = 1;
@@ -78,20 +89,37 @@ export class FrameTable {
 
   release(f: number): void {
     assert(this.owner[f] !== FREE, `release: frame ${f} is already free`);
+    this.#count(this.owner[f]!, -1);
     this.owner[f] = FREE;
     this.referenced[f] = 0;
     this.#freeCount++;
   }
 
+  #count(space: number, delta: number): void {
+    if (space >= this.#owned.length) {
+      const grown = new Uint32Array(Math.max(space + 1, this.#owned.length * 2));
+      grown.set(this.#owned);
+      this.#owned = grown;
+    }
+    this.#owned[space]! += delta;
+  }
+
+  /** Frames owned by `space` now (F4). */
   ownedCount(space: number): number {
-    let c = 0;
-    for (let f = 0; f < this.frameCount; f++) if (this.owner[f] === space) c++;
-    return c;
+    return space < this.#owned.length ? this.#owned[space]! : 0;
   }
 
   checkInvariants(): void {
     let free = 0;
-    for (let f = 0; f < this.frameCount; f++) if (this.owner[f] === FREE) free++;
+    const owned = new Uint32Array(this.#owned.length);
+    for (let f = 0; f < this.frameCount; f++) {
+      const o = this.owner[f]!;
+      if (o === FREE) free++;
+      else owned[o]!++;
+    }
     assert(free === this.#freeCount, `frame table: ${free} free frames but freeCount ${this.#freeCount} (F2)`);
+    for (let s = 1; s < owned.length; s++) {
+      assert(owned[s] === this.#owned[s], `frame table: space ${s} owns ${owned[s]} frames but its count says ${this.#owned[s]} (F4)`);
+    }
   }
 }

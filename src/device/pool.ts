@@ -14,7 +14,9 @@ import { Transfer } from '../migrate/transfer.ts';
 import { resolvePoolOptions, RUNTIME_STORAGE_BINDINGS, type PoolOptions, type ResolvedPoolOptions } from '../options.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { FrameTable } from './frames.ts';
-import { EventBus, type HmmEventListener } from '../trace/events.ts';
+import { GroupTable, type GroupUsage } from './groups.ts';
+import { createPressureMonitor } from '../policy/pressure.ts';
+import { EventBus, type HmmEventListener, type PressureEvent } from '../trace/events.ts';
 
 export interface PoolStats {
   readonly capacity: number;
@@ -57,6 +59,20 @@ export interface PoolStats {
   readonly stagingBuffers: number;
   /** Times the runtime waited for the GPU: a pass's record read back, or a transfer's map that had not completed. */
   readonly roundTrips: number;
+  /** Access counters: declared-write pages the kernel did not write, kept clean (no write-back needed). */
+  readonly pagesKeptClean: number;
+}
+
+/** Device memory in use and free, for the pool and per memory group (bytes). */
+export interface PoolBudget {
+  readonly capacity: number;
+  /** Bytes with a page in them (frames owned by spaces). */
+  readonly used: number;
+  readonly free: number;
+  readonly pinned: number;
+  readonly pinLimit: number;
+  /** The root group (spaces created without a group) first, then each group in creation order. */
+  readonly perGroup: readonly GroupUsage[];
 }
 
 export interface Pool {
@@ -74,6 +90,14 @@ export interface Pool {
    * function. With no listener the runtime builds no events at all.
    */
   on(listener: HmmEventListener): () => void;
+  /**
+   * Hear memory pressure only: high water (of the pool and of each group with a
+   * max), eviction storms, thrashing (src/policy/pressure.ts; thresholds in
+   * the pool's `pressure` option). Returns the unsubscribe function.
+   */
+  onPressure(listener: (event: PressureEvent) => void): () => void;
+  /** Device bytes used and free now, pinned, and the same per memory group. */
+  budget(): PoolBudget;
   /** Destroy the pool's GPU buffers. Its spaces keep their host-valid data; device-only data is lost. */
   destroy(): void;
 }
@@ -97,6 +121,8 @@ export interface PoolCounters {
   aborts: number;
   /** Record read-backs awaited (one per pass); transfers count their own waits. */
   roundTrips: number;
+  /** Written by fault/counters.ts. */
+  pagesKeptClean: number;
 }
 
 export class PoolImpl implements Pool {
@@ -109,8 +135,10 @@ export class PoolImpl implements Pool {
   readonly counters: PoolCounters = {
     bytesToDevice: 0, bytesToHost: 0, pagesToDevice: 0, pagesToHost: 0, pagesCleared: 0,
     evictions: 0, evictionWritebacks: 0, evictionDrops: 0, invalidations: 0, dispatches: 0,
-    faultBatches: 0, pagesFaulted: 0, demandPasses: 0, aborts: 0, roundTrips: 0,
+    faultBatches: 0, pagesFaulted: 0, demandPasses: 0, aborts: 0, roundTrips: 0, pagesKeptClean: 0,
   };
+  /** Memory groups: membership, limits, the group-aware victim queries (groups.ts). */
+  readonly groups: GroupTable;
   /** Spaces by id (1-based, the frame table's owner ids). */
   readonly spaces = new Map<number, SpaceCore>();
   /** Pages with pins > 0, all spaces together. Written only by the spaces' pin/unpin/free. */
@@ -132,6 +160,20 @@ export class PoolImpl implements Pool {
     const frameCount = options.capacity / options.pageSize;
     this.frames = new FrameTable(frameCount, options.windowSize / options.pageSize);
     this.transfer = new Transfer(device, windows, options.writeChunk, options.stagingSlotSize, options.stagingSlots, options.label);
+    this.groups = new GroupTable(this);
+    const pr = options.pressure;
+    const monitor = createPressureMonitor(
+      { highWater: pr.highWater, lowWater: pr.lowWater, stormPages: pr.stormPages ?? frameCount, stormWindowMs: pr.stormWindowMs },
+      {
+        pageSize: options.pageSize,
+        capacityFrames: frameCount,
+        usedFrames: () => this.frames.frameCount - this.frames.freeCount,
+        groups: () => this.groups.list().filter((g) => !g.isRoot).map((g) => ({ key: g, label: g.label, maxFrames: g.maxFrames, usedFrames: this.groups.usedFrames(g) })),
+      },
+    );
+    this.events.observe((e) => {
+      for (const p of monitor.hear(e)) this.events.emit(p);
+    });
     device.lost.then((info) => {
       if (this.#destroyed) return;
       this.#lost = new DeviceLostError(info.reason, info.message, this.#deviceOnlyRanges());
@@ -172,6 +214,7 @@ export class PoolImpl implements Pool {
 
   unregisterSpace(id: number): void {
     this.spaces.delete(id);
+    this.groups.remove(id);
   }
 
   /**
@@ -212,6 +255,23 @@ export class PoolImpl implements Pool {
   on(listener: HmmEventListener): () => void {
     if (typeof listener !== 'function') throw new InvalidArgumentError('pool.on: pass a function that takes an event');
     return this.events.on(listener);
+  }
+
+  onPressure(listener: (event: PressureEvent) => void): () => void {
+    if (typeof listener !== 'function') throw new InvalidArgumentError('pool.onPressure: pass a function that takes a pressure event');
+    return this.events.on((e) => {
+      if (e.type === 'pressure') listener(e);
+    });
+  }
+
+  budget(): PoolBudget {
+    this.check();
+    const ps = this.pageSize;
+    const used = this.frameCount - this.frames.freeCount;
+    return {
+      capacity: this.capacity, used: used * ps, free: this.frames.freeCount * ps, pinned: this.pinnedPages * ps, pinLimit: this.pinLimit,
+      perGroup: this.groups.list().map((g) => this.groups.usage(g)),
+    };
   }
 
   stats(): PoolStats {

@@ -15,15 +15,16 @@
 //   program the device: grant PTEs, flush the table, write the uniforms,
 //   encode, submit                     — synchronous: no await after the check
 //   mark written pages Device
-//   unlock; await completion; read the violation log
+//   unlock; await completion; read the violation log and the access counters:
+//   written pages the kernel did not write go back to clean (fault/counters.ts)
 
 import { assert } from '../assert.ts';
-import { AccessViolationError, WorkingSetTooLargeError } from '../errors.ts';
+import { AccessViolationError } from '../errors.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { emptyReport, makeResident, type MigrationReport } from '../migrate/migrate.ts';
 import type { SpaceCore } from '../space/core.ts';
-import { PageState } from '../space/page-table.ts';
 import { checkBypass, reportUnexpectedFaults } from '../space/strict.ts';
+import { applyCounters, markDeclared, type DeclaredMarks } from './counters.ts';
 import { Mode, prepare, readPass, submitPass, type DispatchOptions, type DispatchResult } from './pass.ts';
 import { decodeViolations, VIOLATION_RECORD_BYTES } from './records.ts';
 
@@ -38,20 +39,16 @@ export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: D
   let retries = 0;
   let passStart = 0;
   let writeBacks: Promise<void>[] = [];
-  /** expectNoFaults: the pages that were not resident when the fault-in began. */
+  /** The pages that were not resident when the fault-in began (expectNoFaults reports them; access counters unreference them if untouched). */
   const cold: number[] = [];
+  let marks: DeclaredMarks | undefined;
 
   const submitted = await pool.withLock(async () => {
     space.check();
-    // Fail fast when the ranges cannot fit even after evicting everything unpinned.
-    let pinnedInside = 0;
-    for (const p of all) if (space.table.pins[p]! > 0) pinnedInside++;
-    const available = pool.frameCount - (pool.pinnedPages - pinnedInside);
-    if (all.length > available) {
-      throw new WorkingSetTooLargeError(all.length * ps, available * ps, pool.capacity, pool.pinnedPages * ps);
-    }
+    // Fail fast when the ranges cannot fit even after evicting everything unpinned (and what the memory groups allow).
+    pool.groups.checkFits(space, all);
     checkBypass(space, kernel.label, all);
-    if (prep.expectNoFaults) for (const p of all) if (!space.table.isResident(p)) cold.push(p);
+    for (const p of all) if (!space.table.isResident(p)) cold.push(p);
     const sub = all.length ? space.notifier.subscribe(all[0]! * ps, (all[all.length - 1]! + 1) * ps) : undefined;
     try {
       for (;;) {
@@ -63,17 +60,15 @@ export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: D
       }
       // ---- program the device: synchronous from here to submit ----
       const t = space.table;
-      for (const p of all) {
-        assert(t.isResident(p), `page ${p} not resident after fault-in`);
-        pool.frames.referenced[t.frame[p]!] = 1;
-      }
+      for (const p of all) assert(t.isResident(p), `page ${p} not resident after fault-in`);
       space.gpt.grant(rPages, wPages);
       space.gpt.flush(pool.device.queue);
       passStart = pool.events.now();
+      marks = markDeclared(space, all, wPages, cold);
       const pass = submitPass(space, prep, {
         mode: Mode.Declared, sliceBase: 0, sliceEnd: prep.total, clearBytes: VIOLATION_RECORD_BYTES, readBytes: VIOLATION_RECORD_BYTES,
+        regions: marks.regions,
       });
-      for (const p of wPages) t.state[p] = PageState.Device;
       pool.counters.dispatches++;
       // The write-backs this fault-in started land before the kernel ends (queue order); the
       // dispatch resolves after them, so what it evicted reads as host-valid from then on.
@@ -85,6 +80,7 @@ export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: D
   });
 
   const rec = await readPass(space, kernel.label, submitted);
+  applyCounters(space, marks!, rec);
   await pool.settleWriteBacks(writeBacks);
   if (pool.events.active) {
     pool.events.emit({
@@ -96,6 +92,6 @@ export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: D
     if (pool.events.active) pool.events.emit({ type: 'violation', time: performance.now(), space: space.label, spaceId: space.id, kernel: kernel.label, count: rec[0]! });
     throw new AccessViolationError(kernel.label, decodeViolations(rec), rec[0]!);
   }
-  reportUnexpectedFaults(space, kernel.label, cold);
+  if (prep.expectNoFaults) reportUnexpectedFaults(space, kernel.label, cold);
   return { mode: 'declared', ...report, retries, ms: performance.now() - t0 };
 }

@@ -151,13 +151,9 @@ class DemandRun {
     this.#sub.remove();
   }
 
-  /** Frames this set of pages could have: all but those pinned by pages outside it. */
+  /** Frames this set of pages could have: all but those pinned by pages outside it, within what the memory groups allow. */
   #available(pages: Uint32Array): number {
-    const pool = this.#space.pool;
-    const pins = this.#space.table.pins;
-    let pinnedInside = 0;
-    for (const p of pages) if (pins[p]! > 0) pinnedInside++;
-    return pool.frameCount - (pool.pinnedPages - pinnedInside);
+    return this.#space.pool.groups.availableFrames(this.#space, pages).available;
   }
 
   /**
@@ -245,8 +241,12 @@ class DemandRun {
   /** Pages the pass wrote become device-dirty — unless a host write dropped them meanwhile. */
   #markWritten(rec: Uint32Array, candidates: Iterable<number>): void {
     const t = this.#space.table;
+    const stamp = t.newDirtyStamp();
     for (const p of candidates) {
-      if (!this.#stale.has(p) && t.isResident(p) && testBit(rec, this.#space.pageCount, MAP_WRITTEN, p)) t.state[p] = PageState.Device;
+      if (!this.#stale.has(p) && t.isResident(p) && testBit(rec, this.#space.pageCount, MAP_WRITTEN, p)) {
+        t.state[p] = PageState.Device;
+        t.dirtiedBy[p] = stamp; // a declared dispatch still in flight must not put it back to clean (fault/counters.ts)
+      }
     }
   }
 
@@ -305,9 +305,11 @@ class DemandRun {
     const wid = [linear % gx, Math.floor(linear / gx) % gy, Math.floor(linear / (gx * gy))];
     const pool = this.#space.pool;
     const ps = this.#space.pageSize;
+    const g = pool.groups.of(this.#space.id);
+    const capped = g.isRoot ? '' : `, in memory group "${g.label}" (max ${g.max} bytes)`;
     return new WorkingSetTooLargeError(
       e.pages * ps, e.available * ps, pool.capacity, pool.pinnedPages * ps,
-      `kernel "${this.#prep.kernel.label}": workgroup [${wid.join(', ')}] alone (at least ${e.pages} pages of ${ps} bytes, found so far)`,
+      `kernel "${this.#prep.kernel.label}": workgroup [${wid.join(', ')}] alone (at least ${e.pages} pages of ${ps} bytes, found so far${capped})`,
       'a demand-paged dispatch runs one workgroup at a time at the least, so each workgroup must fit: use a larger pool, smaller pages, unpin, or give each workgroup less to touch',
     );
   }

@@ -13,7 +13,7 @@ import type { Kernel } from '../kernel/kernel.ts';
 import { pipelineFor } from '../kernel/pipelines.ts';
 import { FAULT_BATCH_ENTRIES, MAX_KERNEL_ARGS, MAX_REPLAY_INVOCATIONS, VIOLATION_LOG_ENTRIES } from '../options.ts';
 import type { SpaceCore } from '../space/core.ts';
-import { bitmapWords } from './records.ts';
+import { bitmapWords, type RecordRegion } from './records.ts';
 
 export interface Range {
   readonly addr: number;
@@ -175,6 +175,8 @@ function linkConfig(space: SpaceCore, demand: boolean, replayPerInvocation: bool
     logEntries: VIOLATION_LOG_ENTRIES,
     faultEntries: FAULT_BATCH_ENTRIES,
     demand,
+    // Demand passes record the bitmaps for their protocol; the constant only shapes the declared path.
+    accessCounters: !demand && pool.options.accessCounters,
   };
 }
 
@@ -241,6 +243,8 @@ export interface PassSpec {
   /** Record bytes to zero before the pass, and to copy out after it. */
   readonly clearBytes: number;
   readonly readBytes: number;
+  /** More record ranges to clear before and copy out after, packed after the first `readBytes` (access counters). */
+  readonly regions?: readonly RecordRegion[];
 }
 
 export const Mode = { Declared: 0, Probe: 1, Commit: 2, Replay: 3 } as const;
@@ -278,6 +282,7 @@ export function submitPass(space: SpaceCore, prep: Prepared, spec: PassSpec): Su
   device.pushErrorScope('validation');
   const enc = device.createCommandEncoder({ label: `${space.label}:dispatch:${label}` });
   enc.clearBuffer(space.log, 0, spec.clearBytes);
+  for (const r of spec.regions ?? []) enc.clearBuffer(space.log, r.offset, r.bytes);
   const pass = enc.beginComputePass({ label: `${space.label}:${label}` });
   pass.setPipeline(prep.pipeline);
   pass.setBindGroup(0, space.bindGroup());
@@ -286,8 +291,13 @@ export function submitPass(space: SpaceCore, prep: Prepared, spec: PassSpec): Su
   if (x * y * z > 0) pass.dispatchWorkgroups(x, y, z);
   pass.end();
   enc.copyBufferToBuffer(space.log, 0, out, 0, spec.readBytes);
+  let readBytes = spec.readBytes;
+  for (const r of spec.regions ?? []) {
+    enc.copyBufferToBuffer(space.log, r.offset, out, readBytes, r.bytes);
+    readBytes += r.bytes;
+  }
   device.queue.submit([enc.finish()]);
-  return { out, scope: device.popErrorScope(), readBytes: spec.readBytes };
+  return { out, scope: device.popErrorScope(), readBytes };
 }
 
 /** Wait for a submitted pass and return its record. */

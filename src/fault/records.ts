@@ -8,6 +8,11 @@
 //   [BITMAP_BASE, …)      five page bitmaps: accessed, written, miss-seen, spec-seen, write-seen
 //   then                  replay-mode completion: a word per invocation, or a bit per workgroup
 //                         for kernels that synchronize a workgroup (src/fault/pass.ts replayUnit)
+//
+// A declared pass with access counters reads back the header and violations,
+// then — packed right after them in its read-back copy — the words of the
+// accessed bitmap that cover its declared pages, then the same words of the
+// written bitmap (counterRegions / counterBit).
 
 import type { Violation, ViolationKind } from '../errors.ts';
 import { FAULT_BATCH_ENTRIES, VIOLATION_LOG_ENTRIES } from '../options.ts';
@@ -109,4 +114,29 @@ export function bitmapPages(rec: Uint32Array, pageCount: number, map: number): n
     }
   }
   return out;
+}
+
+/** A byte range of the record buffer a pass clears before it runs and copies out after it. */
+export interface RecordRegion {
+  readonly offset: number;
+  readonly bytes: number;
+}
+
+/**
+ * The accessed and written bitmap words covering pages [firstPage, lastPage]:
+ * all a declared pass can set, since it can reach only its declared pages.
+ */
+export function counterRegions(pageCount: number, firstPage: number, lastPage: number): RecordRegion[] {
+  const w0 = firstPage >>> 5;
+  const words = (lastPage >>> 5) - w0 + 1;
+  const bw = bitmapWords(pageCount);
+  return [MAP_ACCESSED, MAP_WRITTEN].map((m) => ({ offset: (BITMAP_BASE + m * bw + w0) * 4, bytes: words * 4 }));
+}
+
+/** In a declared pass's read-back (see counterRegions): is bit `page` of `map` (MAP_ACCESSED or MAP_WRITTEN) set? */
+export function counterBit(rec: Uint32Array, firstPage: number, lastPage: number, map: number, page: number): boolean {
+  const w0 = firstPage >>> 5;
+  const words = (lastPage >>> 5) - w0 + 1;
+  const w = rec[FAULT_BASE + map * words + (page >>> 5) - w0]!;
+  return (w & (1 << (page & 31))) !== 0;
 }

@@ -22,6 +22,11 @@ export interface LinkConfig {
    * barriers (which cost a lot on some implementations, lavapipe among them).
    */
   readonly replayPerInvocation: boolean;
+  /**
+   * Declared passes set the accessed and written page bitmaps (access counters, src/fault/counters.ts).
+   * A compile-time constant: off, the declared path has no bitmap code at all.
+   */
+  readonly accessCounters: boolean;
 }
 
 export interface LinkedSource {
@@ -49,6 +54,7 @@ export function glue(cfg: LinkConfig, atomics: boolean): string {
   s += `const VM_LOG_ENTRIES: u32 = ${cfg.logEntries}u;\n`;
   s += `const VM_FAULT_ENTRIES: u32 = ${cfg.faultEntries}u;\n`;
   s += `const VM_DEMAND: bool = ${cfg.demand};\n`;
+  s += `const VM_COUNTERS: bool = ${cfg.accessCounters};\n`;
   const elem = atomics ? 'atomic<u32>' : 'u32';
   for (let w = 0; w < n; w++) s += `@group(0) @binding(${3 + w}) var<storage, read_write> vm_w${w}: array<${elem}>;\n`;
   if (atomics) {

@@ -3,7 +3,8 @@
 //   1. collect and mark   — pick the pages that must move, lock them against
 //                           eviction, watch their range with the notifier;
 //   2. allocate and copy  — take frames (evicting CLOCK victims if the pool is
-//                           full), then encode coalesced copies: one command per
+//                           full, or the space's memory group is at its max),
+//                           then encode coalesced copies: one command per
 //                           run of consecutive pages in consecutive frames, a
 //                           clear instead of a copy for unpopulated pages;
 //   3. finalize per page  — install the new frame and state page by page,
@@ -24,7 +25,6 @@
 //   fault-in / write-back / read of p: settleWriteBacks() first
 
 import { assert } from '../assert.ts';
-import { WorkingSetTooLargeError } from '../errors.ts';
 import { chooseVictims, countEvictable, type VictimQuery } from '../device/eviction.ts';
 import type { PoolImpl } from '../device/pool.ts';
 import type { SpaceCore } from '../space/core.ts';
@@ -260,28 +260,43 @@ export async function makeResident(
     const frameOf = new Uint32Array(need.length).fill(NO_FRAME);
     let finalized = false;
     try {
-      // ---- phase 2a: allocate (free frames first, as runs; then victims) ----
-      let i = 0;
-      let assigned = 0;
-      while (i < need.length && frames.freeCount > 0) {
-        let len = 1;
-        while (i + len < need.length && need[i + len] === need[i]! + len) len++;
-        const [f0, n] = frames.takeRun(len, space.id, need[i]!);
-        for (let k = 0; k < n; k++) frameOf[i + k] = f0 + k;
-        assigned += n;
-        i += n;
-      }
-      const short = need.length - assigned;
-      if (short > 0) {
-        const q = victimQuery(pool);
-        const victims = chooseVictims(frames, short, q);
-        if (victims.length < short) {
-          const evictable = countEvictable(frames, q);
-          throw new WorkingSetTooLargeError(
-            pages.length * ps, (frames.freeCount + assigned + evictable) * ps + (pages.length - need.length) * ps,
-            pool.capacity, pool.pinnedPages * ps,
-          );
+      // ---- phase 2a: allocate — past its group's max, the group's own victims first; then free
+      //      frames (as runs); then victims anywhere the groups' min allows (src/device/groups.ts) ----
+      const groups = pool.groups;
+      const q = victimQuery(pool);
+      let chosen: Uint8Array<ArrayBuffer> | undefined; // shared by both choices, so no frame is taken twice
+      const reuse = groups.mustReuse(space.id, need.length);
+      let victims: number[] = [];
+      if (reuse > 0) {
+        const oq = groups.ownQuery(q, space.id);
+        victims = chooseVictims(frames, reuse, oq, (chosen ??= new Uint8Array(frames.frameCount)));
+        if (victims.length < reuse) {
+          const g = groups.of(space.id);
+          const room = Math.max(0, g.maxFrames - groups.usedFrames(g)) + countEvictable(frames, oq) + (pages.length - need.length);
+          throw groups.tooLarge(space, pages.length, room, g);
         }
+      }
+      let assigned = 0;
+      const growable = need.length - reuse;
+      while (assigned < growable && frames.freeCount > 0) {
+        let len = 1;
+        while (assigned + len < growable && need[assigned + len] === need[assigned]! + len) len++;
+        const [f0, n] = frames.takeRun(len, space.id, need[assigned]!);
+        for (let k = 0; k < n; k++) frameOf[assigned + k] = f0 + k;
+        assigned += n;
+      }
+      const short = need.length - assigned - victims.length;
+      if (short > 0) {
+        const pq = groups.poolQuery(q, space.id);
+        const more = chooseVictims(frames, short, pq, (chosen ??= new Uint8Array(frames.frameCount)));
+        if (more.length < short) {
+          const evictable = countEvictable(frames, pq);
+          throw groups.tooLarge(space, pages.length, frames.freeCount + assigned + evictable + (pages.length - need.length), undefined);
+        }
+        victims = victims.concat(more);
+      }
+      if (victims.length > 0) {
+        groups.noteEvictions(space.id, victims);
         await evict(pool, victims, report);
         let v = 0;
         for (let k = 0; k < need.length; k++) {

@@ -10,6 +10,7 @@
 
 import { assert } from '../assert.ts';
 import { HmmError, InvalidArgumentError, NotPinnedError, PinLimitError, PoolMismatchError } from '../errors.ts';
+import type { GroupImpl, MemoryGroup } from '../device/groups.ts';
 import { PoolImpl, type Pool } from '../device/pool.ts';
 import { dispatchDeclared } from '../fault/declared.ts';
 import { dispatchDemand } from '../fault/demand.ts';
@@ -42,6 +43,12 @@ export interface SpaceOptions {
    * resident page per dispatch; meant to be left on in tests.
    */
   strict?: boolean;
+  /**
+   * The memory group the space belongs to (from createGroup on the same pool):
+   * its device memory counts toward the group's max, min and pin limit.
+   * Default: the pool's root group, which has no limits.
+   */
+  group?: MemoryGroup;
   /**
    * Density prefetch for demand faults (UVM's perf_prefetch;
    * src/policy/density-prefetch.ts): true (default), false, or
@@ -85,6 +92,8 @@ export interface AddressSpace {
   readonly pageSize: number;
   readonly pool: Pool;
   readonly label: string;
+  /** The memory group it belongs to (the pool's root group when created without one). */
+  readonly group: MemoryGroup;
   /**
    * Allocate `byteLength` bytes aligned to `align` (default 16). Never returns 0.
    * `label` names the allocation in the ledger and the trace.
@@ -169,10 +178,16 @@ class AddressSpaceImpl implements AddressSpace {
   #tail: Promise<unknown> = Promise.resolve();
   #pending = 0;
 
-  constructor(pool: PoolImpl, size: number, label: string, strict: boolean, policies: SpacePolicies) {
+  readonly #group: GroupImpl;
+
+  constructor(pool: PoolImpl, size: number, label: string, strict: boolean, policies: SpacePolicies, group: GroupImpl) {
     this.#pool = pool;
+    this.#group = group;
     this.#core = pool.registerSpace((id) => new SpaceCore(id, pool, size, label, strict, policies));
+    pool.groups.assign(this.#core.id, group);
   }
+
+  get group(): MemoryGroup { return this.#group; }
 
   get size(): number { return this.#core.size; }
   get pageSize(): number { return this.#core.pageSize; }
@@ -231,6 +246,7 @@ class AddressSpaceImpl implements AddressSpace {
       if (t.pins[p]! > 0) {
         t.pins[p] = 0;
         this.#pool.pinnedPages--;
+        c.pinnedPages--;
       }
       t.flags[p] = t.flags[p]! & ~ADVICE_MASK;
     }
@@ -381,6 +397,7 @@ class AddressSpaceImpl implements AddressSpace {
       if ((pool.pinnedPages + fresh) * ps > pool.pinLimit) {
         throw new PinLimitError(fresh * ps, pool.pinnedPages * ps, pool.pinLimit);
       }
+      pool.groups.checkPin(c, fresh);
       const pages = new Uint32Array(last - first + 1).map((_, i) => first + i);
       await makeResident(c, pages, emptyReport(), 'explicit');
       // Pages a host write dropped during the fault-in come again (retry, bounded by the host's own writes).
@@ -389,7 +406,10 @@ class AddressSpaceImpl implements AddressSpace {
         if (t.pins[p] === 0xffff) throw new InvalidArgumentError(`pin: page ${p} is pinned 65535 times already`);
       }
       for (const p of pages) {
-        if (t.pins[p] === 0) pool.pinnedPages++;
+        if (t.pins[p] === 0) {
+          pool.pinnedPages++;
+          c.pinnedPages++;
+        }
         t.pins[p]!++;
       }
       await pool.settleWriteBacks(); // what the fault-in evicted reads as host-valid once pin() resolves
@@ -408,7 +428,10 @@ class AddressSpaceImpl implements AddressSpace {
     for (let p = first; p <= last; p++) if (t.pins[p] === 0) throw new NotPinnedError(p * c.pageSize);
     for (let p = first; p <= last; p++) {
       t.pins[p]!--;
-      if (t.pins[p] === 0) this.#pool.pinnedPages--;
+      if (t.pins[p] === 0) {
+        this.#pool.pinnedPages--;
+        c.pinnedPages--;
+      }
     }
     this.#hostEvent('unpin', addr, byteLength, start);
   }
@@ -532,7 +555,7 @@ class AddressSpaceImpl implements AddressSpace {
 /** Create an address space of `size` bytes on `pool`. Its host memory is allocated now (zeroed). */
 export function createSpace(pool: Pool, options: SpaceOptions): AddressSpace {
   if (!(pool instanceof PoolImpl)) throw new PoolMismatchError('createSpace: pass a Pool from createPool()');
-  if (!options || typeof options !== 'object') throw new InvalidArgumentError('createSpace: pass { size, label? }');
+  if (!options || typeof options !== 'object') throw new InvalidArgumentError('createSpace: pass { size, label?, strict?, group? }');
   const size = checkByteCount('space size', options.size);
   if (size > MAX_SPACE_SIZE) {
     throw new InvalidArgumentError(`space size ${size} is over 4 GiB (${MAX_SPACE_SIZE}): virtual addresses are 32-bit in WGSL; use several spaces`);
@@ -547,7 +570,8 @@ export function createSpace(pool: Pool, options: SpaceOptions): AddressSpace {
     densityPrefetch: resolveDensityPrefetch(options.densityPrefetch, pool.pageSize),
     thrashing: resolveThrashing(options.thrashing),
   };
-  return new AddressSpaceImpl(pool, size, options.label ?? 'space', options.strict === true, policies);
+  const group = pool.groups.resolve(options.group);
+  return new AddressSpaceImpl(pool, size, options.label ?? 'space', options.strict === true, policies, group);
 }
 
 /** The internal state behind a space from createSpace() (for the trace and ledger modules). */

@@ -42,6 +42,8 @@ export class SpaceCore {
   readonly #logReadbacks: GPUBuffer[] = [];
   #logReadbacksMade = 0;
   readonly label: string;
+  /** Pages of this space with pins > 0 (its share of pool.pinnedPages; groups sum it). Written beside pool.pinnedPages only. */
+  pinnedPages = 0;
   /** Strict mode only: hashes of device-valid pages' host bytes (src/space/strict.ts). */
   readonly bypass: BypassDetector | undefined;
   /** The space's policies (density prefetch, thrashing) and the decisions applied from them: src/policy/hub.ts. */
@@ -239,6 +241,7 @@ export class SpaceCore {
       if (t.frame[p] !== NO_FRAME) this.dropFrame(p);
       if (t.pins[p]! > 0) {
         this.pool.pinnedPages--;
+        this.pinnedPages--;
         t.pins[p] = 0;
       }
       if (t.state[p] === PageState.Device || t.state[p] === PageState.Shared) t.state[p] = PageState.Host;

@@ -1,5 +1,5 @@
 // The page table of one address space: per-page state as a struct of typed
-// arrays (12 bytes a page), the analog of UVM's va_block state. It holds state
+// arrays (16 bytes a page), the analog of UVM's va_block state. It holds state
 // only; the modules that change each field are named below, and
 // `checkInvariants()` verifies the rules (tests call it after every step).
 
@@ -66,6 +66,9 @@ export const NO_FRAME = 0xffffffff;
  *  flags advice   — the space's advise() (user advice) and free() (advice ends with the allocation).
  *  pins           — the space's pin()/unpin() only.
  *  toDevice, toHost — migrate/ finalize (saturating counters for policies and the ledger).
+ *  dirtiedBy      — fault/ only, whenever it makes a page Device: a stamp (newDirtyStamp) naming the dispatch
+ *                   or pass that did, so that a declared dispatch's access counters (fault/counters.ts) put back
+ *                   to Shared only pages that no later writer has dirtied since.
  */
 export class PageTable {
   readonly pageCount: number;
@@ -76,6 +79,8 @@ export class PageTable {
   readonly pins: Uint16Array;
   readonly toDevice: Uint16Array;
   readonly toHost: Uint16Array;
+  readonly dirtiedBy: Uint32Array;
+  #dirtyEpoch = 0;
 
   constructor(pageCount: number, pageShift: number) {
     this.pageCount = pageCount;
@@ -86,10 +91,17 @@ export class PageTable {
     this.pins = new Uint16Array(pageCount);
     this.toDevice = new Uint16Array(pageCount);
     this.toHost = new Uint16Array(pageCount);
+    this.dirtiedBy = new Uint32Array(pageCount);
+  }
+
+  /** A fresh stamp for `dirtiedBy` (never 0, which no writer has used). Wraps after 2^32 − 1 writers. */
+  newDirtyStamp(): number {
+    this.#dirtyEpoch = this.#dirtyEpoch === 0xffffffff ? 1 : this.#dirtyEpoch + 1;
+    return this.#dirtyEpoch;
   }
 
   /** Host bytes of page-table state per page (the `metadata` benchmark's figure). */
-  static readonly BYTES_PER_PAGE = 1 + 1 + 4 + 2 + 2 + 2;
+  static readonly BYTES_PER_PAGE = 1 + 1 + 4 + 2 + 2 + 2 + 4;
 
   /** The page has a frame: a device copy the GPU can use now (an InFlight page has none). */
   isResident(p: number): boolean {

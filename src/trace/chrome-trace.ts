@@ -14,7 +14,9 @@
 // and counters "resident bytes" (pages with a frame) and "dirty bytes"
 // (device-only, including pages on their way home) per space,
 // sampled from the page table after every event that can change them; one
-// more process, the pool, carries the "frames used" counter.
+// more process, the pool, carries the "frames used" counter and, on its
+// "pressure" track, memory pressure (high water, eviction storms, thrashing)
+// as instants.
 //
 // Timestamps are performance.now() in microseconds, so a trace lines up with
 // other performance.now() marks of the same process.
@@ -63,6 +65,8 @@ const TID_HOST = 1;
 const TID_QUEUE = 2;
 const TID_MIGRATIONS = 3;
 const POOL_PID = 0;
+/** The pool process's one track: memory pressure. */
+const TID_PRESSURE = 1;
 const TRACKS: [number, string][] = [[TID_HOST, 'host'], [TID_QUEUE, 'queue submissions'], [TID_MIGRATIONS, 'migrations']];
 
 const us = (ms: number) => Math.round(ms * 1000);
@@ -81,6 +85,7 @@ class Recorder implements TraceRecorder {
     this.#max = max;
     this.#push({ name: 'process_name', ph: 'M', ts: 0, pid: POOL_PID, args: { name: `pool ${pool.options.label}` } });
     this.#push({ name: 'process_sort_index', ph: 'M', ts: 0, pid: POOL_PID, args: { sort_index: 0 } });
+    this.#push({ name: 'thread_name', ph: 'M', ts: 0, pid: POOL_PID, tid: TID_PRESSURE, args: { name: 'pressure' } });
     this.#off = pool.events.on((e) => this.#hear(e));
   }
 
@@ -133,6 +138,14 @@ class Recorder implements TraceRecorder {
   }
 
   #hear(e: HmmEvent): void {
+    if (e.type === 'pressure') {
+      // A condition of the pool, not of the space whose event revealed it: an instant on the pool's process.
+      this.#push({
+        name: `pressure: ${e.kind}${e.phase === 'end' ? ' (end)' : ''}`, cat: 'pressure', ph: 'i', s: 't', ts: us(e.time), pid: POOL_PID, tid: TID_PRESSURE,
+        args: { ...(e.group === undefined ? {} : { group: e.group }), usedBytes: e.usedBytes, limitBytes: e.limitBytes, pages: e.pages, space: e.space },
+      });
+      return;
+    }
     const pid = e.spaceId;
     this.#name(pid, e.space);
     switch (e.type) {

@@ -1,10 +1,11 @@
 // The event stream: every migration (with its cause), eviction, invalidation,
-// pin, fault batch, pass, dispatch, host operation, violation and thrashing
-// detection, as plain records with timestamps, byte counts and the pages
-// involved. One bus per pool (migrations and evictions cross spaces). Emitters test `bus.active`
-// before building a record (or taking a start time), so the stream costs a
-// property read when nobody listens. Listeners cannot break the runtime: one
-// that throws is removed and its error reported once on the console.
+// pin, fault batch, pass, dispatch, host operation, violation, thrashing
+// detection and memory pressure, as plain records with timestamps, byte counts
+// and the pages involved. One bus per pool (migrations and evictions cross
+// spaces). Emitters test `bus.active` before building a record (or taking a
+// start time), so the stream costs a property read when nobody listens.
+// Listeners cannot break the runtime: one that throws is removed and its error
+// reported once on the console.
 //
 // Consumers in this package: the ledger (ledger.ts, bytes per allocation), the
 // Chrome trace (chrome-trace.ts) and the demos' residency heatmaps. Page lists
@@ -149,15 +150,47 @@ export interface ThrashingEvent extends Base {
   readonly pageList: Uint32Array;
 }
 
+/** What a pressure event reports (src/policy/pressure.ts). */
+export type PressureKind =
+  | 'high-water' // device bytes in use reached the high mark of the capacity (or of a group's max)
+  | 'eviction-storm' // more pages evicted within the window than the threshold
+  | 'thrashing'; // forwarded from the thrashing detector's 'thrashing' event (src/policy/)
+
+/**
+ * Memory pressure. `space`/`spaceId` name the space whose event revealed it
+ * (the pool as a whole is under pressure, not that space).
+ */
+export interface PressureEvent extends Base {
+  readonly type: 'pressure';
+  readonly kind: PressureKind;
+  /** high-water: 'begin' at the high mark, 'end' at the low mark or below. Storms and thrashing: 'begin' only. */
+  readonly phase: 'begin' | 'end';
+  /** The memory group it is about (high-water of a group's max); absent: the pool. */
+  readonly group?: string;
+  /** Device bytes in use now, by the group or the pool, and its limit (the group's max, or the capacity). */
+  readonly usedBytes: number;
+  readonly limitBytes: number;
+  /** eviction-storm: pages evicted within the window; thrashing: pages reported thrashing; high-water: 0. */
+  readonly pages: number;
+  /** eviction-storm: the window (ms); 0 otherwise. */
+  readonly windowMs: number;
+}
+
 export type HmmEvent =
   | MigrationEvent | EvictionEvent | InvalidatedEvent | FaultBatchEvent | PassEvent
-  | DispatchEvent | HostEvent | ViolationEvent | UnexpectedFaultEvent | BypassEvent | ThrashingEvent;
+  | DispatchEvent | HostEvent | ViolationEvent | UnexpectedFaultEvent | BypassEvent | ThrashingEvent | PressureEvent;
 
 export type HmmEventListener = (event: HmmEvent) => void;
 
 /** The listeners of one pool. */
 export class EventBus {
   readonly #listeners = new Set<HmmEventListener>();
+  /**
+   * An internal policy that hears every event after the listeners (the pressure
+   * monitor) and may emit its own. It does not make the bus active: with no
+   * listener nobody could hear what it emits, so it hears nothing either.
+   */
+  #observer: HmmEventListener | undefined;
 
   get active(): boolean {
     return this.#listeners.size > 0;
@@ -173,6 +206,11 @@ export class EventBus {
     return () => this.#listeners.delete(listener);
   }
 
+  /** Set the internal observer (see #observer). */
+  observe(observer: HmmEventListener): void {
+    this.#observer = observer;
+  }
+
   emit(event: HmmEvent): void {
     for (const l of this.#listeners) {
       try {
@@ -182,5 +220,6 @@ export class EventBus {
         console.error('webgpu-hmm: an event listener threw and was removed:', e);
       }
     }
+    if (this.#observer && this.#listeners.size > 0) this.#observer(event);
   }
 }

@@ -78,4 +78,25 @@ describe('chooseVictims (CLOCK)', () => {
     expect(chooseVictims(f, 0, all)).toEqual([]);
     expect(chooseVictims(f, 2, all)).toEqual([]);
   });
+
+  it('two choices for one request share what they took: no frame twice', () => {
+    const f = table(4);
+    f.referenced.fill(0);
+    const chosen = new Uint8Array(4);
+    const first = chooseVictims(f, 2, all, chosen);
+    const second = chooseVictims(f, 4, all, chosen);
+    expect([...first, ...second].sort()).toEqual([0, 1, 2, 3]);
+  });
+
+  it('asks the group predicate with what this call has taken so far', () => {
+    const f = table(4);
+    const seen: number[] = [];
+    // At most one frame from any space: every frame here belongs to space 1.
+    const q = { ...all, eligible: (_s: number, taken: ReadonlyMap<number, number>) => (seen.push(taken.get(1) ?? 0), (taken.get(1) ?? 0) < 1) };
+    expect(chooseVictims(f, 4, q)).toHaveLength(1);
+    expect(seen[0]).toBe(0);
+    expect(Math.max(...seen)).toBe(1);
+    expect(countEvictable(f, q)).toBe(1);
+  });
 });
+

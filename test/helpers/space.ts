@@ -65,6 +65,16 @@ fn kernel(inv: VmInvocation) {
 }`,
 });
 
+/** Load the word at args[0] and nothing else: touches one page, read-only. */
+export const readWord = createKernel({
+  label: 'read-word',
+  workgroupSize: 1,
+  code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  _ = vm_load_u32(vm_arg_u32(0u));
+}`,
+});
+
 /** Store/load one word at an arbitrary address: args [addr, value, mode]; mode 0 store, 1 load-and-store-at-addr+4. */
 export const poke = createKernel({
   label: 'poke',

@@ -66,6 +66,10 @@ for (const demand of [false, true]) {
     expect(on.thrashing).toHaveLength(1);
     expect(on.thrashing[0]).toMatchObject({ addr: on.base, byteLength: 4 * PS, pages: 4, migrations: 3, mitigation: 'pin', pinMs: LONG.pinMs });
     expect(on.uploads).toEqual([4, 4, 0, 0, 0, 0]);
+    // The pool's pressure monitor forwards it (src/policy/pressure.ts).
+    const pressure = on.events.filter((e) => e.type === 'pressure' && e.kind === 'thrashing');
+    expect(pressure).toMatchObject([{ pages: 4, phase: 'begin', spaceId: on.thrashing[0]!.spaceId }]);
+    expect(off.events.some((e) => e.type === 'pressure' && e.kind === 'thrashing')).toBe(false);
     // The host writes are written through instead of dropping the device copies.
     const inv = on.events.filter((e) => e.type === 'invalidation');
     expect(inv.slice(-4).every((e) => e.type === 'invalidation' && e.pagesDropped === 0 && e.pagesWrittenThrough === 1)).toBe(true);
@@ -178,19 +182,20 @@ testWithDevice('held pages are evicted last: other pages go first', async (ctx) 
     const r = await pingPong(ctx, { ...LONG, mitigation }, false, 3, 4, 1024 * KiB);
     const { space, pool } = r;
     expect(r.thrashing.length).toBeGreaterThan(0);
-    // The ping pages resident and clean in both cases (a read-only dispatch), then 56 dirty pages:
-    // 61 of 64 frames. Two more 8-page dispatches need 13 victims: the first sweep clears every
+    // The ping pages resident and clean in both cases (a read-only dispatch), then 56 dirty pages
+    // (the kernels write every word: with access counters a declared page left unwritten stays
+    // clean and unreferenced, the first victim): 61 of 64 frames. Two more 8-page dispatches need 13 victims: the first sweep clears every
     // reference bit, and the second takes clean unreferenced pages first — the ping pages, unless held.
     const out = space.alloc(PS, { align: PS });
     await space.dispatch(touch, { workgroups: 1, read: [{ addr: r.base, byteLength: 4 * PS }], write: [{ addr: out, byteLength: 4 }], args: [r.base, 4, out] });
     expect(space.residency(r.base, 4 * PS)).toMatchObject({ residentBytes: 4 * PS, shared: 4 });
     const other = space.alloc(56 * PS, { align: PS });
-    await space.dispatch(affine, { workgroups: (56 * PS) / 256, write: [{ addr: other, byteLength: 56 * PS }], args: [other, 14 * 1024, 1, 1] });
+    await space.dispatch(affine, { workgroups: (56 * PS) / 256, write: [{ addr: other, byteLength: 56 * PS }], args: [other, (56 * PS) / 4, 1, 1] });
     const events: HmmEvent[] = [];
     pool.on((e) => events.push(e));
     for (let k = 0; k < 2; k++) {
       const next = space.alloc(8 * PS, { align: PS });
-      await space.dispatch(affine, { workgroups: (8 * PS) / 256, write: [{ addr: next, byteLength: 8 * PS }], args: [next, 2048, 1, 1] });
+      await space.dispatch(affine, { workgroups: (8 * PS) / 256, write: [{ addr: next, byteLength: 8 * PS }], args: [next, (8 * PS) / 4, 1, 1] });
     }
     const evicted: number[] = [];
     for (const e of events) if (e.type === 'eviction') evicted.push(...e.pageList);

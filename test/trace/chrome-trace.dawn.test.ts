@@ -36,9 +36,9 @@ testWithDevice('trace: tracks for host work, queue submissions and migrations; r
     if (e.ph === 'i') expect(e.s).toBe('t');
     if (e.ph === 'C') expect(Object.values(e.args!).every((v) => typeof v === 'number')).toBe(true);
   }
-  // Named processes and the three tracks.
+  // Named processes: the pool's pressure track, and a space's three tracks.
   const threadNames = ev.filter((e) => e.ph === 'M' && e.name === 'thread_name').map((e) => e.args!['name']);
-  expect(threadNames).toEqual(['host', 'queue submissions', 'migrations']);
+  expect(threadNames).toEqual(['pressure', 'host', 'queue submissions', 'migrations']);
   expect(ev.filter((e) => e.ph === 'M' && e.name === 'process_name').map((e) => e.args!['name'])).toEqual(['pool hmm', 'space space']);
   const recorded = events.slice(0, events.findIndex((e) => e.type === 'host' && e.op === 'read') + 1);
 
