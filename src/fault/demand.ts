@@ -74,8 +74,9 @@
 //                                              as stale; finalize leaves it alone
 //   mark written pages Device, except stale ones
 //
-// A pass never sees a frame the host has dropped: the drop clears the PTE in
-// the mirror, and the mirror is flushed before every submit.
+// A pass never sees a frame the host has dropped: the drop clears the page's
+// frame and marks its entry changed, and the changed entries are flushed
+// before every submit.
 
 import { AccessViolationError, InvalidArgumentError, WorkingSetTooLargeError, type Violation } from '../errors.ts';
 import type { Kernel } from '../kernel/kernel.ts';

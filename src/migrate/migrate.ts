@@ -151,7 +151,7 @@ async function evict(pool: PoolImpl, victims: readonly number[], report: Migrati
     const t = space.table;
     assert(t.frame[p] === f, `victim frame ${f} not mapped by its page`);
     t.frame[p] = NO_FRAME;
-    space.gpt.unmap(p);
+    space.gpt.changed(p);
     if (t.state[p] === PageState.Device) {
       t.flags[p] = t.flags[p]! | PageFlag.InFlight;
       let d = dirty.get(space.id);
@@ -346,7 +346,7 @@ export async function makeResident(
         const wasUnpopulated = t.state[p] === PageState.Unpopulated;
         t.frame[p] = f;
         t.state[p] = PageState.Shared;
-        space.gpt.map(p, f);
+        space.gpt.changed(p);
         if (wasUnpopulated) {
           space.bypass?.recordCleared(p);
           pool.counters.pagesCleared++;

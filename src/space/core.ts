@@ -65,7 +65,7 @@ export class SpaceCore {
     this.allocator = new VirtualAllocator(size, Math.min(NULL_GUARD, size));
     this.policies = new PolicyHub(this, policies);
     const device = pool.device;
-    this.gpt = new GpuPageTable(device, this.pageCount, label);
+    this.gpt = new GpuPageTable(device, this.table.frame, label);
     this.uniforms = device.createBuffer({ label: `${label}:uniforms`, size: UNIFORM_BYTES, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST });
     this.#log = this.#makeLog(0);
   }
@@ -158,7 +158,7 @@ export class SpaceCore {
     assert(f !== NO_FRAME, `dropFrame: page ${p} has no frame`);
     this.pool.frames.release(f);
     this.table.frame[p] = NO_FRAME;
-    this.gpt.unmap(p);
+    this.gpt.changed(p);
   }
 
   /**
