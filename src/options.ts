@@ -176,7 +176,7 @@ export function resolvePoolOptions(options: PoolOptions, limits: DeviceLimitsLik
   const bindingMax = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
   const maxWindow = options.maxWindowSize === undefined ? bindingMax : checkByteCount('maxWindowSize', options.maxWindowSize);
   if (maxWindow > bindingMax) {
-    throw new PoolConfigError(`maxWindowSize ${maxWindow} exceeds the device's storage binding limit ${bindingMax}`);
+    throw new PoolConfigError(`maxWindowSize ${maxWindow} exceeds the device's storage binding limit ${bindingMax}; leave maxWindowSize out or use at most ${bindingMax}`);
   }
   const maxWindows = limits.maxStorageBuffersPerShaderStage - RUNTIME_STORAGE_BINDINGS;
   const windowCap = floorPow2(maxWindow);
@@ -190,7 +190,9 @@ export function resolvePoolOptions(options: PoolOptions, limits: DeviceLimitsLik
     capacity = checkByteCount('capacity', options.capacity);
   }
   if (capacity % pageSize !== 0) {
-    throw new InvalidArgumentError(`pool capacity ${capacity} is not a multiple of the page size ${pageSize}; round it`);
+    throw new InvalidArgumentError(
+      `pool capacity ${capacity} is not a multiple of the page size ${pageSize}; round it to ${Math.max(pageSize, Math.round(capacity / pageSize) * pageSize)}`,
+    );
   }
   const windowSize = Math.min(windowCap, floorPow2(capacity));
   const windowCount = Math.ceil(capacity / windowSize);
@@ -203,7 +205,7 @@ export function resolvePoolOptions(options: PoolOptions, limits: DeviceLimitsLik
   }
   const pinLimit = options.pinLimit === undefined ? Math.floor(capacity / 2 / pageSize) * pageSize
     : checkByteCount('pinLimit', options.pinLimit, { allowZero: true });
-  if (pinLimit > capacity) throw new InvalidArgumentError(`pinLimit ${pinLimit} exceeds the pool capacity ${capacity}`);
+  if (pinLimit > capacity) throw new InvalidArgumentError(`pinLimit ${pinLimit} exceeds the pool capacity ${capacity}; use a pinLimit of at most ${capacity}`);
   const uploadPath = options.uploadPath ?? 'auto';
   if (!['auto', 'writeBuffer', 'staging'].includes(uploadPath)) {
     throw new InvalidArgumentError(`uploadPath must be 'auto', 'writeBuffer' or 'staging', got ${String(uploadPath)}`);

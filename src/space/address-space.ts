@@ -14,7 +14,7 @@ import { PoolImpl, type Pool } from '../device/pool.ts';
 import { dispatchDeclared } from '../fault/declared.ts';
 import { dispatchDemand } from '../fault/demand.ts';
 import { compileFor, type DispatchOptions, type DispatchResult } from '../fault/pass.ts';
-import type { Kernel } from '../kernel/kernel.ts';
+import { checkKernel, type Kernel } from '../kernel/kernel.ts';
 import { emptyReport, makeResident, writeBack } from '../migrate/migrate.ts';
 import type { InvalidateCallback, IntervalSubscription } from '../notify/notifier.ts';
 import { checkByteCount, DEFAULT_ALIGNMENT, MAX_SPACE_SIZE } from '../options.ts';
@@ -371,6 +371,7 @@ class AddressSpaceImpl implements AddressSpace {
     const start = bus.now();
     const demand = options?.demand === true;
     try {
+      checkKernel(kernel, 'dispatch');
       let result: DispatchResult;
       if (demand) {
         result = await this.#chain(() => dispatchDemand(this.#core, kernel, options));
@@ -397,6 +398,7 @@ class AddressSpaceImpl implements AddressSpace {
 
   async compile(kernel: Kernel, options: { demand?: boolean } = {}): Promise<void> {
     this.#core.check();
+    checkKernel(kernel, 'compile');
     await compileFor(this.#core, kernel, options.demand === true);
   }
 
@@ -404,6 +406,9 @@ class AddressSpaceImpl implements AddressSpace {
     const c = this.#core;
     c.check();
     c.checkRange('subscribe', addr, byteLength);
+    if (onInvalidate !== undefined && typeof onInvalidate !== 'function') {
+      throw new InvalidArgumentError('subscribe: onInvalidate must be a function (event) => void, or left out to poll the sequence number');
+    }
     return c.notifier.subscribe(addr, addr + byteLength, onInvalidate);
   }
 
@@ -452,6 +457,9 @@ export function createSpace(pool: Pool, options: SpaceOptions): AddressSpace {
   }
   if (size % pool.pageSize !== 0) {
     throw new InvalidArgumentError(`space size ${size} is not a multiple of the pool's page size ${pool.pageSize}; round it up to ${Math.ceil(size / pool.pageSize) * pool.pageSize}`);
+  }
+  if (options.label !== undefined && typeof options.label !== 'string') {
+    throw new InvalidArgumentError(`createSpace: label must be a string, got ${typeof options.label}`);
   }
   if (options.strict !== undefined && typeof options.strict !== 'boolean') {
     throw new InvalidArgumentError(`createSpace: strict must be true or false, got ${String(options.strict)}`);
