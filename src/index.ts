@@ -4,6 +4,7 @@
 // this file.
 
 export { createPool, type Pool, type PoolStats } from './device/pool.ts';
+export type { RecoveryReport } from './device/loss.ts';
 export {
   createSpace, type AddressSpace, type SpaceOptions, type Residency, type ViewMode,
 } from './space/address-space.ts';

@@ -121,6 +121,17 @@ export const MAX_REPLAY_WORKGROUPS = 2 ** 24;
  */
 export const MAX_REPLAY_INVOCATIONS = 2 ** 22;
 
+/**
+ * Spaces are not durable unless asked (SpaceOptions.durable): a durable space
+ * reads back every page a dispatch writes, every dispatch, which for kernels
+ * that update the same data again and again is one read-back per dispatch
+ * where a non-durable space needs one at the end (the count is in
+ * SpaceOptions.durable). Worth it where a device loss must lose nothing
+ * (browsers lose devices on driver resets, tab backgrounding, GPU process
+ * crashes); the default keeps the runtime's transfers to what coherence needs.
+ */
+export const DEFAULT_DURABLE = false;
+
 /** Bytes at the bottom of every space the allocator never hands out, so 0 can be a null pointer. */
 export const NULL_GUARD = 256;
 /** Default alignment of alloc(): a vec4, the widest access the prelude makes. */

@@ -18,16 +18,16 @@
 //   unlock; await completion; read the violation log
 
 import { assert } from '../assert.ts';
+import type { DirtyJournal } from '../device/loss.ts';
 import { AccessViolationError, WorkingSetTooLargeError } from '../errors.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { emptyReport, makeResident, type MigrationReport } from '../migrate/migrate.ts';
 import type { SpaceCore } from '../space/core.ts';
-import { PageState } from '../space/page-table.ts';
 import { checkBypass, reportUnexpectedFaults } from '../space/strict.ts';
 import { Mode, prepare, readPass, submitPass, type DispatchOptions, type DispatchResult } from './pass.ts';
 import { decodeViolations, VIOLATION_RECORD_BYTES } from './records.ts';
 
-export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: DispatchOptions): Promise<DispatchResult> {
+export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: DispatchOptions, journal: DirtyJournal): Promise<DispatchResult> {
   const t0 = performance.now();
   const prep = await prepare(space, kernel, opts);
   const { readPages: rPages, writePages: wPages } = prep;
@@ -73,7 +73,7 @@ export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: D
       const pass = submitPass(space, prep, {
         mode: Mode.Declared, sliceBase: 0, sliceEnd: prep.total, clearBytes: VIOLATION_RECORD_BYTES, readBytes: VIOLATION_RECORD_BYTES,
       });
-      for (const p of wPages) t.state[p] = PageState.Device;
+      for (const p of wPages) journal.markDirty(p);
       pool.counters.dispatches++;
       // The write-backs this fault-in started land before the kernel ends (queue order); the
       // dispatch resolves after them, so what it evicted reads as host-valid from then on.

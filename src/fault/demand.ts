@@ -73,12 +73,12 @@
 // A pass never sees a frame the host has dropped: the drop clears the PTE in
 // the mirror, and the mirror is flushed before every submit.
 
+import type { DirtyJournal } from '../device/loss.ts';
 import { AccessViolationError, InvalidArgumentError, WorkingSetTooLargeError, type Violation } from '../errors.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { emptyReport, makeResident, restoreFromHost, writeBackPages, type MigrationReport } from '../migrate/migrate.ts';
 import type { IntervalSubscription } from '../notify/notifier.ts';
 import type { SpaceCore } from '../space/core.ts';
-import { PageState } from '../space/page-table.ts';
 import { checkBypass, reportUnexpectedFaults } from '../space/strict.ts';
 import { MAX_REPLAY_WORKGROUPS } from '../options.ts';
 import { Mode, prepare, readPass, replayUnit, submitPass, type DemandStats, type DispatchOptions, type DispatchResult, type Prepared } from './pass.ts';
@@ -130,10 +130,12 @@ class DemandRun {
   #undo: Map<number, Uint8Array> | undefined;
   readonly #clearBytes: number;
   readonly #readBytes: number;
+  readonly #journal: DirtyJournal;
 
-  constructor(space: SpaceCore, prep: Prepared) {
+  constructor(space: SpaceCore, prep: Prepared, journal: DirtyJournal) {
     this.#space = space;
     this.#prep = prep;
+    this.#journal = journal;
     this.#replay = prep.kernel.idempotent;
     const ps = space.pageSize;
     this.#sub = space.notifier.subscribe(0, space.size, (ev) => {
@@ -234,7 +236,7 @@ class DemandRun {
   #markWritten(rec: Uint32Array, candidates: Iterable<number>): void {
     const t = this.#space.table;
     for (const p of candidates) {
-      if (!this.#stale.has(p) && t.isResident(p) && testBit(rec, this.#space.pageCount, MAP_WRITTEN, p)) t.state[p] = PageState.Device;
+      if (!this.#stale.has(p) && t.isResident(p) && testBit(rec, this.#space.pageCount, MAP_WRITTEN, p)) this.#journal.markDirty(p);
     }
   }
 
@@ -259,7 +261,7 @@ class DemandRun {
       const [x, y, z] = prep.kernel.workgroupSize;
       // A word per invocation, or a bit per workgroup.
       const words = replayUnit(prep.kernel, prep.total) === 'invocation' ? prep.total * x * y * z : Math.ceil(prep.total / 32);
-      space.ensureCompletionWords(words);
+      await space.ensureCompletionWords(words);
       const enc = space.pool.device.createCommandEncoder({ label: `${space.label}:clear-completion` });
       enc.clearBuffer(space.log, this.#clearBytes, words * 4);
       space.pool.device.queue.submit([enc.finish()]);
@@ -400,7 +402,7 @@ class DemandRun {
 }
 
 /** Run `kernel` demand-paged: see the protocol at the top of this file. */
-export async function dispatchDemand(space: SpaceCore, kernel: Kernel, opts: DispatchOptions): Promise<DispatchResult> {
+export async function dispatchDemand(space: SpaceCore, kernel: Kernel, opts: DispatchOptions, journal: DirtyJournal): Promise<DispatchResult> {
   const t0 = performance.now();
   const prep = await prepare(space, kernel, opts);
   if (kernel.idempotent && prep.total > MAX_REPLAY_WORKGROUPS) {
@@ -409,7 +411,7 @@ export async function dispatchDemand(space: SpaceCore, kernel: Kernel, opts: Dis
         `at most ${MAX_REPLAY_WORKGROUPS}: split the dispatch, or create the kernel without idempotent (transactions have no such limit)`,
     );
   }
-  const run = new DemandRun(space, prep);
+  const run = new DemandRun(space, prep, journal);
   if (prep.total > 0) {
     await space.pool.withLock(async () => {
       space.check();

@@ -17,9 +17,10 @@ export type MigrationCause =
   | 'explicit' // the host asked: read, pin, a partial write of a device-only page
   | 'eviction' // a frame was taken for another page; dirty data went home first
   | 'snapshot' // a transaction's write set was made host-valid before its commit
-  | 'restore'; // an aborted commit's pages were copied back from the host snapshot
+  | 'restore' // an aborted commit's pages were copied back from the host snapshot
+  | 'durable'; // a durable space wrote a dispatch's device-dirty pages home before it resolved
 
-export const MIGRATION_CAUSES: readonly MigrationCause[] = ['declared', 'demand', 'explicit', 'eviction', 'snapshot', 'restore'];
+export const MIGRATION_CAUSES: readonly MigrationCause[] = ['declared', 'demand', 'explicit', 'eviction', 'snapshot', 'restore', 'durable'];
 
 /** Host-side operations of a space, as spans on the trace's host track. */
 export type HostOp = 'write' | 'read' | 'view-read' | 'view-write' | 'pin' | 'unpin' | 'alloc' | 'free';

@@ -172,6 +172,12 @@ const rows: Row[] = [
     name: 'a kernel that does not compile', error: KernelCompileError, code: 'KERNEL_COMPILE', fix: /^line 2:\d+: /m,
     call: (f) => f.space.dispatch(createKernel({ label: 'typo', code: 'fn kernel(inv: VmInvocation) {\n  vm_store_u32(0u, y);\n}' }), { workgroups: 1 }),
   },
+  {
+    name: 'a kernel over the workgroup storage limit (pipeline validation)', error: KernelCompileError, code: 'KERNEL_COMPILE', fix: /workgroup storage \(\d+ bytes\) is larger than the maximum allowed \(\d+ bytes\)/,
+    call: (f) => f.space.dispatch(createKernel({
+      label: 'big-shared', code: `var<workgroup> big: array<u32, ${f.ctx.device.limits.maxComputeWorkgroupStorageSize / 4 + 1}>;\nfn kernel(inv: VmInvocation) { big[inv.local_index] = 1u; }`,
+    }), { workgroups: 1 }),
+  },
   { name: 'a kernel without its entry function', call: () => createKernel({ label: 'main', code: 'fn main() {}' }), error: KernelCompileError, code: 'KERNEL_COMPILE', fix: /define `fn kernel\(inv: VmInvocation\)/ },
   {
     name: 'an idempotent kernel that uses atomic add', error: ReplayUnsafeError, code: 'REPLAY_UNSAFE', fix: /drop `idempotent: true`/,
