@@ -264,15 +264,35 @@ export class KernelCompileError extends HmmError {
   }
 }
 
+/**
+ * WebGPU refused a command the runtime built (inside an error scope): nothing
+ * of that submission ran, and the runtime's state was left as before it.
+ */
 export class GpuValidationError extends HmmError {
+  readonly gpuMessage: string;
   constructor(what: string, message: string) {
-    super('GPU_VALIDATION', `${what}: WebGPU reported a validation error: ${message}`);
+    super(
+      'GPU_VALIDATION',
+      `${what}: WebGPU reported a validation error: ${message}. ` +
+        `Check that no buffer of this pool's device was destroyed or used by other code, and that the device's limits are the ones the pool was created with; ` +
+        `otherwise this is a webgpu-hmm bug: report it with this message`,
+    );
+    this.gpuMessage = message;
   }
 }
 
+/** The device could not allocate a buffer the runtime needed, even after giving back what it could (src/device/gpu-memory.ts). */
 export class GpuOutOfMemoryError extends HmmError {
-  constructor(what: string, bytes: number) {
-    super('GPU_OUT_OF_MEMORY', `${what}: the device could not allocate ${bytes} bytes; use a smaller pool capacity`);
+  readonly bytes: number;
+  readonly capacity: number;
+  constructor(what: string, bytes: number, capacity = 0, detail = '') {
+    super(
+      'GPU_OUT_OF_MEMORY',
+      `${what}: the device could not allocate ${bytes} bytes${capacity > 0 ? ` (the pool holds ${capacity} bytes of device memory)` : ''}${detail}; ` +
+        `use a smaller pool capacity or smaller stagingSlotSize, or free device memory used elsewhere`,
+    );
+    this.bytes = bytes;
+    this.capacity = capacity;
   }
 }
 
@@ -297,7 +317,7 @@ export class DeviceLostError extends HmmError {
       : '';
     super(
       'DEVICE_LOST',
-      `the GPU device was lost (${reason}: ${detail}).${lost} Create a new device and pool; host-valid data is intact`,
+      `the GPU device was lost (${reason}: ${detail}).${lost} Host-valid data is intact: call pool.recover(newDevice) to go on with a new device`,
     );
     this.reason = reason;
     this.lostRanges = lostRanges;

@@ -5,6 +5,7 @@
 
 export { createPool, type Pool, type PoolStats, type PoolBudget } from './device/pool.ts';
 export { createGroup, type MemoryGroup, type GroupOptions, type GroupUsage } from './device/groups.ts';
+export type { RecoveryReport } from './device/loss.ts';
 export {
   createSpace, type AddressSpace, type SpaceOptions, type Residency, type ViewMode, type PrefetchOptions,
 } from './space/address-space.ts';

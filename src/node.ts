@@ -33,6 +33,13 @@ export interface NodeDevice {
 }
 
 const held = new Map<GPUDevice, GPU>();
+/**
+ * The instance also lives as long as the device object does: a lost device's
+ * object is still used after the loss (its buffers destroyed, its error scopes
+ * popped, by the pool moving to a new device), and Dawn crashes if the
+ * instance has been collected by then ("std::system_error", measured).
+ */
+const owners = new WeakMap<GPUDevice, GPU>();
 
 const MAX_LIMITS = [
   'maxBufferSize',
@@ -62,6 +69,7 @@ export async function requestNodeDevice(options: NodeDeviceOptions = {}): Promis
     requiredFeatures: options.requiredFeatures ?? [],
   });
   held.set(device, gpu);
+  owners.set(device, gpu);
   device.lost.then(() => held.delete(device), () => held.delete(device));
   const info = adapter.info;
   return {

@@ -181,6 +181,17 @@ export const MAX_REPLAY_WORKGROUPS = 2 ** 24;
  */
 export const MAX_REPLAY_INVOCATIONS = 2 ** 22;
 
+/**
+ * Spaces are not durable unless asked (SpaceOptions.durable): a durable space
+ * reads back every page a dispatch writes, every dispatch, which for kernels
+ * that update the same data again and again is one read-back per dispatch
+ * where a non-durable space needs one at the end (the count is in
+ * SpaceOptions.durable). Worth it where a device loss must lose nothing
+ * (browsers lose devices on driver resets, tab backgrounding, GPU process
+ * crashes); the default keeps the runtime's transfers to what coherence needs.
+ */
+export const DEFAULT_DURABLE = false;
+
 /** Bytes at the bottom of every space the allocator never hands out, so 0 can be a null pointer. */
 export const NULL_GUARD = 256;
 /** Default alignment of alloc(): a vec4, the widest access the prelude makes. */
@@ -236,7 +247,7 @@ export function resolvePoolOptions(options: PoolOptions, limits: DeviceLimitsLik
   const bindingMax = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
   const maxWindow = options.maxWindowSize === undefined ? bindingMax : checkByteCount('maxWindowSize', options.maxWindowSize);
   if (maxWindow > bindingMax) {
-    throw new PoolConfigError(`maxWindowSize ${maxWindow} exceeds the device's storage binding limit ${bindingMax}`);
+    throw new PoolConfigError(`maxWindowSize ${maxWindow} exceeds the device's storage binding limit ${bindingMax}; leave maxWindowSize out or use at most ${bindingMax}`);
   }
   const maxWindows = limits.maxStorageBuffersPerShaderStage - RUNTIME_STORAGE_BINDINGS;
   const windowCap = floorPow2(maxWindow);
@@ -250,7 +261,9 @@ export function resolvePoolOptions(options: PoolOptions, limits: DeviceLimitsLik
     capacity = checkByteCount('capacity', options.capacity);
   }
   if (capacity % pageSize !== 0) {
-    throw new InvalidArgumentError(`pool capacity ${capacity} is not a multiple of the page size ${pageSize}; round it`);
+    throw new InvalidArgumentError(
+      `pool capacity ${capacity} is not a multiple of the page size ${pageSize}; round it to ${Math.max(pageSize, Math.round(capacity / pageSize) * pageSize)}`,
+    );
   }
   const windowSize = Math.min(windowCap, floorPow2(capacity));
   const windowCount = Math.ceil(capacity / windowSize);
@@ -263,7 +276,7 @@ export function resolvePoolOptions(options: PoolOptions, limits: DeviceLimitsLik
   }
   const pinLimit = options.pinLimit === undefined ? Math.floor(capacity / 2 / pageSize) * pageSize
     : checkByteCount('pinLimit', options.pinLimit, { allowZero: true });
-  if (pinLimit > capacity) throw new InvalidArgumentError(`pinLimit ${pinLimit} exceeds the pool capacity ${capacity}`);
+  if (pinLimit > capacity) throw new InvalidArgumentError(`pinLimit ${pinLimit} exceeds the pool capacity ${capacity}; use a pinLimit of at most ${capacity}`);
   const uploadPath = options.uploadPath ?? 'auto';
   if (!['auto', 'writeBuffer', 'staging'].includes(uploadPath)) {
     throw new InvalidArgumentError(`uploadPath must be 'auto', 'writeBuffer' or 'staging', got ${String(uploadPath)}`);

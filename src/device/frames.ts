@@ -20,7 +20,8 @@ export const FREE = 0;
  * fault/ (the GPU's accessed bits, or every declared page when access counters are off).
  */
 export class FrameTable {
-  readonly frameCount: number;
+  /** Frames in use by the pool: all of them, until an out-of-memory shrink retires the last window's (truncate). */
+  #frameCount: number;
   /** Frames per window, a power of two: runs never cross a window. */
   readonly windowFrames: number;
   /** Owning space id (1-based), FREE when free. */
@@ -36,7 +37,7 @@ export class FrameTable {
   hand = 0;
 
   constructor(frameCount: number, windowFrames: number) {
-    this.frameCount = frameCount;
+    this.#frameCount = frameCount;
     this.windowFrames = windowFrames;
     this.owner = new Uint16Array(frameCount);
     this.page = new Uint32Array(frameCount);
@@ -44,8 +45,22 @@ export class FrameTable {
     this.#freeCount = frameCount;
   }
 
+  get frameCount(): number {
+    return this.#frameCount;
+  }
+
   get freeCount(): number {
     return this.#freeCount;
+  }
+
+  /** Retire frames [count, frameCount) — all free — for good: the pool gave their window back (src/device/gpu-memory.ts). */
+  truncate(count: number): void {
+    assert(count > 0 && count <= this.#frameCount, `truncate(${count}) of ${this.#frameCount} frames`);
+    for (let f = count; f < this.#frameCount; f++) assert(this.owner[f] === FREE, `truncate: frame ${f} is in use`);
+    this.#freeCount -= this.#frameCount - count;
+    this.#frameCount = count;
+    if (this.#cursor >= count) this.#cursor = 0;
+    if (this.hand >= count) this.hand = 0;
   }
 
   /**

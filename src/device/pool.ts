@@ -6,20 +6,25 @@
 // rings, the pin accounting and the pool lock that serializes migrations.
 
 import { assert } from '../assert.ts';
-import {
-  DestroyedError, DeviceLostError, GpuOutOfMemoryError, InvalidArgumentError, type LostRange,
-} from '../errors.ts';
-import { BufferUsage } from '../gpu/constants.ts';
+import { DestroyedError, InvalidArgumentError } from '../errors.ts';
 import { Transfer } from '../migrate/transfer.ts';
 import { resolvePoolOptions, RUNTIME_STORAGE_BINDINGS, type PoolOptions, type ResolvedPoolOptions } from '../options.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { FrameTable } from './frames.ts';
 import { GroupTable, type GroupUsage } from './groups.ts';
 import { createPressureMonitor } from '../policy/pressure.ts';
+import { failure, lossError, LossState, noteLost, recoverPool, type RecoveryReport } from './loss.ts';
+import { allocate } from './gpu-memory.ts';
+import { createWindows } from './windows.ts';
 import { EventBus, type HmmEventListener, type PressureEvent } from '../trace/events.ts';
 
 export interface PoolStats {
+  /** Bytes of device memory the pool uses now: less than requestedCapacity when the device ran out of memory. */
   readonly capacity: number;
+  /** The capacity the pool was created with (resolved from its options). */
+  readonly requestedCapacity: number;
+  /** Windows the pool gave back while it ran, because the device was out of memory (src/device/gpu-memory.ts). */
+  readonly shrinks: number;
   readonly pageSize: number;
   readonly frameCount: number;
   readonly framesUsed: number;
@@ -98,6 +103,19 @@ export interface Pool {
   onPressure(listener: (event: PressureEvent) => void): () => void;
   /** Device bytes used and free now, pinned, and the same per memory group. */
   budget(): PoolBudget;
+  /**
+   * Go on with a new device after this pool's device was lost (operations
+   * fail with DeviceLostError until then). Waits until the loss is settled —
+   * every operation in flight has failed — then makes the pool's windows and
+   * every space's GPU buffers on `device` and drops all device residency:
+   * pages whose only copy was on the lost device (the report's and the
+   * errors' lostRanges) keep their last host bytes, which are stale; every
+   * other page keeps its valid host bytes. Pinned pages are uploaded again
+   * before this resolves. Spaces, allocations, subscriptions, event listeners
+   * and counters carry over; kernels compile again on first use. Rejects,
+   * leaving the pool lost, when `device` cannot hold the pinned pages.
+   */
+  recover(device: GPUDevice): Promise<RecoveryReport>;
   /** Destroy the pool's GPU buffers. Its spaces keep their host-valid data; device-only data is lost. */
   destroy(): void;
 }
@@ -123,19 +141,28 @@ export interface PoolCounters {
   roundTrips: number;
   /** Written by fault/counters.ts. */
   pagesKeptClean: number;
+  /** Windows given back because the device was out of memory (device/gpu-memory.ts). */
+  shrinks: number;
 }
 
 export class PoolImpl implements Pool {
-  readonly device: GPUDevice;
-  readonly options: ResolvedPoolOptions;
-  readonly frames: FrameTable;
-  readonly windows: GPUBuffer[];
-  readonly transfer: Transfer;
+  /** The device, its windows, frames and transfer rings: replaced together by recover() (device/loss.ts). */
+  device: GPUDevice;
+  options: ResolvedPoolOptions;
+  frames: FrameTable;
+  windows: GPUBuffer[];
+  transfer: Transfer;
+  /** The options createPool() was given, resolved again against a new device by recover(). */
+  readonly requested: PoolOptions;
+  /** The capacity they asked for, before any out-of-memory cut. */
+  readonly requestedCapacity: number;
+  /** Device loss: state of src/device/loss.ts. */
+  readonly loss = new LossState();
   readonly events = new EventBus();
   readonly counters: PoolCounters = {
     bytesToDevice: 0, bytesToHost: 0, pagesToDevice: 0, pagesToHost: 0, pagesCleared: 0,
     evictions: 0, evictionWritebacks: 0, evictionDrops: 0, invalidations: 0, dispatches: 0,
-    faultBatches: 0, pagesFaulted: 0, demandPasses: 0, aborts: 0, roundTrips: 0, pagesKeptClean: 0,
+    faultBatches: 0, pagesFaulted: 0, demandPasses: 0, aborts: 0, roundTrips: 0, pagesKeptClean: 0, shrinks: 0,
   };
   /** Memory groups: membership, limits, the group-aware victim queries (groups.ts). */
   readonly groups: GroupTable;
@@ -151,33 +178,58 @@ export class PoolImpl implements Pool {
   #nextSpaceId = 1;
   #lockTail: Promise<void> = Promise.resolve();
   #destroyed = false;
-  #lost: DeviceLostError | undefined;
 
-  constructor(device: GPUDevice, options: ResolvedPoolOptions, windows: GPUBuffer[]) {
+  constructor(device: GPUDevice, options: ResolvedPoolOptions, windows: GPUBuffer[], requested: PoolOptions = {}, requestedCapacity = options.capacity) {
+    this.requested = requested;
+    this.requestedCapacity = requestedCapacity;
     this.device = device;
     this.options = options;
     this.windows = windows;
     const frameCount = options.capacity / options.pageSize;
     this.frames = new FrameTable(frameCount, options.windowSize / options.pageSize);
-    this.transfer = new Transfer(device, windows, options.writeChunk, options.stagingSlotSize, options.stagingSlots, options.label);
+    this.transfer = this.#makeTransfer(device, windows, options);
     this.groups = new GroupTable(this);
     const pr = options.pressure;
+    const frames = (): FrameTable => this.frames; // replaced by an out-of-memory shrink or recover()
     const monitor = createPressureMonitor(
       { highWater: pr.highWater, lowWater: pr.lowWater, stormPages: pr.stormPages ?? frameCount, stormWindowMs: pr.stormWindowMs },
       {
         pageSize: options.pageSize,
-        capacityFrames: frameCount,
-        usedFrames: () => this.frames.frameCount - this.frames.freeCount,
+        get capacityFrames() { return frames().frameCount; },
+        usedFrames: () => frames().frameCount - frames().freeCount,
         groups: () => this.groups.list().filter((g) => !g.isRoot).map((g) => ({ key: g, label: g.label, maxFrames: g.maxFrames, usedFrames: this.groups.usedFrames(g) })),
       },
     );
     this.events.observe((e) => {
       for (const p of monitor.hear(e)) this.events.emit(p);
     });
+    this.#watch(device);
+  }
+
+  #makeTransfer(device: GPUDevice, windows: GPUBuffer[], o: ResolvedPoolOptions): Transfer {
+    return new Transfer(device, windows, o.writeChunk, o.stagingSlotSize, o.stagingSlots, o.label, (desc, protect) => allocate(this, desc, protect));
+  }
+
+  #watch(device: GPUDevice): void {
     device.lost.then((info) => {
-      if (this.#destroyed) return;
-      this.#lost = new DeviceLostError(info.reason, info.message, this.#deviceOnlyRanges());
+      if (!this.#destroyed && this.device === device) noteLost(this, info);
     }, () => {});
+  }
+
+  /** recover(): the pool's device, options, windows, frame table and transfer rings, all new. The caller drops every space's residency. */
+  rebind(device: GPUDevice, options: ResolvedPoolOptions, windows: GPUBuffer[]): void {
+    this.transfer.destroy();
+    for (const w of this.windows) w.destroy();
+    this.device = device;
+    this.options = options;
+    this.windows = windows;
+    this.frames = new FrameTable(options.capacity / options.pageSize, options.windowSize / options.pageSize);
+    this.transfer = this.#makeTransfer(device, windows, options);
+    this.#watch(device);
+  }
+
+  get destroyed(): boolean {
+    return this.#destroyed;
   }
 
   get capacity(): number { return this.options.capacity; }
@@ -187,20 +239,32 @@ export class PoolImpl implements Pool {
   get windowCount(): number { return this.options.windowCount; }
   get windowSize(): number { return this.options.windowSize; }
 
-  /** Throws if the pool cannot be used: destroyed, or its device lost. */
-  check(): void {
-    if (this.#lost) throw this.#lost;
+  /** Throws if the pool cannot be used: destroyed, or its device lost (the error lists `space`'s lost ranges, or every space's). */
+  check(space?: SpaceCore): void {
     if (this.#destroyed) throw new DestroyedError('this pool');
+    if (this.loss.lost) throw lossError(this, space);
   }
 
-  get lostError(): DeviceLostError | undefined {
-    return this.#lost;
+  /**
+   * Run a public operation of `space`: tracked, so that a device loss is
+   * settled only after it has finished, and failing — if the device was lost
+   * — with the settled DeviceLostError (device/loss.ts).
+   */
+  op<T>(space: SpaceCore, run: () => Promise<T>): Promise<T> {
+    let p: Promise<T>;
+    try {
+      p = run();
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    const ops = this.loss.ops;
+    ops.add(p);
+    p.then(() => ops.delete(p), () => ops.delete(p));
+    return p.catch((e: unknown) => failure(this, space, e));
   }
 
-  #deviceOnlyRanges(): LostRange[] {
-    const out: LostRange[] = [];
-    for (const s of this.spaces.values()) out.push(...s.deviceOnlyRanges());
-    return out;
+  recover(device: GPUDevice): Promise<RecoveryReport> {
+    return recoverPool(this, device);
   }
 
   registerSpace(make: (id: number) => SpaceCore): SpaceCore {
@@ -223,13 +287,13 @@ export class PoolImpl implements Pool {
    * eviction crosses spaces). Host writes never take it: they synchronize
    * through the notifier instead.
    */
-  async withLock<T>(fn: () => Promise<T>): Promise<T> {
+  async withLock<T>(fn: () => Promise<T>, checked = true): Promise<T> {
     const prev = this.#lockTail;
     let release!: () => void;
     this.#lockTail = new Promise<void>((r) => (release = r));
     await prev;
     try {
-      this.check();
+      if (checked) this.check();
       return await fn();
     } finally {
       release();
@@ -278,6 +342,7 @@ export class PoolImpl implements Pool {
     const t = this.transfer.stats;
     return {
       capacity: this.capacity,
+      requestedCapacity: this.requestedCapacity,
       pageSize: this.pageSize,
       frameCount: this.frameCount,
       framesUsed: this.frameCount - this.frames.freeCount,
@@ -333,25 +398,8 @@ export async function createPool(device: GPUDevice, options: PoolOptions = {}): 
   if (!device || typeof device.createBuffer !== 'function') {
     throw new InvalidArgumentError('createPool: pass a GPUDevice (in Node, from requestNodeDevice() in webgpu-hmm/node)');
   }
-  let resolved = resolvePoolOptions(options, device.limits);
-  const windows: GPUBuffer[] = [];
-  for (let w = 0; w < resolved.windowCount; w++) {
-    const size = Math.min(resolved.windowSize, resolved.capacity - w * resolved.windowSize);
-    device.pushErrorScope('out-of-memory');
-    const buf = device.createBuffer({
-      label: `${resolved.label}:window[${w}]`,
-      size,
-      usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST,
-    });
-    const err = await device.popErrorScope();
-    if (err) {
-      buf.destroy();
-      if (w === 0) throw new GpuOutOfMemoryError('createPool', size);
-      resolved = { ...resolved, capacity: w * resolved.windowSize, windowCount: w, pinLimit: Math.min(resolved.pinLimit, w * resolved.windowSize) };
-      break;
-    }
-    windows.push(buf);
-  }
+  const wanted = resolvePoolOptions(options, device.limits);
+  const { buffers, options: resolved } = await createWindows(device, wanted, 'createPool');
   assert(device.limits.maxStorageBuffersPerShaderStage >= resolved.windowCount + RUNTIME_STORAGE_BINDINGS, 'window count over the binding limit');
-  return new PoolImpl(device, resolved, windows);
+  return new PoolImpl(device, resolved, buffers, { ...options }, wanted.capacity);
 }

@@ -19,6 +19,7 @@
 //   written pages the kernel did not write go back to clean (fault/counters.ts)
 
 import { assert } from '../assert.ts';
+import type { DirtyJournal } from '../device/loss.ts';
 import { AccessViolationError } from '../errors.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { emptyReport, makeResident, type MigrationReport } from '../migrate/migrate.ts';
@@ -28,7 +29,7 @@ import { applyCounters, markDeclared, type DeclaredMarks } from './counters.ts';
 import { Mode, prepare, readPass, submitPass, type DispatchOptions, type DispatchResult } from './pass.ts';
 import { decodeViolations, VIOLATION_RECORD_BYTES } from './records.ts';
 
-export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: DispatchOptions): Promise<DispatchResult> {
+export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: DispatchOptions, journal: DirtyJournal): Promise<DispatchResult> {
   const t0 = performance.now();
   const prep = await prepare(space, kernel, opts);
   const { readPages: rPages, writePages: wPages } = prep;
@@ -69,6 +70,7 @@ export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: D
         mode: Mode.Declared, sliceBase: 0, sliceEnd: prep.total, clearBytes: VIOLATION_RECORD_BYTES, readBytes: VIOLATION_RECORD_BYTES,
         regions: marks.regions,
       });
+      journal.recordDirtied(marks.clean);
       pool.counters.dispatches++;
       // The write-backs this fault-in started land before the kernel ends (queue order); the
       // dispatch resolves after them, so what it evicted reads as host-valid from then on.

@@ -78,12 +78,12 @@
 // frame and marks its entry changed, and the changed entries are flushed
 // before every submit.
 
+import type { DirtyJournal } from '../device/loss.ts';
 import { AccessViolationError, InvalidArgumentError, WorkingSetTooLargeError, type Violation } from '../errors.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { emptyReport, makeResident, restoreFromHost, writeBackPages, type MigrationReport } from '../migrate/migrate.ts';
 import type { IntervalSubscription } from '../notify/notifier.ts';
 import type { SpaceCore } from '../space/core.ts';
-import { PageState } from '../space/page-table.ts';
 import { checkBypass, reportUnexpectedFaults } from '../space/strict.ts';
 import { MAX_REPLAY_WORKGROUPS } from '../options.ts';
 import { Mode, prepare, readPass, replayUnit, submitPass, type DemandStats, type DispatchOptions, type DispatchResult, type Prepared } from './pass.ts';
@@ -135,10 +135,12 @@ class DemandRun {
   #undo: Map<number, Uint8Array> | undefined;
   readonly #clearBytes: number;
   readonly #readBytes: number;
+  readonly #journal: DirtyJournal;
 
-  constructor(space: SpaceCore, prep: Prepared) {
+  constructor(space: SpaceCore, prep: Prepared, journal: DirtyJournal) {
     this.#space = space;
     this.#prep = prep;
+    this.#journal = journal;
     this.#replay = prep.kernel.idempotent;
     const ps = space.pageSize;
     this.#sub = space.notifier.subscribe(0, space.size, (ev) => {
@@ -245,7 +247,7 @@ class DemandRun {
     const stamp = t.newDirtyStamp();
     for (const p of candidates) {
       if (!this.#stale.has(p) && t.isResident(p) && testBit(rec, this.#space.pageCount, MAP_WRITTEN, p)) {
-        t.state[p] = PageState.Device;
+        this.#journal.markDirty(p);
         t.dirtiedBy[p] = stamp; // a declared dispatch still in flight must not put it back to clean (fault/counters.ts)
       }
     }
@@ -272,7 +274,7 @@ class DemandRun {
       const [x, y, z] = prep.kernel.workgroupSize;
       // A word per invocation, or a bit per workgroup.
       const words = replayUnit(prep.kernel, prep.total) === 'invocation' ? prep.total * x * y * z : Math.ceil(prep.total / 32);
-      space.ensureCompletionWords(words);
+      await space.ensureCompletionWords(words);
       const enc = space.pool.device.createCommandEncoder({ label: `${space.label}:clear-completion` });
       enc.clearBuffer(space.log, this.#clearBytes, words * 4);
       space.pool.device.queue.submit([enc.finish()]);
@@ -420,7 +422,7 @@ class DemandRun {
 }
 
 /** Run `kernel` demand-paged: see the protocol at the top of this file. */
-export async function dispatchDemand(space: SpaceCore, kernel: Kernel, opts: DispatchOptions): Promise<DispatchResult> {
+export async function dispatchDemand(space: SpaceCore, kernel: Kernel, opts: DispatchOptions, journal: DirtyJournal): Promise<DispatchResult> {
   const t0 = performance.now();
   const prep = await prepare(space, kernel, opts);
   if (kernel.idempotent && prep.total > MAX_REPLAY_WORKGROUPS) {
@@ -429,7 +431,7 @@ export async function dispatchDemand(space: SpaceCore, kernel: Kernel, opts: Dis
         `at most ${MAX_REPLAY_WORKGROUPS}: split the dispatch, or create the kernel without idempotent (transactions have no such limit)`,
     );
   }
-  const run = new DemandRun(space, prep);
+  const run = new DemandRun(space, prep, journal);
   if (prep.total > 0) {
     await space.pool.withLock(async () => {
       space.check();

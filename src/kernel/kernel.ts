@@ -50,11 +50,22 @@ const RESERVED_RE = /\b(vm_entry|vm_w\d+|vm_u|vm_pt|vm_log|vm_gid|vm_stalled|vm_
 /** Atomics whose second application changes the result: a replayed workgroup would apply them twice. */
 const NON_IDEMPOTENT_RE = /\bvm_atomic_(add|sub|xor|exchange|compare_exchange)_(u32|i32)\b/;
 
+/** Kernels made by createKernel(): dispatch and compile refuse anything else before touching it. */
+const made = new WeakSet<object>();
+
+/** Throws InvalidArgumentError unless `kernel` came from createKernel() (a look-alike object would fail deep inside linking). */
+export function checkKernel(kernel: unknown, what: string): asserts kernel is Kernel {
+  if (typeof kernel !== 'object' || kernel === null || !made.has(kernel)) {
+    throw new InvalidArgumentError(`${what}: pass a Kernel from createKernel({ code, workgroupSize?, label? }), got ${kernel === null ? 'null' : typeof kernel}`);
+  }
+}
+
 export function createKernel(desc: KernelDescriptor): Kernel {
   if (desc === null || typeof desc !== 'object' || typeof desc.code !== 'string') {
     throw new InvalidArgumentError('createKernel: pass { code: string, workgroupSize?, label? }');
   }
   const label = desc.label ?? 'kernel';
+  if (typeof label !== 'string') throw new InvalidArgumentError(`createKernel: label must be a string, got ${typeof label}`);
   const ws = desc.workgroupSize ?? 64;
   const raw = typeof ws === 'number' ? [ws, 1, 1] : [ws[0], ws[1] ?? 1, ws[2] ?? 1];
   for (const d of raw) {
@@ -88,7 +99,7 @@ export function createKernel(desc: KernelDescriptor): Kernel {
         'drop `idempotent: true` and demand dispatches will run it as a transaction (probe, snapshot, commit), which is exact for any kernel',
     );
   }
-  return Object.freeze({
+  const kernel: Kernel = Object.freeze({
     idempotent,
     label,
     code: desc.code,
@@ -97,4 +108,6 @@ export function createKernel(desc: KernelDescriptor): Kernel {
     usesAtomics: /\bvm_atomic_/.test(desc.code),
     workgroupSync: WORKGROUP_SYNC_RE.test(desc.code),
   });
+  made.add(kernel);
+  return kernel;
 }

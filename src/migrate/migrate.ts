@@ -103,11 +103,13 @@ function victimQuery(pool: PoolImpl): VictimQuery {
 async function upload(space: SpaceCore, pages: readonly number[], frames: readonly number[]): Promise<void> {
   const pool = space.pool;
   const ps2 = pieces(coalesce(pages, frames, pool.frames.windowFrames), pool);
-  const bytes = pages.length * space.pageSize;
-  const o = pool.options;
-  const staging = o.uploadPath === 'staging' || (o.uploadPath === 'auto' && bytes >= o.stagingThreshold);
-  if (staging) await pool.transfer.staging(space.host, ps2);
+  if (usesStaging(pool, pages.length * space.pageSize)) await pool.transfer.staging(space.host, ps2);
   else pool.transfer.writeBuffer(space.host, ps2);
+}
+
+function usesStaging(pool: PoolImpl, bytes: number): boolean {
+  const o = pool.options;
+  return o.uploadPath === 'staging' || (o.uploadPath === 'auto' && bytes >= o.stagingThreshold);
 }
 
 export interface MigrationReport {
@@ -142,6 +144,8 @@ async function evict(pool: PoolImpl, victims: readonly number[], report: Migrati
   if (dirtyBytes > 0 && pool.transfer.detachedBytes + dirtyBytes > WRITEBACK_IN_FLIGHT_RINGS * o.stagingSlots * o.stagingSlotSize) {
     await pool.settleWriteBacks();
   }
+  // Their buffers now (out of memory, the pool gives memory back — never the victims' frames): the submits below cannot wait.
+  if (dirtyBytes > 0) await pool.transfer.reserveDetached(dirtyBytes, victims);
   // From here to the submits: synchronous, so nothing sees a victim half evicted.
   const dirty = new Map<number, { pages: number[]; frames: number[] }>();
   const perSpace = pool.events.active ? new Map<number, number[]>() : undefined;
@@ -256,6 +260,8 @@ export async function makeResident(
   }
   try {
     if (need.length === 0) return;
+    // The staging ring, if this upload may take it, before any frame is taken: making it may shrink the pool.
+    if (usesStaging(pool, need.length * ps)) await pool.transfer.prepare('up');
     const w = watch(space, need[0]!, need[need.length - 1]!);
     const frameOf = new Uint32Array(need.length).fill(NO_FRAME);
     let finalized = false;
@@ -414,6 +420,8 @@ export async function writeBackPages(space: SpaceCore, pages: Iterable<number>, 
   const t = space.table;
   const ps = space.pageSize;
   const list = [...pages];
+  // The read-back ring before the frames are read: making it may shrink the pool.
+  if (list.some((p) => t.state[p] === PageState.Device)) await pool.transfer.prepare('down');
   // Pages an eviction is already bringing home: wait for that instead of copying them again.
   await settleInFlight(space, list);
   const pg: number[] = [];
@@ -470,9 +478,11 @@ export async function writeBackPages(space: SpaceCore, pages: Iterable<number>, 
  */
 export async function restoreFromHost(space: SpaceCore, pages: Iterable<number>): Promise<number> {
   const t = space.table;
+  const list = [...pages];
+  if (usesStaging(space.pool, list.length * space.pageSize)) await space.pool.transfer.prepare('up');
   const pg: number[] = [];
   const fr: number[] = [];
-  for (const p of pages) {
+  for (const p of list) {
     if (!t.isResident(p)) continue;
     assert(t.state[p] === PageState.Shared, `restoreFromHost: page ${p} is not host-valid`);
     pg.push(p);

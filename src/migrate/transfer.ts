@@ -14,6 +14,11 @@
 // list, submitted at once; the caller does not wait for the maps.
 //
 // Pieces never straddle a window (the caller's runs are per window already).
+//
+// Buffers come from the pool's allocator (src/device/gpu-memory.ts), which
+// gives device memory back when the device is out of it; the rings are made
+// on first use, write-back buffers are reserved before the eviction that
+// needs them (reserveDetached), and releaseIdle() gives the idle ones back.
 
 import { assert } from '../assert.ts';
 import { BufferUsage, MapMode } from '../gpu/constants.ts';
@@ -92,8 +97,15 @@ function mapping(slot: Slot, p: Promise<void>): void {
   }));
 }
 
+/**
+ * Makes a buffer, or fails with GpuOutOfMemoryError (src/device/gpu-memory.ts).
+ * `protect`: frames a shrink of the pool must leave alone ('all': no shrink).
+ */
+export type Allocate = (desc: GPUBufferDescriptor, protect?: readonly number[] | 'all') => Promise<GPUBuffer>;
+
 export class Transfer {
   readonly #device: GPUDevice;
+  readonly #allocate: Allocate;
   readonly #windows: readonly GPUBuffer[];
   readonly #writeChunk: number;
   readonly #slotSize: number;
@@ -106,8 +118,12 @@ export class Transfer {
     writeBufferBytes: 0, writeBufferCalls: 0, stagingBytes: 0, stagingSubmits: 0, readbackBytes: 0, readbackSubmits: 0, roundTrips: 0,
   };
 
-  constructor(device: GPUDevice, windows: readonly GPUBuffer[], writeChunk: number, slotSize: number, slotCount: number, label: string) {
+  constructor(
+    device: GPUDevice, windows: readonly GPUBuffer[], writeChunk: number, slotSize: number, slotCount: number, label: string,
+    allocate: Allocate = (desc) => Promise.resolve(device.createBuffer(desc)),
+  ) {
     this.#device = device;
+    this.#allocate = allocate;
     this.#windows = windows;
     this.#writeChunk = writeChunk;
     this.#slotSize = slotSize;
@@ -140,15 +156,50 @@ export class Transfer {
     }
   }
 
-  #makeSlots(usage: number, mappedAtCreation: boolean, kind: string): Slot[] {
+  async #makeSlots(usage: number, mappedAtCreation: boolean, kind: string, protect: 'all' | undefined): Promise<Slot[]> {
     const slots: Slot[] = [];
-    for (let i = 0; i < this.#slotCount; i++) {
-      const buffer = this.#device.createBuffer({
-        label: `${this.#label}:${kind}[${i}]`, size: this.#slotSize, usage, mappedAtCreation,
-      });
-      slots.push({ buffer, ready: Promise.resolve(), pending: false });
+    try {
+      for (let i = 0; i < this.#slotCount; i++) {
+        const buffer = await this.#allocate({ label: `${this.#label}:${kind}[${i}]`, size: this.#slotSize, usage, mappedAtCreation }, protect);
+        slots.push({ buffer, ready: Promise.resolve(), pending: false });
+      }
+    } catch (e) {
+      for (const s of slots) s.buffer.destroy();
+      throw e;
     }
     return slots;
+  }
+
+  /**
+   * Make a ring now, at a point where the caller holds no frame a shrink of
+   * the pool could take (migrate.ts calls it before collecting frames); made
+   * later, on first use, it may only take idle memory back.
+   */
+  async prepare(ring: 'up' | 'down'): Promise<void> {
+    if (ring === 'up') await this.#upRing(undefined);
+    else await this.#downRing(undefined);
+  }
+
+  /** The upload ring, made on first use. */
+  async #upRing(protect: 'all' | undefined): Promise<Slot[]> {
+    if (this.#upSlots) return this.#upSlots;
+    const made = await this.#makeSlots(BufferUsage.MAP_WRITE | BufferUsage.COPY_SRC, true, 'staging', protect);
+    if (this.#upSlots) {
+      for (const s of made) s.buffer.destroy();
+      return this.#upSlots;
+    }
+    return (this.#upSlots = made);
+  }
+
+  /** The read-back ring, made on first use (a shrink's write-back during the making may have made it already). */
+  async #downRing(protect: 'all' | undefined): Promise<Slot[]> {
+    if (this.#downSlots) return this.#downSlots;
+    const made = await this.#makeSlots(BufferUsage.MAP_READ | BufferUsage.COPY_DST, false, 'readback', protect);
+    if (this.#downSlots) {
+      for (const s of made) s.buffer.destroy();
+      return this.#downSlots;
+    }
+    return (this.#downSlots = made);
   }
 
   /**
@@ -158,10 +209,10 @@ export class Transfer {
    * range with the notifier (see migrate.ts).
    */
   async staging(host: Uint8Array, pieces: readonly Piece[]): Promise<void> {
-    this.#upSlots ??= this.#makeSlots(BufferUsage.MAP_WRITE | BufferUsage.COPY_SRC, true, 'staging');
+    const ring = await this.#upRing('all');
     for (const load of slotLoads(pieces, this.#slotSize)) {
-      const slot = this.#upSlots[this.#upNext]!;
-      this.#upNext = (this.#upNext + 1) % this.#upSlots.length;
+      const slot = ring[this.#upNext]!;
+      this.#upNext = (this.#upNext + 1) % ring.length;
       if (slot.pending) this.stats.roundTrips++;
       await slot.ready;
       const mapped = new Uint8Array(slot.buffer.getMappedRange(0, this.#slotSize));
@@ -181,8 +232,7 @@ export class Transfer {
    * awaited; `sink` gets each piece's bytes (a view valid only during the call).
    */
   async readback(pieces: readonly Piece[], sink: (hostOffset: number, bytes: Uint8Array) => void): Promise<void> {
-    this.#downSlots ??= this.#makeSlots(BufferUsage.MAP_READ | BufferUsage.COPY_DST, false, 'readback');
-    const slots = this.#downSlots;
+    const slots = await this.#downRing('all');
     const loads = slotLoads(pieces, this.#slotSize);
     for (let next = loads.next(); !next.done;) {
       // Fill every slot with copies, submit once, then drain the slots in order.
@@ -224,6 +274,33 @@ export class Transfer {
   #detachedMade = 0;
   /** Bytes of detached read-back buffers taken and not yet drained. */
   detachedBytes = 0;
+
+  /**
+   * Make sure the next read-backs of `bytes` in all can take their buffers
+   * from the free list (readbackDetached must not wait: its copies are
+   * submitted before it returns). `protect`: the victims' frames.
+   */
+  async reserveDetached(bytes: number, protect: readonly number[]): Promise<void> {
+    const want = Math.ceil(bytes / this.#slotSize);
+    while (this.#detachedFree.length < want) {
+      const buffer = await this.#allocate({
+        label: `${this.#label}:write-back[${this.#detachedMade++}]`, size: this.#slotSize, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST,
+      }, protect);
+      this.#detachedAll.add(buffer);
+      this.#detachedFree.push(buffer);
+    }
+  }
+
+  /** Destroy the idle write-back buffers (the device is out of memory); returns the bytes given back. */
+  releaseIdle(): number {
+    const n = this.#detachedFree.length;
+    for (const b of this.#detachedFree) {
+      b.destroy();
+      this.#detachedAll.delete(b);
+    }
+    this.#detachedFree = [];
+    return n * this.#slotSize;
+  }
 
   /**
    * Read pieces back without waiting for them: every copy is encoded and

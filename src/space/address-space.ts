@@ -11,15 +11,16 @@
 import { assert } from '../assert.ts';
 import { HmmError, InvalidArgumentError, NotPinnedError, PinLimitError, PoolMismatchError } from '../errors.ts';
 import type { GroupImpl, MemoryGroup } from '../device/groups.ts';
+import { DirtyJournal, lossError } from '../device/loss.ts';
 import { PoolImpl, type Pool } from '../device/pool.ts';
 import { dispatchDeclared } from '../fault/declared.ts';
 import { dispatchDemand } from '../fault/demand.ts';
 import { compileFor, type DispatchOptions, type DispatchResult } from '../fault/pass.ts';
-import type { Kernel } from '../kernel/kernel.ts';
+import { checkKernel, type Kernel } from '../kernel/kernel.ts';
 import { emptyReport, makeResident, writeBack } from '../migrate/migrate.ts';
 import type { InvalidateCallback, IntervalSubscription } from '../notify/notifier.ts';
 import {
-  checkByteCount, DEFAULT_ALIGNMENT, MAX_SPACE_SIZE, resolveDensityPrefetch, resolveThrashing,
+  checkByteCount, DEFAULT_ALIGNMENT, DEFAULT_DURABLE, MAX_SPACE_SIZE, resolveDensityPrefetch, resolveThrashing,
   type DensityPrefetchOptions, type ThrashingOptions,
 } from '../options.ts';
 import { SpaceCore } from './core.ts';
@@ -43,6 +44,20 @@ export interface SpaceOptions {
    * resident page per dispatch; meant to be left on in tests.
    */
   strict?: boolean;
+  /**
+   * Durable mode (default false, src/options.ts DEFAULT_DURABLE): every
+   * dispatch writes the pages it made device-dirty back to host memory before
+   * its promise settles, so no page is ever valid only on the device between
+   * dispatches and a device loss loses nothing: a dispatch that resolved has
+   * its results in host memory, one that failed with the loss left its pages
+   * as they were before it. The cost is one read-back of every page a
+   * dispatch writes, every dispatch, where a non-durable space reads a page
+   * back only when the host reads it or an eviction needs its frame (counted
+   * in test/device/durable.dawn.test.ts: 8 dispatches over the same 16 pages
+   * of 4 KiB moved 8 × 64 KiB = 512 KiB to the host, against 64 KiB for the
+   * final read of a non-durable space).
+   */
+  durable?: boolean;
   /**
    * The memory group the space belongs to (from createGroup on the same pool):
    * its device memory counts toward the group's max, min and pin limit.
@@ -175,13 +190,15 @@ function toBytes(data: ArrayBufferView | ArrayBuffer): Uint8Array {
 class AddressSpaceImpl implements AddressSpace {
   readonly #core: SpaceCore;
   readonly #pool: PoolImpl;
+  readonly #durable: boolean;
   #tail: Promise<unknown> = Promise.resolve();
   #pending = 0;
 
   readonly #group: GroupImpl;
 
-  constructor(pool: PoolImpl, size: number, label: string, strict: boolean, policies: SpacePolicies, group: GroupImpl) {
+  constructor(pool: PoolImpl, size: number, label: string, strict: boolean, durable: boolean, policies: SpacePolicies, group: GroupImpl) {
     this.#pool = pool;
+    this.#durable = durable;
     this.#group = group;
     this.#core = pool.registerSpace((id) => new SpaceCore(id, pool, size, label, strict, policies));
     pool.groups.assign(this.#core.id, group);
@@ -287,6 +304,10 @@ class AddressSpaceImpl implements AddressSpace {
   }
 
   write(addr: number, data: ArrayBufferView | ArrayBuffer): Promise<void> {
+    return this.#pool.op(this.#core, () => this.#write(addr, data));
+  }
+
+  #write(addr: number, data: ArrayBufferView | ArrayBuffer): Promise<void> {
     try {
       const c = this.#core;
       c.check();
@@ -316,16 +337,29 @@ class AddressSpaceImpl implements AddressSpace {
   }
 
   read(addr: number, byteLength: number): Promise<Uint8Array> {
+    const loss = this.#pool.loss;
+    if (loss.lost && !this.#core.destroyed) {
+      // After a device loss, bytes whose valid copy is on the host stay readable — once the
+      // loss is settled, when the dispatches it failed have put their pages back.
+      return loss.settled!.then(() => {
+        if (!loss.lost) return this.read(addr, byteLength); // recovered meanwhile
+        const c = this.#core;
+        c.checkRange('read', addr, byteLength, true);
+        if (byteLength === 0) return new Uint8Array(0);
+        if (this.#deviceOnly(c.pageOf(addr), c.pageOf(addr + byteLength - 1))) throw lossError(this.#pool, c);
+        return c.host.slice(addr, addr + byteLength);
+      });
+    }
+    return this.#pool.op(this.#core, () => this.#read(addr, byteLength));
+  }
+
+  #read(addr: number, byteLength: number): Promise<Uint8Array> {
     try {
       const c = this.#core;
       c.checkRange('read', addr, byteLength, true);
       if (byteLength === 0) return Promise.resolve(new Uint8Array(0));
       const first = c.pageOf(addr);
       const last = c.pageOf(addr + byteLength - 1);
-      // After a device loss, bytes whose valid copy is on the host stay readable.
-      if (this.#pool.lostError && !c.destroyed && !this.#deviceOnly(first, last)) {
-        return Promise.resolve(c.host.slice(addr, addr + byteLength));
-      }
       c.check();
       const start = this.#pool.events.now();
       if (this.#pending === 0 && !this.#deviceOnly(first, last)) {
@@ -345,6 +379,10 @@ class AddressSpaceImpl implements AddressSpace {
   }
 
   withView<R>(addr: number, byteLength: number, mode: ViewMode, fn: (view: Uint8Array) => R): Promise<R> {
+    return this.#pool.op(this.#core, () => this.#withView(addr, byteLength, mode, fn));
+  }
+
+  #withView<R>(addr: number, byteLength: number, mode: ViewMode, fn: (view: Uint8Array) => R): Promise<R> {
     try {
       const c = this.#core;
       c.check();
@@ -379,7 +417,11 @@ class AddressSpaceImpl implements AddressSpace {
     }
   }
 
-  async pin(addr: number, byteLength: number): Promise<void> {
+  pin(addr: number, byteLength: number): Promise<void> {
+    return this.#pool.op(this.#core, () => this.#pin(addr, byteLength));
+  }
+
+  async #pin(addr: number, byteLength: number): Promise<void> {
     const c = this.#core;
     c.check();
     c.checkRange('pin', addr, byteLength);
@@ -412,7 +454,13 @@ class AddressSpaceImpl implements AddressSpace {
         }
         t.pins[p]!++;
       }
-      await pool.settleWriteBacks(); // what the fault-in evicted reads as host-valid once pin() resolves
+      try {
+        await pool.settleWriteBacks(); // what the fault-in evicted reads as host-valid once pin() resolves
+      } catch (e) {
+        // The device was lost meanwhile: a pin() that fails takes no pin.
+        for (const p of pages) if (--t.pins[p]! === 0) pool.pinnedPages--;
+        throw e;
+      }
       this.#hostEvent('pin', addr, byteLength, start);
     });
   }
@@ -436,7 +484,11 @@ class AddressSpaceImpl implements AddressSpace {
     this.#hostEvent('unpin', addr, byteLength, start);
   }
 
-  async prefetch(addr: number, byteLength: number, options: PrefetchOptions): Promise<PrefetchResult> {
+  prefetch(addr: number, byteLength: number, options: PrefetchOptions): Promise<PrefetchResult> {
+    return this.#pool.op(this.#core, () => this.#prefetch(addr, byteLength, options));
+  }
+
+  async #prefetch(addr: number, byteLength: number, options: PrefetchOptions): Promise<PrefetchResult> {
     const c = this.#core;
     c.check();
     c.checkRange('prefetch', addr, byteLength);
@@ -472,7 +524,11 @@ class AddressSpaceImpl implements AddressSpace {
     return adviceOf(c.table.flags[c.pageOf(addr)]!);
   }
 
-  async dispatch(kernel: Kernel, options: DispatchOptions): Promise<DispatchResult> {
+  dispatch(kernel: Kernel, options: DispatchOptions): Promise<DispatchResult> {
+    return this.#pool.op(this.#core, () => this.#dispatch(kernel, options));
+  }
+
+  async #dispatch(kernel: Kernel, options: DispatchOptions): Promise<DispatchResult> {
     // A demand dispatch joins the chain: its passes read and write pages it
     // discovers as it goes, so host operations issued after it wait for it
     // (one serial order: the dispatch, then them). A declared dispatch knows
@@ -481,12 +537,34 @@ class AddressSpaceImpl implements AddressSpace {
     const start = bus.now();
     const demand = options?.demand === true;
     try {
+      checkKernel(kernel, 'dispatch');
+      const c = this.#core;
+      const run = async (): Promise<DispatchResult> => {
+        const journal = new DirtyJournal(c);
+        let result: DispatchResult | undefined;
+        let error: unknown;
+        try {
+          result = await (demand ? dispatchDemand(c, kernel, options, journal) : dispatchDeclared(c, kernel, options, journal));
+        } catch (e) {
+          error = e;
+        }
+        // Durable: what the kernel stored goes home before the dispatch settles — also when it
+        // failed after storing (a violation), so that nothing is ever only on the device.
+        let homeError: unknown;
+        if (this.#durable) await this.#writeHome().catch((e: unknown) => (homeError = e));
+        if (error !== undefined || homeError !== undefined) {
+          // Lost before its results were delivered (or went home): the dispatch leaves its pages as they were.
+          await journal.undoIfLost(homeError ?? error);
+          throw error ?? homeError;
+        }
+        return result!;
+      };
       let result: DispatchResult;
       if (demand) {
-        result = await this.#chain(() => dispatchDemand(this.#core, kernel, options));
+        result = await this.#chain(run);
       } else {
         await this.#tail;
-        result = await dispatchDeclared(this.#core, kernel, options);
+        result = await run();
       }
       if (bus.active) this.#dispatchEvent(kernel, result.mode, start);
       return result;
@@ -505,8 +583,23 @@ class AddressSpaceImpl implements AddressSpace {
     this.#pool.events.emit(error === undefined ? e : { ...e, error });
   }
 
-  async compile(kernel: Kernel, options: { demand?: boolean } = {}): Promise<void> {
+  /** Durable mode: write every device-only page of the space home (they become shared). */
+  async #writeHome(): Promise<void> {
+    const c = this.#core;
+    if (c.table.countInState(PageState.Device) === 0) return;
+    await this.#pool.withLock(async () => {
+      c.check();
+      await writeBack(c, 0, c.pageCount - 1, 'durable');
+    });
+  }
+
+  compile(kernel: Kernel, options: { demand?: boolean } = {}): Promise<void> {
+    return this.#pool.op(this.#core, () => this.#compile(kernel, options));
+  }
+
+  async #compile(kernel: Kernel, options: { demand?: boolean }): Promise<void> {
     this.#core.check();
+    checkKernel(kernel, 'compile');
     await compileFor(this.#core, kernel, options.demand === true);
   }
 
@@ -514,6 +607,9 @@ class AddressSpaceImpl implements AddressSpace {
     const c = this.#core;
     c.check();
     c.checkRange('subscribe', addr, byteLength);
+    if (onInvalidate !== undefined && typeof onInvalidate !== 'function') {
+      throw new InvalidArgumentError('subscribe: onInvalidate must be a function (event) => void, or left out to poll the sequence number');
+    }
     return c.notifier.subscribe(addr, addr + byteLength, onInvalidate);
   }
 
@@ -563,15 +659,20 @@ export function createSpace(pool: Pool, options: SpaceOptions): AddressSpace {
   if (size % pool.pageSize !== 0) {
     throw new InvalidArgumentError(`space size ${size} is not a multiple of the pool's page size ${pool.pageSize}; round it up to ${Math.ceil(size / pool.pageSize) * pool.pageSize}`);
   }
-  if (options.strict !== undefined && typeof options.strict !== 'boolean') {
-    throw new InvalidArgumentError(`createSpace: strict must be true or false, got ${String(options.strict)}`);
+  if (options.label !== undefined && typeof options.label !== 'string') {
+    throw new InvalidArgumentError(`createSpace: label must be a string, got ${typeof options.label}`);
+  }
+  for (const k of ['strict', 'durable'] as const) {
+    if (options[k] !== undefined && typeof options[k] !== 'boolean') {
+      throw new InvalidArgumentError(`createSpace: ${k} must be true or false, got ${String(options[k])}`);
+    }
   }
   const policies: SpacePolicies = {
     densityPrefetch: resolveDensityPrefetch(options.densityPrefetch, pool.pageSize),
     thrashing: resolveThrashing(options.thrashing),
   };
   const group = pool.groups.resolve(options.group);
-  return new AddressSpaceImpl(pool, size, options.label ?? 'space', options.strict === true, policies, group);
+  return new AddressSpaceImpl(pool, size, options.label ?? 'space', options.strict === true, options.durable ?? DEFAULT_DURABLE, policies, group);
 }
 
 /** The internal state behind a space from createSpace() (for the trace and ledger modules). */

@@ -8,6 +8,7 @@ import { assert } from '../assert.ts';
 import { DestroyedError, InvalidArgumentError, OutOfRangeError, type LostRange } from '../errors.ts';
 import { BufferUsage } from '../gpu/constants.ts';
 import { GpuPageTable } from '../device/gpu-page-table.ts';
+import { allocate } from '../device/gpu-memory.ts';
 import type { PoolImpl } from '../device/pool.ts';
 import { layoutFor } from '../kernel/pipelines.ts';
 import { IntervalNotifier } from '../notify/notifier.ts';
@@ -30,10 +31,11 @@ export class SpaceCore {
   readonly pageCount: number;
   readonly host: Uint8Array;
   readonly table: PageTable;
-  readonly gpt: GpuPageTable;
+  /** GPU buffers of this space (page table, uniforms, record): made anew on a new device by rebind(). */
+  gpt: GpuPageTable;
   readonly notifier = new IntervalNotifier();
   readonly allocator: VirtualAllocator;
-  readonly uniforms: GPUBuffer;
+  uniforms: GPUBuffer;
   /** The record buffer passes write (violations, faults, page bitmaps, workgroup completion): src/fault/records.ts. */
   #log: GPUBuffer;
   #logCompletionWords = 0;
@@ -82,12 +84,24 @@ export class SpaceCore {
     return this.#log;
   }
 
-  /** Grow the record buffer to hold `words` completion words (replay mode). The old one is destroyed after queued work. */
-  ensureCompletionWords(words: number): void {
+  /**
+   * Grow the record buffer to hold `words` completion words (replay mode),
+   * through the pool's allocator (it may be megabytes: out of memory, the pool
+   * gives memory back first). The old one is destroyed after queued work.
+   */
+  async ensureCompletionWords(words: number): Promise<void> {
     if (words <= this.#logCompletionWords) return;
+    const log = await allocate(this.pool, {
+      label: `${this.label}:record`, size: recordBytes(this.pageCount, words), usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST,
+    });
     this.#log.destroy();
-    this.#log = this.#makeLog(words);
+    this.#log = log;
     this.#logCompletionWords = words;
+    this.#bindGroup = undefined;
+  }
+
+  /** The pool's windows changed (a window given back): bind them again at the next pass. */
+  resetBindGroup(): void {
     this.#bindGroup = undefined;
   }
 
@@ -98,10 +112,10 @@ export class SpaceCore {
   check(): void {
     if (this.#destroyed) throw new DestroyedError('this address space');
     if (this.#detached) {
-      this.pool.check();
+      this.pool.check(this);
       throw new DestroyedError('the pool of this address space');
     }
-    this.pool.check();
+    this.pool.check(this);
   }
 
   bindGroup(): GPUBindGroup {
@@ -247,6 +261,33 @@ export class SpaceCore {
       if (t.state[p] === PageState.Device || t.state[p] === PageState.Shared) t.state[p] = PageState.Host;
       t.flags[p] = t.flags[p]! & ADVICE_MASK; // advice is about the range, not the frames
     }
+  }
+
+  /**
+   * pool.recover() moved the pool to a new device (src/device/loss.ts): every
+   * page drops its device copy — the frame table is new — and keeps its host
+   * bytes (device-only pages' bytes are stale: the loss reported them); the
+   * GPU buffers are made on the new device. Pins stay: the pool uploads the
+   * pinned pages again.
+   */
+  rebind(): void {
+    const t = this.table;
+    for (let p = 0; p < this.pageCount; p++) {
+      const s = t.state[p]!;
+      if (s === PageState.Device || s === PageState.Shared) t.state[p] = PageState.Host;
+      t.frame[p] = NO_FRAME;
+      t.flags[p] = t.flags[p]! & ADVICE_MASK; // Locked and InFlight end with the old device; advice stays
+    }
+    const device = this.pool.device;
+    this.gpt.destroy();
+    this.uniforms.destroy();
+    this.#log.destroy();
+    for (const b of this.#logReadbacks.splice(0)) b.destroy();
+    this.gpt = new GpuPageTable(device, this.table.frame, this.label);
+    this.uniforms = device.createBuffer({ label: `${this.label}:uniforms`, size: UNIFORM_BYTES, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST });
+    this.#logCompletionWords = 0;
+    this.#log = this.#makeLog(0);
+    this.#bindGroup = undefined;
   }
 
   detachFromPool(): void {

@@ -60,9 +60,14 @@ export const NO_FRAME = 0xffffffff;
  * Who writes what:
  *  state, frame   — migrate/ (phases 1–3), notify/ via the space's invalidation (host writes), the space on free();
  *                   fault/ marks pages a dispatch wrote Device (declared: at submit; demand: after the pass
- *                   that wrote them completed and was kept).
+ *                   that wrote them completed and was kept), through the dispatch's DirtyJournal
+ *                   (device/loss.ts), which puts them back (Device → Shared, or Host if InFlight) if the
+ *                   dispatch failed because the device was lost; SpaceCore.rebind() drops every frame when
+ *                   pool.recover() moves to a new device; device/gpu-memory.ts drops the frames of a window
+ *                   the pool gives back (out of memory).
  *  flags.Locked   — migrate/ only, for the duration of one pool-locked operation.
- *  flags.InFlight — migrate/ (eviction write-back); cleared by invalidation when a host write supersedes it.
+ *  flags.InFlight — migrate/ (eviction write-back); cleared by invalidation when a host write supersedes it,
+ *                   and by device/loss.ts when the device was lost (the copy will never land).
  *  flags advice   — the space's advise() (user advice) and free() (advice ends with the allocation).
  *  pins           — the space's pin()/unpin() only.
  *  toDevice, toHost — migrate/ finalize (saturating counters for policies and the ledger).

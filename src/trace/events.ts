@@ -19,9 +19,10 @@ export type MigrationCause =
   | 'eviction' // a frame was taken for another page; dirty data went home first
   | 'snapshot' // a transaction's write set was made host-valid before its commit
   | 'restore' // an aborted commit's pages were copied back from the host snapshot
-  | 'prefetch'; // density prefetch added them to a demand fault, or space.prefetch() asked for them
+  | 'prefetch' // density prefetch added them to a demand fault, or space.prefetch() asked for them
+  | 'durable'; // a durable space wrote a dispatch's device-dirty pages home before it resolved
 
-export const MIGRATION_CAUSES: readonly MigrationCause[] = ['declared', 'demand', 'explicit', 'eviction', 'snapshot', 'restore', 'prefetch'];
+export const MIGRATION_CAUSES: readonly MigrationCause[] = ['declared', 'demand', 'explicit', 'eviction', 'snapshot', 'restore', 'prefetch', 'durable'];
 
 /** Host-side operations of a space, as spans on the trace's host track. */
 export type HostOp = 'write' | 'read' | 'view-read' | 'view-write' | 'pin' | 'unpin' | 'alloc' | 'free' | 'prefetch' | 'advise';

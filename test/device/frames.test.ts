@@ -31,4 +31,25 @@ describe('FrameTable', () => {
     f.release(1);
     expect(f.takeRun(2, 1, 10)).toEqual([1, 1]);
   });
+
+  it('truncate retires a free tail (a window given back): frames, free count, cursor and hand stay inside', () => {
+    const f = new FrameTable(8, 4);
+    f.takeRun(2, 1, 0);
+    f.takeRun(4, 1, 2); // frames 2–3 (window 0 ends at 4)… then 4–7 below
+    f.takeRun(4, 1, 4);
+    f.release(4);
+    f.release(5);
+    f.release(6);
+    expect(() => f.truncate(4)).toThrow(/frame 7 is in use/);
+    f.release(7);
+    f.hand = 6;
+    f.truncate(4);
+    expect([f.frameCount, f.freeCount, f.hand]).toEqual([4, 0, 0]);
+    f.checkInvariants();
+    f.release(1);
+    expect(f.takeRun(4, 2, 0)).toEqual([1, 1]); // never a retired frame
+    expect(f.takeRun(1, 2, 0)).toEqual([0, 0]);
+    expect(() => f.truncate(0)).toThrow(/truncate\(0\)/);
+    expect(() => f.truncate(5)).toThrow(/truncate\(5\)/);
+  });
 });
