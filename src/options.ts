@@ -405,7 +405,8 @@ function checkPositive(what: string, v: unknown, dflt: number): number {
 
 /** Resolve a space's densityPrefetch option (true/false/undefined or an object) against its page size. */
 export function resolveDensityPrefetch(o: DensityPrefetchOptions | boolean | undefined, pageSize: number): ResolvedDensityPrefetch {
-  const opts = typeof o === 'boolean' ? { enabled: o } : o ?? {};
+  // null is refused, not taken for the default: it reads as "off" to some callers and as "default" to others.
+  const opts = typeof o === 'boolean' ? { enabled: o } : o === undefined ? {} : o;
   if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError(`densityPrefetch must be true, false or { enabled?, threshold?, blockSize? }, got ${String(o)}`);
   checkKeys('densityPrefetch', opts, ['enabled', 'threshold', 'blockSize']);
   const enabled = checkBool('densityPrefetch.enabled', opts.enabled, true);
@@ -424,7 +425,7 @@ export function resolveDensityPrefetch(o: DensityPrefetchOptions | boolean | und
 
 /** Resolve a space's thrashing option (true/false/undefined or an object). */
 export function resolveThrashing(o: ThrashingOptions | boolean | undefined): ResolvedThrashing {
-  const opts = typeof o === 'boolean' ? { enabled: o } : o ?? {};
+  const opts = typeof o === 'boolean' ? { enabled: o } : o === undefined ? {} : o;
   if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError(`thrashing must be true, false or { enabled?, threshold?, lapseMs?, mitigation?, pinMs? }, got ${String(o)}`);
   checkKeys('thrashing', opts, ['enabled', 'threshold', 'lapseMs', 'mitigation', 'pinMs']);
   const enabled = checkBool('thrashing.enabled', opts.enabled, true);

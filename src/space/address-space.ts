@@ -9,7 +9,7 @@
 // were issued. A dispatch waits for the host operations issued before it.
 
 import { assert } from '../assert.ts';
-import { HmmError, InvalidArgumentError, NotPinnedError, PinLimitError, PoolMismatchError } from '../errors.ts';
+import { DestroyedError, HmmError, InvalidArgumentError, NotPinnedError, PinLimitError, PoolMismatchError } from '../errors.ts';
 import type { GroupImpl, MemoryGroup } from '../device/groups.ts';
 import { DirtyJournal, lossError } from '../device/loss.ts';
 import { PoolImpl, type Pool } from '../device/pool.ts';
@@ -494,6 +494,10 @@ class AddressSpaceImpl implements AddressSpace {
     c.checkRange('prefetch', addr, byteLength);
     const to = (options as PrefetchOptions | undefined)?.to;
     if (to !== 'device' && to !== 'host') throw new InvalidArgumentError(`prefetch: pass { to: 'device' } or { to: 'host' }, got to = ${String(to)}`);
+    // A misspelt option would otherwise be ignored in silence (a prefetch is a hint: nothing else would tell).
+    for (const k of Object.keys(options)) {
+      if (k !== 'to') throw new InvalidArgumentError(`prefetch: unknown prefetch option "${k}"; known options: to`);
+    }
     const start = this.#pool.events.now();
     await this.#tail; // host operations issued before it land first
     const first = c.pageOf(addr);
@@ -518,8 +522,19 @@ class AddressSpaceImpl implements AddressSpace {
     this.#hostEvent('advise', addr, byteLength, start);
   }
 
+  /**
+   * The core, for queries of host-side state (advice, pageState, residency):
+   * they work while the device is lost, but not on a destroyed space, whose
+   * page table no longer means anything.
+   */
+  #alive(): SpaceCore {
+    if (this.#core.destroyed) throw new DestroyedError('this address space');
+    if (this.#pool.destroyed) throw new DestroyedError('the pool of this address space');
+    return this.#core;
+  }
+
   advice(addr: number): AdviceState {
-    const c = this.#core;
+    const c = this.#alive();
     c.checkRange('advice', addr, 1);
     return adviceOf(c.table.flags[c.pageOf(addr)]!);
   }
@@ -614,13 +629,13 @@ class AddressSpaceImpl implements AddressSpace {
   }
 
   pageState(addr: number): PageStateName {
-    const c = this.#core;
+    const c = this.#alive();
     c.checkRange('pageState', addr, 1);
     return PAGE_STATE_NAMES[c.table.state[c.pageOf(addr)]!]!;
   }
 
   residency(addr = 0, byteLength = this.size): Residency {
-    const c = this.#core;
+    const c = this.#alive();
     c.checkRange('residency', addr, byteLength);
     const t = c.table;
     const counts = [0, 0, 0, 0];
@@ -648,10 +663,15 @@ class AddressSpaceImpl implements AddressSpace {
   }
 }
 
+const SPACE_OPTIONS: readonly string[] = ['size', 'label', 'strict', 'durable', 'group', 'densityPrefetch', 'thrashing'] satisfies (keyof SpaceOptions)[];
+
 /** Create an address space of `size` bytes on `pool`. Its host memory is allocated now (zeroed). */
 export function createSpace(pool: Pool, options: SpaceOptions): AddressSpace {
   if (!(pool instanceof PoolImpl)) throw new PoolMismatchError('createSpace: pass a Pool from createPool()');
   if (!options || typeof options !== 'object') throw new InvalidArgumentError('createSpace: pass { size, label?, strict?, group? }');
+  for (const k of Object.keys(options)) {
+    if (!SPACE_OPTIONS.includes(k)) throw new InvalidArgumentError(`unknown space option "${k}"; known options: ${SPACE_OPTIONS.join(', ')}`);
+  }
   const size = checkByteCount('space size', options.size);
   if (size > MAX_SPACE_SIZE) {
     throw new InvalidArgumentError(`space size ${size} is over 4 GiB (${MAX_SPACE_SIZE}): virtual addresses are 32-bit in WGSL; use several spaces`);
