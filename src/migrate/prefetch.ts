@@ -5,7 +5,8 @@
 // To the device: the range's pages are made resident, evicting other
 // unpinned pages (CLOCK, with advice tiers) and never pinned ones. A range
 // larger than what can be made free at once (the pool less the pages pinned
-// outside the range) is not an error — a prefetch is a hint — and fetching
+// outside the range, less what other memory groups' min protects, and no
+// more than the space's own group's max: src/device/groups.ts) is not an error — a prefetch is a hint — and fetching
 // all of it would only evict its own beginning: the pages already resident
 // stay, and the rest are fetched in address order as far as they fit; the
 // others are left where they are and counted as skipped.
@@ -50,14 +51,14 @@ export async function prefetchToDevice(space: SpaceCore, first: number, last: nu
   const pool = space.pool;
   const t = space.table;
   const count = last - first + 1;
-  let pinnedInside = 0;
   let residentInside = 0;
-  for (let p = first; p <= last; p++) {
-    if (t.pins[p]! > 0) pinnedInside++;
-    if (t.isResident(p)) residentInside++;
-  }
-  // Resident pages of the range cost nothing; the others are taken in address order up to what can be freed.
-  const available = pool.frameCount - (pool.pinnedPages - pinnedInside);
+  for (let p = first; p <= last; p++) if (t.isResident(p)) residentInside++;
+  // Resident pages of the range cost nothing; the others are taken in address order up to what can be freed:
+  // the pool less the pins outside the range, less what other memory groups' min protects, and within the
+  // space's own group's max. Counting only the pool's pins here made the engine refuse a range its group
+  // could not hold (WorkingSetTooLargeError) instead of fetching what fits, as a hint should.
+  const range = new Uint32Array(count).map((_, i) => first + i);
+  const { available } = pool.groups.availableFrames(space, range);
   let room = available - residentInside;
   const chosen: number[] = [];
   for (let p = first; p <= last; p++) {
