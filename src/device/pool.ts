@@ -359,18 +359,28 @@ export class PoolImpl implements Pool {
     };
   }
 
-  /** Frame table and every space's page table agree (I4/F3). For tests. */
+  /**
+   * Frame table and every space's page table agree (I4/F3), and the pinned-page
+   * counts are the pages with pins (pool.pinnedPages, each space's pinnedPages:
+   * memory groups sum the latter). For tests.
+   */
   checkInvariants(): void {
     this.frames.checkInvariants();
+    let pinned = 0;
     for (const [id, s] of this.spaces) {
       s.table.checkInvariants();
       const t = s.table;
+      let spacePinned = 0;
       for (let p = 0; p < t.pageCount; p++) {
+        if (t.pins[p]! > 0) spacePinned++;
         const f = t.frame[p]!;
         if (f === 0xffffffff) continue;
         assert(this.frames.owner[f] === id && this.frames.page[f] === p, `space ${id} page ${p} → frame ${f}, but the frame belongs to ${this.frames.owner[f]}:${this.frames.page[f]} (I4)`);
       }
+      assert(spacePinned === s.pinnedPages, `space ${id} has ${spacePinned} pinned pages but counts ${s.pinnedPages}`);
+      pinned += spacePinned;
     }
+    assert(pinned === this.pinnedPages, `the spaces have ${pinned} pinned pages but the pool counts ${this.pinnedPages}`);
     for (let f = 0; f < this.frameCount; f++) {
       const o = this.frames.owner[f]!;
       if (o === 0) continue;

@@ -457,8 +457,14 @@ class AddressSpaceImpl implements AddressSpace {
       try {
         await pool.settleWriteBacks(); // what the fault-in evicted reads as host-valid once pin() resolves
       } catch (e) {
-        // The device was lost meanwhile: a pin() that fails takes no pin.
-        for (const p of pages) if (--t.pins[p]! === 0) pool.pinnedPages--;
+        // The device was lost meanwhile: a pin() that fails takes no pin. Both counts go back: the space's is
+        // what its memory group's pinned bytes and pin limit are summed from (groups.ts).
+        for (const p of pages) {
+          if (--t.pins[p]! === 0) {
+            pool.pinnedPages--;
+            c.pinnedPages--;
+          }
+        }
         throw e;
       }
       this.#hostEvent('pin', addr, byteLength, start);
