@@ -14,7 +14,13 @@
 //      counts them; `stats().requestedCapacity` keeps what was asked for).
 //      Not possible for the first window, nor while a page there is pinned or
 //      held by the operation that needs the memory (Locked, or between taking
-//      a frame and mapping it, or a victim chosen for eviction: `protect`).
+//      a frame and mapping it, or a victim chosen for eviction: `protect`),
+//      nor when the pool would hold less than its memory groups' min added up
+//      (src/device/groups.ts): createGroup promised that they fit together, so
+//      a group at or under its min is never evicted by another, and a pool
+//      smaller than their sum could not keep that promise without a group
+//      starving the others — the runtime has a choice here (fail the
+//      allocation, typed), so it keeps the promise, as it keeps pins.
 //
 // When nothing can be given back the operation fails with GpuOutOfMemoryError
 // naming the bytes, and changes nothing else: the caller has made no state
@@ -63,24 +69,28 @@ export async function allocate(pool: PoolImpl, desc: GPUBufferDescriptor, protec
     const b = await tryCreate(pool.device, desc);
     if (b) return b;
     if (pool.transfer.releaseIdle() > 0) continue;
-    if (protect === 'all' || !(await shrink(pool, protect))) {
-      throw new GpuOutOfMemoryError(
-        `allocating "${desc.label ?? 'a buffer'}"`, desc.size, pool.capacity,
-        pool.frames.frameCount > pool.frames.windowFrames ? ', and no window could be given back now (pinned or in use)' : ', with nothing left to give back',
-      );
-    }
+    const refused = protect !== 'all' ? await shrink(pool, protect)
+      : pool.frames.frameCount > pool.frames.windowFrames ? ', and no window could be given back now (pinned or in use)' : ', with nothing left to give back';
+    if (refused !== undefined) throw new GpuOutOfMemoryError(`allocating "${desc.label ?? 'a buffer'}"`, desc.size, pool.capacity, refused);
   }
 }
 
-/** Give back the pool's last window; false when it cannot be done now. */
-async function shrink(pool: PoolImpl, protect: readonly number[]): Promise<boolean> {
-  if (shrinking.has(pool)) return false;
+/** Give back the pool's last window: undefined when done, else why not (the end of a GpuOutOfMemoryError message). */
+async function shrink(pool: PoolImpl, protect: readonly number[]): Promise<string | undefined> {
+  const busy = ', and no window could be given back now (pinned or in use)';
+  if (shrinking.has(pool)) return busy;
   const frames = pool.frames;
   const wf = frames.windowFrames;
   const active = Math.ceil(frames.frameCount / wf);
-  if (active <= 1) return false;
+  if (active <= 1) return ', with nothing left to give back';
   const first = (active - 1) * wf;
-  if (protect.some((f) => f >= first)) return false;
+  const ps = pool.pageSize;
+  const minSum = pool.groups.minFrames();
+  if (minSum > first) {
+    return `, and its last window cannot be given back: the pool would hold ${first * ps} bytes, less than the ${minSum * ps} bytes ` +
+      `its memory groups' min add up to (each group was promised its min)`;
+  }
+  if (protect.some((f) => f >= first)) return busy;
   /** Pages with a frame in the window, per space; false if one may not leave. */
   const scan = (): Map<SpaceCore, number[]> | false => {
     const out = new Map<SpaceCore, number[]>();
@@ -97,7 +107,7 @@ async function shrink(pool: PoolImpl, protect: readonly number[]): Promise<boole
     return out;
   };
   const held = scan();
-  if (!held) return false;
+  if (!held) return busy;
   shrinking.add(pool);
   let written = 0;
   try {
@@ -107,16 +117,16 @@ async function shrink(pool: PoolImpl, protect: readonly number[]): Promise<boole
       if (dirty.length > 0) written += await writeBackPages(s, dirty, 'eviction');
     }
   } catch {
-    return false;
+    return busy;
   } finally {
     shrinking.delete(pool);
   }
   // Host writes may have dropped frames meanwhile; nothing can have taken one (the caller holds the lock).
   const now = scan();
-  if (!now) return false;
+  if (!now) return busy;
   for (const [s, pages] of now) {
     for (const p of pages) {
-      if (s.table.state[p] === PageState.Device) return false; // a write-back that did not land: keep everything
+      if (s.table.state[p] === PageState.Device) return busy; // a write-back that did not land: keep everything
     }
   }
   let dropped = 0;
@@ -140,6 +150,6 @@ async function shrink(pool: PoolImpl, protect: readonly number[]): Promise<boole
   pool.options = { ...o, capacity, pinLimit: Math.min(o.pinLimit, capacity) };
   for (const s of pool.spaces.values()) s.resetBindGroup();
   pool.counters.shrinks++;
-  return true;
+  return undefined;
 }
 

@@ -24,7 +24,12 @@
 //
 // Groups are flat under the root (the RFC walks a hierarchy up to the root;
 // here every group's parent is the pool). The sum of all groups' min may not
-// exceed the capacity, so protection can always be honoured.
+// exceed the capacity, so protection can always be honoured — also later: an
+// out-of-memory shrink of the pool (gpu-memory.ts) never goes below the sum,
+// and recover() refuses a new device that cannot hold it (loss.ts), as both
+// do for pinned pages. A max may come to exceed a pool that shrank: the limit
+// in force, and what usage() and the pressure monitor report, is the max cut
+// to the pool's capacity now.
 //
 // State: the group of each space, the limits, and eviction counts per group;
 // usage is not stored but summed from the frame table's per-space counts (F4)
@@ -53,8 +58,10 @@ export interface GroupUsage {
   readonly label: string;
   /** Spaces in the group now. */
   readonly spaces: number;
+  /** The max in force: as created, cut to the pool's capacity now (an out-of-memory shrink may have made it smaller). */
   readonly max: number;
   readonly min: number;
+  /** The pin limit in force: as created, cut to `max` (the root's: the pool's pinLimit). */
   readonly pinLimit: number;
   /** Device bytes its spaces hold (frames, pinned ones included). */
   readonly used: number;
@@ -164,8 +171,7 @@ export class GroupTable {
     if (maxF > pool.frameCount) throw new InvalidArgumentError(`createGroup "${label}": max ${maxF * ps} exceeds the pool's capacity ${pool.capacity}`);
     if (minF > maxF) throw new InvalidArgumentError(`createGroup "${label}": min ${minF * ps} exceeds its max ${maxF * ps}`);
     if (pinF > maxF) throw new InvalidArgumentError(`createGroup "${label}": pinLimit ${pinF * ps} exceeds its max ${maxF * ps}; pinned bytes count toward max`);
-    let minSum = minF;
-    for (const g of this.#all) minSum += g.minFrames;
+    const minSum = minF + this.minFrames();
     if (minSum > pool.frameCount) {
       throw new InvalidArgumentError(
         `createGroup "${label}": the groups' min would add up to ${minSum * ps} bytes, over the pool's capacity ${pool.capacity}; ` +
@@ -199,6 +205,26 @@ export class GroupTable {
     return this.#ofSpace.get(spaceId) ?? this.root;
   }
 
+  /** The groups' min added up (frames): never more than the pool's frame count (see the header). */
+  minFrames(): number {
+    let n = 0;
+    for (const g of this.#all) n += g.minFrames;
+    return n;
+  }
+
+  /** The max in force: the group's max cut to the pool's frames now (the root: all of them). */
+  maxFrames(g: GroupImpl): number {
+    return g.isRoot ? this.pool.frameCount : Math.min(g.maxFrames, this.pool.frameCount);
+  }
+
+  /**
+   * The pin limit in force: the root's is the pool's, which an out-of-memory shrink may have cut; a
+   * group's is cut to its max in force (pins count toward max).
+   */
+  pinFrames(g: GroupImpl): number {
+    return g.isRoot ? Math.floor(this.pool.pinLimit / this.pool.pageSize) : Math.min(g.pinFrames, this.maxFrames(g));
+  }
+
   usedFrames(g: GroupImpl): number {
     let n = 0;
     for (const s of g.spaces) n += this.pool.frames.ownedCount(s);
@@ -219,9 +245,10 @@ export class GroupTable {
   usage(g: GroupImpl): GroupUsage {
     const ps = this.pool.pageSize;
     const used = this.usedFrames(g);
-    const max = g.isRoot ? this.pool.frameCount : g.maxFrames;
+    const max = this.maxFrames(g);
+    const pinLimit = this.pinFrames(g);
     return {
-      label: g.label, spaces: g.spaces.size, max: max * ps, min: g.minFrames * ps, pinLimit: g.pinFrames * ps,
+      label: g.label, spaces: g.spaces.size, max: max * ps, min: g.minFrames * ps, pinLimit: pinLimit * ps,
       used: used * ps, free: Math.max(0, max - used) * ps, pinned: this.pinnedPages(g) * ps, protected: this.protectedFrames(g) * ps,
       evictedBySelf: g.evictedBySelf, evictedByOthers: g.evictedByOthers,
     };
@@ -234,7 +261,7 @@ export class GroupTable {
   mustReuse(spaceId: number, need: number): number {
     const g = this.of(spaceId);
     if (g.isRoot) return 0;
-    return Math.max(0, need - Math.max(0, g.maxFrames - this.usedFrames(g)));
+    return Math.max(0, need - Math.max(0, this.maxFrames(g) - this.usedFrames(g)));
   }
 
   /** `base`, restricted to the frames of `spaceId`'s own group. */
@@ -295,7 +322,7 @@ export class GroupTable {
     const ownPinnedOutside = this.pinnedPages(g) - pinnedInside;
     const available = Math.min(poolAvailable, pool.frameCount - held - ownPinnedOutside);
     if (g.isRoot) return { available, group: undefined };
-    const capped = g.maxFrames - ownPinnedOutside;
+    const capped = this.maxFrames(g) - ownPinnedOutside;
     return capped < available ? { available: capped, group: g } : { available, group: undefined };
   }
 
@@ -305,7 +332,8 @@ export class GroupTable {
     if (g.isRoot || fresh === 0) return;
     const pinned = this.pinnedPages(g);
     const ps = this.pool.pageSize;
-    if (pinned + fresh > g.pinFrames) throw new GroupPinLimitError(g.label, fresh * ps, pinned * ps, g.pinFrames * ps);
+    const limit = this.pinFrames(g);
+    if (pinned + fresh > limit) throw new GroupPinLimitError(g.label, fresh * ps, pinned * ps, limit * ps);
   }
 
   /** Throw WorkingSetTooLargeError before moving anything if `pages` cannot fit (naming the group when its max is what binds). */

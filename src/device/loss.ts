@@ -25,6 +25,10 @@
 //            pages are uploaded again at once (I3: pinned ⇒ resident), and
 //            pipelines compile again on first use (the caches are per device).
 //            Spaces, allocations, subscriptions, listeners and counters stay.
+//            Refused (GpuOutOfMemoryError, the pool stays lost) when the new
+//            device cannot hold the pinned pages or the memory groups' min.
+//            Unpinning works while lost (it is host-side accounting), so the
+//            first can be fixed before trying again.
 //
 // State lives in LossState, written only here (and cleared by recoverPool);
 // the pool, the spaces' operations and the dispatches call these functions.
@@ -203,7 +207,14 @@ export async function recoverPool(pool: PoolImpl, device: GPUDevice): Promise<Re
     const pinnedBytes = pool.pinnedPages * o.pageSize;
     if (pinnedBytes > o.capacity) {
       for (const b of made.buffers) b.destroy();
-      throw new GpuOutOfMemoryError('recover', o.windowSize, o.capacity, `, and its ${pinnedBytes} pinned bytes must be resident; unpin some`);
+      throw new GpuOutOfMemoryError('recover', o.windowSize, o.capacity, `, and its ${pinnedBytes} pinned bytes must be resident; unpin some (unpin works while the device is lost)`);
+    }
+    // The memory groups were promised that their min fit the pool together (groups.ts): a smaller pool
+    // could not keep it. Refused like the pins, leaving the pool lost: another device may be larger.
+    const minBytes = pool.groups.minFrames() * o.pageSize;
+    if (minBytes > o.capacity) {
+      for (const b of made.buffers) b.destroy();
+      throw new GpuOutOfMemoryError('recover', o.windowSize, o.capacity, `, and its memory groups' min add up to ${minBytes} bytes, which must fit; recover on a device with more memory`);
     }
     // ---- commit: synchronous from here, so nothing sees a pool half moved ----
     const final = pool.loss.final!;

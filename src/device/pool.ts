@@ -113,7 +113,8 @@ export interface Pool {
    * other page keeps its valid host bytes. Pinned pages are uploaded again
    * before this resolves. Spaces, allocations, subscriptions, event listeners
    * and counters carry over; kernels compile again on first use. Rejects,
-   * leaving the pool lost, when `device` cannot hold the pinned pages.
+   * leaving the pool lost, when `device` cannot hold the pinned pages (unpin
+   * works while lost) or the memory groups' min added up.
    */
   recover(device: GPUDevice): Promise<RecoveryReport>;
   /** Destroy the pool's GPU buffers. Its spaces keep their host-valid data; device-only data is lost. */
@@ -197,7 +198,7 @@ export class PoolImpl implements Pool {
         pageSize: options.pageSize,
         get capacityFrames() { return frames().frameCount; },
         usedFrames: () => frames().frameCount - frames().freeCount,
-        groups: () => this.groups.list().filter((g) => !g.isRoot).map((g) => ({ key: g, label: g.label, maxFrames: g.maxFrames, usedFrames: this.groups.usedFrames(g) })),
+        groups: () => this.groups.list().filter((g) => !g.isRoot).map((g) => ({ key: g, label: g.label, maxFrames: this.groups.maxFrames(g), usedFrames: this.groups.usedFrames(g) })),
       },
     );
     this.events.observe((e) => {

@@ -278,7 +278,7 @@ export async function makeResident(
         victims = chooseVictims(frames, reuse, oq, (chosen ??= new Uint8Array(frames.frameCount)));
         if (victims.length < reuse) {
           const g = groups.of(space.id);
-          const room = Math.max(0, g.maxFrames - groups.usedFrames(g)) + countEvictable(frames, oq) + (pages.length - need.length);
+          const room = Math.max(0, groups.maxFrames(g) - groups.usedFrames(g)) + countEvictable(frames, oq) + (pages.length - need.length);
           throw groups.tooLarge(space, pages.length, room, g);
         }
       }

@@ -129,6 +129,7 @@ export interface AddressSpace {
   withView<R>(addr: number, byteLength: number, mode: ViewMode, fn: (view: Uint8Array) => R): Promise<R>;
   /** Make the pages of the range resident and keep them there until unpinned. */
   pin(addr: number, byteLength: number): Promise<void>;
+  /** Drop one pin of each page of the range. Works while the device is lost (see pool.recover). */
   unpin(addr: number, byteLength: number): void;
   /**
    * Move the range ahead of its use, like cudaMemPrefetchAsync. The host may
@@ -472,8 +473,9 @@ class AddressSpaceImpl implements AddressSpace {
   }
 
   unpin(addr: number, byteLength: number): void {
-    const c = this.#core;
-    c.check();
+    // Not c.check(): unpinning is host-side accounting, and must work while the device is lost — recover()
+    // refuses a device that cannot hold the pinned pages, and unpinning some is how to go on.
+    const c = this.#alive();
     c.checkRange('unpin', addr, byteLength);
     const first = c.pageOf(addr);
     const last = c.pageOf(addr + byteLength - 1);
