@@ -363,7 +363,7 @@ export class PoolImpl implements Pool {
   /**
    * Frame table and every space's page table agree (I4/F3), and the pinned-page
    * counts are the pages with pins (pool.pinnedPages, each space's pinnedPages:
-   * memory groups sum the latter). For tests.
+   * memory groups sum the latter), and the groups' min fit the pool. For tests.
    */
   checkInvariants(): void {
     this.frames.checkInvariants();
@@ -382,6 +382,8 @@ export class PoolImpl implements Pool {
       pinned += spacePinned;
     }
     assert(pinned === this.pinnedPages, `the spaces have ${pinned} pinned pages but the pool counts ${this.pinnedPages}`);
+    const mins = this.groups.minFrames();
+    assert(mins <= this.frameCount, `the memory groups' min add up to ${mins} frames, over the pool's ${this.frameCount} (groups.ts)`);
     for (let f = 0; f < this.frameCount; f++) {
       const o = this.frames.owner[f]!;
       if (o === 0) continue;

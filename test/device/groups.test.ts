@@ -234,3 +234,28 @@ describe('eviction counts per group', () => {
     expect([a.evictedBySelf, a.evictedByOthers]).toEqual([1, 2]);
   });
 });
+
+describe('limits in force once the pool is smaller (an out-of-memory shrink, or recover() onto a smaller device)', () => {
+  it('max and pin limit are cut to the capacity now, the root\'s pin limit is the pool\'s; the mins stay as promised', () => {
+    const { groups, space, pool } = setup(16, 8 * PS);
+    const a = groups.create({ label: 'a', max: 12 * PS, min: 2 * PS, pinLimit: 10 * PS });
+    const b = groups.create({ label: 'b', max: 4 * PS, min: 2 * PS });
+    const s = space(1, a);
+    expect([groups.maxFrames(a), groups.pinFrames(a), groups.minFrames()]).toEqual([12, 10, 4]);
+    // The pool keeps 8 of its 16 frames (gpu-memory.ts cuts its pinLimit to the capacity too).
+    Object.assign(pool, { frameCount: 8, capacity: 8 * PS, pinLimit: 8 * PS });
+    expect([groups.maxFrames(a), groups.pinFrames(a), groups.maxFrames(b), groups.pinFrames(b), groups.maxFrames(groups.root)]).toEqual([8, 8, 4, 2, 8]);
+    expect(groups.usage(a)).toMatchObject({ max: 8 * PS, min: 2 * PS, pinLimit: 8 * PS, free: 8 * PS });
+    expect(a.max).toBe(12 * PS); // as created
+    // At its max in force the group reuses its own frames; it may hold no more than that.
+    expect(groups.mustReuse(1, 8)).toBe(0);
+    expect(groups.mustReuse(1, 9)).toBe(1);
+    expect(groups.availableFrames(s, new Uint32Array(12).map((_, i) => i)).available).toBe(8);
+    Object.assign(pool, { pinLimit: 4 * PS });
+    expect(groups.usage(groups.root).pinLimit).toBe(4 * PS);
+    // A pin limit cut to the max in force: the group's error names it.
+    (s as unknown as FakeSpace).pinnedPages = 8;
+    expect(() => groups.checkPin(s, 1)).toThrow(GroupPinLimitError);
+    expect(() => groups.checkPin(s, 1)).toThrow(/over its pin limit of 32768 bytes/);
+  });
+});
