@@ -6,10 +6,11 @@
 // unpinned pages (CLOCK, with advice tiers) and never pinned ones. A range
 // larger than what can be made free at once (the pool less the pages pinned
 // outside the range, less what other memory groups' min protects, and no
-// more than the space's own group's max: src/device/groups.ts) is not an error — a prefetch is a hint — and fetching
-// all of it would only evict its own beginning: the pages already resident
-// stay, and the rest are fetched in address order as far as they fit; the
-// others are left where they are and counted as skipped.
+// more than the space's own group's max: src/device/groups.ts) is not an
+// error — a prefetch is a hint — and fetching all of it would only evict its
+// own beginning: the pages already resident stay, and the rest are fetched in
+// address order as far as they fit; the others are left where they are and
+// counted as skipped.
 //
 // To the host: device-dirty pages are written back, then the device copies
 // are dropped (a migration, as cudaMemPrefetchAsync to the CPU does), except

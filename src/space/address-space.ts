@@ -459,9 +459,10 @@ class AddressSpaceImpl implements AddressSpace {
         await pool.settleWriteBacks(); // what the fault-in evicted reads as host-valid once pin() resolves
       } catch (e) {
         // The device was lost meanwhile: a pin() that fails takes no pin. Both counts go back: the space's is
-        // what its memory group's pinned bytes and pin limit are summed from (groups.ts).
+        // what its memory group's pinned bytes and pin limit are summed from (groups.ts). An unpin() made while
+        // this pin was pending (it works while lost) may have dropped the pin already: never below zero.
         for (const p of pages) {
-          if (--t.pins[p]! === 0) {
+          if (t.pins[p]! > 0 && --t.pins[p]! === 0) {
             pool.pinnedPages--;
             c.pinnedPages--;
           }
@@ -531,9 +532,9 @@ class AddressSpaceImpl implements AddressSpace {
   }
 
   /**
-   * The core, for queries of host-side state (advice, pageState, residency):
-   * they work while the device is lost, but not on a destroyed space, whose
-   * page table no longer means anything.
+   * The core, for host-side state that must stay usable while the device is
+   * lost (advice, pageState, residency queries; unpin) — but not on a
+   * destroyed space, whose page table no longer means anything.
    */
   #alive(): SpaceCore {
     if (this.#core.destroyed) throw new DestroyedError('this address space');

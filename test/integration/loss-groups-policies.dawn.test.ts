@@ -162,6 +162,37 @@ testWithDevice('a pin in a group that fails because the device is lost under it 
   s.checkInvariants();
 });
 
+testWithDevice('an unpin made while a pin is pending, then the pin failed by the loss: no pin count goes below zero', async (ctx) => {
+  const pool = ctx.track(await createPool(ctx.device, { capacity: 8 * P, pageSize: P, pinLimit: 8 * P, uploadPath: 'writeBuffer' }));
+  const g = createGroup(pool, { label: 'pinner', pinLimit: 4 * P });
+  const s = ctx.track(createSpace(pool, { size: 32 * P, strict: true, group: g }));
+  await s.write(0, new Uint32Array(8 * W).fill(1));
+  await affineOn(s, 0, 8, 2, 0, new Uint32Array(32 * W));
+  const impl = poolImpl(pool);
+  const detached = impl.transfer.readbackDetached.bind(impl.transfer);
+  impl.transfer.readbackDetached = (...a: Parameters<typeof detached>) => {
+    const r = detached(...a);
+    ctx.device.destroy();
+    return r;
+  };
+  // The pin has taken its pins and waits for its evictions' write-backs: the program unpins (allowed while lost).
+  const settle = impl.settleWriteBacks.bind(impl);
+  let unpinned = false;
+  impl.settleWriteBacks = (...a: Parameters<typeof settle>) => {
+    if (!unpinned) {
+      unpinned = true;
+      s.unpin(8 * P, 2 * P);
+    }
+    return settle(...a);
+  };
+  await expect(within(s.pin(8 * P, 2 * P), SETTLE_MS, 'the pin')).rejects.toBeInstanceOf(DeviceLostError);
+  expect(unpinned).toBe(true);
+  expect(s.residency(8 * P, 2 * P).pinned).toBe(0);
+  await within(pool.recover((await spareDevice(ctx)).device), SETTLE_MS, 'recover');
+  expect([pool.budget().pinned, g.usage().pinned]).toEqual([0, 0]);
+  s.checkInvariants();
+});
+
 /**
  * Two prefetches on a pool of 8 frames, uploads through the staging ring: to
  * the host of pages 4–5 (a read-back), then to the device of pages 8–15
