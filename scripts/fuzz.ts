@@ -1,12 +1,14 @@
-// `npm run fuzz -- --ops N [--seed S] [--max-len L] [--batch B]`: the
+// `npm run fuzz -- --ops N [--seed S] [--max-len L] [--batch B] [--minutes M] [--json FILE]`: the
 // differential fuzz model (test/fuzz/model.ts) for as many operations as asked,
 // on one Dawn device. Sequences run in batches of B under fast-check (lengths spread up to L), batch k
 // with seed S + k; the first failing sequence is shrunk and printed as JSON
 // (config and operations) with the seed and path that replay it — paste it
 // into test/fuzz/regressions.dawn.test.ts. Prints operations per second and,
 // at the end, counts of what ran (kinds, dispatch modes, predicted errors,
-// pool counters) for docs/reliability.md.
+// pool counters) for docs/reliability.md; --json writes them to a file.
+// --minutes stops after the batch that passes M minutes, short of N if need be.
 
+import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
@@ -20,6 +22,8 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     'max-len': { type: 'string', default: '120' },
     batch: { type: 'string', default: '20' },
+    minutes: { type: 'string' },
+    json: { type: 'string' },
   },
 });
 
@@ -32,6 +36,8 @@ function whole(name: string, v: string | undefined, min: number): number {
 const target = whole('ops', values.ops, 1);
 const maxLen = whole('max-len', values['max-len'], 1);
 const batch = whole('batch', values.batch, 1);
+const minutes = values.minutes !== undefined ? Number(values.minutes) : Infinity;
+if (!(minutes > 0)) throw new Error(`--minutes: "${values.minutes}" is not a positive number`);
 const seed0 = values.seed !== undefined ? whole('seed', values.seed, 0) : Date.now() % 2 ** 31;
 
 const node = await requestNodeDevice();
@@ -60,7 +66,7 @@ const onOp = (): void => {
 console.log(`fuzz: ${target} operations, sequences of 1–${maxLen}, batches of ${batch}, seed ${seed0}; device ${node.adapterName}`);
 let failed = false;
 let b = 0;
-for (; stats.ops < target; b++) {
+for (; stats.ops < target && performance.now() - t0 < minutes * 60_000; b++) {
   const seed = seed0 + b;
   const property = fc.asyncProperty(fuzzSequenceArb(maxLen, 'max'), async ([cfg, ops]) => {
     try {
@@ -97,4 +103,12 @@ console.log(`operations: ${JSON.stringify(stats.byKind)}`);
 console.log(`dispatches: ${JSON.stringify(stats.dispatchModes)}; demand passes ${stats.demandPasses}, aborts ${stats.aborts}, slices ${stats.slices}, fault-in retries ${stats.retries}`);
 console.log(`predicted errors raised: ${JSON.stringify(stats.expectedErrors)}`);
 console.log(`pool counters: ${JSON.stringify(stats.pool)}`);
+if (values.json) {
+  writeFileSync(values.json, JSON.stringify({
+    passed: !failed, seed: seed0, batches: b + (failed ? 1 : 0), batchSize: batch, maxLen, seconds: Math.round(seconds),
+    opsPerSecond: Math.round(stats.ops / seconds), date: new Date().toISOString(),
+    machine: { cpus: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}`, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, adapter: node.adapterName },
+    ...stats,
+  }, null, 2) + '\n');
+}
 process.exit(failed ? 1 : 0);
