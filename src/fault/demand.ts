@@ -241,8 +241,16 @@ class DemandRun {
   #keepViolations(rec: Uint32Array): void {
     const listed = decodeViolations(rec);
     let fresh = 0;
+    // A pass run again repeats its violations: each counts once, keyed by address, kind, invocation
+    // and which occurrence of those it is in its pass — so accesses one invocation repeats within a
+    // pass (a load and a store of the same bad address) count apart, as in declared mode. (Keyed
+    // without the occurrence, the count depended on how many of them fit in the 32 listed.)
+    const nth = new Map<string, number>();
     for (const v of listed) {
-      const key = `${v.addr}:${v.kind}:${v.invocation.join(',')}`;
+      const base = `${v.addr}:${v.kind}:${v.invocation.join(',')}`;
+      const n = (nth.get(base) ?? 0) + 1;
+      nth.set(base, n);
+      const key = `${base}#${n}`;
       if (this.#seenViolations.has(key)) continue;
       this.#seenViolations.add(key);
       this.violations.push(v);
