@@ -831,9 +831,7 @@ export class Oracle {
     const old = loadKind ? 0 : o.u32(addr);
     if (!storeKind) o.setU32(addr, value);
     o.setU32(out, old ^ STRAY_MASK);
-    // Demand mode counts distinct (address, kind, invocation) — passes that run again repeat their
-    // violations (fault/demand.ts) — so a load and a store refused alike count once.
-    const count = st.demand && loadKind === storeKind ? (loadKind ? 1 : 0) : (loadKind ? 1 : 0) + (storeKind ? 1 : 0);
+    const count = (loadKind ? 1 : 0) + (storeKind ? 1 : 0);
     if (count === 0) return { mode };
     return { error: 'ACCESS_VIOLATION', violations: { count, addr, kind: (loadKind ?? storeKind)! } };
   }

@@ -8,6 +8,7 @@ import { expect } from 'vitest';
 import { testWithDevice, KiB } from '../helpers/gpu.ts';
 import { makeSpace, u32 } from '../helpers/space.ts';
 import { runSequence, kernels, type FuzzConfig, type FuzzOp } from './model.ts';
+import { AccessViolationError } from '../../src/index.ts';
 
 function replay(name: string, counterexample: [FuzzConfig, FuzzOp[]], direct?: Parameters<typeof testWithDevice>[1]): void {
   testWithDevice(name, async (ctx) => {
@@ -71,5 +72,37 @@ replay(
     expect(u32(await space.read(2 * P, 8))[1]).toBe(0xef000000);
     expect(u32(await space.read(0, 12))[2]).toBe(0x33333333); // the neighbouring word is intact
     space.checkInvariants();
+  },
+);
+
+// src/fault/demand.ts (#keepViolations): demand mode counted a violation once per (address, kind,
+// invocation) so that passes run again do not count theirs twice — which also merged distinct
+// accesses of one pass: a load and a store of the same bad address counted 1 (declared mode: 2),
+// and with more than 32 of them the count depended on which were listed.
+replay(
+  'demand mode counts a load and a store of the same bad address as two violations, like declared mode (was 1)',
+  [
+    { pageSize: 4096, frames: 10, windowFrames: 4, pinPages: 1, uploadPath: 'auto', pages: [16, 16] },
+    [
+      {
+        kind: 'burst',
+        ops: [
+          { kind: 'stray', s: 0, demand: false, addr: { raw: 1 }, value: 0, out: { pick: 0, off: 0, len: 0 }, decl: { pick: 0, off: 0, len: 0 }, declRead: false },
+          { kind: 'read', s: 0, at: { pick: 0, off: 0, len: 0 } },
+          { kind: 'read', s: 0, at: { pick: 0, off: 0, len: 0 } },
+        ],
+      },
+      { kind: 'evict', pages: 0, dirty: false },
+    ],
+  ],
+  async (ctx) => {
+    const { space } = await makeSpace(ctx, { capacity: 4 * P, pageSize: P }, 16 * P);
+    for (const demand of [false, true]) {
+      const e = await space.dispatch(kernels.stray, { workgroups: 1, demand, args: [16 * P + 64, 1, 8], write: demand ? [] : [{ addr: 8, byteLength: 4 }] })
+        .then(() => undefined, (x: unknown) => x);
+      expect(e).toBeInstanceOf(AccessViolationError);
+      expect((e as AccessViolationError).count).toBe(2);
+      expect((e as AccessViolationError).violations.map((v) => v.kind)).toEqual(['out-of-range', 'out-of-range']);
+    }
   },
 );
