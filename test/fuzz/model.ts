@@ -964,7 +964,8 @@ export function startReal(st: Step, w: World, stats?: FuzzStats): Promise<Outcom
       }
     }
   } catch (e) {
-    return Promise.resolve(failure(e));
+    // As a rejection, not a throw: the other steps of a burst are in flight and must be awaited.
+    return new Promise((resolve) => resolve(failure(e)));
   }
 }
 
@@ -1065,51 +1066,70 @@ function checkState(world: World, oracle: Oracle, where: string): void {
 }
 
 /**
- * Run one sequence on a fresh pool and spaces; throws a Divergence (or the
- * runtime's own error) at the first difference. `onStep` is called after
- * every operation (progress).
+ * A world and its oracle in lockstep: `run()` applies one operation to both and
+ * checks the outcome and the state after it; `verifyAll()` compares every byte.
+ * runSequence() uses one per sequence; the soak (test/soak/) keeps one for
+ * minutes.
  */
-export async function runSequence(
-  device: GPUDevice, cfg: FuzzConfig, ops: readonly FuzzOp[], stats?: FuzzStats, onOp?: () => void,
-): Promise<void> {
-  const world = await makeWorld(device, cfg);
-  const oracle = new Oracle(cfg);
-  try {
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i]!;
-      const where = `op ${i} (${op.kind})`;
-      const steps = resolve(op, oracle);
-      if (op.kind === 'burst') {
-        const gots = await Promise.all(steps.map((st) => startReal(st, world, stats)));
-        const wants = await oracle.matchBurst(steps, gots, where, (s, addr, len) => world.spaces[s]!.read(addr, len));
-        if (stats) for (const want of wants) if (want.error) bump(stats.expectedErrors, want.error);
-      } else {
-        for (const st of steps) {
-          const before = st.kind === 'pin' ? world.spaces[st.s]!.residency() : undefined;
-          const want = oracle.apply(st);
-          const got = await startReal(st, world, stats);
-          compare(where, st, want, got);
-          if (stats && want.error) bump(stats.expectedErrors, want.error);
-          if (before && got.error) {
-            // A refused pin changes nothing: not the residency, not the pins.
-            const after = world.spaces[(st as { s: number }).s]!.residency();
-            if (JSON.stringify(after) !== JSON.stringify(before)) throw new Divergence(`${where}: refused pin changed residency ${JSON.stringify(before)} → ${JSON.stringify(after)}`);
-          }
+export class FuzzSession {
+  readonly world: World;
+  readonly oracle: Oracle;
+  readonly #stats: FuzzStats | undefined;
+  #index = 0;
+
+  private constructor(world: World, oracle: Oracle, stats: FuzzStats | undefined) {
+    this.world = world;
+    this.oracle = oracle;
+    this.#stats = stats;
+  }
+
+  static async open(device: GPUDevice, cfg: FuzzConfig, stats?: FuzzStats): Promise<FuzzSession> {
+    return new FuzzSession(await makeWorld(device, cfg), new Oracle(cfg), stats);
+  }
+
+  /** Apply one operation to the spaces and the oracle; throws a Divergence (or the runtime's own error) at a difference. */
+  async run(op: FuzzOp): Promise<void> {
+    const { world, oracle } = this;
+    const stats = this.#stats;
+    const where = `op ${this.#index++} (${op.kind})`;
+    const steps = resolve(op, oracle);
+    if (op.kind === 'burst') {
+      const settled = await Promise.allSettled(steps.map((st) => startReal(st, world, stats)));
+      // An untyped error (a runtime bug) is reported once every step has settled, so none outlives the world.
+      const broken = settled.find((r) => r.status === 'rejected');
+      if (broken) throw broken.reason;
+      const gots = settled.map((r) => (r as PromiseFulfilledResult<Outcome>).value);
+      const wants = await oracle.matchBurst(steps, gots, where, (s, addr, len) => world.spaces[s]!.read(addr, len));
+      if (stats) for (const want of wants) if (want.error) bump(stats.expectedErrors, want.error);
+    } else {
+      for (const st of steps) {
+        const before = st.kind === 'pin' ? world.spaces[st.s]!.residency() : undefined;
+        const want = oracle.apply(st);
+        const got = await startReal(st, world, stats);
+        compare(where, st, want, got);
+        if (stats && want.error) bump(stats.expectedErrors, want.error);
+        if (before && got.error) {
+          // A refused pin changes nothing: not the residency, not the pins.
+          const after = world.spaces[(st as { s: number }).s]!.residency();
+          if (JSON.stringify(after) !== JSON.stringify(before)) throw new Divergence(`${where}: refused pin changed residency ${JSON.stringify(before)} → ${JSON.stringify(after)}`);
         }
       }
-      checkState(world, oracle, where);
-      if (stats) {
-        stats.ops++;
-        stats.steps += steps.length;
-        bump(stats.byKind, op.kind);
-        for (const st of steps) {
-          const want = st.kind === 'dispatch' ? (st.demand ? (kernels[st.kernel].idempotent ? 'replay' : 'transaction') : 'declared') : undefined;
-          if (want) bump(stats.dispatchModes, want);
-        }
-      }
-      onOp?.();
     }
-    // The end: every byte of every space, the hog included.
+    checkState(world, oracle, where);
+    if (stats) {
+      stats.ops++;
+      stats.steps += steps.length;
+      bump(stats.byKind, op.kind);
+      for (const st of steps) {
+        const want = st.kind === 'dispatch' ? (st.demand ? (kernels[st.kernel].idempotent ? 'replay' : 'transaction') : 'declared') : undefined;
+        if (want) bump(stats.dispatchModes, want);
+      }
+    }
+  }
+
+  /** Every byte of every space, the hog included, against the oracle. */
+  async verifyAll(): Promise<void> {
+    const { world, oracle } = this;
     for (let s = 0; s < 2; s++) {
       const o = oracle.spaces[s]!;
       const got = await world.spaces[s]!.read(0, o.size);
@@ -1120,12 +1140,34 @@ export async function runSequence(
     const d = firstDiff(oracle.hog, hog);
     if (d >= 0) throw new Divergence(`end: the hog's byte ${d} reads ${hog[d]}, expected ${oracle.hog[d]}: another space's data reached its frames`);
     checkState(world, oracle, 'end');
+  }
+
+  close(): void {
+    destroyWorld(this.world);
+  }
+}
+
+/**
+ * Run one sequence on a fresh pool and spaces; throws a Divergence (or the
+ * runtime's own error) at the first difference. `onOp` is called after every
+ * operation (progress).
+ */
+export async function runSequence(
+  device: GPUDevice, cfg: FuzzConfig, ops: readonly FuzzOp[], stats?: FuzzStats, onOp?: () => void,
+): Promise<void> {
+  const session = await FuzzSession.open(device, cfg, stats);
+  try {
+    for (const op of ops) {
+      await session.run(op);
+      onOp?.();
+    }
+    await session.verifyAll();
     if (stats) {
       stats.sequences++;
-      const ps = world.pool.stats();
+      const ps = session.world.pool.stats();
       for (const k of POOL_COUNTERS) bump(stats.pool, k, ps[k] as number);
     }
   } finally {
-    destroyWorld(world);
+    session.close();
   }
 }

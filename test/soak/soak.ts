@@ -1,0 +1,160 @@
+// The soak (issue 6 item 7): one long-lived pool with two fuzzed spaces and a
+// hog (test/fuzz/model.ts, the oracle checking every operation) runs random
+// operations for a given time; between batches it churns what a long-running
+// application churns — a short sequence on a pool of its own, created and
+// destroyed; a ledger, a trace recorder and a user subscription attached and
+// removed. After a warm-up that drives every bounded cache to its maximum on
+// purpose (a pool-full of dirty pages evicted at once, the largest replay
+// record, as many passes in flight as a burst can have), checkpoints count live GPU buffers (through a
+// wrapped device.createBuffer), staging and read-back buffers, notifier
+// subscriptions and event listeners. Nothing may grow from the first
+// checkpoint to the last. Used by test/soak/soak.dawn.test.ts (bounded) and
+// scripts/soak.ts (`npm run soak`, minutes).
+
+import fc from 'fast-check';
+import { createLedger, recordTrace } from '../../src/index.ts';
+import { countBuffers } from '../helpers/buffers.ts';
+import { coreOf, poolImpl } from '../helpers/space.ts';
+import { emptyStats, FuzzSession, fuzzOpArb, fuzzSequenceArb, runSequence, type FuzzConfig, type FuzzOp, type FuzzStats } from '../fuzz/model.ts';
+
+export const SOAK_CONFIG: FuzzConfig = {
+  pageSize: 4096, frames: 12, windowFrames: 4, pinPages: 3, uploadPath: 'staging', pages: [24, 24],
+};
+
+export interface Checkpoint {
+  readonly seconds: number;
+  readonly ops: number;
+  /** GPU buffers made during the soak and not destroyed (the long-lived pool's, and anything leaked). */
+  readonly liveBuffers: number;
+  readonly liveBufferBytes: number;
+  readonly buffersByLabel: Record<string, number>;
+  /** pool.stats().stagingBuffers: staging and read-back rings and eviction write-back buffers. */
+  readonly stagingBuffers: number;
+  /** Notifier subscriptions of the pool's spaces (none may outlive the operation that made it). */
+  readonly subscriptions: number;
+  /** Event-stream listeners of the pool. */
+  readonly listeners: number;
+  readonly framesUsed: number;
+  readonly heapUsedMiB: number;
+  readonly rssMiB: number;
+}
+
+export interface SoakReport {
+  readonly checkpoints: readonly Checkpoint[];
+  readonly stats: FuzzStats;
+  /** Short sequences run on pools of their own (created and destroyed). */
+  readonly churnedPools: number;
+  /** Growth from the first checkpoint to the last, one line each; empty when none. */
+  readonly growth: readonly string[];
+}
+
+export interface SoakOptions {
+  readonly seconds: number;
+  readonly seed: number;
+  /** Fraction of the time before the first checkpoint. Default 0.25. */
+  readonly warmup?: number;
+  /** Checkpoints after the warm-up, the last at the end. Default 4. */
+  readonly checkpoints?: number;
+  readonly onCheckpoint?: (c: Checkpoint) => void;
+}
+
+/** Operations that drive every bounded cache to its maximum (see the header). */
+function maxima(cfg: FuzzConfig): FuzzOp[] {
+  const ops: FuzzOp[] = [];
+  const wordsPerOp = 2048; // MAX_KERNEL_WORDS in the model: two pages
+  const pagesPerOp = (wordsPerOp * 4) / cfg.pageSize;
+  for (let j = 0; j * pagesPerOp < cfg.frames; j++) {
+    ops.push({ kind: 'add', s: 0, demand: false, hint: 'none', at: { pick: 0, off: j * wordsPerOp, len: wordsPerOp - 1 }, k: 1 });
+  }
+  // The hog takes every frame at once: one eviction of a pool-full of dirty pages (the most write-back buffers).
+  ops.push({ kind: 'evict', pages: cfg.frames - 1, dirty: true });
+  // As many hog dispatches in flight as a burst holds: a space keeps one record read-back per pass in flight.
+  ops.push({ kind: 'burst', ops: Array.from({ length: 5 }, (_, i) => ({ kind: 'evict' as const, pages: i, dirty: i % 2 === 0 })) });
+  for (const s of [0, 1] as const) {
+    // The largest replay record (2048 invocations), and a declared pass in flight beside a demand one.
+    ops.push({ kind: 'copy', s, demand: true, idem: true, hint: 'none', src: { pick: 0, off: 0, len: wordsPerOp - 1 }, dst: { pick: 0, off: 4 * wordsPerOp, len: 0 } });
+    ops.push({
+      kind: 'burst',
+      ops: [
+        { kind: 'copy', s, demand: false, idem: true, hint: 'none', src: { pick: 0, off: 0, len: 511 }, dst: { pick: 0, off: 8192, len: 0 } },
+        { kind: 'add', s, demand: true, hint: 'none', at: { pick: 0, off: 1024, len: 255 }, k: 3 },
+        { kind: 'read', s, at: { pick: 0, off: 0, len: 9000 } },
+      ],
+    });
+  }
+  return ops;
+}
+
+export async function runSoak(device: GPUDevice, options: SoakOptions): Promise<SoakReport> {
+  const counter = countBuffers(device);
+  const stats = emptyStats();
+  const session = await FuzzSession.open(device, SOAK_CONFIG, stats);
+  const { world } = session;
+  const pool = poolImpl(world.pool);
+  const spaces = [world.spaces[0], world.spaces[1], world.hog];
+  const t0 = performance.now();
+  const checkpoints: Checkpoint[] = [];
+  let churnedPools = 0;
+  const measure = (): Checkpoint => {
+    const mem = process.memoryUsage();
+    return {
+      seconds: Math.round((performance.now() - t0) / 100) / 10,
+      ops: stats.ops,
+      liveBuffers: counter.live,
+      liveBufferBytes: counter.liveBytes,
+      buffersByLabel: counter.byLabel(),
+      stagingBuffers: pool.stats().stagingBuffers,
+      subscriptions: spaces.reduce((n, s) => n + coreOf(s).notifier.subscriberCount, 0),
+      listeners: pool.events.listenerCount,
+      framesUsed: pool.stats().framesUsed,
+      heapUsedMiB: Math.round(mem.heapUsed / 2 ** 20),
+      rssMiB: Math.round(mem.rss / 2 ** 20),
+    };
+  };
+  try {
+    for (const op of maxima(SOAK_CONFIG)) await session.run(op);
+    const total = options.seconds * 1000;
+    const warm = total * (options.warmup ?? 0.25);
+    const n = options.checkpoints ?? 4;
+    const due = Array.from({ length: n }, (_, i) => t0 + warm + ((total - warm) * i) / Math.max(1, n - 1));
+    for (let batch = 0; due.length > 0; batch++) {
+      const seed = options.seed + batch;
+      for (const op of fc.sample(fuzzOpArb, { seed, numRuns: 40 })) await session.run(op);
+      // Churn: a pool of its own for a short sequence; observers attached for a few operations and removed.
+      const [cfg, ops] = fc.sample(fuzzSequenceArb(20), { seed, numRuns: 1 })[0]!;
+      await runSequence(device, cfg, ops);
+      churnedPools++;
+      const ledger = createLedger(world.spaces[0]);
+      const trace = recordTrace(world.pool, { maxEvents: 10_000 });
+      const sub = world.spaces[1].subscribe(0, world.spaces[1].size, () => undefined);
+      for (const op of fc.sample(fuzzOpArb, { seed: seed ^ 0x5eed, numRuns: 10 })) await session.run(op);
+      ledger.close();
+      trace.stop();
+      sub.remove();
+      if (performance.now() >= due[0]! || (due.length === 1 && performance.now() - t0 >= total)) {
+        due.shift();
+        await session.verifyAll();
+        const c = measure();
+        checkpoints.push(c);
+        options.onCheckpoint?.(c);
+      }
+    }
+  } finally {
+    session.close();
+    counter.restore();
+  }
+  const first = checkpoints[0]!;
+  const last = checkpoints[checkpoints.length - 1]!;
+  const growth: string[] = [];
+  for (const k of ['liveBuffers', 'liveBufferBytes', 'stagingBuffers', 'subscriptions', 'listeners'] as const) {
+    if (last[k] > first[k]) growth.push(`${k}: ${first[k]} → ${last[k]}`);
+  }
+  for (const [label, count] of Object.entries(last.buffersByLabel)) {
+    const before = first.buffersByLabel[label] ?? 0;
+    if (count > before) growth.push(`buffers labelled ${label}: ${before} → ${count}`);
+  }
+  for (const c of checkpoints) {
+    if (c.subscriptions > 0 || c.listeners > 0) growth.push(`at ${c.seconds} s: ${c.subscriptions} subscriptions and ${c.listeners} listeners left between operations`);
+  }
+  return { checkpoints, stats, churnedPools, growth };
+}
