@@ -117,19 +117,9 @@ export function emptyReport(): MigrationReport {
  * On return every victim frame still belongs to its old owner in the frame
  * table, detached from its page, ready for `frames.reassign`.
  */
-async function evict(pool: PoolImpl, victims: readonly number[], report: MigrationReport): Promise<void> {
+function evict(pool: PoolImpl, victims: readonly number[], report: MigrationReport): void {
   const frames = pool.frames;
-  // Bound the write-back buffers in flight: wait for earlier write-backs first if this one would pass the cap.
-  let dirtyBytes = 0;
-  for (const f of victims) {
-    const space = pool.spaces.get(frames.owner[f]!)!;
-    if (space.table.state[frames.page[f]!] === PageState.Device) dirtyBytes += space.pageSize;
-  }
-  const o = pool.options;
-  if (dirtyBytes > 0 && pool.transfer.detachedBytes + dirtyBytes > WRITEBACK_IN_FLIGHT_RINGS * o.stagingSlots * o.stagingSlotSize) {
-    await pool.settleWriteBacks();
-  }
-  // From here to the submits: synchronous, so nothing sees a victim half evicted.
+  // Synchronous from the choice of victims to the submits, so nothing sees a victim half evicted.
   const dirty = new Map<number, { pages: number[]; frames: number[] }>();
   const perSpace = pool.events.active ? new Map<number, number[]>() : undefined;
   for (const f of victims) {
@@ -206,6 +196,18 @@ async function evict(pool: PoolImpl, victims: readonly number[], report: Migrati
   }
 }
 
+/** Would evicting `victims` (frames) put more write-back bytes in flight than the cap allows? */
+function overWriteBackCap(pool: PoolImpl, victims: readonly number[]): boolean {
+  const frames = pool.frames;
+  let dirtyBytes = 0;
+  for (const f of victims) {
+    const space = pool.spaces.get(frames.owner[f]!)!;
+    if (space.table.state[frames.page[f]!] === PageState.Device) dirtyBytes += space.pageSize;
+  }
+  const o = pool.options;
+  return dirtyBytes > 0 && pool.transfer.detachedBytes + dirtyBytes > WRITEBACK_IN_FLIGHT_RINGS * o.stagingSlots * o.stagingSlotSize;
+}
+
 /** Wait for eviction write-backs in flight if any page of `pages` is still on its way home. */
 async function settleInFlight(space: SpaceCore, pages: Iterable<number>): Promise<void> {
   const flags = space.table.flags;
@@ -246,18 +248,31 @@ export async function makeResident(space: SpaceCore, pages: Uint32Array, report:
       // ---- phase 2a: allocate (free frames first, as runs; then victims) ----
       let i = 0;
       let assigned = 0;
-      while (i < need.length && frames.freeCount > 0) {
-        let len = 1;
-        while (i + len < need.length && need[i + len] === need[i]! + len) len++;
-        const [f0, n] = frames.takeRun(len, space.id, need[i]!);
-        for (let k = 0; k < n; k++) frameOf[i + k] = f0 + k;
-        assigned += n;
-        i += n;
-      }
-      const short = need.length - assigned;
+      const takeFree = (): void => {
+        while (i < need.length && frames.freeCount > 0) {
+          let len = 1;
+          while (i + len < need.length && need[i + len] === need[i]! + len) len++;
+          const [f0, n] = frames.takeRun(len, space.id, need[i]!);
+          for (let k = 0; k < n; k++) frameOf[i + k] = f0 + k;
+          assigned += n;
+          i += n;
+        }
+      };
+      takeFree();
+      let short = need.length - assigned;
       if (short > 0) {
         const q = victimQuery(pool);
-        const victims = chooseVictims(frames, short, q);
+        let victims = chooseVictims(frames, short, q);
+        if (victims.length >= short && overWriteBackCap(pool, victims)) {
+          // Bound the write-back buffers in flight: let the earlier write-backs land first. Host writes
+          // take no pool lock, and one may drop a victim's frame during that wait (found by the
+          // differential fuzzer: the dropped frame, already free, was "evicted" — a TypeError — and
+          // would have been handed out twice), so free frames are taken and victims chosen again.
+          await pool.settleWriteBacks();
+          takeFree();
+          short = need.length - assigned;
+          victims = short > 0 ? chooseVictims(frames, short, q) : [];
+        }
         if (victims.length < short) {
           const evictable = countEvictable(frames, q);
           throw new WorkingSetTooLargeError(
@@ -265,7 +280,7 @@ export async function makeResident(space: SpaceCore, pages: Uint32Array, report:
             pool.capacity, pool.pinnedPages * ps,
           );
         }
-        await evict(pool, victims, report);
+        if (victims.length > 0) evict(pool, victims, report);
         let v = 0;
         for (let k = 0; k < need.length; k++) {
           if (frameOf[k] !== NO_FRAME) continue;
