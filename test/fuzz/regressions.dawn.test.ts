@@ -6,9 +6,9 @@
 
 import { expect } from 'vitest';
 import { testWithDevice, KiB } from '../helpers/gpu.ts';
-import { makeSpace, u32 } from '../helpers/space.ts';
+import { makeSpace, poolImpl, u32 } from '../helpers/space.ts';
 import { runSequence, kernels, type FuzzConfig, type FuzzOp } from './model.ts';
-import { AccessViolationError } from '../../src/index.ts';
+import { AccessViolationError, createPool, createSpace } from '../../src/index.ts';
 
 function replay(name: string, counterexample: [FuzzConfig, FuzzOp[]], direct?: Parameters<typeof testWithDevice>[1]): void {
   testWithDevice(name, async (ctx) => {
@@ -104,5 +104,63 @@ replay(
       expect((e as AccessViolationError).count).toBe(2);
       expect((e as AccessViolationError).violations.map((v) => v.kind)).toEqual(['out-of-range', 'out-of-range']);
     }
+  },
+);
+
+// src/migrate/migrate.ts (makeResident): when evicting would put too many write-back bytes in flight,
+// the eviction waited for the earlier ones after choosing its victims; a host write (which takes no
+// pool lock) could drop a victim's frame during that wait, and the freed frame was then "evicted"
+// (TypeError in evict) and would have been handed out twice. Now free frames are taken and the
+// victims chosen again after the wait. (The replay is timing-dependent — it failed 4 runs in 5 before
+// the fix; the direct check below forces the interleaving.)
+replay(
+  'an eviction that waits for earlier write-backs chooses its victims again when a host write drops one meanwhile (was TypeError)',
+  [
+    { pageSize: 4096, frames: 15, windowFrames: 4, pinPages: 1, uploadPath: 'auto', pages: [20, 25] },
+    [
+      { kind: 'stray', s: 0, demand: false, addr: { word: 0 }, value: 0, out: { pick: 0, off: 0, len: 0 }, decl: { pick: 0, off: 463196, len: 769700 }, declRead: false },
+      {
+        kind: 'burst',
+        ops: [
+          { kind: 'add', s: 1, demand: false, hint: 'none', at: { pick: 0, off: 220217, len: 495559 }, k: 0 },
+          { kind: 'view', s: 0, mode: 'read', at: { pick: 0, off: 0, len: 0 }, seed: 0 },
+          { kind: 'copy', s: 0, demand: false, idem: false, hint: 'none', src: { pick: 0, off: 0, len: 185661 }, dst: { pick: 0, off: 148163, len: 0 } },
+        ],
+      },
+      { kind: 'copy', s: 0, demand: false, idem: false, hint: 'none', src: { pick: 0, off: 0, len: 0 }, dst: { pick: 0, off: 0, len: 0 } },
+      { kind: 'copy', s: 0, demand: false, idem: false, hint: 'none', src: { pick: 0, off: 0, len: 38260 }, dst: { pick: 0, off: 1019532, len: 0 } },
+      {
+        kind: 'burst',
+        ops: [
+          { kind: 'evict', pages: 42, dirty: false },
+          { kind: 'walk', s: 0, demand: false, idem: false, hint: 'none', list: { pick: 0, off: 0, len: 0 }, out: { pick: 0, off: 0, len: 0 }, steps: 1 },
+          { kind: 'write', s: 0, at: { pick: 0, off: 0, len: 0 }, seed: 0 },
+        ],
+      },
+    ],
+  ],
+  async (ctx) => {
+    // Write-backs in flight are capped at 2 × 1 slot × 1 page: evicting 3 dirty pages at once must wait first.
+    const pool = ctx.track(await createPool(ctx.device, { capacity: 4 * P, pageSize: P, stagingSlots: 1, stagingSlotSize: P }));
+    const a = ctx.track(createSpace(pool, { size: 16 * P, strict: true, label: 'A' }));
+    const b = ctx.track(createSpace(pool, { size: 16 * P, strict: true, label: 'B' }));
+    await b.write(0, new Uint32Array(P / 4).fill(0x0b));
+    await b.dispatch(kernels.copy, { workgroups: 1, read: [{ addr: 0, byteLength: P }], args: [0, 0, 0] }); // B's page 0: clean, in a frame
+    await a.write(0, new Uint32Array((3 * P) / 4).fill(1));
+    await a.dispatch(kernels.add, { workgroups: (3 * P) / 4 / 64, write: [{ addr: 0, byteLength: 3 * P }], args: [0, (3 * P) / 4, 5] }); // A's pages 0–2: dirty; the pool is full
+    const impl = poolImpl(pool);
+    const settle = impl.settleWriteBacks.bind(impl);
+    let wrote: Promise<void> | undefined;
+    impl.settleWriteBacks = (...args) => {
+      // The first wait is the eviction's (nothing else is in flight): B overwrites its page meanwhile, dropping that victim's frame.
+      wrote ??= b.write(0, new Uint32Array(P / 4).fill(0x0c));
+      return settle(...args);
+    };
+    await a.dispatch(kernels.copy, { workgroups: 1, read: [{ addr: 4 * P, byteLength: 4 * P }], args: [0, 0, 0] }); // needs all 4 frames
+    expect(wrote).toBeDefined();
+    await wrote;
+    expect(u32(await a.read(0, 3 * P)).every((x, i) => x === ((1 * 3 + 5 + i) >>> 0))).toBe(true);
+    expect(u32(await b.read(0, P)).every((x) => x === 0x0c)).toBe(true);
+    a.checkInvariants();
   },
 );
