@@ -14,10 +14,11 @@
 // the runtime raised exactly those, leaving the space unchanged.
 //
 // Kernels: copy and pointer walk (idempotent: demand mode replays them, or runs
-// them as transactions when the op says so), in-place add and atomic histogram
-// (not idempotent: demand mode runs them as transactions), and a stray kernel
-// that loads and stores at an arbitrary u32 address (violations). A third
-// space, the hog, forces evictions across spaces.
+// them as transactions when the op says so), in-place add, atomic histogram and
+// atomic tickets (not idempotent: demand mode runs them as transactions; the
+// tickets make commits abort), and a stray kernel that loads and stores at an
+// arbitrary u32 address (violations). A third space, the hog, forces evictions
+// across spaces.
 //
 // A `burst` issues several host operations and dispatches without awaiting in
 // between (DESIGN.md §2.1 under races): host operations and demand dispatches
@@ -30,14 +31,15 @@
 //
 // TODO(prefetch, advice): `space.prefetch` and `space.advise` are being built on
 // another branch (wt-policy). When they land, add one case each to `FuzzOp`,
-// `opArb`, `resolve` (→ a Step) and `applyReal` — both leave the contents
-// unchanged, so the oracle's `apply` only passes them through — and let bursts
-// include them. Do not model them before the API exists.
+// `fuzzOpArb`, `resolve` (→ a `Step`), `Oracle.apply` and `startReal` — both
+// leave the contents unchanged, so the oracle's case only passes them through
+// (advice may change which errors a pin predicts: model that then) — and let
+// bursts include them. Do not model them before the API exists.
 
 import fc from 'fast-check';
 import {
   AccessViolationError, createKernel, createPool, createSpace, HmmError,
-  type AddressSpace, type DispatchResult, type Kernel, type Pool, type PoolStats, type Range,
+  type AddressSpace, type DispatchResult, type Pool, type PoolStats, type Range,
 } from '../../src/index.ts';
 
 // ---------------------------------------------------------------------------
@@ -66,7 +68,7 @@ export interface Target {
 
 /** Space 0 or 1 (the fuzzed ones). */
 type S = 0 | 1;
-/** Demand-mode hints: none, the ranges declared mode would declare, or the whole space. */
+/** Demand-mode hints: none, the ranges declared mode would declare, or the whole space (declared mode: 'wide' also declares it). */
 export type Hint = 'none' | 'exact' | 'wide';
 /** The address a stray kernel touches: a word of the space, a raw u32, or an edge case. */
 export type AddrSpec = { readonly word: number } | { readonly raw: number } | { readonly edge: number };
@@ -76,7 +78,9 @@ export type KernelOp =
   | { readonly kind: 'add'; readonly s: S; readonly demand: boolean; readonly hint: Hint; readonly at: Target; readonly k: number }
   | { readonly kind: 'hist'; readonly s: S; readonly demand: boolean; readonly hint: Hint; readonly data: Target; readonly hist: Target }
   | { readonly kind: 'walk'; readonly s: S; readonly demand: boolean; readonly idem: boolean; readonly hint: Hint; readonly list: Target; readonly out: Target; readonly steps: number }
-  | { readonly kind: 'stray'; readonly s: S; readonly demand: boolean; readonly addr: AddrSpec; readonly value: number; readonly out: Target; readonly decl: Target; readonly declRead: boolean };
+  | { readonly kind: 'stray'; readonly s: S; readonly demand: boolean; readonly addr: AddrSpec; readonly value: number; readonly out: Target; readonly decl: Target; readonly declRead: boolean }
+  /** Take tickets from an atomic counter and mark each ticket's slot: commits store outside what the probe saw, so transactions abort. */
+  | { readonly kind: 'tickets'; readonly s: S; readonly demand: boolean; readonly hint: Hint; readonly counter: Target; readonly out: Target; readonly n: number };
 
 export type HostOp =
   | { readonly kind: 'write'; readonly s: S; readonly at: Target; readonly seed: number }
@@ -136,6 +140,7 @@ const kernelOpArb: fc.Arbitrary<KernelOp> = fc.oneof(
     kind: fc.constant('stray' as const), s: space, demand: fc.boolean(), addr: addrSpec, value: fc.nat({ max: 0xffffffff }),
     out: target, decl: target, declRead: fc.boolean(),
   }),
+  fc.record({ kind: fc.constant('tickets' as const), s: space, demand: fc.boolean(), hint, counter: target, out: target, n: fc.integer({ min: 1, max: 2048 }) }),
 );
 
 const evictArb: fc.Arbitrary<EvictOp> = fc.record({ kind: fc.constant('evict' as const), pages: fc.nat({ max: 64 }), dirty: fc.boolean() });
@@ -252,6 +257,19 @@ fn kernel(inv: VmInvocation) {
   if (i >= vm_arg_u32(1u)) { return; }
   let v = vm_load_u32(vm_arg_u32(0u) + i * 4u);
   vm_atomic_add_u32(vm_arg_u32(2u) + (v % vm_arg_u32(3u)) * 4u, 1u + (v >> 29u));
+}`,
+  }),
+  tickets: createKernel({
+    label: 'fuzz-tickets',
+    code: /* wgsl */ `
+// args: counter, out, slots, n — each invocation takes a ticket and marks slot (ticket % slots). The marks
+// do not depend on who got which ticket, so the result is exact; but a probe's tickets (its own overlay
+// of the counter) all equal the counter's old value, so the commit stores where no probe did and aborts.
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  if (i >= vm_arg_u32(3u)) { return; }
+  let t = vm_atomic_add_u32(vm_arg_u32(0u), 1u);
+  vm_store_u32(vm_arg_u32(1u) + (t % vm_arg_u32(2u)) * 4u, 1u);
 }`,
   }),
   stray: createKernel({
@@ -436,8 +454,13 @@ export interface Outcome {
 
 /** Host operations move at most this much (partial pages at both ends are the interesting part). */
 const MAX_HOST_PAGES = 3;
-/** Kernels move at most this many words per operand: their working sets must fit a pool of 10 frames less 4 pinned. */
-const MAX_KERNEL_WORDS = 2048;
+/**
+ * Kernels move at most this many words per operand (12 KiB): a declared copy's
+ * two operands then span up to 8 pages, more than a 10-frame pool with 4 pinned
+ * can hold (a predicted WorkingSetTooLargeError), while one workgroup's pages
+ * (64 words an operand) always fit, so demand dispatches never fail.
+ */
+const MAX_KERNEL_WORDS = 3072;
 const MAX_WALK_BYTES = 8192;
 const MAX_WALK_OUT = 256;
 const MAX_BINS = 64;
@@ -491,7 +514,9 @@ function dispatchStep(
   o: SpaceOracle, s: number, kernel: KernelName, demand: boolean, h: Hint, n: number, args: number[], read: Range[], write: Range[],
 ): DispatchStep {
   const workgroups = Math.ceil(n / kernels[kernel].workgroupSize[0]);
-  const ranges = demand ? hints(o, h, read, write) : { read, write };
+  // Declared mode may declare more than the kernel touches: 'wide' declares the whole space read as well,
+  // which fits the pool or is refused up front (WorkingSetTooLargeError, predicted by the oracle).
+  const ranges = demand ? hints(o, h, read, write) : h === 'wide' ? { read: [...read, { addr: 0, byteLength: o.size }], write } : { read, write };
   return { kind: 'dispatch', s, kernel, demand, workgroups, args, ...ranges };
 }
 
@@ -531,6 +556,14 @@ function resolveKernel(op: KernelOp, o: SpaceOracle): Step | undefined {
       if (!out) return undefined;
       const n = out.byteLength / 4;
       return dispatchStep(o, s, op.idem ? 'walk' : 'walkTx', op.demand, op.hint, n, [listR.addr, nodes, n, op.steps, out.addr], [listR], [out]);
+    }
+    case 'tickets': {
+      const counter = wordRange(o, op.counter, 1);
+      const o0 = wordRange(o, op.out, MAX_KERNEL_WORDS);
+      if (!counter || !o0) return undefined;
+      const out = apart(counter, o0, o.size);
+      if (!out) return undefined;
+      return dispatchStep(o, s, 'tickets', op.demand, op.hint, op.n, [counter.addr, out.addr, out.byteLength / 4, op.n], [], [counter, out]);
     }
     case 'stray': {
       const a = op.addr;
@@ -582,7 +615,7 @@ export function resolve(op: FuzzOp, w: Oracle): Step[] {
       const st = resolveHost(op, w.spaces[op.s]);
       return st ? [st] : [];
     }
-    case 'copy': case 'add': case 'hist': case 'walk': case 'stray': {
+    case 'copy': case 'add': case 'hist': case 'walk': case 'stray': case 'tickets': {
       const st = resolveKernel(op, w.spaces[op.s]);
       return st ? [st] : [];
     }
@@ -790,6 +823,13 @@ export class Oracle {
           const b = hist + (v % bins) * 4;
           o.setU32(b, o.u32(b) + 1 + (v >>> 29));
         }
+        return { mode };
+      }
+      case 'tickets': {
+        const [counter, out, slots, n] = a as [number, number, number, number];
+        const c0 = o.u32(counter);
+        for (let k = 0; k < n; k++) o.setU32(out + (((c0 + k) >>> 0) % slots) * 4, 1);
+        o.setU32(counter, c0 + n);
         return { mode };
       }
       case 'walk': case 'walkTx': {
