@@ -5,7 +5,8 @@
 // destroyed; a ledger, a trace recorder and a user subscription attached and
 // removed. After a warm-up that drives every bounded cache to its maximum on
 // purpose (a pool-full of dirty pages evicted at once, the largest replay
-// record, as many passes in flight as a burst can have), checkpoints count live GPU buffers (through a
+// record, as many passes in flight as a burst can have, each space's record
+// read-backs at their bound), checkpoints count live GPU buffers (through a
 // wrapped device.createBuffer), staging and read-back buffers, notifier
 // subscriptions and event listeners. Nothing may grow from the first
 // checkpoint to the last. Used by test/soak/soak.dawn.test.ts (bounded) and
@@ -113,6 +114,15 @@ export async function runSoak(device: GPUDevice, options: SoakOptions): Promise<
   };
   try {
     for (const op of maxima(SOAK_CONFIG)) await session.run(op);
+    // Record read-backs: a space keeps one for each of its passes ever in flight at once — at most 2 for a
+    // fuzzed space (bursts float one declared dispatch beside the demand ones, which hold the pool lock),
+    // 5 for the hog (a burst of evictions). Whether the warm-up reached that depends on timing, so they
+    // are taken and given back here: any further one is a leak.
+    for (const [space, n] of [[world.spaces[0], 2], [world.spaces[1], 2], [world.hog, 5]] as const) {
+      const core = coreOf(space);
+      const taken = Array.from({ length: n }, () => core.takeLogReadback());
+      for (const b of taken) core.recycleLogReadback(b);
+    }
     const total = options.seconds * 1000;
     const warm = total * (options.warmup ?? 0.25);
     const n = options.checkpoints ?? 4;
