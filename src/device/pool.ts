@@ -132,10 +132,19 @@ export class PoolImpl implements Pool {
     const frameCount = options.capacity / options.pageSize;
     this.frames = new FrameTable(frameCount, options.windowSize / options.pageSize);
     this.transfer = new Transfer(device, windows, options.writeChunk, options.stagingSlotSize, options.stagingSlots, options.label);
+    // The device outlives its pools: a reaction holding the pool would keep every pool ever made
+    // on it (and what it references) alive until the device goes (found by the soak: ~2.7 KB of
+    // heap per pool created and destroyed). The pool notes the loss only while someone holds it.
+    const self = new WeakRef(this);
     device.lost.then((info) => {
-      if (this.#destroyed) return;
-      this.#lost = new DeviceLostError(info.reason, info.message, this.#deviceOnlyRanges());
+      const pool = self.deref();
+      if (pool) pool.#onLost(info);
     }, () => {});
+  }
+
+  #onLost(info: GPUDeviceLostInfo): void {
+    if (this.#destroyed) return;
+    this.#lost = new DeviceLostError(info.reason, info.message, this.#deviceOnlyRanges());
   }
 
   get capacity(): number { return this.options.capacity; }
