@@ -99,6 +99,9 @@ export interface PoolCounters {
   roundTrips: number;
 }
 
+/** The pools of each device not destroyed yet (PoolImpl.#watchLoss). */
+const livePools = new WeakMap<GPUDevice, Set<PoolImpl>>();
+
 export class PoolImpl implements Pool {
   readonly device: GPUDevice;
   readonly options: ResolvedPoolOptions;
@@ -132,14 +135,25 @@ export class PoolImpl implements Pool {
     const frameCount = options.capacity / options.pageSize;
     this.frames = new FrameTable(frameCount, options.windowSize / options.pageSize);
     this.transfer = new Transfer(device, windows, options.writeChunk, options.stagingSlotSize, options.stagingSlots, options.label);
-    // The device outlives its pools: a reaction holding the pool would keep every pool ever made
-    // on it (and what it references) alive until the device goes (found by the soak: ~2.7 KB of
-    // heap per pool created and destroyed). The pool notes the loss only while someone holds it.
-    const self = new WeakRef(this);
-    device.lost.then((info) => {
-      const pool = self.deref();
-      if (pool) pool.#onLost(info);
-    }, () => {});
+    PoolImpl.#watchLoss(device, this);
+  }
+
+  /**
+   * One device-lost reaction per device, for all its live pools. The device
+   * outlives its pools: a reaction per pool would keep every pool ever created
+   * on it (found by the soak: ~2.7 KB of heap per pool created and destroyed),
+   * or its remains, until the device goes. destroy() takes the pool out.
+   */
+  static #watchLoss(device: GPUDevice, pool: PoolImpl): void {
+    let pools = livePools.get(device);
+    if (!pools) {
+      const set = new Set<PoolImpl>();
+      livePools.set(device, (pools = set));
+      device.lost.then((info) => {
+        for (const p of set) p.#onLost(info);
+      }, () => {});
+    }
+    pools.add(pool);
   }
 
   #onLost(info: GPUDeviceLostInfo): void {
@@ -266,6 +280,7 @@ export class PoolImpl implements Pool {
 
   destroy(): void {
     if (this.#destroyed) return;
+    livePools.get(this.device)?.delete(this);
     for (const s of [...this.spaces.values()]) s.detachFromPool();
     this.#destroyed = true;
     this.transfer.destroy();
