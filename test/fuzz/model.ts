@@ -460,7 +460,7 @@ const MAX_HOST_PAGES = 3;
  * can hold (a predicted WorkingSetTooLargeError), while one workgroup's pages
  * (64 words an operand) always fit, so demand dispatches never fail.
  */
-const MAX_KERNEL_WORDS = 3072;
+export const MAX_KERNEL_WORDS = 3072;
 const MAX_WALK_BYTES = 8192;
 const MAX_WALK_OUT = 256;
 const MAX_BINS = 64;

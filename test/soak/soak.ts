@@ -8,15 +8,20 @@
 // record, as many passes in flight as a burst can have, each space's record
 // read-backs at their bound), checkpoints count live GPU buffers (through a
 // wrapped device.createBuffer), staging and read-back buffers, notifier
-// subscriptions and event listeners. Nothing may grow from the first
+// subscriptions, event listeners, and — after a forced garbage collection —
+// the churned pools still reachable. Nothing may grow from the first
 // checkpoint to the last. Used by test/soak/soak.dawn.test.ts (bounded) and
 // scripts/soak.ts (`npm run soak`, minutes).
 
 import fc from 'fast-check';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { createLedger, recordTrace } from '../../src/index.ts';
 import { countBuffers } from '../helpers/buffers.ts';
 import { coreOf, poolImpl } from '../helpers/space.ts';
-import { emptyStats, FuzzSession, fuzzOpArb, fuzzSequenceArb, runSequence, type FuzzConfig, type FuzzOp, type FuzzStats } from '../fuzz/model.ts';
+import {
+  emptyStats, FuzzSession, fuzzOpArb, fuzzSequenceArb, MAX_KERNEL_WORDS, type FuzzConfig, type FuzzOp, type FuzzStats,
+} from '../fuzz/model.ts';
 
 export const SOAK_CONFIG: FuzzConfig = {
   pageSize: 4096, frames: 12, windowFrames: 4, pinPages: 3, uploadPath: 'staging', pages: [24, 24],
@@ -36,6 +41,16 @@ export interface Checkpoint {
   /** Event-stream listeners of the pool. */
   readonly listeners: number;
   readonly framesUsed: number;
+  /**
+   * Compute pipelines compiled so far: the per-device pipeline cache, one per
+   * kernel variant and pool layout seen. Bounded by design, and it fills slowly
+   * (a variant compiles when a churned pool of that layout first runs it):
+   * native memory (rss) grows with it, so it is shown beside rss.
+   */
+  readonly pipelines: number;
+  /** Churned pools (created, used, destroyed, dropped) not garbage-collected yet, after a forced collection. */
+  readonly poolsAlive: number;
+  /** After a forced collection. */
   readonly heapUsedMiB: number;
   readonly rssMiB: number;
 }
@@ -45,6 +60,11 @@ export interface SoakReport {
   readonly stats: FuzzStats;
   /** Short sequences run on pools of their own (created and destroyed). */
   readonly churnedPools: number;
+  /**
+   * The long-lived oracle's own bookkeeping at the end, which grows with the run
+   * (ranges pinned and not yet unpinned, freed addresses), to weigh heap growth.
+   */
+  readonly oracleRecords: { readonly pinRanges: number; readonly freedAddresses: number };
   /** Growth from the first checkpoint to the last, one line each; empty when none. */
   readonly growth: readonly string[];
 }
@@ -59,10 +79,20 @@ export interface SoakOptions {
   readonly onCheckpoint?: (c: Checkpoint) => void;
 }
 
+/**
+ * The garbage collector, for measuring what stays reachable. Node exposes it
+ * only with --expose-gc; the flag can still be set at run time, after which a
+ * fresh context has `gc`.
+ */
+function exposeGc(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
 /** Operations that drive every bounded cache to its maximum (see the header). */
 function maxima(cfg: FuzzConfig): FuzzOp[] {
   const ops: FuzzOp[] = [];
-  const wordsPerOp = 2048; // MAX_KERNEL_WORDS in the model: two pages
+  const wordsPerOp = 2048; // two pages an operation, page-aligned
   const pagesPerOp = (wordsPerOp * 4) / cfg.pageSize;
   for (let j = 0; j * pagesPerOp < cfg.frames; j++) {
     ops.push({ kind: 'add', s: 0, demand: false, hint: 'none', at: { pick: 0, off: j * wordsPerOp, len: wordsPerOp - 1 }, k: 1 });
@@ -72,8 +102,8 @@ function maxima(cfg: FuzzConfig): FuzzOp[] {
   // As many hog dispatches in flight as a burst holds: a space keeps one record read-back per pass in flight.
   ops.push({ kind: 'burst', ops: Array.from({ length: 5 }, (_, i) => ({ kind: 'evict' as const, pages: i, dirty: i % 2 === 0 })) });
   for (const s of [0, 1] as const) {
-    // The largest replay record (2048 invocations), and a declared pass in flight beside a demand one.
-    ops.push({ kind: 'copy', s, demand: true, idem: true, hint: 'none', src: { pick: 0, off: 0, len: wordsPerOp - 1 }, dst: { pick: 0, off: 4 * wordsPerOp, len: 0 } });
+    // The largest replay record (a copy of the most words an operation moves), and a declared pass in flight beside a demand one.
+    ops.push({ kind: 'copy', s, demand: true, idem: true, hint: 'none', src: { pick: 0, off: 0, len: MAX_KERNEL_WORDS - 1 }, dst: { pick: 0, off: 2 * MAX_KERNEL_WORDS, len: 0 } });
     ops.push({
       kind: 'burst',
       ops: [
@@ -88,6 +118,12 @@ function maxima(cfg: FuzzConfig): FuzzOp[] {
 
 export async function runSoak(device: GPUDevice, options: SoakOptions): Promise<SoakReport> {
   const counter = countBuffers(device);
+  const compile = device.createComputePipelineAsync;
+  let pipelines = 0;
+  device.createComputePipelineAsync = function (this: GPUDevice, desc: GPUComputePipelineDescriptor) {
+    pipelines++;
+    return compile.call(this, desc);
+  };
   const stats = emptyStats();
   const session = await FuzzSession.open(device, SOAK_CONFIG, stats);
   const { world } = session;
@@ -96,7 +132,14 @@ export async function runSoak(device: GPUDevice, options: SoakOptions): Promise<
   const t0 = performance.now();
   const checkpoints: Checkpoint[] = [];
   let churnedPools = 0;
-  const measure = (): Checkpoint => {
+  let collectedPools = 0;
+  const collected = new FinalizationRegistry<undefined>(() => collectedPools++);
+  const gc = exposeGc();
+  const measure = async (): Promise<Checkpoint> => {
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 10)); // finalizers run between tasks
+    }
     const mem = process.memoryUsage();
     return {
       seconds: Math.round((performance.now() - t0) / 100) / 10,
@@ -108,6 +151,8 @@ export async function runSoak(device: GPUDevice, options: SoakOptions): Promise<
       subscriptions: spaces.reduce((n, s) => n + coreOf(s).notifier.subscriberCount, 0),
       listeners: pool.events.listenerCount,
       framesUsed: pool.stats().framesUsed,
+      pipelines,
+      poolsAlive: churnedPools - collectedPools,
       heapUsedMiB: Math.round(mem.heapUsed / 2 ** 20),
       rssMiB: Math.round(mem.rss / 2 ** 20),
     };
@@ -130,9 +175,16 @@ export async function runSoak(device: GPUDevice, options: SoakOptions): Promise<
     for (let batch = 0; due.length > 0; batch++) {
       const seed = options.seed + batch;
       for (const op of fc.sample(fuzzOpArb, { seed, numRuns: 40 })) await session.run(op);
-      // Churn: a pool of its own for a short sequence; observers attached for a few operations and removed.
+      // Churn: a pool of its own for a short sequence, then dropped; observers attached for a few operations and removed.
       const [cfg, ops] = fc.sample(fuzzSequenceArb(20), { seed, numRuns: 1 })[0]!;
-      await runSequence(device, cfg, ops);
+      const churn = await FuzzSession.open(device, cfg);
+      try {
+        for (const op of ops) await churn.run(op);
+        await churn.verifyAll();
+      } finally {
+        churn.close();
+      }
+      collected.register(churn.world.pool, undefined);
       churnedPools++;
       const ledger = createLedger(world.spaces[0]);
       const trace = recordTrace(world.pool, { maxEvents: 10_000 });
@@ -144,7 +196,7 @@ export async function runSoak(device: GPUDevice, options: SoakOptions): Promise<
       if (performance.now() >= due[0]! || (due.length === 1 && performance.now() - t0 >= total)) {
         due.shift();
         await session.verifyAll();
-        const c = measure();
+        const c = await measure();
         checkpoints.push(c);
         options.onCheckpoint?.(c);
       }
@@ -152,6 +204,7 @@ export async function runSoak(device: GPUDevice, options: SoakOptions): Promise<
   } finally {
     session.close();
     counter.restore();
+    device.createComputePipelineAsync = compile;
   }
   const first = checkpoints[0]!;
   const last = checkpoints[checkpoints.length - 1]!;
@@ -166,5 +219,9 @@ export async function runSoak(device: GPUDevice, options: SoakOptions): Promise<
   for (const c of checkpoints) {
     if (c.subscriptions > 0 || c.listeners > 0) growth.push(`at ${c.seconds} s: ${c.subscriptions} subscriptions and ${c.listeners} listeners left between operations`);
   }
-  return { checkpoints, stats, churnedPools, growth };
+  // The last churned pool may still be on the stack when the collector runs; any more were kept by something.
+  if (last.poolsAlive > Math.max(1, first.poolsAlive)) growth.push(`churned pools not collected: ${first.poolsAlive} → ${last.poolsAlive} of ${churnedPools}`);
+  const o = session.oracle.spaces;
+  const oracleRecords = { pinRanges: o[0].pinned.length + o[1].pinned.length, freedAddresses: o[0].freed.size + o[1].freed.size };
+  return { checkpoints, stats, churnedPools, oracleRecords, growth };
 }
