@@ -10,7 +10,7 @@ import { runSoak } from './soak.ts';
 
 const seconds = Number(process.env.SOAK_SECONDS ?? 20);
 
-testWithDevice(`soak (${seconds} s): nothing grows — GPU buffers, staging buffers, subscriptions, listeners`, async (ctx) => {
+testWithDevice(`soak (${seconds} s): nothing grows — GPU buffers, staging buffers, subscriptions, listeners, pools kept alive`, async (ctx) => {
   const report = await runSoak(ctx.device, { seconds, seed: Date.now() % 2 ** 31 });
   const first = report.checkpoints[0]!;
   const last = report.checkpoints[report.checkpoints.length - 1]!;
