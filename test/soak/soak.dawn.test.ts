@@ -1,8 +1,8 @@
 // The soak, bounded for CI (SOAK_SECONDS, default 20): random operations on a
 // long-lived pool, checked against the oracle, with pools, observers and
 // subscriptions churned in between; no growth in GPU buffers, staging
-// buffers, subscriptions or listeners from the first checkpoint after warm-up
-// to the last. Minutes: `npm run soak`.
+// buffers, subscriptions or listeners, and no churned pool kept alive, from
+// the first checkpoint after warm-up to the last. Minutes: `npm run soak`.
 
 import { expect } from 'vitest';
 import { testWithDevice } from '../helpers/gpu.ts';
