@@ -146,6 +146,9 @@ export interface PoolCounters {
   shrinks: number;
 }
 
+/** The pools of each device not destroyed yet (PoolImpl.#watchLoss). */
+const livePools = new WeakMap<GPUDevice, Set<PoolImpl>>();
+
 export class PoolImpl implements Pool {
   /** The device, its windows, frames and transfer rings: replaced together by recover() (device/loss.ts). */
   device: GPUDevice;
@@ -211,14 +214,28 @@ export class PoolImpl implements Pool {
     return new Transfer(device, windows, o.writeChunk, o.stagingSlotSize, o.stagingSlots, o.label, (desc, protect) => allocate(this, desc, protect));
   }
 
+  /**
+   * One device-lost reaction per device, for all its live pools. The device
+   * outlives its pools: a reaction per pool would keep every pool ever created
+   * on it (found by the soak: ~2.7 KB of heap per pool created and destroyed),
+   * or its remains, until the device goes. destroy() and recover() take the
+   * pool out of its old device's set.
+   */
   #watch(device: GPUDevice): void {
-    device.lost.then((info) => {
-      if (!this.#destroyed && this.device === device) noteLost(this, info);
-    }, () => {});
+    let pools = livePools.get(device);
+    if (!pools) {
+      const set = new Set<PoolImpl>();
+      livePools.set(device, (pools = set));
+      device.lost.then((info) => {
+        for (const p of set) if (!p.#destroyed && p.device === device) noteLost(p, info);
+      }, () => {});
+    }
+    pools.add(this);
   }
 
   /** recover(): the pool's device, options, windows, frame table and transfer rings, all new. The caller drops every space's residency. */
   rebind(device: GPUDevice, options: ResolvedPoolOptions, windows: GPUBuffer[]): void {
+    livePools.get(this.device)?.delete(this);
     this.transfer.destroy();
     for (const w of this.windows) w.destroy();
     this.device = device;
@@ -395,6 +412,7 @@ export class PoolImpl implements Pool {
 
   destroy(): void {
     if (this.#destroyed) return;
+    livePools.get(this.device)?.delete(this);
     for (const s of [...this.spaces.values()]) s.detachFromPool();
     this.#destroyed = true;
     this.transfer.destroy();

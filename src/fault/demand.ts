@@ -256,8 +256,16 @@ class DemandRun {
   #keepViolations(rec: Uint32Array): void {
     const listed = decodeViolations(rec);
     let fresh = 0;
+    // A pass run again repeats its violations: each counts once, keyed by address, kind, invocation
+    // and which occurrence of those it is in its pass — so accesses one invocation repeats within a
+    // pass (a load and a store of the same bad address) count apart, as in declared mode. (Keyed
+    // without the occurrence, the count depended on how many of them fit in the 32 listed.)
+    const nth = new Map<string, number>();
     for (const v of listed) {
-      const key = `${v.addr}:${v.kind}:${v.invocation.join(',')}`;
+      const base = `${v.addr}:${v.kind}:${v.invocation.join(',')}`;
+      const n = (nth.get(base) ?? 0) + 1;
+      nth.set(base, n);
+      const key = `${base}#${n}`;
       if (this.#seenViolations.has(key)) continue;
       this.#seenViolations.add(key);
       this.violations.push(v);
@@ -290,6 +298,14 @@ class DemandRun {
           this.stats.slices++;
         } catch (e) {
           if (!(e instanceof DoesNotFit)) throw e;
+          if (hi - lo === 1 && first) {
+            // The declared ranges seed the first slice only as hints: a single workgroup whose hints
+            // do not fit runs again without them before its own working set is judged (found by the
+            // differential fuzzer: a whole-space read hint made a one-workgroup dispatch fail).
+            slices.unshift([lo, hi]);
+            first = false;
+            continue;
+          }
           if (hi - lo === 1) throw this.#tooLarge(lo, e);
           const mid = lo + Math.floor((hi - lo) / 2);
           slices.unshift([lo, mid], [mid, hi]);

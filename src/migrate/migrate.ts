@@ -132,21 +132,9 @@ export function emptyReport(): MigrationReport {
  * On return every victim frame still belongs to its old owner in the frame
  * table, detached from its page, ready for `frames.reassign`.
  */
-async function evict(pool: PoolImpl, victims: readonly number[], report: MigrationReport): Promise<void> {
+function evict(pool: PoolImpl, victims: readonly number[], report: MigrationReport): void {
   const frames = pool.frames;
-  // Bound the write-back buffers in flight: wait for earlier write-backs first if this one would pass the cap.
-  let dirtyBytes = 0;
-  for (const f of victims) {
-    const space = pool.spaces.get(frames.owner[f]!)!;
-    if (space.table.state[frames.page[f]!] === PageState.Device) dirtyBytes += space.pageSize;
-  }
-  const o = pool.options;
-  if (dirtyBytes > 0 && pool.transfer.detachedBytes + dirtyBytes > WRITEBACK_IN_FLIGHT_RINGS * o.stagingSlots * o.stagingSlotSize) {
-    await pool.settleWriteBacks();
-  }
-  // Their buffers now (out of memory, the pool gives memory back — never the victims' frames): the submits below cannot wait.
-  if (dirtyBytes > 0) await pool.transfer.reserveDetached(dirtyBytes, victims);
-  // From here to the submits: synchronous, so nothing sees a victim half evicted.
+  // Synchronous from the choice of victims to the submits, so nothing sees a victim half evicted.
   const dirty = new Map<number, { pages: number[]; frames: number[] }>();
   const perSpace = pool.events.active ? new Map<number, number[]>() : undefined;
   for (const f of victims) {
@@ -223,6 +211,48 @@ async function evict(pool: PoolImpl, victims: readonly number[], report: Migrati
   }
 }
 
+/** Would evicting `victims` (frames) put more write-back bytes in flight than the cap allows? */
+/** Bytes of `victims` (frames) whose pages are device-dirty: what evicting them writes back. */
+function dirtyBytesOf(pool: PoolImpl, victims: readonly number[]): number {
+  const frames = pool.frames;
+  let dirtyBytes = 0;
+  for (const f of victims) {
+    const space = pool.spaces.get(frames.owner[f]!)!;
+    if (space.table.state[frames.page[f]!] === PageState.Device) dirtyBytes += space.pageSize;
+  }
+  return dirtyBytes;
+}
+
+/**
+ * Would evicting `victims` pass the cap on write-back bytes in flight? Only
+ * while some are in flight: waiting for them is what brings the total down,
+ * and one eviction larger than the cap alone goes ahead (else it never would).
+ */
+function overWriteBackCap(pool: PoolImpl, victims: readonly number[]): boolean {
+  const inFlight = pool.transfer.detachedBytes;
+  if (inFlight === 0) return false;
+  const dirtyBytes = dirtyBytesOf(pool, victims);
+  const o = pool.options;
+  return dirtyBytes > 0 && inFlight + dirtyBytes > WRITEBACK_IN_FLIGHT_RINGS * o.stagingSlots * o.stagingSlotSize;
+}
+
+/**
+ * Before `victims` are evicted: wait for earlier write-backs if this one would
+ * pass the cap, else make the write-back buffers it needs (out of memory, the
+ * pool gives memory back, never the victims' frames). True if it waited: the
+ * caller chooses its victims again.
+ */
+async function waitBeforeEvicting(pool: PoolImpl, victims: readonly number[]): Promise<boolean> {
+  if (overWriteBackCap(pool, victims)) {
+    await pool.settleWriteBacks();
+    return true;
+  }
+  const bytes = dirtyBytesOf(pool, victims);
+  if (bytes === 0 || pool.transfer.hasDetached(bytes)) return false;
+  await pool.transfer.reserveDetached(bytes, victims);
+  return true;
+}
+
 /** Wait for eviction write-backs in flight if any page of `pages` is still on its way home. */
 async function settleInFlight(space: SpaceCore, pages: Iterable<number>): Promise<void> {
   const flags = space.table.flags;
@@ -270,40 +300,50 @@ export async function makeResident(
       //      frames (as runs); then victims anywhere the groups' min allows (src/device/groups.ts) ----
       const groups = pool.groups;
       const q = victimQuery(pool);
-      let chosen: Uint8Array<ArrayBuffer> | undefined; // shared by both choices, so no frame is taken twice
-      const reuse = groups.mustReuse(space.id, need.length);
+      let assigned = 0; // frameOf[0, assigned) hold free frames taken; victims fill the rest
       let victims: number[] = [];
-      if (reuse > 0) {
-        const oq = groups.ownQuery(q, space.id);
-        victims = chooseVictims(frames, reuse, oq, (chosen ??= new Uint8Array(frames.frameCount)));
-        if (victims.length < reuse) {
-          const g = groups.of(space.id);
-          const room = Math.max(0, groups.maxFrames(g) - groups.usedFrames(g)) + countEvictable(frames, oq) + (pages.length - need.length);
-          throw groups.tooLarge(space, pages.length, room, g);
+      for (;;) {
+        const chosen = new Uint8Array(frames.frameCount); // shared by both choices, so no frame is taken twice
+        const remaining = need.length - assigned;
+        const reuse = groups.mustReuse(space.id, remaining);
+        victims = [];
+        if (reuse > 0) {
+          const oq = groups.ownQuery(q, space.id);
+          victims = chooseVictims(frames, reuse, oq, chosen);
+          if (victims.length < reuse) {
+            const g = groups.of(space.id);
+            const room = Math.max(0, groups.maxFrames(g) - groups.usedFrames(g)) + countEvictable(frames, oq) + (pages.length - need.length) + assigned;
+            throw groups.tooLarge(space, pages.length, room, g);
+          }
         }
-      }
-      let assigned = 0;
-      const growable = need.length - reuse;
-      while (assigned < growable && frames.freeCount > 0) {
-        let len = 1;
-        while (assigned + len < growable && need[assigned + len] === need[assigned]! + len) len++;
-        const [f0, n] = frames.takeRun(len, space.id, need[assigned]!);
-        for (let k = 0; k < n; k++) frameOf[assigned + k] = f0 + k;
-        assigned += n;
-      }
-      const short = need.length - assigned - victims.length;
-      if (short > 0) {
-        const pq = groups.poolQuery(q, space.id);
-        const more = chooseVictims(frames, short, pq, (chosen ??= new Uint8Array(frames.frameCount)));
-        if (more.length < short) {
-          const evictable = countEvictable(frames, pq);
-          throw groups.tooLarge(space, pages.length, frames.freeCount + assigned + evictable + (pages.length - need.length), undefined);
+        const growable = need.length - reuse;
+        while (assigned < growable && frames.freeCount > 0) {
+          let len = 1;
+          while (assigned + len < growable && need[assigned + len] === need[assigned]! + len) len++;
+          const [f0, n] = frames.takeRun(len, space.id, need[assigned]!);
+          for (let k = 0; k < n; k++) frameOf[assigned + k] = f0 + k;
+          assigned += n;
         }
-        victims = victims.concat(more);
+        const short = need.length - assigned - victims.length;
+        if (short > 0) {
+          const pq = groups.poolQuery(q, space.id);
+          const more = chooseVictims(frames, short, pq, chosen);
+          if (more.length < short) {
+            const evictable = countEvictable(frames, pq);
+            throw groups.tooLarge(space, pages.length, frames.freeCount + assigned + evictable + (pages.length - need.length), undefined);
+          }
+          victims = victims.concat(more);
+        }
+        // Waits belong before the first victim is touched (write-backs over the cap land first; their
+        // buffers are made, which out of memory may shrink the pool). Host writes take no pool lock, and
+        // one may drop a victim's frame during a wait (found by the differential fuzzer: the dropped
+        // frame, already free, was "evicted" and would have been handed out twice), so after any wait
+        // free frames are taken and victims chosen again.
+        if (victims.length === 0 || !(await waitBeforeEvicting(pool, victims))) break;
       }
       if (victims.length > 0) {
         groups.noteEvictions(space.id, victims);
-        await evict(pool, victims, report);
+        evict(pool, victims, report);
         let v = 0;
         for (let k = 0; k < need.length; k++) {
           if (frameOf[k] !== NO_FRAME) continue;

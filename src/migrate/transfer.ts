@@ -275,6 +275,11 @@ export class Transfer {
   /** Bytes of detached read-back buffers taken and not yet drained. */
   detachedBytes = 0;
 
+  /** Are there idle write-back buffers enough for `bytes` (no reservation needed)? */
+  hasDetached(bytes: number): boolean {
+    return this.#detachedFree.length >= Math.ceil(bytes / this.#slotSize);
+  }
+
   /**
    * Make sure the next read-backs of `bytes` in all can take their buffers
    * from the free list (readbackDetached must not wait: its copies are

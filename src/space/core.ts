@@ -221,8 +221,13 @@ export class SpaceCore {
       const wfr = this.pool.frames.windowFrames;
       for (const p of writeThrough) {
         const f = t.frame[p]!;
-        const lo = Math.max(start, p * ps);
-        const hi = Math.min(end, (p + 1) * ps);
+        // writeBuffer moves whole 4-byte words (an offset or size that is not a multiple of 4
+        // throws): widen to the words the write touches. They stay inside the page, whose host
+        // copy is valid — a partly written device-only page came home first (found by the
+        // differential fuzzer: a 1-byte write to a pinned page threw OperationError).
+        const lo0 = Math.max(start, p * ps);
+        const lo = lo0 - (lo0 % 4);
+        const hi = Math.ceil(Math.min(end, (p + 1) * ps) / 4) * 4;
         const window = this.pool.windows[Math.floor(f / wfr)]!;
         q.writeBuffer(window, (f % wfr) * ps + (lo - p * ps), this.host, lo, hi - lo);
         t.state[p] = PageState.Shared;

@@ -197,6 +197,11 @@ export class EventBus {
     return this.#listeners.size > 0;
   }
 
+  /** Listeners attached now (leak checks: test/soak/). */
+  get listenerCount(): number {
+    return this.#listeners.size;
+  }
+
   /** performance.now() if someone listens, else 0: the start time of a span without a cost when nobody does. */
   now(): number {
     return this.#listeners.size > 0 ? performance.now() : 0;

@@ -1,9 +1,15 @@
-// Host writes racing with migrations, forced deterministically: the transfer
-// functions are wrapped so the host write happens exactly while the copy is
-// in flight (between submit and completion).
+// Host operations racing with migrations and dispatches, forced
+// deterministically (issue 6 item 2): the transfer functions are wrapped so a
+// host write happens exactly while a copy is in flight; event listeners and a
+// wrapped record read-back issue host operations at precise points of a
+// dispatch (after its fault-in, after its submit, at its first probe). Each
+// test states the one serial order the result must equal, and the notifier's
+// sequence protocol is exercised by the runtime's own retry loops and by a
+// user subscriber's.
 import { expect } from 'vitest';
 import { testWithDevice, KiB } from '../helpers/gpu.ts';
-import { affine, copyKernel, duringFirstCopy, makeSpace, u32 } from '../helpers/space.ts';
+import { affine, copyKernel, coreOf, duringFirstCopy, inPlace, makeSpace, u32 } from '../helpers/space.ts';
+import type { AddressSpace, HmmEvent, Pool } from '../../src/index.ts';
 
 const P = 4 * KiB;
 
@@ -70,4 +76,179 @@ testWithDevice('subscribers hear host writes with odd sequence numbers and can d
   sub.remove();
   await space.write(P, new Uint8Array(8));
   expect(events).toHaveLength(1);
+});
+
+// ---------------------------------------------------------------------------
+// Deterministic interleavings at precise points, and the serial order each
+// must equal (DESIGN.md §2.1: a dispatch sees every host write made before it
+// was issued; the result is that of one serial order).
+// ---------------------------------------------------------------------------
+
+/** Run `action` once, synchronously, at the first event `pick` accepts (inside the runtime's emit). */
+function atFirstEvent(pool: Pool, pick: (e: HmmEvent) => boolean, action: () => void): { fired(): boolean } {
+  let done = false;
+  const off = pool.on((e) => {
+    if (done || !pick(e)) return;
+    done = true;
+    off();
+    action();
+  });
+  return { fired: () => done };
+}
+
+/**
+ * Run `action` once, synchronously, right after the space's next pass was
+ * submitted — when its dispatch starts waiting for the record (the pool lock
+ * is free again, the kernel is queued or running on the GPU).
+ */
+function afterNextSubmit(space: AddressSpace, action: () => void): { fired(): boolean } {
+  const core = coreOf(space);
+  const take = core.takeLogReadback.bind(core);
+  let done = false;
+  core.takeLogReadback = () => {
+    const buffer = take();
+    if (!done) {
+      done = true;
+      core.takeLogReadback = take;
+      const map = buffer.mapAsync.bind(buffer);
+      buffer.mapAsync = (...args: Parameters<GPUBuffer['mapAsync']>) => {
+        buffer.mapAsync = map;
+        action();
+        return map(...args);
+      };
+    }
+    return buffer;
+  };
+  return { fired: () => done };
+}
+
+const words = (bytes: number) => bytes / 4;
+
+testWithDevice('a host write landing between a declared fault-in and its sequence check makes the dispatch retry and see it (write, then dispatch)', async (ctx) => {
+  const { pool, space } = await makeSpace(ctx, { capacity: 8 * P, pageSize: P, uploadPath: 'writeBuffer' }, 16 * P);
+  await space.write(0, new Uint32Array(words(4 * P)).fill(1));
+  const migrations: number[] = [];
+  pool.on((e) => {
+    if (e.type === 'migration' && e.direction === 'to-device') migrations.push(e.pages);
+  });
+  let write: Promise<void> | undefined;
+  // The migration event is emitted after the pages were installed and before the dispatch checks its
+  // notifier sequence: the write drops page 1's fresh device copy there.
+  const hook = atFirstEvent(pool, (e) => e.type === 'migration' && e.cause === 'declared', () => {
+    write = space.write(P + 8, new Uint32Array([42]));
+  });
+  const r = await space.dispatch(affine, { workgroups: 64, write: [{ addr: 0, byteLength: 4 * P }], args: [0, words(4 * P), 2, 1] });
+  expect(hook.fired()).toBe(true);
+  await write;
+  expect(r.retries).toBe(1);
+  expect(migrations).toEqual([4, 1]); // all four pages, then page 1 again with the written bytes
+  const out = u32(await space.read(0, 4 * P));
+  expect(out[words(P + 8)]).toBe(42 * 2 + 1); // the dispatch saw the write
+  out[words(P + 8)] = 3;
+  expect(out.every((x) => x === 3)).toBe(true);
+  space.checkInvariants();
+});
+
+testWithDevice('host operations issued after a declared pass was submitted land after it, in issue order (dispatch, then them)', async (ctx) => {
+  const { space } = await makeSpace(ctx, { capacity: 8 * P, pageSize: P }, 16 * P);
+  await space.write(0, new Uint32Array(words(4 * P)).fill(1));
+  let issued: Promise<unknown>[] = [];
+  const hook = afterNextSubmit(space, () => {
+    issued = [
+      space.write(0, new Uint32Array(words(P)).fill(9)), // page 0 whole: its device copy (being written) is dropped
+      space.write(P + 4, new Uint32Array([7])), // page 1 in part: device-only, so it comes home first
+      space.read(2 * P, P), // page 2: device-only, read back after the kernel
+    ];
+  });
+  await space.dispatch(affine, { workgroups: 64, write: [{ addr: 0, byteLength: 4 * P }], args: [0, words(4 * P), 2, 1] });
+  expect(hook.fired()).toBe(true);
+  const [, , seen] = await Promise.all(issued);
+  expect(u32(seen as Uint8Array).every((x) => x === 3)).toBe(true); // the read saw the dispatch's result
+  const out = u32(await space.read(0, 4 * P));
+  expect(out.subarray(0, words(P)).every((x) => x === 9)).toBe(true); // the full-page write won
+  expect(out[words(P + 4)]).toBe(7); // the partial write landed on the dispatch's result…
+  out[words(P + 4)] = 3;
+  expect(out.subarray(words(P)).every((x) => x === 3)).toBe(true); // …which is everywhere else
+  space.checkInvariants();
+});
+
+testWithDevice('host operations issued in the middle of a demand dispatch (at its first probe) wait for it: dispatch, then them', async (ctx) => {
+  const { pool, space } = await makeSpace(ctx, { capacity: 8 * P, pageSize: P }, 32 * P);
+  const n = words(16 * P); // twice the frames: the dispatch runs in slices, with evictions
+  await space.write(0, new Uint32Array(n).fill(1));
+  let issued: Promise<unknown>[] = [];
+  const hook = atFirstEvent(pool, (e) => e.type === 'pass' && e.mode === 'probe', () => {
+    issued = [space.write(0, new Uint32Array([100])), space.read(0, 8), space.read(12 * P, 4)];
+  });
+  const r = await space.dispatch(inPlace, { workgroups: n / 64, args: [0, n], demand: true });
+  expect(hook.fired()).toBe(true);
+  expect(r.demand!.slices).toBeGreaterThan(1);
+  const [, first, mid] = await Promise.all(issued);
+  expect([...u32(first as Uint8Array)]).toEqual([100, 1 * 3 + 1]); // in-place ran once everywhere, then the write
+  expect(u32(mid as Uint8Array)[0]).toBe(1 * 3 + words(12 * P));
+  space.checkInvariants();
+});
+
+testWithDevice('a free() landing while a demand dispatch migrates the freed pages (as hints) makes it retry; the freed pages read zero', async (ctx) => {
+  const { pool, space } = await makeSpace(ctx, { capacity: 8 * P, pageSize: P }, 16 * P);
+  const data = space.alloc(2 * P, { align: P });
+  const other = space.alloc(2 * P, { align: P });
+  await space.write(data, new Uint32Array(words(2 * P)).fill(2));
+  await space.write(other, new Uint32Array(words(2 * P)).fill(5));
+  // free() is synchronous and joins no chain: it can land mid-dispatch, which the dispatch's notifier
+  // subscription must notice (its sequence moved) before it programs the device.
+  const hook = atFirstEvent(pool, (e) => e.type === 'migration' && e.cause === 'demand' && e.pageList.includes(other / P), () => space.free(other));
+  const r = await space.dispatch(inPlace, { workgroups: words(2 * P) / 64, args: [data, words(2 * P)], demand: true, read: [{ addr: other, byteLength: 2 * P }] });
+  expect(hook.fired()).toBe(true);
+  expect(r.retries).toBeGreaterThanOrEqual(1);
+  const out = u32(await space.read(data, 2 * P));
+  expect(out.every((x, i) => x === 2 * 3 + i)).toBe(true);
+  expect(u32(await space.read(other, 2 * P)).every((x) => x === 0)).toBe(true);
+  space.checkInvariants();
+});
+
+testWithDevice('a subscriber whose async work raced with a host write retries (readBegin → await → readRetry), and then holds the new bytes', async (ctx) => {
+  const { space } = await makeSpace(ctx, { capacity: 8 * P, pageSize: P }, 8 * P);
+  await space.write(0, new Uint32Array(words(2 * P)).fill(1));
+  const heard: number[] = [];
+  const sub = space.subscribe(0, 2 * P, (ev) => heard.push(ev.seq));
+  let attempts = 0;
+  // A mirror of [0, 2P) kept elsewhere: copy, do async work (here: wait for the queue), install only if no invalidation came meanwhile.
+  const mirror = async (): Promise<Uint32Array> => {
+    for (;;) {
+      attempts++;
+      const seq = sub.readBegin();
+      const copy = u32(await space.read(0, 2 * P));
+      await ctx.device.queue.onSubmittedWorkDone();
+      if (!sub.readRetry(seq)) return copy;
+    }
+  };
+  const m = mirror(); // suspended at its first await, with a sequence number taken
+  await space.write(P + 12, new Uint32Array([77])); // lands during the mirror's async work
+  const got = await m;
+  expect(attempts).toBe(2);
+  expect(heard).toEqual([1]); // one invalidation, delivered with an odd number
+  expect(sub.seq).toBe(2);
+  expect(got[words(P + 12)]).toBe(77);
+  sub.remove();
+});
+
+testWithDevice('chained host operations keep issue order across a device-only page: write, write, dispatch, read', async (ctx) => {
+  const { pool, space } = await makeSpace(ctx, { capacity: 8 * P, pageSize: P }, 16 * P);
+  await space.dispatch(affine, { workgroups: 16, write: [{ addr: 0, byteLength: P }], args: [0, words(P), 0, 4] }); // page 0 device-only: 4s
+  const order: string[] = [];
+  pool.on((e) => {
+    if (e.type === 'host' && (e.op === 'write' || e.op === 'read')) order.push(`${e.op}@${e.addr}`);
+    if (e.type === 'dispatch') order.push(`dispatch:${e.kernel}`);
+  });
+  const w1 = space.write(8, new Uint32Array([6])); // partial write of a device-only page: must bring it home, so it chains
+  const w2 = space.write(P, new Uint32Array([8])); // could land at once, but an earlier operation is pending: it waits its turn
+  const d = space.dispatch(copyKernel, { workgroups: 1, read: [{ addr: 0, byteLength: 16 }], write: [{ addr: 2 * P, byteLength: 16 }], args: [0, 2 * P, 4] });
+  const r = space.read(0, 16);
+  await Promise.all([w1, w2, d, r]);
+  expect(order).toEqual(['write@8', `write@${P}`, 'read@0', 'dispatch:copy']);
+  expect([...u32(await r)]).toEqual([4, 4, 6, 4]);
+  expect([...u32(await space.read(2 * P, 16))]).toEqual([4, 4, 6, 4]); // the dispatch saw the first write
+  expect(u32(await space.read(P, 4))[0]).toBe(8);
+  space.checkInvariants();
 });

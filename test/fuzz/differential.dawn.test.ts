@@ -1,0 +1,45 @@
+// The differential fuzz model (./model.ts) on Dawn, bounded for CI: random
+// sequences of allocations, host reads and writes, views, pins, dispatches of
+// copy / in-place add / atomic histogram / atomic tickets / pointer walk / stray kernels in
+// declared and demand mode, bursts of them issued without awaiting, and
+// evictions forced through a tiny shared pool — compared with a plain
+// ArrayBuffer oracle after every operation. One fixed seed (the same sequences
+// every run) and fresh seeds each run; on failure fast-check prints the seed,
+// the path and the shrunk counterexample: add it to regressions.dawn.test.ts.
+// More: `npm run fuzz -- --ops N`. Env: HMM_FUZZ_RUNS scales the run counts,
+// HMM_FUZZ_SEED replaces the random seeds.
+
+import fc from 'fast-check';
+import { expect } from 'vitest';
+import { testWithDevice } from '../helpers/gpu.ts';
+import { emptyStats, fuzzSequenceArb, runSequence, type FuzzStats } from './model.ts';
+
+const scale = Number(process.env.HMM_FUZZ_RUNS ?? 1);
+const FIXED_SEED = 20261121;
+
+testWithDevice('differential fuzz: the runtime agrees with a plain ArrayBuffer oracle (fixed seed and fresh seeds)', async (ctx) => {
+  const property = (stats: FuzzStats, size: fc.SizeForArbitrary, maxOps: number) =>
+    fc.asyncProperty(fuzzSequenceArb(maxOps, size), ([cfg, ops]) => runSequence(ctx.device, cfg, ops, stats));
+  // The same sequences every run: short ones, many configurations.
+  const fixed = emptyStats();
+  await fc.assert(property(fixed, 'small', 40), { seed: FIXED_SEED, numRuns: Math.ceil(200 * scale) });
+  // Fresh ones: fewer, longer sequences.
+  const fresh = emptyStats();
+  const seed = process.env.HMM_FUZZ_SEED !== undefined ? Number(process.env.HMM_FUZZ_SEED) : Date.now() % 2 ** 31;
+  await fc.assert(property(fresh, 'medium', 60), { seed, numRuns: Math.ceil(20 * scale) });
+  // The fixed run did what it claims (its sequences are the same every time): every kind of operation,
+  // every dispatch mode, the predicted refusals, write-backs and aborted commits.
+  for (const kind of ['write', 'read', 'view', 'alloc', 'free', 'pin', 'unpin', 'copy', 'add', 'hist', 'walk', 'stray', 'tickets', 'evict', 'burst']) {
+    expect(fixed.byKind[kind] ?? 0, kind).toBeGreaterThan(0);
+  }
+  expect(Object.keys(fixed.dispatchModes).sort()).toEqual(['declared', 'replay', 'transaction']);
+  for (const code of ['ACCESS_VIOLATION', 'PIN_LIMIT', 'WORKING_SET_TOO_LARGE', 'NOT_PINNED']) {
+    expect(fixed.expectedErrors[code] ?? 0, code).toBeGreaterThan(0);
+  }
+  expect(fixed.pool['evictionWritebacks'] ?? 0).toBeGreaterThan(0);
+  expect(fixed.aborts).toBeGreaterThan(0);
+  for (const [name, st] of [['fixed seed', fixed], [`fresh seed ${seed}`, fresh]] as const) {
+    console.log(`differential fuzz, ${name}: ${st.ops} operations in ${st.sequences} sequences; dispatches ${JSON.stringify(st.dispatchModes)}, ` +
+      `evictions ${st.pool['evictions']}, aborts ${st.aborts}, retries ${st.retries}`);
+  }
+}, 300_000);

@@ -1,0 +1,1213 @@
+// The differential fuzz model: DESIGN.md §2.1 ("no divergence, ever") as a
+// property. Random sequences of operations run against two address spaces that
+// share one tiny pool (so every dispatch evicts the other space's pages) and,
+// in lockstep, against an oracle that applies the same operations to plain
+// bytes. Every read is compared, the whole of every space at the end, and the
+// runtime's invariants after every operation.
+//
+// Operations are data (`FuzzOp`, a discriminated union) with abstract operands
+// — "allocation number `pick`, offset `off`, length `len`" — so that a shrunk
+// sequence stays meaningful: `resolve()` turns each into a concrete `Step`
+// against the oracle's state (its allocations, its pins) just before it runs.
+// The oracle predicts errors exactly (pin limit, working set too large, access
+// violations, double free, out of virtual memory) and the runner checks that
+// the runtime raised exactly those, leaving the space unchanged.
+//
+// Kernels: copy and pointer walk (idempotent: demand mode replays them, or runs
+// them as transactions when the op says so), in-place add, atomic histogram and
+// atomic tickets (not idempotent: demand mode runs them as transactions; the
+// tickets make commits abort), and a stray kernel that loads and stores at an
+// arbitrary u32 address (violations). A third space, the hog, forces evictions
+// across spaces.
+//
+// A `burst` issues several host operations and dispatches without awaiting in
+// between (DESIGN.md §2.1 under races): host operations and demand dispatches
+// of one space take effect in issue order (address-space.ts); a declared
+// dispatch sees every host operation issued before it, and those issued after
+// it may land before or after it. So the result must equal one of the serial
+// orders in which the first declared dispatch of each space sits anywhere from
+// its issue point on; the oracle tries each (`Oracle.matchBurst`). Later
+// declared dispatches of the same space in the burst run demand-paged.
+//
+// TODO(prefetch, advice): `space.prefetch` and `space.advise` are being built on
+// another branch (wt-policy). When they land, add one case each to `FuzzOp`,
+// `fuzzOpArb`, `resolve` (→ a `Step`), `Oracle.apply` and `startReal` — both
+// leave the contents unchanged, so the oracle's case only passes them through
+// (advice may change which errors a pin predicts: model that then) — and let
+// bursts include them. Do not model them before the API exists.
+
+import fc from 'fast-check';
+import {
+  AccessViolationError, createKernel, createPool, createSpace, HmmError,
+  type AddressSpace, type DispatchResult, type Pool, type PoolStats, type Range,
+} from '../../src/index.ts';
+
+// ---------------------------------------------------------------------------
+// Configuration and operations (data)
+// ---------------------------------------------------------------------------
+
+export interface FuzzConfig {
+  readonly pageSize: 4096 | 8192;
+  /** Frames in the shared pool. */
+  readonly frames: number;
+  /** Frames per window (0: one window as large as the pool allows). */
+  readonly windowFrames: 0 | 2 | 4;
+  /** Most pages pinned at once (the pool's pin limit, in pages). */
+  readonly pinPages: number;
+  readonly uploadPath: 'auto' | 'writeBuffer' | 'staging';
+  /** Pages of the two fuzzed spaces. */
+  readonly pages: readonly [number, number];
+}
+
+/** An operand: region `pick` (the whole space or a live allocation), offset and length folded into it. */
+export interface Target {
+  readonly pick: number;
+  readonly off: number;
+  readonly len: number;
+}
+
+/** Space 0 or 1 (the fuzzed ones). */
+type S = 0 | 1;
+/** Demand-mode hints: none, the ranges declared mode would declare, or the whole space (declared mode: 'wide' also declares it). */
+export type Hint = 'none' | 'exact' | 'wide';
+/** The address a stray kernel touches: a word of the space, a raw u32, or an edge case. */
+export type AddrSpec = { readonly word: number } | { readonly raw: number } | { readonly edge: number };
+
+export type KernelOp =
+  | { readonly kind: 'copy'; readonly s: S; readonly demand: boolean; readonly idem: boolean; readonly hint: Hint; readonly src: Target; readonly dst: Target }
+  | { readonly kind: 'add'; readonly s: S; readonly demand: boolean; readonly hint: Hint; readonly at: Target; readonly k: number }
+  | { readonly kind: 'hist'; readonly s: S; readonly demand: boolean; readonly hint: Hint; readonly data: Target; readonly hist: Target }
+  | { readonly kind: 'walk'; readonly s: S; readonly demand: boolean; readonly idem: boolean; readonly hint: Hint; readonly list: Target; readonly out: Target; readonly steps: number }
+  | { readonly kind: 'stray'; readonly s: S; readonly demand: boolean; readonly addr: AddrSpec; readonly value: number; readonly out: Target; readonly decl: Target; readonly declRead: boolean }
+  /** Take tickets from an atomic counter and mark each ticket's slot: commits store outside what the probe saw, so transactions abort. */
+  | { readonly kind: 'tickets'; readonly s: S; readonly demand: boolean; readonly hint: Hint; readonly counter: Target; readonly out: Target; readonly n: number };
+
+export type HostOp =
+  | { readonly kind: 'write'; readonly s: S; readonly at: Target; readonly seed: number }
+  | { readonly kind: 'read'; readonly s: S; readonly at: Target }
+  | { readonly kind: 'view'; readonly s: S; readonly mode: 'read' | 'write'; readonly at: Target; readonly seed: number }
+  /** Host-built linked list (nodes of [next index, value]) for the walk kernel. */
+  | { readonly kind: 'list'; readonly s: S; readonly at: Target; readonly seed: number };
+
+/** The hog space touches `pages` pages (declared; `dirty`: as written), evicting the fuzzed spaces' pages. */
+export type EvictOp = { readonly kind: 'evict'; readonly pages: number; readonly dirty: boolean };
+
+export type BurstOp = HostOp | KernelOp | EvictOp;
+
+export type FuzzOp =
+  | HostOp
+  | KernelOp
+  | EvictOp
+  | { readonly kind: 'alloc'; readonly s: S; readonly size: number; readonly align: number }
+  /** bogus: free an address that was freed already, or one that never was an allocation. */
+  | { readonly kind: 'free'; readonly s: S; readonly pick: number; readonly bogus?: 'double' | 'unknown' }
+  | { readonly kind: 'pin'; readonly s: S; readonly at: Target }
+  /** Unpin one of the oracle's pinned ranges (`pick`), or (bogus / none pinned) any range. */
+  | { readonly kind: 'unpin'; readonly s: S; readonly pick: number; readonly bogus: boolean; readonly at: Target }
+  | { readonly kind: 'burst'; readonly ops: readonly BurstOp[] };
+// TODO(prefetch, advice): | { kind: 'prefetch'; s; at; to: 'device' | 'host' } | { kind: 'advise'; s; at; advice }
+
+// ---------------------------------------------------------------------------
+// Arbitraries
+// ---------------------------------------------------------------------------
+
+/** Addresses a stray kernel tries besides random ones: the ends of the space and of the u32 range (edgeAddress). */
+const EDGE_CASES = 8;
+
+const space = fc.constantFrom<S>(0, 1);
+const target = fc.record({ pick: fc.nat({ max: 15 }), off: fc.nat({ max: 0xfffff }), len: fc.nat({ max: 0xfffff }) });
+const seed = fc.nat();
+const hint = fc.constantFrom<Hint>('none', 'exact', 'wide');
+const addrSpec: fc.Arbitrary<AddrSpec> = fc.oneof(
+  { arbitrary: fc.record({ word: fc.nat({ max: 0xffff }) }), weight: 4 },
+  { arbitrary: fc.record({ edge: fc.nat({ max: EDGE_CASES - 1 }) }), weight: 3 },
+  { arbitrary: fc.record({ raw: fc.nat({ max: 0xffffffff }) }), weight: 1 },
+);
+
+const hostOpArb: fc.Arbitrary<HostOp> = fc.oneof(
+  { arbitrary: fc.record({ kind: fc.constant('write' as const), s: space, at: target, seed }), weight: 5 },
+  { arbitrary: fc.record({ kind: fc.constant('read' as const), s: space, at: target }), weight: 4 },
+  { arbitrary: fc.record({ kind: fc.constant('view' as const), s: space, mode: fc.constantFrom<'read' | 'write'>('read', 'write'), at: target, seed }), weight: 3 },
+  { arbitrary: fc.record({ kind: fc.constant('list' as const), s: space, at: target, seed }), weight: 1 },
+);
+
+const kernelOpArb: fc.Arbitrary<KernelOp> = fc.oneof(
+  fc.record({ kind: fc.constant('copy' as const), s: space, demand: fc.boolean(), idem: fc.boolean(), hint, src: target, dst: target }),
+  fc.record({ kind: fc.constant('add' as const), s: space, demand: fc.boolean(), hint, at: target, k: fc.nat({ max: 0xffffffff }) }),
+  fc.record({ kind: fc.constant('hist' as const), s: space, demand: fc.boolean(), hint, data: target, hist: target }),
+  fc.record({ kind: fc.constant('walk' as const), s: space, demand: fc.boolean(), idem: fc.boolean(), hint, list: target, out: target, steps: fc.integer({ min: 1, max: 24 }) }),
+  fc.record({
+    kind: fc.constant('stray' as const), s: space, demand: fc.boolean(), addr: addrSpec, value: fc.nat({ max: 0xffffffff }),
+    out: target, decl: target, declRead: fc.boolean(),
+  }),
+  fc.record({ kind: fc.constant('tickets' as const), s: space, demand: fc.boolean(), hint, counter: target, out: target, n: fc.integer({ min: 1, max: 2048 }) }),
+);
+
+const evictArb: fc.Arbitrary<EvictOp> = fc.record({ kind: fc.constant('evict' as const), pages: fc.nat({ max: 64 }), dirty: fc.boolean() });
+
+export const fuzzOpArb: fc.Arbitrary<FuzzOp> = fc.oneof(
+  { arbitrary: hostOpArb, weight: 13 },
+  { arbitrary: kernelOpArb, weight: 5 },
+  { arbitrary: evictArb, weight: 1 },
+  { arbitrary: fc.record({ kind: fc.constant('alloc' as const), s: space, size: fc.integer({ min: 1, max: 24_000 }), align: fc.constantFrom(4, 16, 256, 4096) }), weight: 2 },
+  {
+    arbitrary: fc.record(
+      { kind: fc.constant('free' as const), s: space, pick: fc.nat({ max: 15 }), bogus: fc.constantFrom<'double' | 'unknown'>('double', 'unknown') },
+      { requiredKeys: ['kind', 's', 'pick'] },
+    ),
+    weight: 2,
+  },
+  { arbitrary: fc.record({ kind: fc.constant('pin' as const), s: space, at: target }), weight: 1 },
+  { arbitrary: fc.record({ kind: fc.constant('unpin' as const), s: space, pick: fc.nat({ max: 15 }), bogus: fc.boolean(), at: target }), weight: 1 },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant('burst' as const),
+      ops: fc.array(fc.oneof({ arbitrary: hostOpArb, weight: 4 }, { arbitrary: kernelOpArb, weight: 2 }, { arbitrary: evictArb, weight: 1 }), { minLength: 2, maxLength: 5 }),
+    }),
+    weight: 2,
+  },
+);
+
+export const fuzzConfigArb: fc.Arbitrary<FuzzConfig> = fc.record({
+  pageSize: fc.constantFrom<4096 | 8192>(4096, 8192),
+  frames: fc.integer({ min: 10, max: 16 }),
+  windowFrames: fc.constantFrom<0 | 2 | 4>(4, 0, 2),
+  pinPages: fc.integer({ min: 1, max: 4 }),
+  uploadPath: fc.constantFrom<'auto' | 'writeBuffer' | 'staging'>('auto', 'staging', 'writeBuffer'),
+  pages: fc.tuple(fc.integer({ min: 16, max: 40 }), fc.integer({ min: 16, max: 40 })),
+});
+
+/**
+ * A pool configuration and up to `maxOps` operations. `size` is fast-check's
+ * length bias: 'small' (mostly short sequences, cheap to shrink) for CI, 'max'
+ * (lengths spread up to maxOps) for long runs, where setting up a pool per
+ * sequence would otherwise cost more than the operations.
+ */
+export function fuzzSequenceArb(maxOps: number, size: fc.SizeForArbitrary = 'small'): fc.Arbitrary<[FuzzConfig, FuzzOp[]]> {
+  return fc.tuple(fuzzConfigArb, fc.array(fuzzOpArb, { minLength: 1, maxLength: maxOps, size }));
+}
+
+// ---------------------------------------------------------------------------
+// Kernels
+// ---------------------------------------------------------------------------
+
+/** What the stray kernel stores at `out`: the word it loaded, xor this. */
+export const STRAY_MASK = 0x5a5a5a5a;
+function edgeAddress(which: number, size: number, pageSize: number): number {
+  switch (which % EDGE_CASES) {
+    case 0: return size; // just past the end
+    case 1: return size - 4; // the last word
+    case 2: return 0xfffffffc; // the last aligned u32 address
+    case 3: return 0xffffffff; // misaligned and out of range
+    case 4: return size + pageSize; // a page past the end
+    case 5: return 0x80000000; // bit 31: looks like a PTE's VALID bit
+    case 6: return 2; // misaligned, inside the null guard
+    default: return pageSize - 4; // the last word of page 0
+  }
+}
+
+const COPY_WGSL = /* wgsl */ `
+// args: src, dst, n
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  if (i >= vm_arg_u32(2u)) { return; }
+  vm_store_u32(vm_arg_u32(1u) + i * 4u, vm_load_u32(vm_arg_u32(0u) + i * 4u));
+}`;
+
+const WALK_WGSL = /* wgsl */ `
+// args: base, nodes, n, steps, out. Node j = [next, value] at base + 8j; the next index is taken modulo nodes.
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  if (i >= vm_arg_u32(2u)) { return; }
+  let base = vm_arg_u32(0u);
+  let nodes = vm_arg_u32(1u);
+  var idx = i % nodes;
+  var sum = 0u;
+  for (var s = 0u; s < vm_arg_u32(3u); s++) {
+    let node = base + idx * 8u;
+    sum += vm_load_u32(node + 4u);
+    idx = vm_load_u32(node) % nodes;
+    if (vm_faulted()) { break; }
+  }
+  vm_store_u32(vm_arg_u32(4u) + i * 4u, sum);
+}`;
+
+export const kernels = {
+  copy: createKernel({ label: 'fuzz-copy', code: COPY_WGSL, idempotent: true }),
+  copyTx: createKernel({ label: 'fuzz-copy-tx', code: COPY_WGSL }),
+  walk: createKernel({ label: 'fuzz-walk', code: WALK_WGSL, idempotent: true }),
+  walkTx: createKernel({ label: 'fuzz-walk-tx', code: WALK_WGSL }),
+  add: createKernel({
+    label: 'fuzz-add',
+    code: /* wgsl */ `
+// args: base, n, k — in place, so running an invocation twice is wrong
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  if (i >= vm_arg_u32(1u)) { return; }
+  let a = vm_arg_u32(0u) + i * 4u;
+  vm_store_u32(a, vm_load_u32(a) * 3u + vm_arg_u32(2u) + i);
+}`,
+  }),
+  hist: createKernel({
+    label: 'fuzz-hist',
+    code: /* wgsl */ `
+// args: data, n, hist, bins
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  if (i >= vm_arg_u32(1u)) { return; }
+  let v = vm_load_u32(vm_arg_u32(0u) + i * 4u);
+  vm_atomic_add_u32(vm_arg_u32(2u) + (v % vm_arg_u32(3u)) * 4u, 1u + (v >> 29u));
+}`,
+  }),
+  tickets: createKernel({
+    label: 'fuzz-tickets',
+    code: /* wgsl */ `
+// args: counter, out, slots, n — each invocation takes a ticket and marks slot (ticket % slots). The marks
+// do not depend on who got which ticket, so the result is exact; but a probe's tickets (its own overlay
+// of the counter) all equal the counter's old value, so the commit stores where no probe did and aborts.
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  if (i >= vm_arg_u32(3u)) { return; }
+  let t = vm_atomic_add_u32(vm_arg_u32(0u), 1u);
+  vm_store_u32(vm_arg_u32(1u) + (t % vm_arg_u32(2u)) * 4u, 1u);
+}`,
+  }),
+  stray: createKernel({
+    label: 'fuzz-stray',
+    workgroupSize: 1,
+    code: /* wgsl */ `
+// args: addr, value, out
+fn kernel(inv: VmInvocation) {
+  let old = vm_load_u32(vm_arg_u32(0u));
+  vm_store_u32(vm_arg_u32(0u), vm_arg_u32(1u));
+  vm_store_u32(vm_arg_u32(2u), old ^ ${STRAY_MASK}u);
+}`,
+  }),
+} as const;
+export type KernelName = keyof typeof kernels;
+
+// ---------------------------------------------------------------------------
+// Deterministic data
+// ---------------------------------------------------------------------------
+
+/** `len` bytes from a 32-bit seed (mulberry32): the same on the oracle's side and the runtime's. */
+export function bytesFrom(seedValue: number, len: number): Uint8Array {
+  const out = new Uint8Array(len);
+  let a = seedValue >>> 0;
+  for (let i = 0; i < len; i += 4) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    const w = (t ^ (t >>> 14)) >>> 0;
+    for (let k = 0; k < 4 && i + k < len; k++) out[i + k] = (w >>> (8 * k)) & 0xff;
+  }
+  return out;
+}
+
+/** What a writable view's callback does: depends on what it finds, so it also checks that the view held the latest bytes. */
+export function viewTransform(v: Uint8Array, seedValue: number): void {
+  for (let j = 0; j < v.length; j++) v[j] = (v[j]! * 31 + seedValue + j) & 0xff;
+}
+
+/** A linked list over `nodes` nodes in a random order, as bytes. */
+export function listBytes(nodes: number, seedValue: number): Uint8Array {
+  const rnd = bytesFrom(seedValue, nodes * 8);
+  const r32 = new Uint32Array(rnd.buffer);
+  const order = Array.from({ length: nodes }, (_, i) => i);
+  for (let i = nodes - 1; i > 0; i--) {
+    const j = r32[i]! % (i + 1);
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const out = new Uint32Array(nodes * 2);
+  for (let k = 0; k < nodes; k++) {
+    out[order[k]! * 2] = order[(k + 1) % nodes]!;
+    out[order[k]! * 2 + 1] = r32[nodes + k]! ?? k;
+  }
+  return new Uint8Array(out.buffer);
+}
+
+// ---------------------------------------------------------------------------
+// The oracle: plain bytes plus the bookkeeping the runtime's answers depend on
+// ---------------------------------------------------------------------------
+
+/** The allocator's rules (src/space/allocator.ts): first fit from NULL_GUARD over the gaps between live blocks. */
+const NULL_GUARD = 256;
+
+export class SpaceOracle {
+  readonly size: number;
+  readonly pageSize: number;
+  readonly bytes: Uint8Array;
+  readonly words: Uint32Array;
+  /** Pin count per page. */
+  readonly pins: Uint16Array;
+  /** Live allocations: addr → length, and in address order. */
+  readonly live = new Map<number, number>();
+  readonly freed = new Set<number>();
+  /** Ranges pinned successfully (candidates for unpin). */
+  readonly pinned: Range[] = [];
+
+  constructor(size: number, pageSize: number) {
+    this.size = size;
+    this.pageSize = pageSize;
+    this.bytes = new Uint8Array(size);
+    this.words = new Uint32Array(this.bytes.buffer);
+    this.pins = new Uint16Array(size / pageSize);
+  }
+
+  /** Regions operands pick from: the whole space, then the live allocations in address order. */
+  regions(): Range[] {
+    const out: Range[] = [{ addr: 0, byteLength: this.size }];
+    for (const [addr, byteLength] of [...this.live].sort((a, b) => a[0] - b[0])) out.push({ addr, byteLength });
+    return out;
+  }
+
+  /** The address alloc() will return, or undefined when no gap fits. */
+  allocAddress(byteLength: number, align: number): number | undefined {
+    let start = Math.min(NULL_GUARD, this.size);
+    for (const [addr, len] of [...this.live, [this.size, 0] as const].sort((a, b) => a[0] - b[0])) {
+      const at = Math.ceil(start / align) * align;
+      if (at + byteLength <= addr) return at;
+      start = Math.max(start, addr + len);
+    }
+    return undefined;
+  }
+
+  alloc(addr: number, byteLength: number): void {
+    this.live.set(addr, byteLength);
+    this.freed.delete(addr);
+  }
+
+  /** free(): whole pages of the block read as zero and lose their pins. Returns the pages whose pins were dropped. */
+  free(addr: number): number {
+    const len = this.live.get(addr)!;
+    this.live.delete(addr);
+    this.freed.add(addr);
+    const ps = this.pageSize;
+    const first = Math.ceil(addr / ps);
+    const end = Math.floor((addr + len) / ps);
+    let unpinned = 0;
+    for (let p = first; p < end; p++) {
+      if (this.pins[p]! > 0) unpinned++;
+      this.pins[p] = 0;
+    }
+    if (end > first) this.bytes.fill(0, first * ps, end * ps);
+    return unpinned;
+  }
+
+  pagesOf(r: Range): number[] {
+    if (r.byteLength === 0) return [];
+    const out: number[] = [];
+    for (let p = Math.floor(r.addr / this.pageSize); p <= Math.floor((r.addr + r.byteLength - 1) / this.pageSize); p++) out.push(p);
+    return out;
+  }
+
+  pinnedPageCount(): number {
+    let n = 0;
+    for (const c of this.pins) if (c > 0) n++;
+    return n;
+  }
+
+  u32(addr: number): number {
+    return this.words[addr / 4]!;
+  }
+
+  setU32(addr: number, v: number): void {
+    this.words[addr / 4] = v >>> 0;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Steps: operations resolved against the oracle's state
+// ---------------------------------------------------------------------------
+
+export interface DispatchStep {
+  readonly kind: 'dispatch';
+  readonly s: number;
+  readonly kernel: KernelName;
+  readonly demand: boolean;
+  readonly workgroups: number;
+  readonly args: readonly number[];
+  /** The ranges declared mode declares (demand mode: the hints actually passed). */
+  readonly read: readonly Range[];
+  readonly write: readonly Range[];
+}
+
+export type Step =
+  | { readonly kind: 'alloc'; readonly s: number; readonly byteLength: number; readonly align: number }
+  | { readonly kind: 'free'; readonly s: number; readonly addr: number }
+  | { readonly kind: 'write'; readonly s: number; readonly addr: number; readonly data: Uint8Array; readonly form: number }
+  | { readonly kind: 'read'; readonly s: number; readonly addr: number; readonly byteLength: number }
+  | { readonly kind: 'view'; readonly s: number; readonly addr: number; readonly byteLength: number; readonly mode: 'read' | 'write'; readonly seed: number }
+  | { readonly kind: 'pin' | 'unpin'; readonly s: number; readonly addr: number; readonly byteLength: number }
+  | DispatchStep
+  /** The hog space: a declared dispatch over its first `pages` pages. */
+  | { readonly kind: 'evict'; readonly pages: number; readonly dirty: boolean };
+
+/** What an operation gave: a value to compare, and/or the error code it failed with. */
+export interface Outcome {
+  readonly error?: string;
+  readonly bytes?: Uint8Array;
+  readonly addr?: number;
+  readonly violations?: { readonly count: number; readonly addr: number; readonly kind: string };
+  readonly mode?: DispatchResult['mode'];
+}
+
+/** Host operations move at most this much (partial pages at both ends are the interesting part). */
+const MAX_HOST_PAGES = 3;
+/**
+ * Kernels move at most this many words per operand (12 KiB): a declared copy's
+ * two operands then span up to 8 pages, more than a 10-frame pool with 4 pinned
+ * can hold (a predicted WorkingSetTooLargeError), while one workgroup's pages
+ * (64 words an operand) always fit, so demand dispatches never fail.
+ */
+export const MAX_KERNEL_WORDS = 3072;
+const MAX_WALK_BYTES = 8192;
+const MAX_WALK_OUT = 256;
+const MAX_BINS = 64;
+
+function regionOf(o: SpaceOracle, t: Target): Range {
+  const rs = o.regions();
+  return rs[t.pick % rs.length]!;
+}
+
+function byteRange(o: SpaceOracle, t: Target, maxLen: number): Range {
+  const r = regionOf(o, t);
+  const off = t.off % r.byteLength;
+  return { addr: r.addr + off, byteLength: 1 + (t.len % Math.min(r.byteLength - off, maxLen)) };
+}
+
+/** A word-aligned range of at most `maxWords` words inside the target's region (undefined: the region holds no word). */
+function wordRange(o: SpaceOracle, t: Target, maxWords: number): Range | undefined {
+  const r = regionOf(o, t);
+  const a0 = Math.ceil(r.addr / 4) * 4;
+  const words = Math.floor((r.addr + r.byteLength - a0) / 4);
+  if (words <= 0) return undefined;
+  const off = t.off % words;
+  const n = 1 + (t.len % Math.min(words - off, maxWords));
+  return { addr: a0 + off * 4, byteLength: n * 4 };
+}
+
+/** `r` moved back so that it ends inside the space (its length is at most the space's). */
+function fit(r: Range, size: number): Range {
+  return r.addr + r.byteLength <= size ? r : { addr: size - r.byteLength, byteLength: r.byteLength };
+}
+
+function overlaps(a: Range, b: Range): boolean {
+  return a.addr < b.addr + b.byteLength && b.addr < a.addr + a.byteLength;
+}
+
+/** Move `b` next to `a` if they overlap (kernels whose operands overlap have no single answer). */
+function apart(a: Range, b: Range, size: number): Range | undefined {
+  if (!overlaps(a, b)) return b;
+  if (a.addr + a.byteLength + b.byteLength <= size) return { addr: a.addr + a.byteLength, byteLength: b.byteLength };
+  if (a.addr - b.byteLength >= 0) return { addr: a.addr - b.byteLength, byteLength: b.byteLength };
+  return undefined;
+}
+
+function hints(o: SpaceOracle, h: Hint, read: Range[], write: Range[]): { read: Range[]; write: Range[] } {
+  if (h === 'exact') return { read, write };
+  if (h === 'wide') return { read: [{ addr: 0, byteLength: o.size }], write: [] };
+  return { read: [], write: [] };
+}
+
+function dispatchStep(
+  o: SpaceOracle, s: number, kernel: KernelName, demand: boolean, h: Hint, n: number, args: number[], read: Range[], write: Range[],
+): DispatchStep {
+  const workgroups = Math.ceil(n / kernels[kernel].workgroupSize[0]);
+  // Declared mode may declare more than the kernel touches: 'wide' declares the whole space read as well,
+  // which fits the pool or is refused up front (WorkingSetTooLargeError, predicted by the oracle).
+  const ranges = demand ? hints(o, h, read, write) : h === 'wide' ? { read: [...read, { addr: 0, byteLength: o.size }], write } : { read, write };
+  return { kind: 'dispatch', s, kernel, demand, workgroups, args, ...ranges };
+}
+
+function resolveKernel(op: KernelOp, o: SpaceOracle): Step | undefined {
+  const s = op.s;
+  switch (op.kind) {
+    case 'copy': {
+      const src = wordRange(o, op.src, MAX_KERNEL_WORDS);
+      const d0 = wordRange(o, op.dst, MAX_KERNEL_WORDS);
+      if (!src || !d0) return undefined;
+      const dst = apart(src, fit({ addr: d0.addr, byteLength: src.byteLength }, o.size), o.size);
+      if (!dst) return undefined;
+      const n = src.byteLength / 4;
+      return dispatchStep(o, s, op.idem ? 'copy' : 'copyTx', op.demand, op.hint, n, [src.addr, dst.addr, n], [src], [dst]);
+    }
+    case 'add': {
+      const r = wordRange(o, op.at, MAX_KERNEL_WORDS);
+      if (!r) return undefined;
+      return dispatchStep(o, s, 'add', op.demand, op.hint, r.byteLength / 4, [r.addr, r.byteLength / 4, op.k >>> 0], [], [r]);
+    }
+    case 'hist': {
+      const data = wordRange(o, op.data, MAX_KERNEL_WORDS);
+      const h0 = wordRange(o, op.hist, MAX_BINS);
+      if (!data || !h0) return undefined;
+      const hist = apart(data, h0, o.size);
+      if (!hist) return undefined;
+      const n = data.byteLength / 4;
+      return dispatchStep(o, s, 'hist', op.demand, op.hint, n, [data.addr, n, hist.addr, hist.byteLength / 4], [data], [hist]);
+    }
+    case 'walk': {
+      const list = wordRange(o, op.list, MAX_WALK_BYTES / 4);
+      const o0 = wordRange(o, op.out, MAX_WALK_OUT);
+      if (!list || list.byteLength < 8 || !o0) return undefined;
+      const nodes = Math.floor(list.byteLength / 8);
+      const listR = { addr: list.addr, byteLength: nodes * 8 };
+      const out = apart(listR, o0, o.size);
+      if (!out) return undefined;
+      const n = out.byteLength / 4;
+      return dispatchStep(o, s, op.idem ? 'walk' : 'walkTx', op.demand, op.hint, n, [listR.addr, nodes, n, op.steps, out.addr], [listR], [out]);
+    }
+    case 'tickets': {
+      const counter = wordRange(o, op.counter, 1);
+      const o0 = wordRange(o, op.out, MAX_KERNEL_WORDS);
+      if (!counter || !o0) return undefined;
+      const out = apart(counter, o0, o.size);
+      if (!out) return undefined;
+      return dispatchStep(o, s, 'tickets', op.demand, op.hint, op.n, [counter.addr, out.addr, out.byteLength / 4, op.n], [], [counter, out]);
+    }
+    case 'stray': {
+      const a = op.addr;
+      const addr = 'word' in a ? (a.word % (o.size / 4)) * 4 : 'raw' in a ? a.raw >>> 0 : edgeAddress(a.edge, o.size, o.pageSize);
+      const out = wordRange(o, op.out, 1);
+      if (!out) return undefined;
+      const decl = byteRange(o, op.decl, o.pageSize);
+      const read = op.declRead ? [decl] : [];
+      const write = op.declRead ? [out] : [out, decl];
+      return { kind: 'dispatch', s, kernel: 'stray', demand: op.demand, workgroups: 1, args: [addr, op.value >>> 0, out.addr], read: op.demand ? [] : read, write: op.demand ? [] : write };
+    }
+  }
+}
+
+function resolveHost(op: HostOp, o: SpaceOracle): Step | undefined {
+  const max = MAX_HOST_PAGES * o.pageSize;
+  switch (op.kind) {
+    case 'write': {
+      const r = byteRange(o, op.at, max);
+      return { kind: 'write', s: op.s, addr: r.addr, data: bytesFrom(op.seed, r.byteLength), form: op.seed % 3 };
+    }
+    case 'read': {
+      const r = byteRange(o, op.at, max);
+      return { kind: 'read', s: op.s, ...r };
+    }
+    case 'view': {
+      const r = byteRange(o, op.at, max);
+      return { kind: 'view', s: op.s, ...r, mode: op.mode, seed: op.seed & 0xff };
+    }
+    case 'list': {
+      const r = wordRange(o, op.at, MAX_WALK_BYTES / 4);
+      if (!r || r.byteLength < 8) return undefined;
+      const nodes = Math.floor(r.byteLength / 8);
+      return { kind: 'write', s: op.s, addr: r.addr, data: listBytes(nodes, op.seed), form: 0 };
+    }
+  }
+}
+
+function evictStep(op: EvictOp, w: Oracle): Step {
+  // Always fits: the hog may take every frame nobody pinned.
+  const available = w.cfg.frames - w.pinnedPages();
+  return { kind: 'evict', pages: 1 + (op.pages % available), dirty: op.dirty };
+}
+
+/** Turn an operation into concrete steps against the oracle's current state ([] when it does not apply). */
+export function resolve(op: FuzzOp, w: Oracle): Step[] {
+  switch (op.kind) {
+    case 'write': case 'read': case 'view': case 'list': {
+      const st = resolveHost(op, w.spaces[op.s]);
+      return st ? [st] : [];
+    }
+    case 'copy': case 'add': case 'hist': case 'walk': case 'stray': case 'tickets': {
+      const st = resolveKernel(op, w.spaces[op.s]);
+      return st ? [st] : [];
+    }
+    case 'evict':
+      return [evictStep(op, w)];
+    case 'alloc':
+      return [{ kind: 'alloc', s: op.s, byteLength: op.size, align: op.align }];
+    case 'free': {
+      const o = w.spaces[op.s];
+      if (op.bogus === 'unknown') return [{ kind: 'free', s: op.s, addr: 1 + (op.pick % (NULL_GUARD - 1)) }];
+      const pool = op.bogus === 'double' ? [...o.freed].filter((a) => !o.live.has(a)) : [...o.live.keys()];
+      if (pool.length === 0) return [];
+      return [{ kind: 'free', s: op.s, addr: pool.sort((a, b) => a - b)[op.pick % pool.length]! }];
+    }
+    case 'pin': {
+      const o = w.spaces[op.s];
+      return [{ kind: 'pin', s: op.s, ...byteRange(o, op.at, MAX_HOST_PAGES * o.pageSize) }];
+    }
+    case 'unpin': {
+      const o = w.spaces[op.s];
+      if (op.bogus || o.pinned.length === 0) return [{ kind: 'unpin', s: op.s, ...byteRange(o, op.at, MAX_HOST_PAGES * o.pageSize) }];
+      const [r] = o.pinned.splice(op.pick % o.pinned.length, 1);
+      return [{ kind: 'unpin', s: op.s, ...r! }];
+    }
+    case 'burst': {
+      // Resolved in order against the oracle as it will be after the earlier ones (addresses do not
+      // depend on contents, and nothing in a burst allocates, frees or pins).
+      const steps: Step[] = [];
+      for (const sub of op.ops) steps.push(...resolve(sub, w));
+      // One declared dispatch per space floats (matchBurst tries its places); later ones run demand-paged.
+      return steps.map((st, i) => st.kind === 'dispatch' && !st.demand && steps.slice(0, i).some((x) => x.kind === 'dispatch' && !x.demand && x.s === st.s)
+        ? { ...st, demand: true, read: [], write: [] }
+        : st);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Applying a step to the oracle
+// ---------------------------------------------------------------------------
+
+export class Oracle {
+  readonly cfg: FuzzConfig;
+  readonly spaces: [SpaceOracle, SpaceOracle];
+  readonly hog: Uint8Array;
+
+  constructor(cfg: FuzzConfig) {
+    this.cfg = cfg;
+    const ps = cfg.pageSize;
+    this.spaces = [new SpaceOracle(cfg.pages[0] * ps, ps), new SpaceOracle(cfg.pages[1] * ps, ps)];
+    this.hog = hogBytes(cfg);
+  }
+
+  pinnedPages(): number {
+    return this.spaces[0].pinnedPageCount() + this.spaces[1].pinnedPageCount();
+  }
+
+  /** The outcome the runtime must give for `st`, with the oracle's state moved past it. */
+  apply(st: Step): Outcome {
+    switch (st.kind) {
+      case 'alloc': {
+        const o = this.spaces[st.s]!;
+        const addr = o.allocAddress(st.byteLength, st.align);
+        if (addr === undefined) return { error: 'OUT_OF_VIRTUAL_MEMORY' };
+        o.alloc(addr, st.byteLength);
+        return { addr };
+      }
+      case 'free': {
+        const o = this.spaces[st.s]!;
+        if (!o.live.has(st.addr)) return { error: o.freed.has(st.addr) ? 'DOUBLE_FREE' : 'UNKNOWN_ALLOCATION' };
+        o.free(st.addr);
+        return {};
+      }
+      case 'write':
+        this.spaces[st.s]!.bytes.set(st.data, st.addr);
+        return {};
+      case 'read':
+        return { bytes: this.spaces[st.s]!.bytes.slice(st.addr, st.addr + st.byteLength) };
+      case 'view': {
+        const v = this.spaces[st.s]!.bytes.subarray(st.addr, st.addr + st.byteLength);
+        if (st.mode === 'read') return { bytes: v.slice() };
+        viewTransform(v, st.seed);
+        return {};
+      }
+      case 'pin': {
+        const o = this.spaces[st.s]!;
+        const pages = o.pagesOf(st);
+        const fresh = pages.filter((p) => o.pins[p] === 0).length;
+        if ((this.pinnedPages() + fresh) > this.cfg.pinPages) return { error: 'PIN_LIMIT' };
+        for (const p of pages) o.pins[p]!++;
+        o.pinned.push({ addr: st.addr, byteLength: st.byteLength });
+        return {};
+      }
+      case 'unpin': {
+        const o = this.spaces[st.s]!;
+        const pages = o.pagesOf(st);
+        if (pages.some((p) => o.pins[p] === 0)) return { error: 'NOT_PINNED' };
+        for (const p of pages) o.pins[p]!--;
+        return {};
+      }
+      case 'evict':
+        return {};
+      case 'dispatch':
+        return this.#dispatch(st);
+    }
+  }
+
+  /**
+   * Check a burst's outcomes against the serial orders the runtime allows (see
+   * the header) and move the oracle past the one that matches; throws a
+   * Divergence naming the issue-order mismatch when none does. When several
+   * orders give the same outcomes but leave different bytes, the bytes where
+   * they differ are read back from the space (`readBack`) to tell which one
+   * happened. Returns the expected outcomes, in step order.
+   */
+  async matchBurst(
+    steps: readonly Step[], gots: readonly Outcome[], where: string, readBack: (s: number, addr: number, byteLength: number) => Promise<Uint8Array>,
+  ): Promise<Outcome[]> {
+    const wants: Outcome[] = new Array<Outcome>(steps.length);
+    steps.forEach((st, k) => {
+      if (st.kind === 'evict') {
+        wants[k] = this.apply(st);
+        compare(`${where} step ${k}`, st, wants[k], gots[k]!);
+      }
+    });
+    for (let s = 0; s < 2; s++) {
+      const mine = steps.map((_, k) => k).filter((k) => { const st = steps[k]!; return st.kind !== 'evict' && st.s === s; });
+      if (mine.length === 0) continue;
+      const d = mine.findIndex((k) => { const st = steps[k]!; return st.kind === 'dispatch' && !st.demand; });
+      const orders: number[][] = [];
+      if (d < 0) orders.push(mine);
+      else {
+        const rest = mine.filter((_, i) => i !== d);
+        for (let at = d; at <= rest.length; at++) orders.push([...rest.slice(0, at), mine[d]!, ...rest.slice(at)]);
+      }
+      const o = this.spaces[s]!;
+      const before = o.bytes.slice();
+      let first: string | undefined;
+      const matches: { bytes: Uint8Array; wants: Map<number, Outcome> }[] = [];
+      for (const order of orders) {
+        o.bytes.set(before);
+        let bad: string | undefined;
+        const w = new Map<number, Outcome>();
+        for (const k of order) {
+          const want = this.apply(steps[k]!);
+          w.set(k, want);
+          bad ??= mismatch(steps[k]!, want, gots[k]!);
+        }
+        if (bad === undefined) matches.push({ bytes: o.bytes.slice(), wants: w });
+        else first ??= `${where}: ${bad}`;
+      }
+      if (matches.length === 0) throw new Divergence(`${first} (in issue order; ${orders.length} serial order(s) tried, none matched)`);
+      let chosen = matches[0]!;
+      if (matches.length > 1) {
+        // Orders that read alike but leave different bytes: look at the bytes where they differ.
+        let lo = o.size;
+        let hi = 0;
+        for (const m of matches.slice(1)) {
+          for (let i = 0; i < o.size; i++) {
+            if (m.bytes[i] !== chosen.bytes[i]) {
+              lo = Math.min(lo, i);
+              hi = Math.max(hi, i + 1);
+            }
+          }
+        }
+        if (hi > lo) {
+          const real = await readBack(s, lo, hi - lo);
+          const found = matches.find((m) => firstDiff(m.bytes.subarray(lo, hi), real) < 0);
+          if (!found) throw new Divergence(`${where}: space ${s} bytes [${lo}, ${hi}) match none of the ${matches.length} serial orders that fit the outcomes`);
+          chosen = found;
+        }
+      }
+      o.bytes.set(chosen.bytes);
+      for (const [k, want] of chosen.wants) wants[k] = want;
+    }
+    return wants;
+  }
+
+  #dispatch(st: DispatchStep): Outcome {
+    const o = this.spaces[st.s]!;
+    const mode: DispatchResult['mode'] = !st.demand ? 'declared' : kernels[st.kernel].idempotent ? 'replay' : 'transaction';
+    if (!st.demand) {
+      // Fail fast (fault/declared.ts): the declared pages must fit in the frames nobody else pinned.
+      const pages = new Set([...st.read, ...st.write].flatMap((r) => o.pagesOf(r)));
+      let pinnedInside = 0;
+      for (const p of pages) if (o.pins[p]! > 0) pinnedInside++;
+      if (pages.size > this.cfg.frames - (this.pinnedPages() - pinnedInside)) return { error: 'WORKING_SET_TOO_LARGE' };
+    }
+    const a = st.args;
+    switch (st.kernel) {
+      case 'copy': case 'copyTx': {
+        const [src, dst, n] = a as [number, number, number];
+        o.words.copyWithin(dst / 4, src / 4, src / 4 + n);
+        return { mode };
+      }
+      case 'add': {
+        const [base, n, k] = a as [number, number, number];
+        for (let i = 0; i < n; i++) o.setU32(base + i * 4, Math.imul(o.u32(base + i * 4), 3) + k + i);
+        return { mode };
+      }
+      case 'hist': {
+        const [data, n, hist, bins] = a as [number, number, number, number];
+        for (let i = 0; i < n; i++) {
+          const v = o.u32(data + i * 4);
+          const b = hist + (v % bins) * 4;
+          o.setU32(b, o.u32(b) + 1 + (v >>> 29));
+        }
+        return { mode };
+      }
+      case 'tickets': {
+        const [counter, out, slots, n] = a as [number, number, number, number];
+        const c0 = o.u32(counter);
+        for (let k = 0; k < n; k++) o.setU32(out + (((c0 + k) >>> 0) % slots) * 4, 1);
+        o.setU32(counter, c0 + n);
+        return { mode };
+      }
+      case 'walk': case 'walkTx': {
+        const [base, nodes, n, steps, out] = a as [number, number, number, number, number];
+        const sums = new Uint32Array(n);
+        for (let i = 0; i < n; i++) {
+          let idx = i % nodes;
+          let sum = 0;
+          for (let s = 0; s < steps; s++) {
+            sum = (sum + o.u32(base + idx * 8 + 4)) >>> 0;
+            idx = o.u32(base + idx * 8) % nodes;
+          }
+          sums[i] = sum;
+        }
+        o.words.set(sums, out / 4);
+        return { mode };
+      }
+      case 'stray':
+        return this.#stray(o, st, mode);
+    }
+  }
+
+  /** The stray kernel, with the prelude's rules: what is refused is reported and not carried out, the rest runs. */
+  #stray(o: SpaceOracle, st: DispatchStep, mode: DispatchResult['mode']): Outcome {
+    const [addr, value, out] = st.args as [number, number, number];
+    const page = Math.floor(addr / o.pageSize);
+    let loadKind: string | undefined;
+    let storeKind: string | undefined;
+    if (addr % 4 !== 0) loadKind = storeKind = 'misaligned';
+    else if (addr >= o.size) loadKind = storeKind = 'out-of-range';
+    else if (!st.demand) {
+      const writable = new Set(st.write.flatMap((r) => o.pagesOf(r)));
+      const readable = new Set(st.read.flatMap((r) => o.pagesOf(r)));
+      if (!writable.has(page)) {
+        storeKind = 'not-writable';
+        if (!readable.has(page)) loadKind = 'not-readable';
+      }
+    }
+    const old = loadKind ? 0 : o.u32(addr);
+    if (!storeKind) o.setU32(addr, value);
+    o.setU32(out, old ^ STRAY_MASK);
+    const count = (loadKind ? 1 : 0) + (storeKind ? 1 : 0);
+    if (count === 0) return { mode };
+    return { error: 'ACCESS_VIOLATION', violations: { count, addr, kind: (loadKind ?? storeKind)! } };
+  }
+}
+
+/** The hog's contents: a pattern no fuzzed space ever holds by chance (word = 0xb0b00000 | page << 10 | word index). */
+export function hogBytes(cfg: FuzzConfig): Uint8Array {
+  const words = new Uint32Array((cfg.frames * cfg.pageSize) / 4);
+  const perPage = cfg.pageSize / 4;
+  for (let i = 0; i < words.length; i++) words[i] = (0xb0b00000 | (Math.floor(i / perPage) << 12) | (i % perPage)) >>> 0;
+  return new Uint8Array(words.buffer);
+}
+
+// ---------------------------------------------------------------------------
+// The runner: the same steps against real spaces
+// ---------------------------------------------------------------------------
+
+export interface World {
+  readonly pool: Pool;
+  readonly spaces: readonly [AddressSpace, AddressSpace];
+  readonly hog: AddressSpace;
+}
+
+export async function makeWorld(device: GPUDevice, cfg: FuzzConfig): Promise<World> {
+  const ps = cfg.pageSize;
+  const pool = await createPool(device, {
+    capacity: cfg.frames * ps, pageSize: ps, pinLimit: cfg.pinPages * ps, uploadPath: cfg.uploadPath,
+    // Small staging slots and few of them: uploads wait for maps, so host operations interleave.
+    stagingSlotSize: 2 * ps, stagingSlots: 2, writeChunk: ps,
+    ...(cfg.windowFrames ? { maxWindowSize: cfg.windowFrames * ps } : {}),
+    label: 'fuzz',
+  });
+  try {
+    const a = createSpace(pool, { size: cfg.pages[0] * ps, strict: true, label: 'fuzz-A' });
+    const b = createSpace(pool, { size: cfg.pages[1] * ps, strict: true, label: 'fuzz-B' });
+    const hog = createSpace(pool, { size: cfg.frames * ps, strict: true, label: 'hog' });
+    await hog.write(0, hogBytes(cfg));
+    return { pool, spaces: [a, b], hog };
+  } catch (e) {
+    pool.destroy();
+    throw e;
+  }
+}
+
+export function destroyWorld(w: World): void {
+  w.spaces[0].destroy();
+  w.spaces[1].destroy();
+  w.hog.destroy();
+  w.pool.destroy();
+}
+
+/** The data of a write, in one of the forms write() takes (a DataView into a larger buffer tests the offset handling). */
+function writeForm(data: Uint8Array, form: number): { arg: ArrayBufferView | ArrayBuffer; scribble(): void } {
+  if (form === 1) {
+    const big = new Uint8Array(data.length + 24);
+    big.set(data, 8);
+    return { arg: new DataView(big.buffer, 8, data.length), scribble: () => big.fill(0xee) };
+  }
+  if (form === 2) {
+    const copy = data.slice();
+    return { arg: copy.buffer, scribble: () => copy.fill(0xdd) };
+  }
+  const copy = data.slice();
+  return { arg: copy, scribble: () => copy.fill(0xcc) };
+}
+
+function failure(e: unknown): Outcome {
+  if (e instanceof AccessViolationError) {
+    const v = e.violations[0]!;
+    return { error: e.code, violations: { count: e.count, addr: v.addr, kind: v.kind } };
+  }
+  if (e instanceof HmmError) return { error: e.code };
+  throw e; // not a typed error: a runtime bug, reported as is
+}
+
+/**
+ * Start `st` on the real spaces. Everything up to the runtime call is
+ * synchronous, so the steps of a burst are issued in order with no await
+ * between them; the promise gives the outcome.
+ */
+export function startReal(st: Step, w: World, stats?: FuzzStats): Promise<Outcome> {
+  const settle = (p: Promise<Outcome>) => p.catch(failure);
+  try {
+    switch (st.kind) {
+      case 'alloc':
+        return Promise.resolve({ addr: w.spaces[st.s]!.alloc(st.byteLength, { align: st.align }) });
+      case 'free':
+        w.spaces[st.s]!.free(st.addr);
+        return Promise.resolve({});
+      case 'write': {
+        const f = writeForm(st.data, st.form);
+        const p = w.spaces[st.s]!.write(st.addr, f.arg);
+        f.scribble(); // the caller may reuse its buffer as soon as write() returns
+        return settle(p.then(() => ({})));
+      }
+      case 'read':
+        return settle(w.spaces[st.s]!.read(st.addr, st.byteLength).then((bytes) => ({ bytes })));
+      case 'view':
+        return settle(w.spaces[st.s]!.withView(st.addr, st.byteLength, st.mode, (v) => {
+          if (st.mode === 'read') return { bytes: v.slice() };
+          viewTransform(v, st.seed);
+          return {};
+        }));
+      case 'pin':
+        return settle(w.spaces[st.s]!.pin(st.addr, st.byteLength).then(() => ({})));
+      case 'unpin':
+        w.spaces[st.s]!.unpin(st.addr, st.byteLength);
+        return Promise.resolve({});
+      case 'evict': {
+        const range = [{ addr: 0, byteLength: st.pages * w.pool.pageSize }];
+        // A copy of zero words: the pages are faulted in (and, declared written, marked dirty) and nothing else happens.
+        const opts = { workgroups: 1, args: [0, 0, 0], ...(st.dirty ? { write: range } : { read: range }) };
+        return settle(w.hog.dispatch(kernels.copy, opts).then((r) => ({ mode: r.mode })));
+      }
+      case 'dispatch': {
+        const p = w.spaces[st.s]!.dispatch(kernels[st.kernel], {
+          workgroups: st.workgroups, args: st.args, demand: st.demand, read: st.read, write: st.write,
+        });
+        return settle(p.then((r) => {
+          if (stats) {
+            stats.retries += r.retries;
+            if (r.demand) {
+              stats.demandPasses += r.demand.passes;
+              stats.aborts += r.demand.aborts;
+              stats.slices += r.demand.slices;
+            }
+          }
+          return { mode: r.mode };
+        }));
+      }
+    }
+  } catch (e) {
+    // As a rejection, not a throw: the other steps of a burst are in flight and must be awaited.
+    return new Promise((resolve) => resolve(failure(e)));
+  }
+}
+
+export class Divergence extends Error {
+  override name = 'Divergence';
+}
+
+function describeStep(st: Step): string {
+  return JSON.stringify(st, (k, v: unknown) => (v instanceof Uint8Array ? `<${v.length} bytes>` : v));
+}
+
+function firstDiff(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return a.length === b.length ? -1 : n;
+}
+
+/** How `got` differs from `want`, or undefined when it does not. */
+function mismatch(st: Step, want: Outcome, got: Outcome): string | undefined {
+  const fail = (what: string) => `${describeStep(st)}: ${what}`;
+  if (want.error !== got.error) return fail(`expected ${want.error ?? 'success'}, got ${got.error ?? 'success'}`);
+  if (want.addr !== undefined && want.addr !== got.addr) return fail(`alloc returned ${got.addr}, the allocator's rules give ${want.addr}`);
+  if (want.mode !== undefined && want.mode !== got.mode) return fail(`dispatch ran as ${got.mode}, expected ${want.mode}`);
+  if (want.violations) {
+    const g = got.violations;
+    if (!g || g.count !== want.violations.count || g.addr !== want.violations.addr || g.kind !== want.violations.kind) {
+      return fail(`violations ${JSON.stringify(g)}, expected ${JSON.stringify(want.violations)}`);
+    }
+  }
+  if (want.bytes) {
+    const d = firstDiff(want.bytes, got.bytes ?? new Uint8Array(0));
+    if (d >= 0) {
+      const at = 'addr' in st ? st.addr + d : d;
+      return fail(`byte ${at} reads ${got.bytes?.[d]}, the oracle has ${want.bytes[d]} (${want.bytes.length} bytes compared)`);
+    }
+  }
+  return undefined;
+}
+
+function compare(where: string, st: Step, want: Outcome, got: Outcome): void {
+  const m = mismatch(st, want, got);
+  if (m !== undefined) throw new Divergence(`${where}: ${m}`);
+}
+
+/** Counts over a fuzz run, for the report (docs/reliability.md). */
+export interface FuzzStats {
+  sequences: number;
+  ops: number;
+  steps: number;
+  byKind: Record<string, number>;
+  /** Errors the oracle predicted and the runtime raised, by code. */
+  expectedErrors: Record<string, number>;
+  dispatchModes: Record<string, number>;
+  retries: number;
+  demandPasses: number;
+  aborts: number;
+  slices: number;
+  /** Pool counters summed over sequences. */
+  pool: Record<string, number>;
+}
+
+export function emptyStats(): FuzzStats {
+  return {
+    sequences: 0, ops: 0, steps: 0, byKind: {}, expectedErrors: {}, dispatchModes: {},
+    retries: 0, demandPasses: 0, aborts: 0, slices: 0, pool: {},
+  };
+}
+
+const POOL_COUNTERS: readonly (keyof PoolStats)[] = [
+  'evictions', 'evictionWritebacks', 'evictionDrops', 'invalidations', 'pagesToDevice', 'pagesToHost', 'pagesCleared',
+  'faultBatches', 'pagesFaulted', 'aborts', 'dispatches',
+];
+
+function bump(r: Record<string, number>, k: string, n = 1): void {
+  r[k] = (r[k] ?? 0) + n;
+}
+
+/** Checks that hold between operations, whatever ran. */
+function checkState(world: World, oracle: Oracle, where: string): void {
+  world.spaces[0].checkInvariants(); // the pool's frame table and every space's page table
+  const ps = oracle.cfg.pageSize;
+  const pinned = world.pool.stats().pinnedBytes;
+  if (pinned !== oracle.pinnedPages() * ps) throw new Divergence(`${where}: ${pinned} bytes pinned, the oracle has ${oracle.pinnedPages() * ps}`);
+  for (let s = 0; s < 2; s++) {
+    const space = world.spaces[s]!;
+    const o = oracle.spaces[s]!;
+    const res = space.residency();
+    if (res.pinned !== o.pinnedPageCount()) throw new Divergence(`${where}: space ${s} has ${res.pinned} pinned pages, the oracle ${o.pinnedPageCount()}`);
+    // "Unpopulated: never written, reads are zero": a page in that state must be zero in the oracle too.
+    const perPage = ps / 4;
+    for (let p = 0; p < o.pins.length; p++) {
+      if (space.pageState(p * ps) !== 'unpopulated') continue;
+      for (let i = p * perPage; i < (p + 1) * perPage; i++) {
+        if (o.words[i] !== 0) throw new Divergence(`${where}: space ${s} page ${p} is unpopulated but the oracle has ${o.words[i]} at byte ${i * 4}`);
+      }
+    }
+  }
+}
+
+/**
+ * A world and its oracle in lockstep: `run()` applies one operation to both and
+ * checks the outcome and the state after it; `verifyAll()` compares every byte.
+ * runSequence() uses one per sequence; the soak (test/soak/) keeps one for
+ * minutes.
+ */
+export class FuzzSession {
+  readonly world: World;
+  readonly oracle: Oracle;
+  readonly #stats: FuzzStats | undefined;
+  #index = 0;
+
+  private constructor(world: World, oracle: Oracle, stats: FuzzStats | undefined) {
+    this.world = world;
+    this.oracle = oracle;
+    this.#stats = stats;
+  }
+
+  static async open(device: GPUDevice, cfg: FuzzConfig, stats?: FuzzStats): Promise<FuzzSession> {
+    return new FuzzSession(await makeWorld(device, cfg), new Oracle(cfg), stats);
+  }
+
+  /** Apply one operation to the spaces and the oracle; throws a Divergence (or the runtime's own error) at a difference. */
+  async run(op: FuzzOp): Promise<void> {
+    const { world, oracle } = this;
+    const stats = this.#stats;
+    const where = `op ${this.#index++} (${op.kind})`;
+    const steps = resolve(op, oracle);
+    if (op.kind === 'burst') {
+      const settled = await Promise.allSettled(steps.map((st) => startReal(st, world, stats)));
+      // An untyped error (a runtime bug) is reported once every step has settled, so none outlives the world.
+      const broken = settled.find((r) => r.status === 'rejected');
+      if (broken) throw broken.reason;
+      const gots = settled.map((r) => (r as PromiseFulfilledResult<Outcome>).value);
+      const wants = await oracle.matchBurst(steps, gots, where, (s, addr, len) => world.spaces[s]!.read(addr, len));
+      if (stats) for (const want of wants) if (want.error) bump(stats.expectedErrors, want.error);
+    } else {
+      for (const st of steps) {
+        const before = st.kind === 'pin' ? world.spaces[st.s]!.residency() : undefined;
+        const want = oracle.apply(st);
+        const got = await startReal(st, world, stats);
+        compare(where, st, want, got);
+        if (stats && want.error) bump(stats.expectedErrors, want.error);
+        if (before && got.error) {
+          // A refused pin changes nothing: not the residency, not the pins.
+          const after = world.spaces[(st as { s: number }).s]!.residency();
+          if (JSON.stringify(after) !== JSON.stringify(before)) throw new Divergence(`${where}: refused pin changed residency ${JSON.stringify(before)} → ${JSON.stringify(after)}`);
+        }
+      }
+    }
+    checkState(world, oracle, where);
+    if (stats) {
+      stats.ops++;
+      stats.steps += steps.length;
+      bump(stats.byKind, op.kind);
+      for (const st of steps) {
+        const want = st.kind === 'dispatch' ? (st.demand ? (kernels[st.kernel].idempotent ? 'replay' : 'transaction') : 'declared') : undefined;
+        if (want) bump(stats.dispatchModes, want);
+      }
+    }
+  }
+
+  /** Every byte of every space, the hog included, against the oracle. */
+  async verifyAll(): Promise<void> {
+    const { world, oracle } = this;
+    for (let s = 0; s < 2; s++) {
+      const o = oracle.spaces[s]!;
+      const got = await world.spaces[s]!.read(0, o.size);
+      const d = firstDiff(o.bytes, got);
+      if (d >= 0) throw new Divergence(`end: space ${s} byte ${d} reads ${got[d]}, the oracle has ${o.bytes[d]}`);
+    }
+    const hog = await world.hog.read(0, oracle.hog.length);
+    const d = firstDiff(oracle.hog, hog);
+    if (d >= 0) throw new Divergence(`end: the hog's byte ${d} reads ${hog[d]}, expected ${oracle.hog[d]}: another space's data reached its frames`);
+    checkState(world, oracle, 'end');
+  }
+
+  close(): void {
+    destroyWorld(this.world);
+  }
+}
+
+/**
+ * Run one sequence on a fresh pool and spaces; throws a Divergence (or the
+ * runtime's own error) at the first difference. `onOp` is called after every
+ * operation (progress).
+ */
+export async function runSequence(
+  device: GPUDevice, cfg: FuzzConfig, ops: readonly FuzzOp[], stats?: FuzzStats, onOp?: () => void,
+): Promise<void> {
+  const session = await FuzzSession.open(device, cfg, stats);
+  try {
+    for (const op of ops) {
+      await session.run(op);
+      onOp?.();
+    }
+    await session.verifyAll();
+    if (stats) {
+      stats.sequences++;
+      const ps = session.world.pool.stats();
+      for (const k of POOL_COUNTERS) bump(stats.pool, k, ps[k] as number);
+    }
+  } finally {
+    session.close();
+  }
+}
