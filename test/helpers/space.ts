@@ -110,3 +110,16 @@ export function duringFirstCopy(
   };
   return { injected: () => ran ?? Promise.reject(new Error(`${method} was never called: nothing was injected`)) };
 }
+
+/** Reads word 0 of each of args[1] 4 KiB pages from args[0]; stores nothing unless a word is all ones (to args[2]). */
+export const touchPages = createKernel({
+  label: 'touch',
+  workgroupSize: 64,
+  code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  if (i >= vm_arg_u32(1u)) { return; }
+  let v = vm_load_u32(vm_arg_u32(0u) + i * 4096u);
+  if (v == 0xffffffffu) { vm_store_u32(vm_arg_u32(2u), v); }
+}`,
+});

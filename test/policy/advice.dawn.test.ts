@@ -6,25 +6,14 @@
 
 import { expect } from 'vitest';
 import { testWithDevice, KiB } from '../helpers/gpu.ts';
-import { affine, makeSpace, u32 } from '../helpers/space.ts';
+import { affine, makeSpace, touchPages, u32 } from '../helpers/space.ts';
 import { createKernel, InvalidArgumentError, OutOfRangeError, type Advice, type HmmEvent } from '../../src/index.ts';
 import type { DeviceContext } from '../helpers/gpu.ts';
 import { order, PATTERNS } from '../helpers/patterns.ts';
 
 const PS = 4 * KiB;
 
-/** Reads word 0 of each of args[1] pages from args[0]; stores nothing unless a word is all ones. */
-const touch = createKernel({
-  label: 'touch',
-  workgroupSize: 64,
-  code: /* wgsl */ `
-fn kernel(inv: VmInvocation) {
-  let i = inv.global_id.x;
-  if (i >= vm_arg_u32(1u)) { return; }
-  let v = vm_load_u32(vm_arg_u32(0u) + i * 4096u);
-  if (v == 0xffffffffu) { vm_store_u32(vm_arg_u32(2u), v); }
-}`,
-});
+
 
 /**
  * A and B (8 pages each) fill a 16-frame pool, dirty; then C (8 pages) needs 8 victims.
@@ -123,7 +112,7 @@ async function writeThenUse(ctx: DeviceContext, advice: Advice | undefined): Pro
   // expectNoFaults: a strict space fails the dispatch if it had to bring pages in.
   const keep = advice !== undefined && (advice.preferredLocation === 'device' || advice.accessedBy === 'device') &&
     advice.readMostly !== true && advice.preferredLocation !== 'host';
-  await space.dispatch(touch, {
+  await space.dispatch(touchPages, {
     workgroups: 1, read: [{ addr: a, byteLength: 4 * PS }], write: [{ addr: out, byteLength: 4 }], args: [a, 4, out], ...(keep ? { expectNoFaults: true } : {}),
   });
   const got = u32(await space.read(a, 4 * PS));
@@ -159,7 +148,7 @@ testWithDevice('read-mostly: both copies stay valid across dispatches and host r
   expect(space.advice(a + PS)).toEqual({ readMostly: true, preferredLocation: 'none', accessedBy: 'none' });
   const events: HmmEvent[] = [];
   pool.on((e) => events.push(e));
-  const read = () => space.dispatch(touch, { workgroups: 1, read: [{ addr: a, byteLength: 4 * PS }], write: [{ addr: out, byteLength: 4 }], args: [a, 4, out] });
+  const read = () => space.dispatch(touchPages, { workgroups: 1, read: [{ addr: a, byteLength: 4 * PS }], write: [{ addr: out, byteLength: 4 }], args: [a, 4, out] });
   for (let i = 0; i < 4; i++) {
     await read();
     expect(u32(await space.read(a, 16))[0]).toBe(9);

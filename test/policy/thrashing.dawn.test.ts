@@ -9,7 +9,7 @@
 
 import { expect } from 'vitest';
 import { testWithDevice, KiB } from '../helpers/gpu.ts';
-import { affine, coreOf, makeSpace, u32 } from '../helpers/space.ts';
+import { affine, coreOf, makeSpace, touchPages, u32 } from '../helpers/space.ts';
 import { createKernel, recordTrace, type AddressSpace, type HmmEvent, type Pool, type ThrashingEvent, type ThrashingOptions } from '../../src/index.ts';
 import type { DeviceContext } from '../helpers/gpu.ts';
 
@@ -164,17 +164,7 @@ testWithDevice('held pages are still evicted when nothing else can make room (pr
 });
 
 /** Reads word 0 of each of args[1] pages from args[0]; stores nothing unless a word is all ones. */
-const touch = createKernel({
-  label: 'touch',
-  workgroupSize: 64,
-  code: /* wgsl */ `
-fn kernel(inv: VmInvocation) {
-  let i = inv.global_id.x;
-  if (i >= vm_arg_u32(1u)) { return; }
-  let v = vm_load_u32(vm_arg_u32(0u) + i * 4096u);
-  if (v == 0xffffffffu) { vm_store_u32(vm_arg_u32(2u), v); }
-}`,
-});
+
 
 testWithDevice('held pages are evicted last: other pages go first', async (ctx) => {
   const lost: number[] = [];
@@ -187,7 +177,7 @@ testWithDevice('held pages are evicted last: other pages go first', async (ctx) 
     // clean and unreferenced, the first victim): 61 of 64 frames. Two more 8-page dispatches need 13 victims: the first sweep clears every
     // reference bit, and the second takes clean unreferenced pages first — the ping pages, unless held.
     const out = space.alloc(PS, { align: PS });
-    await space.dispatch(touch, { workgroups: 1, read: [{ addr: r.base, byteLength: 4 * PS }], write: [{ addr: out, byteLength: 4 }], args: [r.base, 4, out] });
+    await space.dispatch(touchPages, { workgroups: 1, read: [{ addr: r.base, byteLength: 4 * PS }], write: [{ addr: out, byteLength: 4 }], args: [r.base, 4, out] });
     expect(space.residency(r.base, 4 * PS)).toMatchObject({ residentBytes: 4 * PS, shared: 4 });
     const other = space.alloc(56 * PS, { align: PS });
     await space.dispatch(affine, { workgroups: (56 * PS) / 256, write: [{ addr: other, byteLength: 56 * PS }], args: [other, (56 * PS) / 4, 1, 1] });
