@@ -798,8 +798,10 @@ export class Oracle {
       case 'evict':
         return {};
       case 'prefetch': case 'advise':
-        // Neither changes a byte; the only refusal the runner can provoke is a range past the end.
-        return st.addr + st.byteLength > this.spaces[st.s]!.size ? { error: 'OUT_OF_RANGE' } : {};
+        // Neither changes a byte. Refusals: a range past the end, checked first; then advice with no key
+        // (advice.ts adviceBits: "one or more of the keys" — found by the fuzzer as a harness mistake).
+        if (st.addr + st.byteLength > this.spaces[st.s]!.size) return { error: 'OUT_OF_RANGE' };
+        return st.kind === 'advise' && Object.keys(st.advice).length === 0 ? { error: 'INVALID_ARGUMENT' } : {};
       case 'dispatch':
         return this.#dispatch(st);
     }
