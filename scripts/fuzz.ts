@@ -5,7 +5,8 @@
 // (config and operations) with the seed and path that replay it — paste it
 // into test/fuzz/regressions.dawn.test.ts. Prints operations per second and,
 // at the end, counts of what ran (kinds, dispatch modes, predicted errors,
-// pool counters) for docs/reliability.md; --json writes them to a file.
+// pool counters, thrashing detections and pages migrated by cause) for docs/reliability.md; --json
+// writes them to a file.
 // --minutes stops after the batch that passes M minutes, short of N if need be.
 
 import { writeFileSync } from 'node:fs';
@@ -103,6 +104,7 @@ console.log(`operations: ${JSON.stringify(stats.byKind)}`);
 console.log(`dispatches: ${JSON.stringify(stats.dispatchModes)}; demand passes ${stats.demandPasses}, aborts ${stats.aborts}, slices ${stats.slices}, fault-in retries ${stats.retries}`);
 console.log(`predicted errors raised: ${JSON.stringify(stats.expectedErrors)}`);
 console.log(`pool counters: ${JSON.stringify(stats.pool)}`);
+console.log(`events (thrashing detections; pages migrated by cause): ${JSON.stringify(stats.events)}`);
 if (values.json) {
   writeFileSync(values.json, JSON.stringify({
     passed: !failed, seed: seed0, batches: b + (failed ? 1 : 0), batchSize: batch, maxLen, seconds: Math.round(seconds),

@@ -1,7 +1,9 @@
 // The differential fuzz model (./model.ts) on Dawn, bounded for CI: random
 // sequences of allocations, host reads and writes, views, pins, dispatches of
 // copy / in-place add / atomic histogram / atomic tickets / pointer walk / stray kernels in
-// declared and demand mode, bursts of them issued without awaiting, and
+// declared and demand mode, prefetches both ways and advice, bursts of them
+// issued without awaiting, in a varied world (a durable space, a memory group
+// with a small max, short thrashing holds, density prefetch), and
 // evictions forced through a tiny shared pool — compared with a plain
 // ArrayBuffer oracle after every operation. One fixed seed (the same sequences
 // every run) and fresh seeds each run; on failure fast-check prints the seed,
@@ -29,17 +31,19 @@ testWithDevice('differential fuzz: the runtime agrees with a plain ArrayBuffer o
   await fc.assert(property(fresh, 'medium', 60), { seed, numRuns: Math.ceil(20 * scale) });
   // The fixed run did what it claims (its sequences are the same every time): every kind of operation,
   // every dispatch mode, the predicted refusals, write-backs and aborted commits.
-  for (const kind of ['write', 'read', 'view', 'alloc', 'free', 'pin', 'unpin', 'copy', 'add', 'hist', 'walk', 'stray', 'tickets', 'evict', 'burst']) {
+  for (const kind of ['write', 'read', 'view', 'alloc', 'free', 'pin', 'unpin', 'copy', 'add', 'hist', 'walk', 'stray', 'tickets', 'evict', 'prefetch', 'advise', 'burst']) {
     expect(fixed.byKind[kind] ?? 0, kind).toBeGreaterThan(0);
   }
   expect(Object.keys(fixed.dispatchModes).sort()).toEqual(['declared', 'replay', 'transaction']);
-  for (const code of ['ACCESS_VIOLATION', 'PIN_LIMIT', 'WORKING_SET_TOO_LARGE', 'NOT_PINNED']) {
+  for (const code of ['ACCESS_VIOLATION', 'PIN_LIMIT', 'WORKING_SET_TOO_LARGE', 'NOT_PINNED', 'OUT_OF_RANGE']) {
     expect(fixed.expectedErrors[code] ?? 0, code).toBeGreaterThan(0);
   }
   expect(fixed.pool['evictionWritebacks'] ?? 0).toBeGreaterThan(0);
   expect(fixed.aborts).toBeGreaterThan(0);
+  // The varied policies acted: explicit and density prefetches moved pages, durable dispatches wrote home.
+  for (const cause of ['migrate:prefetch', 'migrate:durable']) expect(fixed.events[cause] ?? 0, cause).toBeGreaterThan(0);
   for (const [name, st] of [['fixed seed', fixed], [`fresh seed ${seed}`, fresh]] as const) {
     console.log(`differential fuzz, ${name}: ${st.ops} operations in ${st.sequences} sequences; dispatches ${JSON.stringify(st.dispatchModes)}, ` +
-      `evictions ${st.pool['evictions']}, aborts ${st.aborts}, retries ${st.retries}`);
+      `evictions ${st.pool['evictions']}, aborts ${st.aborts}, retries ${st.retries}; events ${JSON.stringify(st.events)}`);
   }
 }, 300_000);

@@ -29,17 +29,25 @@
 // its issue point on; the oracle tries each (`Oracle.matchBurst`). Later
 // declared dispatches of the same space in the burst run demand-paged.
 //
-// TODO(prefetch, advice): `space.prefetch` and `space.advise` are being built on
-// another branch (wt-policy). When they land, add one case each to `FuzzOp`,
-// `fuzzOpArb`, `resolve` (→ a `Step`), `Oracle.apply` and `startReal` — both
-// leave the contents unchanged, so the oracle's case only passes them through
-// (advice may change which errors a pin predicts: model that then) — and let
-// bursts include them. Do not model them before the API exists.
+// Prefetch (both directions) and advice change no byte, so the oracle passes
+// them through; it predicts only their refusals (a range past the end). They
+// go in bursts too, racing with host writes and dispatches: whatever pages
+// they move or however advice reorders eviction and turns host writes into
+// write-throughs, every later read must still equal the oracle.
+//
+// The configuration varies the policies around the mechanisms: space 0 is
+// durable (every dispatch writes home before it settles), space 1 lives in a
+// memory group with a small max and its own pin limit (its fault-ins evict its
+// own pages first; a declared working set over the max and a pin over the
+// group's limit are predicted refusals), both have density prefetch on and a
+// thrashing detector that trips after two migrations and holds pages only
+// briefly, so holds start and lapse within a sequence. Advice has no effect on
+// which operations are refused (it is not a pin), so the oracle ignores it.
 
 import fc from 'fast-check';
 import {
-  AccessViolationError, createKernel, createPool, createSpace, HmmError,
-  type AddressSpace, type DispatchResult, type Pool, type PoolStats, type Range,
+  AccessViolationError, createGroup, createKernel, createPool, createSpace, HmmError,
+  type AddressSpace, type Advice, type DispatchResult, type Pool, type PoolStats, type Range,
 } from '../../src/index.ts';
 
 // ---------------------------------------------------------------------------
@@ -57,6 +65,33 @@ export interface FuzzConfig {
   readonly uploadPath: 'auto' | 'writeBuffer' | 'staging';
   /** Pages of the two fuzzed spaces. */
   readonly pages: readonly [number, number];
+  /**
+   * The varied world (see the header): space 0 durable, space 1 in a group,
+   * short thrashing lapses. Absent: both spaces in the root group with the
+   * default policies — the world the older regression cases were found in.
+   */
+  readonly policy?: FuzzPolicy;
+}
+
+export interface FuzzPolicy {
+  /** Space 1's memory group: its pin limit in pages (0: it may pin nothing). */
+  readonly groupPinPages: 0 | 1 | 2;
+  /** Space 1's group max, in frames past the least that keeps demand dispatches possible (groupMaxFrames()). */
+  readonly groupSlack: number;
+  /** Both spaces' thrashing detector: migrations within the lapse that make a page thrashing, and how long it is held. */
+  readonly thrashing: { readonly threshold: 2 | 3; readonly lapseMs: number; readonly pinMs: number };
+}
+
+/**
+ * The least group max that keeps every predicted outcome exact: the group's
+ * pins plus one demand workgroup's pages (at most 6, see MAX_KERNEL_WORDS) —
+ * demand dispatches and pins of up to 4 pages then never fail for want of room.
+ */
+const GROUP_HEADROOM = 6;
+
+/** Space 1's group max, in frames (the pool's, without a group). */
+export function groupMaxFrames(cfg: FuzzConfig): number {
+  return cfg.policy ? Math.min(cfg.frames, cfg.policy.groupPinPages + GROUP_HEADROOM + cfg.policy.groupSlack) : cfg.frames;
 }
 
 /** An operand: region `pick` (the whole space or a live allocation), offset and length folded into it. */
@@ -92,12 +127,18 @@ export type HostOp =
 /** The hog space touches `pages` pages (declared; `dirty`: as written), evicting the fuzzed spaces' pages. */
 export type EvictOp = { readonly kind: 'evict'; readonly pages: number; readonly dirty: boolean };
 
-export type BurstOp = HostOp | KernelOp | EvictOp;
+/** Hints that move pages or change how they are kept, never bytes. `oob`: a range that runs past the end (OUT_OF_RANGE). */
+export type HintOp =
+  | { readonly kind: 'prefetch'; readonly s: S; readonly at: Target; readonly to: 'device' | 'host'; readonly oob: boolean }
+  | { readonly kind: 'advise'; readonly s: S; readonly at: Target; readonly advice: Advice; readonly oob: boolean };
+
+export type BurstOp = HostOp | KernelOp | EvictOp | HintOp;
 
 export type FuzzOp =
   | HostOp
   | KernelOp
   | EvictOp
+  | HintOp
   | { readonly kind: 'alloc'; readonly s: S; readonly size: number; readonly align: number }
   /** bogus: free an address that was freed already, or one that never was an allocation. */
   | { readonly kind: 'free'; readonly s: S; readonly pick: number; readonly bogus?: 'double' | 'unknown' }
@@ -105,7 +146,6 @@ export type FuzzOp =
   /** Unpin one of the oracle's pinned ranges (`pick`), or (bogus / none pinned) any range. */
   | { readonly kind: 'unpin'; readonly s: S; readonly pick: number; readonly bogus: boolean; readonly at: Target }
   | { readonly kind: 'burst'; readonly ops: readonly BurstOp[] };
-// TODO(prefetch, advice): | { kind: 'prefetch'; s; at; to: 'device' | 'host' } | { kind: 'advise'; s; at; advice }
 
 // ---------------------------------------------------------------------------
 // Arbitraries
@@ -145,10 +185,25 @@ const kernelOpArb: fc.Arbitrary<KernelOp> = fc.oneof(
 
 const evictArb: fc.Arbitrary<EvictOp> = fc.record({ kind: fc.constant('evict' as const), pages: fc.nat({ max: 64 }), dirty: fc.boolean() });
 
+const oob = fc.oneof({ arbitrary: fc.constant(false), weight: 9 }, { arbitrary: fc.constant(true), weight: 1 });
+const adviceArb: fc.Arbitrary<Advice> = fc.record(
+  {
+    readMostly: fc.boolean(),
+    preferredLocation: fc.constantFrom<'host' | 'device' | 'none'>('host', 'device', 'none'),
+    accessedBy: fc.constantFrom<'device' | 'none'>('device', 'none'),
+  },
+  { requiredKeys: [] },
+);
+const hintOpArb: fc.Arbitrary<HintOp> = fc.oneof(
+  fc.record({ kind: fc.constant('prefetch' as const), s: space, at: target, to: fc.constantFrom<'device' | 'host'>('device', 'host'), oob }),
+  fc.record({ kind: fc.constant('advise' as const), s: space, at: target, advice: adviceArb, oob }),
+);
+
 export const fuzzOpArb: fc.Arbitrary<FuzzOp> = fc.oneof(
   { arbitrary: hostOpArb, weight: 13 },
   { arbitrary: kernelOpArb, weight: 5 },
   { arbitrary: evictArb, weight: 1 },
+  { arbitrary: hintOpArb, weight: 2 },
   { arbitrary: fc.record({ kind: fc.constant('alloc' as const), s: space, size: fc.integer({ min: 1, max: 24_000 }), align: fc.constantFrom(4, 16, 256, 4096) }), weight: 2 },
   {
     arbitrary: fc.record(
@@ -162,7 +217,10 @@ export const fuzzOpArb: fc.Arbitrary<FuzzOp> = fc.oneof(
   {
     arbitrary: fc.record({
       kind: fc.constant('burst' as const),
-      ops: fc.array(fc.oneof({ arbitrary: hostOpArb, weight: 4 }, { arbitrary: kernelOpArb, weight: 2 }, { arbitrary: evictArb, weight: 1 }), { minLength: 2, maxLength: 5 }),
+      ops: fc.array(
+        fc.oneof({ arbitrary: hostOpArb, weight: 4 }, { arbitrary: kernelOpArb, weight: 2 }, { arbitrary: evictArb, weight: 1 }, { arbitrary: hintOpArb, weight: 1 }),
+        { minLength: 2, maxLength: 5 },
+      ),
     }),
     weight: 2,
   },
@@ -175,6 +233,12 @@ export const fuzzConfigArb: fc.Arbitrary<FuzzConfig> = fc.record({
   pinPages: fc.integer({ min: 1, max: 4 }),
   uploadPath: fc.constantFrom<'auto' | 'writeBuffer' | 'staging'>('auto', 'staging', 'writeBuffer'),
   pages: fc.tuple(fc.integer({ min: 16, max: 40 }), fc.integer({ min: 16, max: 40 })),
+  policy: fc.record({
+    groupPinPages: fc.constantFrom<0 | 1 | 2>(1, 0, 2),
+    groupSlack: fc.nat({ max: 4 }),
+    // Short lapses and holds: pages trip the detector within a sequence, and holds end within it too.
+    thrashing: fc.record({ threshold: fc.constantFrom<2 | 3>(2, 3), lapseMs: fc.constantFrom(20, 100), pinMs: fc.constantFrom(5, 40) }),
+  }),
 });
 
 /**
@@ -439,6 +503,8 @@ export type Step =
   | { readonly kind: 'read'; readonly s: number; readonly addr: number; readonly byteLength: number }
   | { readonly kind: 'view'; readonly s: number; readonly addr: number; readonly byteLength: number; readonly mode: 'read' | 'write'; readonly seed: number }
   | { readonly kind: 'pin' | 'unpin'; readonly s: number; readonly addr: number; readonly byteLength: number }
+  | { readonly kind: 'prefetch'; readonly s: number; readonly addr: number; readonly byteLength: number; readonly to: 'device' | 'host' }
+  | { readonly kind: 'advise'; readonly s: number; readonly addr: number; readonly byteLength: number; readonly advice: Advice }
   | DispatchStep
   /** The hog space: a declared dispatch over its first `pages` pages. */
   | { readonly kind: 'evict'; readonly pages: number; readonly dirty: boolean };
@@ -602,6 +668,13 @@ function resolveHost(op: HostOp, o: SpaceOracle): Step | undefined {
   }
 }
 
+/** Any length up to the whole space (more than the pool holds is no error), or (oob) one that runs past the end. */
+function hintRange(o: SpaceOracle, op: HintOp): Range {
+  const r = byteRange(o, op.at, o.size);
+  if (!op.oob) return r;
+  return { addr: r.addr, byteLength: o.size - r.addr + 1 + (op.at.len % o.pageSize) };
+}
+
 function evictStep(op: EvictOp, w: Oracle): Step {
   // Always fits: the hog may take every frame nobody pinned.
   const available = w.cfg.frames - w.pinnedPages();
@@ -621,6 +694,10 @@ export function resolve(op: FuzzOp, w: Oracle): Step[] {
     }
     case 'evict':
       return [evictStep(op, w)];
+    case 'prefetch':
+      return [{ kind: 'prefetch', s: op.s, ...hintRange(w.spaces[op.s], op), to: op.to }];
+    case 'advise':
+      return [{ kind: 'advise', s: op.s, ...hintRange(w.spaces[op.s], op), advice: op.advice }];
     case 'alloc':
       return [{ kind: 'alloc', s: op.s, byteLength: op.size, align: op.align }];
     case 'free': {
@@ -705,6 +782,8 @@ export class Oracle {
         const pages = o.pagesOf(st);
         const fresh = pages.filter((p) => o.pins[p] === 0).length;
         if ((this.pinnedPages() + fresh) > this.cfg.pinPages) return { error: 'PIN_LIMIT' };
+        // Space 1's group has a pin limit of its own (GroupPinLimitError, a PinLimitError).
+        if (st.s === 1 && this.cfg.policy && o.pinnedPageCount() + fresh > this.cfg.policy.groupPinPages) return { error: 'PIN_LIMIT' };
         for (const p of pages) o.pins[p]!++;
         o.pinned.push({ addr: st.addr, byteLength: st.byteLength });
         return {};
@@ -718,6 +797,11 @@ export class Oracle {
       }
       case 'evict':
         return {};
+      case 'prefetch': case 'advise':
+        // Neither changes a byte. Refusals: a range past the end, checked first; then advice with no key
+        // (advice.ts adviceBits: "one or more of the keys" — found by the fuzzer as a harness mistake).
+        if (st.addr + st.byteLength > this.spaces[st.s]!.size) return { error: 'OUT_OF_RANGE' };
+        return st.kind === 'advise' && Object.keys(st.advice).length === 0 ? { error: 'INVALID_ARGUMENT' } : {};
       case 'dispatch':
         return this.#dispatch(st);
     }
@@ -802,7 +886,10 @@ export class Oracle {
       const pages = new Set([...st.read, ...st.write].flatMap((r) => o.pagesOf(r)));
       let pinnedInside = 0;
       for (const p of pages) if (o.pins[p]! > 0) pinnedInside++;
-      if (pages.size > this.cfg.frames - (this.pinnedPages() - pinnedInside)) return { error: 'WORKING_SET_TOO_LARGE' };
+      let available = this.cfg.frames - (this.pinnedPages() - pinnedInside);
+      // Space 1's group max caps it, less the group's pins outside the working set (groups.ts availableFrames).
+      if (st.s === 1) available = Math.min(available, groupMaxFrames(this.cfg) - (o.pinnedPageCount() - pinnedInside));
+      if (pages.size > available) return { error: 'WORKING_SET_TOO_LARGE' };
     }
     const a = st.args;
     switch (st.kernel) {
@@ -905,8 +992,11 @@ export async function makeWorld(device: GPUDevice, cfg: FuzzConfig): Promise<Wor
     label: 'fuzz',
   });
   try {
-    const a = createSpace(pool, { size: cfg.pages[0] * ps, strict: true, label: 'fuzz-A' });
-    const b = createSpace(pool, { size: cfg.pages[1] * ps, strict: true, label: 'fuzz-B' });
+    const p = cfg.policy;
+    const policies = p ? { densityPrefetch: true, thrashing: { ...p.thrashing } } : {};
+    const a = createSpace(pool, { size: cfg.pages[0] * ps, strict: true, ...(p ? { durable: true } : {}), ...policies, label: 'fuzz-A' });
+    const group = p ? { group: createGroup(pool, { label: 'fuzz-group', max: groupMaxFrames(cfg) * ps, pinLimit: p.groupPinPages * ps }) } : {};
+    const b = createSpace(pool, { size: cfg.pages[1] * ps, strict: true, ...group, ...policies, label: 'fuzz-B' });
     const hog = createSpace(pool, { size: cfg.frames * ps, strict: true, label: 'hog' });
     await hog.write(0, hogBytes(cfg));
     return { pool, spaces: [a, b], hog };
@@ -979,6 +1069,11 @@ export function startReal(st: Step, w: World, stats?: FuzzStats): Promise<Outcom
         return settle(w.spaces[st.s]!.pin(st.addr, st.byteLength).then(() => ({})));
       case 'unpin':
         w.spaces[st.s]!.unpin(st.addr, st.byteLength);
+        return Promise.resolve({});
+      case 'prefetch':
+        return settle(w.spaces[st.s]!.prefetch(st.addr, st.byteLength, { to: st.to }).then(() => ({})));
+      case 'advise':
+        w.spaces[st.s]!.advise(st.addr, st.byteLength, st.advice);
         return Promise.resolve({});
       case 'evict': {
         const range = [{ addr: 0, byteLength: st.pages * w.pool.pageSize }];
@@ -1065,12 +1160,14 @@ export interface FuzzStats {
   slices: number;
   /** Pool counters summed over sequences. */
   pool: Record<string, number>;
+  /** From the event stream: thrashing detections, and pages migrated by cause ('migrate:prefetch', 'migrate:durable', …). */
+  events: Record<string, number>;
 }
 
 export function emptyStats(): FuzzStats {
   return {
     sequences: 0, ops: 0, steps: 0, byKind: {}, expectedErrors: {}, dispatchModes: {},
-    retries: 0, demandPasses: 0, aborts: 0, slices: 0, pool: {},
+    retries: 0, demandPasses: 0, aborts: 0, slices: 0, pool: {}, events: {},
   };
 }
 
@@ -1124,7 +1221,15 @@ export class FuzzSession {
   }
 
   static async open(device: GPUDevice, cfg: FuzzConfig, stats?: FuzzStats): Promise<FuzzSession> {
-    return new FuzzSession(await makeWorld(device, cfg), new Oracle(cfg), stats);
+    const world = await makeWorld(device, cfg);
+    if (stats) {
+      // Whether the varied policies acted at all: the counts show in the report (docs/reliability.md).
+      world.pool.on((e) => {
+        if (e.type === 'thrashing') bump(stats.events, 'thrashing');
+        else if (e.type === 'migration') bump(stats.events, `migrate:${e.cause}`, e.pages + e.cleared);
+      });
+    }
+    return new FuzzSession(world, new Oracle(cfg), stats);
   }
 
   /** Apply one operation to the spaces and the oracle; throws a Divergence (or the runtime's own error) at a difference. */
