@@ -237,20 +237,19 @@ function overWriteBackCap(pool: PoolImpl, victims: readonly number[]): boolean {
 }
 
 /**
- * Before `victims` are evicted: wait for earlier write-backs if this one would
- * pass the cap, else make the write-back buffers it needs (out of memory, the
- * pool gives memory back, never the victims' frames). True if it waited: the
- * caller chooses its victims again.
+ * Before `victims` are evicted: the wait they need, if any — for earlier
+ * write-backs if this one would pass the cap, else for the write-back buffers
+ * it needs to be made (out of memory, the pool gives memory back, never the
+ * victims' frames). Undefined when none is needed. Not an async function on
+ * purpose: awaiting one yields even when it has nothing to wait for, and a
+ * host write that runs in that gap may drop a victim's frame (found by the
+ * differential fuzzer: a freed frame was "evicted").
  */
-async function waitBeforeEvicting(pool: PoolImpl, victims: readonly number[]): Promise<boolean> {
-  if (overWriteBackCap(pool, victims)) {
-    await pool.settleWriteBacks();
-    return true;
-  }
+function waitBeforeEvicting(pool: PoolImpl, victims: readonly number[]): Promise<void> | undefined {
+  if (overWriteBackCap(pool, victims)) return pool.settleWriteBacks();
   const bytes = dirtyBytesOf(pool, victims);
-  if (bytes === 0 || pool.transfer.hasDetached(bytes)) return false;
-  await pool.transfer.reserveDetached(bytes, victims);
-  return true;
+  if (bytes === 0 || pool.transfer.hasDetached(bytes)) return undefined;
+  return pool.transfer.reserveDetached(bytes, victims);
 }
 
 /** Wait for eviction write-backs in flight if any page of `pages` is still on its way home. */
@@ -339,7 +338,9 @@ export async function makeResident(
         // one may drop a victim's frame during a wait (found by the differential fuzzer: the dropped
         // frame, already free, was "evicted" and would have been handed out twice), so after any wait
         // free frames are taken and victims chosen again.
-        if (victims.length === 0 || !(await waitBeforeEvicting(pool, victims))) break;
+        const wait = victims.length > 0 ? waitBeforeEvicting(pool, victims) : undefined;
+        if (!wait) break;
+        await wait;
       }
       if (victims.length > 0) {
         groups.noteEvictions(space.id, victims);

@@ -164,3 +164,15 @@ replay(
     a.checkInvariants();
   },
 );
+
+// src/migrate/migrate.ts (makeResident, phase 2a): after choosing its victims the fault-in awaited
+// an async check of whether it had to wait for write-backs or their buffers. Awaiting an async
+// function yields even when it returns at once; a host write of a burst ran in that gap, dropped a
+// victim's frame, and the freed frame was "evicted" (a TypeError; it would have been handed out
+// twice). The check is synchronous now and returns a promise only when there is something to wait
+// for. The sequence failed on its second run in one process (the first compiles the pipelines, which
+// changes the interleaving), so it runs five times.
+const yieldedVictims: [FuzzConfig, FuzzOp[]] = [{"pageSize":4096,"frames":10,"windowFrames":4,"pinPages":1,"uploadPath":"auto","pages":[16,16],"policy":{"groupPinPages":1,"groupSlack":0,"thrashing":{"threshold":2,"lapseMs":20,"pinMs":5}}},[{"kind":"burst","ops":[{"kind":"add","s":1,"demand":false,"hint":"none","at":{"pick":0,"off":107520,"len":154624},"k":0},{"kind":"read","s":0,"at":{"pick":0,"off":0,"len":0}},{"kind":"prefetch","s":0,"at":{"pick":0,"off":0,"len":0},"to":"device","oob":false}]},{"kind":"copy","s":0,"demand":false,"idem":false,"hint":"none","src":{"pick":0,"off":32768,"len":194560},"dst":{"pick":0,"off":280576,"len":0}},{"kind":"copy","s":1,"demand":false,"idem":false,"hint":"none","src":{"pick":0,"off":601088,"len":207872},"dst":{"pick":0,"off":0,"len":0}},{"kind":"write","s":1,"at":{"pick":0,"off":0,"len":0},"seed":0},{"kind":"burst","ops":[{"kind":"write","s":1,"at":{"pick":0,"off":499713,"len":4095},"seed":0},{"kind":"evict","pages":35,"dirty":false},{"kind":"walk","s":0,"demand":false,"idem":false,"hint":"none","list":{"pick":0,"off":0,"len":0},"out":{"pick":0,"off":0,"len":0},"steps":1}]},{"kind":"read","s":0,"at":{"pick":0,"off":0,"len":0}}]];
+testWithDevice('a fault-in does not yield between choosing its victims and evicting them (a host write freed one)', async (ctx) => {
+  for (let i = 0; i < 5; i++) await runSequence(ctx.device, yieldedVictims[0], yieldedVictims[1]);
+});
