@@ -1222,8 +1222,10 @@ export class FuzzSession {
 
   static async open(device: GPUDevice, cfg: FuzzConfig, stats?: FuzzStats): Promise<FuzzSession> {
     const world = await makeWorld(device, cfg);
-    if (stats) {
+    if (stats && cfg.policy) {
       // Whether the varied policies acted at all: the counts show in the report (docs/reliability.md).
+      // Only in the varied world: the soak's long-lived session (no policy) must end every
+      // operation with no listener on its pool, and this one would stay for the session's life.
       world.pool.on((e) => {
         if (e.type === 'thrashing') bump(stats.events, 'thrashing');
         else if (e.type === 'migration') bump(stats.events, `migrate:${e.cause}`, e.pages + e.cleared);
