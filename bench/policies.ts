@@ -26,6 +26,8 @@ import { requestNodeDevice } from '../src/node.ts';
 import { createKernel, createPool, createSpace, type AddressSpace, type Pool, type SpaceOptions } from '../src/index.ts';
 import { affine, grid } from './suite.ts';
 import { KiB, MiB, median } from './lib.ts';
+// The same list chase and orders the policy tests use (test/helpers/patterns.ts: plain code, no test runner).
+import { buildList as buildPatternList, chase, order as listOrder, type List, type Pattern as ListPattern } from '../test/helpers/patterns.ts';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, reps: { type: 'string' }, only: { type: 'string' } } });
 const only = values.only?.split(',').map((x) => x.trim()).filter(Boolean);
@@ -78,64 +80,10 @@ async function measure(pool: Pool, fn: () => Promise<number>): Promise<Run> {
   return { ms, toDevice: s1.bytesToDevice - s0.bytesToDevice, toHost: s1.bytesToHost - s0.bytesToHost, count };
 }
 
-function lcg(seed: number): () => number {
-  let x = seed >>> 0;
-  return () => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0);
-}
-
-function order(pattern: Pattern, n: number): number[] {
-  if (pattern === 'strided') return Array.from({ length: n }, (_, i) => (i * 5) % n); // n not a multiple of 5
-  const o = Array.from({ length: n }, (_, i) => i);
-  if (pattern === 'random') {
-    const rnd = lcg(2024);
-    for (let i = n - 1; i > 0; i--) {
-      const j = rnd() % (i + 1);
-      [o[i], o[j]] = [o[j]!, o[i]!];
-    }
-  }
-  return o;
-}
-
-// ---- the list chase (density prefetch, explicit prefetch) ----
-
-const chase = createKernel({
-  label: 'bench:chase',
-  workgroupSize: 1,
-  idempotent: true,
-  code: /* wgsl */ `
-fn kernel(inv: VmInvocation) {
-  var p = vm_arg_u32(0u);
-  var sum = 0u;
-  var n = 0u;
-  loop {
-    if (p == 0u || n >= vm_arg_u32(2u)) { break; }
-    sum = sum + vm_load_u32(p + 4u);
-    p = vm_load_u32(p);
-    n = n + 1u;
-  }
-  vm_store_u32(vm_arg_u32(1u), sum);
-  vm_store_u32(vm_arg_u32(1u) + 4u, n);
-}`,
-});
-
-/** A list of `nodes` nodes, one a page; strided: every other page. Returns the head and the output address. */
-async function buildList(space: AddressSpace, pattern: Pattern, nodes: number): Promise<{ head: number; out: number; region: number; list: number }> {
-  const stride = pattern === 'strided' ? 2 : 1;
-  const region = stride * nodes * PS;
-  const list = space.alloc(region, { align: PS });
-  const out = space.alloc(16, { align: PS });
-  const visit = pattern === 'random' ? order('random', nodes) : Array.from({ length: nodes }, (_, i) => i);
-  const at = visit.map((k) => list + k * stride * PS);
-  await space.withView(list, region, 'write', (v) => {
-    const w = new Uint32Array(v.buffer, v.byteOffset, v.byteLength / 4);
-    for (let i = 0; i < nodes; i++) {
-      const word = (at[i]! - list) / 4;
-      w[word] = i + 1 < nodes ? at[i + 1]! : 0;
-      w[word + 1] = i;
-    }
-  });
-  return { head: at[0]!, out, region, list };
-}
+/** The list patterns: ping-pong has no layout of its own and walks a sequential list. */
+const listOf = (pattern: Pattern): ListPattern => (pattern === 'ping-pong' ? 'sequential' : pattern);
+const order = (pattern: Pattern, n: number): number[] => listOrder(listOf(pattern), n);
+const buildList = (space: AddressSpace, pattern: Pattern, nodes: number): Promise<List> => buildPatternList(space, listOf(pattern), nodes);
 
 const NODES = quick ? 128 : 512;
 
@@ -182,9 +130,9 @@ const explicitPrefetch: Case = {
         return 8;
       });
     }
-    const { head, out, region, list } = await buildList(space, pattern, NODES);
+    const { head, out, addr, byteLength } = await buildList(space, pattern, NODES);
     return measure(pool, async () => {
-      if (on) await space.prefetch(list, region, { to: 'device' });
+      if (on) await space.prefetch(addr, byteLength, { to: 'device' });
       return (await space.dispatch(chase, { workgroups: 1, args: [head, out, NODES], demand: true })).demand!.passes;
     });
   }),
