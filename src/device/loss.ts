@@ -134,6 +134,11 @@ export async function failure(pool: PoolImpl, space: SpaceCore, e: unknown): Pro
     await pool.loss.settled;
     if (pool.loss.lost) throw lossError(pool, space);
   }
+  // The pool or space was destroyed under the operation: WebGPU's own error (a rejected map, a
+  // destroyed buffer) says nothing useful; the typed error does (found by the hostile tests, issue 13).
+  if (!(e instanceof HmmError) && !(e instanceof InternalError) && (pool.destroyed || space.destroyed)) {
+    throw new DestroyedError(pool.destroyed ? 'the pool of this address space' : 'this address space');
+  }
   throw e;
 }
 

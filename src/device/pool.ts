@@ -312,7 +312,11 @@ export class PoolImpl implements Pool {
     await prev;
     try {
       if (checked) this.check();
-      return await fn();
+      const result = await fn();
+      // Destroyed while `fn` waited on the GPU: what it did on the device went with the pool, so it
+      // must not resolve as if done (a prefetch or pin "succeeding" on a destroyed pool).
+      if (checked && this.#destroyed) throw new DestroyedError('the pool of this address space');
+      return result;
     } finally {
       release();
     }

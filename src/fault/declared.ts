@@ -21,17 +21,18 @@
 import { assert } from '../assert.ts';
 import type { DirtyJournal } from '../device/loss.ts';
 import { AccessViolationError } from '../errors.ts';
-import type { Kernel } from '../kernel/kernel.ts';
 import { emptyReport, makeResident, type MigrationReport } from '../migrate/migrate.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { checkBypass, reportUnexpectedFaults } from '../space/strict.ts';
 import { applyCounters, markDeclared, type DeclaredMarks } from './counters.ts';
-import { Mode, prepare, readPass, submitPass, type DispatchOptions, type DispatchResult } from './pass.ts';
+import { Mode, prepare, readPass, submitPass, type Checked, type DispatchOrder, type DispatchResult } from './pass.ts';
 import { decodeViolations, VIOLATION_RECORD_BYTES } from './records.ts';
 
-export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: DispatchOptions, journal: DirtyJournal): Promise<DispatchResult> {
+export async function dispatchDeclared(space: SpaceCore, checked: Checked, journal: DirtyJournal, order: DispatchOrder): Promise<DispatchResult> {
   const t0 = performance.now();
-  const prep = await prepare(space, kernel, opts);
+  const kernel = checked.kernel;
+  const prep = await prepare(space, checked);
+  await order.after;
   const { readPages: rPages, writePages: wPages } = prep;
   const all = Uint32Array.from([...rPages, ...wPages]).sort();
   const pool = space.pool;
@@ -70,6 +71,7 @@ export async function dispatchDeclared(space: SpaceCore, kernel: Kernel, opts: D
         mode: Mode.Declared, sliceBase: 0, sliceEnd: prep.total, clearBytes: VIOLATION_RECORD_BYTES, readBytes: VIOLATION_RECORD_BYTES,
         regions: marks.regions,
       });
+      order.submitted();
       journal.recordDirtied(marks.clean);
       pool.counters.dispatches++;
       // The write-backs this fault-in started land before the kernel ends (queue order); the

@@ -79,14 +79,12 @@
 // before every submit.
 
 import type { DirtyJournal } from '../device/loss.ts';
-import { AccessViolationError, InvalidArgumentError, WorkingSetTooLargeError, type Violation } from '../errors.ts';
-import type { Kernel } from '../kernel/kernel.ts';
+import { AccessViolationError, WorkingSetTooLargeError, type Violation } from '../errors.ts';
 import { emptyReport, makeResident, restoreFromHost, writeBackPages, type MigrationReport } from '../migrate/migrate.ts';
 import type { IntervalSubscription } from '../notify/notifier.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { checkBypass, reportUnexpectedFaults } from '../space/strict.ts';
-import { MAX_REPLAY_WORKGROUPS } from '../options.ts';
-import { Mode, prepare, readPass, replayUnit, submitPass, type DemandStats, type DispatchOptions, type DispatchResult, type Prepared } from './pass.ts';
+import { Mode, prepare, readPass, replayUnit, submitPass, type Checked, type DemandStats, type DispatchOrder, type DispatchResult, type Prepared } from './pass.ts';
 import {
   bitmapPages, decodeFaults, decodeViolations, MAP_ACCESSED, MAP_WRITTEN, passClearBytes, passReadBytes, testBit, type FaultBatch,
 } from './records.ts';
@@ -437,16 +435,12 @@ class DemandRun {
   }
 }
 
-/** Run `kernel` demand-paged: see the protocol at the top of this file. */
-export async function dispatchDemand(space: SpaceCore, kernel: Kernel, opts: DispatchOptions, journal: DirtyJournal): Promise<DispatchResult> {
+/** Run a checked demand dispatch: see the protocol at the top of this file. */
+export async function dispatchDemand(space: SpaceCore, checked: Checked, journal: DirtyJournal, order: DispatchOrder): Promise<DispatchResult> {
   const t0 = performance.now();
-  const prep = await prepare(space, kernel, opts);
-  if (kernel.idempotent && prep.total > MAX_REPLAY_WORKGROUPS) {
-    throw new InvalidArgumentError(
-      `dispatch "${kernel.label}": ${prep.total} workgroups; an idempotent kernel replays with one completion bit per workgroup, ` +
-        `at most ${MAX_REPLAY_WORKGROUPS}: split the dispatch, or create the kernel without idempotent (transactions have no such limit)`,
-    );
-  }
+  const kernel = checked.kernel;
+  const prep = await prepare(space, checked);
+  await order.after;
   const run = new DemandRun(space, prep, journal);
   if (prep.total > 0) {
     await space.pool.withLock(async () => {

@@ -11,7 +11,7 @@ import { GpuValidationError, InvalidArgumentError } from '../errors.ts';
 import { MapMode } from '../gpu/constants.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { pipelineFor } from '../kernel/pipelines.ts';
-import { FAULT_BATCH_ENTRIES, MAX_KERNEL_ARGS, MAX_REPLAY_INVOCATIONS, VIOLATION_LOG_ENTRIES } from '../options.ts';
+import { FAULT_BATCH_ENTRIES, MAX_KERNEL_ARGS, MAX_REPLAY_INVOCATIONS, MAX_REPLAY_WORKGROUPS, VIOLATION_LOG_ENTRIES } from '../options.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { bitmapWords, type RecordRegion } from './records.ts';
 
@@ -199,9 +199,10 @@ export function replayUnit(kernel: Kernel, total: number): 'invocation' | 'workg
   return kernel.idempotent && !kernel.workgroupSync && total * x * y * z <= MAX_REPLAY_INVOCATIONS ? 'invocation' : 'workgroup';
 }
 
-/** A dispatch's checked arguments and compiled pipeline. */
-export interface Prepared {
+/** A dispatch's arguments, checked (synchronously, at the call: nothing has changed when one is refused). */
+export interface Checked {
   readonly kernel: Kernel;
+  readonly demand: boolean;
   readonly grid: readonly [number, number, number];
   /** Workgroups in the grid. */
   readonly total: number;
@@ -209,13 +210,30 @@ export interface Prepared {
   /** Declared pages, ascending: read-only ones and written ones (disjoint). */
   readonly readPages: Uint32Array;
   readonly writePages: Uint32Array;
-  readonly pipeline: GPUComputePipeline;
   readonly expectNoFaults: boolean;
 }
 
-export async function prepare(space: SpaceCore, kernel: Kernel, opts: DispatchOptions): Promise<Prepared> {
+/** A dispatch's checked arguments and compiled pipeline. */
+export interface Prepared extends Checked {
+  readonly pipeline: GPUComputePipeline;
+}
+
+const DISPATCH_OPTIONS: readonly string[] = ['workgroups', 'read', 'write', 'args', 'demand', 'expectNoFaults'] satisfies (keyof DispatchOptions)[];
+
+/**
+ * Check a dispatch's options, synchronously: the space's host-operation
+ * ordering (address-space.ts) needs the declared pages at the moment of the
+ * call, and a refused dispatch must change nothing.
+ */
+export function checkDispatch(space: SpaceCore, kernel: Kernel, opts: DispatchOptions): Checked {
   space.check();
-  if (!opts || typeof opts !== 'object') throw new InvalidArgumentError('dispatch: pass { workgroups, read?, write?, args?, demand? }');
+  if (!opts || typeof opts !== 'object') throw new InvalidArgumentError('dispatch: pass { workgroups, read?, write?, args?, demand?, expectNoFaults? }');
+  // A misspelt option (expectNoFault) would otherwise be ignored in silence, as createSpace and prefetch refuse it.
+  for (const k of Object.keys(opts)) {
+    if (!DISPATCH_OPTIONS.includes(k)) {
+      throw new InvalidArgumentError(`dispatch "${kernel.label}": unknown dispatch option "${k}"; known options: ${DISPATCH_OPTIONS.join(', ')}`);
+    }
+  }
   for (const k of ['demand', 'expectNoFaults'] as const) {
     if (opts[k] !== undefined && typeof opts[k] !== 'boolean') throw new InvalidArgumentError(`dispatch "${kernel.label}": ${k} must be true or false, got ${String(opts[k])}`);
   }
@@ -226,12 +244,34 @@ export async function prepare(space: SpaceCore, kernel: Kernel, opts: DispatchOp
   const readSet = rangePages(space, opts.read, 'read');
   for (const p of writeSet) readSet.delete(p);
   const total = grid[0] * grid[1] * grid[2];
-  const pipeline = await compileFor(space, kernel, opts.demand === true, total);
+  if (opts.demand === true && kernel.idempotent && total > MAX_REPLAY_WORKGROUPS) {
+    throw new InvalidArgumentError(
+      `dispatch "${kernel.label}": ${total} workgroups; an idempotent kernel replays with one completion bit per workgroup, ` +
+        `at most ${MAX_REPLAY_WORKGROUPS}: split the dispatch, or create the kernel without idempotent (transactions have no such limit)`,
+    );
+  }
   return {
-    kernel, grid, total, args,
-    readPages: Uint32Array.from(readSet).sort(), writePages: Uint32Array.from(writeSet).sort(), pipeline,
+    kernel, demand: opts.demand === true, grid, total, args,
+    readPages: Uint32Array.from(readSet).sort(), writePages: Uint32Array.from(writeSet).sort(),
     expectNoFaults: opts.expectNoFaults === true,
   };
+}
+
+/**
+ * Where a dispatch stands in its space's issue order (address-space.ts): it
+ * submits its first pass only after `after` (the dispatch issued before it has
+ * submitted, so queue order runs them in issue order), and calls `submitted()`
+ * once its pass is on the queue (a demand dispatch: when it has finished).
+ */
+export interface DispatchOrder {
+  readonly after: Promise<void>;
+  submitted(): void;
+}
+
+/** Compile the pipeline a checked dispatch runs (cached per device). */
+export async function prepare(space: SpaceCore, checked: Checked): Promise<Prepared> {
+  const pipeline = await compileFor(space, checked.kernel, checked.demand, checked.total);
+  return { ...checked, pipeline };
 }
 
 export interface PassSpec {
@@ -248,6 +288,7 @@ export interface PassSpec {
 }
 
 export const Mode = { Declared: 0, Probe: 1, Commit: 2, Replay: 3 } as const;
+
 
 /** A compact launch grid for n workgroups under the per-dimension limit. */
 function launchFor(space: SpaceCore, prep: Prepared, spec: PassSpec): [number, number, number] {

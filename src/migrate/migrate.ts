@@ -291,6 +291,7 @@ export async function makeResident(
     if (need.length === 0) return;
     // The staging ring, if this upload may take it, before any frame is taken: making it may shrink the pool.
     if (usesStaging(pool, need.length * ps)) await pool.transfer.prepare('up');
+    pool.check();
     const w = watch(space, need[0]!, need[need.length - 1]!);
     const frameOf = new Uint32Array(need.length).fill(NO_FRAME);
     let finalized = false;
@@ -341,6 +342,7 @@ export async function makeResident(
         const wait = victims.length > 0 ? waitBeforeEvicting(pool, victims) : undefined;
         if (!wait) break;
         await wait;
+        pool.check(); // destroyed (or lost) meanwhile: no eviction, no copy into its windows
       }
       if (victims.length > 0) {
         groups.noteEvictions(space.id, victims);

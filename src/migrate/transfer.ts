@@ -21,6 +21,7 @@
 // needs them (reserveDetached), and releaseIdle() gives the idle ones back.
 
 import { assert } from '../assert.ts';
+import { DestroyedError } from '../errors.ts';
 import { BufferUsage, MapMode } from '../gpu/constants.ts';
 
 /** One contiguous transfer between host bytes and a window. */
@@ -114,6 +115,8 @@ export class Transfer {
   #upSlots: Slot[] | undefined;
   #upNext = 0;
   #downSlots: Slot[] | undefined;
+  /** destroy() ran (the pool was destroyed): a transfer waiting on a map stops there, before it copies or submits. */
+  #destroyed = false;
   readonly stats: TransferStats = {
     writeBufferBytes: 0, writeBufferCalls: 0, stagingBytes: 0, stagingSubmits: 0, readbackBytes: 0, readbackSubmits: 0, roundTrips: 0,
   };
@@ -134,6 +137,21 @@ export class Transfer {
   /** Staging, readback and write-back buffers alive now (for leak checks). */
   get bufferCount(): number {
     return (this.#upSlots?.length ?? 0) + (this.#downSlots?.length ?? 0) + this.#detachedAll.size;
+  }
+
+  /**
+   * Wait for a slot's map. The pool may be destroyed meanwhile (its buffers
+   * with it: the map rejects, or resolves on a destroyed buffer): then the
+   * transfer ends with DestroyedError instead of touching a destroyed buffer.
+   */
+  async #await(ready: Promise<void>): Promise<void> {
+    try {
+      await ready;
+    } catch (e) {
+      if (this.#destroyed) throw new DestroyedError('the pool');
+      throw e;
+    }
+    if (this.#destroyed) throw new DestroyedError('the pool');
   }
 
   #window(i: number): GPUBuffer {
@@ -214,7 +232,7 @@ export class Transfer {
       const slot = ring[this.#upNext]!;
       this.#upNext = (this.#upNext + 1) % ring.length;
       if (slot.pending) this.stats.roundTrips++;
-      await slot.ready;
+      await this.#await(slot.ready);
       const mapped = new Uint8Array(slot.buffer.getMappedRange(0, this.#slotSize));
       for (const c of load) mapped.set(host.subarray(c.hostOffset, c.hostOffset + c.byteLength), c.slotOffset);
       slot.buffer.unmap();
@@ -241,7 +259,7 @@ export class Transfer {
       for (const slot of slots) {
         if (next.done) break;
         if (slot.pending) this.stats.roundTrips++;
-        await slot.ready;
+        await this.#await(slot.ready);
         for (const c of next.value) enc.copyBufferToBuffer(this.#window(c.window), c.windowOffset, slot.buffer, c.slotOffset, c.byteLength);
         batches.push({ slot, load: next.value });
         next = loads.next();
@@ -252,7 +270,7 @@ export class Transfer {
       for (const b of batches) {
         try {
           if (b.slot.pending) this.stats.roundTrips++;
-          await b.slot.ready;
+          await this.#await(b.slot.ready);
         } finally {
           b.slot.ready = Promise.resolve();
           b.slot.pending = false;
@@ -340,7 +358,7 @@ export class Transfer {
       try {
         for (; i < bufs.length; i++) {
           const b = bufs[i]!;
-          await maps[i];
+          await this.#await(maps[i]!);
           const mapped = new Uint8Array(b.buffer.getMappedRange());
           for (const c of b.load) {
             sink(c.hostOffset, mapped.subarray(c.slotOffset, c.slotOffset + c.byteLength));
@@ -362,6 +380,7 @@ export class Transfer {
   }
 
   destroy(): void {
+    this.#destroyed = true;
     for (const b of this.#detachedAll) b.destroy();
     this.#detachedAll.clear();
     this.#detachedFree = [];

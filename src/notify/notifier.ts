@@ -94,6 +94,11 @@ export class IntervalNotifier {
   /** Invalidations delivered, all subscribers together (for stats). */
   invalidations = 0;
 
+  /** An invalidation is running (its callbacks or its `apply`). */
+  get busy(): boolean {
+    return this.#invalidating;
+  }
+
   get subscriberCount(): number {
     return this.#subs.length;
   }

@@ -3,10 +3,25 @@
 // no state of its own beyond the ordering of host operations; everything else
 // lives in SpaceCore and the mechanisms (migrate/, fault/, notify/).
 //
-// Ordering: host operations that can complete synchronously do so; one that
-// must wait (it needs pages back from the device) joins a per-space chain, and
-// every later host operation waits its turn, so writes land in the order they
-// were issued. A dispatch waits for the host operations issued before it.
+// Ordering — the contract: every operation on a space takes effect in the
+// order it was issued, like a GPUQueue, in declared and demand mode alike.
+//
+//   host op (read, write, view, free)   completes synchronously when nothing
+//       it must follow is pending; otherwise it joins the space's chain (one
+//       FIFO of host operations), after waiting for the earlier dispatches it
+//       conflicts with: a read waits for those that declared a page it reads
+//       as written, a write for those that declared any page it writes.
+//       Independent work still overlaps.
+//   host op during an invalidation      (from a subscriber or a writable view's
+//       callback) joins the chain, so it runs after the host write that is
+//       invalidating — never nested inside it.
+//   declared dispatch                   waits for the host operations issued
+//       before it (the chain's tail at the call) and for the previous
+//       dispatch's submit (queue order then runs them in issue order); it is
+//       registered with its declared pages at the call, synchronously.
+//   demand dispatch                     joins the chain (its pages are not known
+//       in advance: every later host op waits for it), and also waits for the
+//       previous dispatch's submit.
 
 import { assert } from '../assert.ts';
 import { DestroyedError, HmmError, InvalidArgumentError, NotPinnedError, PinLimitError, PoolMismatchError } from '../errors.ts';
@@ -15,7 +30,7 @@ import { DirtyJournal, lossError } from '../device/loss.ts';
 import { PoolImpl, type Pool } from '../device/pool.ts';
 import { dispatchDeclared } from '../fault/declared.ts';
 import { dispatchDemand } from '../fault/demand.ts';
-import { compileFor, type DispatchOptions, type DispatchResult } from '../fault/pass.ts';
+import { checkDispatch, compileFor, type DispatchOptions, type DispatchOrder, type DispatchResult } from '../fault/pass.ts';
 import { checkKernel, type Kernel } from '../kernel/kernel.ts';
 import { emptyReport, makeResident, writeBack } from '../migrate/migrate.ts';
 import type { InvalidateCallback, IntervalSubscription } from '../notify/notifier.ts';
@@ -116,15 +131,21 @@ export interface AddressSpace {
   alloc(byteLength: number, options?: { align?: number; label?: string }): number;
   /** Free an allocation; its whole pages drop their device copies and read as zero. */
   free(addr: number): void;
-  /** Copy bytes into the space. Device copies of the pages are invalidated first. */
-  write(addr: number, data: ArrayBufferView | ArrayBuffer): Promise<void>;
+  /**
+   * Copy bytes into the space. Device copies of the pages are invalidated first.
+   * The bytes are taken at the call (the caller may reuse its buffer at once).
+   */
+  write(addr: number, data: ArrayBufferView | ArrayBuffer | SharedArrayBuffer): Promise<void>;
   /** Copy bytes out. Pages whose latest copy is on the device are brought back first. */
   read(addr: number, byteLength: number): Promise<Uint8Array>;
   /**
    * Run `fn` on a view of the host bytes of the range. 'read': the view holds
    * the latest data. 'write': device copies are invalidated first, so whatever
    * `fn` writes is what the next dispatch sees. The view is valid only during
-   * `fn`, which must be synchronous.
+   * `fn`, which must be synchronous: an async function is refused with
+   * InvalidArgumentError before anything runs, and a function that returns a
+   * promise fails with it after (what it wrote before returning has landed).
+   * Host operations `fn` calls on this space run after it, in issue order.
    */
   withView<R>(addr: number, byteLength: number, mode: ViewMode, fn: (view: Uint8Array) => R): Promise<R>;
   /** Make the pages of the range resident and keep them there until unpinned. */
@@ -182,10 +203,39 @@ export interface AddressSpace {
   destroy(): void;
 }
 
-function toBytes(data: ArrayBufferView | ArrayBuffer): Uint8Array {
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+const ASYNC_VIEW =
+  'withView: the callback must be synchronous (the view is valid only while it runs); ' +
+  'read or write the bytes in a plain function, or use space.read() / space.write() from async code.';
+
+function isThenable(v: unknown): boolean {
+  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}
+
+function toBytes(data: ArrayBufferView | ArrayBuffer | SharedArrayBuffer): Uint8Array {
+  if (data instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && data instanceof SharedArrayBuffer)) return new Uint8Array(data);
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  throw new InvalidArgumentError('write: data must be an ArrayBuffer or a typed array / DataView');
+  throw new InvalidArgumentError('write: data must be an ArrayBuffer, a SharedArrayBuffer or a typed array / DataView over one');
+}
+
+/** A declared dispatch issued and not settled yet: later host operations that touch its pages wait for it. */
+interface InFlightDispatch {
+  /** Declared read-only and written pages, ascending. */
+  readonly read: Uint32Array;
+  readonly write: Uint32Array;
+  /** Resolves (never rejects) when the dispatch has settled. */
+  readonly settled: Promise<void>;
+}
+
+/** Does ascending `pages` hold a page in [first, last]? */
+function hits(pages: Uint32Array, first: number, last: number): boolean {
+  let lo = 0;
+  let hi = pages.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (pages[mid]! < first) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < pages.length && pages[lo]! <= last;
 }
 
 class AddressSpaceImpl implements AddressSpace {
@@ -194,6 +244,10 @@ class AddressSpaceImpl implements AddressSpace {
   readonly #durable: boolean;
   #tail: Promise<unknown> = Promise.resolve();
   #pending = 0;
+  /** Declared dispatches in flight, in issue order (see the header). */
+  readonly #inFlight = new Set<InFlightDispatch>();
+  /** Resolves when the last dispatch issued has submitted (or settled): the next one submits after it. */
+  #lastSubmit: Promise<void> = Promise.resolve();
 
   readonly #group: GroupImpl;
 
@@ -214,6 +268,21 @@ class AddressSpaceImpl implements AddressSpace {
 
   /** @internal For tests and the trace: the internal state. */
   get core(): SpaceCore { return this.#core; }
+
+  /** Earlier dispatches a host operation on pages [first, last] must wait for: see the header. */
+  #conflicts(first: number, last: number, writes: boolean): Promise<void>[] {
+    const out: Promise<void>[] = [];
+    for (const d of this.#inFlight) {
+      if (hits(d.write, first, last) || (writes && hits(d.read, first, last))) out.push(d.settled);
+    }
+    return out;
+  }
+
+  /** Must a host operation on pages [first, last] wait (join the chain), or may it complete now? */
+  #mustQueue(first: number, last: number, writes: boolean): Promise<void>[] | undefined {
+    const conflicts = this.#conflicts(first, last, writes);
+    return this.#pending > 0 || this.#core.invalidating || conflicts.length > 0 ? conflicts : undefined;
+  }
 
   #chain<T>(fn: () => Promise<T>): Promise<T> {
     this.#pending++;
@@ -249,8 +318,23 @@ class AddressSpaceImpl implements AddressSpace {
     c.check();
     const start = this.#pool.events.now();
     const { byteLength } = c.allocator.free(addr);
-    this.#free(addr, byteLength);
-    this.#hostEvent('free', addr, byteLength, start);
+    const queued = this.#mustQueue(c.pageOf(addr), c.pageOf(addr + byteLength - 1), true);
+    if (queued === undefined) {
+      this.#free(addr, byteLength);
+      this.#hostEvent('free', addr, byteLength, start);
+      return;
+    }
+    // The block is free now (alloc may hand it out again); its pages are zeroed in issue order,
+    // before any host operation or dispatch issued after this call touches them.
+    this.#chain(async () => {
+      if (queued.length > 0) await Promise.all(queued);
+      if (c.destroyed || this.#pool.destroyed) return;
+      this.#free(addr, byteLength);
+      this.#hostEvent('free', addr, byteLength, start);
+    }).catch((e: unknown) => {
+      // Only a subscriber's throw can land here (the zeroing itself completed): nobody awaits a free.
+      console.error(`webgpu-hmm: a subscriber threw while free(${addr}) of space "${c.label}" zeroed its pages:`, e);
+    });
   }
 
   #free(addr: number, byteLength: number): void {
@@ -304,11 +388,11 @@ class AddressSpaceImpl implements AddressSpace {
     });
   }
 
-  write(addr: number, data: ArrayBufferView | ArrayBuffer): Promise<void> {
+  write(addr: number, data: ArrayBufferView | ArrayBuffer | SharedArrayBuffer): Promise<void> {
     return this.#pool.op(this.#core, () => this.#write(addr, data));
   }
 
-  #write(addr: number, data: ArrayBufferView | ArrayBuffer): Promise<void> {
+  #write(addr: number, data: ArrayBufferView | ArrayBuffer | SharedArrayBuffer): Promise<void> {
     try {
       const c = this.#core;
       c.check();
@@ -317,13 +401,15 @@ class AddressSpaceImpl implements AddressSpace {
       const end = addr + bytes.byteLength;
       if (bytes.byteLength === 0) return Promise.resolve();
       const start = this.#pool.events.now();
-      if (this.#pending === 0 && this.#partialDeviceOnly(addr, end).length === 0) {
+      const queued = this.#mustQueue(c.pageOf(addr), c.pageOf(end - 1), true);
+      if (queued === undefined && this.#partialDeviceOnly(addr, end).length === 0) {
         c.hostWrite(addr, end, () => c.host.set(bytes, addr));
         this.#hostEvent('write', addr, end - addr, start);
         return Promise.resolve();
       }
       bytes = bytes.slice(); // the caller may reuse its buffer before we land
       return this.#chain(async () => {
+        if (queued && queued.length > 0) await Promise.all(queued);
         c.check();
         // Loop: a dispatch may dirty an edge page again while we wait for the lock.
         for (let edges = this.#partialDeviceOnly(addr, end); edges.length > 0; edges = this.#partialDeviceOnly(addr, end)) {
@@ -363,12 +449,14 @@ class AddressSpaceImpl implements AddressSpace {
       const last = c.pageOf(addr + byteLength - 1);
       c.check();
       const start = this.#pool.events.now();
-      if (this.#pending === 0 && !this.#deviceOnly(first, last)) {
+      const queued = this.#mustQueue(first, last, false);
+      if (queued === undefined && !this.#deviceOnly(first, last)) {
         const out = c.host.slice(addr, addr + byteLength);
         this.#hostEvent('read', addr, byteLength, start);
         return Promise.resolve(out);
       }
       return this.#chain(async () => {
+        if (queued && queued.length > 0) await Promise.all(queued);
         while (this.#deviceOnly(first, last)) await this.#bringBack(first, last);
         const out = c.host.slice(addr, addr + byteLength);
         this.#hostEvent('read', addr, byteLength, start);
@@ -389,6 +477,9 @@ class AddressSpaceImpl implements AddressSpace {
       c.check();
       if (mode !== 'read' && mode !== 'write') throw new InvalidArgumentError(`withView: mode must be 'read' or 'write', got ${String(mode)}`);
       if (typeof fn !== 'function') throw new InvalidArgumentError('withView: pass a function that uses the view');
+      // The view is valid only while fn runs: an async fn would use it after (and its writes would
+      // bypass the invalidation). Refused before anything changes when we can tell (an async function).
+      if (fn.constructor?.name === 'AsyncFunction') throw new InvalidArgumentError(ASYNC_VIEW);
       c.checkRange('withView', addr, byteLength);
       const first = c.pageOf(addr);
       const last = c.pageOf(addr + byteLength - 1);
@@ -402,13 +493,20 @@ class AddressSpaceImpl implements AddressSpace {
           c.hostWrite(addr, addr + byteLength, () => {
             result = fn(view);
           });
-          assert(!(result instanceof Promise), 'withView callback returned a promise');
         }
         this.#hostEvent(mode === 'read' ? 'view-read' : 'view-write', addr, byteLength, start);
+        // A plain function that returned a promise: what it wrote before returning has landed
+        // (invalidated first, so both copies agree); what it does later is not seen by the runtime.
+        if (isThenable(result)) {
+          (result as PromiseLike<unknown>).then(undefined, () => undefined);
+          throw new InvalidArgumentError(`${ASYNC_VIEW} It returned a promise; the bytes it wrote before returning have landed.`);
+        }
         return result;
       };
-      if (this.#pending === 0 && !this.#deviceOnly(first, last)) return Promise.resolve(run());
+      const queued = this.#mustQueue(first, last, mode === 'write');
+      if (queued === undefined && !this.#deviceOnly(first, last)) return Promise.resolve(run());
       return this.#chain(async () => {
+        if (queued && queued.length > 0) await Promise.all(queued);
         // A writable view may change any byte, so every device-only page comes home first.
         while (this.#deviceOnly(first, last)) await this.#bringBack(first, last);
         return run();
@@ -553,24 +651,34 @@ class AddressSpaceImpl implements AddressSpace {
   }
 
   async #dispatch(kernel: Kernel, options: DispatchOptions): Promise<DispatchResult> {
-    // A demand dispatch joins the chain: its passes read and write pages it
-    // discovers as it goes, so host operations issued after it wait for it
-    // (one serial order: the dispatch, then them). A declared dispatch knows
-    // its pages up front and lets later host writes through the notifier.
+    // Issue order (see the header): everything up to the first await is synchronous, so the
+    // dispatch takes its place among the host operations and dispatches at the call.
     const bus = this.#pool.events;
     const start = bus.now();
     const demand = options?.demand === true;
+    const tail = this.#tail;
     try {
       checkKernel(kernel, 'dispatch');
       const c = this.#core;
+      const checked = checkDispatch(c, kernel, options);
+      const after = this.#lastSubmit;
+      let submitted!: () => void;
+      this.#lastSubmit = new Promise<void>((r) => (submitted = r));
+      let settle!: () => void;
+      const entry: InFlightDispatch | undefined = demand ? undefined
+        : { read: checked.readPages, write: checked.writePages, settled: new Promise<void>((r) => (settle = r)) };
+      if (entry) this.#inFlight.add(entry);
+      const order: DispatchOrder = { after, submitted };
       const run = async (): Promise<DispatchResult> => {
         const journal = new DirtyJournal(c);
         let result: DispatchResult | undefined;
         let error: unknown;
         try {
-          result = await (demand ? dispatchDemand(c, kernel, options, journal) : dispatchDeclared(c, kernel, options, journal));
+          result = await (demand ? dispatchDemand(c, checked, journal, order) : dispatchDeclared(c, checked, journal, order));
         } catch (e) {
           error = e;
+        } finally {
+          submitted();
         }
         // Durable: what the kernel stored goes home before the dispatch settles — also when it
         // failed after storing (a violation), so that nothing is ever only on the device.
@@ -584,11 +692,19 @@ class AddressSpaceImpl implements AddressSpace {
         return result!;
       };
       let result: DispatchResult;
-      if (demand) {
-        result = await this.#chain(run);
-      } else {
-        await this.#tail;
-        result = await run();
+      try {
+        if (demand) {
+          result = await this.#chain(run);
+        } else {
+          await tail;
+          result = await run();
+        }
+      } finally {
+        if (entry) {
+          this.#inFlight.delete(entry);
+          settle();
+        }
+        submitted();
       }
       if (bus.active) this.#dispatchEvent(kernel, result.mode, start);
       return result;

@@ -17,6 +17,7 @@ import { passReadBytes, recordBytes } from '../fault/records.ts';
 import { VirtualAllocator } from './allocator.ts';
 import { ADVICE_MASK, NO_FRAME, PageFlag, pageRanges, PageState, PageTable } from './page-table.ts';
 import { BypassDetector } from './strict.ts';
+import type { Piece } from '../migrate/transfer.ts';
 import { PolicyHub, type SpacePolicies } from '../policy/hub.ts';
 
 /** Bytes of the per-space uniform block: 8 header words (VmUniforms) + MAX_KERNEL_ARGS argument words. */
@@ -52,6 +53,8 @@ export class SpaceCore {
   readonly policies: PolicyHub;
   #detached = false;
   #destroyed = false;
+  /** destroy() was called from inside an invalidation of this space (a subscriber or a writable view): done when it ends. */
+  #destroyAfterInvalidation = false;
 
   constructor(id: number, pool: PoolImpl, size: number, label: string, strict: boolean, policies: SpacePolicies) {
     this.id = id;
@@ -106,11 +109,20 @@ export class SpaceCore {
   }
 
   get destroyed(): boolean {
-    return this.#destroyed;
+    return this.#destroyed || this.#destroyAfterInvalidation;
+  }
+
+  /**
+   * A host write of this space is running its invalidation (subscribers are
+   * being called, or a writable view's callback runs): host operations called
+   * now must wait until it has finished (address-space.ts queues them).
+   */
+  get invalidating(): boolean {
+    return this.notifier.busy;
   }
 
   check(): void {
-    if (this.#destroyed) throw new DestroyedError('this address space');
+    if (this.destroyed) throw new DestroyedError('this address space');
     if (this.#detached) {
       this.pool.check(this);
       throw new DestroyedError('the pool of this address space');
@@ -194,31 +206,39 @@ export class SpaceCore {
     const writeThrough: number[] = [];
     const droppedPages: number[] = [];
     let dropped = 0;
-    this.notifier.invalidate(start, end, () => {
-      for (let p = first; p <= last; p++) {
-        const s = t.state[p]!;
-        if (t.pins[p]! > 0 || (t.isResident(p) && this.policies.writeThrough(p))) {
-          // Pinned ⇒ resident (and a kept page is resident): keep the frame, refresh it after the bytes land.
-          writeThrough.push(p);
-          continue;
+    // A subscriber that throws does not stop the write: the notifier still runs `apply`, and the
+    // write-through below still refreshes the device copies it keeps, so both copies agree; the
+    // error is reported after (issue 13: a throwing subscriber had left pinned pages stale).
+    let failure: { error: unknown } | undefined;
+    try {
+      this.notifier.invalidate(start, end, () => {
+        for (let p = first; p <= last; p++) {
+          const s = t.state[p]!;
+          if (t.pins[p]! > 0 || (t.isResident(p) && this.policies.writeThrough(p))) {
+            // Pinned ⇒ resident (and a kept page is resident): keep the frame, refresh it after the bytes land.
+            writeThrough.push(p);
+            continue;
+          }
+          if (t.flags[p]! & PageFlag.InFlight) {
+            // An eviction is carrying the old bytes home; the host bytes we write win.
+            t.flags[p] = t.flags[p]! & ~PageFlag.InFlight;
+          } else if (s === PageState.Device || s === PageState.Shared) {
+            this.dropFrame(p);
+            this.pool.counters.invalidations++;
+            dropped++;
+            droppedPages.push(p);
+          }
+          t.state[p] = PageState.Host;
         }
-        if (t.flags[p]! & PageFlag.InFlight) {
-          // An eviction is carrying the old bytes home; the host bytes we write win.
-          t.flags[p] = t.flags[p]! & ~PageFlag.InFlight;
-        } else if (s === PageState.Device || s === PageState.Shared) {
-          this.dropFrame(p);
-          this.pool.counters.invalidations++;
-          dropped++;
-          droppedPages.push(p);
-        }
-        t.state[p] = PageState.Host;
-      }
-      write();
-    });
-    if (writeThrough.length > 0) {
-      const q = this.pool.device.queue;
+        write();
+      });
+    } catch (e) {
+      failure = { error: e };
+    }
+    if (writeThrough.length > 0 && !this.pool.destroyed) {
       const ps = this.pageSize;
       const wfr = this.pool.frames.windowFrames;
+      const pieces: Piece[] = [];
       for (const p of writeThrough) {
         const f = t.frame[p]!;
         // writeBuffer moves whole 4-byte words (an offset or size that is not a multiple of 4
@@ -228,12 +248,12 @@ export class SpaceCore {
         const lo0 = Math.max(start, p * ps);
         const lo = lo0 - (lo0 % 4);
         const hi = Math.ceil(Math.min(end, (p + 1) * ps) / 4) * 4;
-        const window = this.pool.windows[Math.floor(f / wfr)]!;
-        q.writeBuffer(window, (f % wfr) * ps + (lo - p * ps), this.host, lo, hi - lo);
+        pieces.push({ hostOffset: lo, window: Math.floor(f / wfr), windowOffset: (f % wfr) * ps + (lo - p * ps), byteLength: hi - lo });
         t.state[p] = PageState.Shared;
         this.bypass?.record(p);
         this.pool.counters.bytesToDevice += hi - lo;
       }
+      this.pool.transfer.writeBuffer(this.host, pieces);
     }
     const bus = this.pool.events;
     if (bus.active && dropped + writeThrough.length > 0) {
@@ -243,6 +263,8 @@ export class SpaceCore {
       });
     }
     this.policies.invalidated(droppedPages);
+    if (this.#destroyAfterInvalidation) this.destroy();
+    if (failure) throw failure.error;
   }
 
   /** Ranges whose only valid copy is on the device (for DeviceLostError). */
@@ -301,6 +323,12 @@ export class SpaceCore {
 
   destroy(): void {
     if (this.#destroyed) return;
+    if (this.notifier.busy) {
+      // Called from a subscriber or a writable view: the running host write still uses the page
+      // table and frames; hostWrite() destroys the space when the invalidation has finished.
+      this.#destroyAfterInvalidation = true;
+      return;
+    }
     if (!this.#detached) {
       this.releaseAllFrames();
       this.pool.unregisterSpace(this.id);

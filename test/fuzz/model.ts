@@ -21,13 +21,17 @@
 // across spaces.
 //
 // A `burst` issues several host operations and dispatches without awaiting in
-// between (DESIGN.md §2.1 under races): host operations and demand dispatches
-// of one space take effect in issue order (address-space.ts); a declared
-// dispatch sees every host operation issued before it, and those issued after
-// it may land before or after it. So the result must equal one of the serial
-// orders in which the first declared dispatch of each space sits anywhere from
-// its issue point on; the oracle tries each (`Oracle.matchBurst`). Later
-// declared dispatches of the same space in the burst run demand-paged.
+// between (DESIGN.md §2.1 under races): every operation on a space takes
+// effect in the order it was issued, declared and demand dispatches alike
+// (address-space.ts), so the result must equal the one serial order of issue
+// (`Oracle.matchBurst`).
+//
+// Callbacks that call back into the runtime (`reenter`): a writable view, a
+// notifier subscriber or a pool event listener issues a host write, read,
+// free or a dispatch from inside its callback; the inner operation takes
+// effect after the one whose callback issued it. A subscriber may also throw:
+// the write that triggered it rejects with that error, and its bytes land all
+// the same, with no stale device copy left behind.
 //
 // Prefetch (both directions) and advice change no byte, so the oracle passes
 // them through; it predicts only their refusals (a range past the end). They
@@ -134,11 +138,25 @@ export type HintOp =
 
 export type BurstOp = HostOp | KernelOp | EvictOp | HintOp;
 
+/** What a callback issues from inside (see the header). */
+export type ReenterInner =
+  | { readonly kind: 'write'; readonly at: Target; readonly seed: number }
+  | { readonly kind: 'read'; readonly at: Target }
+  | { readonly kind: 'free'; readonly pick: number }
+  | { readonly kind: 'add'; readonly at: Target; readonly k: number; readonly demand: boolean };
+
+/** A host write (or, via 'view', a writable view) whose callback issues `inner`; a subscriber may throw. */
+export type ReenterOp = {
+  readonly kind: 'reenter'; readonly s: S; readonly via: 'view' | 'subscriber' | 'listener';
+  readonly at: Target; readonly seed: number; readonly throws: boolean; readonly inner: ReenterInner;
+};
+
 export type FuzzOp =
   | HostOp
   | KernelOp
   | EvictOp
   | HintOp
+  | ReenterOp
   | { readonly kind: 'alloc'; readonly s: S; readonly size: number; readonly align: number }
   /** bogus: free an address that was freed already, or one that never was an allocation. */
   | { readonly kind: 'free'; readonly s: S; readonly pick: number; readonly bogus?: 'double' | 'unknown' }
@@ -199,7 +217,19 @@ const hintOpArb: fc.Arbitrary<HintOp> = fc.oneof(
   fc.record({ kind: fc.constant('advise' as const), s: space, at: target, advice: adviceArb, oob }),
 );
 
+const reenterArb: fc.Arbitrary<ReenterOp> = fc.record({
+  kind: fc.constant('reenter' as const), s: space, via: fc.constantFrom<'view' | 'subscriber' | 'listener'>('view', 'subscriber', 'listener'),
+  at: target, seed, throws: fc.boolean(),
+  inner: fc.oneof(
+    fc.record({ kind: fc.constant('write' as const), at: target, seed }),
+    fc.record({ kind: fc.constant('read' as const), at: target }),
+    fc.record({ kind: fc.constant('free' as const), pick: fc.nat({ max: 15 }) }),
+    fc.record({ kind: fc.constant('add' as const), at: target, k: fc.nat({ max: 0xffffffff }), demand: fc.boolean() }),
+  ),
+});
+
 export const fuzzOpArb: fc.Arbitrary<FuzzOp> = fc.oneof(
+  { arbitrary: reenterArb, weight: 2 },
   { arbitrary: hostOpArb, weight: 13 },
   { arbitrary: kernelOpArb, weight: 5 },
   { arbitrary: evictArb, weight: 1 },
@@ -507,7 +537,23 @@ export type Step =
   | { readonly kind: 'advise'; readonly s: number; readonly addr: number; readonly byteLength: number; readonly advice: Advice }
   | DispatchStep
   /** The hog space: a declared dispatch over its first `pages` pages. */
-  | { readonly kind: 'evict'; readonly pages: number; readonly dirty: boolean };
+  | { readonly kind: 'evict'; readonly pages: number; readonly dirty: boolean }
+  | ReenterStep;
+
+/** A write or writable view (`outer`) whose callback issues `inner` (see the header). */
+export interface ReenterStep {
+  readonly kind: 'reenter';
+  readonly s: number;
+  readonly via: 'view' | 'subscriber' | 'listener';
+  readonly outer: Step;
+  readonly inner: Step | undefined;
+  readonly throws: boolean;
+}
+
+/** What a throwing subscriber throws: the write it was called for rejects with it. */
+export class SubscriberFailure extends Error {
+  override name = 'SubscriberFailure';
+}
 
 /** What an operation gave: a value to compare, and/or the error code it failed with. */
 export interface Outcome {
@@ -516,6 +562,8 @@ export interface Outcome {
   readonly addr?: number;
   readonly violations?: { readonly count: number; readonly addr: number; readonly kind: string };
   readonly mode?: DispatchResult['mode'];
+  /** A reentrant step: the outcome of the operation its callback issued. */
+  readonly inner?: Outcome;
 }
 
 /** Host operations move at most this much (partial pages at both ends are the interesting part). */
@@ -722,10 +770,22 @@ export function resolve(op: FuzzOp, w: Oracle): Step[] {
       // depend on contents, and nothing in a burst allocates, frees or pins).
       const steps: Step[] = [];
       for (const sub of op.ops) steps.push(...resolve(sub, w));
-      // One declared dispatch per space floats (matchBurst tries its places); later ones run demand-paged.
-      return steps.map((st, i) => st.kind === 'dispatch' && !st.demand && steps.slice(0, i).some((x) => x.kind === 'dispatch' && !x.demand && x.s === st.s)
-        ? { ...st, demand: true, read: [], write: [] }
-        : st);
+      return steps;
+    }
+    case 'reenter': {
+      const o = w.spaces[op.s];
+      const outer = op.via === 'view'
+        ? resolveHost({ kind: 'view', s: op.s, mode: 'write', at: op.at, seed: op.seed }, o)
+        : resolveHost({ kind: 'write', s: op.s, at: op.at, seed: op.seed }, o);
+      if (!outer) return [];
+      const i = op.inner;
+      let inner: Step | undefined;
+      if (i.kind === 'write' || i.kind === 'read') inner = resolveHost(i.kind === 'write' ? { ...i, s: op.s } : { ...i, s: op.s }, o);
+      else if (i.kind === 'free') {
+        const live = [...o.live.keys()].sort((a, b) => a - b);
+        inner = live.length > 0 ? { kind: 'free', s: op.s, addr: live[i.pick % live.length]! } : undefined;
+      } else inner = resolveKernel({ kind: 'add', s: op.s, demand: i.demand, hint: 'exact', at: i.at, k: i.k }, o);
+      return [{ kind: 'reenter', s: op.s, via: op.via, outer, inner, throws: op.throws && op.via === 'subscriber' }];
     }
   }
 }
@@ -804,16 +864,21 @@ export class Oracle {
         return st.kind === 'advise' && Object.keys(st.advice).length === 0 ? { error: 'INVALID_ARGUMENT' } : {};
       case 'dispatch':
         return this.#dispatch(st);
+      case 'reenter': {
+        // The outer operation takes effect first (a throwing subscriber does not stop its bytes), then the inner one.
+        const outer = this.apply(st.outer);
+        const inner = st.inner ? this.apply(st.inner) : undefined;
+        return { ...outer, ...(st.throws ? { error: 'SUBSCRIBER' } : {}), ...(inner ? { inner } : {}) };
+      }
     }
   }
 
   /**
-   * Check a burst's outcomes against the serial orders the runtime allows (see
-   * the header) and move the oracle past the one that matches; throws a
-   * Divergence naming the issue-order mismatch when none does. When several
-   * orders give the same outcomes but leave different bytes, the bytes where
-   * they differ are read back from the space (`readBack`) to tell which one
-   * happened. Returns the expected outcomes, in step order.
+   * Check a burst's outcomes against the serial order of issue (see the
+   * header) and move the oracle past it; throws a Divergence naming the
+   * mismatch. (It can weigh several candidate orders, reading back the bytes
+   * where they differ (`readBack`); the runtime's contract leaves only one.)
+   * Returns the expected outcomes, in step order.
    */
   async matchBurst(
     steps: readonly Step[], gots: readonly Outcome[], where: string, readBack: (s: number, addr: number, byteLength: number) => Promise<Uint8Array>,
@@ -828,13 +893,8 @@ export class Oracle {
     for (let s = 0; s < 2; s++) {
       const mine = steps.map((_, k) => k).filter((k) => { const st = steps[k]!; return st.kind !== 'evict' && st.s === s; });
       if (mine.length === 0) continue;
-      const d = mine.findIndex((k) => { const st = steps[k]!; return st.kind === 'dispatch' && !st.demand; });
-      const orders: number[][] = [];
-      if (d < 0) orders.push(mine);
-      else {
-        const rest = mine.filter((_, i) => i !== d);
-        for (let at = d; at <= rest.length; at++) orders.push([...rest.slice(0, at), mine[d]!, ...rest.slice(at)]);
-      }
+      // Issue order is the only order (the contract); the machinery below would weigh several.
+      const orders: number[][] = [mine];
       const o = this.spaces[s]!;
       const before = o.bytes.slice();
       let first: string | undefined;
@@ -1034,6 +1094,7 @@ function failure(e: unknown): Outcome {
     return { error: e.code, violations: { count: e.count, addr: v.addr, kind: v.kind } };
   }
   if (e instanceof HmmError) return { error: e.code };
+  if (e instanceof SubscriberFailure) return { error: 'SUBSCRIBER' };
   throw e; // not a typed error: a runtime bug, reported as is
 }
 
@@ -1081,6 +1142,8 @@ export function startReal(st: Step, w: World, stats?: FuzzStats): Promise<Outcom
         const opts = { workgroups: 1, args: [0, 0, 0], ...(st.dirty ? { write: range } : { read: range }) };
         return settle(w.hog.dispatch(kernels.copy, opts).then((r) => ({ mode: r.mode })));
       }
+      case 'reenter':
+        return startReenter(st, w, stats);
       case 'dispatch': {
         const p = w.spaces[st.s]!.dispatch(kernels[st.kernel], {
           workgroups: st.workgroups, args: st.args, demand: st.demand, read: st.read, write: st.write,
@@ -1102,6 +1165,57 @@ export function startReal(st: Step, w: World, stats?: FuzzStats): Promise<Outcom
     // As a rejection, not a throw: the other steps of a burst are in flight and must be awaited.
     return new Promise((resolve) => resolve(failure(e)));
   }
+}
+
+/**
+ * A reentrant step: the outer operation's callback (a writable view's, a
+ * subscriber's, a listener's) starts the inner step. Resolves when both have
+ * settled and the space's host operations issued by then have landed (a read
+ * behind them: an inner free zeroes its pages in issue order, after the call).
+ */
+async function startReenter(st: ReenterStep, w: World, stats: FuzzStats | undefined): Promise<Outcome> {
+  const space = w.spaces[st.s]!;
+  let inner: Promise<Outcome> | undefined;
+  let fired = false;
+  const issue = () => {
+    if (fired) return;
+    fired = true;
+    if (st.inner) inner = startReal(st.inner, w, stats);
+  };
+  let outer: Promise<Outcome>;
+  if (st.via === 'view') {
+    const v = st.outer as Extract<Step, { kind: 'view' }>;
+    outer = space.withView(v.addr, v.byteLength, 'write', (view) => {
+      viewTransform(view, v.seed);
+      issue();
+      return {};
+    }).catch(failure);
+  } else {
+    const wr = st.outer as Extract<Step, { kind: 'write' }>;
+    if (st.via === 'subscriber') {
+      const sub = space.subscribe(wr.addr, wr.data.length, () => {
+        const first = !fired;
+        issue();
+        if (first && st.throws) throw new SubscriberFailure('a subscriber threw');
+      });
+      outer = startReal(wr, w, stats);
+      outer.finally(() => sub.remove()).catch(() => undefined);
+    } else {
+      const off = w.pool.on((e) => {
+        if (e.type === 'host' && e.space === space.label && e.op === 'write') {
+          off();
+          issue();
+        }
+      });
+      outer = startReal(wr, w, stats);
+      outer.finally(off).catch(() => undefined);
+    }
+  }
+  const got = await outer;
+  const innerGot = inner ? await inner : undefined;
+  await space.read(0, 1).catch(() => undefined);
+  if (st.inner && !fired) throw new Divergence(`reenter via ${st.via}: the callback never ran`);
+  return { ...got, ...(innerGot ? { inner: innerGot } : {}) };
 }
 
 export class Divergence extends Error {
@@ -1129,6 +1243,11 @@ function mismatch(st: Step, want: Outcome, got: Outcome): string | undefined {
     if (!g || g.count !== want.violations.count || g.addr !== want.violations.addr || g.kind !== want.violations.kind) {
       return fail(`violations ${JSON.stringify(g)}, expected ${JSON.stringify(want.violations)}`);
     }
+  }
+  if (want.inner || got.inner) {
+    if (!want.inner || !got.inner) return fail(`inner operation ${got.inner ? 'ran' : 'did not run'}, expected ${want.inner ? 'it to' : 'none'}`);
+    const m = mismatch((st as ReenterStep).inner!, want.inner, got.inner);
+    if (m !== undefined) return fail(`inner: ${m}`);
   }
   if (want.bytes) {
     const d = firstDiff(want.bytes, got.bytes ?? new Uint8Array(0));

@@ -211,7 +211,7 @@ const rows: Row[] = [
     check: (e) => expect((e as AccessViolationError).violations[0]).toMatchObject({ addr: 6 * P, kind: 'not-writable' }),
   },
   // ---- wrong types ----
-  { name: 'write of a string', call: (f) => f.space.write(0, 'abc' as unknown as Uint8Array), error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /must be an ArrayBuffer or a typed array/ },
+  { name: 'write of a string', call: (f) => f.space.write(0, 'abc' as unknown as Uint8Array), error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /must be an ArrayBuffer, a SharedArrayBuffer or a typed array/ },
   { name: 'a float kernel argument in a plain array', call: (f) => f.space.dispatch(noop, { workgroups: 1, args: [1.5] }), error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /pass floats as a Float32Array/ },
   { name: 'subscribe with a callback that is not a function', call: (f) => f.space.subscribe(0, P, 5 as never), error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /must be a function/ },
   { name: 'a space label that is not a string', call: (f) => createSpace(f.pool, { size: P, label: 5 as never }), error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /label must be a string/ },
@@ -336,6 +336,23 @@ const rows: Row[] = [
   { name: 'an unknown pressure option', call: (f) => createPool(f.ctx.device, { pressure: { high: 0.9 } as never }), error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /unknown pressure option "high"; known options: highWater, lowWater, stormPages, stormWindowMs/ },
   { name: 'pressure options that are not an object', call: (f) => createPool(f.ctx.device, { pressure: 0.9 as never }), error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /pressure: pass \{ highWater\?, lowWater\?, stormPages\?, stormWindowMs\? \}/ },
   { name: 'onPressure with a listener that is not a function', call: (f) => f.pool.onPressure('log' as never), error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /pool.onPressure: pass a function that takes a pressure event/ },
+  // ---- issue 13 item 7 and 4: unknown dispatch options, async view callbacks ----
+  {
+    name: 'a misspelt dispatch option (expectNoFault)', call: (f) => f.space.dispatch(noop, { workgroups: 1, expectNoFault: true } as never),
+    error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /unknown dispatch option "expectNoFault"; known options: workgroups, read, write, args, demand, expectNoFaults/,
+  },
+  {
+    name: 'an async withView callback (write)', call: (f) => f.space.withView(0, P, 'write', async (v) => v.fill(7)),
+    error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /callback must be synchronous .* use space.read\(\) \/ space.write\(\) from async code/,
+  },
+  {
+    name: 'an async withView callback (read)', call: (f) => f.space.withView(4 * P, P, 'read', async (v) => v[0]),
+    error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /callback must be synchronous/,
+  },
+  {
+    name: 'a withView read callback that returns a promise', call: (f) => f.space.withView(0, P, 'read', (v) => Promise.resolve(v[0])),
+    error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /callback must be synchronous .* It returned a promise/,
+  },
   // ---- pool.recover ----
   {
     name: 'recover a pool whose device is not lost', error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /this pool's device is not lost; recover\(\) moves a pool whose device was lost to a new device/,
