@@ -40,7 +40,10 @@
 // Instants stay on a track's first lane: they cannot break nesting.
 //
 // Timestamps are performance.now() in microseconds, so a trace lines up with
-// other performance.now() marks of the same process.
+// other performance.now() marks of the same process. A span that was already
+// under way when recording started begins at the start of the recording, with
+// `beganBeforeTrace`: if nobody listened then, its start was never taken (0),
+// and drawn as it was it would stretch the trace back to the process's start.
 
 import { InvalidArgumentError } from '../errors.ts';
 import { PoolImpl, type Pool } from '../device/pool.ts';
@@ -156,10 +159,11 @@ class Recorder implements TraceRecorder {
   }
 
   #span(pid: number, track: number, name: string, cat: string, start: number, end: number, args: Record<string, unknown>): void {
-    const ts = us(start);
+    const before = start < this.#started;
+    const ts = us(before ? this.#started : start);
     const te = Math.max(ts, us(end));
     const tid = this.#lane(pid, track, ts, te);
-    this.#push({ name, cat, ph: 'X', ts, dur: te - ts, pid, tid, args });
+    this.#push({ name, cat, ph: 'X', ts, dur: te - ts, pid, tid, args: before ? { ...args, beganBeforeTrace: true } : args });
   }
 
   #instant(pid: number, tid: number, name: string, cat: string, time: number, args: Record<string, unknown>): void {

@@ -174,3 +174,19 @@ testWithDevice('trace: host writes and reads issued during a demand-paged dispat
   expect(straddles(dispatch, read)).toBe(true);
   expect(traceProblems(t)).toEqual([]);
 });
+
+testWithDevice('trace: a span already under way when recording starts begins at the start of the recording, marked as such', async (ctx) => {
+  const { space, pool } = await makeSpace(ctx, { capacity: 64 * KiB, pageSize: 4 * KiB }, 64 * KiB);
+  const base = space.alloc(4 * KiB, { align: 4 * KiB });
+  // Nobody listens when it starts, so its start time was never taken.
+  const d = space.dispatch(affine, { workgroups: 1, write: [{ addr: base, byteLength: 256 }], args: [base, 64, 2, 1] });
+  const rec = recordTrace(pool);
+  await d;
+  rec.stop();
+  const t = recorded(rec);
+  const startedUs = Math.round((t.otherData['startedAtMs'] as number) * 1000);
+  const span = t.traceEvents.find((e) => e.ph === 'X' && e.name === 'dispatch affine')!;
+  expect(span.ts).toBe(startedUs);
+  expect(span.args).toMatchObject({ beganBeforeTrace: true });
+  expect(traceProblems(t)).toEqual([]);
+});
