@@ -35,8 +35,9 @@ const s = report.stats;
 console.log(`${s.ops} operations (${JSON.stringify(s.dispatchModes)} dispatches), ${report.churnedPools} pools created and destroyed beside the long-lived one`);
 console.log(`the oracle's own records at the end: ${report.oracleRecords.pinRanges} pinned ranges, ${report.oracleRecords.freedAddresses} freed addresses`);
 if (uncaptured.length > 0) console.log(`uncaptured WebGPU errors: ${uncaptured.join('; ')}`);
-if (report.growth.length > 0 || uncaptured.length > 0) {
-  console.log(`FAILED: ${report.growth.join('; ')}`);
+if (report.traceProblems.length > 0) console.log(`traces that break the Trace Event Format: ${report.traceProblems.join('; ')}`);
+if (report.growth.length > 0 || report.traceProblems.length > 0 || uncaptured.length > 0) {
+  console.log(`FAILED: ${[...report.growth, ...report.traceProblems].join('; ')}`);
   process.exit(1);
 }
 console.log('passed: nothing grew');

@@ -18,8 +18,32 @@
 // "pressure" track, memory pressure (high water, eviction storms, thrashing)
 // as instants.
 //
+// Concurrency: spans of one track overlap whenever work runs concurrently — a
+// read issued before an earlier write finished, two unawaited dispatches, the
+// passes of pipelined dispatches, an eviction's write-back landing while the
+// next pages come in. Complete ("X") events on one thread must nest, and these
+// do not: Perfetto cuts or drops the one that does not fit and chrome://tracing
+// draws it over its neighbour. So each track is a set of lanes — thread tracks
+// "host", "host (2)", … — and a span goes to the lowest lane whose last span
+// ended by the time it began. No two spans on a lane overlap at all, not even
+// by containment: nothing on one of these tracks is a step of another span on
+// the same track (a dispatch's passes are on the queue track, its copies on
+// the migrations track), so a write inside an unawaited dispatch's time is
+// concurrent with it, not part of it, and should not be drawn as its child.
+// Work done one operation at a time stays on the first lane, as before.
+//   Why lanes and not async (b/e) events with ids: the JSON format cannot name
+// an async track (Perfetto takes the first event's name, chrome://tracing
+// lists them apart from the threads), and how viewers group them has changed
+// from version to version; lanes are ordinary named threads that both viewers
+// draw the same way, next to each other (thread_sort_index), queryable by name
+// in Perfetto's SQL, and X events keep the trace half the size of b/e pairs.
+// Instants stay on a track's first lane: they cannot break nesting.
+//
 // Timestamps are performance.now() in microseconds, so a trace lines up with
-// other performance.now() marks of the same process.
+// other performance.now() marks of the same process. A span that was already
+// under way when recording started begins at the start of the recording, with
+// `beganBeforeTrace`: if nobody listened then, its start was never taken (0),
+// and drawn as it was it would stretch the trace back to the process's start.
 
 import { InvalidArgumentError } from '../errors.ts';
 import { PoolImpl, type Pool } from '../device/pool.ts';
@@ -68,6 +92,11 @@ const POOL_PID = 0;
 /** The pool process's one track: memory pressure. */
 const TID_PRESSURE = 1;
 const TRACKS: [number, string][] = [[TID_HOST, 'host'], [TID_QUEUE, 'queue submissions'], [TID_MIGRATIONS, 'migrations']];
+const TRACK_NAME = new Map(TRACKS);
+/** Lane k (from 0) of the track with tid `base` is thread base + k·TRACKS.length: lane 0 keeps the track's own tid. */
+const laneTid = (base: number, lane: number) => base + lane * TRACKS.length;
+/** Lanes sort under their track: thread_sort_index base·LANE_SORT + lane. */
+const LANE_SORT = 1000;
 
 const us = (ms: number) => Math.round(ms * 1000);
 
@@ -77,6 +106,8 @@ class Recorder implements TraceRecorder {
   readonly #max: number;
   readonly #events: TraceEvent[] = [];
   readonly #named = new Set<number>();
+  /** Per pid and track (its base tid): the latest end (µs) of a span on each lane. */
+  readonly #lanes = new Map<number, Map<number, number[]>>();
   readonly #started = performance.now();
   #dropped = 0;
 
@@ -105,12 +136,34 @@ class Recorder implements TraceRecorder {
     this.#push({ name: 'process_sort_index', ph: 'M', ts: 0, pid, args: { sort_index: pid } });
     for (const [tid, name] of TRACKS) {
       this.#push({ name: 'thread_name', ph: 'M', ts: 0, pid, tid, args: { name } });
-      this.#push({ name: 'thread_sort_index', ph: 'M', ts: 0, pid, tid, args: { sort_index: tid } });
+      this.#push({ name: 'thread_sort_index', ph: 'M', ts: 0, pid, tid, args: { sort_index: tid * LANE_SORT } });
     }
+    this.#lanes.set(pid, new Map(TRACKS.map(([tid]) => [tid, [0]])));
   }
 
-  #span(pid: number, tid: number, name: string, cat: string, start: number, end: number, args: Record<string, unknown>): void {
-    this.#push({ name, cat, ph: 'X', ts: us(start), dur: Math.max(0, us(end) - us(start)), pid, tid, args });
+  /**
+   * The thread for a span [ts, end] (µs) on track `base` of `pid`: the lowest lane
+   * whose spans all ended by `ts`, or a new lane, named when first used.
+   */
+  #lane(pid: number, base: number, ts: number, end: number): number {
+    const ends = this.#lanes.get(pid)!.get(base)!;
+    let lane = ends.findIndex((e) => e <= ts);
+    if (lane < 0) {
+      lane = ends.length;
+      const tid = laneTid(base, lane);
+      this.#push({ name: 'thread_name', ph: 'M', ts: 0, pid, tid, args: { name: `${TRACK_NAME.get(base)!} (${lane + 1})` } });
+      this.#push({ name: 'thread_sort_index', ph: 'M', ts: 0, pid, tid, args: { sort_index: base * LANE_SORT + lane } });
+    }
+    ends[lane] = Math.max(ends[lane] ?? 0, end);
+    return laneTid(base, lane);
+  }
+
+  #span(pid: number, track: number, name: string, cat: string, start: number, end: number, args: Record<string, unknown>): void {
+    const before = start < this.#started;
+    const ts = us(before ? this.#started : start);
+    const te = Math.max(ts, us(end));
+    const tid = this.#lane(pid, track, ts, te);
+    this.#push({ name, cat, ph: 'X', ts, dur: te - ts, pid, tid, args: before ? { ...args, beganBeforeTrace: true } : args });
   }
 
   #instant(pid: number, tid: number, name: string, cat: string, time: number, args: Record<string, unknown>): void {

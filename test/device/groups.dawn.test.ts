@@ -6,6 +6,7 @@
 import { expect } from 'vitest';
 import { testWithDevice, KiB } from '../helpers/gpu.ts';
 import { affine, makeSpace, poolImpl, u32 } from '../helpers/space.ts';
+import { traceProblems } from '../helpers/trace-format.ts';
 import {
   createGroup, createPool, createSpace, GroupPinLimitError, PinLimitError, PoolMismatchError, recordTrace, WorkingSetTooLargeError,
   type AddressSpace, type HmmEvent, type MemoryGroup, type Pool, type PoolOptions, type PressureEvent,
@@ -313,4 +314,5 @@ testWithDevice('pressure: a group reaching high water of its max is reported wit
   expect(heard[0]).toMatchObject({ usedBytes: 4 * P, limitBytes: 4 * P });
   const names = trace.toJSON().traceEvents.filter((e) => e.cat === 'pressure').map((e) => e.name);
   expect(names).toEqual(['pressure: high-water', 'pressure: thrashing']);
+  expect(traceProblems(trace.toJSON())).toEqual([]);
 });

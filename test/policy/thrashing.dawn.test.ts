@@ -10,6 +10,7 @@
 import { expect } from 'vitest';
 import { testWithDevice, KiB } from '../helpers/gpu.ts';
 import { affine, coreOf, makeSpace, touchPages, u32 } from '../helpers/space.ts';
+import { traceProblems } from '../helpers/trace-format.ts';
 import { createKernel, recordTrace, type AddressSpace, type HmmEvent, type Pool, type ThrashingEvent, type ThrashingOptions } from '../../src/index.ts';
 import type { DeviceContext } from '../helpers/gpu.ts';
 
@@ -209,4 +210,5 @@ testWithDevice('a thrashing event shows in the Chrome trace as an instant on the
   rec.stop();
   const t = rec.toJSON().traceEvents.find((e) => e.name === 'thrashing');
   expect(t).toMatchObject({ ph: 'i', args: { addr: base, byteLength: PS, mitigation: 'pin' } });
+  expect(traceProblems(rec.toJSON())).toEqual([]);
 });

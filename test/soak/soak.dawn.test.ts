@@ -2,7 +2,8 @@
 // long-lived pool, checked against the oracle, with pools, observers and
 // subscriptions churned in between; no growth in GPU buffers, staging
 // buffers, subscriptions or listeners, and no churned pool kept alive, from
-// the first checkpoint after warm-up to the last. Minutes: `npm run soak`.
+// the first checkpoint after warm-up to the last; every trace recorded in
+// between keeps the Trace Event Format rules. Minutes: `npm run soak`.
 
 import { expect } from 'vitest';
 import { testWithDevice } from '../helpers/gpu.ts';
@@ -19,6 +20,7 @@ testWithDevice(`soak (${seconds} s): nothing grows — GPU buffers, staging buff
     `heap ${first.heapUsedMiB}/${last.heapUsedMiB} MiB`);
   expect(report.checkpoints.length).toBeGreaterThanOrEqual(2);
   expect(report.growth).toEqual([]);
+  expect(report.traceProblems).toEqual([]);
   // The counts are real: the long-lived pool's windows, tables and rings are among them.
   expect(first.liveBuffers).toBeGreaterThan(10);
   expect(first.stagingBuffers).toBeGreaterThan(4);

@@ -10,14 +10,17 @@
 // wrapped device.createBuffer), staging and read-back buffers, notifier
 // subscriptions, event listeners, and — after a forced garbage collection —
 // the churned pools still reachable. Nothing may grow from the first
-// checkpoint to the last. Used by test/soak/soak.dawn.test.ts (bounded) and
-// scripts/soak.ts (`npm run soak`, minutes).
+// checkpoint to the last, and every trace recorded keeps the Trace Event
+// Format rules (test/helpers/trace-format.ts): random bursts of concurrent
+// operations are where spans overlap. Used by test/soak/soak.dawn.test.ts
+// (bounded) and scripts/soak.ts (`npm run soak`, minutes).
 
 import fc from 'fast-check';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { createLedger, recordTrace } from '../../src/index.ts';
 import { countBuffers } from '../helpers/buffers.ts';
+import { traceProblems } from '../helpers/trace-format.ts';
 import { coreOf, poolImpl } from '../helpers/space.ts';
 import {
   emptyStats, FuzzSession, fuzzOpArb, fuzzSequenceArb, MAX_KERNEL_WORDS, type FuzzConfig, type FuzzOp, type FuzzStats,
@@ -67,6 +70,8 @@ export interface SoakReport {
   readonly oracleRecords: { readonly pinRanges: number; readonly freedAddresses: number };
   /** Growth from the first checkpoint to the last, one line each; empty when none. */
   readonly growth: readonly string[];
+  /** Trace Event Format problems of the traces recorded between batches, one line each (the first few); empty when none. */
+  readonly traceProblems: readonly string[];
 }
 
 export interface SoakOptions {
@@ -132,6 +137,7 @@ export async function runSoak(device: GPUDevice, options: SoakOptions): Promise<
   const t0 = performance.now();
   const checkpoints: Checkpoint[] = [];
   let churnedPools = 0;
+  const badTraces: string[] = [];
   let collectedPools = 0;
   const collected = new FinalizationRegistry<undefined>(() => collectedPools++);
   const gc = exposeGc();
@@ -193,6 +199,7 @@ export async function runSoak(device: GPUDevice, options: SoakOptions): Promise<
       ledger.close();
       trace.stop();
       sub.remove();
+      if (badTraces.length < 10) for (const p of traceProblems(trace.toJSON()).slice(0, 3)) badTraces.push(`batch ${batch} (seed ${seed}): ${p}`);
       if (performance.now() >= due[0]! || (due.length === 1 && performance.now() - t0 >= total)) {
         due.shift();
         await session.verifyAll();
@@ -223,5 +230,5 @@ export async function runSoak(device: GPUDevice, options: SoakOptions): Promise<
   if (last.poolsAlive > Math.max(1, first.poolsAlive)) growth.push(`churned pools not collected: ${first.poolsAlive} → ${last.poolsAlive} of ${churnedPools}`);
   const o = session.oracle.spaces;
   const oracleRecords = { pinRanges: o[0].pinned.length + o[1].pinned.length, freedAddresses: o[0].freed.size + o[1].freed.size };
-  return { checkpoints, stats, churnedPools, oracleRecords, growth };
+  return { checkpoints, stats, churnedPools, oracleRecords, growth, traceProblems: badTraces };
 }
