@@ -222,7 +222,7 @@ export interface ReclaimCandidate {
   readonly tier0: number;
   readonly tier1: number;
   readonly tier2: number;
-  /** Frames it holds that this stage may not take (its protection, or an ancestor's). */
+  /** Frames of its own this stage may not take: held by its protection or an ancestor's, pinned, or locked. */
   readonly held: number;
 }
 
@@ -297,6 +297,12 @@ export interface GroupTree {
   /** tryCharge that must succeed (the caller made room): asserts. */
   charge(member: number, frames: number): void;
   uncharge(member: number, frames: number): void;
+  /**
+   * Set a member's counts to the truth kept elsewhere (the frame table's frames of a space, the space's pinned
+   * pages), moving the difference up to the root without admission: for a pool that derives usage rather than
+   * charging at every frame move. The result must keep the invariants (asserted).
+   */
+  sync(member: number, charged: number, pinned: number): void;
   /** The device is gone and every frame with it: all usage to 0. Members, pins, limits and counts stay. */
   resetCharges(): void;
   /** The error pin() would throw, or undefined: the first node up to the root whose pin limit would be passed. */
@@ -641,6 +647,25 @@ class GroupTreeImpl implements GroupTree {
     m.charged -= frames;
     this.#own[m.node.id]! -= frames;
     this.#walk(m.node, -frames, 0);
+    this.#after();
+  }
+
+  sync(member: number, charged: number, pinned: number): void {
+    assert(isCount(charged) && isCount(pinned), `sync(${member}, ${charged}, ${pinned})`);
+    const m = this.#member(member);
+    const dc = charged - m.charged;
+    const dp = pinned - m.pinned;
+    if (dc === 0 && dp === 0) return;
+    m.charged = charged;
+    m.pinned = pinned;
+    this.#own[m.node.id]! += dc;
+    this.#ownPinned[m.node.id]! += dp;
+    this.#walk(m.node, dc, dp);
+    if (dc > 0) {
+      for (let a: NodeImpl | undefined = m.node; a; a = a.parent) {
+        assert(this.#usage[a.id]! <= this.maxInForce(a), `sync(${member}): group "${a.path}" holds ${this.#usage[a.id]} frames, over its max ${this.maxInForce(a)} (T4)`);
+      }
+    }
     this.#after();
   }
 

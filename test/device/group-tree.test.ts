@@ -355,6 +355,18 @@ describe('charging and limits', () => {
     expect(() => tree.charge(2, 1)).toThrow(InternalError);
   });
 
+  it('sync sets a member to counts kept elsewhere, up to the root, and refuses counts that break a max', () => {
+    const tree = createGroupTree({ capacity: 32, checks: true });
+    const P = tree.create(tree.root, { label: 'P', max: 10, min: 4 });
+    const C = tree.create(P, { label: 'C', min: 4 });
+    tree.attach(1, C);
+    tree.sync(1, 8, 3);
+    expect([tree.usage(C), tree.usage(P), tree.usage(tree.root), tree.pinned(P), tree.charged(1), tree.pinnedOf(1)]).toEqual([8, 8, 8, 3, 8, 3]);
+    tree.sync(1, 2, 0);
+    expect([tree.usage(P), tree.pinned(tree.root)]).toEqual([2, 0]);
+    expect(() => tree.sync(1, 11, 0)).toThrow(InternalError);
+  });
+
   it('the root is the pool: its max is the capacity', () => {
     const tree = createGroupTree({ capacity: 8 });
     tree.attach(1, tree.root);
