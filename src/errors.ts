@@ -112,17 +112,28 @@ export class PinLimitError extends HmmError {
  * A pin over a memory group's pin limit (src/device/groups.ts): the group's
  * pinned bytes would pass its `pinLimit`, which defaults to its `min` as in the
  * cgroup dmem RFC. A PinLimitError (code PIN_LIMIT) that names the group.
+ * In a tree of groups (src/device/group-tree.ts) every group up to the root
+ * counts the pins of its subtree: `group` is the one whose limit refused the
+ * pin, and `pinningGroup` the group of the space that asked, when another.
  */
 export class GroupPinLimitError extends PinLimitError {
   readonly group: string;
-  constructor(group: string, requested: number, pinned: number, limit: number) {
+  /** The group whose space asked for the pin, when the limit that refused it is an ancestor's; else undefined. */
+  readonly pinningGroup: string | undefined;
+  constructor(group: string, requested: number, pinned: number, limit: number, pinningGroup?: string) {
     super(
       requested, pinned, limit,
-      `pinning ${requested} more bytes would make ${pinned + requested} pinned bytes in memory group "${group}", over its pin limit of ` +
-        `${limit} bytes (${pinned} already pinned by its spaces); unpin something in the group first, or create the group with a ` +
-        `larger pinLimit (or min, which it defaults to), at most its max`,
+      pinningGroup === undefined
+        ? `pinning ${requested} more bytes would make ${pinned + requested} pinned bytes in memory group "${group}", over its pin limit of ` +
+            `${limit} bytes (${pinned} already pinned by its spaces); unpin something in the group first, or create the group with a ` +
+            `larger pinLimit (or min, which it defaults to), at most its max`
+        : `pinning ${requested} more bytes in memory group "${pinningGroup}" would make ${pinned + requested} pinned bytes under its ` +
+            `ancestor "${group}", over that group's pin limit of ${limit} bytes (${pinned} already pinned in its subtree); every group up ` +
+            `to the root must allow the pin: unpin something under "${group}" first, or create "${group}" with a larger pinLimit ` +
+            `(or min, which it defaults to), at most its max`,
     );
     this.group = group;
+    this.pinningGroup = pinningGroup;
   }
 }
 

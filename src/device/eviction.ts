@@ -23,6 +23,14 @@
 // It is asked before the reference bit, so a protected page keeps its bit, and
 // it sees how many frames of each space this call has taken so far (a group
 // stops being a source once taking more would bring it under its min).
+//
+// Groups as a tree (group-tree.ts) classify frames by protection: a reclaim
+// plan says, per group, whether its next frame is above its effective low
+// (group tier 0), above its effective min (group tier 1), or the requester's
+// own protected frames (group tier 2), and how many may go. The group tier is
+// the major order and the advice tier the minor one: chooseVictimsInTiers runs
+// one query per group tier (its `eligible` asks the plan, its `took` tells the
+// plan), each with the advice tiers and CLOCK inside, sharing `chosen`.
 
 import type { FrameTable } from './frames.ts';
 import { FREE } from './frames.ts';
@@ -39,6 +47,12 @@ export interface VictimQuery {
    * call has already taken per space (`taken`)? Absent: every space may give.
    */
   eligible?(space: number, taken: ReadonlyMap<number, number>): boolean;
+  /**
+   * Told of every frame chosen, right when it is chosen (before the next
+   * `eligible` question), so a predicate that keeps its own counts (a reclaim
+   * plan) sees each choice. chooseVictims only; countEvictable chooses nothing.
+   */
+  took?(space: number, page: number): void;
 }
 
 const TIERS = 3;
@@ -76,6 +90,23 @@ export function chooseVictims(frames: FrameTable, want: number, q: VictimQuery, 
 }
 
 /**
+ * Up to `want` victims from `queries` in order — one per group protection tier
+ * (see the header) — each query's own advice tiers and CLOCK within it; later
+ * queries are asked only for what earlier ones could not give. One `chosen`
+ * for all, so no frame is taken twice.
+ */
+export function chooseVictimsInTiers(
+  frames: FrameTable, want: number, queries: readonly VictimQuery[], chosen: Uint8Array = new Uint8Array(frames.frameCount),
+): number[] {
+  const victims: number[] = [];
+  for (const q of queries) {
+    if (victims.length >= want) break;
+    for (const f of chooseVictims(frames, want - victims.length, q, chosen)) victims.push(f);
+  }
+  return victims;
+}
+
+/**
  * CLOCK over the frames `only` admits (all when undefined): clean unreferenced first, then any
  * unreferenced. `taken` counts this call's victims per space for the group predicate.
  */
@@ -103,6 +134,7 @@ function sweep(
       chosen[f] = 1;
       victims.push(f);
       if (taken) taken.set(space, (taken.get(space) ?? 0) + 1);
+      q.took?.(space, page);
     }
   }
 }

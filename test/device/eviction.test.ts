@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FrameTable } from '../../src/device/frames.ts';
-import { chooseVictims, countEvictable } from '../../src/device/eviction.ts';
+import { chooseVictims, chooseVictimsInTiers, countEvictable } from '../../src/device/eviction.ts';
 
 function table(n: number): FrameTable {
   const f = new FrameTable(n, n);
@@ -97,6 +97,42 @@ describe('chooseVictims (CLOCK)', () => {
     expect(seen[0]).toBe(0);
     expect(Math.max(...seen)).toBe(1);
     expect(countEvictable(f, q)).toBe(1);
+  });
+
+  it('tells `took` of every choice before asking `eligible` again; countEvictable tells it nothing', () => {
+    const f = table(4);
+    f.referenced.fill(0);
+    const log: string[] = [];
+    let left = 2; // a predicate with its own count, as a reclaim plan keeps
+    const q = {
+      ...all,
+      eligible: () => (log.push('ask'), left > 0),
+      took: (s: number, p: number) => (log.push(`took ${s}:${p}`), left--),
+    };
+    expect(chooseVictims(f, 4, q)).toEqual([0, 1]);
+    expect(log.slice(0, 4)).toEqual(['ask', 'took 1:0', 'ask', 'took 1:1']);
+    expect(log.filter((e) => e.startsWith('took'))).toHaveLength(2);
+    log.length = 0;
+    left = 4;
+    expect(countEvictable(f, q)).toBe(4);
+    expect(log.every((e) => e === 'ask')).toBe(true);
+  });
+
+  it('chooseVictimsInTiers: group tiers major, advice tiers minor, one `chosen` for all', () => {
+    const f = table(6);
+    f.referenced.fill(0);
+    // Group tier 0 admits pages 3..5, group tier 1 admits everything; advice: page 5 last resort, page 4 first.
+    const advice = (_s: number, p: number): number => (p === 5 ? 2 : p === 4 ? 0 : 1);
+    const g0 = { ...all, tier: advice, eligible: (_s: number) => true, evictable: (_s: number, p: number) => p >= 3 };
+    const g1 = { ...all, tier: advice };
+    expect(chooseVictimsInTiers(f, 2, [g0, g1])).toEqual([4, 3]);
+    const chosen = new Uint8Array(6);
+    const v = chooseVictimsInTiers(f, 5, [g0, g1], chosen);
+    expect(v.slice(0, 3)).toEqual([4, 3, 5]); // all of tier 0 first (its own advice order), then tier 1
+    expect(new Set(v).size).toBe(5);
+    expect(v.slice(3).every((x) => x < 3)).toBe(true);
+    expect(chooseVictimsInTiers(f, 3, [g0, g1], chosen)).toEqual([v.includes(0) ? (v.includes(1) ? 2 : 1) : 0]);
+    expect(chooseVictimsInTiers(f, 0, [g0, g1])).toEqual([]);
   });
 });
 
