@@ -1,4 +1,4 @@
-// Measures the two upload paths of src/migrate/transfer.ts on this machine —
+// Measures the two upload paths of src/device/transfer.ts on this machine —
 // queue.writeBuffer in writeChunk pieces vs the reused staging ring — across
 // transfer sizes, interleaved, median of repetitions, each timed to GPU
 // completion (onSubmittedWorkDone). Prints throughput and the ratio, and the
@@ -8,7 +8,7 @@
 
 import { parseArgs } from 'node:util';
 import { requestNodeDevice } from '../src/node.ts';
-import { Transfer, type Piece } from '../src/migrate/transfer.ts';
+import { Transfer, type Piece } from '../src/device/transfer.ts';
 import { BufferUsage } from '../src/gpu/constants.ts';
 import { DEFAULT_STAGING_SLOT_SIZE, DEFAULT_STAGING_SLOTS, DEFAULT_WRITE_CHUNK, MiB, KiB } from '../src/options.ts';
 

@@ -19,7 +19,7 @@ export type { PageStateName } from './space/page-table.ts';
 export type {
   HmmEvent, HmmEventListener, MigrationCause, HostOp, MigrationEvent, EvictionEvent, InvalidatedEvent, FaultBatchEvent,
   PassEvent, DispatchEvent, HostEvent, ViolationEvent, UnexpectedFaultEvent, BypassEvent, ThrashingEvent, PressureEvent, PressureKind,
-} from './trace/events.ts';
+} from './events.ts';
 export { recordTrace, type TraceRecorder, type TraceOptions, type ChromeTrace, type TraceEvent } from './trace/chrome-trace.ts';
 export { createLedger, type Ledger, type LedgerEntry, type ByCause } from './trace/ledger.ts';
 export type { PoolOptions, PressureOptions, DensityPrefetchOptions, ThrashingOptions } from './options.ts';

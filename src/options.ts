@@ -40,7 +40,7 @@ export interface PoolOptions {
   label?: string;
   /** GPU access counters for declared dispatches (see `DEFAULT_ACCESS_COUNTERS`). Default true. */
   accessCounters?: boolean;
-  /** When the pool reports pressure events (src/policy/pressure.ts). */
+  /** When the pool reports pressure events (src/trace/pressure.ts). */
   pressure?: PressureOptions;
 }
 
@@ -140,7 +140,7 @@ export const WRITEBACK_IN_FLIGHT_RINGS = 2;
 export const DEFAULT_ACCESS_COUNTERS = true;
 
 /**
- * Pressure (src/policy/pressure.ts). High water at 90 % of the capacity (of a
+ * Pressure (src/trace/pressure.ts). High water at 90 % of the capacity (of a
  * group's max): late enough that a pool which simply holds its working set is
  * not called pressed, early enough that the app hears of it before the next
  * fault-in has to evict. It ends at 75 %: a gap of 15 % keeps a workload

@@ -40,7 +40,7 @@ import {
 import { resolvePoolOptions } from '../options.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { NO_FRAME, PageFlag, PageState } from '../space/page-table.ts';
-import { coalesce } from '../migrate/coalesce.ts';
+import { coalesce } from './coalesce.ts';
 import type { PoolImpl } from './pool.ts';
 import { createWindows } from './windows.ts';
 

@@ -7,16 +7,16 @@
 
 import { assert } from '../assert.ts';
 import { DestroyedError, InvalidArgumentError } from '../errors.ts';
-import { Transfer } from '../migrate/transfer.ts';
+import { Transfer } from './transfer.ts';
 import { resolvePoolOptions, RUNTIME_STORAGE_BINDINGS, type PoolOptions, type ResolvedPoolOptions } from '../options.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { FrameTable } from './frames.ts';
 import { GroupTable, type GroupUsage } from './groups.ts';
-import { createPressureMonitor } from '../policy/pressure.ts';
+import { createPressureMonitor } from '../trace/pressure.ts';
 import { failure, lossError, LossState, noteLost, recoverPool, type RecoveryReport } from './loss.ts';
 import { allocate } from './gpu-memory.ts';
 import { createWindows } from './windows.ts';
-import { EventBus, type HmmEventListener, type PressureEvent } from '../trace/events.ts';
+import { EventBus, type HmmEventListener, type PressureEvent } from '../events.ts';
 
 export interface PoolStats {
   /** Bytes of device memory the pool uses now: less than requestedCapacity when the device ran out of memory. */
@@ -97,7 +97,7 @@ export interface Pool {
   on(listener: HmmEventListener): () => void;
   /**
    * Hear memory pressure only: high water (of the pool and of each group with a
-   * max), eviction storms, thrashing (src/policy/pressure.ts; thresholds in
+   * max), eviction storms, thrashing (src/trace/pressure.ts; thresholds in
    * the pool's `pressure` option). Returns the unsubscribe function.
    */
   onPressure(listener: (event: PressureEvent) => void): () => void;

@@ -29,9 +29,9 @@ import { chooseVictims, countEvictable, type VictimQuery } from '../device/evict
 import type { PoolImpl } from '../device/pool.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { NO_FRAME, PageFlag, PageState } from '../space/page-table.ts';
-import { coalesce, type CopyRun } from './coalesce.ts';
-import type { Piece } from './transfer.ts';
-import type { MigrationCause } from '../trace/events.ts';
+import { coalesce, type CopyRun } from '../device/coalesce.ts';
+import type { Piece } from '../device/transfer.ts';
+import type { MigrationCause } from '../events.ts';
 import { WRITEBACK_IN_FLIGHT_RINGS } from '../options.ts';
 
 const NO_PAGES = new Uint32Array(0);

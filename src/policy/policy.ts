@@ -34,7 +34,7 @@ export interface FaultView {
 /** Pages moved between host and device, with the mechanism's cause. */
 export interface MigrationNote {
   readonly direction: 'to-device' | 'to-host';
-  /** A MigrationCause (src/trace/events.ts); the policy decides which ones matter to it. */
+  /** A MigrationCause (src/events.ts); the policy decides which ones matter to it. */
   readonly cause: string;
   readonly pages: ArrayLike<number>;
   /** performance.now() (or the hub's test clock). */

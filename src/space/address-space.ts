@@ -40,7 +40,7 @@ import {
 } from '../options.ts';
 import { SpaceCore } from './core.ts';
 import { ADVICE_MASK, PAGE_STATE_NAMES, PageFlag, PageState, type PageStateName } from './page-table.ts';
-import type { HostOp } from '../trace/events.ts';
+import type { HostOp } from '../events.ts';
 import { adviceBits, adviceOf, type Advice, type AdviceState } from '../policy/advice.ts';
 import type { SpacePolicies } from '../policy/hub.ts';
 import { prefetchToDevice, prefetchToHost, type PrefetchResult } from '../migrate/prefetch.ts';

@@ -17,7 +17,7 @@ import { passReadBytes, recordBytes } from '../fault/records.ts';
 import { VirtualAllocator } from './allocator.ts';
 import { ADVICE_MASK, NO_FRAME, PageFlag, pageRanges, PageState, PageTable } from './page-table.ts';
 import { BypassDetector } from './strict.ts';
-import type { Piece } from '../migrate/transfer.ts';
+import type { Piece } from '../device/transfer.ts';
 import { PolicyHub, type SpacePolicies } from '../policy/hub.ts';
 
 /** Bytes of the per-space uniform block: 8 header words (VmUniforms) + MAX_KERNEL_ARGS argument words. */

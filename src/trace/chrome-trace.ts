@@ -48,7 +48,7 @@
 import { InvalidArgumentError } from '../errors.ts';
 import { PoolImpl, type Pool } from '../device/pool.ts';
 import { NO_FRAME, PageState } from '../space/page-table.ts';
-import type { HmmEvent } from './events.ts';
+import type { HmmEvent } from '../events.ts';
 
 /** One record of the Trace Event Format (the subset written here). */
 export interface TraceEvent {

@@ -14,7 +14,7 @@ import { spaceCore, type AddressSpace } from '../space/address-space.ts';
 import type { Allocation } from '../space/allocator.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { PageState } from '../space/page-table.ts';
-import { MIGRATION_CAUSES, type HmmEvent, type MigrationCause } from './events.ts';
+import { MIGRATION_CAUSES, type HmmEvent, type MigrationCause } from '../events.ts';
 
 export type ByCause = Readonly<Record<MigrationCause, number>>;
 

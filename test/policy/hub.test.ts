@@ -8,7 +8,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { PolicyHub } from '../../src/policy/hub.ts';
 import { PageFlag, PageState, PageTable } from '../../src/space/page-table.ts';
 import { VirtualAllocator } from '../../src/space/allocator.ts';
-import { EventBus, type HmmEvent } from '../../src/trace/events.ts';
+import { EventBus, type HmmEvent } from '../../src/events.ts';
 import { resolveDensityPrefetch, resolveThrashing, type ThrashingOptions } from '../../src/options.ts';
 import { Tier } from '../../src/policy/advice.ts';
 import type { SpaceCore } from '../../src/space/core.ts';

@@ -67,7 +67,7 @@ for (const demand of [false, true]) {
     expect(on.thrashing).toHaveLength(1);
     expect(on.thrashing[0]).toMatchObject({ addr: on.base, byteLength: 4 * PS, pages: 4, migrations: 3, mitigation: 'pin', pinMs: LONG.pinMs });
     expect(on.uploads).toEqual([4, 4, 0, 0, 0, 0]);
-    // The pool's pressure monitor forwards it (src/policy/pressure.ts).
+    // The pool's pressure monitor forwards it (src/trace/pressure.ts).
     const pressure = on.events.filter((e) => e.type === 'pressure' && e.kind === 'thrashing');
     expect(pressure).toMatchObject([{ pages: 4, phase: 'begin', spaceId: on.thrashing[0]!.spaceId }]);
     expect(off.events.some((e) => e.type === 'pressure' && e.kind === 'thrashing')).toBe(false);

@@ -1,4 +1,4 @@
-// The event stream (src/trace/events.ts): what a pool reports, with causes and
+// The event stream (src/events.ts): what a pool reports, with causes and
 // byte counts that add up to the dispatch results and pool counters.
 
 import { expect, vi } from 'vitest';

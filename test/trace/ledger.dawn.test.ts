@@ -6,7 +6,7 @@ import { expect } from 'vitest';
 import { testWithDevice, KiB } from '../helpers/gpu.ts';
 import { affine, inPlace, makeSpace } from '../helpers/space.ts';
 import { createLedger, type LedgerEntry } from '../../src/index.ts';
-import { MIGRATION_CAUSES } from '../../src/trace/events.ts';
+import { MIGRATION_CAUSES } from '../../src/events.ts';
 
 const sumCauses = (b: LedgerEntry['toDevice']) => MIGRATION_CAUSES.reduce((s, c) => s + b[c], 0);
 

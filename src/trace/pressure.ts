@@ -20,7 +20,7 @@
 // listens (EventBus.observe): usage that changes with no event (a space
 // destroyed) is seen at the next event.
 
-import type { HmmEvent, PressureEvent } from '../trace/events.ts';
+import type { HmmEvent, PressureEvent } from '../events.ts';
 
 export interface PressureSettings {
   readonly highWater: number;

@@ -1,10 +1,10 @@
 // The pressure monitor without a GPU: hand-made events and usage.
 
 import { describe, expect, it } from 'vitest';
-import { createPressureMonitor, type PressureSettings } from '../../src/policy/pressure.ts';
+import { createPressureMonitor, type PressureSettings } from '../../src/trace/pressure.ts';
 import { resolvePressureOptions } from '../../src/options.ts';
 import { InvalidArgumentError } from '../../src/errors.ts';
-import type { HmmEvent, PressureEvent } from '../../src/trace/events.ts';
+import type { HmmEvent, PressureEvent } from '../../src/events.ts';
 
 const PS = 4096;
 

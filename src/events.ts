@@ -151,7 +151,7 @@ export interface ThrashingEvent extends Base {
   readonly pageList: Uint32Array;
 }
 
-/** What a pressure event reports (src/policy/pressure.ts). */
+/** What a pressure event reports (src/trace/pressure.ts). */
 export type PressureKind =
   | 'high-water' // device bytes in use reached the high mark of the capacity (or of a group's max)
   | 'eviction-storm' // more pages evicted within the window than the threshold

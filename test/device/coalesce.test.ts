@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { coalesce } from '../../src/migrate/coalesce.ts';
+import { coalesce } from '../../src/device/coalesce.ts';
 
 describe('coalesce', () => {
   it('merges consecutive pages in consecutive frames', () => {
