@@ -9,6 +9,14 @@
 // by a dynamic import, so that importing this module works without it and the
 // call fails with a DawnUnavailableError that says how to install it.
 
+/**
+ * The Node entry: {@link requestNodeDevice} gives a WebGPU device from Dawn
+ * (the `webgpu` package, an optional peer dependency: `npm i webgpu`) to pass
+ * to `createPool` from `webgpu-hmm`.
+ *
+ * @module webgpu-hmm/node
+ */
+
 /// <reference types="@webgpu/types" />
 import { NoAdapterError } from './errors.ts';
 
@@ -18,7 +26,7 @@ type DawnModule = typeof import('webgpu');
  * `webgpu` (Dawn for Node) could not be loaded: `reason` is `'not-installed'`
  * (the fix: `npm i webgpu`) or `'failed-to-load'` (it is installed but its
  * native module did not load on this platform; `cause` has the loader's error).
- * A {@link NoAdapterError} (code `NO_ADAPTER`), so code that handles "no
+ * A {@link webgpu-hmm!NoAdapterError} (code `NO_ADAPTER`), so code that handles "no
  * adapter" handles this too.
  */
 export class DawnUnavailableError extends NoAdapterError {
@@ -105,7 +113,7 @@ const MAX_LIMITS = [
  * offset) and come from native code, so this function cannot hide them.
  *
  * @throws {@link DawnUnavailableError} when the `webgpu` package is not installed (`npm i webgpu`) or does not load.
- * @throws {@link NoAdapterError} when Dawn finds no adapter (no Vulkan / Metal / D3D12 driver).
+ * @throws {@link webgpu-hmm!NoAdapterError} when Dawn finds no adapter (no Vulkan / Metal / D3D12 driver).
  */
 export async function requestNodeDevice(options: NodeDeviceOptions = {}): Promise<NodeDevice> {
   process.env['XDG_RUNTIME_DIR'] ??= '/tmp';
