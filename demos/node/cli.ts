@@ -8,7 +8,9 @@ import { writeFileSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import { createLedger, recordTrace, type AddressSpace, type TraceRecorder } from '../../src/index.ts';
 import { fmtBytes, summaryRows, textTable } from '../lib/format.ts';
-import { UPLOAD_PATHS, type DemoHooks, type DemoOutcome, type PoolChoice } from '../lib/hooks.ts';
+import {
+  PREFETCH_CHOICES, THRASHING_CHOICES, UPLOAD_PATHS, type DemoHooks, type DemoOutcome, type PoolChoice, type PrefetchChoice, type ThrashingChoice,
+} from '../lib/hooks.ts';
 
 const MiB = 1024 * 1024;
 
@@ -18,6 +20,8 @@ export function commonOptions(defaults: { pool: string; page: string }) {
     pool: { type: 'string', default: defaults.pool },
     page: { type: 'string', default: defaults.page },
     upload: { type: 'string', default: 'auto' },
+    prefetch: { type: 'string', default: 'density' },
+    thrashing: { type: 'string', default: 'pin' },
     trace: { type: 'string' },
   } as const;
 }
@@ -28,14 +32,20 @@ function positive(name: string, v: string | undefined): number {
   return n;
 }
 
-/** --pool MiB, --page KiB, --upload auto|writeBuffer|staging. */
-export function poolChoice(values: { pool?: string; page?: string; upload?: string }): PoolChoice {
-  const upload = values.upload ?? 'auto';
-  if (!(UPLOAD_PATHS as readonly string[]).includes(upload)) throw new Error(`--upload: "${upload}" is not one of ${UPLOAD_PATHS.join(', ')}`);
+/** A flag whose value must be one of `choices`. */
+export function oneOf<T extends string>(name: string, v: string | undefined, choices: readonly T[]): T {
+  if (v === undefined || !(choices as readonly string[]).includes(v)) throw new Error(`--${name}: "${v}" is not one of ${choices.join(', ')}`);
+  return v as T;
+}
+
+/** --pool MiB, --page KiB, --upload auto|writeBuffer|staging, --prefetch density|off, --thrashing pin|report|off. */
+export function poolChoice(values: { pool?: string; page?: string; upload?: string; prefetch?: string; thrashing?: string }): PoolChoice {
   return {
     poolBytes: Math.round(positive('pool', values.pool) * MiB),
     pageSize: Math.round(positive('page', values.page) * 1024),
-    uploadPath: upload as PoolChoice['uploadPath'],
+    uploadPath: oneOf('upload', values.upload ?? 'auto', UPLOAD_PATHS),
+    prefetch: oneOf<PrefetchChoice>('prefetch', values.prefetch ?? 'density', PREFETCH_CHOICES),
+    thrashing: oneOf<ThrashingChoice>('thrashing', values.thrashing ?? 'pin', THRASHING_CHOICES),
   };
 }
 

@@ -21,6 +21,8 @@ const { values } = parseArgs({
     'host-every': { type: 'string', default: '2' },
     chunk: { type: 'string', default: '512' },
     mode: { type: 'string', default: 'declared' },
+    lapse: { type: 'string' },
+    hold: { type: 'string' },
   },
 });
 if (!(THRASH_MODES as readonly string[]).includes(values.mode)) throw new Error(`--mode: "${values.mode}" is not one of ${THRASH_MODES.join(', ')}`);
@@ -36,6 +38,8 @@ try {
     hostEvery: Math.round(Number(values['host-every'])),
     chunkBytes: Math.round((num('chunk', values.chunk) * 1024) / 4) * 4,
     mode: values.mode as ThrashMode,
+    ...(values.lapse !== undefined ? { thrashingLapseMs: num('lapse', values.lapse) } : {}),
+    ...(values.hold !== undefined ? { thrashingPinMs: num('hold', values.hold) } : {}),
   }, cli.hooks);
   // Migrations per page, as a histogram.
   const hist = new Map<number, number>();
@@ -45,6 +49,7 @@ try {
     .map(([m, n]) => [`${m}${m > THRASH_THRESHOLD ? ' (thrashing)' : ''}`, String(n)])));
   cli.summary(out, [
     ['thrashing pages', `${out.thrashing} moved more than ${THRASH_THRESHOLD} times (max ${out.maxMoves})`],
+    ['thrashing events', `${out.thrashingEvents} (${out.thrashingEventPages} pages named)`],
     ['data', `${out.words - out.mismatches}/${out.words} words match the host`],
   ]);
   console.log(`RESULT: ${out.summary}`);
