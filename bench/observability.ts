@@ -11,6 +11,8 @@ import { parseArgs } from 'node:util';
 import { requestNodeDevice } from '../src/node.ts';
 import { createLedger, createPool, createSpace, recordTrace, type AddressSpace, type Pool } from '../src/index.ts';
 import { affine, grid } from './suite.ts';
+// One median for every benchmark (the mean of the middle two for an even count).
+import { median } from './lib.ts';
 
 const { values } = parseArgs({ options: { reps: { type: 'string', default: '5' } } });
 const reps = Number(values.reps);
@@ -61,7 +63,6 @@ async function resident(v: Variant): Promise<number> {
   return ms;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 console.log(`observability costs on ${gpu.adapterName}; median of ${reps}, interleaved`);
 for (const [name, fn] of [['stream 64 MiB through 16 MiB ×2', stream], ['100 resident dispatches', resident]] as const) {
   for (const v of variants) await fn(v); // warm-up: pipelines, buffers

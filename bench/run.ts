@@ -11,9 +11,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import Table from 'cli-table3';
 import { requestNodeDevice } from '../src/node.ts';
 import { runSuite } from './suite.ts';
-import { chart } from './svg.ts';
+import { chart, chartSubtitle } from './svg.ts';
 
 const { values } = parseArgs({
   options: {
@@ -58,12 +59,17 @@ if (values.browser) {
 mkdirSync(values.out!, { recursive: true });
 writeFileSync(join(values.out!, `latest${suffix}.json`), JSON.stringify(results, null, 2) + '\n');
 writeFileSync(join(values.out!, `latest${suffix}-machine.json`), JSON.stringify(machine, null, 2) + '\n');
-writeFileSync(join(values.out!, `latest${suffix}.svg`), chart(results, `${machine['adapter']} · ${base.cpus} · ${base.date.slice(0, 10)} · ${base.mode}`));
+writeFileSync(join(values.out!, `latest${suffix}.svg`), await chart(results, chartSubtitle(machine)));
 
-console.log('\nkey         value        target        baseline     runtime');
+const table = new Table({
+  head: ['key', 'value', 'target', 'baseline', 'runtime', '', 'unit'],
+  colAligns: ['left', 'right', 'left', 'right', 'right', 'left', 'left'],
+  style: { head: [], border: [], compact: true },
+});
 for (const [k, r] of Object.entries(results)) {
   const ok = r.direction === 'min' ? r.value >= r.target : r.value <= r.target;
   const f = (v: number | null) => (v === null ? '—' : v.toFixed(3));
-  console.log(`${k.padEnd(11)} ${r.value.toFixed(3).padStart(8)}  ${(r.direction === 'min' ? '≥ ' : '≤ ') + String(r.target).padEnd(8)}  ${f(r.baseline).padStart(10)}  ${f(r.runtime).padStart(10)}  ${ok ? 'met' : 'MISSED'}  ${r.unit}`);
+  table.push([k, r.value.toFixed(3), `${r.direction === 'min' ? '≥' : '≤'} ${r.target}`, f(r.baseline), f(r.runtime), ok ? 'met' : 'MISSED', r.unit]);
 }
+console.log(`\n${table.toString()}`);
 console.log(`\nwrote ${join(values.out!, `latest${suffix}.json`)} and latest${suffix}.svg in ${((performance.now() - t0) / 1000).toFixed(0)} s`);

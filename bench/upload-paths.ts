@@ -11,6 +11,8 @@ import { requestNodeDevice } from '../src/node.ts';
 import { Transfer, type Piece } from '../src/device/transfer.ts';
 import { BufferUsage } from '../src/gpu/constants.ts';
 import { DEFAULT_STAGING_SLOT_SIZE, DEFAULT_STAGING_SLOTS, DEFAULT_WRITE_CHUNK, MiB, KiB } from '../src/options.ts';
+// One median for every benchmark (the mean of the middle two for an even count).
+import { median } from './lib.ts';
 
 const { values } = parseArgs({ options: { reps: { type: 'string', default: '7' } } });
 const reps = Number(values.reps);
@@ -26,7 +28,6 @@ async function time(fn: () => Promise<void> | void): Promise<number> {
   await device.queue.onSubmittedWorkDone();
   return performance.now() - t0;
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 // Warm up: first use of the window and of the staging slots.
 const all: Piece[] = [{ hostOffset: 0, window: 0, windowOffset: 0, byteLength: 64 * MiB }];

@@ -1,7 +1,21 @@
 // webgpu-hmm: a userspace, HMM-style virtual memory runtime on WebGPU.
 // The public API, re-exported explicitly. Browser-neutral: it takes a
 // GPUDevice and never touches `navigator.gpu`. Internal modules never import
-// this file.
+// this file. The doc comment below is the API reference's page for this
+// entry (TypeDoc: `npm run docs`).
+
+/**
+ * One virtual address space for JavaScript and WGSL compute shaders, backed by
+ * host memory, with pages migrated on demand to a GPU pool and back.
+ *
+ * Browser-neutral: pass any `GPUDevice` (in a page, from `navigator.gpu`; in
+ * Node, from `requestNodeDevice()` in `webgpu-hmm/node`). Start with
+ * {@link createPool}, {@link createSpace} and {@link createKernel}; the guide
+ * (docs/guide.md) explains the model, and every error is an {@link HmmError}
+ * whose `code` names the case and whose message names the fix.
+ *
+ * @module webgpu-hmm
+ */
 
 export { createPool, type Pool, type PoolStats, type PoolBudget } from './device/pool.ts';
 export { createGroup, type MemoryGroup, type GroupOptions, type GroupUsage } from './device/groups.ts';

@@ -3,10 +3,59 @@
 // lives — if it is garbage-collected, Dawn's event processing segfaults or
 // hangs (ENVIRONMENT.md) — so this module holds it until the device is
 // destroyed or lost. One adapter gives one device: every call asks anew.
+//
+// `webgpu` is an optional peer dependency of this package: browser users never
+// install Dawn's 20+ MiB native module. It is loaded here, on the first call,
+// by a dynamic import, so that importing this module works without it and the
+// call fails with a DawnUnavailableError that says how to install it.
+
+/**
+ * The Node entry: {@link requestNodeDevice} gives a WebGPU device from Dawn
+ * (the `webgpu` package, an optional peer dependency: `npm i webgpu`) to pass
+ * to `createPool` from `webgpu-hmm`.
+ *
+ * @module webgpu-hmm/node
+ */
 
 /// <reference types="@webgpu/types" />
-import { create } from 'webgpu';
 import { NoAdapterError } from './errors.ts';
+
+type DawnModule = typeof import('webgpu');
+
+/**
+ * `webgpu` (Dawn for Node) could not be loaded: `reason` is `'not-installed'`
+ * (the fix: `npm i webgpu`) or `'failed-to-load'` (it is installed but its
+ * native module did not load on this platform; `cause` has the loader's error).
+ * A {@link webgpu-hmm!NoAdapterError} (code `NO_ADAPTER`), so code that handles "no
+ * adapter" handles this too.
+ */
+export class DawnUnavailableError extends NoAdapterError {
+  readonly reason: 'not-installed' | 'failed-to-load';
+  constructor(reason: 'not-installed' | 'failed-to-load', detail: string, cause?: unknown) {
+    super(detail);
+    this.reason = reason;
+    if (cause !== undefined) Object.defineProperty(this, 'cause', { value: cause, enumerable: false, writable: true, configurable: true });
+  }
+}
+
+let dawn: Promise<DawnModule> | null = null;
+
+function loadDawn(): Promise<DawnModule> {
+  dawn ??= import('webgpu').catch((e: unknown) => {
+    dawn = null; // installing it later in a long-lived process works
+    const err = e as { code?: unknown; message?: unknown };
+    const message = typeof err.message === 'string' ? err.message : String(e);
+    if (err.code === 'ERR_MODULE_NOT_FOUND' && /['"]webgpu['"]/.test(message)) {
+      throw new DawnUnavailableError('not-installed',
+        'webgpu-hmm/node needs the `webgpu` package (Dawn for Node), an optional peer dependency that is not installed. ' +
+        'Install it next to webgpu-hmm: `npm i webgpu`. (In a browser, import `webgpu-hmm` and pass it a GPUDevice from navigator.gpu instead.)', e);
+    }
+    throw new DawnUnavailableError('failed-to-load',
+      `the \`webgpu\` package is installed but Dawn's native module did not load on ${process.platform}-${process.arch}: ${message}. ` +
+      'Reinstall it (`npm i webgpu`) on this platform; its prebuilt binaries cover linux/win32 x64 and arm64 and macOS', e);
+  });
+  return dawn;
+}
 
 export interface NodeDeviceOptions {
   /** Dawn toggles / options passed to `create()`, e.g. ['backend=vulkan']. */
@@ -52,13 +101,29 @@ const MAX_LIMITS = [
   'maxComputeWorkgroupStorageSize',
 ] as const;
 
+/**
+ * A WebGPU device from Dawn, with the adapter's maximum buffer, binding and
+ * workgroup limits (a large pool needs them). Dawn's instance is kept alive
+ * until the device is destroyed and its loss delivered.
+ *
+ * Dawn prints two lines to stderr on every device creation,
+ * "maxDynamicUniformBuffersPerPipelineLayout artificially reduced…" and the
+ * same for storage buffers: Dawn caps a limit the driver reports as 1 000 000
+ * to 16. They are harmless here (the runtime binds no buffer with a dynamic
+ * offset) and come from native code, so this function cannot hide them.
+ *
+ * @throws {@link DawnUnavailableError} when the `webgpu` package is not installed (`npm i webgpu`) or does not load.
+ * @throws {@link webgpu-hmm!NoAdapterError} when Dawn finds no adapter (no Vulkan / Metal / D3D12 driver).
+ */
 export async function requestNodeDevice(options: NodeDeviceOptions = {}): Promise<NodeDevice> {
   process.env['XDG_RUNTIME_DIR'] ??= '/tmp';
+  const { create } = await loadDawn();
   const gpu = create(options.dawnOptions ?? []);
   const adapter = await gpu.requestAdapter(options.powerPreference ? { powerPreference: options.powerPreference } : {});
   if (!adapter) {
     throw new NoAdapterError(
-      'Dawn found no adapter. On Debian without a GPU, run `bash scripts/setup.sh` (Vulkan loader and Mesa lavapipe from bookworm-backports)',
+      'Dawn found no adapter. Without a GPU driver, install a Vulkan loader and Mesa\'s software Vulkan (lavapipe, Mesa 23 or later): ' +
+        'on Debian `apt-get install libvulkan1 mesa-vulkan-drivers` (bookworm: from bookworm-backports); in this repository `bash scripts/setup.sh` does it',
     );
   }
   const requiredLimits: Record<string, number> = {};

@@ -1,4 +1,5 @@
-// Small text formatting shared by the Node demos and the pages.
+// Small text formatting shared by the Node demos and the pages (the Node
+// demos' text tables are drawn by cli-table3 in demos/node/cli.ts).
 
 import type { PoolStats } from '../../src/index.ts';
 
@@ -20,15 +21,6 @@ export function fmtMiB(b: number): string {
 
 export function fmtMs(ms: number): string {
   return ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`;
-}
-
-/** Columns padded to their widest cell; numbers (and sizes) right-aligned. */
-export function textTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const numeric = header.map((_, i) => rows.length > 0 && rows.every((r) => /^[-+]?[\d.,]+(\s?\S+)?( \(.*\))?$|^$/.test(r[i] ?? '')));
-  const line = (cells: readonly string[]) =>
-    cells.map((c, i) => (numeric[i] && i > 0 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
 /** The end-of-run summary every demo prints: [what, value] rows. */

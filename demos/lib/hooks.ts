@@ -2,7 +2,9 @@
 // goes: log lines, progress, and the space it works in, so that the host can
 // watch it (a residency heatmap, a ledger, a trace) without the demo knowing.
 
-import { createPool, createSpace, type AddressSpace, type Pool, type PoolOptions, type PoolStats } from '../../src/index.ts';
+import {
+  createPool, createSpace, type AddressSpace, type Pool, type PoolOptions, type PoolStats, type SpaceOptions,
+} from '../../src/index.ts';
 
 export interface DemoHooks {
   /** One line of the demo's report. */
@@ -18,15 +20,48 @@ export interface DemoHooks {
   attach?(space: AddressSpace): (() => void) | void;
 }
 
-/** The pool knobs every demo takes. */
+/** SpaceOptions.densityPrefetch: 'density' (the default: UVM's 51 % subtree rule) or 'off'. */
+export type PrefetchChoice = 'density' | 'off';
+/** SpaceOptions.thrashing: 'pin' (the default: detect and keep thrashing pages on the device), 'report' (detect only), 'off'. */
+export type ThrashingChoice = 'pin' | 'report' | 'off';
+
+/** The pool knobs every demo takes, and the space's policies. */
 export interface PoolChoice {
   readonly poolBytes: number;
   readonly pageSize: number;
   /** PoolOptions.uploadPath. */
   readonly uploadPath: NonNullable<PoolOptions['uploadPath']>;
+  /** Default 'density'. */
+  readonly prefetch?: PrefetchChoice;
+  /** Default 'pin'. */
+  readonly thrashing?: ThrashingChoice;
+  /**
+   * ThrashingOptions.lapseMs: hand-overs of a page within this many ms make it thrashing (default the
+   * runtime's, 50 ms, which suits a real GPU; a demo round on a software GPU takes longer than that).
+   */
+  readonly thrashingLapseMs?: number;
+  /** ThrashingOptions.pinMs: how long the 'pin' mitigation keeps a thrashing page on the device (default the runtime's, 500 ms). */
+  readonly thrashingPinMs?: number;
 }
 
 export const UPLOAD_PATHS: readonly PoolChoice['uploadPath'][] = ['auto', 'writeBuffer', 'staging'];
+export const PREFETCH_CHOICES: readonly PrefetchChoice[] = ['density', 'off'];
+export const THRASHING_CHOICES: readonly ThrashingChoice[] = ['pin', 'report', 'off'];
+
+/** The space options a choice stands for. */
+export function spacePolicies(
+  choice: Pick<PoolChoice, 'prefetch' | 'thrashing' | 'thrashingLapseMs' | 'thrashingPinMs'>,
+): Pick<SpaceOptions, 'densityPrefetch' | 'thrashing'> {
+  const thrashing = choice.thrashing ?? 'pin';
+  return {
+    densityPrefetch: (choice.prefetch ?? 'density') === 'density',
+    thrashing: thrashing === 'off' ? false : {
+      mitigation: thrashing === 'pin' ? 'pin' : 'none',
+      ...(choice.thrashingLapseMs !== undefined ? { lapseMs: choice.thrashingLapseMs } : {}),
+      ...(choice.thrashingPinMs !== undefined ? { pinMs: choice.thrashingPinMs } : {}),
+    },
+  };
+}
 
 /** What every demo outcome carries besides its own figures. */
 export interface DemoOutcome {
@@ -56,7 +91,7 @@ export async function withPoolAndSpace<T>(
   });
   try {
     const size = Math.ceil(space.size / choice.pageSize) * choice.pageSize;
-    const s = createSpace(pool, { size, label: space.label });
+    const s = createSpace(pool, { size, label: space.label, ...spacePolicies(choice) });
     let detach: (() => void) | void = undefined;
     try {
       detach = hooks.attach?.(s);

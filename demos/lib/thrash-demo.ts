@@ -14,10 +14,13 @@
 //
 // Every page's migrations (copies, both ways) are counted from the pool's event
 // stream; a page that moved more than THRASH_THRESHOLD times is what UVM's
-// thrashing detector would flag (UVM: 3 migrations within a short lapse). The
-// space runs with the runtime's thrashing policy at its defaults
-// (src/policy/thrashing.ts: it counts host↔device hand-overs, not evictions,
-// within a 50 ms lapse); this count includes evictions, to show the traffic.
+// thrashing detector would flag (UVM: 3 migrations within a short lapse); this
+// count includes evictions, to show the traffic. The runtime's own detector
+// (src/policy/thrashing.ts) counts host↔device hand-overs, not evictions,
+// within its lapse; the options' `thrashing`, `thrashingLapseMs` and
+// `thrashingPinMs` choose whether it only reports ('report') or also keeps
+// thrashing pages on the device ('pin', the default), and its 'thrashing'
+// events are counted in the outcome. thrash.html runs both ways side by side.
 //
 // Dispatch modes: 'declared' names each chunk's src and dst ranges;
 // 'transaction' and 'replay' declare nothing (demand mode). The kernel writes
@@ -67,6 +70,9 @@ export interface ThrashOutcome extends DemoOutcome {
   readonly moves: Uint32Array;
   /** Pages that moved more than THRASH_THRESHOLD times. */
   readonly thrashing: number;
+  /** 'thrashing' events the runtime's detector raised (0 with thrashing 'off'), and the pages they named. */
+  readonly thrashingEvents: number;
+  readonly thrashingEventPages: number;
   readonly maxMoves: number;
   readonly rounds: readonly ThrashRound[];
   readonly words: number;
@@ -120,7 +126,14 @@ export async function runThrashDemo(device: GPUDevice, o: ThrashOptions, hooks: 
     const moves = new Uint32Array(pages);
     let toDevice = 0;
     let toHost = 0;
+    let thrashingEvents = 0;
+    let thrashingEventPages = 0;
     const off = pool.on((e) => {
+      if (e.type === 'thrashing' && e.space === space.label) {
+        thrashingEvents++;
+        thrashingEventPages += e.pages;
+        return;
+      }
       if (e.type !== 'migration' || e.space !== space.label) return;
       const m = e as MigrationEvent;
       for (const p of m.pageList) moves[p]!++;
@@ -201,7 +214,7 @@ export async function runThrashDemo(device: GPUDevice, o: ThrashOptions, hooks: 
       log(`data: ${words - mismatches}/${words} words match the host computation`);
       const ok = mismatches === 0;
       return {
-        ok, pages: dataPages, moves: dataMoves, thrashing, maxMoves, rounds, words, mismatches,
+        ok, pages: dataPages, moves: dataMoves, thrashing, thrashingEvents, thrashingEventPages, maxMoves, rounds, words, mismatches,
         ms: performance.now() - start, stats: pool.stats(), dataBytes: 2 * half, ratio,
         summary: ok
           ? `ok: ${words} words verified against the host after ${o.rounds} rounds; ${thrashing} of ${dataPages} pages moved more than ${THRASH_THRESHOLD} times (max ${maxMoves})`

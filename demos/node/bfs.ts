@@ -14,21 +14,25 @@
 import { parseArgs } from 'node:util';
 import { requestNodeDevice } from '../../src/node.ts';
 import { runBfsDemo } from '../lib/bfs-demo.ts';
-import { commonOptions, DemoCli, poolChoice } from './cli.ts';
+import { COMMON_USAGE, commonOptions, DemoCli, parseDemoArgs, poolChoice, whole } from './cli.ts';
 
-const { values } = parseArgs({
+const USAGE = `Usage: npm run demo:bfs -- [flags]
+  --scale S           the graph has 2^S vertices, edge factor 16 (default 16)
+  --seed N            the generator's seed (default 1)${COMMON_USAGE}`;
+
+const { values } = parseDemoArgs(USAGE, () => parseArgs({
   options: {
     ...commonOptions({ pool: '2', page: '4' }),
     scale: { type: 'string', default: '16' },
     seed: { type: 'string', default: '1' },
   },
-});
+}));
 
 const cli = new DemoCli({ trace: values.trace });
 const node = await requestNodeDevice();
 try {
   console.log(`webgpu-hmm Graph500 BFS on ${node.adapterName}`);
-  const out = await runBfsDemo(node.device, { ...poolChoice(values), scale: Number(values.scale), seed: Number(values.seed) }, cli.hooks);
+  const out = await runBfsDemo(node.device, { ...poolChoice(values), scale: whole('scale', values.scale, 1), seed: whole('seed', values.seed) }, cli.hooks);
   cli.summary(out, [
     ['reached (GPU / host)', `${out.reached} / ${out.hostReached}`],
     ['depth, levels', `${out.depth}, ${out.levels}`],

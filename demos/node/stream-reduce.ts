@@ -12,20 +12,25 @@
 
 import { parseArgs } from 'node:util';
 import { requestNodeDevice } from '../../src/node.ts';
-import { fmtBytes, fmtMs, textTable } from '../lib/format.ts';
+import { fmtBytes, fmtMs } from '../lib/format.ts';
 import { runStreamDemo, STREAM_MODES, type StreamMode } from '../lib/stream-demo.ts';
-import { commonOptions, DemoCli, num, poolChoice } from './cli.ts';
+import { COMMON_USAGE, commonOptions, DemoCli, num, oneOf, parseDemoArgs, poolChoice, table } from './cli.ts';
 
 const MiB = 1024 * 1024;
-const { values } = parseArgs({
+const USAGE = `Usage: npm run demo -- [flags]
+  --data MiB          data set size (default 256)
+  --chunk MiB         bytes per dispatch (default 8)
+  --mode M            declared | transaction (default declared)${COMMON_USAGE}`;
+
+const { values } = parseDemoArgs(USAGE, () => parseArgs({
   options: {
     ...commonOptions({ pool: '64', page: '64' }),
     data: { type: 'string', default: '256' },
     chunk: { type: 'string', default: '8' },
     mode: { type: 'string', default: 'declared' },
   },
-});
-if (!(STREAM_MODES as readonly string[]).includes(values.mode)) throw new Error(`--mode: "${values.mode}" is not one of ${STREAM_MODES.join(', ')}`);
+}));
+const mode = oneOf<StreamMode>('mode', values.mode, STREAM_MODES);
 
 const cli = new DemoCli({ trace: values.trace });
 const gpu = await requestNodeDevice();
@@ -35,10 +40,10 @@ try {
     ...poolChoice(values),
     dataBytes: Math.round((num('data', values.data) * MiB) / 4) * 4,
     chunkBytes: Math.round((num('chunk', values.chunk) * MiB) / 4) * 4,
-    mode: values.mode as StreamMode,
+    mode,
   }, cli.hooks);
   console.log('');
-  console.log(textTable(
+  console.log(table(
     ['phase', 'pages→dev', 'pages→host', 'bytes→dev', 'bytes→host', 'evictions (wb/drop)', 'time'],
     out.phases.map((p) => [
       p.name, String(p.pagesToDevice), String(p.pagesToHost), fmtBytes(p.bytesToDevice), fmtBytes(p.bytesToHost),

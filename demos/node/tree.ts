@@ -14,23 +14,28 @@
 import { parseArgs } from 'node:util';
 import { requestNodeDevice } from '../../src/node.ts';
 import { runTreeDemo } from '../lib/tree-demo.ts';
-import { commonOptions, DemoCli, num, poolChoice } from './cli.ts';
+import { COMMON_USAGE, commonOptions, DemoCli, parseDemoArgs, poolChoice, whole } from './cli.ts';
 
-const { values } = parseArgs({
+const USAGE = `Usage: npm run demo:tree -- [flags]
+  --nodes N           tree nodes (default 1000000)
+  --queries N         GPU lookups (default 65536)
+  --transaction       run the lookups as a transaction instead of idempotent replay${COMMON_USAGE}`;
+
+const { values } = parseDemoArgs(USAGE, () => parseArgs({
   options: {
     ...commonOptions({ pool: '8', page: '4' }),
     nodes: { type: 'string', default: '1000000' },
     queries: { type: 'string', default: '65536' },
     transaction: { type: 'boolean', default: false },
   },
-});
+}));
 
 const cli = new DemoCli({ trace: values.trace });
 const node = await requestNodeDevice();
 try {
   console.log(`webgpu-hmm tree lookups on ${node.adapterName}`);
   const out = await runTreeDemo(node.device, {
-    ...poolChoice(values), nodes: Math.round(num('nodes', values.nodes)), queries: Math.round(num('queries', values.queries)),
+    ...poolChoice(values), nodes: whole('nodes', values.nodes, 1), queries: whole('queries', values.queries, 1),
     mode: values.transaction ? 'transaction' : 'replay',
   }, cli.hooks);
   cli.summary(out, [

@@ -1,9 +1,12 @@
 // End to end: each demo page of demos/web, served by Vite, loaded in real
 // Chromium (SwiftShader's WebGPU here, a real GPU elsewhere) with ?autorun and
 // small presets. The test waits for #status[data-status], fails with the
-// page's log if it says "fail", checks the verified-result line, the live
-// counters and the ledger, and saves a full-page screenshot to
-// test-results/e2e/<demo>.png (CI keeps test-results/ as an artifact).
+// page's log if it says "fail", checks the verified-result line, the policy
+// controls, the live counters and the ledger (and that it stays inside its
+// box), and saves a full-page screenshot to test-results/e2e/<demo>.png (CI
+// keeps test-results/ as an artifact). The thrashing page runs its workload
+// with and without the mitigation side by side: the test checks both columns
+// and that the mitigated run moved fewer bytes to the GPU.
 
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -23,28 +26,34 @@ interface Demo {
   readonly result: RegExp;
   /** Allocation labels the ledger must list. */
   readonly allocations: readonly string[];
+  /** The pool must have evicted (the data is larger than the pool). */
+  readonly evicts: boolean;
+  /** Element-id prefixes of the page's runs ('' for a page with one). */
+  readonly runs: readonly string[];
 }
 
 const DEMOS: readonly Demo[] = [
   {
     name: 'stream', query: 'data=4&chunk=0.5&pool=1&page=16',
     result: /^ok: sum and xor of 4 MiB verified against the CPU, \d+ samples exact; data 4\.0× the pool$/,
-    allocations: ['data', 'sum+xor'],
+    allocations: ['data', 'sum+xor'], evicts: true, runs: [''],
   },
   {
-    name: 'tree', query: 'nodes=16384&queries=2048&pool=0.25&page=4&mode=replay',
+    name: 'tree', query: 'nodes=16384&queries=2048&pool=0.25&page=4&mode=replay&prefetch=off&thrashing=report',
     result: /^ok: 2048 lookups, \d+ found, 0 mismatches against the host Map$/,
-    allocations: ['tree nodes', 'queries', 'results'],
+    allocations: ['tree nodes', 'queries', 'results'], evicts: true, runs: [''],
   },
   {
     name: 'bfs', query: 'scale=12&pool=0.25&page=4&seed=1',
     result: /^ok: BFS from \d+ reached (\d+) vertices \(host \1\), depth \d+, validation OK; graph \d+\.\d+× the pool$/,
-    allocations: ['offsets', 'adjacency', 'parent', 'frontier A', 'frontier B'],
+    allocations: ['offsets', 'adjacency', 'parent', 'frontier A', 'frontier B'], evicts: true, runs: [''],
   },
   {
-    name: 'thrash', query: 'working=1&pool=0.5&page=4&rounds=4&hostEvery=2&chunk=64&mode=declared',
-    result: /^ok: 262144 words verified against the host after 4 rounds; \d+ of 256 pages moved more than 3 times \(max \d+\)$/,
-    allocations: ['ping', 'pong'],
+    // The arrays fit the pool: what moves is the host↔GPU ping-pong. A lapse of
+    // 10 s: SwiftShader on two busy cores must still see 3 hand-overs in it.
+    name: 'thrash', query: 'working=1&pool=2&page=4&rounds=6&hostEvery=1&chunk=64&mode=declared&lapse=10000&hold=10000',
+    result: /^ok: both runs verified \(262144 words each\); to the GPU [\d.]+ [KM]iB with mitigation, [\d.]+ [KM]iB without \(\d+ % less\)$/,
+    allocations: ['ping', 'pong'], evicts: false, runs: ['pin-', 'report-'],
   },
 ];
 
@@ -99,16 +108,46 @@ for (const demo of DEMOS) {
       console.log(`${demo.name}: ${(ms / 1000).toFixed(1)} s to verified — ${text}`);
       expect(text).toMatch(demo.result);
 
-      // Live counters (data-value is the raw number): every demo oversubscribes the pool.
-      const counter = async (key: string) => Number(await page.locator(`dd[data-counter="${key}"]`).getAttribute('data-value'));
-      expect(await counter('bytesToDevice')).toBeGreaterThan(0);
-      expect(await counter('evictions')).toBeGreaterThan(0);
-      // The heatmap drew the space, and the summary and the ledger are there.
-      expect(await page.locator('.hm-caption').textContent()).toMatch(/^residency of space "\w+": \d+ pages/);
-      expect(await page.locator('#summary tr').count()).toBeGreaterThan(5);
-      const ledger = (await page.locator('#ledger').textContent()) ?? '';
-      for (const label of demo.allocations) expect(ledger).toContain(`${label} @0x`);
-      expect(ledger).toMatch(/\(total\)/);
+      // The policy controls are real: enabled, and preset from the URL.
+      expect(await page.locator('#prefetch').isEnabled()).toBe(true);
+      expect(await page.locator('#lapse').isEnabled()).toBe(true);
+      const params = new URLSearchParams(demo.query);
+      if (params.has('prefetch')) expect(await page.locator('#prefetch').inputValue()).toBe(params.get('prefetch'));
+      if (demo.runs.length === 1) {
+        expect(await page.locator('#thrashing').isEnabled()).toBe(true);
+        if (params.has('thrashing')) expect(await page.locator('#thrashing').inputValue()).toBe(params.get('thrashing'));
+      } else {
+        expect(await page.locator('#thrashing').count(), 'a comparison page runs both ways itself').toBe(0);
+      }
+
+      for (const run of demo.runs) {
+        // Live counters (data-value is the raw number).
+        const counter = async (key: string) => Number(await page.locator(`#${run}counters dd[data-counter="${key}"]`).getAttribute('data-value'));
+        expect(await counter('bytesToDevice')).toBeGreaterThan(0);
+        if (demo.evicts) expect(await counter('evictions')).toBeGreaterThan(0);
+        // The heatmap drew the space, and the summary and the ledger are there.
+        const column = run ? page.locator(`#${run}column`) : page.locator('#live');
+        expect(await column.locator('.hm-caption').textContent()).toMatch(/^residency of space "\w+": \d+ pages/);
+        expect(await page.locator(`#${run}summary tr`).count()).toBeGreaterThan(5);
+        const ledger = (await page.locator(`#${run}ledger`).textContent()) ?? '';
+        for (const label of demo.allocations) expect(ledger).toContain(`${label} @0x`);
+        expect(ledger).toMatch(/\(total\)/);
+        // The ledger scrolls inside its box: its right edge is inside its column's and the page's.
+        const box = await page.locator(`#${run}ledger`).boundingBox();
+        const outer = await column.boundingBox();
+        expect(box && outer && box.x + box.width <= outer.x + outer.width + 1, `#${run}ledger inside its box`).toBe(true);
+        expect(box && box.x + box.width <= 1280, `#${run}ledger inside the page`).toBe(true);
+      }
+      if (demo.runs.length > 1) {
+        // Side by side: the mitigated run moved fewer bytes to the GPU, and the table says so.
+        const up = async (run: string) => Number(await page.locator(`#${run}counters dd[data-counter="bytesToDevice"]`).getAttribute('data-value'));
+        const [withMitigation, without] = [await up('pin-'), await up('report-')];
+        console.log(`${demo.name}: to the GPU ${withMitigation} B with mitigation, ${without} B without`);
+        expect(withMitigation).toBeLessThan(without);
+        expect(await page.locator('#comparison tr').count()).toBeGreaterThan(5);
+        const columns = await Promise.all(demo.runs.map((r) => page.locator(`#${r}column`).boundingBox()));
+        expect(columns[0] && columns[1] && columns[0].x + columns[0].width <= columns[1].x, 'the runs are side by side').toBe(true);
+      }
     } finally {
       await page.close();
     }

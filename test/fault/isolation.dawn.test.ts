@@ -1,4 +1,4 @@
-// Isolation (DESIGN.md §2.3, issue 6 item 6): two spaces share one pool, with
+// Isolation (docs/design.md §2.3, issue 6 item 6): two spaces share one pool, with
 // known, distinct contents. Adversarial kernels on space A load, store and
 // atomically add at addresses spread over the whole u32 range — every MiB of
 // it, both ends of every page of A, the last word, 0xfffffffc, just past the

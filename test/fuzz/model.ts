@@ -1,4 +1,4 @@
-// The differential fuzz model: DESIGN.md §2.1 ("no divergence, ever") as a
+// The differential fuzz model: docs/design.md §2.1 ("no divergence, ever") as a
 // property. Random sequences of operations run against two address spaces that
 // share one tiny pool (so every dispatch evicts the other space's pages) and,
 // in lockstep, against an oracle that applies the same operations to plain
@@ -21,7 +21,7 @@
 // across spaces.
 //
 // A `burst` issues several host operations and dispatches without awaiting in
-// between (DESIGN.md §2.1 under races): every operation on a space takes
+// between (docs/design.md §2.1 under races): every operation on a space takes
 // effect in the order it was issued, declared and demand dispatches alike
 // (address-space.ts), so the result must equal the one serial order of issue
 // (`Oracle.matchBurst`).

@@ -89,7 +89,7 @@ testWithDevice('subscribers hear host writes with odd sequence numbers and can d
 
 // ---------------------------------------------------------------------------
 // Deterministic interleavings at precise points, and the serial order each
-// must equal (DESIGN.md §2.1: a dispatch sees every host write made before it
+// must equal (docs/design.md §2.1: a dispatch sees every host write made before it
 // was issued; the result is that of one serial order).
 // ---------------------------------------------------------------------------
 

@@ -88,15 +88,15 @@ export class Heatmap {
   #off: (() => void) | null = null;
   #hover = -1;
 
-  /** `view` is the default; `?view=state|moves` in the URL overrides it. */
-  constructor(view: HeatmapView = 'state') {
+  /** `view` is the default; `?view=state|moves` in the URL overrides it. `idPrefix` keeps ids unique with several heatmaps on a page. */
+  constructor(view: HeatmapView = 'state', idPrefix = '') {
     const preset = new URLSearchParams(location.search).get('view');
     this.#view = preset === 'moves' || preset === 'state' ? preset : view;
     this.element = el('section', 'heatmap');
     const head = el('div', 'hm-head');
     this.#caption = el('span', 'hm-caption', 'residency: no space yet');
     const viewSel = el('select');
-    viewSel.id = 'heatmap-view';
+    viewSel.id = `${idPrefix}heatmap-view`;
     viewSel.append(new Option('colour by state', 'state'), new Option('colour by migrations', 'moves'));
     viewSel.value = this.#view;
     viewSel.addEventListener('change', () => {
@@ -106,7 +106,7 @@ export class Heatmap {
     });
     head.append(this.#caption, viewSel);
     this.#canvas = el('canvas');
-    this.#canvas.id = 'heatmap';
+    this.#canvas.id = `${idPrefix}heatmap`;
     const ctx = this.#canvas.getContext('2d');
     if (!ctx) throw new Error('no 2-D canvas context');
     this.#ctx = ctx;

@@ -51,18 +51,19 @@ export class LiveView {
   #started = 0;
   #running = false;
 
-  constructor(container: HTMLElement, view: HeatmapView = 'state') {
-    this.heatmap = new Heatmap(view);
+  /** `idPrefix` keeps element ids unique when a page has several live views (the thrashing comparison). */
+  constructor(container: HTMLElement, view: HeatmapView = 'state', idPrefix = '') {
+    this.heatmap = new Heatmap(view, idPrefix);
     const prog = el('div', 'progress');
     this.#progress = el('progress');
-    this.#progress.id = 'progress';
+    this.#progress.id = `${idPrefix}progress`;
     this.#progress.max = 1;
     this.#progress.value = 0;
     this.#progressText = el('span', 'progress-text', '');
     prog.append(this.#progress, this.#progressText);
 
     const counters = el('dl', 'counters');
-    counters.id = 'counters';
+    counters.id = `${idPrefix}counters`;
     const addCounter = (key: string, label: string) => {
       const dd = el('dd', undefined, '–');
       dd.dataset.counter = key;
@@ -75,9 +76,9 @@ export class LiveView {
     for (const c of COUNTERS) this.#counters.set(c.key, addCounter(c.key, c.label));
 
     this.#summary = el('table', 'summary');
-    this.#summary.id = 'summary';
+    this.#summary.id = `${idPrefix}summary`;
     this.#ledgerEl = el('pre', 'ledger');
-    this.#ledgerEl.id = 'ledger';
+    this.#ledgerEl.id = `${idPrefix}ledger`;
     const ledgerHead = el('h2', undefined, 'Ledger: where each allocation lives and why it moved');
     const summaryHead = el('h2', undefined, 'Summary');
     const liveHead = el('h2', undefined, 'Live');
