@@ -14,7 +14,9 @@
 import { parseArgs } from 'node:util';
 import { requestNodeDevice } from '../../src/node.ts';
 import { runBfsDemo } from '../lib/bfs-demo.ts';
-import { COMMON_USAGE, commonOptions, DemoCli, parseDemoArgs, poolChoice, whole } from './cli.ts';
+import { COMMON_USAGE, commonOptions, DemoCli, parseDemoArgs, poolChoice, whole, withoutDawnWarnings } from './cli.ts';
+
+await withoutDawnWarnings();
 
 const USAGE = `Usage: npm run demo:bfs -- [flags]
   --scale S           the graph has 2^S vertices, edge factor 16 (default 16)

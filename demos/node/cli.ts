@@ -13,7 +13,7 @@
 // million dynamic-offset buffers and Dawn caps it at 16. The runtime binds no
 // buffer with a dynamic offset, so they are noise, and alarming noise in a
 // demo. JavaScript cannot filter what native code writes to fd 2, so a demo
-// started without WEBGPU_HMM_DEMO_CHILD runs itself again as a child whose
+// started without WEBGPU_HMM_DEMO_CHILD (withoutDawnWarnings(), first thing in each entry script) runs itself again as a child whose
 // stderr it reads, dropping exactly those two lines and passing every other
 // byte on; stdout and stdin are the terminal's, so progress bars still draw.
 // `--dawn-warnings` runs in one process and shows them.
@@ -59,9 +59,17 @@ function rerunFilteringDawnWarnings(): Promise<number> {
   });
 }
 
-if (process.env['WEBGPU_HMM_DEMO_CHILD'] === undefined && !process.argv.includes('--dawn-warnings')
-  && !process.argv.includes('--help') && !process.argv.includes('-h')) {
-  process.exit(await rerunFilteringDawnWarnings());
+/**
+ * Called first by each demo's entry script (not on import: tests import this
+ * module): in the parent, run the demo again as a child without Dawn's two
+ * warnings and exit with its code; in the child (or with --dawn-warnings or
+ * --help), return and go on.
+ */
+export async function withoutDawnWarnings(): Promise<void> {
+  if (process.env['WEBGPU_HMM_DEMO_CHILD'] === undefined && !process.argv.includes('--dawn-warnings')
+    && !process.argv.includes('--help') && !process.argv.includes('-h')) {
+    process.exit(await rerunFilteringDawnWarnings());
+  }
 }
 
 let usageText = '';

@@ -14,7 +14,9 @@ import { parseArgs } from 'node:util';
 import { requestNodeDevice } from '../../src/node.ts';
 import { fmtBytes, fmtMs } from '../lib/format.ts';
 import { runStreamDemo, STREAM_MODES, type StreamMode } from '../lib/stream-demo.ts';
-import { COMMON_USAGE, commonOptions, DemoCli, num, oneOf, parseDemoArgs, poolChoice, table } from './cli.ts';
+import { COMMON_USAGE, commonOptions, DemoCli, num, oneOf, parseDemoArgs, poolChoice, table, withoutDawnWarnings } from './cli.ts';
+
+await withoutDawnWarnings();
 
 const MiB = 1024 * 1024;
 const USAGE = `Usage: npm run demo -- [flags]

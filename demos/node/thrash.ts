@@ -9,7 +9,9 @@
 import { parseArgs } from 'node:util';
 import { requestNodeDevice } from '../../src/node.ts';
 import { runThrashDemo, THRASH_MODES, THRASH_THRESHOLD, type ThrashMode } from '../lib/thrash-demo.ts';
-import { COMMON_USAGE, commonOptions, DemoCli, num, oneOf, parseDemoArgs, poolChoice, table, whole } from './cli.ts';
+import { COMMON_USAGE, commonOptions, DemoCli, num, oneOf, parseDemoArgs, poolChoice, table, whole, withoutDawnWarnings } from './cli.ts';
+
+await withoutDawnWarnings();
 
 const MiB = 1024 * 1024;
 const USAGE = `Usage: npm run demo:thrash -- [flags]

@@ -14,7 +14,9 @@
 import { parseArgs } from 'node:util';
 import { requestNodeDevice } from '../../src/node.ts';
 import { runTreeDemo } from '../lib/tree-demo.ts';
-import { COMMON_USAGE, commonOptions, DemoCli, parseDemoArgs, poolChoice, whole } from './cli.ts';
+import { COMMON_USAGE, commonOptions, DemoCli, parseDemoArgs, poolChoice, whole, withoutDawnWarnings } from './cli.ts';
+
+await withoutDawnWarnings();
 
 const USAGE = `Usage: npm run demo:tree -- [flags]
   --nodes N           tree nodes (default 1000000)

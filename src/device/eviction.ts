@@ -127,7 +127,7 @@ function sweep(
       if (!q.evictable(space, page)) continue;
       if (taken && !q.eligible!(space, taken)) continue;
       if (frames.referenced[f]) {
-        frames.referenced[f] = 0;
+        frames.unreference(f);
         continue;
       }
       if (cleanOnly && q.dirty(space, page)) continue;

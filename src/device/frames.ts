@@ -24,12 +24,9 @@ export class FrameTable {
   #frameCount: number;
   /** Frames per window, a power of two: runs never cross a window. */
   readonly windowFrames: number;
-  /** Owning space id (1-based), FREE when free. */
-  readonly owner: Uint16Array;
-  /** Page number within the owning space. */
-  readonly page: Uint32Array;
-  /** CLOCK reference bit: set when a dispatch uses the frame, cleared as the hand passes. */
-  readonly referenced: Uint8Array;
+  readonly #owner: Uint16Array;
+  readonly #page: Uint32Array;
+  readonly #referenced: Uint8Array;
   /** Frames owned per space id (F4); grown as space ids appear. */
   #owned = new Uint32Array(16);
   #freeCount: number;
@@ -39,10 +36,27 @@ export class FrameTable {
   constructor(frameCount: number, windowFrames: number) {
     this.#frameCount = frameCount;
     this.windowFrames = windowFrames;
-    this.owner = new Uint16Array(frameCount);
-    this.page = new Uint32Array(frameCount);
-    this.referenced = new Uint8Array(frameCount);
+    this.#owner = new Uint16Array(frameCount);
+    this.#page = new Uint32Array(frameCount);
+    this.#referenced = new Uint8Array(frameCount);
     this.#freeCount = frameCount;
+  }
+
+  /** Owning space id (1-based), FREE when free. Read-only: frames change owner through takeRun/reassign/release. */
+  get owner(): { readonly [frame: number]: number } { return this.#owner; }
+  /** Page number within the owning space. */
+  get page(): { readonly [frame: number]: number } { return this.#page; }
+  /** CLOCK reference bit: set when a dispatch uses the frame (reference), cleared as the hand passes (unreference). */
+  get referenced(): { readonly [frame: number]: number } { return this.#referenced; }
+
+  /** The GPU used frame f (or a dispatch mapped it, without access counters): a second chance. */
+  reference(f: number): void {
+    this.#referenced[f] = 1;
+  }
+
+  /** The CLOCK hand passed f, or a dispatch that mapped it did not touch it: no second chance. */
+  unreference(f: number): void {
+    this.#referenced[f] = 0;
   }
 
   get frameCount(): number {
@@ -56,7 +70,7 @@ export class FrameTable {
   /** Retire frames [count, frameCount) — all free — for good: the pool gave their window back (src/device/gpu-memory.ts). */
   truncate(count: number): void {
     assert(count > 0 && count <= this.#frameCount, `truncate(${count}) of ${this.#frameCount} frames`);
-    for (let f = count; f < this.#frameCount; f++) assert(this.owner[f] === FREE, `truncate: frame ${f} is in use`);
+    for (let f = count; f < this.#frameCount; f++) assert(this.#owner[f] === FREE, `truncate: frame ${f} is in use`);
     this.#freeCount -= this.#frameCount - count;
     this.#frameCount = count;
     if (this.#cursor >= count) this.#cursor = 0;
@@ -74,14 +88,14 @@ export class FrameTable {
     const n = this.frameCount;
     let f = this.#cursor;
     for (let scanned = 0; scanned < n; scanned++, f = f + 1 === n ? 0 : f + 1) {
-      if (this.owner[f] !== FREE) continue;
+      if (this.#owner[f] !== FREE) continue;
       const windowEnd = (Math.floor(f / this.windowFrames) + 1) * this.windowFrames;
       const limit = Math.min(n, windowEnd, f + want);
       let e = f;
-      while (e < limit && this.owner[e] === FREE) {
-        this.owner[e] = space;
-        this.page[e] = firstPage + (e - f);
-        this.referenced[e] = 1;
+      while (e < limit && this.#owner[e] === FREE) {
+        this.#owner[e] = space;
+        this.#page[e] = firstPage + (e - f);
+        this.#referenced[e] = 1;
         e++;
       }
       this.#freeCount -= e - f;
@@ -94,19 +108,19 @@ export class FrameTable {
 
   /** Give frame f to (space, page) — used when an evicted frame passes straight to its next owner. */
   reassign(f: number, space: number, page: number): void {
-    assert(this.owner[f] !== FREE, `reassign: frame ${f} is free`);
-    this.#count(this.owner[f]!, -1);
+    assert(this.#owner[f] !== FREE, `reassign: frame ${f} is free`);
+    this.#count(this.#owner[f]!, -1);
     this.#count(space, 1);
-    this.owner[f] = space;
-    this.page[f] = page;
-    this.referenced[f] = 1;
+    this.#owner[f] = space;
+    this.#page[f] = page;
+    this.#referenced[f] = 1;
   }
 
   release(f: number): void {
-    assert(this.owner[f] !== FREE, `release: frame ${f} is already free`);
-    this.#count(this.owner[f]!, -1);
-    this.owner[f] = FREE;
-    this.referenced[f] = 0;
+    assert(this.#owner[f] !== FREE, `release: frame ${f} is already free`);
+    this.#count(this.#owner[f]!, -1);
+    this.#owner[f] = FREE;
+    this.#referenced[f] = 0;
     this.#freeCount++;
   }
 
@@ -128,7 +142,7 @@ export class FrameTable {
     let free = 0;
     const owned = new Uint32Array(this.#owned.length);
     for (let f = 0; f < this.frameCount; f++) {
-      const o = this.owner[f]!;
+      const o = this.#owner[f]!;
       if (o === FREE) free++;
       else owned[o]!++;
     }

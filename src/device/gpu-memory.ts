@@ -132,8 +132,7 @@ async function shrink(pool: PoolImpl, protect: readonly number[]): Promise<strin
   let dropped = 0;
   for (const [s, pages] of now) {
     for (const p of pages) {
-      s.dropFrame(p);
-      s.table.state[p] = PageState.Host;
+      s.table.dropCopy(p);
       dropped++;
     }
   }

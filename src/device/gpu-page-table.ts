@@ -31,7 +31,7 @@ const EMPTY = new Uint32Array(0);
 export class GpuPageTable {
   readonly buffer: GPUBuffer;
   /** The page table's frame array (NO_FRAME = 0xffffffff when the page has none): read, never written. */
-  readonly #frame: Uint32Array;
+  readonly #frame: { readonly [page: number]: number; readonly length: number };
   #lo: number;
   #hi = 0;
   /** Pages given READ (read-only) or READ|WRITE by the current dispatch, ascending; revoked by the next grant. */
@@ -41,7 +41,7 @@ export class GpuPageTable {
   /** Bytes uploaded by flush() so far (for stats). */
   uploadedBytes = 0;
 
-  constructor(device: GPUDevice, frame: Uint32Array, label: string) {
+  constructor(device: GPUDevice, frame: { readonly [page: number]: number; readonly length: number }, label: string) {
     this.#frame = frame;
     this.#lo = frame.length;
     // At least 4 bytes: WebGPU refuses zero-sized storage bindings.

@@ -158,11 +158,9 @@ export class DirtyJournal {
     this.#space = space;
   }
 
-  /** The dispatch wrote resident page p: it becomes device-dirty (fault/ calls this instead of setting the state). */
-  markDirty(p: number): void {
-    const t = this.#space.table;
-    if (t.state[p] !== PageState.Device) this.#pages.push(p);
-    t.state[p] = PageState.Device;
+  /** The dispatch (stamp: its dirtiedBy stamp) wrote resident page p: it becomes device-dirty (fault/ calls this instead of the transition). */
+  markDirty(p: number, stamp: number): void {
+    if (this.#space.table.markDeviceDirty(p, stamp)) this.#pages.push(p);
   }
 
   /**
@@ -177,16 +175,10 @@ export class DirtyJournal {
   /** The dispatch failed with `e`: if the device was lost, undo its dirty marks. */
   async undoIfLost(e: unknown): Promise<void> {
     if (this.#pages.length === 0 || !(await lostBy(this.#space.pool, e))) return;
+    // Pages written home, or overwritten by the host, since are left alone (no longer Device); an InFlight
+    // one's write-back will never land; otherwise the host copy is the one from before the dispatch.
     const t = this.#space.table;
-    for (const p of this.#pages) {
-      if (t.state[p] !== PageState.Device) continue; // written home, or overwritten by the host, since
-      if (t.flags[p]! & PageFlag.InFlight) {
-        t.flags[p] = t.flags[p]! & ~PageFlag.InFlight; // its write-back will never land
-        t.state[p] = PageState.Host;
-      } else {
-        t.state[p] = PageState.Shared; // the host copy is the one from before the dispatch
-      }
-    }
+    for (const p of this.#pages) t.revertDirty(p);
     this.#pages.length = 0;
   }
 }
@@ -249,9 +241,7 @@ function repin(space: SpaceCore): number {
     assert(t.frame[p] === NO_FRAME, `repin: page ${p} has a frame on a new device`);
     const [f, n] = frames.takeRun(1, space.id, p);
     assert(n === 1, 'repin: no free frame although the pinned pages fit');
-    t.frame[p] = f;
-    t.state[p] = PageState.Shared;
-    space.gpt.changed(p);
+    t.install(p, f);
     space.bypass?.record(p);
     pages.push(p);
     fr.push(f);

@@ -172,8 +172,12 @@ export class PoolImpl implements Pool {
   readonly groups: GroupTable;
   /** Spaces by id (1-based, the frame table's owner ids). */
   readonly spaces = new Map<number, SpaceCore>();
-  /** Pages with pins > 0, all spaces together. Written only by the spaces' pin/unpin/free. */
-  pinnedPages = 0;
+  /** Pages with pins > 0, all spaces together: derived from the spaces' page tables (I6), never stored. */
+  get pinnedPages(): number {
+    let n = 0;
+    for (const s of this.spaces.values()) n += s.pinnedPages;
+    return n;
+  }
   /**
    * Eviction write-backs in flight (migrate.ts): copies submitted, maps not yet
    * landed. Their pages are InFlight; whoever needs one of them waits here.

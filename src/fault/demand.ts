@@ -220,7 +220,7 @@ class DemandRun {
     // CLOCK's referenced bits, from what the pass touched.
     for (const p of bitmapPages(rec, space.pageCount, MAP_ACCESSED)) {
       const f = t.frame[p]!;
-      if (t.isResident(p)) pool.frames.referenced[f] = 1;
+      if (t.isResident(p)) pool.frames.reference(f);
     }
     return rec;
   }
@@ -245,8 +245,8 @@ class DemandRun {
     const stamp = t.newDirtyStamp();
     for (const p of candidates) {
       if (!this.#stale.has(p) && t.isResident(p) && testBit(rec, this.#space.pageCount, MAP_WRITTEN, p)) {
-        this.#journal.markDirty(p);
-        t.dirtiedBy[p] = stamp; // a declared dispatch still in flight must not put it back to clean (fault/counters.ts)
+        // Stamped: a declared dispatch still in flight must not put it back to clean (fault/counters.ts).
+        this.#journal.markDirty(p, stamp);
       }
     }
   }

@@ -142,16 +142,14 @@ function evict(pool: PoolImpl, victims: readonly number[], report: MigrationRepo
     const p = frames.page[f]!;
     const t = space.table;
     assert(t.frame[p] === f, `victim frame ${f} not mapped by its page`);
-    t.frame[p] = NO_FRAME;
-    space.gpt.changed(p);
     if (t.state[p] === PageState.Device) {
-      t.flags[p] = t.flags[p]! | PageFlag.InFlight;
+      t.beginWriteBack(p);
       let d = dirty.get(space.id);
       if (!d) dirty.set(space.id, (d = { pages: [], frames: [] }));
       d.pages.push(p);
       d.frames.push(f);
     } else {
-      t.state[p] = PageState.Host;
+      t.evictClean(p);
       pool.counters.evictionDrops++;
     }
     pool.counters.evictions++;
@@ -193,10 +191,8 @@ function evict(pool: PoolImpl, victims: readonly number[], report: MigrationRepo
       // Finalize page by page: the host copy is now the valid one.
       let moved = 0;
       for (const p of pg) {
-        if ((t.flags[p]! & PageFlag.InFlight) === 0) continue;
-        t.flags[p] = t.flags[p]! & ~PageFlag.InFlight;
-        t.state[p] = PageState.Host;
-        if (t.toHost[p]! < 0xffff) t.toHost[p]!++;
+        if (!t.landWriteBack(p)) continue;
+        t.countMigration(p, 'to-host');
         moved++;
       }
       pool.counters.pagesToHost += moved;
@@ -284,7 +280,7 @@ export async function makeResident(
   // ---- phase 1: collect and mark ----
   const need: number[] = [];
   for (const p of pages) {
-    t.flags[p] = t.flags[p]! | PageFlag.Locked;
+    t.lock(p);
     if (!t.isResident(p)) need.push(p);
   }
   try {
@@ -392,11 +388,7 @@ export async function makeResident(
           frames.release(f);
           continue;
         }
-        const wasUnpopulated = t.state[p] === PageState.Unpopulated;
-        t.frame[p] = f;
-        t.state[p] = PageState.Shared;
-        space.gpt.changed(p);
-        if (wasUnpopulated) {
+        if (t.install(p, f)) {
           space.bypass?.recordCleared(p);
           pool.counters.pagesCleared++;
           report.pagesCleared++;
@@ -404,7 +396,7 @@ export async function makeResident(
         } else {
           uploaded++;
           space.bypass?.record(p);
-          if (t.toDevice[p]! < 0xffff) t.toDevice[p]!++;
+          t.countMigration(p, 'to-device');
           pool.counters.pagesToDevice++;
           pool.counters.bytesToDevice += ps;
           report.pagesUploaded++;
@@ -441,7 +433,7 @@ export async function makeResident(
       }
     }
   } finally {
-    for (const p of pages) t.flags[p] = t.flags[p]! & ~PageFlag.Locked;
+    for (const p of pages) t.unlock(p);
   }
 }
 
@@ -496,9 +488,9 @@ export async function writeBackPages(space: SpaceCore, pages: Iterable<number>, 
   const movedList: number[] = [];
   for (const p of pg) {
     if (w.stale.has(p) || t.state[p] !== PageState.Device) continue;
-    t.state[p] = PageState.Shared;
+    t.markClean(p);
     space.bypass?.record(p);
-    if (t.toHost[p]! < 0xffff) t.toHost[p]!++;
+    t.countMigration(p, 'to-host');
     moved++;
     movedList.push(p);
   }

@@ -97,8 +97,7 @@ export async function prefetchToHost(space: SpaceCore, first: number, last: numb
       continue;
     }
     if (!t.isResident(p) || t.pins[p]! > 0 || keepOnPrefetchToHost(t.flags[p]!)) continue;
-    space.dropFrame(p);
-    t.state[p] = PageState.Host;
+    t.dropCopy(p);
     dropped++;
   }
   return { to: 'host', pages: last - first + 1, pagesCopied: copied, pagesCleared: 0, pagesDropped: dropped, pagesSkipped: skipped, evictions: 0 };

@@ -39,7 +39,7 @@ import {
   type DensityPrefetchOptions, type ThrashingOptions,
 } from '../options.ts';
 import { SpaceCore } from './core.ts';
-import { ADVICE_MASK, PAGE_STATE_NAMES, PageFlag, PageState, type PageStateName } from './page-table.ts';
+import { ADVICE_MASK, MAX_PINS, PAGE_STATE_NAMES, PageFlag, PageState, type PageStateName } from './page-table.ts';
 import type { HostOp } from '../events.ts';
 import { adviceBits, adviceOf, type Advice, type AdviceState } from '../policy/advice.ts';
 import type { SpacePolicies } from '../policy/hub.ts';
@@ -345,16 +345,12 @@ class AddressSpaceImpl implements AddressSpace {
     if (end <= first) return;
     const t = c.table;
     for (let p = first; p < end; p++) {
-      if (t.pins[p]! > 0) {
-        t.pins[p] = 0;
-        this.#pool.pinnedPages--;
-        c.pinnedPages--;
-      }
-      t.flags[p] = t.flags[p]! & ~ADVICE_MASK;
+      t.dropPins(p);
+      t.setAdvice(p, 0, ADVICE_MASK);
     }
     c.policies.forget(first, end);
     c.hostWrite(first * c.pageSize, end * c.pageSize, () => c.host.fill(0, first * c.pageSize, end * c.pageSize));
-    for (let p = first; p < end; p++) t.state[p] = PageState.Unpopulated;
+    for (let p = first; p < end; p++) t.depopulate(p);
   }
 
   /** Pages in [first, last] whose only valid copy is on the device. */
@@ -544,27 +540,16 @@ class AddressSpaceImpl implements AddressSpace {
       // Pages a host write dropped during the fault-in come again (retry, bounded by the host's own writes).
       while (pages.some((p) => !t.isResident(p))) await makeResident(c, pages, emptyReport(), 'explicit');
       for (const p of pages) {
-        if (t.pins[p] === 0xffff) throw new InvalidArgumentError(`pin: page ${p} is pinned 65535 times already`);
+        if (t.pins[p] === MAX_PINS) throw new InvalidArgumentError(`pin: page ${p} is pinned ${MAX_PINS} times already`);
       }
-      for (const p of pages) {
-        if (t.pins[p] === 0) {
-          pool.pinnedPages++;
-          c.pinnedPages++;
-        }
-        t.pins[p]!++;
-      }
+      for (const p of pages) t.pin(p);
       try {
         await pool.settleWriteBacks(); // what the fault-in evicted reads as host-valid once pin() resolves
       } catch (e) {
         // The device was lost meanwhile: a pin() that fails takes no pin. Both counts go back: the space's is
         // what its memory group's pinned bytes and pin limit are summed from (groups.ts). An unpin() made while
         // this pin was pending (it works while lost) may have dropped the pin already: never below zero.
-        for (const p of pages) {
-          if (t.pins[p]! > 0 && --t.pins[p]! === 0) {
-            pool.pinnedPages--;
-            c.pinnedPages--;
-          }
-        }
+        for (const p of pages) t.unpin(p);
         throw e;
       }
       this.#hostEvent('pin', addr, byteLength, start);
@@ -581,13 +566,7 @@ class AddressSpaceImpl implements AddressSpace {
     const t = c.table;
     const start = this.#pool.events.now();
     for (let p = first; p <= last; p++) if (t.pins[p] === 0) throw new NotPinnedError(p * c.pageSize);
-    for (let p = first; p <= last; p++) {
-      t.pins[p]!--;
-      if (t.pins[p] === 0) {
-        this.#pool.pinnedPages--;
-        c.pinnedPages--;
-      }
-    }
+    for (let p = first; p <= last; p++) t.unpin(p);
     this.#hostEvent('unpin', addr, byteLength, start);
   }
 
@@ -623,8 +602,7 @@ class AddressSpaceImpl implements AddressSpace {
     c.checkRange('advise', addr, byteLength);
     const { set, clear } = adviceBits(advice);
     const start = this.#pool.events.now();
-    const flags = c.table.flags;
-    for (let p = c.pageOf(addr); p <= c.pageOf(addr + byteLength - 1); p++) flags[p] = (flags[p]! & ~clear) | set;
+    for (let p = c.pageOf(addr); p <= c.pageOf(addr + byteLength - 1); p++) c.table.setAdvice(p, set, clear);
     if (set & (PageFlag.PreferHost | PageFlag.PreferDevice)) c.policies.noteTiers();
     this.#hostEvent('advise', addr, byteLength, start);
   }

@@ -4,7 +4,6 @@
 // path lives here because it is the notifier's main client: it is the one
 // place where device copies are dropped for coherence.
 
-import { assert } from '../assert.ts';
 import { DestroyedError, InvalidArgumentError, OutOfRangeError, type LostRange } from '../errors.ts';
 import { BufferUsage } from '../gpu/constants.ts';
 import { GpuPageTable } from '../device/gpu-page-table.ts';
@@ -15,7 +14,7 @@ import { IntervalNotifier } from '../notify/notifier.ts';
 import { MAX_KERNEL_ARGS, NULL_GUARD } from '../options.ts';
 import { passReadBytes, recordBytes } from '../fault/records.ts';
 import { VirtualAllocator } from './allocator.ts';
-import { ADVICE_MASK, NO_FRAME, PageFlag, pageRanges, PageState, PageTable } from './page-table.ts';
+import { pageRanges, PageState, PageTable } from './page-table.ts';
 import { BypassDetector } from './strict.ts';
 import type { Piece } from '../device/transfer.ts';
 import { PolicyHub, type SpacePolicies } from '../policy/hub.ts';
@@ -45,8 +44,10 @@ export class SpaceCore {
   readonly #logReadbacks: GPUBuffer[] = [];
   #logReadbacksMade = 0;
   readonly label: string;
-  /** Pages of this space with pins > 0 (its share of pool.pinnedPages; groups sum it). Written beside pool.pinnedPages only. */
-  pinnedPages = 0;
+  /** Pages of this space with pins > 0 (its share of pool.pinnedPages; groups sum it): the page table's count. */
+  get pinnedPages(): number {
+    return this.table.pinnedPages;
+  }
   /** Strict mode only: hashes of device-valid pages' host bytes (src/space/strict.ts). */
   readonly bypass: BypassDetector | undefined;
   /** The space's policies (density prefetch, thrashing) and the decisions applied from them: src/policy/hub.ts. */
@@ -65,7 +66,9 @@ export class SpaceCore {
     this.pageCount = size / this.pageSize;
     this.label = label;
     this.host = new Uint8Array(new ArrayBuffer(size));
-    this.table = new PageTable(this.pageCount, this.pageShift);
+    // Frames go back to the pool's frame table (replaced by recover(): read it at each release), and
+    // every frame change marks the device page table's entry for the next flush.
+    this.table = new PageTable(this.pageCount, this.pageShift, (f) => this.pool.frames.release(f), (p) => this.gpt.changed(p));
     this.bypass = strict ? new BypassDetector(this.host, this.pageSize, this.pageCount) : undefined;
     this.allocator = new VirtualAllocator(size, Math.min(NULL_GUARD, size));
     this.policies = new PolicyHub(this, policies);
@@ -178,15 +181,6 @@ export class SpaceCore {
     return Math.floor(addr / this.pageSize);
   }
 
-  /** Take page p's device copy away: frame back to the pool, PTE cleared. Caller sets the new state. */
-  dropFrame(p: number): void {
-    const f = this.table.frame[p]!;
-    assert(f !== NO_FRAME, `dropFrame: page ${p} has no frame`);
-    this.pool.frames.release(f);
-    this.table.frame[p] = NO_FRAME;
-    this.gpt.changed(p);
-  }
-
   /**
    * The host-write path. Invalidates [start, end) through the notifier — every
    * overlapping subscriber hears of it, and device copies of the pages are
@@ -213,22 +207,17 @@ export class SpaceCore {
     try {
       this.notifier.invalidate(start, end, () => {
         for (let p = first; p <= last; p++) {
-          const s = t.state[p]!;
           if (t.pins[p]! > 0 || (t.isResident(p) && this.policies.writeThrough(p))) {
             // Pinned ⇒ resident (and a kept page is resident): keep the frame, refresh it after the bytes land.
             writeThrough.push(p);
             continue;
           }
-          if (t.flags[p]! & PageFlag.InFlight) {
-            // An eviction is carrying the old bytes home; the host bytes we write win.
-            t.flags[p] = t.flags[p]! & ~PageFlag.InFlight;
-          } else if (s === PageState.Device || s === PageState.Shared) {
-            this.dropFrame(p);
+          // A copy on its way home (an eviction's) is superseded too: the host bytes we write win.
+          if (t.invalidate(p)) {
             this.pool.counters.invalidations++;
             dropped++;
             droppedPages.push(p);
           }
-          t.state[p] = PageState.Host;
         }
         write();
       });
@@ -249,7 +238,7 @@ export class SpaceCore {
         const lo = lo0 - (lo0 % 4);
         const hi = Math.ceil(Math.min(end, (p + 1) * ps) / 4) * 4;
         pieces.push({ hostOffset: lo, window: Math.floor(f / wfr), windowOffset: (f % wfr) * ps + (lo - p * ps), byteLength: hi - lo });
-        t.state[p] = PageState.Shared;
+        t.writtenThrough(p);
         this.bypass?.record(p);
         this.pool.counters.bytesToDevice += hi - lo;
       }
@@ -275,21 +264,6 @@ export class SpaceCore {
     return pageRanges(pages, this.pageSize);
   }
 
-  /** Release every frame this space holds (destroy). Device-only data is lost; callers read it back first if they care. */
-  releaseAllFrames(): void {
-    const t = this.table;
-    for (let p = 0; p < this.pageCount; p++) {
-      if (t.frame[p] !== NO_FRAME) this.dropFrame(p);
-      if (t.pins[p]! > 0) {
-        this.pool.pinnedPages--;
-        this.pinnedPages--;
-        t.pins[p] = 0;
-      }
-      if (t.state[p] === PageState.Device || t.state[p] === PageState.Shared) t.state[p] = PageState.Host;
-      t.flags[p] = t.flags[p]! & ADVICE_MASK; // advice is about the range, not the frames
-    }
-  }
-
   /**
    * pool.recover() moved the pool to a new device (src/device/loss.ts): every
    * page drops its device copy — the frame table is new — and keeps its host
@@ -298,19 +272,13 @@ export class SpaceCore {
    * pinned pages again.
    */
   rebind(): void {
-    const t = this.table;
-    for (let p = 0; p < this.pageCount; p++) {
-      const s = t.state[p]!;
-      if (s === PageState.Device || s === PageState.Shared) t.state[p] = PageState.Host;
-      t.frame[p] = NO_FRAME;
-      t.flags[p] = t.flags[p]! & ADVICE_MASK; // Locked and InFlight end with the old device; advice stays
-    }
     const device = this.pool.device;
     this.gpt.destroy();
     this.uniforms.destroy();
     this.#log.destroy();
     for (const b of this.#logReadbacks.splice(0)) b.destroy();
     this.gpt = new GpuPageTable(device, this.table.frame, this.label);
+    this.table.resetDevice(); // after the new device page table exists: it hears the change
     this.uniforms = device.createBuffer({ label: `${this.label}:uniforms`, size: UNIFORM_BYTES, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST });
     this.#logCompletionWords = 0;
     this.#log = this.#makeLog(0);
@@ -330,7 +298,7 @@ export class SpaceCore {
       return;
     }
     if (!this.#detached) {
-      this.releaseAllFrames();
+      this.table.releaseAll();
       this.pool.unregisterSpace(this.id);
     }
     this.#destroyed = true;

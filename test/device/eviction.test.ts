@@ -13,8 +13,8 @@ describe('chooseVictims (CLOCK)', () => {
 
   it('gives referenced frames a second chance', () => {
     const f = table(4);
-    f.referenced.fill(0);
-    f.referenced[0] = 1;
+    for (let i = 0; i < f.frameCount; i++) f.unreference(i);
+    f.reference(0);
     expect(chooseVictims(f, 1, all)).toEqual([1]);
     expect(f.referenced[0]).toBe(0); // the hand passed it and cleared its bit
   });
@@ -33,12 +33,12 @@ describe('chooseVictims (CLOCK)', () => {
 
   it('prefers clean pages over dirty ones within a sweep', () => {
     const f = table(4);
-    f.referenced.fill(0);
+    for (let i = 0; i < f.frameCount; i++) f.unreference(i);
     const q = { evictable: () => true, dirty: (_s: number, p: number) => p < 2 };
     expect(chooseVictims(f, 2, q).sort()).toEqual([2, 3]);
     // Choosing changes nothing but reference bits: asked for all four, clean come first, then dirty.
     const g = table(4);
-    g.referenced.fill(0);
+    for (let i = 0; i < g.frameCount; i++) g.unreference(i);
     expect(chooseVictims(g, 4, q)).toEqual([2, 3, 0, 1]);
   });
 
@@ -55,8 +55,8 @@ describe('chooseVictims (CLOCK)', () => {
     expect([1, 4]).toContain(five[4]);
     // Within a tier it is still CLOCK: a referenced tier-0 frame loses its bit before an unreferenced one goes.
     const f = table(6);
-    f.referenced.fill(0);
-    f.referenced[2] = 1;
+    for (let i = 0; i < f.frameCount; i++) f.unreference(i);
+    f.reference(2);
     expect(chooseVictims(f, 1, q)).toEqual([5]);
     expect(f.referenced[2]).toBe(0);
   });
@@ -67,8 +67,8 @@ describe('chooseVictims (CLOCK)', () => {
     for (const want of [1, 2, 3, 4]) {
       const a = table(4);
       const b = table(4);
-      a.referenced.fill(0);
-      b.referenced.fill(0);
+      for (let i = 0; i < a.frameCount; i++) a.unreference(i);
+      for (let i = 0; i < b.frameCount; i++) b.unreference(i);
       expect(chooseVictims(a, want, tiered)).toEqual(chooseVictims(b, want, plain));
     }
   });
@@ -81,7 +81,7 @@ describe('chooseVictims (CLOCK)', () => {
 
   it('two choices for one request share what they took: no frame twice', () => {
     const f = table(4);
-    f.referenced.fill(0);
+    for (let i = 0; i < f.frameCount; i++) f.unreference(i);
     const chosen = new Uint8Array(4);
     const first = chooseVictims(f, 2, all, chosen);
     const second = chooseVictims(f, 4, all, chosen);
@@ -101,7 +101,7 @@ describe('chooseVictims (CLOCK)', () => {
 
   it('tells `took` of every choice before asking `eligible` again; countEvictable tells it nothing', () => {
     const f = table(4);
-    f.referenced.fill(0);
+    for (let i = 0; i < f.frameCount; i++) f.unreference(i);
     const log: string[] = [];
     let left = 2; // a predicate with its own count, as a reclaim plan keeps
     const q = {
@@ -120,7 +120,7 @@ describe('chooseVictims (CLOCK)', () => {
 
   it('chooseVictimsInTiers: group tiers major, advice tiers minor, one `chosen` for all', () => {
     const f = table(6);
-    f.referenced.fill(0);
+    for (let i = 0; i < f.frameCount; i++) f.unreference(i);
     // Group tier 0 admits pages 3..5, group tier 1 admits everything; advice: page 5 last resort, page 4 first.
     const advice = (_s: number, p: number): number => (p === 5 ? 2 : p === 4 ? 0 : 1);
     const g0 = { ...all, tier: advice, eligible: (_s: number) => true, evictable: (_s: number, p: number) => p >= 3 };

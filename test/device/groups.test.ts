@@ -95,7 +95,7 @@ describe('max: a group at its max reuses its own frames', () => {
     space(2, g);
     fill(1, 4); // frames 0–3: the root's
     fill(2, 4); // frames 4–7: the group's
-    frames.referenced.fill(0);
+    for (let i = 0; i < frames.frameCount; i++) frames.unreference(i);
     const victims = chooseVictims(frames, 2, groups.ownQuery(base, 2));
     expect(victims.every((f) => frames.owner[f] === 2)).toBe(true);
     expect(victims).toHaveLength(2);
@@ -110,7 +110,7 @@ describe('min: protection from other groups', () => {
     space(2);
     fill(1, 6); // two pages above min
     fill(2, 2);
-    frames.referenced.fill(0);
+    for (let i = 0; i < frames.frameCount; i++) frames.unreference(i);
     const q = groups.poolQuery(base, 2);
     // Ask for everything: the root's own 2, and a's 2 above its min.
     const victims = chooseVictims(frames, 8, q);

@@ -105,7 +105,8 @@ async function warmB(b: AddressSpace): Promise<Uint32Array> {
 }
 
 function framesOf(space: AddressSpace): number[] {
-  return [...coreOf(space).table.frame].filter((f) => f !== 0xffffffff);
+  const t = coreOf(space).table;
+  return Array.from({ length: t.pageCount }, (_, p) => t.frame[p]!).filter((f) => f !== 0xffffffff);
 }
 
 function checkViolations(e: AccessViolationError, list: readonly number[], want: Expected): void {

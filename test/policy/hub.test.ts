@@ -31,10 +31,7 @@ function stand(pages: number, thrashing: ThrashingOptions | boolean = { lapseMs:
 
 /** Make pages resident in the table (a frame number is all the hub looks at). */
 function resident(table: PageTable, pages: number[]): void {
-  for (const p of pages) {
-    table.frame[p] = p;
-    table.state[p] = PageState.Shared;
-  }
+  for (const p of pages) table.install(p, p);
 }
 
 /** Ping-pong pages three times: device, host (dropped), device. */
@@ -70,7 +67,7 @@ describe('policy hub', () => {
     expect(none.seen.find((e) => e.type === 'thrashing')).toMatchObject({ mitigation: 'none', pinMs: 0 });
     expect(none.hub.held(1)).toBe(false);
     const s = stand(8);
-    s.table.flags[1] = PageFlag.PreferHost;
+    s.table.setAdvice(1, PageFlag.PreferHost, 0);
     pingPong(s.hub, [0, 1]);
     const ev = s.seen.filter((e) => e.type === 'thrashing');
     expect(ev.map((e) => e.type === 'thrashing' && [e.pageList[0], e.mitigation])).toEqual([[0, 'pin'], [1, 'none']]);
@@ -89,7 +86,7 @@ describe('policy hub', () => {
 
   it('tiers: everything Normal until advice or a hold says otherwise', () => {
     const s = stand(8);
-    s.table.flags[0] = PageFlag.PreferHost;
+    s.table.setAdvice(0, PageFlag.PreferHost, 0);
     expect(s.hub.tiered).toBe(false);
     expect(s.hub.tiers()(0)).toBe(Tier.Normal); // not asked for until the space notes advice
     s.hub.noteTiers();
@@ -101,7 +98,7 @@ describe('policy hub', () => {
     resident(s.table, [0, 1, 2, 3, 4]);
     // Block of 8 pages; 0–4 resident, 5 faults: [0,8) is 6 of 8 → 6 and 7, but they hold no data and no allocation.
     expect(s.hub.prefetchFor([5], new Set([5]), 10)).toEqual([]);
-    s.table.state[6] = PageState.Host;
+    s.table.invalidate(6); // written by the host: Host
     expect(s.hub.prefetchFor([5], new Set([5]), 10)).toEqual([6]);
     s.allocator.alloc(7 * PS, PS); // pages 1–7 (page 0 holds the null guard)
     expect(s.hub.prefetchFor([5], new Set([5]), 10)).toEqual([6, 7]);
@@ -109,7 +106,7 @@ describe('policy hub', () => {
     expect(s.hub.prefetchFor([5], new Set([5]), 0)).toEqual([]);
     // The lock set counts as present and is never fetched again.
     expect(s.hub.prefetchFor([5], new Set([5, 7]), 10)).toEqual([6]);
-    s.table.flags[6] = PageFlag.PreferHost;
+    s.table.setAdvice(6, PageFlag.PreferHost, 0);
     expect(s.hub.prefetchFor([5], new Set([5]), 10)).toEqual([7]);
   });
 
@@ -121,7 +118,7 @@ describe('policy hub', () => {
       throw new Error('policy bug');
     };
     const s = stand(8, true, { fault: { name: 'bad', onFault: bug }, migration: { name: 'worse', onMigration: bug, onInvalidation: bug } });
-    s.table.state.fill(PageState.Host);
+    for (let p = 0; p < 8; p++) s.table.invalidate(p);
     expect(s.hub.prefetchFor([1], new Set([1]), 4)).toEqual([]);
     expect(s.hub.prefetchFor([1], new Set([1]), 4)).toEqual([]);
     s.hub.migrated('to-device', 'declared', [1]);

@@ -1,11 +1,26 @@
+// The page table's named transitions (src/space/page-table.ts): each moves a
+// page between states as the header's table says, reports frame changes,
+// releases frames it drops, keeps the pinned-page count, and refuses a
+// transition from the wrong state with an internal error (development builds
+// check every transition).
+
 import { describe, expect, it } from 'vitest';
-import { NO_FRAME, PageFlag, PageState, PageTable } from '../../src/space/page-table.ts';
+import { InternalError } from '../../src/assert.ts';
+import { ADVICE_MASK, MAX_PINS, NO_FRAME, PageFlag, PageState, PageTable } from '../../src/space/page-table.ts';
+
+function table(pages: number) {
+  const released: number[] = [];
+  const changed: number[] = [];
+  const t = new PageTable(pages, 16, (f) => released.push(f), (p) => changed.push(p));
+  return { t, released, changed };
+}
 
 describe('PageTable', () => {
   it('starts unpopulated, no frames, no pins, and satisfies its invariants', () => {
-    const t = new PageTable(8, 16);
-    expect([...t.state]).toEqual(new Array(8).fill(PageState.Unpopulated));
-    expect([...t.frame]).toEqual(new Array(8).fill(NO_FRAME));
+    const { t } = table(8);
+    expect(Array.from({ length: 8 }, (_, p) => t.state[p])).toEqual(new Array(8).fill(PageState.Unpopulated));
+    expect(Array.from({ length: 8 }, (_, p) => t.frame[p])).toEqual(new Array(8).fill(NO_FRAME));
+    expect(t.pinnedPages).toBe(0);
     expect(() => t.checkInvariants()).not.toThrow();
   });
 
@@ -13,42 +28,150 @@ describe('PageTable', () => {
     expect(PageTable.BYTES_PER_PAGE).toBeLessThanOrEqual(16);
   });
 
-  it('I1: a resident page needs a frame, a frame needs a resident page', () => {
-    const t = new PageTable(4, 16);
-    t.state[1] = PageState.Shared;
-    expect(() => t.checkInvariants()).toThrow(/I1/);
-    t.frame[1] = 3;
-    expect(() => t.checkInvariants()).not.toThrow();
-    t.state[1] = PageState.Host;
-    expect(() => t.checkInvariants()).toThrow(/I1/);
+  it('install: Unpopulated or Host → Shared with a frame; tells whether it was a clear', () => {
+    const { t, changed } = table(4);
+    expect(t.install(0, 5)).toBe(true);
+    t.invalidate(1); // written by the host
+    expect(t.install(1, 6)).toBe(false);
+    expect([t.state[0], t.frame[0], t.state[1], t.frame[1]]).toEqual([PageState.Shared, 5, PageState.Shared, 6]);
+    expect(changed).toEqual([0, 1]);
+    expect(() => t.install(0, 7)).toThrow(InternalError); // already resident
+    t.checkInvariants();
   });
 
-  it('I2: an in-flight page is device state with no frame', () => {
-    const t = new PageTable(2, 16);
-    t.state[0] = PageState.Device;
-    t.flags[0] = PageFlag.InFlight;
-    expect(() => t.checkInvariants()).not.toThrow();
-    t.frame[0] = 5;
-    expect(() => t.checkInvariants()).toThrow(/I2/);
-    t.frame[0] = NO_FRAME;
-    t.state[0] = PageState.Host;
-    expect(() => t.checkInvariants()).toThrow(/I2/);
+  it('dirty and clean: markDeviceDirty stamps, markClean and revertDirty go back', () => {
+    const { t } = table(4);
+    t.install(0, 1);
+    const stamp = t.newDirtyStamp();
+    expect(t.markDeviceDirty(0, stamp)).toBe(true);
+    expect(t.markDeviceDirty(0, stamp + 1)).toBe(false); // dirty already
+    expect([t.state[0], t.dirtiedBy[0]]).toEqual([PageState.Device, stamp + 1]);
+    t.markClean(0);
+    expect(t.state[0]).toBe(PageState.Shared);
+    expect(() => t.markClean(0)).toThrow(InternalError);
+    expect(() => t.markDeviceDirty(2, stamp)).toThrow(InternalError); // no frame
+    t.markDeviceDirty(0, stamp);
+    t.revertDirty(0);
+    expect(t.state[0]).toBe(PageState.Shared);
+    t.checkInvariants();
   });
 
-  it('I3: a pinned page is resident', () => {
-    const t = new PageTable(2, 16);
-    t.pins[0] = 1;
-    expect(() => t.checkInvariants()).toThrow(/I3/);
-    t.state[0] = PageState.Device;
-    t.frame[0] = 0;
-    expect(() => t.checkInvariants()).not.toThrow();
+  it('eviction: a dirty page goes InFlight and lands Host; a clean one goes Host at once; frames are handed back, not released', () => {
+    const { t, released } = table(4);
+    t.install(0, 10);
+    t.install(1, 11);
+    t.markDeviceDirty(0, t.newDirtyStamp());
+    expect(t.beginWriteBack(0)).toBe(10);
+    expect(t.evictClean(1)).toBe(11);
+    expect(released).toEqual([]);
+    expect([t.state[0], t.isInFlight(0), t.isResident(0), t.needsWriteback(0)]).toEqual([PageState.Device, true, false, true]);
+    expect(t.state[1]).toBe(PageState.Host);
+    t.checkInvariants();
+    expect(t.landWriteBack(0)).toBe(true);
+    expect([t.state[0], t.isInFlight(0)]).toEqual([PageState.Host, false]);
+    expect(t.landWriteBack(0)).toBe(false);
+  });
+
+  it('a host write supersedes a write-back in flight and releases a resident page\'s frame', () => {
+    const { t, released } = table(4);
+    t.install(0, 3);
+    t.markDeviceDirty(0, 1);
+    t.beginWriteBack(0);
+    expect(t.invalidate(0)).toBe(false); // no frame to drop, but the copy in flight is superseded
+    expect(t.landWriteBack(0)).toBe(false);
+    t.install(1, 4);
+    expect(t.invalidate(1)).toBe(true);
+    expect(released).toEqual([4]);
+    expect(t.state[1]).toBe(PageState.Host);
+    t.checkInvariants();
+  });
+
+  it('dropCopy releases a clean page\'s frame; a dirty one must be written back first', () => {
+    const { t, released } = table(2);
+    t.install(0, 9);
+    t.markDeviceDirty(0, 1);
+    expect(() => t.dropCopy(0)).toThrow(InternalError);
+    t.markClean(0);
+    t.dropCopy(0);
+    expect(released).toEqual([9]);
+    expect(t.state[0]).toBe(PageState.Host);
+  });
+
+  it('pins: counted per page and in all; only resident pages; never below zero; a pinned page is never invalidated or evicted', () => {
+    const { t } = table(4);
+    expect(() => t.pin(0)).toThrow(InternalError); // I3: pinned ⇒ resident
+    t.install(0, 0);
+    t.install(1, 1);
+    expect(t.pin(0)).toBe(true);
+    expect(t.pin(0)).toBe(false);
+    expect(t.pin(1)).toBe(true);
+    expect(t.pinnedPages).toBe(2);
+    expect(() => t.invalidate(0)).toThrow(InternalError);
+    expect(() => t.evictClean(0)).toThrow(InternalError);
+    expect(t.unpin(0)).toBe(false);
+    expect(t.unpin(0)).toBe(true);
+    expect(t.unpin(0)).toBe(false);
+    expect(t.dropPins(1)).toBe(true);
+    expect(t.pinnedPages).toBe(0);
+    expect(MAX_PINS).toBe(0xffff);
+    t.checkInvariants();
+  });
+
+  it('depopulate: only a host page without a copy anywhere', () => {
+    const { t } = table(2);
+    t.install(0, 0);
+    expect(() => t.depopulate(0)).toThrow(InternalError);
+    t.invalidate(0);
+    t.depopulate(0);
+    expect(t.state[0]).toBe(PageState.Unpopulated);
+  });
+
+  it('advice: only advice bits, never both preferred locations (I5)', () => {
+    const { t } = table(2);
+    t.setAdvice(0, PageFlag.PreferHost | PageFlag.ReadMostly, 0);
+    expect(t.flags[0]).toBe(PageFlag.PreferHost | PageFlag.ReadMostly);
+    t.setAdvice(0, PageFlag.PreferDevice, PageFlag.PreferHost);
+    expect(t.flags[0]).toBe(PageFlag.PreferDevice | PageFlag.ReadMostly);
+    expect(() => t.setAdvice(0, PageFlag.PreferHost, 0)).toThrow(/I5/);
+    expect(() => t.setAdvice(0, PageFlag.Locked, 0)).toThrow(InternalError);
+    t.setAdvice(0, 0, ADVICE_MASK);
+    expect(t.flags[0]).toBe(0);
+  });
+
+  it('resetDevice drops every device copy without releasing (the frame table is new); releaseAll releases and unpins', () => {
+    const { t, released } = table(4);
+    t.install(0, 7);
+    t.install(1, 8);
+    t.pin(1);
+    t.markDeviceDirty(0, 1);
+    t.lock(0);
+    t.resetDevice();
+    expect([t.state[0], t.state[1], t.frame[0], t.isLocked(0), t.pins[1]]).toEqual([PageState.Host, PageState.Host, NO_FRAME, false, 1]);
+    expect(released).toEqual([]);
+    t.install(1, 2); // recover uploads the pinned page again
+    t.checkInvariants();
+    t.releaseAll();
+    expect(released).toEqual([2]);
+    expect(t.pinnedPages).toBe(0);
+    t.checkInvariants();
+  });
+
+  it('countMigration saturates at 65535', () => {
+    const { t } = table(1);
+    for (let i = 0; i < 0x10002; i++) t.countMigration(0, 'to-host');
+    expect(t.toHost[0]).toBe(0xffff);
+    expect(t.toDevice[0]).toBe(0);
   });
 
   it('counts states and tells which pages need a write-back', () => {
-    const t = new PageTable(4, 16);
-    t.state.set([PageState.Host, PageState.Device, PageState.Shared, PageState.Device]);
-    t.frame.set([NO_FRAME, 0, 1, NO_FRAME]);
-    t.flags[3] = PageFlag.InFlight; // evicted, its write-back not landed yet
+    const { t } = table(4);
+    t.invalidate(0);
+    t.install(1, 0);
+    t.markDeviceDirty(1, 1);
+    t.install(2, 1);
+    t.install(3, 2);
+    t.markDeviceDirty(3, 1);
+    t.beginWriteBack(3); // evicted, its write-back not landed yet
     t.checkInvariants();
     expect(t.countInState(PageState.Device)).toBe(2);
     expect(t.needsWriteback(1)).toBe(true);

@@ -32,8 +32,8 @@ test('scan reports changed device-valid pages only; recorded, cleared and host-o
   const d = new BypassDetector(host, PS, pages);
   host.fill(5, 1 * PS, 2 * PS);
   for (const p of [0, 1, 2, 3]) {
-    table.state[p] = p === 3 ? PageState.Device : PageState.Shared;
-    table.frame[p] = p;
+    table.install(p, p);
+    if (p === 3) table.markDeviceDirty(p, table.newDirtyStamp());
   }
   d.recordCleared(0); // page 0 is zero: its clear hash matches
   d.record(1);
