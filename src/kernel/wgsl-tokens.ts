@@ -4,11 +4,12 @@
 // code than the compiler does: where it errs, it errs towards seeing more.
 //
 // Why not a kept WGSL library: wgsl_reflect 1.6 (pure JS, maintained) was the
-// candidate, but its scanner ends a `//` comment only at LF and takes VT, FF,
-// NEL, LRM, RLM, LS and PS for identifier characters, while Dawn ends a line
-// comment at every WGSL line break and skips those as blankspace (measured:
-// test/kernel/wgsl-tokens.dawn.test.ts). `// x<CR>vm_write_word(0u, 0u);`
-// would pass a check built on it and reach the compiler as code. WGSL's
+// candidate, but its scanner (WgslScanner.scanToken) ends a `//` comment only
+// at LF and takes VT, FF, NEL, LRM, RLM, LS and PS for identifier characters,
+// while Dawn ends a line comment at every WGSL line break and skips those as
+// blankspace (test/kernel/wgsl-tokens.dawn.test.ts checks Dawn's side, and
+// this lexer's agreement with it). `// x<CR>vm_write_word(0u, 0u);` would pass
+// a check built on that scanner and reach the compiler as code. WGSL's
 // lexical grammar is one page of the spec — no strings, no escapes, keywords
 // reserved — and the rules need nothing more than its tokens, so it is
 // implemented here, exactly, and checked against Dawn.
