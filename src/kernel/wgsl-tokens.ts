@@ -40,61 +40,59 @@ const BLANK = new Set([0x20, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x85, 0x200e, 0x200f,
 /** WGSL line breaks: each ends a `//` comment. */
 const LINE_BREAK = new Set([0x0a, 0x0b, 0x0c, 0x0d, 0x85, 0x2028, 0x2029]);
 const WORD_CHAR = /^\p{XID_Continue}$/u;
-const ASCII_WORD = /^[A-Za-z0-9_]$/;
 
-function isWordChar(c: string): boolean {
-  return c.length === 1 && c.charCodeAt(0) < 0x80 ? ASCII_WORD.test(c) : WORD_CHAR.test(c);
+/** XID_Continue, with ASCII (all of WGSL's own text) decided without a regex. */
+function isWordChar(cp: number): boolean {
+  if (cp < 0x80) return (cp >= 0x30 && cp <= 0x39) || (cp >= 0x41 && cp <= 0x5a) || (cp >= 0x61 && cp <= 0x7a) || cp === 0x5f;
+  return WORD_CHAR.test(String.fromCodePoint(cp));
 }
 
 export function scanWgsl(source: string): WgslScan {
   const tokens: WgslToken[] = [];
-  // Code points, not UTF-16 units: an identifier may hold astral characters.
-  const cps = Array.from(source);
-  // UTF-16 offset of each code point, and of the end.
-  const offset: number[] = [];
-  let o = 0;
-  for (const c of cps) {
-    offset.push(o);
-    o += c.length;
-  }
-  offset.push(o);
+  const n = source.length;
+  // Offsets are UTF-16 units; a code point past U+FFFF (an identifier may hold one) takes two.
+  const at = (i: number) => source.codePointAt(i)!;
+  const width = (cp: number) => (cp > 0xffff ? 2 : 1);
   let line = 1;
   let i = 0;
-  while (i < cps.length) {
-    const c = cps[i]!;
-    const cp = c.codePointAt(0)!;
+  while (i < n) {
+    const cp = at(i);
     if (BLANK.has(cp)) {
       if (cp === 0x0a) line++;
       i++;
-    } else if (c === '/' && cps[i + 1] === '/') {
+    } else if (cp === 0x2f && source.charCodeAt(i + 1) === 0x2f) {
       i += 2;
-      while (i < cps.length && !LINE_BREAK.has(cps[i]!.codePointAt(0)!)) i++;
-    } else if (c === '/' && cps[i + 1] === '*') {
+      while (i < n && !LINE_BREAK.has(source.charCodeAt(i))) i++;
+    } else if (cp === 0x2f && source.charCodeAt(i + 1) === 0x2a) {
       // Block comments nest; `//` means nothing inside one.
       const startLine = line;
       let level = 1;
       i += 2;
       while (level > 0) {
-        if (i >= cps.length) return { tokens, error: `line ${startLine}: a /* comment is never closed` };
-        const d = cps[i]!;
-        if (d === '\n') line++;
-        if (d === '/' && cps[i + 1] === '*') {
+        if (i >= n) return { tokens, error: `line ${startLine}: a /* comment is never closed` };
+        const d = source.charCodeAt(i);
+        if (d === 0x0a) line++;
+        if (d === 0x2f && source.charCodeAt(i + 1) === 0x2a) {
           level++;
           i += 2;
-        } else if (d === '*' && cps[i + 1] === '/') {
+        } else if (d === 0x2a && source.charCodeAt(i + 1) === 0x2f) {
           level--;
           i += 2;
         } else {
           i++;
         }
       }
-    } else if (isWordChar(c)) {
+    } else if (isWordChar(cp)) {
       const start = i;
-      while (i < cps.length && isWordChar(cps[i]!)) i++;
-      tokens.push({ kind: 'word', text: cps.slice(start, i).join(''), line, start: offset[start]!, end: offset[i]! });
+      let c = cp;
+      do {
+        i += width(c);
+      } while (i < n && isWordChar((c = at(i))));
+      tokens.push({ kind: 'word', text: source.slice(start, i), line, start, end: i });
     } else {
-      tokens.push({ kind: 'punct', text: c, line, start: offset[i]!, end: offset[i + 1]! });
-      i++;
+      const end = i + width(cp);
+      tokens.push({ kind: 'punct', text: source.slice(i, end), line, start: i, end });
+      i = end;
     }
   }
   return { tokens, error: null };

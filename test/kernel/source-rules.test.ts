@@ -251,6 +251,14 @@ fn kernel(inv: VmInvocation) { vm_store_u32(0u, 1u); } // var<storage> x: u32;`,
     expect(refusal(`fn kernel(inv: VmInvocation) { let a = évm_w0; }`).message).toContain('"évm_w0"');
     createKernel({ code: 'fn kernel(inv: VmInvocation) { let my_vm_w0 = 1u; let abcVm = my_vm_w0; }' });
   });
+
+  test('code points past U+FFFF: one word with the letters around them, offsets in UTF-16 units', () => {
+    expect(refusal('fn kernel(inv: VmInvocation) { let a = \u{1d400}vm_w0; }').message).toContain('"\u{1d400}vm_w0"');
+    const words = scanWgsl('\u{1d400}x + y\u{1d401}').tokens.map((t) => [t.text, t.start, t.end]);
+    expect(words).toEqual([['\u{1d400}x', 0, 3], ['+', 4, 5], ['y\u{1d401}', 6, 9]]);
+    const k = createKernel({ code: '/* \u{1d400} */ enable f16;\nfn kernel(inv: VmInvocation) {}' });
+    expect(k.body).toBe('/* \u{1d400} */            \nfn kernel(inv: VmInvocation) {}');
+  });
 });
 
 describe('what the runtime links is what it checked', () => {
