@@ -16,7 +16,10 @@
 //
 // Tokens: words (maximal runs of XID_Continue code points: identifiers,
 // keywords and numeric literals) and single-character punctuation. Comments
-// and blankspace separate tokens and are dropped.
+// and blankspace separate tokens and are dropped. There is no parser behind
+// it to disagree with Dawn's: anything else that is not WGSL becomes a token
+// and is left for the compiler to report, and the one error reported here, a
+// block comment never closed, Dawn reports as well.
 
 export interface WgslToken {
   /** A word (identifier, keyword or number) or one punctuation character. */
