@@ -21,7 +21,11 @@
 // Any access that fails a check is recorded in vm_log and not carried out:
 // loads return zero, stores and atomics do nothing. Nothing outside this
 // space's frames can be reached: the only way to a frame is this space's PTEs,
-// and a PTE is used only when VALID.
+// and a PTE is used only when VALID. That holds for the kernel's code too only
+// because it cannot name what lies below the public functions (the windows,
+// vm_read_word/vm_write_word, the translation cache) nor redefine a builtin this
+// file calls: src/kernel/source-rules.ts refuses such kernels. Every name
+// declared here must start with vm_, VM_ or Vm (test/kernel/source-rules.test.ts).
 
 struct VmUniforms {
   num_pages: u32,

@@ -4,9 +4,14 @@
 //
 // The user writes `fn kernel(inv: VmInvocation) { … }` and calls the prelude
 // (vm_load_u32, vm_store_f32, vm_atomic_add_u32, vm_arg_u32, …); the runtime
-// owns the entry point, the bindings and the workgroup size attribute.
+// owns the entry point, the bindings and the workgroup size attribute. The
+// code, and the struct accessors it links, are held to the source rules
+// (src/kernel/source-rules.ts) here, before anything is linked: what the
+// runtime learns about a kernel (atomics, workgroup sync, replay safety) is
+// read from the same tokens, so a comment never changes it.
 
 import { InvalidArgumentError, KernelCompileError, ReplayUnsafeError } from '../errors.ts';
+import { checkSource } from './source-rules.ts';
 
 export interface KernelDescriptor {
   /** WGSL defining `fn kernel(inv: VmInvocation)`; may define other functions, structs, consts, workgroup vars. */
@@ -42,13 +47,18 @@ export interface Kernel {
    * Without it, a replay can skip each finished invocation on its own.
    */
   readonly workgroupSync: boolean;
+  /** The directives at the head of `code` (enable, requires, diagnostic), linked at the top of the module, where WGSL wants them. */
+  readonly directives: string;
+  /** `code` with those directives blanked out (lines kept): what is linked after the prelude. */
+  readonly body: string;
 }
 
-const ENTRY_RE = /\bfn\s+kernel\s*\(/;
-const WORKGROUP_SYNC_RE = /\b(workgroupBarrier|storageBarrier|textureBarrier|workgroupUniformLoad)\b|\bvar\s*<\s*workgroup\s*>/;
-const RESERVED_RE = /\b(vm_entry|vm_w\d+|vm_u|vm_pt|vm_log|vm_gid|vm_stalled|vm_wg_\w+)\b/;
+/** Builtins that synchronize a workgroup (a var<workgroup> shares data within one, too). */
+const WORKGROUP_SYNC = new Set(['workgroupBarrier', 'storageBarrier', 'textureBarrier', 'workgroupUniformLoad']);
 /** Atomics whose second application changes the result: a replayed workgroup would apply them twice. */
-const NON_IDEMPOTENT_RE = /\bvm_atomic_(add|sub|xor|exchange|compare_exchange)_(u32|i32)\b/;
+const NON_IDEMPOTENT = /^vm_atomic_(add|sub|xor|exchange|compare_exchange)_(u32|i32)$/;
+/** Problems listed in one error; the rest are counted. */
+const MAX_PROBLEMS = 12;
 
 /** Kernels made by createKernel(): dispatch and compile refuse anything else before touching it. */
 const made = new WeakSet<object>();
@@ -61,7 +71,9 @@ export function checkKernel(kernel: unknown, what: string): asserts kernel is Ke
 }
 
 export function createKernel(desc: KernelDescriptor): Kernel {
-  if (desc === null || typeof desc !== 'object' || typeof desc.code !== 'string') {
+  // Each field is read once: what is checked is what is linked (a getter could answer twice).
+  const code: unknown = desc?.code;
+  if (desc === null || typeof desc !== 'object' || typeof code !== 'string') {
     throw new InvalidArgumentError('createKernel: pass { code: string, workgroupSize?, label? }');
   }
   const label = desc.label ?? 'kernel';
@@ -73,40 +85,48 @@ export function createKernel(desc: KernelDescriptor): Kernel {
       throw new InvalidArgumentError(`kernel "${label}": workgroupSize entries must be whole numbers ≥ 1, got [${raw.join(', ')}]`);
     }
   }
-  if (!ENTRY_RE.test(desc.code)) {
-    throw new KernelCompileError(label, ['no entry function: define `fn kernel(inv: VmInvocation) { … }`']);
-  }
-  const reserved = RESERVED_RE.exec(desc.code);
-  if (reserved) {
-    throw new KernelCompileError(label, [`"${reserved[1]}" is reserved by the prelude; use another name or the vm_load_*/vm_store_* functions`]);
-  }
-  const structs = desc.structs ?? [];
-  const names = new Set<string>();
-  for (const st of structs) {
-    if (!st || typeof st.wgsl !== 'string' || typeof st.name !== 'string') {
+  const structs: { name: string; wgsl: string }[] = [];
+  for (const st of desc.structs ?? []) {
+    const name: unknown = st?.name;
+    const wgsl: unknown = st?.wgsl;
+    if (typeof wgsl !== 'string' || typeof name !== 'string') {
       throw new InvalidArgumentError(`kernel "${label}": structs must be layouts from defineStruct()`);
     }
-    if (names.has(st.name)) throw new InvalidArgumentError(`kernel "${label}": struct ${st.name} is listed twice`);
-    names.add(st.name);
+    if (structs.some((x) => x.name === name)) throw new InvalidArgumentError(`kernel "${label}": struct ${name} is listed twice`);
+    structs.push({ name, wgsl });
+  }
+  const src = checkSource(code);
+  const problems: string[] = [];
+  if (!src.declaresKernel) problems.push('no entry function: define `fn kernel(inv: VmInvocation) { … }`');
+  problems.push(...src.problems);
+  // Struct accessors are linked into the module like the code: whatever wgsl a layout
+  // carries (defineStruct's, or any other object's) is held to the same rules.
+  for (const st of structs) problems.push(...checkSource(st.wgsl, `struct ${st.name} line`).problems);
+  if (problems.length > 0) {
+    const shown = problems.slice(0, MAX_PROBLEMS);
+    if (problems.length > MAX_PROBLEMS) shown.push(`… and ${problems.length - MAX_PROBLEMS} more`);
+    throw new KernelCompileError(label, shown);
   }
   const idempotent = desc.idempotent ?? false;
   if (typeof idempotent !== 'boolean') throw new InvalidArgumentError(`kernel "${label}": idempotent must be true or false`);
-  const unsafe = idempotent ? NON_IDEMPOTENT_RE.exec(desc.code) : null;
+  const unsafe = idempotent ? src.words.find((w) => NON_IDEMPOTENT.test(w)) : undefined;
   if (unsafe) {
     throw new ReplayUnsafeError(
       label,
-      `it calls ${unsafe[0]}, which a replayed workgroup would apply a second time; ` +
+      `it calls ${unsafe}, which a replayed workgroup would apply a second time; ` +
         'drop `idempotent: true` and demand dispatches will run it as a transaction (probe, snapshot, commit), which is exact for any kernel',
     );
   }
   const kernel: Kernel = Object.freeze({
     idempotent,
     label,
-    code: desc.code,
+    code,
     structWgsl: structs.map((st) => st.wgsl).join(''),
     workgroupSize: Object.freeze([raw[0]!, raw[1]!, raw[2]!] as const),
-    usesAtomics: /\bvm_atomic_/.test(desc.code),
-    workgroupSync: WORKGROUP_SYNC_RE.test(desc.code),
+    usesAtomics: src.words.some((w) => w.startsWith('vm_atomic_')),
+    workgroupSync: src.workgroupVar || src.words.some((w) => WORKGROUP_SYNC.has(w)),
+    directives: src.directives,
+    body: src.body,
   });
   made.add(kernel);
   return kernel;

@@ -83,12 +83,22 @@ function lineCount(s: string): number {
   return n;
 }
 
+/**
+ * The label as it may stand in a `//` comment: printable ASCII only. Any other
+ * character is escaped — WGSL ends a line comment at CR, VT, FF, NEL, LS and
+ * PS as well as LF, and a label is not checked as code.
+ */
+function commentSafe(label: string): string {
+  return label.replace(/[^\x20-\x7e]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
+}
+
 export function link(kernel: Kernel, cfg: LinkConfig): LinkedSource {
   const [x, y, z] = kernel.workgroupSize;
-  let head = glue(cfg, kernel.usesAtomics) + SHADERS.prelude + '\n';
+  // The kernel's directives (enable f16, …) first: WGSL wants them before any declaration.
+  let head = kernel.directives + glue(cfg, kernel.usesAtomics) + SHADERS.prelude + '\n';
   if (kernel.usesAtomics) head += SHADERS['prelude-atomics'] + '\n';
   head += kernel.structWgsl;
-  head += `// ---- user code: ${kernel.label.replace(/[\r\n]/g, ' ')} ----\n`;
+  head += `// ---- user code: ${commentSafe(kernel.label)} ----\n`;
   const userFirstLine = lineCount(head);
   // The launched grid may be one slice of the dispatch's grid (demand mode runs
   // a grid in slices whose working sets fit the pool): the linear workgroup
@@ -139,5 +149,5 @@ export function link(kernel: Kernel, cfg: LinkConfig): LinkedSource {
       `    if (lidx == 0u && atomicLoad(&vm_wg_stalled) == 0u) { atomicOr(&vm_log[done_word], done_bit); }\n` +
       `  }\n` +
       `}\n`;
-  return { code: head + kernel.code + entry, userFirstLine, userLineCount: lineCount(kernel.code) };
+  return { code: head + kernel.body + entry, userFirstLine, userLineCount: lineCount(kernel.body) };
 }

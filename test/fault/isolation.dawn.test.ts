@@ -7,13 +7,17 @@
 // dropped by a host write and handed to B (stale frames). Checked: B's bytes
 // are unchanged, A's kernel read only A's own data or zeros, its refused
 // accesses were not carried out, and each was reported with its address, kind
-// and invocation.
+// and invocation. And through kernel source (issue 13 item 1): kernels that
+// call the prelude's raw word accessors, forge its translation cache, bind a
+// pool window or shadow a builtin the prelude calls are refused before they
+// run, in both modes (each was measured to corrupt B, or read B into A, before
+// the source rules).
 
 import { expect } from 'vitest';
 import { testWithDevice, KiB } from '../helpers/gpu.ts';
 import { affine, coreOf, u32 } from '../helpers/space.ts';
 import {
-  AccessViolationError, createKernel, createPool, createSpace, type AddressSpace, type Pool, type Violation,
+  AccessViolationError, createKernel, createPool, createSpace, KernelCompileError, type AddressSpace, type Pool, type Violation,
 } from '../../src/index.ts';
 
 const P = 4 * KiB;
@@ -231,3 +235,84 @@ testWithDevice('a pinned page written by the host is refreshed in place: its fra
   a.unpin(0, P);
   a.checkInvariants();
 });
+
+// Kernel source (issue 13 item 1): a kernel that names the prelude's raw word
+// accessors, forges its translation cache, or binds a pool window itself could
+// reach every frame of the pool. Each attack is tried in full — created and
+// dispatched, as a user would — and must be refused before it runs, naming
+// what it used, with B's device-dirty pages and A's bytes as they were.
+const POOL_WORDS = (16 * P) / 4;
+const attacks: readonly { name: string; named: string; code: string; reads?: boolean }[] = [
+  {
+    name: 'vm_write_word over every word of the pool',
+    named: '"vm_write_word" is internal to the prelude',
+    code: `fn kernel(inv: VmInvocation) { for (var g = 0u; g < ${POOL_WORDS}u; g++) { vm_write_word(g, 0u); } }`,
+  },
+  {
+    name: 'a forged translation cache entry for each frame (vm_tc_page, vm_tc_pte)',
+    named: '"vm_tc_page" is internal to the prelude',
+    code: `
+fn kernel(inv: VmInvocation) {
+  for (var f = 0u; f < 16u; f++) {
+    vm_tc_page = 0u;
+    vm_tc_pte = 0xe0000000u | f;
+    for (var w = 0u; w < ${P / 4}u; w++) { vm_store_u32(w * 4u, 0u); }
+  }
+}`,
+  },
+  {
+    name: 'its own binding over pool window 0',
+    named: '@binding(3) declares a resource binding',
+    code: `
+@group(0) @binding(3) var<storage, read_write> mine: array<u32>;
+fn kernel(inv: VmInvocation) { for (var g = 0u; g < ${POOL_WORDS}u; g++) { mine[g] = 0u; } }`,
+  },
+  {
+    // The prelude's vector load picks its second word with select(g + 1u, g, none): a module-scope
+    // select of the user's would be called instead, and could hand it any word of the pool.
+    name: 'a module-scope select that the prelude would call (reads B into A)',
+    named: 'module-scope fn "select" takes a name the linked prelude uses',
+    reads: true,
+    code: `
+var<private> pick: u32;
+fn select(f: u32, t: u32, c: bool) -> u32 {
+  if (f == t + 1u) { return pick; }
+  if (c) { return t; }
+  return f;
+}
+fn kernel(inv: VmInvocation) {
+  for (var i = 0u; i < ${P / 4}u; i++) {
+    pick = vm_arg_u32(0u) + i;
+    vm_store_u32(${P}u + i * 4u, vm_load_vec2u(0u).y);
+  }
+}`,
+  },
+];
+
+for (const demand of [false, true]) {
+  testWithDevice(`${demand ? 'demand' : 'declared'} mode: kernels that name the prelude's internals or bind a pool window are refused, and B's device-dirty data is intact`, async (ctx) => {
+    const { a, b } = await setUp(ctx, 16);
+    const bWords = await warmB(b);
+    const aWords = u32(await a.read(0, SIZE)).slice();
+    for (const attack of attacks) {
+      const bFirstWord = (framesOf(b)[0]! * P) / 4;
+      let refused: unknown;
+      try {
+        const k = createKernel({ label: attack.name, code: attack.code, workgroupSize: 1 });
+        const ranges = demand ? {} : attack.reads
+          ? { read: [{ addr: 0, byteLength: P }], write: [{ addr: P, byteLength: P }] }
+          : { write: [{ addr: 0, byteLength: P }] };
+        await a.dispatch(k, { workgroups: 1, demand, args: [bFirstWord], ...ranges });
+      } catch (e) {
+        refused = e;
+      }
+      expect(refused, attack.name).toBeInstanceOf(KernelCompileError);
+      expect((refused as KernelCompileError).code).toBe('KERNEL_COMPILE');
+      expect((refused as KernelCompileError).message).toContain(attack.named);
+      expect(firstMismatch(u32(await b.read(0, SIZE)), bWords), `B after: ${attack.name}`).toBe(-1);
+      expect(firstMismatch(u32(await a.read(0, SIZE)), aWords), `A after: ${attack.name}`).toBe(-1);
+    }
+    a.checkInvariants();
+    b.checkInvariants();
+  });
+}

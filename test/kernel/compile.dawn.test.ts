@@ -1,7 +1,9 @@
-import { expect } from 'vitest';
+import { expect, test } from 'vitest';
 import { testWithDevice, KiB } from '../helpers/gpu.ts';
 import { makeSpace } from '../helpers/space.ts';
-import { createKernel, InvalidArgumentError, KernelCompileError } from '../../src/index.ts';
+import { createKernel, createPool, createSpace, InvalidArgumentError, KernelCompileError } from '../../src/index.ts';
+import { requestNodeDevice } from '../../src/node.ts';
+import { PUBLIC_API } from '../../src/kernel/source-rules.ts';
 
 testWithDevice('a kernel that does not compile: typed error with the line in the user’s code', async (ctx) => {
   const { space } = await makeSpace(ctx, { capacity: 64 * KiB, pageSize: 4 * KiB }, 64 * KiB);
@@ -26,4 +28,69 @@ testWithDevice('workgroup sizes and counts over the device limits are refused be
   await expect(space.dispatch(ok, { workgroups: L.maxComputeWorkgroupsPerDimension + 1 })).rejects.toThrow(/maxComputeWorkgroupsPerDimension/);
   await expect(space.dispatch(ok, { workgroups: 1, args: new Array(65).fill(0) })).rejects.toThrow(/at most 64/);
   await expect(space.dispatch(ok, { workgroups: 1, args: [1.5] })).rejects.toThrow(/Float32Array/);
+});
+
+// The documented API, every name of it, as a kernel would call it: PUBLIC_API
+// (src/kernel/source-rules.ts) is what the source rules let through, so each
+// name must compile against the real prelude, in both pipeline variants.
+const API_KERNEL = /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let a = inv.global_id.x * 16u + inv.local_index * 0u;
+  vm_store_u32(a, vm_load_u32(a));
+  vm_store_i32(a, vm_load_i32(a));
+  vm_store_f32(a, vm_load_f32(a));
+  vm_store_vec2u(a, vm_load_vec2u(a));
+  vm_store_vec2i(a, vm_load_vec2i(a));
+  vm_store_vec2f(a, vm_load_vec2f(a));
+  vm_store_vec4u(a, vm_load_vec4u(a));
+  vm_store_vec4i(a, vm_load_vec4i(a));
+  vm_store_vec4f(a, vm_load_vec4f(a));
+  vm_atomic_store_u32(a, vm_atomic_load_u32(a));
+  var x = vm_atomic_add_u32(a, 1u) + vm_atomic_sub_u32(a, 1u) + vm_atomic_max_u32(a, 1u) + vm_atomic_min_u32(a, 1u);
+  x += vm_atomic_and_u32(a, 1u) + vm_atomic_or_u32(a, 1u) + vm_atomic_xor_u32(a, 1u) + vm_atomic_exchange_u32(a, x);
+  let r: VmCasResult = vm_atomic_compare_exchange_u32(a, x, 0u);
+  let s = vm_atomic_add_i32(a, 1) + vm_atomic_sub_i32(a, 1) + vm_arg_i32(1u);
+  if (vm_faulted() || !r.exchanged) { return; }
+  vm_store_u32(a, r.old_value + u32(s) + vm_arg_u32(0u) + u32(vm_arg_f32(2u)));
+}`;
+
+testWithDevice('every name of the documented prelude API compiles, in declared and demand variants', async (ctx) => {
+  const { space } = await makeSpace(ctx, { capacity: 64 * KiB, pageSize: 4 * KiB }, 64 * KiB);
+  const used = new Set(API_KERNEL.match(/\b(vm_\w+|Vm\w+)/g));
+  expect([...used].sort()).toEqual([...PUBLIC_API].sort());
+  const k = createKernel({ label: 'api', code: API_KERNEL });
+  await space.compile(k);
+  await space.compile(k, { demand: true });
+  await space.dispatch(k, { workgroups: 1, write: [{ addr: 0, byteLength: 4 * KiB }] });
+});
+
+testWithDevice('a label is a comment in the linked module, whatever line breaks it holds', async (ctx) => {
+  const { space } = await makeSpace(ctx, { capacity: 64 * KiB, pageSize: 4 * KiB }, 64 * KiB);
+  const label = 'x\r1\v2\f3\u0085 4\u2028 5\u2029 6\n fn vm_w0() {}';
+  await space.compile(createKernel({ label, code: 'fn kernel(inv: VmInvocation) { vm_store_u32(0u, 1u); }' }));
+});
+
+test('head directives are linked at the top: an f16 kernel compiles and runs (devices with shader-f16)', async () => {
+  const node = await requestNodeDevice({ requiredFeatures: ['shader-f16'] }).catch(() => null);
+  if (!node) return; // the adapter has no shader-f16: nothing to show
+  try {
+    const pool = await createPool(node.device, { capacity: 64 * KiB, pageSize: 4 * KiB });
+    const space = createSpace(pool, { size: 64 * KiB });
+    const k = createKernel({
+      label: 'half',
+      workgroupSize: 1,
+      code: 'enable f16;\ndiagnostic(off, derivative_uniformity);\n\nfn kernel(inv: VmInvocation) {\n  let h = f16(vm_load_f32(0u)) * 2.0h;\n  vm_store_f32(0u, f32(h));\n}',
+    });
+    await space.write(0, new Float32Array([1.5]));
+    await space.dispatch(k, { workgroups: 1, write: [{ addr: 0, byteLength: 4 }] });
+    expect(new Float32Array((await space.read(0, 4)).slice().buffer)[0]).toBe(3);
+    // A compile error after the directives still names the user's own line.
+    const bad = createKernel({ label: 'half', code: 'enable f16;\n\nfn kernel(inv: VmInvocation) {\n  let h: f16 = undefined_name;\n}' });
+    const e = await space.compile(bad).catch((x: unknown) => x);
+    expect((e as KernelCompileError).messages[0]).toMatch(/^line 4:/);
+    space.destroy();
+    pool.destroy();
+  } finally {
+    node.destroy();
+  }
 });
