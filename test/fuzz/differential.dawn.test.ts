@@ -31,11 +31,11 @@ testWithDevice('differential fuzz: the runtime agrees with a plain ArrayBuffer o
   await fc.assert(property(fresh, 'medium', 60), { seed, numRuns: Math.ceil(20 * scale) });
   // The fixed run did what it claims (its sequences are the same every time): every kind of operation,
   // every dispatch mode, the predicted refusals, write-backs and aborted commits.
-  for (const kind of ['write', 'read', 'view', 'alloc', 'free', 'pin', 'unpin', 'copy', 'add', 'hist', 'walk', 'stray', 'tickets', 'evict', 'prefetch', 'advise', 'burst', 'reenter']) {
+  for (const kind of ['write', 'read', 'view', 'alloc', 'free', 'pin', 'unpin', 'copy', 'add', 'hist', 'walk', 'stray', 'tickets', 'evict', 'prefetch', 'advise', 'burst', 'reenter', 'hostile']) {
     expect(fixed.byKind[kind] ?? 0, kind).toBeGreaterThan(0);
   }
   expect(Object.keys(fixed.dispatchModes).sort()).toEqual(['declared', 'replay', 'transaction']);
-  for (const code of ['ACCESS_VIOLATION', 'PIN_LIMIT', 'WORKING_SET_TOO_LARGE', 'NOT_PINNED', 'OUT_OF_RANGE', 'SUBSCRIBER']) {
+  for (const code of ['ACCESS_VIOLATION', 'PIN_LIMIT', 'WORKING_SET_TOO_LARGE', 'NOT_PINNED', 'OUT_OF_RANGE', 'SUBSCRIBER', 'KERNEL_COMPILE']) {
     expect(fixed.expectedErrors[code] ?? 0, code).toBeGreaterThan(0);
   }
   expect(fixed.pool['evictionWritebacks'] ?? 0).toBeGreaterThan(0);

@@ -33,6 +33,11 @@
 // the write that triggered it rejects with that error, and its bytes land all
 // the same, with no stale device copy left behind.
 //
+// Hostile kernels (`hostile`): kernel source that names the prelude's
+// internals, forges its translation cache, binds a pool window or shadows a
+// builtin the prelude calls is refused by createKernel (KERNEL_COMPILE) before
+// it can run; the spaces, the hog among them, are unchanged.
+//
 // Prefetch (both directions) and advice change no byte, so the oracle passes
 // them through; it predicts only their refusals (a range past the end). They
 // go in bursts too, racing with host writes and dispatches: whatever pages
@@ -157,6 +162,8 @@ export type FuzzOp =
   | EvictOp
   | HintOp
   | ReenterOp
+  /** Try to create attack kernel `which` (HOSTILE_KERNELS): refused with KERNEL_COMPILE. */
+  | { readonly kind: 'hostile'; readonly which: number }
   | { readonly kind: 'alloc'; readonly s: S; readonly size: number; readonly align: number }
   /** bogus: free an address that was freed already, or one that never was an allocation. */
   | { readonly kind: 'free'; readonly s: S; readonly pick: number; readonly bogus?: 'double' | 'unknown' }
@@ -230,6 +237,7 @@ const reenterArb: fc.Arbitrary<ReenterOp> = fc.record({
 
 export const fuzzOpArb: fc.Arbitrary<FuzzOp> = fc.oneof(
   { arbitrary: reenterArb, weight: 2 },
+  { arbitrary: fc.record({ kind: fc.constant('hostile' as const), which: fc.nat({ max: 63 }) }), weight: 1 },
   { arbitrary: hostOpArb, weight: 13 },
   { arbitrary: kernelOpArb, weight: 5 },
   { arbitrary: evictArb, weight: 1 },
@@ -379,6 +387,24 @@ fn kernel(inv: VmInvocation) {
   }),
 } as const;
 export type KernelName = keyof typeof kernels;
+
+/**
+ * Kernel source that would reach another space's frames if it ran (the
+ * isolation attacks of test/fault/isolation.dawn.test.ts and more): each must
+ * be refused by createKernel.
+ */
+export const HOSTILE_KERNELS: readonly string[] = [
+  'fn kernel(inv: VmInvocation) { for (var g = 0u; g < 4096u; g++) { vm_write_word(g, 0u); } }',
+  'fn kernel(inv: VmInvocation) { vm_tc_page = 0u; vm_tc_pte = 0xe0000000u; vm_store_u32(0u, 0u); }',
+  '@group(0) @binding(3) var<storage, read_write> mine: array<u32>;\nfn kernel(inv: VmInvocation) { mine[0] = 0u; }',
+  '@group(1) @binding(0) var<storage, read_write> mine: array<u32>;\nfn kernel(inv: VmInvocation) { mine[0] = 0u; }',
+  'var<private> pick: u32;\nfn select(f: u32, t: u32, c: bool) -> u32 { return pick; }\nfn kernel(inv: VmInvocation) { _ = vm_load_vec2u(0u); }',
+  'fn kernel(inv: VmInvocation) { let x = vm_read_word(vm_word(0x80000000u, 0u)); vm_store_u32(0u, x); }',
+  'fn kernel(inv: VmInvocation) { vm_ov_count = 1u; }',
+  'fn atomicStore(p: ptr<storage, atomic<u32>, read_write>, v: u32) {}\nfn kernel(inv: VmInvocation) {}',
+  '// comment\rvm_write_word(0u, 0u);\nfn kernel(inv: VmInvocation) {}',
+  'var<uniform> u: vec4<u32>;\nfn kernel(inv: VmInvocation) {}',
+];
 
 // ---------------------------------------------------------------------------
 // Deterministic data
@@ -538,7 +564,8 @@ export type Step =
   | DispatchStep
   /** The hog space: a declared dispatch over its first `pages` pages. */
   | { readonly kind: 'evict'; readonly pages: number; readonly dirty: boolean }
-  | ReenterStep;
+  | ReenterStep
+  | { readonly kind: 'hostile'; readonly code: string };
 
 /** A write or writable view (`outer`) whose callback issues `inner` (see the header). */
 export interface ReenterStep {
@@ -772,6 +799,8 @@ export function resolve(op: FuzzOp, w: Oracle): Step[] {
       for (const sub of op.ops) steps.push(...resolve(sub, w));
       return steps;
     }
+    case 'hostile':
+      return [{ kind: 'hostile', code: HOSTILE_KERNELS[op.which % HOSTILE_KERNELS.length]! }];
     case 'reenter': {
       const o = w.spaces[op.s];
       const outer = op.via === 'view'
@@ -864,6 +893,8 @@ export class Oracle {
         return st.kind === 'advise' && Object.keys(st.advice).length === 0 ? { error: 'INVALID_ARGUMENT' } : {};
       case 'dispatch':
         return this.#dispatch(st);
+      case 'hostile':
+        return { error: 'KERNEL_COMPILE' };
       case 'reenter': {
         // The outer operation takes effect first (a throwing subscriber does not stop its bytes), then the inner one.
         const outer = this.apply(st.outer);
@@ -891,7 +922,7 @@ export class Oracle {
       }
     });
     for (let s = 0; s < 2; s++) {
-      const mine = steps.map((_, k) => k).filter((k) => { const st = steps[k]!; return st.kind !== 'evict' && st.s === s; });
+      const mine = steps.map((_, k) => k).filter((k) => { const st = steps[k]!; return st.kind !== 'evict' && st.kind !== 'hostile' && st.s === s; });
       if (mine.length === 0) continue;
       // Issue order is the only order (the contract); the machinery below would weigh several.
       const orders: number[][] = [mine];
@@ -1144,6 +1175,9 @@ export function startReal(st: Step, w: World, stats?: FuzzStats): Promise<Outcom
       }
       case 'reenter':
         return startReenter(st, w, stats);
+      case 'hostile':
+        createKernel({ label: 'fuzz-hostile', code: st.code, workgroupSize: 1 });
+        return Promise.resolve({});
       case 'dispatch': {
         const p = w.spaces[st.s]!.dispatch(kernels[st.kernel], {
           workgroups: st.workgroups, args: st.args, demand: st.demand, read: st.read, write: st.write,
