@@ -41,6 +41,7 @@ import { resolvePoolOptions } from '../options.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { NO_FRAME, PageFlag, PageState } from '../space/page-table.ts';
 import { coalesce } from './coalesce.ts';
+import { noteMigration } from '../migrate/record.ts';
 import type { PoolImpl } from './pool.ts';
 import { createWindows } from './windows.ts';
 
@@ -242,7 +243,6 @@ function repin(space: SpaceCore): number {
     const [f, n] = frames.takeRun(1, space.id, p);
     assert(n === 1, 'repin: no free frame although the pinned pages fit');
     t.install(p, f);
-    space.bypass?.record(p);
     pages.push(p);
     fr.push(f);
   }
@@ -251,13 +251,6 @@ function repin(space: SpaceCore): number {
   pool.transfer.writeBuffer(space.host, coalesce(pages, fr, wf).map((r) => ({
     hostOffset: r.page * ps, window: Math.floor(r.frame / wf), windowOffset: (r.frame % wf) * ps, byteLength: r.count * ps,
   })));
-  pool.counters.pagesToDevice += pages.length;
-  pool.counters.bytesToDevice += pages.length * ps;
-  if (pool.events.active) {
-    pool.events.emit({
-      type: 'migration', time: performance.now(), start: performance.now(), space: space.label, spaceId: space.id, direction: 'to-device',
-      cause: 'explicit', pages: pages.length, bytes: pages.length * ps, cleared: 0, pageList: Uint32Array.from(pages), clearedList: new Uint32Array(0),
-    });
-  }
+  noteMigration({ space, direction: 'to-device', cause: 'explicit', pages, cleared: [], start: pool.events.now() });
   return pages.length;
 }

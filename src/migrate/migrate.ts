@@ -33,8 +33,7 @@ import { coalesce, type CopyRun } from '../device/coalesce.ts';
 import type { Piece } from '../device/transfer.ts';
 import type { MigrationCause } from '../events.ts';
 import { WRITEBACK_IN_FLIGHT_RINGS } from '../options.ts';
-
-const NO_PAGES = new Uint32Array(0);
+import { noteMigration } from './record.ts';
 
 /** Which pages of a batch a host write invalidated while it was in flight. */
 class StaleSet {
@@ -188,21 +187,10 @@ function evict(pool: PoolImpl, victims: readonly number[], report: MigrationRepo
       }
     });
     pool.trackWriteBack(landed.then(() => {
-      // Finalize page by page: the host copy is now the valid one.
-      let moved = 0;
-      for (const p of pg) {
-        if (!t.landWriteBack(p)) continue;
-        t.countMigration(p, 'to-host');
-        moved++;
-      }
-      pool.counters.pagesToHost += moved;
-      pool.counters.bytesToHost += moved * ps;
-      if (pool.events.active) {
-        pool.events.emit({
-          type: 'migration', time: performance.now(), start, space: space.label, spaceId: space.id, direction: 'to-host', cause: 'eviction',
-          pages: pg.length, bytes: pg.length * ps, cleared: 0, pageList: Uint32Array.from(pg), clearedList: NO_PAGES,
-        });
-      }
+      // Finalize page by page: the host copy is now the valid one — unless a host write superseded it.
+      const moved: number[] = [];
+      for (const p of pg) if (t.landWriteBack(p)) moved.push(p);
+      noteMigration({ space, direction: 'to-host', cause: 'eviction', pages: moved, cleared: [], start });
     }));
   }
 }
@@ -378,9 +366,11 @@ export async function makeResident(
       }
       if (copyP.length > 0) await upload(space, copyP, copyF);
 
-      // ---- phase 3: finalize page by page ----
-      let uploaded = 0;
-      let cleared = 0;
+      // ---- phase 3: finalize page by page, then one record per cause (migrate/record.ts) ----
+      const copied: number[] = [];
+      const zeroed: number[] = [];
+      const copiedAhead: number[] = [];
+      const zeroedAhead: number[] = [];
       for (let k = 0; k < need.length; k++) {
         const p = need[k]!;
         const f = frameOf[k]!;
@@ -388,40 +378,19 @@ export async function makeResident(
           frames.release(f);
           continue;
         }
+        const ahead = prefetched?.has(p) === true;
         if (t.install(p, f)) {
-          space.bypass?.recordCleared(p);
-          pool.counters.pagesCleared++;
+          (ahead ? zeroedAhead : zeroed).push(p);
           report.pagesCleared++;
-          cleared++;
         } else {
-          uploaded++;
-          space.bypass?.record(p);
-          t.countMigration(p, 'to-device');
-          pool.counters.pagesToDevice++;
-          pool.counters.bytesToDevice += ps;
+          (ahead ? copiedAhead : copied).push(p);
           report.pagesUploaded++;
           report.bytesUploaded += ps;
         }
       }
       finalized = true;
-      const done = (p: number) => !w.stale.has(p);
-      const asked = (p: number) => done(p) && !prefetched?.has(p);
-      if (pool.events.active && uploaded + cleared > 0) {
-        const emit = (c: MigrationCause, copied: number[], zeroed: number[]) => {
-          if (copied.length + zeroed.length === 0) return;
-          pool.events.emit({
-            type: 'migration', time: performance.now(), start, space: space.label, spaceId: space.id, direction: 'to-device', cause: c,
-            pages: copied.length, bytes: copied.length * ps, cleared: zeroed.length, pageList: Uint32Array.from(copied), clearedList: Uint32Array.from(zeroed),
-          });
-        };
-        emit(cause, copyP.filter(asked), clearP.filter(asked));
-        if (prefetched && prefetched.size > 0) {
-          const ahead = (p: number) => done(p) && prefetched.has(p);
-          emit('prefetch', copyP.filter(ahead), clearP.filter(ahead));
-        }
-      }
-      // Policies hear which pages the device took (thrashing counts hand-overs; src/policy/thrashing.ts).
-      if (space.policies.hearsMigrations) space.policies.migrated('to-device', cause, need.filter(asked));
+      noteMigration({ space, direction: 'to-device', cause, pages: copied, cleared: zeroed, start });
+      noteMigration({ space, direction: 'to-device', cause: 'prefetch', pages: copiedAhead, cleared: zeroedAhead, start });
     } finally {
       w.remove();
       if (!finalized) {
@@ -484,26 +453,14 @@ export async function writeBackPages(space: SpaceCore, pages: Iterable<number>, 
   } finally {
     w.remove();
   }
-  let moved = 0;
-  const movedList: number[] = [];
+  const moved: number[] = [];
   for (const p of pg) {
     if (w.stale.has(p) || t.state[p] !== PageState.Device) continue;
     t.markClean(p);
-    space.bypass?.record(p);
-    t.countMigration(p, 'to-host');
-    moved++;
-    movedList.push(p);
+    moved.push(p);
   }
-  pool.counters.pagesToHost += moved;
-  pool.counters.bytesToHost += moved * ps;
-  if (pool.events.active && moved > 0) {
-    pool.events.emit({
-      type: 'migration', time: performance.now(), start, space: space.label, spaceId: space.id, direction: 'to-host', cause,
-      pages: moved, bytes: moved * ps, cleared: 0, pageList: Uint32Array.from(movedList), clearedList: NO_PAGES,
-    });
-  }
-  space.policies.migrated('to-host', cause, movedList);
-  return moved;
+  noteMigration({ space, direction: 'to-host', cause, pages: moved, cleared: [], start });
+  return moved.length;
 }
 
 /**
@@ -526,13 +483,7 @@ export async function restoreFromHost(space: SpaceCore, pages: Iterable<number>)
   if (pg.length === 0) return 0;
   const start = space.pool.events.now();
   await upload(space, pg, fr);
-  const bytes = pg.length * space.pageSize;
-  space.pool.counters.bytesToDevice += bytes;
-  if (space.pool.events.active) {
-    space.pool.events.emit({
-      type: 'migration', time: performance.now(), start, space: space.label, spaceId: space.id, direction: 'to-device', cause: 'restore',
-      pages: pg.length, bytes, cleared: 0, pageList: Uint32Array.from(pg), clearedList: NO_PAGES,
-    });
-  }
+  // Counted as pages and bytes alike (it used to count only bytes: the record keeps the totals together).
+  noteMigration({ space, direction: 'to-device', cause: 'restore', pages: pg, cleared: [], start });
   return pg.length;
 }

@@ -135,6 +135,16 @@ export class PolicyHub {
     return pages.length > room ? pages.slice(0, room) : [...pages];
   }
 
+  /**
+   * A finished migration (the record of src/migrate/record.ts, which calls
+   * this for every one): copied and cleared pages alike. The policy decides
+   * which causes matter to it (thrashing: hand-overs only).
+   */
+  heard(r: { readonly direction: 'to-device' | 'to-host'; readonly cause: string; readonly pages: readonly number[]; readonly cleared: readonly number[] }): void {
+    if (!this.#migrationPolicy?.onMigration) return;
+    this.migrated(r.direction, r.cause, r.cleared.length === 0 ? r.pages : [...r.pages, ...r.cleared].sort((x, y) => x - y));
+  }
+
   /** Pages moved (installed or written back) by the migration engine, with its cause. */
   migrated(direction: 'to-device' | 'to-host', cause: string, pages: ArrayLike<number>): void {
     const policy = this.#migrationPolicy;
