@@ -147,7 +147,7 @@ async function shrink(pool: PoolImpl, protect: readonly number[]): Promise<strin
   frames.truncate(first);
   const capacity = first * o.pageSize;
   pool.options = { ...o, capacity, pinLimit: Math.min(o.pinLimit, capacity) };
-  for (const s of pool.spaces.values()) s.resetBindGroup();
+  pool.windowsVersion++; // bind groups are made again at the next pass
   pool.counters.shrinks++;
   return undefined;
 }

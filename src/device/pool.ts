@@ -183,6 +183,8 @@ export class PoolImpl implements Pool {
    * landed. Their pages are InFlight; whoever needs one of them waits here.
    */
   readonly writeBacks = new Set<Promise<void>>();
+  /** Bumped when `windows` changes (a window given back, a new device): bind groups over them are made again. */
+  windowsVersion = 0;
   #nextSpaceId = 1;
   #lockTail: Promise<void> = Promise.resolve();
   #destroyed = false;
@@ -245,6 +247,7 @@ export class PoolImpl implements Pool {
     this.device = device;
     this.options = options;
     this.windows = windows;
+    this.windowsVersion++;
     this.frames = new FrameTable(options.capacity / options.pageSize, options.windowSize / options.pageSize);
     this.transfer = this.#makeTransfer(device, windows, options);
     this.#watch(device);

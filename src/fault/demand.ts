@@ -84,6 +84,7 @@ import { emptyReport, makeResident, restoreFromHost, writeBackPages, type Migrat
 import type { IntervalSubscription } from '../notify/notifier.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { checkBypass, reportUnexpectedFaults } from '../space/strict.ts';
+import { PassResources } from './pass-resources.ts';
 import { Mode, prepare, readPass, replayUnit, submitPass, type Checked, type DemandStats, type DispatchOrder, type DispatchResult, type Prepared } from './pass.ts';
 import {
   bitmapPages, decodeFaults, decodeViolations, MAP_ACCESSED, MAP_WRITTEN, passClearBytes, passReadBytes, testBit, type FaultBatch,
@@ -280,9 +281,10 @@ class DemandRun {
       const [x, y, z] = prep.kernel.workgroupSize;
       // A word per invocation, or a bit per workgroup.
       const words = replayUnit(prep.kernel, prep.total) === 'invocation' ? prep.total * x * y * z : Math.ceil(prep.total / 32);
-      await space.ensureCompletionWords(words);
+      const res = PassResources.of(space);
+      await res.ensureCompletionWords(words);
       const enc = space.pool.device.createCommandEncoder({ label: `${space.label}:clear-completion` });
-      enc.clearBuffer(space.log, this.#clearBytes, words * 4);
+      enc.clearBuffer(res.log, this.#clearBytes, words * 4);
       space.pool.device.queue.submit([enc.finish()]);
     }
     const slices: [number, number][] = [[0, prep.total]];

@@ -14,6 +14,7 @@ import { pipelineFor } from '../kernel/pipelines.ts';
 import { FAULT_BATCH_ENTRIES, MAX_KERNEL_ARGS, MAX_REPLAY_INVOCATIONS, MAX_REPLAY_WORKGROUPS, VIOLATION_LOG_ENTRIES } from '../options.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { bitmapWords, type RecordRegion } from './records.ts';
+import { PassResources } from './pass-resources.ts';
 
 export interface Range {
   readonly addr: number;
@@ -305,6 +306,8 @@ export interface SubmittedPass {
   readonly out: GPUBuffer;
   readonly scope: Promise<GPUError | null>;
   readonly readBytes: number;
+  /** The resources it used (its read-back goes back to them). */
+  readonly resources: PassResources;
 }
 
 /**
@@ -316,36 +319,37 @@ export function submitPass(space: SpaceCore, prep: Prepared, spec: PassSpec): Su
   const device = space.pool.device;
   const [gx, gy, gz] = prep.grid;
   const header = new Uint32Array([space.pageCount, spec.mode, bitmapWords(space.pageCount), spec.sliceBase, gx, gy, gz, spec.sliceEnd]);
-  device.queue.writeBuffer(space.uniforms, 0, header);
-  device.queue.writeBuffer(space.uniforms, 32, prep.args);
-  const out = space.takeLogReadback();
+  const res = PassResources.of(space);
+  device.queue.writeBuffer(res.uniforms, 0, header);
+  device.queue.writeBuffer(res.uniforms, 32, prep.args);
+  const out = res.takeReadback();
   const label = prep.kernel.label;
   device.pushErrorScope('validation');
   const enc = device.createCommandEncoder({ label: `${space.label}:dispatch:${label}` });
-  enc.clearBuffer(space.log, 0, spec.clearBytes);
-  for (const r of spec.regions ?? []) enc.clearBuffer(space.log, r.offset, r.bytes);
+  enc.clearBuffer(res.log, 0, spec.clearBytes);
+  for (const r of spec.regions ?? []) enc.clearBuffer(res.log, r.offset, r.bytes);
   const pass = enc.beginComputePass({ label: `${space.label}:${label}` });
   pass.setPipeline(prep.pipeline);
-  pass.setBindGroup(0, space.bindGroup());
+  pass.setBindGroup(0, res.bindGroup());
   const [x, y, z] = launchFor(space, prep, spec);
   // A zero count is valid WebGPU but Dawn warns about it; the kernel simply does not run.
   if (x * y * z > 0) pass.dispatchWorkgroups(x, y, z);
   pass.end();
-  enc.copyBufferToBuffer(space.log, 0, out, 0, spec.readBytes);
+  enc.copyBufferToBuffer(res.log, 0, out, 0, spec.readBytes);
   let readBytes = spec.readBytes;
   for (const r of spec.regions ?? []) {
-    enc.copyBufferToBuffer(space.log, r.offset, out, readBytes, r.bytes);
+    enc.copyBufferToBuffer(res.log, r.offset, out, readBytes, r.bytes);
     readBytes += r.bytes;
   }
   device.queue.submit([enc.finish()]);
-  return { out, scope: device.popErrorScope(), readBytes };
+  return { out, scope: device.popErrorScope(), readBytes, resources: res };
 }
 
 /** Wait for a submitted pass and return its record. */
 export async function readPass(space: SpaceCore, label: string, sub: SubmittedPass): Promise<Uint32Array> {
   const err = await sub.scope;
   if (err) {
-    space.recycleLogReadback(sub.out);
+    sub.resources.recycleReadback(sub.out);
     throw new GpuValidationError(`dispatch "${label}"`, err.message);
   }
   try {
@@ -358,6 +362,6 @@ export async function readPass(space: SpaceCore, label: string, sub: SubmittedPa
   }
   const rec = new Uint32Array(sub.out.getMappedRange(0, sub.readBytes).slice(0));
   sub.out.unmap();
-  space.recycleLogReadback(sub.out);
+  sub.resources.recycleReadback(sub.out);
   return rec;
 }

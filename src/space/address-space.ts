@@ -44,6 +44,7 @@ import type { HostOp } from '../events.ts';
 import { adviceBits, adviceOf, type Advice, type AdviceState } from '../policy/advice.ts';
 import type { SpacePolicies } from '../policy/hub.ts';
 import { prefetchToDevice, prefetchToHost, type PrefetchResult } from '../migrate/prefetch.ts';
+import { pinPages, unpinPages } from '../migrate/pin.ts';
 
 export interface SpaceOptions {
   /** Bytes of virtual address space: a multiple of the pool's page size, at most 4 GiB. */
@@ -527,31 +528,7 @@ class AddressSpaceImpl implements AddressSpace {
     const last = c.pageOf(addr + byteLength - 1);
     await pool.withLock(async () => {
       c.check();
-      const t = c.table;
-      let fresh = 0;
-      for (let p = first; p <= last; p++) if (t.pins[p] === 0) fresh++;
-      const ps = c.pageSize;
-      if ((pool.pinnedPages + fresh) * ps > pool.pinLimit) {
-        throw new PinLimitError(fresh * ps, pool.pinnedPages * ps, pool.pinLimit);
-      }
-      pool.groups.checkPin(c, fresh);
-      const pages = new Uint32Array(last - first + 1).map((_, i) => first + i);
-      await makeResident(c, pages, emptyReport(), 'explicit');
-      // Pages a host write dropped during the fault-in come again (retry, bounded by the host's own writes).
-      while (pages.some((p) => !t.isResident(p))) await makeResident(c, pages, emptyReport(), 'explicit');
-      for (const p of pages) {
-        if (t.pins[p] === MAX_PINS) throw new InvalidArgumentError(`pin: page ${p} is pinned ${MAX_PINS} times already`);
-      }
-      for (const p of pages) t.pin(p);
-      try {
-        await pool.settleWriteBacks(); // what the fault-in evicted reads as host-valid once pin() resolves
-      } catch (e) {
-        // The device was lost meanwhile: a pin() that fails takes no pin. Both counts go back: the space's is
-        // what its memory group's pinned bytes and pin limit are summed from (groups.ts). An unpin() made while
-        // this pin was pending (it works while lost) may have dropped the pin already: never below zero.
-        for (const p of pages) t.unpin(p);
-        throw e;
-      }
+      await pinPages(c, first, last);
       this.#hostEvent('pin', addr, byteLength, start);
     });
   }
@@ -563,10 +540,8 @@ class AddressSpaceImpl implements AddressSpace {
     c.checkRange('unpin', addr, byteLength);
     const first = c.pageOf(addr);
     const last = c.pageOf(addr + byteLength - 1);
-    const t = c.table;
     const start = this.#pool.events.now();
-    for (let p = first; p <= last; p++) if (t.pins[p] === 0) throw new NotPinnedError(p * c.pageSize);
-    for (let p = first; p <= last; p++) t.unpin(p);
+    unpinPages(c, first, last);
     this.#hostEvent('unpin', addr, byteLength, start);
   }
 

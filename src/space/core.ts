@@ -5,22 +5,15 @@
 // place where device copies are dropped for coherence.
 
 import { DestroyedError, InvalidArgumentError, OutOfRangeError, type LostRange } from '../errors.ts';
-import { BufferUsage } from '../gpu/constants.ts';
 import { GpuPageTable } from '../device/gpu-page-table.ts';
-import { allocate } from '../device/gpu-memory.ts';
 import type { PoolImpl } from '../device/pool.ts';
-import { layoutFor } from '../kernel/pipelines.ts';
 import { IntervalNotifier } from '../notify/notifier.ts';
-import { MAX_KERNEL_ARGS, NULL_GUARD } from '../options.ts';
-import { passReadBytes, recordBytes } from '../fault/records.ts';
+import { NULL_GUARD } from '../options.ts';
 import { VirtualAllocator } from './allocator.ts';
 import { pageRanges, PageState, PageTable } from './page-table.ts';
 import { BypassDetector } from './strict.ts';
 import type { Piece } from '../device/transfer.ts';
 import { PolicyHub, type SpacePolicies } from '../policy/hub.ts';
-
-/** Bytes of the per-space uniform block: 8 header words (VmUniforms) + MAX_KERNEL_ARGS argument words. */
-export const UNIFORM_BYTES = 32 + MAX_KERNEL_ARGS * 4;
 
 export class SpaceCore {
   readonly id: number;
@@ -31,18 +24,10 @@ export class SpaceCore {
   readonly pageCount: number;
   readonly host: Uint8Array;
   readonly table: PageTable;
-  /** GPU buffers of this space (page table, uniforms, record): made anew on a new device by rebind(). */
+  /** The device page table: made anew on a new device by rebind(). (The passes' own buffers: src/fault/pass-resources.ts.) */
   gpt: GpuPageTable;
   readonly notifier = new IntervalNotifier();
   readonly allocator: VirtualAllocator;
-  uniforms: GPUBuffer;
-  /** The record buffer passes write (violations, faults, page bitmaps, workgroup completion): src/fault/records.ts. */
-  #log: GPUBuffer;
-  #logCompletionWords = 0;
-  #bindGroup: GPUBindGroup | undefined;
-  /** MAP_READ buffers for records, reused: one per pass in flight, each big enough for a demand pass. */
-  readonly #logReadbacks: GPUBuffer[] = [];
-  #logReadbacksMade = 0;
   readonly label: string;
   /** Pages of this space with pins > 0 (its share of pool.pinnedPages; groups sum it): the page table's count. */
   get pinnedPages(): number {
@@ -56,6 +41,8 @@ export class SpaceCore {
   #destroyed = false;
   /** destroy() was called from inside an invalidation of this space (a subscriber or a writable view): done when it ends. */
   #destroyAfterInvalidation = false;
+  /** What the modules that own resources of this space (fault/pass-resources.ts) give back when it is destroyed. */
+  readonly #disposers: (() => void)[] = [];
 
   constructor(id: number, pool: PoolImpl, size: number, label: string, strict: boolean, policies: SpacePolicies) {
     this.id = id;
@@ -74,41 +61,11 @@ export class SpaceCore {
     this.policies = new PolicyHub(this, policies);
     const device = pool.device;
     this.gpt = new GpuPageTable(device, this.table.frame, label);
-    this.uniforms = device.createBuffer({ label: `${label}:uniforms`, size: UNIFORM_BYTES, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST });
-    this.#log = this.#makeLog(0);
   }
 
-  #makeLog(completionWords: number): GPUBuffer {
-    return this.pool.device.createBuffer({
-      label: `${this.label}:record`,
-      size: recordBytes(this.pageCount, completionWords),
-      usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST,
-    });
-  }
-
-  get log(): GPUBuffer {
-    return this.#log;
-  }
-
-  /**
-   * Grow the record buffer to hold `words` completion words (replay mode),
-   * through the pool's allocator (it may be megabytes: out of memory, the pool
-   * gives memory back first). The old one is destroyed after queued work.
-   */
-  async ensureCompletionWords(words: number): Promise<void> {
-    if (words <= this.#logCompletionWords) return;
-    const log = await allocate(this.pool, {
-      label: `${this.label}:record`, size: recordBytes(this.pageCount, words), usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST,
-    });
-    this.#log.destroy();
-    this.#log = log;
-    this.#logCompletionWords = words;
-    this.#bindGroup = undefined;
-  }
-
-  /** The pool's windows changed (a window given back): bind them again at the next pass. */
-  resetBindGroup(): void {
-    this.#bindGroup = undefined;
+  /** Run `fn` when the space is destroyed (resources other modules made for it). */
+  onDestroy(fn: () => void): void {
+    this.#disposers.push(fn);
   }
 
   get destroyed(): boolean {
@@ -133,23 +90,6 @@ export class SpaceCore {
     this.pool.check(this);
   }
 
-  bindGroup(): GPUBindGroup {
-    // One bind group serves both window types: the layout says "storage" either way.
-    let bg = this.#bindGroup;
-    if (!bg) {
-      const device = this.pool.device;
-      const entries: GPUBindGroupEntry[] = [
-        { binding: 0, resource: { buffer: this.uniforms } },
-        { binding: 1, resource: { buffer: this.gpt.buffer } },
-        { binding: 2, resource: { buffer: this.#log } },
-      ];
-      this.pool.windows.forEach((w, i) => entries.push({ binding: 3 + i, resource: { buffer: w } }));
-      bg = device.createBindGroup({ label: `${this.label}:bind-group`, layout: layoutFor(device, this.pool.windowCount).bgl, entries });
-      this.#bindGroup = bg;
-    }
-    return bg;
-  }
-
   /** Validate a byte range [addr, addr + byteLength) of this space; throws a typed error naming the fix. */
   checkRange(what: string, addr: unknown, byteLength: unknown, allowZero = false): void {
     if (typeof addr !== 'number' || !Number.isInteger(addr) || addr < 0) {
@@ -161,20 +101,6 @@ export class SpaceCore {
     if (addr + byteLength > this.size || (byteLength === 0 && addr > this.size)) {
       throw new OutOfRangeError(what, addr, byteLength, this.size);
     }
-  }
-
-  takeLogReadback(): GPUBuffer {
-    const b = this.#logReadbacks.pop();
-    if (b) return b;
-    this.#logReadbacksMade++;
-    return this.pool.device.createBuffer({
-      label: `${this.label}:record-readback[${this.#logReadbacksMade - 1}]`, size: passReadBytes(this.pageCount), usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST,
-    });
-  }
-
-  recycleLogReadback(b: GPUBuffer): void {
-    if (this.#destroyed) b.destroy();
-    else this.#logReadbacks.push(b);
   }
 
   pageOf(addr: number): number {
@@ -272,17 +198,9 @@ export class SpaceCore {
    * pinned pages again.
    */
   rebind(): void {
-    const device = this.pool.device;
     this.gpt.destroy();
-    this.uniforms.destroy();
-    this.#log.destroy();
-    for (const b of this.#logReadbacks.splice(0)) b.destroy();
-    this.gpt = new GpuPageTable(device, this.table.frame, this.label);
+    this.gpt = new GpuPageTable(this.pool.device, this.table.frame, this.label);
     this.table.resetDevice(); // after the new device page table exists: it hears the change
-    this.uniforms = device.createBuffer({ label: `${this.label}:uniforms`, size: UNIFORM_BYTES, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST });
-    this.#logCompletionWords = 0;
-    this.#log = this.#makeLog(0);
-    this.#bindGroup = undefined;
   }
 
   detachFromPool(): void {
@@ -303,8 +221,6 @@ export class SpaceCore {
     }
     this.#destroyed = true;
     this.gpt.destroy();
-    this.uniforms.destroy();
-    this.#log.destroy();
-    for (const b of this.#logReadbacks.splice(0)) b.destroy();
+    for (const fn of this.#disposers.splice(0)) fn();
   }
 }

@@ -5,6 +5,7 @@
 // runs the same pattern both ways and compares counts.
 
 import fc from 'fast-check';
+import { PassResources } from '../../src/fault/pass-resources.ts';
 import { expect } from 'vitest';
 import { testWithDevice, KiB } from '../helpers/gpu.ts';
 import { coreOf, makeSpace, poolImpl, readWord, u32 } from '../helpers/space.ts';
@@ -38,12 +39,12 @@ const declareOnly = (space: AddressSpace, page: number) =>
 
 /** Hold back the read-back of the next pass's record until open(): its dispatch completes late. */
 function holdNextRecord(space: AddressSpace): { open(): void } {
-  const core = coreOf(space);
-  const take = core.takeLogReadback.bind(core);
+  const core = PassResources.of(coreOf(space));
+  const take = core.takeReadback.bind(core);
   let open!: () => void;
   const opened = new Promise<void>((r) => (open = r));
-  core.takeLogReadback = () => {
-    core.takeLogReadback = take;
+  core.takeReadback = () => {
+    core.takeReadback = take;
     const b = take();
     const map = b.mapAsync.bind(b);
     b.mapAsync = (...args: Parameters<GPUBuffer['mapAsync']>) => opened.then(() => map(...args)).finally(() => (b.mapAsync = map));

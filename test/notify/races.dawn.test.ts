@@ -6,6 +6,7 @@
 // test states the one serial order the result must equal, and the notifier's
 // sequence protocol is exercised by the runtime's own retry loops and by a
 // user subscriber's.
+import { PassResources } from '../../src/fault/pass-resources.ts';
 import { expect } from 'vitest';
 import { testWithDevice, KiB } from '../helpers/gpu.ts';
 import { affine, copyKernel, coreOf, duringFirstCopy, inPlace, makeSpace, u32 } from '../helpers/space.ts';
@@ -111,14 +112,14 @@ function atFirstEvent(pool: Pool, pick: (e: HmmEvent) => boolean, action: () => 
  * is free again, the kernel is queued or running on the GPU).
  */
 function afterNextSubmit(space: AddressSpace, action: () => void): { fired(): boolean } {
-  const core = coreOf(space);
-  const take = core.takeLogReadback.bind(core);
+  const core = PassResources.of(coreOf(space));
+  const take = core.takeReadback.bind(core);
   let done = false;
-  core.takeLogReadback = () => {
+  core.takeReadback = () => {
     const buffer = take();
     if (!done) {
       done = true;
-      core.takeLogReadback = take;
+      core.takeReadback = take;
       const map = buffer.mapAsync.bind(buffer);
       buffer.mapAsync = (...args: Parameters<GPUBuffer['mapAsync']>) => {
         buffer.mapAsync = map;

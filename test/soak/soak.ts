@@ -15,6 +15,7 @@
 // operations are where spans overlap. Used by test/soak/soak.dawn.test.ts
 // (bounded) and scripts/soak.ts (`npm run soak`, minutes).
 
+import { PassResources } from '../../src/fault/pass-resources.ts';
 import fc from 'fast-check';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -165,14 +166,14 @@ export async function runSoak(device: GPUDevice, options: SoakOptions): Promise<
   };
   try {
     for (const op of maxima(SOAK_CONFIG)) await session.run(op);
-    // Record read-backs: a space keeps one for each of its passes ever in flight at once — at most 2 for a
-    // fuzzed space (bursts float one declared dispatch beside the demand ones, which hold the pool lock),
-    // 5 for the hog (a burst of evictions). Whether the warm-up reached that depends on timing, so they
-    // are taken and given back here: any further one is a leak.
-    for (const [space, n] of [[world.spaces[0], 2], [world.spaces[1], 2], [world.hog, 5]] as const) {
-      const core = coreOf(space);
-      const taken = Array.from({ length: n }, () => core.takeLogReadback());
-      for (const b of taken) core.recycleLogReadback(b);
+    // Record read-backs: a space keeps one for each of its passes ever in flight at once — at most one per
+    // operation of a burst (5: its declared dispatches are all submitted before the first record is read),
+    // and as many for the hog (a burst of evictions). Whether the warm-up reached that depends on timing,
+    // so they are taken and given back here: any further one is a leak.
+    for (const [space, n] of [[world.spaces[0], 5], [world.spaces[1], 5], [world.hog, 5]] as const) {
+      const res = PassResources.of(coreOf(space));
+      const taken = Array.from({ length: n }, () => res.takeReadback());
+      for (const b of taken) res.recycleReadback(b);
     }
     const total = options.seconds * 1000;
     const warm = total * (options.warmup ?? 0.25);

@@ -1,0 +1,121 @@
+// The GPU resources one space's passes use, owned here (not by the space): the
+// uniform block (the VmUniforms header and the dispatch's argument words), the
+// record buffer the prelude writes (src/fault/records.ts), the MAP_READ
+// buffers its records are read back through (one per pass in flight, reused),
+// and the bind group that puts them beside the pool's windows.
+//
+// One set per space per device: made at the space's first pass; made anew when
+// the pool moved to a new device (recover); the bind group made anew when the
+// pool's windows changed (an out-of-memory shrink gives one back:
+// pool.windowsVersion); destroyed with the space.
+
+import { BufferUsage } from '../gpu/constants.ts';
+import { allocate } from '../device/gpu-memory.ts';
+import { layoutFor } from '../kernel/pipelines.ts';
+import { MAX_KERNEL_ARGS } from '../options.ts';
+import type { SpaceCore } from '../space/core.ts';
+import { passReadBytes, recordBytes } from './records.ts';
+
+/** Bytes of the per-space uniform block: 8 header words (VmUniforms) + MAX_KERNEL_ARGS argument words. */
+export const UNIFORM_BYTES = 32 + MAX_KERNEL_ARGS * 4;
+
+export class PassResources {
+  readonly device: GPUDevice;
+  readonly #space: SpaceCore;
+  readonly uniforms: GPUBuffer;
+  #log: GPUBuffer;
+  #logCompletionWords = 0;
+  #bindGroup: GPUBindGroup | undefined;
+  #bindGroupWindows = -1;
+  readonly #readbacks: GPUBuffer[] = [];
+  #readbacksMade = 0;
+  #destroyed = false;
+
+  private constructor(space: SpaceCore) {
+    this.#space = space;
+    this.device = space.pool.device;
+    this.uniforms = this.device.createBuffer({ label: `${space.label}:uniforms`, size: UNIFORM_BYTES, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST });
+    this.#log = this.device.createBuffer({
+      label: `${space.label}:record`, size: recordBytes(space.pageCount, 0), usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST,
+    });
+  }
+
+  /** The space's resources on its pool's device now (made, or made anew after recover). */
+  static of(space: SpaceCore): PassResources {
+    let r = byspace.get(space);
+    if (r && r.device !== space.pool.device) {
+      r.destroy();
+      r = undefined;
+    }
+    if (!r) {
+      const made = new PassResources(space);
+      byspace.set(space, made);
+      space.onDestroy(() => made.destroy());
+      r = made;
+    }
+    return r;
+  }
+
+  /** The record buffer passes write (violations, faults, page bitmaps, workgroup completion). */
+  get log(): GPUBuffer {
+    return this.#log;
+  }
+
+  /**
+   * Grow the record buffer to hold `words` completion words (replay mode),
+   * through the pool's allocator (it may be megabytes: out of memory, the pool
+   * gives memory back first). The old one is destroyed after queued work.
+   */
+  async ensureCompletionWords(words: number): Promise<void> {
+    if (words <= this.#logCompletionWords) return;
+    const s = this.#space;
+    const log = await allocate(s.pool, {
+      label: `${s.label}:record`, size: recordBytes(s.pageCount, words), usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST,
+    });
+    this.#log.destroy();
+    this.#log = log;
+    this.#logCompletionWords = words;
+    this.#bindGroup = undefined;
+  }
+
+  bindGroup(): GPUBindGroup {
+    // One bind group serves both window types: the layout says "storage" either way.
+    const pool = this.#space.pool;
+    if (!this.#bindGroup || this.#bindGroupWindows !== pool.windowsVersion) {
+      const entries: GPUBindGroupEntry[] = [
+        { binding: 0, resource: { buffer: this.uniforms } },
+        { binding: 1, resource: { buffer: this.#space.gpt.buffer } },
+        { binding: 2, resource: { buffer: this.#log } },
+      ];
+      pool.windows.forEach((w, i) => entries.push({ binding: 3 + i, resource: { buffer: w } }));
+      this.#bindGroup = this.device.createBindGroup({ label: `${this.#space.label}:bind-group`, layout: layoutFor(this.device, pool.windowCount).bgl, entries });
+      this.#bindGroupWindows = pool.windowsVersion;
+    }
+    return this.#bindGroup;
+  }
+
+  takeReadback(): GPUBuffer {
+    const b = this.#readbacks.pop();
+    if (b) return b;
+    this.#readbacksMade++;
+    return this.device.createBuffer({
+      label: `${this.#space.label}:record-readback[${this.#readbacksMade - 1}]`, size: passReadBytes(this.#space.pageCount), usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST,
+    });
+  }
+
+  recycleReadback(b: GPUBuffer): void {
+    if (this.#destroyed || this.#space.destroyed) b.destroy();
+    else this.#readbacks.push(b);
+  }
+
+  destroy(): void {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    this.uniforms.destroy();
+    this.#log.destroy();
+    for (const b of this.#readbacks.splice(0)) b.destroy();
+    if (byspace.get(this.#space) === this) byspace.delete(this.#space);
+  }
+}
+
+const byspace = new WeakMap<SpaceCore, PassResources>();
