@@ -14,7 +14,7 @@
 //   metadata   host bytes of page-table state per page                    ≤ 16
 
 import { createKernel, createPool, createSpace, type AddressSpace, type Kernel, type Pool } from '../src/index.ts';
-import { spaceCore } from '../src/space/address-space.ts';
+import { spaceCore } from '../src/space/core.ts';
 import { PageTable } from '../src/space/page-table.ts';
 import { GpuPageTable } from '../src/device/gpu-page-table.ts';
 import { FrameTable } from '../src/device/frames.ts';

@@ -17,12 +17,13 @@
  * @module webgpu-hmm
  */
 
-export { createPool, type Pool, type PoolStats, type PoolBudget } from './device/pool.ts';
+export { createPool } from './api/pool.ts';
+export type { Pool, PoolStats, PoolBudget } from './device/pool.ts';
 export { createGroup, type MemoryGroup, type GroupOptions, type GroupUsage } from './device/groups.ts';
 export type { RecoveryReport } from './device/loss.ts';
 export {
   createSpace, type AddressSpace, type SpaceOptions, type Residency, type ViewMode, type PrefetchOptions,
-} from './space/address-space.ts';
+} from './api/address-space.ts';
 export type { PrefetchResult } from './migrate/prefetch.ts';
 export type { Advice, AdviceState, PreferredLocation, AccessedBy } from './policy/advice.ts';
 export { createKernel, type Kernel, type KernelDescriptor } from './kernel/kernel.ts';
@@ -35,7 +36,8 @@ export type {
   PassEvent, DispatchEvent, HostEvent, ViolationEvent, UnexpectedFaultEvent, BypassEvent, ThrashingEvent, PressureEvent, PressureKind,
 } from './events.ts';
 export { recordTrace, type TraceRecorder, type TraceOptions, type ChromeTrace, type TraceEvent } from './trace/chrome-trace.ts';
-export { createLedger, type Ledger, type LedgerEntry, type ByCause } from './trace/ledger.ts';
+export { createLedger } from './api/ledger.ts';
+export type { Ledger, LedgerEntry, ByCause } from './trace/ledger.ts';
 export type { PoolOptions, PressureOptions, DensityPrefetchOptions, ThrashingOptions } from './options.ts';
 export {
   DEFAULT_PAGE_SIZE, MIN_PAGE_SIZE, MAX_PAGE_SIZE, MAX_SPACE_SIZE,

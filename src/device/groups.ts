@@ -37,10 +37,9 @@
 // built here are the policy: eviction.ts applies them and changes nothing else.
 
 import { GroupPinLimitError, InvalidArgumentError, PoolMismatchError, WorkingSetTooLargeError } from '../errors.ts';
-import type { SpaceCore } from '../space/core.ts';
 import type { VictimQuery } from './eviction.ts';
 import { FREE } from './frames.ts';
-import { PoolImpl, type Pool } from './pool.ts';
+import { PoolImpl, type Pool, type PoolMember } from './pool.ts';
 
 export interface GroupOptions {
   /** A name for errors, budgets and events. Default `group<n>`. */
@@ -123,13 +122,13 @@ export class GroupImpl implements MemoryGroup {
 
 /** The pool's groups: membership, accounting and the group-aware victim queries. Owned by the pool. */
 export class GroupTable {
-  readonly pool: PoolImpl;
+  readonly pool: PoolImpl<PoolMember>;
   readonly root: GroupImpl;
   /** Every group, root first, in creation order. */
   readonly #all: GroupImpl[];
   readonly #ofSpace = new Map<number, GroupImpl>();
 
-  constructor(pool: PoolImpl) {
+  constructor(pool: PoolImpl<PoolMember>) {
     this.pool = pool;
     this.root = new GroupImpl(this, 'root', pool.frameCount, 0, Math.floor(pool.pinLimit / pool.pageSize), true);
     this.#all = [this.root];
@@ -309,11 +308,10 @@ export class GroupTable {
    * pool less what others' pins and min protection hold, and less the pins of
    * the space's own group outside `pages`, capped by the group's max.
    */
-  availableFrames(space: SpaceCore, pages: Uint32Array): { available: number; group: GroupImpl | undefined } {
+  availableFrames(space: PoolMember, pages: Uint32Array): { available: number; group: GroupImpl | undefined } {
     const pool = this.pool;
-    const pins = space.table.pins;
     let pinnedInside = 0;
-    for (const p of pages) if (pins[p]! > 0) pinnedInside++;
+    for (const p of pages) if (space.isPinned(p)) pinnedInside++;
     const poolAvailable = pool.frameCount - (pool.pinnedPages - pinnedInside);
     if (!this.limited) return { available: poolAvailable, group: undefined };
     const g = this.of(space.id);
@@ -327,7 +325,7 @@ export class GroupTable {
   }
 
   /** Refuse a pin of `fresh` more pages of `space` past its group's pin limit (the root: the pool's, checked by the caller). */
-  checkPin(space: SpaceCore, fresh: number): void {
+  checkPin(space: PoolMember, fresh: number): void {
     const g = this.of(space.id);
     if (g.isRoot || fresh === 0) return;
     const pinned = this.pinnedPages(g);
@@ -337,12 +335,12 @@ export class GroupTable {
   }
 
   /** Throw WorkingSetTooLargeError before moving anything if `pages` cannot fit (naming the group when its max is what binds). */
-  checkFits(space: SpaceCore, pages: Uint32Array): void {
+  checkFits(space: PoolMember, pages: Uint32Array): void {
     const { available, group } = this.availableFrames(space, pages);
     if (pages.length > available) throw this.tooLarge(space, pages.length, available, group);
   }
 
-  tooLarge(space: SpaceCore, needPages: number, availablePages: number, group: GroupImpl | undefined): WorkingSetTooLargeError {
+  tooLarge(space: PoolMember, needPages: number, availablePages: number, group: GroupImpl | undefined): WorkingSetTooLargeError {
     const pool = this.pool;
     const ps = pool.pageSize;
     if (!group) {

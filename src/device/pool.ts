@@ -2,21 +2,62 @@
 // GPUBuffers ("windows", each at most one storage binding), with a capacity
 // budget smaller than the spaces it serves (oversubscription). Several
 // address spaces may share one pool; each space reaches only its own frames
-// through its own page table. The pool owns the frame table, the transfer
-// rings, the pin accounting and the pool lock that serializes migrations.
+// through its own page table. The pool owns the frame table, the windows, the
+// transfer rings, the event bus, the loss state and the pool lock that
+// serializes migrations.
+//
+// Layering: device/ knows frames, windows and buffers, not what a space or a
+// migration is. The pool sees its spaces only as PoolMembers (the few things
+// eviction accounting, memory groups and loss reports need of them), and what
+// it must ask of the layers above — give a window back when the device is out
+// of memory (an eviction), move to a new device after a loss — it asks through
+// the PoolHooks it was created with (src/api/pool.ts wires them to migrate/).
 
 import { assert } from '../assert.ts';
 import { DestroyedError, InvalidArgumentError } from '../errors.ts';
 import { Transfer } from './transfer.ts';
-import { resolvePoolOptions, RUNTIME_STORAGE_BINDINGS, type PoolOptions, type ResolvedPoolOptions } from '../options.ts';
-import type { SpaceCore } from '../space/core.ts';
+import type { LostRange } from '../errors.ts';
+import type { PoolOptions, ResolvedPoolOptions } from '../options.ts';
 import { FrameTable } from './frames.ts';
 import { GroupTable, type GroupUsage } from './groups.ts';
-import { createPressureMonitor } from '../trace/pressure.ts';
-import { failure, lossError, LossState, noteLost, recoverPool, type RecoveryReport } from './loss.ts';
+import { failure, lossError, LossState, noteLost, type RecoveryReport } from './loss.ts';
 import { allocate } from './gpu-memory.ts';
-import { createWindows } from './windows.ts';
 import { EventBus, type HmmEventListener, type PressureEvent } from '../events.ts';
+
+/**
+ * What the pool knows of an address space that holds its frames (src/space/core.ts
+ * implements it): enough for frame accounting, memory groups, pins and loss reports.
+ */
+export interface PoolMember {
+  /** The frame table's owner id (1-based). */
+  readonly id: number;
+  readonly label: string;
+  readonly destroyed: boolean;
+  readonly pageCount: number;
+  /** Pages with pins > 0. */
+  readonly pinnedPages: number;
+  isPinned(page: number): boolean;
+  /** The page's frame, or NO_FRAME (0xffffffff). */
+  frameOf(page: number): number;
+  /** Ranges whose only valid copy is on the device (a loss would lose them). */
+  deviceOnlyRanges(): LostRange[];
+  /** The pool was destroyed: the member must not give frames back to it. */
+  detachFromPool(): void;
+}
+
+/** What the pool asks of the layers above it (given by createPool: src/api/pool.ts). */
+export interface PoolHooks<M extends PoolMember> {
+  /**
+   * The device is out of memory: give the pool's last window back (its pages
+   * written home and dropped), leaving `protect`'s frames alone. Undefined when
+   * done, else why not (the end of a GpuOutOfMemoryError message).
+   */
+  shrink(pool: PoolImpl<M>, protect: readonly number[]): Promise<string | undefined>;
+  /** pool.recover(device). */
+  recover(pool: PoolImpl<M>, device: GPUDevice): Promise<RecoveryReport>;
+  /** Check the members' own state (page tables) after the pool's: pool.checkInvariants(). */
+  checkMember(member: M): void;
+}
 
 export interface PoolStats {
   /** Bytes of device memory the pool uses now: less than requestedCapacity when the device ran out of memory. */
@@ -147,9 +188,9 @@ export interface PoolCounters {
 }
 
 /** The pools of each device not destroyed yet (PoolImpl.#watchLoss). */
-const livePools = new WeakMap<GPUDevice, Set<PoolImpl>>();
+const livePools = new WeakMap<GPUDevice, Set<{ readonly destroyed: boolean; readonly device: GPUDevice; noteLost(info: GPUDeviceLostInfo): void }>>();
 
-export class PoolImpl implements Pool {
+export class PoolImpl<M extends PoolMember = PoolMember> implements Pool {
   /** The device, its windows, frames and transfer rings: replaced together by recover() (device/loss.ts). */
   device: GPUDevice;
   options: ResolvedPoolOptions;
@@ -171,7 +212,8 @@ export class PoolImpl implements Pool {
   /** Memory groups: membership, limits, the group-aware victim queries (groups.ts). */
   readonly groups: GroupTable;
   /** Spaces by id (1-based, the frame table's owner ids). */
-  readonly spaces = new Map<number, SpaceCore>();
+  readonly spaces = new Map<number, M>();
+  readonly #hooks: PoolHooks<M>;
   /** Pages with pins > 0, all spaces together: derived from the spaces' page tables (I6), never stored. */
   get pinnedPages(): number {
     let n = 0;
@@ -189,7 +231,10 @@ export class PoolImpl implements Pool {
   #lockTail: Promise<void> = Promise.resolve();
   #destroyed = false;
 
-  constructor(device: GPUDevice, options: ResolvedPoolOptions, windows: GPUBuffer[], requested: PoolOptions = {}, requestedCapacity = options.capacity) {
+  constructor(
+    device: GPUDevice, options: ResolvedPoolOptions, windows: GPUBuffer[], hooks: PoolHooks<M>, requested: PoolOptions = {}, requestedCapacity = options.capacity,
+  ) {
+    this.#hooks = hooks;
     this.requested = requested;
     this.requestedCapacity = requestedCapacity;
     this.device = device;
@@ -199,25 +244,21 @@ export class PoolImpl implements Pool {
     this.frames = new FrameTable(frameCount, options.windowSize / options.pageSize);
     this.transfer = this.#makeTransfer(device, windows, options);
     this.groups = new GroupTable(this);
-    const pr = options.pressure;
-    const frames = (): FrameTable => this.frames; // replaced by an out-of-memory shrink or recover()
-    const monitor = createPressureMonitor(
-      { highWater: pr.highWater, lowWater: pr.lowWater, stormPages: pr.stormPages ?? frameCount, stormWindowMs: pr.stormWindowMs },
-      {
-        pageSize: options.pageSize,
-        get capacityFrames() { return frames().frameCount; },
-        usedFrames: () => frames().frameCount - frames().freeCount,
-        groups: () => this.groups.list().filter((g) => !g.isRoot).map((g) => ({ key: g, label: g.label, maxFrames: this.groups.maxFrames(g), usedFrames: this.groups.usedFrames(g) })),
-      },
-    );
-    this.events.observe((e) => {
-      for (const p of monitor.hear(e)) this.events.emit(p);
-    });
     this.#watch(device);
   }
 
   #makeTransfer(device: GPUDevice, windows: GPUBuffer[], o: ResolvedPoolOptions): Transfer {
     return new Transfer(device, windows, o.writeChunk, o.stagingSlotSize, o.stagingSlots, o.label, (desc, protect) => allocate(this, desc, protect));
+  }
+
+  /** device.lost resolved for this pool's device (device/loss.ts). */
+  noteLost(info: GPUDeviceLostInfo): void {
+    noteLost(this, info);
+  }
+
+  /** The device is out of memory: give the last window back through the layers above (PoolHooks.shrink). */
+  shrink(protect: readonly number[]): Promise<string | undefined> {
+    return this.#hooks.shrink(this, protect);
   }
 
   /**
@@ -233,7 +274,7 @@ export class PoolImpl implements Pool {
       const set = new Set<PoolImpl>();
       livePools.set(device, (pools = set));
       device.lost.then((info) => {
-        for (const p of set) if (!p.#destroyed && p.device === device) noteLost(p, info);
+        for (const p of set) if (!p.destroyed && p.device === device) p.noteLost(info);
       }, () => {});
     }
     pools.add(this);
@@ -265,7 +306,7 @@ export class PoolImpl implements Pool {
   get windowSize(): number { return this.options.windowSize; }
 
   /** Throws if the pool cannot be used: destroyed, or its device lost (the error lists `space`'s lost ranges, or every space's). */
-  check(space?: SpaceCore): void {
+  check(space?: M): void {
     if (this.#destroyed) throw new DestroyedError('this pool');
     if (this.loss.lost) throw lossError(this, space);
   }
@@ -275,7 +316,7 @@ export class PoolImpl implements Pool {
    * settled only after it has finished, and failing — if the device was lost
    * — with the settled DeviceLostError (device/loss.ts).
    */
-  op<T>(space: SpaceCore, run: () => Promise<T>): Promise<T> {
+  op<T>(space: M, run: () => Promise<T>): Promise<T> {
     let p: Promise<T>;
     try {
       p = run();
@@ -289,10 +330,10 @@ export class PoolImpl implements Pool {
   }
 
   recover(device: GPUDevice): Promise<RecoveryReport> {
-    return recoverPool(this, device);
+    return this.#hooks.recover(this, device);
   }
 
-  registerSpace(make: (id: number) => SpaceCore): SpaceCore {
+  registerSpace(make: (id: number) => M): M {
     this.check();
     assert(this.#nextSpaceId < 0xffff, 'too many spaces on one pool');
     const id = this.#nextSpaceId++;
@@ -395,21 +436,14 @@ export class PoolImpl implements Pool {
    */
   checkInvariants(): void {
     this.frames.checkInvariants();
-    let pinned = 0;
     for (const [id, s] of this.spaces) {
-      s.table.checkInvariants();
-      const t = s.table;
-      let spacePinned = 0;
-      for (let p = 0; p < t.pageCount; p++) {
-        if (t.pins[p]! > 0) spacePinned++;
-        const f = t.frame[p]!;
+      this.#hooks.checkMember(s);
+      for (let p = 0; p < s.pageCount; p++) {
+        const f = s.frameOf(p);
         if (f === 0xffffffff) continue;
         assert(this.frames.owner[f] === id && this.frames.page[f] === p, `space ${id} page ${p} → frame ${f}, but the frame belongs to ${this.frames.owner[f]}:${this.frames.page[f]} (I4)`);
       }
-      assert(spacePinned === s.pinnedPages, `space ${id} has ${spacePinned} pinned pages but counts ${s.pinnedPages}`);
-      pinned += spacePinned;
     }
-    assert(pinned === this.pinnedPages, `the spaces have ${pinned} pinned pages but the pool counts ${this.pinnedPages}`);
     const mins = this.groups.minFrames();
     assert(mins <= this.frameCount, `the memory groups' min add up to ${mins} frames, over the pool's ${this.frameCount} (groups.ts)`);
     for (let f = 0; f < this.frameCount; f++) {
@@ -417,7 +451,7 @@ export class PoolImpl implements Pool {
       if (o === 0) continue;
       const s = this.spaces.get(o);
       assert(s !== undefined, `frame ${f} owned by unknown space ${o}`);
-      assert(s.table.frame[this.frames.page[f]!] === f, `frame ${f} → ${o}:${this.frames.page[f]}, which does not map it back (F3)`);
+      assert(s.frameOf(this.frames.page[f]!) === f, `frame ${f} → ${o}:${this.frames.page[f]}, which does not map it back (F3)`);
     }
   }
 
@@ -429,19 +463,4 @@ export class PoolImpl implements Pool {
     this.transfer.destroy();
     for (const w of this.windows) w.destroy();
   }
-}
-
-/**
- * Create a pool on `device`. Windows are created inside an out-of-memory error
- * scope; if the device cannot give the whole capacity, the pool shrinks by
- * windows and goes on with what it got (`pool.capacity` says how much).
- */
-export async function createPool(device: GPUDevice, options: PoolOptions = {}): Promise<Pool> {
-  if (!device || typeof device.createBuffer !== 'function') {
-    throw new InvalidArgumentError('createPool: pass a GPUDevice (in Node, from requestNodeDevice() in webgpu-hmm/node)');
-  }
-  const wanted = resolvePoolOptions(options, device.limits);
-  const { buffers, options: resolved } = await createWindows(device, wanted, 'createPool');
-  assert(device.limits.maxStorageBuffersPerShaderStage >= resolved.windowCount + RUNTIME_STORAGE_BINDINGS, 'window count over the binding limit');
-  return new PoolImpl(device, resolved, buffers, { ...options }, wanted.capacity);
 }

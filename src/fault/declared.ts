@@ -19,7 +19,7 @@
 //   written pages the kernel did not write go back to clean (fault/counters.ts)
 
 import { assert } from '../assert.ts';
-import type { DirtyJournal } from '../device/loss.ts';
+import type { DirtyJournal } from './journal.ts';
 import { AccessViolationError } from '../errors.ts';
 import { emptyReport, makeResident, type MigrationReport } from '../migrate/migrate.ts';
 import type { SpaceCore } from '../space/core.ts';

@@ -78,7 +78,7 @@
 // frame and marks its entry changed, and the changed entries are flushed
 // before every submit.
 
-import type { DirtyJournal } from '../device/loss.ts';
+import type { DirtyJournal } from './journal.ts';
 import { AccessViolationError, WorkingSetTooLargeError, type Violation } from '../errors.ts';
 import { emptyReport, makeResident, restoreFromHost, writeBackPages, type MigrationReport } from '../migrate/migrate.ts';
 import type { IntervalSubscription } from '../notify/notifier.ts';

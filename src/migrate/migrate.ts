@@ -26,8 +26,7 @@
 
 import { assert } from '../assert.ts';
 import { chooseVictims, countEvictable, type VictimQuery } from '../device/eviction.ts';
-import type { PoolImpl } from '../device/pool.ts';
-import type { SpaceCore } from '../space/core.ts';
+import type { SpaceCore, SpacePool } from '../space/core.ts';
 import { NO_FRAME, PageFlag, PageState } from '../space/page-table.ts';
 import { coalesce, type CopyRun } from '../device/coalesce.ts';
 import type { Piece } from '../device/transfer.ts';
@@ -62,7 +61,7 @@ function watch(space: SpaceCore, firstPage: number, lastPage: number): { stale: 
   return { stale, remove: () => sub.remove() };
 }
 
-function pieces(runs: readonly CopyRun[], pool: PoolImpl): Piece[] {
+function pieces(runs: readonly CopyRun[], pool: SpacePool): Piece[] {
   const ps = pool.pageSize;
   const wf = pool.frames.windowFrames;
   return runs.map((r) => ({
@@ -73,7 +72,7 @@ function pieces(runs: readonly CopyRun[], pool: PoolImpl): Piece[] {
   }));
 }
 
-function victimQuery(pool: PoolImpl): VictimQuery {
+function victimQuery(pool: SpacePool): VictimQuery {
   const q: VictimQuery = {
     evictable(space, page) {
       const t = pool.spaces.get(space)!.table;
@@ -106,7 +105,7 @@ async function upload(space: SpaceCore, pages: readonly number[], frames: readon
   else pool.transfer.writeBuffer(space.host, ps2);
 }
 
-function usesStaging(pool: PoolImpl, bytes: number): boolean {
+function usesStaging(pool: SpacePool, bytes: number): boolean {
   const o = pool.options;
   return o.uploadPath === 'staging' || (o.uploadPath === 'auto' && bytes >= o.stagingThreshold);
 }
@@ -131,7 +130,7 @@ export function emptyReport(): MigrationReport {
  * On return every victim frame still belongs to its old owner in the frame
  * table, detached from its page, ready for `frames.reassign`.
  */
-function evict(pool: PoolImpl, victims: readonly number[], report: MigrationReport): void {
+function evict(pool: SpacePool, victims: readonly number[], report: MigrationReport): void {
   const frames = pool.frames;
   // Synchronous from the choice of victims to the submits, so nothing sees a victim half evicted.
   const dirty = new Map<number, { pages: number[]; frames: number[] }>();
@@ -197,7 +196,7 @@ function evict(pool: PoolImpl, victims: readonly number[], report: MigrationRepo
 
 /** Would evicting `victims` (frames) put more write-back bytes in flight than the cap allows? */
 /** Bytes of `victims` (frames) whose pages are device-dirty: what evicting them writes back. */
-function dirtyBytesOf(pool: PoolImpl, victims: readonly number[]): number {
+function dirtyBytesOf(pool: SpacePool, victims: readonly number[]): number {
   const frames = pool.frames;
   let dirtyBytes = 0;
   for (const f of victims) {
@@ -212,7 +211,7 @@ function dirtyBytesOf(pool: PoolImpl, victims: readonly number[]): number {
  * while some are in flight: waiting for them is what brings the total down,
  * and one eviction larger than the cap alone goes ahead (else it never would).
  */
-function overWriteBackCap(pool: PoolImpl, victims: readonly number[]): boolean {
+function overWriteBackCap(pool: SpacePool, victims: readonly number[]): boolean {
   const inFlight = pool.transfer.detachedBytes;
   if (inFlight === 0) return false;
   const dirtyBytes = dirtyBytesOf(pool, victims);
@@ -229,7 +228,7 @@ function overWriteBackCap(pool: PoolImpl, victims: readonly number[]): boolean {
  * host write that runs in that gap may drop a victim's frame (found by the
  * differential fuzzer: a freed frame was "evicted").
  */
-function waitBeforeEvicting(pool: PoolImpl, victims: readonly number[]): Promise<void> | undefined {
+function waitBeforeEvicting(pool: SpacePool, victims: readonly number[]): Promise<void> | undefined {
   if (overWriteBackCap(pool, victims)) return pool.settleWriteBacks();
   const bytes = dirtyBytesOf(pool, victims);
   if (bytes === 0 || pool.transfer.hasDetached(bytes)) return undefined;

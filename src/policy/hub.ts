@@ -17,7 +17,7 @@
 
 import { assert } from '../assert.ts';
 import type { ResolvedDensityPrefetch, ResolvedThrashing } from '../options.ts';
-import type { SpaceCore } from '../space/core.ts';
+import type { PolicyPort, SpaceCore } from '../space/core.ts';
 import { PageState } from '../space/page-table.ts';
 import type { Allocation } from '../space/allocator.ts';
 import { evictionTier, holdAllowed, prefetchAllowed, Tier, writeThroughOnHostWrite } from './advice.ts';
@@ -30,7 +30,7 @@ export interface SpacePolicies {
   readonly thrashing: ResolvedThrashing;
 }
 
-export class PolicyHub {
+export class PolicyHub implements PolicyPort {
   readonly #space: SpaceCore;
   readonly options: SpacePolicies;
   #faultPolicy: Policy | undefined;

@@ -6,18 +6,44 @@
 
 import { DestroyedError, InvalidArgumentError, OutOfRangeError, type LostRange } from '../errors.ts';
 import { GpuPageTable } from '../device/gpu-page-table.ts';
-import type { PoolImpl } from '../device/pool.ts';
+import { PoolImpl, type PoolMember } from '../device/pool.ts';
 import { IntervalNotifier } from '../notify/notifier.ts';
 import { NULL_GUARD } from '../options.ts';
 import { VirtualAllocator } from './allocator.ts';
 import { pageRanges, PageState, PageTable } from './page-table.ts';
 import { BypassDetector } from './strict.ts';
 import type { Piece } from '../device/transfer.ts';
-import { PolicyHub, type SpacePolicies } from '../policy/hub.ts';
 
-export class SpaceCore {
+/**
+ * What the mechanisms ask of a space's policies and tell them (src/policy/hub.ts
+ * implements it; the facade makes it, so that space/ does not depend on policy/).
+ * Policies decide; they never change state themselves.
+ */
+export interface PolicyPort {
+  /** Some page may be in an eviction tier other than normal (advice, thrashing holds). */
+  readonly tiered: boolean;
+  /** Advice with a preferred location was given: eviction must ask for tiers from now on. */
+  noteTiers(): void;
+  /** Each page's eviction tier, with the clock read once. */
+  tiers(): (p: number) => number;
+  /** A host write to resident, unpinned page p: write the bytes through instead of dropping the copy? */
+  writeThrough(p: number): boolean;
+  /** Pages to fetch with a demand fault batch (ascending; none present; at most `room`). */
+  prefetchFor(faulted: readonly number[], lockSet: ReadonlySet<number>, room: number): number[];
+  /** A finished migration (src/migrate/record.ts). */
+  heard(r: { readonly direction: 'to-device' | 'to-host'; readonly cause: string; readonly pages: readonly number[]; readonly cleared: readonly number[] }): void;
+  /** Device copies dropped because the host wrote the pages. */
+  invalidated(pages: ArrayLike<number>): void;
+  /** Pages [first, end) were freed. */
+  forget(first: number, end: number): void;
+}
+
+/** A pool whose members are address spaces (the pool itself knows them only as PoolMembers). */
+export type SpacePool = PoolImpl<SpaceCore>;
+
+export class SpaceCore implements PoolMember {
   readonly id: number;
-  readonly pool: PoolImpl;
+  readonly pool: SpacePool;
   readonly size: number;
   readonly pageSize: number;
   readonly pageShift: number;
@@ -36,7 +62,7 @@ export class SpaceCore {
   /** Strict mode only: hashes of device-valid pages' host bytes (src/space/strict.ts). */
   readonly bypass: BypassDetector | undefined;
   /** The space's policies (density prefetch, thrashing) and the decisions applied from them: src/policy/hub.ts. */
-  readonly policies: PolicyHub;
+  readonly policies: PolicyPort;
   #detached = false;
   #destroyed = false;
   /** destroy() was called from inside an invalidation of this space (a subscriber or a writable view): done when it ends. */
@@ -44,7 +70,7 @@ export class SpaceCore {
   /** What the modules that own resources of this space (fault/pass-resources.ts) give back when it is destroyed. */
   readonly #disposers: (() => void)[] = [];
 
-  constructor(id: number, pool: PoolImpl, size: number, label: string, strict: boolean, policies: SpacePolicies) {
+  constructor(id: number, pool: SpacePool, size: number, label: string, strict: boolean, policies: (space: SpaceCore) => PolicyPort) {
     this.id = id;
     this.pool = pool;
     this.size = size;
@@ -58,7 +84,7 @@ export class SpaceCore {
     this.table = new PageTable(this.pageCount, this.pageShift, (f) => this.pool.frames.release(f), (p) => this.gpt.changed(p));
     this.bypass = strict ? new BypassDetector(this.host, this.pageSize, this.pageCount) : undefined;
     this.allocator = new VirtualAllocator(size, Math.min(NULL_GUARD, size));
-    this.policies = new PolicyHub(this, policies);
+    this.policies = policies(this);
     const device = pool.device;
     this.gpt = new GpuPageTable(device, this.table.frame, label);
   }
@@ -101,6 +127,14 @@ export class SpaceCore {
     if (addr + byteLength > this.size || (byteLength === 0 && addr > this.size)) {
       throw new OutOfRangeError(what, addr, byteLength, this.size);
     }
+  }
+
+  isPinned(p: number): boolean {
+    return this.table.pins[p]! > 0;
+  }
+
+  frameOf(p: number): number {
+    return this.table.frame[p]!;
   }
 
   pageOf(addr: number): number {
@@ -223,4 +257,24 @@ export class SpaceCore {
     this.gpt.destroy();
     for (const fn of this.#disposers.splice(0)) fn();
   }
+}
+
+/** The public objects (pools from createPool, spaces from createSpace) and what is behind them. */
+const facades = new WeakMap<object, SpaceCore>();
+
+/** The facade of a space (src/api/address-space.ts) registers its core, for the observers that take a public space. */
+export function registerFacade(facade: object, core: SpaceCore): void {
+  facades.set(facade, core);
+}
+
+/** The state behind a space from createSpace() (for the ledger, the trace, benchmarks); a typed error for anything else. */
+export function spaceCore(space: unknown, what: string): SpaceCore {
+  const c = typeof space === 'object' && space !== null ? facades.get(space) : undefined;
+  if (!c) throw new InvalidArgumentError(`${what}: pass an AddressSpace from createSpace()`);
+  return c;
+}
+
+/** The pool behind a Pool from createPool(), or undefined for anything else. */
+export function spacePool(pool: unknown): SpacePool | undefined {
+  return pool instanceof PoolImpl ? (pool as SpacePool) : undefined;
 }

@@ -46,7 +46,8 @@
 // and drawn as it was it would stretch the trace back to the process's start.
 
 import { InvalidArgumentError } from '../errors.ts';
-import { PoolImpl, type Pool } from '../device/pool.ts';
+import type { Pool } from '../device/pool.ts';
+import { spacePool, type SpacePool } from '../space/core.ts';
 import { NO_FRAME, PageState } from '../space/page-table.ts';
 import type { HmmEvent } from '../events.ts';
 
@@ -101,7 +102,7 @@ const LANE_SORT = 1000;
 const us = (ms: number) => Math.round(ms * 1000);
 
 class Recorder implements TraceRecorder {
-  readonly #pool: PoolImpl;
+  readonly #pool: SpacePool;
   readonly #off: () => void;
   readonly #max: number;
   readonly #events: TraceEvent[] = [];
@@ -111,7 +112,7 @@ class Recorder implements TraceRecorder {
   readonly #started = performance.now();
   #dropped = 0;
 
-  constructor(pool: PoolImpl, max: number) {
+  constructor(pool: SpacePool, max: number) {
     this.#pool = pool;
     this.#max = max;
     this.#push({ name: 'process_name', ph: 'M', ts: 0, pid: POOL_PID, args: { name: `pool ${pool.options.label}` } });
@@ -271,8 +272,9 @@ class Recorder implements TraceRecorder {
  * chrome://tracing.
  */
 export function recordTrace(pool: Pool, options: TraceOptions = {}): TraceRecorder {
-  if (!(pool instanceof PoolImpl)) throw new InvalidArgumentError('recordTrace: pass a Pool from createPool()');
+  const impl = spacePool(pool);
+  if (!impl) throw new InvalidArgumentError('recordTrace: pass a Pool from createPool()');
   const max = options.maxEvents ?? 1_000_000;
   if (!Number.isInteger(max) || max < 1) throw new InvalidArgumentError(`recordTrace: maxEvents must be a positive whole number, got ${String(max)}`);
-  return new Recorder(pool, max);
+  return new Recorder(impl, max);
 }

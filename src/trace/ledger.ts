@@ -10,7 +10,6 @@
 // (it is state, and the page table is its one owner).
 
 import { assert } from '../assert.ts';
-import { spaceCore, type AddressSpace } from '../space/address-space.ts';
 import type { Allocation } from '../space/allocator.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { PageState } from '../space/page-table.ts';
@@ -278,12 +277,7 @@ export function bytes(n: number): string {
   return `${Number.isInteger(n) ? n : n.toFixed(n < 10 ? 2 : 1)} ${units[u]}`;
 }
 
-/**
- * Start a ledger for `space`: from now on every migration, fault and eviction
- * of its pages is attributed to the allocations whose bytes they hold. It
- * listens to the pool's event stream, so the runtime builds events while a
- * ledger is open; close() it when done.
- */
-export function createLedger(space: AddressSpace): Ledger {
-  return new LedgerImpl(spaceCore(space, 'createLedger'));
+/** A ledger over a space's state (the public factory is createLedger in src/api/ledger.ts). */
+export function ledgerOf(core: SpaceCore): Ledger {
+  return new LedgerImpl(core);
 }

@@ -16,6 +16,7 @@ interface FakeSpace {
   label: string;
   pinnedPages: number;
   table: { pins: Uint16Array };
+  isPinned(p: number): boolean;
 }
 
 function setup(frameCount = 16, pinLimit = 8 * PS) {
@@ -32,7 +33,8 @@ function setup(frameCount = 16, pinLimit = 8 * PS) {
   };
   const groups = new GroupTable(pool as unknown as PoolImpl);
   const space = (id: number, group?: GroupImpl): SpaceCore => {
-    const s: FakeSpace = { id, label: `s${id}`, pinnedPages: 0, table: { pins: new Uint16Array(64) } };
+    const pins = new Uint16Array(64);
+    const s: FakeSpace = { id, label: `s${id}`, pinnedPages: 0, table: { pins }, isPinned: (p) => pins[p]! > 0 };
     spaces.set(id, s);
     groups.assign(id, group ?? groups.root);
     return s as unknown as SpaceCore;

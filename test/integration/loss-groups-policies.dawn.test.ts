@@ -5,6 +5,7 @@
 // ranges exactly as an oracle built from the events says, budgets that add up,
 // the page tables' invariants, and every byte as the reference says.
 
+import type { PolicyHub } from '../../src/policy/hub.ts';
 import { expect } from 'vitest';
 import { testWithDevice, KiB, type DeviceContext } from '../helpers/gpu.ts';
 import { affine, coreOf, poolImpl, u32 } from '../helpers/space.ts';
@@ -59,7 +60,7 @@ testWithDevice('loss and recover in a space with a memory group, advice and a th
   ref[4 * W] = 77;
   await s.write(4 * P, new Uint32Array(W).map((_, i) => ref[4 * W + i]!));
   await affineOn(s, 4, 1, 2, 1, ref);
-  const hub = coreOf(s).policies;
+  const hub = coreOf(s).policies as PolicyHub;
   expect(hub.held(4)).toBe(true);
   // A host write to the held, resident page is written through to its frame: it stays on the device.
   ref[4 * W + 1] = 5;

@@ -7,6 +7,7 @@
 // Lapses and pins are long here (timing-independent); the unit tests cover
 // their boundaries.
 
+import type { PolicyHub } from '../../src/policy/hub.ts';
 import { expect } from 'vitest';
 import { testWithDevice, KiB } from '../helpers/gpu.ts';
 import { affine, coreOf, makeSpace, touchPages, u32 } from '../helpers/space.ts';
@@ -90,7 +91,7 @@ testWithDevice("thrashing with mitigation 'none' reports the ping-pong and chang
 
 testWithDevice('a hold expires: after pinMs the pages are dropped by host writes and uploaded again', async (ctx) => {
   const { pool, space } = await makeSpace(ctx, { capacity: 256 * KiB, pageSize: PS }, 256 * KiB, { thrashing: { lapseMs: 1000, pinMs: 100 }, densityPrefetch: false });
-  const hub = coreOf(space).policies;
+  const hub = coreOf(space).policies as PolicyHub;
   let now = 0;
   hub.clock = () => now;
   const base = space.alloc(PS, { align: PS });

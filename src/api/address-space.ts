@@ -26,23 +26,23 @@
 import { assert } from '../assert.ts';
 import { DestroyedError, HmmError, InvalidArgumentError, NotPinnedError, PinLimitError, PoolMismatchError } from '../errors.ts';
 import type { GroupImpl, MemoryGroup } from '../device/groups.ts';
-import { DirtyJournal, lossError } from '../device/loss.ts';
-import { PoolImpl, type Pool } from '../device/pool.ts';
-import { dispatchDeclared } from '../fault/declared.ts';
-import { dispatchDemand } from '../fault/demand.ts';
+import { lossError } from '../device/loss.ts';
+import type { Pool } from '../device/pool.ts';
+import { registerFacade, spacePool, type SpacePool } from '../space/core.ts';
+import { runDispatch } from '../fault/dispatch.ts';
 import { checkDispatch, compileFor, type DispatchOptions, type DispatchOrder, type DispatchResult } from '../fault/pass.ts';
 import { checkKernel, type Kernel } from '../kernel/kernel.ts';
-import { emptyReport, makeResident, writeBack } from '../migrate/migrate.ts';
+import { writeBack } from '../migrate/migrate.ts';
 import type { InvalidateCallback, IntervalSubscription } from '../notify/notifier.ts';
 import {
   checkByteCount, DEFAULT_ALIGNMENT, DEFAULT_DURABLE, MAX_SPACE_SIZE, resolveDensityPrefetch, resolveThrashing,
   type DensityPrefetchOptions, type ThrashingOptions,
 } from '../options.ts';
-import { SpaceCore } from './core.ts';
-import { ADVICE_MASK, MAX_PINS, PAGE_STATE_NAMES, PageFlag, PageState, type PageStateName } from './page-table.ts';
+import { SpaceCore } from '../space/core.ts';
+import { ADVICE_MASK, MAX_PINS, PAGE_STATE_NAMES, PageFlag, PageState, type PageStateName } from '../space/page-table.ts';
 import type { HostOp } from '../events.ts';
 import { adviceBits, adviceOf, type Advice, type AdviceState } from '../policy/advice.ts';
-import type { SpacePolicies } from '../policy/hub.ts';
+import { PolicyHub, type SpacePolicies } from '../policy/hub.ts';
 import { prefetchToDevice, prefetchToHost, type PrefetchResult } from '../migrate/prefetch.ts';
 import { pinPages, unpinPages } from '../migrate/pin.ts';
 
@@ -241,7 +241,7 @@ function hits(pages: Uint32Array, first: number, last: number): boolean {
 
 class AddressSpaceImpl implements AddressSpace {
   readonly #core: SpaceCore;
-  readonly #pool: PoolImpl;
+  readonly #pool: SpacePool;
   readonly #durable: boolean;
   #tail: Promise<unknown> = Promise.resolve();
   #pending = 0;
@@ -252,11 +252,12 @@ class AddressSpaceImpl implements AddressSpace {
 
   readonly #group: GroupImpl;
 
-  constructor(pool: PoolImpl, size: number, label: string, strict: boolean, durable: boolean, policies: SpacePolicies, group: GroupImpl) {
+  constructor(pool: SpacePool, size: number, label: string, strict: boolean, durable: boolean, policies: SpacePolicies, group: GroupImpl) {
     this.#pool = pool;
     this.#durable = durable;
     this.#group = group;
-    this.#core = pool.registerSpace((id) => new SpaceCore(id, pool, size, label, strict, policies));
+    this.#core = pool.registerSpace((id) => new SpaceCore(id, pool, size, label, strict, (core) => new PolicyHub(core, policies)));
+    registerFacade(this, this.#core);
     pool.groups.assign(this.#core.id, group);
   }
 
@@ -622,28 +623,7 @@ class AddressSpaceImpl implements AddressSpace {
         : { read: checked.readPages, write: checked.writePages, settled: new Promise<void>((r) => (settle = r)) };
       if (entry) this.#inFlight.add(entry);
       const order: DispatchOrder = { after, submitted };
-      const run = async (): Promise<DispatchResult> => {
-        const journal = new DirtyJournal(c);
-        let result: DispatchResult | undefined;
-        let error: unknown;
-        try {
-          result = await (demand ? dispatchDemand(c, checked, journal, order) : dispatchDeclared(c, checked, journal, order));
-        } catch (e) {
-          error = e;
-        } finally {
-          submitted();
-        }
-        // Durable: what the kernel stored goes home before the dispatch settles — also when it
-        // failed after storing (a violation), so that nothing is ever only on the device.
-        let homeError: unknown;
-        if (this.#durable) await this.#writeHome().catch((e: unknown) => (homeError = e));
-        if (error !== undefined || homeError !== undefined) {
-          // Lost before its results were delivered (or went home): the dispatch leaves its pages as they were.
-          await journal.undoIfLost(homeError ?? error);
-          throw error ?? homeError;
-        }
-        return result!;
-      };
+      const run = () => runDispatch(c, checked, order, this.#durable);
       let result: DispatchResult;
       try {
         if (demand) {
@@ -674,16 +654,6 @@ class AddressSpaceImpl implements AddressSpace {
     const c = this.#core;
     const e = { type: 'dispatch', time: performance.now(), start, space: c.label, spaceId: c.id, kernel: String(kernel?.label), mode } as const;
     this.#pool.events.emit(error === undefined ? e : { ...e, error });
-  }
-
-  /** Durable mode: write every device-only page of the space home (they become shared). */
-  async #writeHome(): Promise<void> {
-    const c = this.#core;
-    if (c.table.countInState(PageState.Device) === 0) return;
-    await this.#pool.withLock(async () => {
-      c.check();
-      await writeBack(c, 0, c.pageCount - 1, 'durable');
-    });
   }
 
   compile(kernel: Kernel, options: { demand?: boolean } = {}): Promise<void> {
@@ -745,7 +715,8 @@ const SPACE_OPTIONS: readonly string[] = ['size', 'label', 'strict', 'durable', 
 
 /** Create an address space of `size` bytes on `pool`. Its host memory is allocated now (zeroed). */
 export function createSpace(pool: Pool, options: SpaceOptions): AddressSpace {
-  if (!(pool instanceof PoolImpl)) throw new PoolMismatchError('createSpace: pass a Pool from createPool()');
+  const impl = spacePool(pool);
+  if (!impl) throw new PoolMismatchError('createSpace: pass a Pool from createPool()');
   if (!options || typeof options !== 'object') throw new InvalidArgumentError('createSpace: pass { size, label?, strict?, group? }');
   for (const k of Object.keys(options)) {
     if (!SPACE_OPTIONS.includes(k)) throw new InvalidArgumentError(`unknown space option "${k}"; known options: ${SPACE_OPTIONS.join(', ')}`);
@@ -769,12 +740,6 @@ export function createSpace(pool: Pool, options: SpaceOptions): AddressSpace {
     densityPrefetch: resolveDensityPrefetch(options.densityPrefetch, pool.pageSize),
     thrashing: resolveThrashing(options.thrashing),
   };
-  const group = pool.groups.resolve(options.group);
-  return new AddressSpaceImpl(pool, size, options.label ?? 'space', options.strict === true, options.durable ?? DEFAULT_DURABLE, policies, group);
-}
-
-/** The internal state behind a space from createSpace() (for the trace and ledger modules). */
-export function spaceCore(space: AddressSpace, what: string): SpaceCore {
-  if (!(space instanceof AddressSpaceImpl)) throw new InvalidArgumentError(`${what}: pass an AddressSpace from createSpace()`);
-  return space.core;
+  const group = impl.groups.resolve(options.group);
+  return new AddressSpaceImpl(impl, size, options.label ?? 'space', options.strict === true, options.durable ?? DEFAULT_DURABLE, policies, group);
 }

@@ -1,0 +1,16 @@
+// The public factory of the per-allocation ledger (src/trace/ledger.ts holds
+// the ledger itself; it takes a space's state, this takes the public space).
+
+import { spaceCore } from '../space/core.ts';
+import { ledgerOf, type Ledger } from '../trace/ledger.ts';
+import type { AddressSpace } from './address-space.ts';
+
+/**
+ * Start a ledger for `space`: from now on every migration, fault and eviction
+ * of its pages is attributed to the allocations whose bytes they hold. It
+ * listens to the pool's event stream, so the runtime builds events while a
+ * ledger is open; close() it when done.
+ */
+export function createLedger(space: AddressSpace): Ledger {
+  return ledgerOf(spaceCore(space, 'createLedger'));
+}
