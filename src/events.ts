@@ -79,7 +79,6 @@ export interface FaultBatchEvent extends Base {
   readonly misses: number;
   readonly hints: number;
   readonly writes: number;
-  readonly overflow: boolean;
   /** The pages invocations missed on (not the hints). */
   readonly pageList: Uint32Array;
 }

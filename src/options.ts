@@ -182,6 +182,16 @@ export const MAX_REPLAY_WORKGROUPS = 2 ** 24;
 export const MAX_REPLAY_INVOCATIONS = 2 ** 22;
 
 /**
+ * A demand dispatch whose pages do not fit the pool runs its grid in slices
+ * (src/fault/demand.ts), sized from the footprint its passes found: each
+ * slice is planned to fill at most this fraction of the frames it may have,
+ * leaving room for the hints and density prefetch that ride along and for the
+ * pages its first pass had not shown yet (a slice that does not fit after all
+ * is split again, at the cost of a pass).
+ */
+export const DEMAND_SLICE_FILL = 0.75;
+
+/**
  * Spaces are not durable unless asked (SpaceOptions.durable): a durable space
  * reads back every page a dispatch writes, every dispatch, which for kernels
  * that update the same data again and again is one read-back per dispatch

@@ -65,7 +65,7 @@ export async function runTreeDemo(device: GPUDevice, o: TreeOptions, hooks: Demo
     steps(3);
     const d = r.demand!;
     log(`${qn} lookups in ${r.ms.toFixed(0)} ms, ${r.mode} mode: ${d.passes} passes, ${d.slices} slice(s), ` +
-      `${d.faultBatches} fault batches (${d.overflows} overflowed), ${d.pagesFaulted} pages faulted + ${d.pagesPrefetched} hinted, ` +
+      `${d.faultBatches} fault batches, ${d.pagesFaulted} pages faulted + ${d.pagesPrefetched} hinted, ` +
       `${r.evictions} evictions`);
     log(`results: ${check.hits} keys found, ${qn - check.hits} absent; ${check.mismatches} mismatches against the host Map`);
     const ok = check.mismatches === 0;

@@ -1,7 +1,7 @@
 // Demand paging with exact replay: the runtime's replayable faults. WebGPU has
 // no GPU page faults, so a miss is a translation the prelude finds without a
-// frame: it records the page in the pass's fault batch (deduplicated, 256
-// entries; an overflow means another round, never a lost fault), and the
+// frame: it records the page in the pass's fault bitmaps (one bit per page:
+// every miss of a pass is reported, deduplicated, however many), and the
 // invocation *stalls* — from then on it stores nothing and its misses are only
 // hints — because the 0 its load returned may steer it anywhere. After the pass
 // the runtime reads the batch, makes the pages resident with the migration
@@ -48,7 +48,9 @@
 // the passes' hints ride along in the same migration, only in the room the
 // lock set leaves, and are never locked later: they cannot take that away.)
 // When the accessed and missed pages do not fit in the pool, the grid is split
-// in two and the halves run one after the other — a schedule WebGPU allows for
+// into as many equal parts as that footprint needs (each filling at most
+// DEMAND_SLICE_FILL of the frames: src/options.ts) and the parts run one after
+// the other — a schedule WebGPU allows for
 // any kernel, since it promises
 // nothing about which workgroups run at the same time. Only a single workgroup
 // whose working set does not fit fails, with WorkingSetTooLargeError naming the
@@ -85,6 +87,7 @@ import type { IntervalSubscription } from '../notify/notifier.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { checkBypass, reportUnexpectedFaults } from '../space/strict.ts';
 import { PassResources } from './pass-resources.ts';
+import { DEMAND_SLICE_FILL } from '../options.ts';
 import { Mode, prepare, readPass, replayUnit, submitPass, type Checked, type DemandStats, type DispatchOrder, type DispatchResult, type Prepared } from './pass.ts';
 import {
   bitmapPages, decodeFaults, decodeViolations, MAP_ACCESSED, MAP_WRITTEN, passClearBytes, passReadBytes, testBit, type FaultBatch,
@@ -95,7 +98,7 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 function emptyStats(): Mutable<DemandStats> {
   return {
     passes: 0, probes: 0, commits: 0, aborts: 0, replays: 0, slices: 0, faultBatches: 0,
-    pagesFaulted: 0, pagesPrefetched: 0, pagesDensityPrefetched: 0, overflows: 0, snapshotPages: 0, restoredPages: 0,
+    pagesFaulted: 0, pagesPrefetched: 0, pagesDensityPrefetched: 0, snapshotPages: 0, restoredPages: 0,
   };
 }
 
@@ -230,11 +233,10 @@ class DemandRun {
     const pool = this.#space.pool;
     this.stats.faultBatches++;
     pool.counters.faultBatches++;
-    if (f.overflow) this.stats.overflows++;
     if (pool.events.active) {
       pool.events.emit({
         type: 'fault-batch', time: performance.now(), space: this.#space.label, spaceId: this.#space.id, kernel: this.#prep.kernel.label,
-        misses: f.misses.length, hints: f.speculative.length, writes: f.writes.length, overflow: f.overflow,
+        misses: f.misses.length, hints: f.speculative.length, writes: f.writes.length,
         pageList: Uint32Array.from(f.misses).sort(),
       });
     }
@@ -307,8 +309,15 @@ class DemandRun {
             continue;
           }
           if (hi - lo === 1) throw this.#tooLarge(lo, e);
-          const mid = lo + Math.floor((hi - lo) / 2);
-          slices.unshift([lo, mid], [mid, hi]);
+          // As many equal parts as the footprint found so far needs, each filling at most
+          // DEMAND_SLICE_FILL of the frames available (room for hints and what the footprint has not
+          // shown yet); a part that still does not fit is split again. (Halving took a wasted pass
+          // per halving: log2 of them before a 3× oversubscribed grid fit.)
+          const room = Math.max(1, Math.floor(e.available * DEMAND_SLICE_FILL));
+          const parts = Math.min(hi - lo, Math.max(2, Math.ceil(e.pages / room)));
+          const cut: [number, number][] = [];
+          for (let k = 0; k < parts; k++) cut.push([lo + Math.floor(((hi - lo) * k) / parts), lo + Math.floor(((hi - lo) * (k + 1)) / parts)]);
+          slices.unshift(...cut);
           if (!this.#replay) this.#undo ??= new Map();
         }
         first = false;
@@ -354,9 +363,9 @@ class DemandRun {
       // Before any fault is serviced: what completed workgroups wrote must be written back if evicted.
       this.#markWritten(rec, bitmapPages(rec, pc, MAP_WRITTEN));
       this.#keepViolations(rec);
-      const f = decodeFaults(rec);
-      // No stalled invocation records nothing, so no misses and no overflow means every workgroup completed.
-      if (f.misses.length === 0 && !f.overflow) return;
+      const f = decodeFaults(rec, pc);
+      // A stalled invocation always records its miss, so no misses means every workgroup completed.
+      if (f.misses.length === 0) return;
       this.#batch(f);
       lock = union(bitmapPages(rec, pc, MAP_ACCESSED), f.misses);
       hints = f.speculative;
@@ -375,10 +384,10 @@ class DemandRun {
       await this.#fault(lock, hints, missed);
       const rec = await this.#pass(Mode.Probe, lo, hi, writeSet);
       this.stats.probes++;
-      const f = decodeFaults(rec);
+      const f = decodeFaults(rec, pc);
       for (const p of f.writes) writeSet.add(p);
       const accessed = bitmapPages(rec, pc, MAP_ACCESSED);
-      if (f.misses.length > 0 || f.overflow) {
+      if (f.misses.length > 0) {
         this.#batch(f);
         lock = union(accessed, f.misses);
         hints = f.speculative;
@@ -423,7 +432,7 @@ class DemandRun {
       throw e;
     }
     this.stats.commits++;
-    const f = decodeFaults(rec);
+    const f = decodeFaults(rec, space.pageCount);
     if (!f.aborted) {
       this.#markWritten(rec, writes);
       this.#keepViolations(rec);

@@ -74,8 +74,6 @@ export interface DemandStats {
   readonly pagesPrefetched: number;
   /** Pages density prefetch fetched along with the misses (src/policy/density-prefetch.ts), when the pool had room. */
   readonly pagesDensityPrefetched: number;
-  /** Passes whose fault batch overflowed (another round was run for the rest). */
-  readonly overflows: number;
   /** Pages written back to the host as the snapshot before a commit. */
   readonly snapshotPages: number;
   /** Pages restored from the snapshot after an aborted commit. */

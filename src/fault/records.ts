@@ -21,14 +21,13 @@ export const FAULT_BASE = 4 + VIOLATION_LOG_ENTRIES * 8;
 export const BITMAP_BASE = FAULT_BASE + FAULT_BATCH_ENTRIES;
 export const MAP_ACCESSED = 0;
 export const MAP_WRITTEN = 1;
+export const MAP_MISS_SEEN = 2;
+export const MAP_SPEC_SEEN = 3;
+export const MAP_WRITE_SEEN = 4;
 export const MAP_COUNT = 5;
 /** Bytes a declared dispatch clears and reads back: the header and the violation records. */
 export const VIOLATION_RECORD_BYTES = FAULT_BASE * 4;
 
-const FAULT_MISS = 0x8000_0000;
-const FAULT_WRITE = 0x4000_0000;
-const FAULT_SPEC = 0x2000_0000;
-const FAULT_PAGE = 0x1fff_ffff;
 
 export function bitmapWords(pageCount: number): number {
   return Math.max(1, Math.ceil(pageCount / 32));
@@ -39,9 +38,14 @@ export function passClearBytes(pageCount: number): number {
   return (BITMAP_BASE + MAP_COUNT * bitmapWords(pageCount)) * 4;
 }
 
-/** Bytes a demand pass reads back: up to and including the accessed and written bitmaps. */
+/**
+ * Bytes a demand pass reads back: the header, the violations and the fault
+ * entries, and all five page bitmaps — the faults are read from the bitmaps
+ * (miss-seen, speculative-seen, write-seen), which never overflow, so one pass
+ * reports every page it missed however many there are.
+ */
 export function passReadBytes(pageCount: number): number {
-  return (BITMAP_BASE + 2 * bitmapWords(pageCount)) * 4;
+  return (BITMAP_BASE + MAP_COUNT * bitmapWords(pageCount)) * 4;
 }
 
 export function recordBytes(pageCount: number, completionWords: number): number {
@@ -71,27 +75,21 @@ export interface FaultBatch {
   readonly speculative: number[];
   /** Pages a store or atomic wanted to write without WRITE permission. */
   readonly writes: number[];
-  /** More distinct faults than the batch holds: some were not recorded, run another round. */
-  readonly overflow: boolean;
   /** COMMIT mode: a miss or a store outside the snapshot happened. */
   readonly aborted: boolean;
 }
 
-export function decodeFaults(rec: Uint32Array): FaultBatch {
-  const claimed = rec[1]!;
-  const n = Math.min(claimed, FAULT_BATCH_ENTRIES);
-  const misses = new Set<number>();
-  const spec = new Set<number>();
-  const writes = new Set<number>();
-  for (let i = 0; i < n; i++) {
-    const e = rec[FAULT_BASE + i]!;
-    const page = e & FAULT_PAGE;
-    if (e & FAULT_MISS) (e & FAULT_SPEC ? spec : misses).add(page);
-    if (e & FAULT_WRITE) writes.add(page);
-  }
-  for (const p of misses) spec.delete(p);
-  const sorted = (s: Set<number>) => [...s].sort((a, b) => a - b);
-  return { misses: sorted(misses), speculative: sorted(spec), writes: sorted(writes), overflow: claimed > FAULT_BATCH_ENTRIES, aborted: rec[3]! !== 0 };
+/**
+ * The faults of a demand pass, from its bitmaps (the miss-seen, speculative-
+ * seen and write-seen bits the prelude sets once per page and pass). Unlike
+ * the bounded list of fault entries, they hold every page, so no fault is left
+ * for another round.
+ */
+export function decodeFaults(rec: Uint32Array, pageCount: number): FaultBatch {
+  const misses = bitmapPages(rec, pageCount, MAP_MISS_SEEN);
+  const missed = new Set(misses);
+  const speculative = bitmapPages(rec, pageCount, MAP_SPEC_SEEN).filter((p) => !missed.has(p));
+  return { misses, speculative, writes: bitmapPages(rec, pageCount, MAP_WRITE_SEEN), aborted: rec[3]! !== 0 };
 }
 
 /** Is bit `page` of bitmap `map` set? */

@@ -234,7 +234,7 @@ class Recorder implements TraceRecorder {
         this.#counters(pid, e.time);
         return;
       case 'fault-batch':
-        this.#instant(pid, TID_MIGRATIONS, 'fault batch', 'fault', e.time, { kernel: e.kernel, misses: e.misses, hints: e.hints, writes: e.writes, overflow: e.overflow });
+        this.#instant(pid, TID_MIGRATIONS, 'fault batch', 'fault', e.time, { kernel: e.kernel, misses: e.misses, hints: e.hints, writes: e.writes });
         return;
       case 'unexpected-fault':
         this.#instant(pid, TID_HOST, 'unexpected fault', 'strict', e.time, { kernel: e.kernel, pages: e.pages });

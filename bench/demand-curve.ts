@@ -1,0 +1,240 @@
+// The oversubscription curve (issue 21), after NVIDIA's "Improving GPU Memory
+// Oversubscription Performance": a kernel that reads every word of a data set
+// once and checks it, over data sets of 0.5–3× the pool, in three access
+// patterns, each way a user could run it:
+//
+//   patterns  grid-stride    invocation t reads words t, t + T, t + 2T, … (T = invocations)
+//             block-random   workgroup w reads 64 KiB block perm[w] (a random permutation)
+//             random-warp    workgroup w reads the 256 bytes of chunk perm[w] (random)
+//   modes     resident       the same dispatch with the data resident (a pool that holds it):
+//                            the reference every other figure is relative to
+//             demand         one demand-paged dispatch from cold, no hint
+//             demand+hints   the same with the data range as a read hint
+//             declared       declared chunks of ¼ pool, each read linearly: what a careful
+//                            user writes by hand instead of demand paging
+//
+// Each cell: bandwidth relative to resident (data bytes per second over the
+// resident pass's), bytes moved to the device per data byte, passes and slices
+// of the demand dispatch; every read is checked (a mismatch fails the run).
+// The kernel is idempotent (it stores only a flag on a mismatch), so demand
+// dispatches replay it.
+
+import { createKernel, createPool, createSpace, type AddressSpace, type Kernel, type Pool } from '../src/index.ts';
+import { interleave, KiB, MiB, timeGpu, xorshift32, type BenchContext, type CaseResult } from './lib.ts';
+
+export type Pattern = 'grid-stride' | 'block-random' | 'random-warp';
+export type Mode = 'resident' | 'demand' | 'demand+hints' | 'declared';
+export const PATTERNS: readonly Pattern[] = ['grid-stride', 'block-random', 'random-warp'];
+
+const PAGE = 64 * KiB;
+/** Words each invocation reads in the grid-stride pattern. */
+const ITERS = 8;
+const BLOCK_WORDS = (64 * KiB) / 4;
+const CHUNK_WORDS = 256 / 4;
+
+/** The expected word at index i (a hash the kernel recomputes). */
+const expected = (i: number): number => (Math.imul(i ^ 0x5bd1e995, 0x9e3779b1) ^ (i >>> 7)) >>> 0;
+const WGSL_EXPECTED = 'fn expected(i: u32) -> u32 { return ((i ^ 0x5bd1e995u) * 0x9e3779b1u) ^ (i >> 7u); }';
+
+// args: [data, words, perm, err, workgroups] (the 2-D grid may launch more workgroups than there are blocks or chunks)
+const kernels: Record<Pattern, Kernel> = {
+  'grid-stride': createKernel({
+    label: 'curve:grid-stride', workgroupSize: 64, idempotent: true,
+    code: `${WGSL_EXPECTED}
+fn kernel(inv: VmInvocation) {
+  let total = inv.num_workgroups.x * inv.num_workgroups.y * 64u;
+  let t = inv.global_id.x + inv.global_id.y * inv.num_workgroups.x * 64u;
+  let n = vm_arg_u32(1u);
+  for (var k = 0u; k < ${ITERS}u; k++) {
+    let i = t + k * total;
+    if (i >= n) { break; }
+    if (vm_load_u32(vm_arg_u32(0u) + i * 4u) != expected(i)) { vm_store_u32(vm_arg_u32(3u), 1u); }
+  }
+}`,
+  }),
+  'block-random': createKernel({
+    label: 'curve:block-random', workgroupSize: 64, idempotent: true,
+    code: `${WGSL_EXPECTED}
+fn kernel(inv: VmInvocation) {
+  let w = inv.workgroup_id.x + inv.workgroup_id.y * inv.num_workgroups.x;
+  if (w >= vm_arg_u32(4u)) { return; }
+  let b = vm_load_u32(vm_arg_u32(2u) + w * 4u);
+  for (var k = 0u; k < ${BLOCK_WORDS / 64}u; k++) {
+    let i = b * ${BLOCK_WORDS}u + k * 64u + inv.local_index;
+    if (vm_load_u32(vm_arg_u32(0u) + i * 4u) != expected(i)) { vm_store_u32(vm_arg_u32(3u), 1u); }
+  }
+}`,
+  }),
+  'random-warp': createKernel({
+    label: 'curve:random-warp', workgroupSize: 64, idempotent: true,
+    code: `${WGSL_EXPECTED}
+fn kernel(inv: VmInvocation) {
+  let w = inv.workgroup_id.x + inv.workgroup_id.y * inv.num_workgroups.x;
+  if (w >= vm_arg_u32(4u)) { return; }
+  let c = vm_load_u32(vm_arg_u32(2u) + w * 4u);
+  let i = c * ${CHUNK_WORDS}u + inv.local_index;
+  if (vm_load_u32(vm_arg_u32(0u) + i * 4u) != expected(i)) { vm_store_u32(vm_arg_u32(3u), 1u); }
+}`,
+  }),
+};
+
+/** The declared baseline: a linear read of words [first, first + n) of the data, ITERS words an invocation. */
+const linear = createKernel({
+  label: 'curve:linear', workgroupSize: 64, idempotent: true,
+  code: `${WGSL_EXPECTED}
+fn kernel(inv: VmInvocation) {
+  let t = inv.global_id.x + inv.global_id.y * inv.num_workgroups.x * 64u;
+  for (var k = 0u; k < ${ITERS}u; k++) {
+    let j = t * ${ITERS}u + k;
+    if (j >= vm_arg_u32(1u)) { break; }
+    let i = vm_arg_u32(2u) + j;
+    if (vm_load_u32(vm_arg_u32(0u) + i * 4u) != expected(i)) { vm_store_u32(vm_arg_u32(3u), 1u); }
+  }
+}`,
+});
+
+function grid(workgroups: number): [number, number] {
+  const x = Math.min(workgroups, 65535);
+  return [x, Math.ceil(workgroups / x)];
+}
+
+function permutation(n: number, seed: number): Uint32Array {
+  const p = Uint32Array.from({ length: n }, (_, i) => i);
+  const next = xorshift32(seed);
+  for (let i = n - 1; i > 0; i--) {
+    const j = next() % (i + 1);
+    [p[i], p[j]] = [p[j]!, p[i]!];
+  }
+  return p;
+}
+
+export interface Cell {
+  readonly pattern: Pattern;
+  readonly factor: number;
+  /** Data bytes per second over the resident pass's. */
+  readonly bandwidth: Record<Mode, number>;
+  /** Bytes uploaded per data byte, per mode. */
+  readonly bytesPerByte: Record<Mode, number>;
+  readonly passes: Record<'demand' | 'demand+hints', number>;
+  readonly slices: Record<'demand' | 'demand+hints', number>;
+  readonly ms: Record<Mode, number>;
+}
+
+/** One pattern at one factor: every mode, interleaved. */
+export async function measureCell(ctx: BenchContext, poolBytes: number, pattern: Pattern, factor: number): Promise<Cell> {
+  const { device } = ctx;
+  const dataBytes = Math.ceil((factor * poolBytes) / PAGE) * PAGE;
+  const words = dataBytes / 4;
+  const permWords = pattern === 'block-random' ? dataBytes / (64 * KiB) : pattern === 'random-warp' ? words / CHUNK_WORDS : 1;
+  const spaceBytes = dataBytes + Math.ceil((permWords * 4 + 4) / PAGE + 1) * PAGE;
+  // Two pools: the measured one, and one that holds everything (the resident reference).
+  const pool = await createPool(device, { capacity: poolBytes, pageSize: PAGE, label: 'curve' });
+  const big = await createPool(device, { capacity: Math.min(spaceBytes + PAGE, 1024 * MiB), pageSize: PAGE, label: 'curve-big' });
+  const make = (p: Pool): { space: AddressSpace; data: number; perm: number; err: number } => {
+    const space = createSpace(p, { size: spaceBytes, label: `curve-${pattern}` });
+    const data = space.alloc(dataBytes, { align: PAGE, label: 'data' });
+    const perm = space.alloc(permWords * 4, { align: PAGE, label: 'perm' });
+    const err = space.alloc(4, { label: 'err' });
+    return { space, data, perm, err };
+  };
+  const a = make(pool);
+  const r = make(big);
+  const values = new Uint32Array(words).map((_, i) => expected(i));
+  const perm = permutation(permWords, 0xc0ffee ^ permWords);
+  for (const s of [a, r]) {
+    await s.space.write(s.data, values);
+    await s.space.write(s.perm, perm);
+  }
+  const invocations = pattern === 'grid-stride' ? Math.ceil(words / ITERS) : permWords * 64;
+  const wg = grid(Math.ceil(invocations / 64));
+  const argsOf = (s: typeof a) => [s.data, words, s.perm, s.err, Math.ceil(invocations / 64)];
+  const kernel = kernels[pattern];
+  const stats = { passes: { demand: 0, 'demand+hints': 0 }, slices: { demand: 0, 'demand+hints': 0 } };
+  const moved: Record<Mode, number> = { resident: 0, demand: 0, 'demand+hints': 0, declared: 0 };
+  const up = (p: Pool) => p.stats().bytesToDevice;
+  const measured = (mode: Mode, p: Pool, fn: () => Promise<unknown>) => async () => {
+    const b0 = up(p);
+    const ms = await timeGpu(device, fn);
+    moved[mode] = (up(p) - b0) / dataBytes;
+    return ms;
+  };
+  const demandRun = (mode: 'demand' | 'demand+hints') => measured(mode, pool, async () => {
+    const res = await a.space.dispatch(kernel, {
+      workgroups: wg, args: argsOf(a), demand: true, ...(mode === 'demand+hints' ? { read: [{ addr: a.data, byteLength: dataBytes }] } : {}),
+    });
+    stats.passes[mode] = res.demand!.passes;
+    stats.slices[mode] = res.demand!.slices;
+  });
+  // Declared chunks of a quarter pool, read linearly; the permutation is not needed.
+  const chunkWords = poolBytes / 4 / 4;
+  const declaredRun = measured('declared', pool, async () => {
+    for (let first = 0; first < words; first += chunkWords) {
+      const n = Math.min(chunkWords, words - first);
+      await a.space.dispatch(linear, {
+        workgroups: grid(Math.ceil(n / ITERS / 64)), args: [a.data, n, first, a.err],
+        read: [{ addr: a.data + first * 4, byteLength: n * 4 }], write: [{ addr: a.err, byteLength: 4 }],
+      });
+    }
+  });
+  const t = await interleave(ctx, {
+    resident: measured('resident', big, () => r.space.dispatch(kernel, { workgroups: wg, args: argsOf(r), read: [{ addr: r.data, byteLength: dataBytes }, { addr: r.perm, byteLength: permWords * 4 }], write: [{ addr: r.err, byteLength: 4 }] })),
+    demand: demandRun('demand'),
+    'demand+hints': demandRun('demand+hints'),
+    declared: declaredRun,
+  }, async (k) => {
+    // Cold again: the data (and table) home and off the device.
+    if (k !== 'resident') await a.space.prefetch(0, spaceBytes, { to: 'host' });
+  });
+  for (const s of [a, r]) {
+    const e = new Uint32Array((await s.space.read(s.err, 4)).buffer)[0];
+    if (e !== 0) throw new Error(`demand curve ${pattern} ×${factor}: a read was wrong`);
+  }
+  for (const s of [a, r]) s.space.destroy();
+  pool.destroy();
+  big.destroy();
+  const modes: Mode[] = ['resident', 'demand', 'demand+hints', 'declared'];
+  return {
+    pattern, factor,
+    bandwidth: Object.fromEntries(modes.map((m) => [m, t.resident / t[m]])) as Record<Mode, number>,
+    bytesPerByte: moved, passes: stats.passes, slices: stats.slices, ms: t,
+  };
+}
+
+/** The bench case: the curve, and its key figure — the demand dispatch's bandwidth over declared chunks'. */
+export function curveCase(): { key: string; title: string; run(ctx: BenchContext): Promise<CaseResult> } {
+  return {
+    key: 'demand-curve',
+    title: 'oversubscription curve: one demand dispatch vs declared chunks',
+    async run(ctx) {
+      const poolBytes = 16 * MiB;
+      const factors = ctx.quick ? [1.5, 3] : [0.5, 1.1, 1.5, 2, 3];
+      const cells: Cell[] = [];
+      for (const pattern of PATTERNS) {
+        for (const factor of factors) {
+          const c = await measureCell(ctx, poolBytes, pattern, factor);
+          ctx.log(`  ${pattern} ×${factor}: demand ${c.bandwidth.demand.toFixed(2)}, +hints ${c.bandwidth['demand+hints'].toFixed(2)}, declared ${c.bandwidth.declared.toFixed(2)} of resident; ` +
+            `demand/declared ${(c.bandwidth.demand / c.bandwidth.declared).toFixed(2)}; passes ${c.passes.demand}, slices ${c.slices.demand}; bytes ${c.bytesPerByte.demand.toFixed(2)}/B`);
+          cells.push(c);
+        }
+      }
+      // The key figure: the worst ratio of demand over declared among the oversubscribed cells
+      // (targets: 0.8 for grid-stride and block order, 0.5 for random-warp — taken apart in detail).
+      const over = cells.filter((c) => c.factor >= 1.5);
+      const ratio = (c: Cell) => c.bandwidth.demand / c.bandwidth.declared;
+      const target = (c: Cell) => (c.pattern === 'random-warp' ? 0.5 : 0.8);
+      const worst = over.reduce((w, c) => (ratio(c) / target(c) < ratio(w) / target(w) ? c : w));
+      return {
+        value: ratio(worst) / target(worst), target: 1, direction: 'min', unit: 'demand/declared over its target (worst cell)',
+        baseline: worst.bandwidth.declared, runtime: worst.bandwidth.demand,
+        detail: {
+          worst: `${worst.pattern} ×${worst.factor}`,
+          ...Object.fromEntries(cells.flatMap((c) => [
+            [`${c.pattern} ×${c.factor}: demand/declared`, Math.round(ratio(c) * 1000) / 1000],
+            [`${c.pattern} ×${c.factor}: passes/slices`, `${c.passes.demand}/${c.slices.demand}`],
+            [`${c.pattern} ×${c.factor}: bytes per data byte`, Math.round(c.bytesPerByte.demand * 100) / 100],
+          ])),
+        },
+      };
+    },
+  };
+}
