@@ -17,6 +17,9 @@ export {
   type FieldType, type Field, type FieldValue, type FieldInput, type FieldSpec, type FieldSpecs, type FieldAttributes,
   type ArrayType, type TypeName, type ScalarTypeName, type VectorTypeName, type MatrixTypeName,
 } from './layout/struct.ts';
+export {
+  fromTypeGpu, toTypeGpu, UnsupportedSchemaError, type TypeGpuData, type TypeGpuSchema, type TypeGpuStruct, type FromTypeGpu, type FieldsFromTypeGpu,
+} from './layout/typegpu.ts';
 export type { DemandStats, DispatchOptions, DispatchResult, Range } from './fault/pass.ts';
 export type { IntervalSubscription, InvalidationEvent, InvalidateCallback } from './notify/notifier.ts';
 export type { PageStateName } from './space/page-table.ts';
