@@ -15,9 +15,12 @@
 //
 // Accessors use only the prelude's public loads and stores. The prelude's
 // vector accesses need the address aligned to the vector's size and it has no
-// vec3, so a vec3 (size 12, often followed by a scalar in its 16-byte slot) is
-// three scalar accesses: a vec4 store would overwrite the next field. Matrices
-// go column by column. Nested structs are reached by address
+// vec3; a vec3 field (size 12, often followed by a scalar in its 16-byte slot)
+// is a vec2 and a scalar access, since a vec4 store would overwrite the next
+// field, while a vec3 that owns its slot (array element, matrix column) is one
+// vec4 access. Every prelude access inlines an address translation, which is
+// what a kernel's compile time grows with, so accessors use as few as the
+// alignment rule allows. Matrices go column by column. Nested structs are reached by address
 // (`Name_field_ptr(p)`) and their own accessors, so one nested layout's WGSL
 // serves every struct that contains it (structsOf() lists them for a kernel).
 
@@ -424,18 +427,26 @@ const SCALAR: { readonly [C in Component]: string } = { u: 'u32', i: 'i32', f: '
 
 const plus = (a: string, k: number) => (k === 0 ? a : `${a} + ${k}u`);
 
-/** A vector of `rows` components (or a scalar) at address `a` + `k` bytes. */
-const load = (l: LeafInfo, rows: number, a: string, k: number): string => {
+/**
+ * A vector of `rows` components (or a scalar) at address `a` + `k` bytes. A vec3 whose 16-byte
+ * slot is its own (an array element, a matrix column: the 4th word is padding no other field can
+ * use) is one vec4 access, storing 0 in the padding word; a vec3 field, whose 4th word may be the
+ * next field, is a vec2 and a scalar access, touching its 12 bytes only. Both keep the prelude's
+ * alignment rule (the slot is 16-aligned) and as few translations as that allows.
+ */
+const load = (l: LeafInfo, rows: number, a: string, k: number, ownSlot: boolean): string => {
   const s = SCALAR[l.component];
   if (rows === 1) return `vm_load_${s}(${plus(a, k)})`;
-  if (rows === 3) return `vec3<${s}>(${[0, 4, 8].map((d) => `vm_load_${s}(${plus(a, k + d)})`).join(', ')})`;
+  if (rows === 3 && ownSlot) return `vm_load_vec4${l.component}(${plus(a, k)}).xyz`;
+  if (rows === 3) return `vec3<${s}>(vm_load_vec2${l.component}(${plus(a, k)}), vm_load_${s}(${plus(a, k + 8)}))`;
   return `vm_load_vec${rows}${l.component}(${plus(a, k)})`;
 };
 
-const store = (l: LeafInfo, rows: number, a: string, k: number, v: string): string => {
+const store = (l: LeafInfo, rows: number, a: string, k: number, v: string, ownSlot: boolean): string => {
   const s = SCALAR[l.component];
   if (rows === 1) return `vm_store_${s}(${plus(a, k)}, ${v});`;
-  if (rows === 3) return ['x', 'y', 'z'].map((c, d) => `vm_store_${s}(${plus(a, k + 4 * d)}, ${v}.${c});`).join(' ');
+  if (rows === 3 && ownSlot) return `vm_store_vec4${l.component}(${plus(a, k)}, vec4<${s}>(${v}, ${s}(0)));`;
+  if (rows === 3) return `vm_store_vec2${l.component}(${plus(a, k)}, ${v}.xy); vm_store_${s}(${plus(a, k + 8)}, ${v}.z);`;
   return `vm_store_vec${rows}${l.component}(${plus(a, k)}, ${v});`;
 };
 
@@ -475,17 +486,18 @@ function emitWgsl(name: string, size: number, align: number, laid: readonly Laid
     }
     const get = claim(`${name}_${f.name}`, f.name);
     const set = claim(`${name}_set_${f.name}`, f.name);
-    if (l.cols === 1 && l.rows !== 3) {
-      // Scalars, vec2 and vec4: one prelude call (the form the first version of this module emitted).
-      wgsl += `fn ${get}(${params}) -> ${l.wgsl} { return ${load(l, l.rows, addr, 0)}; }\n`;
-      wgsl += `fn ${set}(${params}, v: ${l.wgsl}) { ${store(l, l.rows, addr, 0, 'v')} }\n`;
+    const own = dims.length > 0;
+    if (l.cols === 1 && (l.rows !== 3 || own)) {
+      // One prelude call: scalars, vec2, vec4 (the form the first version of this module emitted), vec3 array elements.
+      wgsl += `fn ${get}(${params}) -> ${l.wgsl} { return ${load(l, l.rows, addr, 0, own)}; }\n`;
+      wgsl += `fn ${set}(${params}, v: ${l.wgsl}) { ${store(l, l.rows, addr, 0, 'v', own)} }\n`;
     } else if (l.cols === 1) {
-      wgsl += `fn ${get}(${params}) -> ${l.wgsl} { let a = ${addr}; return ${load(l, 3, 'a', 0)}; }\n`;
-      wgsl += `fn ${set}(${params}, v: ${l.wgsl}) { let a = ${addr}; ${store(l, 3, 'a', 0, 'v')} }\n`;
+      wgsl += `fn ${get}(${params}) -> ${l.wgsl} { let a = ${addr}; return ${load(l, 3, 'a', 0, false)}; }\n`;
+      wgsl += `fn ${set}(${params}, v: ${l.wgsl}) { let a = ${addr}; ${store(l, 3, 'a', 0, 'v', false)} }\n`;
     } else {
       const cols = Array.from({ length: l.cols }, (_, c) => c);
-      wgsl += `fn ${get}(${params}) -> ${l.wgsl} { let a = ${addr}; return ${l.wgsl}(${cols.map((c) => load(l, l.rows, 'a', c * l.colStride)).join(', ')}); }\n`;
-      wgsl += `fn ${set}(${params}, v: ${l.wgsl}) { let a = ${addr}; ${cols.map((c) => store(l, l.rows, 'a', c * l.colStride, `v[${c}]`)).join(' ')} }\n`;
+      wgsl += `fn ${get}(${params}) -> ${l.wgsl} { let a = ${addr}; return ${l.wgsl}(${cols.map((c) => load(l, l.rows, 'a', c * l.colStride, true)).join(', ')}); }\n`;
+      wgsl += `fn ${set}(${params}, v: ${l.wgsl}) { let a = ${addr}; ${cols.map((c) => store(l, l.rows, 'a', c * l.colStride, `v[${c}]`, true)).join(' ')} }\n`;
     }
   }
   return wgsl;

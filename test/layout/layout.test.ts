@@ -177,14 +177,19 @@ describe('host codecs', () => {
 
 describe('generated WGSL', () => {
   const Inner = defineStruct('Inner', { id: 'u32', dir: 'vec3f' });
-  const W = defineStruct('W', { v: 'vec3f', n: 'f32', m: 'mat4x4f', m3: 'mat2x3f', xs: array('vec4u', 8), g: array(array('f32', 3), 2), inner: Inner, kids: array(Inner, 4) });
+  const W = defineStruct('W', { v: 'vec3f', n: 'f32', m: 'mat4x4f', m3: 'mat2x3f', xs: array('vec4u', 8), v3s: array('vec3i', 2), g: array(array('f32', 3), 2), inner: Inner, kids: array(Inner, 4) });
 
-  it('vec3 is three scalar accesses; matrices go by column; arrays take clamped indices', () => {
-    expect(W.wgsl).toContain('fn W_v(p: u32) -> vec3<f32> { let a = p + 0u; return vec3<f32>(vm_load_f32(a), vm_load_f32(a + 4u), vm_load_f32(a + 8u)); }');
-    expect(W.wgsl).toContain('fn W_set_v(p: u32, v: vec3<f32>) { let a = p + 0u; vm_store_f32(a, v.x); vm_store_f32(a + 4u, v.y); vm_store_f32(a + 8u, v.z); }');
+  it('a vec3 field touches its 12 bytes only; vec3s owning their slot are one access; matrices go by column; arrays take clamped indices', () => {
+    // The 4th word of v's slot is n: a vec2 and a scalar access, never a vec4 store.
+    expect(W.offsets.n).toBe(12);
+    expect(W.wgsl).toContain('fn W_v(p: u32) -> vec3<f32> { let a = p + 0u; return vec3<f32>(vm_load_vec2f(a), vm_load_f32(a + 8u)); }');
+    expect(W.wgsl).toContain('fn W_set_v(p: u32, v: vec3<f32>) { let a = p + 0u; vm_store_vec2f(a, v.xy); vm_store_f32(a + 8u, v.z); }');
     expect(W.wgsl).toContain('return mat4x4<f32>(vm_load_vec4f(a), vm_load_vec4f(a + 16u), vm_load_vec4f(a + 32u), vm_load_vec4f(a + 48u));');
     expect(W.wgsl).toContain('vm_store_vec4f(a + 48u, v[3]);');
-    expect(W.wgsl).toContain('vm_store_f32(a + 24u, v[1].z);'); // mat2x3: column 1 at +16
+    // mat2x3: columns in 16-byte slots that are the matrix's own (SizeOf = 2 × 16).
+    expect(W.wgsl).toContain('return mat2x3<f32>(vm_load_vec4f(a).xyz, vm_load_vec4f(a + 16u).xyz);');
+    expect(W.wgsl).toContain('vm_store_vec4f(a + 16u, vec4<f32>(v[1], f32(0)));');
+    expect(W.wgsl).toContain(`fn W_v3s(p: u32, i: u32) -> vec3<i32> { return vm_load_vec4i(p + ${W.offsets.v3s}u + min(i, 1u) * 16u).xyz; }`);
     expect(W.wgsl).toContain(`fn W_xs(p: u32, i: u32) -> vec4<u32> { return vm_load_vec4u(p + ${W.offsets.xs}u + min(i, 7u) * 16u); }`);
     expect(W.wgsl).toContain(`fn W_set_xs(p: u32, i: u32, v: vec4<u32>) { vm_store_vec4u(p + ${W.offsets.xs}u + min(i, 7u) * 16u, v); }`);
     expect(W.wgsl).toContain('const W_xs_LEN: u32 = 8u;');
