@@ -174,6 +174,10 @@ export function defineStruct<F extends FieldSpecs>(name: string, fields: F): Str
   if (size > MAX_TYPE_SIZE) throw new InvalidArgumentError(`defineStruct ${name}: ${size} bytes is more than ${MAX_TYPE_SIZE}; make the arrays smaller`);
   const offsets = Object.fromEntries(laid.map((f) => [f.name, f.offset])) as { [K in keyof F]: number };
   const nested = [...new Set(laid.flatMap((f) => nestedIn(f.type)))];
+  // A nested layout of the same name would emit the same identifiers (<Name>_…) into one kernel.
+  if (nested.length > 0 && structsOf(...nested).some((n) => n.name === name)) {
+    throw new InvalidArgumentError(`defineStruct ${name}: a nested layout is also named ${name}; give one of them another name`);
+  }
   const wgsl = emitWgsl(name, size, align, laid);
 
   const codec: Codec = {

@@ -262,6 +262,8 @@ describe('refusals', () => {
 
   it('refuses fields whose accessors collide', () => {
     const In = defineStruct('In', { x: 'u32' });
+    expect(() => defineStruct('In', { inner: array(In, 2) })).toThrow(/a nested layout is also named In/);
+    expect(() => defineStruct('Out', { a: In, b: defineStruct('In', { y: 'f32' }) })).toThrow(/two different layouts are named In/);
     expect(() => defineStruct('N', { pos: In, pos_ptr: 'u32' })).toThrow(/fields "pos" and "pos_ptr" both generate the WGSL identifier N_pos_ptr/);
     expect(() => defineStruct('N', { xs: array('u32', 2), xs_LEN: 'u32' })).toThrow(/N_xs_LEN/);
   });
