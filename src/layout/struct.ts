@@ -5,143 +5,504 @@
 // which alloc() never returns), so a tree or list built in JavaScript is
 // walked by a kernel with no copying or marshalling.
 //
-// Layout follows WGSL's rules for these types (size = alignment): u32, i32,
-// f32 and ptr take 4 bytes, vec2 8, vec4 16; the struct's alignment is its
-// largest field's and its size a multiple of it, so arrays of records stay
-// aligned for the prelude's vector accesses.
+// Layout is WGSL's, exactly (./types.ts has AlignOf/SizeOf): each field at
+// roundUp(AlignOfMember, end of the previous one), where @align(n) and
+// @size(n) replace the type's own alignment and size; the struct's alignment
+// is its largest member alignment and its size a multiple of it, so arrays of
+// records stay aligned for the prelude's vector accesses. The same record can
+// therefore be declared as a WGSL struct (`wgslStruct()`) or as a TypeGPU
+// schema (./typegpu.ts) and read by either side.
+//
+// Accessors use only the prelude's public loads and stores. The prelude's
+// vector accesses need the address aligned to the vector's size and it has no
+// vec3; a vec3 field (size 12, often followed by a scalar in its 16-byte slot)
+// is a vec2 and a scalar access, since a vec4 store would overwrite the next
+// field, while a vec3 that owns its slot (array element, matrix column) is one
+// vec4 access. Every prelude access inlines an address translation, which is
+// what a kernel's compile time grows with, so accessors use as few as the
+// alignment rule allows. Matrices go column by column. Nested structs are reached by address
+// (`Name_field_ptr(p)`) and their own accessors, so one nested layout's WGSL
+// serves every struct that contains it (structsOf() lists them for a kernel).
 
 import { InvalidArgumentError } from '../errors.ts';
+import {
+  type ArrayType, type Component, type FieldSpec, type FieldSpecs, type FieldType, type LeafInfo,
+  type MatrixTypeName, type ScalarTypeName, type TypeName,
+  MAX_TYPE_SIZE, alignOf, checkFieldType, isArrayType, isStructLayout, leafInfo, registerLayout, sizeOf, typeLabel,
+} from './types.ts';
+import { wgslIdentifierProblem, WGSL_KEYWORDS, WGSL_RESERVED } from './wgsl-words.ts';
 
-export type FieldType = 'u32' | 'i32' | 'f32' | 'ptr' | 'vec2u' | 'vec2i' | 'vec2f' | 'vec4u' | 'vec4i' | 'vec4f';
+export {
+  array, alignOf, sizeOf, isStructLayout,
+  type ArrayType, type FieldAttributes, type FieldSpec, type FieldSpecs, type TypeName, type ScalarTypeName,
+  type VectorTypeName, type MatrixTypeName,
+} from './types.ts';
 
-export type FieldValue<T extends FieldType> = T extends 'vec2u' | 'vec2i' | 'vec2f' | 'vec4u' | 'vec4i' | 'vec4f'
-  ? readonly number[]
-  : number;
+/** A field's type, given by name, as array(type, n), or as a nested layout. */
+export type { FieldType };
 
-export type StructRecord<F extends { [k: string]: FieldType }> = { [K in keyof F]: FieldValue<F[K]> };
+type Vec<T> = T extends `vec2${string}` ? readonly [number, number]
+  : T extends `vec3${string}` ? readonly [number, number, number]
+  : readonly [number, number, number, number];
+
+/**
+ * The JavaScript value of a field as `read` returns it: a number for scalars and `ptr`,
+ * a tuple for vectors, the C×R numbers of a matrix column-major (no padding),
+ * an array for `array(…)`, a record object for a nested layout.
+ */
+export type FieldValue<T> =
+  T extends { readonly kind: 'array'; readonly element: infer E } ? readonly FieldValue<E>[]
+  : T extends { readonly spec: infer G extends FieldSpecs; readonly wgsl: string } ? StructRecord<G>
+  : T extends { readonly type: infer U } ? FieldValue<U>
+  : T extends ScalarTypeName ? number
+  : T extends MatrixTypeName ? readonly number[]
+  : T extends TypeName ? Vec<T>
+  : never;
+
+/**
+ * What `write` accepts for a field: numbers, array-likes (typed arrays too) for vectors and
+ * matrices (flat column-major, or an array of columns), array-likes of element values,
+ * and partial records for nested layouts.
+ */
+export type FieldInput<T> =
+  T extends { readonly kind: 'array'; readonly element: infer E } ? ArrayLike<FieldInput<E>>
+  : T extends { readonly spec: infer G extends FieldSpecs; readonly wgsl: string } ? StructInput<G>
+  : T extends { readonly type: infer U } ? FieldInput<U>
+  : T extends ScalarTypeName ? number
+  : T extends MatrixTypeName ? ArrayLike<number> | ArrayLike<ArrayLike<number>>
+  : T extends TypeName ? ArrayLike<number>
+  : never;
+
+export type StructRecord<F extends FieldSpecs> = { [K in keyof F]: FieldValue<F[K]> };
+/** A record to write; missing fields (at any depth of nesting) are left as they are. */
+export type StructInput<F extends FieldSpecs> = { [K in keyof F]?: FieldInput<F[K]> };
+
+type ViewValue<T> =
+  T extends { readonly spec: infer G extends FieldSpecs; readonly wgsl: string } ? StructView<G>
+  : T extends { readonly kind: 'array' } ? FieldValue<T>
+  : T extends { readonly type: infer U } ? ViewValue<U>
+  : FieldValue<T>;
+/** Live accessors over bytes: getting a field reads it, setting writes it; nested layouts are views themselves. */
+export type StructView<F extends FieldSpecs> = { -readonly [K in keyof F]: ViewValue<F[K]> };
 
 export interface Field {
   readonly name: string;
   readonly type: FieldType;
   readonly offset: number;
+  /** SizeOfMember: the type's size, or @size. */
   readonly size: number;
+  /** AlignOfMember: the type's alignment, or @align. */
+  readonly align: number;
+  /** The @align/@size given explicitly, as written. */
+  readonly attributes: { readonly align?: number; readonly size?: number };
 }
 
-export interface StructLayout<F extends { [k: string]: FieldType }> {
+export interface StructLayout<F extends FieldSpecs = FieldSpecs> {
   readonly name: string;
   readonly fields: readonly Field[];
-  /** Bytes per record, a multiple of `align`. */
+  /** Bytes per record, a multiple of `align`: also the stride of an array of records. */
   readonly size: number;
+  /** AlignOf(struct): the largest member alignment. Allocate records at a multiple of it. */
   readonly align: number;
   /** Byte offset of each field. */
   readonly offsets: { readonly [K in keyof F]: number };
-  /** WGSL accessors: `const <Name>_SIZE`, `<Name>_<field>(p)`, `<Name>_set_<field>(p, v)`. Pass the layout in `createKernel({ structs })`. */
+  /** The field specification given to defineStruct. */
+  readonly spec: F;
+  /** Layouts nested in this one (directly), whose accessors a kernel needs too: see structsOf(). */
+  readonly nested: readonly StructLayout[];
+  /**
+   * WGSL accessors: `const <Name>_SIZE`, `<Name>_ALIGN`, `<Name>_<field>(p)`, `<Name>_set_<field>(p, v)`;
+   * array fields take indices (`(p, i)`, `(p, i, v)`, and `<Name>_<field>_LEN`); nested layouts give
+   * `<Name>_<field>_ptr(p)`. Pass the layout in `createKernel({ structs })`.
+   */
   readonly wgsl: string;
   /** Write `record` at byte `offset` of `bytes` (e.g. a view from space.withView). Missing fields are left as they are. */
-  write(bytes: Uint8Array, offset: number, record: Partial<StructRecord<F>>): void;
+  write(bytes: Uint8Array, offset: number, record: StructInput<F>): void;
   read(bytes: Uint8Array, offset: number): StructRecord<F>;
+  /** Write records one after another (stride `size`) from byte `offset`. */
+  writeArray(bytes: Uint8Array, offset: number, records: readonly StructInput<F>[]): void;
+  readArray(bytes: Uint8Array, offset: number, count: number): StructRecord<F>[];
+  /** Getters and setters over the record at `offset`: no copy of the whole record. */
+  view(bytes: Uint8Array, offset: number): StructView<F>;
+  /** `struct <Name> { … }` with the same @align/@size, for WGSL that binds the bytes directly (nested layouts declared separately). */
+  wgslStruct(): string;
 }
 
-const INFO: { [T in FieldType]: { size: number; wgsl: string; kind: 'u' | 'i' | 'f'; lanes: number; load: string } } = {
-  u32: { size: 4, wgsl: 'u32', kind: 'u', lanes: 1, load: 'u32' },
-  ptr: { size: 4, wgsl: 'u32', kind: 'u', lanes: 1, load: 'u32' },
-  i32: { size: 4, wgsl: 'i32', kind: 'i', lanes: 1, load: 'i32' },
-  f32: { size: 4, wgsl: 'f32', kind: 'f', lanes: 1, load: 'f32' },
-  vec2u: { size: 8, wgsl: 'vec2<u32>', kind: 'u', lanes: 2, load: 'vec2u' },
-  vec2i: { size: 8, wgsl: 'vec2<i32>', kind: 'i', lanes: 2, load: 'vec2i' },
-  vec2f: { size: 8, wgsl: 'vec2<f32>', kind: 'f', lanes: 2, load: 'vec2f' },
-  vec4u: { size: 16, wgsl: 'vec4<u32>', kind: 'u', lanes: 4, load: 'vec4u' },
-  vec4i: { size: 16, wgsl: 'vec4<i32>', kind: 'i', lanes: 4, load: 'vec4i' },
-  vec4f: { size: 16, wgsl: 'vec4<f32>', kind: 'f', lanes: 4, load: 'vec4f' },
-};
+interface Codec {
+  write(dv: DataView, at: number, v: unknown, path: string): void;
+  read(dv: DataView, at: number): unknown;
+}
 
+interface Laid extends Field {
+  readonly codec: Codec;
+}
+
+/** Struct names have no `_`, so `<Name>_` starts only this struct's identifiers. */
 const IDENT = /^[A-Za-z][A-Za-z0-9]*$/;
 const FIELD_IDENT = /^[a-z][A-Za-z0-9_]*$/;
+const ATTRIBUTE_KEYS = new Set(['type', 'align', 'size']);
+const roundUp = (k: number, n: number) => Math.ceil(n / k) * k;
+const isPow2 = (n: number) => Number.isInteger(n) && n >= 1 && (n & (n - 1)) === 0 && n <= 2 ** 30;
+
+const internals = new WeakMap<StructLayout, { readonly codec: Codec }>();
 
 /** Define a struct layout shared by JavaScript and WGSL. Fields are laid out in the order given. */
-export function defineStruct<F extends { [k: string]: FieldType }>(name: string, fields: F): StructLayout<F> {
-  if (typeof name !== 'string' || !IDENT.test(name) || name.startsWith('vm') || name.startsWith('Vm')) {
-    throw new InvalidArgumentError(`defineStruct: name "${String(name)}" must be a WGSL identifier of letters and digits, not starting with vm/Vm`);
+export function defineStruct<F extends FieldSpecs>(name: string, fields: F): StructLayout<F> {
+  if (typeof name !== 'string' || !IDENT.test(name) || /^vm/i.test(name)) {
+    throw new InvalidArgumentError(
+      `defineStruct: name "${String(name)}" must be a WGSL identifier of letters and digits, not starting with vm/Vm/VM (the prelude's prefix)`,
+    );
   }
-  const entries = Object.entries(fields ?? {});
+  const entries = typeof fields === 'object' && fields !== null ? Object.entries(fields) : [];
   if (entries.length === 0) throw new InvalidArgumentError(`defineStruct ${name}: give at least one field`);
-  const laid: Field[] = [];
-  let offset = 0;
+  const laid: Laid[] = [];
+  let end = 0;
   let align = 4;
-  for (const [f, type] of entries) {
+  for (const [f, spec] of entries) {
     if (!FIELD_IDENT.test(f) || f.startsWith('set_')) {
       throw new InvalidArgumentError(`defineStruct ${name}: field "${f}" must start with a lower-case letter, use letters, digits and _, and not start with set_`);
     }
-    const info = INFO[type];
-    if (!info) throw new InvalidArgumentError(`defineStruct ${name}.${f}: unknown type "${String(type)}"; use one of ${Object.keys(INFO).join(', ')}`);
-    offset = Math.ceil(offset / info.size) * info.size;
-    laid.push({ name: f, type, offset, size: info.size });
-    offset += info.size;
-    align = Math.max(align, info.size);
+    const { type, attributes } = parseSpec(spec, `defineStruct ${name}.${f}`);
+    const memberAlign = attributes.align ?? alignOf(type);
+    const memberSize = attributes.size ?? sizeOf(type);
+    const offset = roundUp(memberAlign, end);
+    laid.push({ name: f, type, offset, size: memberSize, align: memberAlign, attributes, codec: codecOf(type, name) });
+    end = offset + memberSize;
+    align = Math.max(align, memberAlign);
   }
-  const size = Math.ceil(offset / align) * align;
+  const size = roundUp(align, end);
+  if (size > MAX_TYPE_SIZE) throw new InvalidArgumentError(`defineStruct ${name}: ${size} bytes is more than ${MAX_TYPE_SIZE}; make the arrays smaller`);
   const offsets = Object.fromEntries(laid.map((f) => [f.name, f.offset])) as { [K in keyof F]: number };
-
-  let wgsl = `// ---- struct ${name} (webgpu-hmm defineStruct: ${size} bytes, align ${align}) ----\n`;
-  wgsl += `const ${name}_SIZE: u32 = ${size}u;\n`;
-  for (const f of laid) {
-    const i = INFO[f.type];
-    wgsl += `fn ${name}_${f.name}(p: u32) -> ${i.wgsl} { return vm_load_${i.load}(p + ${f.offset}u); }\n`;
-    wgsl += `fn ${name}_set_${f.name}(p: u32, v: ${i.wgsl}) { vm_store_${i.load}(p + ${f.offset}u, v); }\n`;
+  const nested = [...new Set(laid.flatMap((f) => nestedIn(f.type)))];
+  // A nested layout of the same name would emit the same identifiers (<Name>_…) into one kernel.
+  if (nested.length > 0 && structsOf(...nested).some((n) => n.name === name)) {
+    throw new InvalidArgumentError(`defineStruct ${name}: a nested layout is also named ${name}; give one of them another name`);
   }
+  const wgsl = emitWgsl(name, size, align, laid);
 
-  const lane = (dv: DataView, at: number, kind: 'u' | 'i' | 'f', v: number, label: string) => {
-    const ok = typeof v === 'number' &&
-      (kind === 'f' || (Number.isInteger(v) && (kind === 'u' ? v >= 0 && v < 2 ** 32 : v >= -(2 ** 31) && v < 2 ** 31)));
-    if (!ok) {
-      const want = kind === 'f' ? 'a number' : kind === 'u' ? 'a whole number from 0 to 2^32-1' : 'a whole number in the i32 range';
-      throw new InvalidArgumentError(`${name}.${label}: ${String(v)} is not ${want}`);
-    }
-    if (kind === 'f') dv.setFloat32(at, v, true);
-    else if (kind === 'i') dv.setInt32(at, v, true);
-    else dv.setUint32(at, v >>> 0, true);
+  const codec: Codec = {
+    write(dv, at, v, path) {
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+        throw new InvalidArgumentError(`${path}: expected a ${name} record (an object of fields), got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}`);
+      }
+      for (const f of laid) {
+        const x = (v as { readonly [k: string]: unknown })[f.name];
+        if (x !== undefined) f.codec.write(dv, at + f.offset, x, `${path}.${f.name}`);
+      }
+    },
+    read(dv, at) {
+      const out: { [k: string]: unknown } = {};
+      for (const f of laid) out[f.name] = f.codec.read(dv, at + f.offset);
+      return out;
+    },
   };
 
-  const checkAt = (op: 'read' | 'write', bytes: Uint8Array, at: number) => {
-    if (at < 0 || at + size > bytes.byteLength || !Number.isInteger(at)) {
-      throw new InvalidArgumentError(`${name}.${op}: offset ${at} with size ${size} is outside the ${bytes.byteLength}-byte view`);
+  const checkAt = (op: string, bytes: Uint8Array, at: number, length = size) => {
+    if (!(bytes instanceof Uint8Array)) throw new InvalidArgumentError(`${name}.${op}: pass a Uint8Array (e.g. the view from space.withView), got ${typeof bytes}`);
+    if (!Number.isInteger(at) || at < 0 || at + length > bytes.byteLength) {
+      throw new InvalidArgumentError(`${name}.${op}: offset ${at} with size ${length} is outside the ${bytes.byteLength}-byte view`);
     }
   };
+  const dataView = (bytes: Uint8Array, at: number, length: number) => new DataView(bytes.buffer, bytes.byteOffset + at, length);
 
-  return Object.freeze({
+  const layout: StructLayout<F> = Object.freeze({
     name,
-    fields: Object.freeze(laid),
+    fields: Object.freeze(laid.map(({ codec: _, ...field }) => Object.freeze(field))),
     size,
     align,
-    offsets,
+    offsets: Object.freeze(offsets),
+    spec: fields,
+    nested: Object.freeze(nested),
     wgsl,
-    write(bytes: Uint8Array, at: number, record: Partial<StructRecord<F>>): void {
+    write(bytes: Uint8Array, at: number, record: StructInput<F>): void {
       checkAt('write', bytes, at);
-      const dv = new DataView(bytes.buffer, bytes.byteOffset + at, size);
-      for (const f of laid) {
-        const v = (record as { [k: string]: unknown })[f.name];
-        if (v === undefined) continue;
-        const i = INFO[f.type];
-        if (i.lanes === 1) lane(dv, f.offset, i.kind, v as number, f.name);
-        else {
-          const arr = v as readonly number[];
-          if (!Array.isArray(arr) && !ArrayBuffer.isView(arr) || arr.length !== i.lanes) {
-            throw new InvalidArgumentError(`${name}.${f.name}: expected ${i.lanes} numbers`);
-          }
-          for (let k = 0; k < i.lanes; k++) lane(dv, f.offset + 4 * k, i.kind, arr[k]!, f.name);
-        }
-      }
+      codec.write(dataView(bytes, at, size), 0, record, name);
     },
     read(bytes: Uint8Array, at: number): StructRecord<F> {
       checkAt('read', bytes, at);
-      const dv = new DataView(bytes.buffer, bytes.byteOffset + at, size);
-      const out: { [k: string]: number | number[] } = {};
-      for (const f of laid) {
-        const i = INFO[f.type];
-        const get = (o: number) => (i.kind === 'f' ? dv.getFloat32(o, true) : i.kind === 'i' ? dv.getInt32(o, true) : dv.getUint32(o, true));
-        out[f.name] = i.lanes === 1 ? get(f.offset) : Array.from({ length: i.lanes }, (_, k) => get(f.offset + 4 * k));
-      }
-      return out as StructRecord<F>;
+      return codec.read(dataView(bytes, at, size), 0) as StructRecord<F>;
+    },
+    writeArray(bytes: Uint8Array, at: number, records: readonly StructInput<F>[]): void {
+      if (!Array.isArray(records)) throw new InvalidArgumentError(`${name}.writeArray: pass an array of records, got ${typeof records}`);
+      checkAt('writeArray', bytes, at, records.length * size);
+      if (records.length === 0) return;
+      const dv = dataView(bytes, at, records.length * size);
+      records.forEach((r, i) => codec.write(dv, i * size, r, `${name}[${i}]`));
+    },
+    readArray(bytes: Uint8Array, at: number, count: number): StructRecord<F>[] {
+      if (!Number.isInteger(count) || count < 0) throw new InvalidArgumentError(`${name}.readArray: count ${String(count)} must be a whole number ≥ 0`);
+      checkAt('readArray', bytes, at, count * size);
+      if (count === 0) return [];
+      const dv = dataView(bytes, at, count * size);
+      return Array.from({ length: count }, (_, i) => codec.read(dv, i * size) as StructRecord<F>);
+    },
+    view(bytes: Uint8Array, at: number): StructView<F> {
+      checkAt('view', bytes, at);
+      return makeView(laid, name, bytes, at) as StructView<F>;
+    },
+    wgslStruct(): string {
+      return declare(name, laid);
     },
   });
+  internals.set(layout as unknown as StructLayout, { codec });
+  registerLayout(layout);
+  return layout;
+}
+
+/**
+ * The layouts and every layout nested in them, each once, nested ones first:
+ * what `createKernel({ structs })` needs for kernels that follow `_ptr` accessors.
+ * Refuses two different layouts with one name (their WGSL would collide).
+ */
+export function structsOf(...layouts: readonly StructLayout[]): StructLayout[] {
+  const out: StructLayout[] = [];
+  const byName = new Map<string, StructLayout>();
+  const visit = (l: StructLayout) => {
+    if (!isStructLayout(l)) throw new InvalidArgumentError(`structsOf: pass layouts from defineStruct(), got ${l === null ? 'null' : typeof l}`);
+    const seen = byName.get(l.name);
+    if (seen !== undefined) {
+      if (seen.wgsl !== l.wgsl) {
+        throw new InvalidArgumentError(`structsOf: two different layouts are named ${l.name}; give one of them another name`);
+      }
+      return;
+    }
+    byName.set(l.name, l);
+    for (const n of l.nested) visit(n);
+    out.push(l);
+  };
+  for (const l of layouts) visit(l);
+  return out;
+}
+
+function parseSpec(spec: FieldSpec, where: string): { type: FieldType; attributes: Field['attributes'] } {
+  if (typeof spec !== 'object' || spec === null || isArrayType(spec) || isStructLayout(spec) || !('type' in spec)) {
+    checkFieldType(spec, where);
+    return { type: spec, attributes: Object.freeze({}) };
+  }
+  for (const k of Object.keys(spec)) {
+    if (!ATTRIBUTE_KEYS.has(k)) throw new InvalidArgumentError(`${where}: unknown key "${k}"; a field with attributes is { type, align?, size? }`);
+  }
+  const type = spec.type;
+  checkFieldType(type, where);
+  const attributes: { align?: number; size?: number } = {};
+  if (spec.align !== undefined) {
+    const natural = alignOf(type);
+    if (!isPow2(spec.align) || spec.align % natural !== 0) {
+      throw new InvalidArgumentError(
+        `${where}: @align(${String(spec.align)}) must be a power of two and a multiple of AlignOf(${typeLabel(type)}) = ${natural} ` +
+          `(WGSL requires n = k × RequiredAlignOf(T, storage)); use ${natural}, ${natural * 2}, ${natural * 4}, …`,
+      );
+    }
+    attributes.align = spec.align;
+  }
+  if (spec.size !== undefined) {
+    const natural = sizeOf(type);
+    if (!Number.isInteger(spec.size) || spec.size < natural || spec.size > MAX_TYPE_SIZE) {
+      throw new InvalidArgumentError(`${where}: @size(${String(spec.size)}) must be a whole number ≥ SizeOf(${typeLabel(type)}) = ${natural}`);
+    }
+    attributes.size = spec.size;
+  }
+  return { type, attributes: Object.freeze(attributes) };
+}
+
+function nestedIn(t: FieldType): StructLayout[] {
+  if (isArrayType(t)) return nestedIn(t.element);
+  return isStructLayout(t) ? [t] : [];
+}
+
+// ---- host codecs ----
+
+function checkLane(v: unknown, kind: Component, path: string): number {
+  const ok = typeof v === 'number' &&
+    (kind === 'f' || (Number.isInteger(v) && (kind === 'u' ? v >= 0 && v < 2 ** 32 : v >= -(2 ** 31) && v < 2 ** 31)));
+  if (!ok) {
+    const want = kind === 'f' ? 'a number' : kind === 'u' ? 'a whole number from 0 to 2^32-1' : 'a whole number in the i32 range';
+    throw new InvalidArgumentError(`${path}: ${String(v)} is not ${want}`);
+  }
+  return v;
+}
+
+function setLane(dv: DataView, at: number, kind: Component, v: number): void {
+  if (kind === 'f') dv.setFloat32(at, v, true);
+  else if (kind === 'i') dv.setInt32(at, v, true);
+  else dv.setUint32(at, v >>> 0, true);
+}
+
+function getLane(dv: DataView, at: number, kind: Component): number {
+  return kind === 'f' ? dv.getFloat32(at, true) : kind === 'i' ? dv.getInt32(at, true) : dv.getUint32(at, true);
+}
+
+const isArrayLike = (v: unknown): v is ArrayLike<unknown> =>
+  Array.isArray(v) || (ArrayBuffer.isView(v) && !(v instanceof DataView));
+
+function leafCodec(l: LeafInfo): Codec {
+  const { component: kind, rows, cols, colStride } = l;
+  if (rows === 1) {
+    return {
+      write: (dv, at, v, path) => setLane(dv, at, kind, checkLane(v, kind, path)),
+      read: (dv, at) => getLane(dv, at, kind),
+    };
+  }
+  const n = rows * cols;
+  const expected = cols === 1 ? `expected ${rows} numbers` : `expected ${n} numbers (column-major: ${cols} columns of ${rows}) or ${cols} columns`;
+  return {
+    write(dv, at, v, path) {
+      if (!isArrayLike(v)) throw new InvalidArgumentError(`${path}: ${expected}`);
+      if (cols > 1 && v.length === cols) {
+        // An array of columns, as TypeGPU and gl-matrix users may hold them.
+        for (let c = 0; c < cols; c++) {
+          const col = v[c];
+          if (!isArrayLike(col) || col.length !== rows) throw new InvalidArgumentError(`${path}: ${expected}`);
+          for (let r = 0; r < rows; r++) setLane(dv, at + c * colStride + 4 * r, kind, checkLane(col[r], kind, `${path}[${c}][${r}]`));
+        }
+        return;
+      }
+      if (v.length !== n) throw new InvalidArgumentError(`${path}: ${expected}`);
+      for (let c = 0; c < cols; c++) {
+        for (let r = 0; r < rows; r++) setLane(dv, at + c * colStride + 4 * r, kind, checkLane(v[c * rows + r], kind, path));
+      }
+    },
+    read(dv, at) {
+      const out = new Array<number>(n);
+      for (let c = 0; c < cols; c++) for (let r = 0; r < rows; r++) out[c * rows + r] = getLane(dv, at + c * colStride + 4 * r, kind);
+      return out;
+    },
+  };
+}
+
+function codecOf(t: FieldType, owner: string): Codec {
+  const l = leafInfo(t);
+  if (l) return leafCodec(l);
+  if (isArrayType(t)) {
+    const el = codecOf(t.element, owner);
+    const { length, stride } = t;
+    return {
+      write(dv, at, v, path) {
+        if (!isArrayLike(v) || v.length !== length) {
+          throw new InvalidArgumentError(`${path}: expected an array of ${length} elements, got ${isArrayLike(v) ? `${v.length}` : typeof v}`);
+        }
+        for (let k = 0; k < length; k++) el.write(dv, at + k * stride, v[k], `${path}[${k}]`);
+      },
+      read: (dv, at) => Array.from({ length }, (_, k) => el.read(dv, at + k * stride)),
+    };
+  }
+  const inner = internals.get(t as StructLayout);
+  if (!inner) throw new InvalidArgumentError(`defineStruct ${owner}: nested layouts must come from defineStruct()`);
+  return inner.codec;
+}
+
+function makeView(laid: readonly Laid[], name: string, bytes: Uint8Array, at: number): object {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const view: object = {};
+  for (const f of laid) {
+    const o = at + f.offset;
+    const t = f.type;
+    Object.defineProperty(view, f.name, {
+      enumerable: true,
+      get: isStructLayout(t) ? () => t.view(bytes, o) : () => f.codec.read(dv, o),
+      set: (v: unknown) => f.codec.write(dv, o, v, `${name}.${f.name}`),
+    });
+  }
+  return Object.seal(view);
+}
+
+// ---- WGSL ----
+
+function wgslTypeOf(t: FieldType): string {
+  const l = leafInfo(t);
+  if (l) return l.wgsl;
+  if (isArrayType(t)) return `array<${wgslTypeOf(t.element)}, ${t.length}>`;
+  return (t as StructLayout).name;
+}
+
+function declare(name: string, laid: readonly Laid[]): string {
+  let s = `struct ${name} {\n`;
+  for (const f of laid) {
+    if (WGSL_KEYWORDS.has(f.name) || WGSL_RESERVED.has(f.name)) {
+      throw new InvalidArgumentError(`${name}.wgslStruct: field "${f.name}" is a WGSL keyword or reserved word and cannot name a struct member; rename the field`);
+    }
+    const attrs = (f.attributes.align !== undefined ? `@align(${f.attributes.align}) ` : '') + (f.attributes.size !== undefined ? `@size(${f.attributes.size}) ` : '');
+    s += `  ${attrs}${f.name}: ${wgslTypeOf(f.type)},\n`;
+  }
+  return s + '}\n';
+}
+
+const SCALAR: { readonly [C in Component]: string } = { u: 'u32', i: 'i32', f: 'f32' };
+
+const plus = (a: string, k: number) => (k === 0 ? a : `${a} + ${k}u`);
+
+/**
+ * A vector of `rows` components (or a scalar) at address `a` + `k` bytes. A vec3 whose 16-byte
+ * slot is its own (an array element, a matrix column: the 4th word is padding no other field can
+ * use) is one vec4 access, storing 0 in the padding word; a vec3 field, whose 4th word may be the
+ * next field, is a vec2 and a scalar access, touching its 12 bytes only. Both keep the prelude's
+ * alignment rule (the slot is 16-aligned) and as few translations as that allows.
+ */
+const load = (l: LeafInfo, rows: number, a: string, k: number, ownSlot: boolean): string => {
+  const s = SCALAR[l.component];
+  if (rows === 1) return `vm_load_${s}(${plus(a, k)})`;
+  if (rows === 3 && ownSlot) return `vm_load_vec4${l.component}(${plus(a, k)}).xyz`;
+  if (rows === 3) return `vec3<${s}>(vm_load_vec2${l.component}(${plus(a, k)}), vm_load_${s}(${plus(a, k + 8)}))`;
+  return `vm_load_vec${rows}${l.component}(${plus(a, k)})`;
+};
+
+const store = (l: LeafInfo, rows: number, a: string, k: number, v: string, ownSlot: boolean): string => {
+  const s = SCALAR[l.component];
+  if (rows === 1) return `vm_store_${s}(${plus(a, k)}, ${v});`;
+  if (rows === 3 && ownSlot) return `vm_store_vec4${l.component}(${plus(a, k)}, vec4<${s}>(${v}, ${s}(0)));`;
+  if (rows === 3) return `vm_store_vec2${l.component}(${plus(a, k)}, ${v}.xy); vm_store_${s}(${plus(a, k + 8)}, ${v}.z);`;
+  return `vm_store_vec${rows}${l.component}(${plus(a, k)}, ${v});`;
+};
+
+const indexName = (k: number, n: number) => (n === 1 ? 'i' : k < 3 ? 'ijk'[k]! : `i${k}`);
+
+function emitWgsl(name: string, size: number, align: number, laid: readonly Laid[]): string {
+  let wgsl = `// ---- struct ${name} (webgpu-hmm defineStruct: ${size} bytes, align ${align}) ----\n`;
+  const ids = new Map<string, string>();
+  const claim = (id: string, field: string) => {
+    const problem = wgslIdentifierProblem(id);
+    if (problem) throw new InvalidArgumentError(`defineStruct ${name}.${field}: the accessor ${problem}; rename the struct or the field`);
+    const other = ids.get(id);
+    if (other !== undefined) {
+      throw new InvalidArgumentError(`defineStruct ${name}: fields "${other}" and "${field}" both generate the WGSL identifier ${id}; rename one of them`);
+    }
+    ids.set(id, field);
+    return id;
+  };
+  wgsl += `const ${claim(`${name}_SIZE`, '(size)')}: u32 = ${size}u;\n`;
+  wgsl += `const ${claim(`${name}_ALIGN`, '(align)')}: u32 = ${align}u;\n`;
+  for (const f of laid) {
+    const dims: ArrayType[] = [];
+    let t: FieldType = f.type;
+    while (isArrayType(t)) {
+      dims.push(t);
+      t = t.element;
+    }
+    const idx = dims.map((_, k) => indexName(k, dims.length));
+    const params = ['p: u32', ...idx.map((i) => `${i}: u32`)].join(', ');
+    // Clamped like WGSL's own out-of-bounds array accesses: an index never reaches past its field.
+    const addr = [`p + ${f.offset}u`, ...dims.map((d, k) => `min(${idx[k]}, ${d.length - 1}u) * ${d.stride}u`)].join(' + ');
+    if (dims.length > 0) wgsl += `const ${claim(`${name}_${f.name}_LEN`, f.name)}: u32 = ${dims[0]!.length}u;\n`;
+    const l = leafInfo(t);
+    if (!l) {
+      wgsl += `fn ${claim(`${name}_${f.name}_ptr`, f.name)}(${params}) -> u32 { return ${addr}; }\n`;
+      continue;
+    }
+    const get = claim(`${name}_${f.name}`, f.name);
+    const set = claim(`${name}_set_${f.name}`, f.name);
+    const own = dims.length > 0;
+    if (l.cols === 1 && (l.rows !== 3 || own)) {
+      // One prelude call: scalars, vec2, vec4 (the form the first version of this module emitted), vec3 array elements.
+      wgsl += `fn ${get}(${params}) -> ${l.wgsl} { return ${load(l, l.rows, addr, 0, own)}; }\n`;
+      wgsl += `fn ${set}(${params}, v: ${l.wgsl}) { ${store(l, l.rows, addr, 0, 'v', own)} }\n`;
+    } else if (l.cols === 1) {
+      wgsl += `fn ${get}(${params}) -> ${l.wgsl} { let a = ${addr}; return ${load(l, 3, 'a', 0, false)}; }\n`;
+      wgsl += `fn ${set}(${params}, v: ${l.wgsl}) { let a = ${addr}; ${store(l, 3, 'a', 0, 'v', false)} }\n`;
+    } else {
+      const cols = Array.from({ length: l.cols }, (_, c) => c);
+      wgsl += `fn ${get}(${params}) -> ${l.wgsl} { let a = ${addr}; return ${l.wgsl}(${cols.map((c) => load(l, l.rows, 'a', c * l.colStride, true)).join(', ')}); }\n`;
+      wgsl += `fn ${set}(${params}, v: ${l.wgsl}) { let a = ${addr}; ${cols.map((c) => store(l, l.rows, 'a', c * l.colStride, `v[${c}]`, true)).join(' ')} }\n`;
+    }
+  }
+  return wgsl;
 }
