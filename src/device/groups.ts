@@ -270,7 +270,8 @@ export class GroupTable {
       if (!known.has(key)) throw new InvalidArgumentError(`createGroup: unknown option "${key}"; known options: ${[...known].join(', ')}`);
     }
     const label = options.label ?? `group${this.#all.length}`;
-    if (typeof label !== 'string' || label.length === 0) throw new InvalidArgumentError(`createGroup: label must be a non-empty string, got ${String(label)}`);
+    if (typeof label !== 'string') throw new InvalidArgumentError(`createGroup: label must be a string, got ${typeof label}`);
+    if (label.length === 0) throw new InvalidArgumentError('createGroup: label must not be empty; leave it out for group<n>');
     if (label.includes('/')) throw new InvalidArgumentError(`createGroup: label "${label}" contains '/', which separates the labels of a group's path; choose another`);
     const ps = pool.pageSize;
     const frames = (what: string, v: unknown): number | undefined => {
