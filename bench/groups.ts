@@ -16,12 +16,19 @@
 //                    latency min: its hot set) it evicts only its own pages.
 //                    Evictions of the latency space's pages and its bytes
 //                    re-uploaded, and the time of the whole run.
+//   tree             the same as a tree (issue 17): a latency tenant in a
+//                    protected subtree (interactive, min: its hot set) beside
+//                    two streaming tenants under a capped parent (batch, max:
+//                    the rest of the pool), which evict within their subtree
+//                    (cause ancestorMax) and never the hot set. The latency
+//                    tenant's dispatch times, p50 and p99 over every rep, with
+//                    and without the tree.
 //
 // Usage: npm run bench:groups [-- --quick] [--reps N]
 
 import { parseArgs } from 'node:util';
 import { requestNodeDevice } from '../src/node.ts';
-import { createGroup, createKernel, createPool, createSpace, type AddressSpace, type HmmEvent, type Pool } from '../src/index.ts';
+import { createGroup, createKernel, createPool, createSpace, type AddressSpace, type GroupBudget, type HmmEvent, type Pool } from '../src/index.ts';
 import { affine, grid } from './suite.ts';
 import { KiB, median, MiB } from './lib.ts';
 
@@ -169,6 +176,73 @@ async function tenants(grouped: boolean): Promise<Sample> {
   };
 }
 
+// ---- tree: a latency tenant in a protected subtree beside two streaming tenants ----
+
+interface TreeSample extends Sample {
+  /** The latency tenant's dispatch times (ms). */
+  latency: number[];
+}
+
+async function treeTenants(tree: boolean): Promise<TreeSample> {
+  const pool: Pool = await createPool(gpu.device, { capacity: poolBytes, pageSize: PAGE });
+  const hot = poolBytes / 4;
+  const streamed = 2 * poolBytes;
+  const interactive = tree ? createGroup(pool, { label: 'interactive', min: hot }) : undefined;
+  const batch = tree ? createGroup(pool, { label: 'batch', max: poolBytes - hot }) : undefined;
+  const group = (parent: typeof interactive, label: string) => (parent ? { group: createGroup(parent, { label }) } : {});
+  const latency = createSpace(pool, { size: hot, label: 'latency', ...group(interactive, 'latency') });
+  const streams = ['stream-a', 'stream-b'].map((label) => createSpace(pool, { size: streamed, label, ...group(batch, label) }));
+  await latency.write(0, new Uint8Array(hot).fill(2));
+  for (const s of streams) await s.write(0, new Uint8Array(streamed).fill(3));
+  const run = (s: AddressSpace, addr: number, bytes: number) =>
+    s.dispatch(affine, { workgroups: grid(bytes / 4), write: [{ addr, byteLength: bytes }], args: [addr, bytes / 4, 1, 1] });
+  let latencyEvicted = 0;
+  const off = pool.on((e: HmmEvent) => {
+    if (e.type === 'eviction' && e.space === 'latency') latencyEvicted += e.pages;
+  });
+  await run(latency, 0, hot);
+  const s0 = pool.stats();
+  const step = poolBytes / 8;
+  const touch = hot / 8;
+  const times: number[] = [];
+  let k = 0;
+  const t0 = performance.now();
+  for (let a = 0; a < streamed; a += step) {
+    for (const s of streams) await run(s, a, step);
+    for (let i = 0; i < 4; i++) {
+      const t = performance.now();
+      await run(latency, (k++ % 8) * touch, touch); // a quarter of its requests' worth, round the hot set
+      times.push(performance.now() - t);
+    }
+  }
+  const ms = performance.now() - t0;
+  off();
+  const s1 = pool.stats();
+  let ancestorMax = 0;
+  const walk = (n: GroupBudget) => {
+    ancestorMax += n.evictions.ancestorMax;
+    n.children.forEach(walk);
+  };
+  walk(pool.budget().tree);
+  latency.destroy();
+  for (const s of streams) s.destroy();
+  pool.destroy();
+  return {
+    ms,
+    latency: times,
+    counts: {
+      'latency pages evicted': latencyEvicted, evictions: s1.evictions - s0.evictions, 'for an ancestor max': ancestorMax,
+      'MiB to device': (s1.bytesToDevice - s0.bytesToDevice) / MiB,
+    },
+  };
+}
+
+/** The q-quantile of `xs` (nearest rank). */
+function quantile(xs: readonly number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+}
+
 console.log(`memory policies on ${gpu.adapterName}; ${quick ? 'quick, ' : ''}median of ${reps}, interleaved`);
 console.log(`\naccess counters: ${dataBytes / MiB} MiB through a ${dataBytes / 4 / MiB} MiB pool, ${chunk / MiB} MiB declared per dispatch, 1 page in ${stride} written`);
 const sw = await compare(['on', 'off'] as const, (v) => sparseWrites(v === 'on'));
@@ -182,4 +256,19 @@ console.log(`\ngroups: a latency space (hot set ${poolBytes / 2 / MiB} MiB) besi
 const gr = await compare(['groups', 'none'] as const, (v) => tenants(v === 'groups'));
 line('with groups', gr.groups);
 line('without groups', gr.none);
+console.log(`\ntree: a latency space (hot set ${poolBytes / 4 / MiB} MiB, protected subtree) beside two spaces streaming ${2 * poolBytes / MiB} MiB each (capped subtree), ${poolBytes / MiB} MiB pool`);
+{
+  // Every rep's latency samples but the warm-up round's, for the percentiles.
+  const samples = { tree: [] as number[], none: [] as number[] };
+  const runs = { tree: 0, none: 0 };
+  const tr = await compare(['tree', 'none'] as const, async (v) => {
+    const s = await treeTenants(v === 'tree');
+    if (runs[v]++ > 0) samples[v].push(...s.latency);
+    return s;
+  });
+  for (const [name, v] of [['with the tree', 'tree'], ['without groups', 'none']] as const) {
+    const x = samples[v];
+    line(name, { ms: tr[v].ms, counts: { ...tr[v].counts, 'latency p50 ms': +quantile(x, 0.5).toFixed(2), 'p99 ms': +quantile(x, 0.99).toFixed(2), samples: x.length } });
+  }
+}
 gpu.destroy();

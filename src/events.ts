@@ -163,11 +163,17 @@ export type PressureKind =
 export interface PressureEvent extends Base {
   readonly type: 'pressure';
   readonly kind: PressureKind;
-  /** high-water: 'begin' at the high mark, 'end' at the low mark or below. Storms and thrashing: 'begin' only. */
+  /**
+   * high-water: 'begin' at the high mark, 'end' at the low mark or below. eviction-storm: 'begin' once per
+   * storm, 'end' when the window's evictions fall back (src/trace/pressure.ts). thrashing: 'begin' only.
+   */
   readonly phase: 'begin' | 'end';
-  /** The memory group it is about (high-water of a group's max); absent: the pool. */
+  /**
+   * The memory group whose limit was hit, by its path ('parent/child'): high-water of that group's max (its
+   * subtree's usage), or the group whose max made most of an eviction storm's evictions. Absent: the pool.
+   */
   readonly group?: string;
-  /** Device bytes in use now, by the group or the pool, and its limit (the group's max, or the capacity). */
+  /** Device bytes in use now, by the group's subtree or the pool, and its limit (the group's max in force, or the capacity). */
   readonly usedBytes: number;
   readonly limitBytes: number;
   /** eviction-storm: pages evicted within the window; thrashing: pages reported thrashing; high-water: 0. */

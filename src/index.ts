@@ -19,7 +19,7 @@
 
 export { createPool } from './api/pool.ts';
 export type { Pool, PoolStats, PoolBudget } from './device/pool.ts';
-export { createGroup, type MemoryGroup, type GroupOptions, type GroupUsage } from './device/groups.ts';
+export { createGroup, type MemoryGroup, type GroupOptions, type GroupUsage, type GroupBudget, type EvictionCause } from './device/groups.ts';
 export type { RecoveryReport } from './device/loss.ts';
 export {
   createSpace, type AddressSpace, type SpaceOptions, type Residency, type ViewMode, type PrefetchOptions,

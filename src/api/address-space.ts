@@ -573,8 +573,7 @@ class AddressSpaceImpl implements AddressSpace {
   }
 
   advise(addr: number, byteLength: number, advice: Advice): void {
-    const c = this.#core;
-    c.check();
+    const c = this.#alive(); // bookkeeping only: works while the device is lost
     c.checkRange('advise', addr, byteLength);
     const { set, clear } = adviceBits(advice);
     const start = this.#pool.events.now();

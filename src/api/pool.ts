@@ -50,7 +50,9 @@ function watchPressure(pool: PoolImpl<SpaceCore>): void {
       pageSize: pool.pageSize,
       get capacityFrames() { return frames().frameCount; },
       usedFrames: () => frames().frameCount - frames().freeCount,
-      groups: () => pool.groups.list().filter((g) => !g.isRoot).map((g) => ({ key: g, label: g.label, maxFrames: pool.groups.maxFrames(g), usedFrames: pool.groups.usedFrames(g) })),
+      groups: () => pool.groups.pressureGroups(),
+      // Read while the eviction's event is heard (synchronously inside it): the group whose max made it.
+      evictionLimit: () => pool.groups.evictionLimit(),
     },
   );
   pool.events.observe((e) => {

@@ -17,20 +17,19 @@
 // stay evictable and a working set that fits still completes. Within a tier
 // the sweep above runs over that tier's frames only.
 //
-// Memory groups (groups.ts) shape the choice through one more predicate,
-// `eligible`: a group over its max takes victims from its own spaces only, and
-// a group at or under its `min` is skipped when another group needs frames.
-// It is asked before the reference bit, so a protected page keeps its bit, and
-// it sees how many frames of each space this call has taken so far (a group
-// stops being a source once taking more would bring it under its min).
-//
-// Groups as a tree (group-tree.ts) classify frames by protection: a reclaim
-// plan says, per group, whether its next frame is above its effective low
-// (group tier 0), above its effective min (group tier 1), or the requester's
-// own protected frames (group tier 2), and how many may go. The group tier is
-// the major order and the advice tier the minor one: chooseVictimsInTiers runs
-// one query per group tier (its `eligible` asks the plan, its `took` tells the
-// plan), each with the advice tiers and CLOCK inside, sharing `chosen`.
+// Memory groups (groups.ts, group-tree.ts) shape the choice through one more
+// predicate, `eligible`, asked before the reference bit (so a protected page
+// keeps its bit) and seeing how many frames of each space this call has taken
+// so far. A reclaim plan classifies frames by protection: per group, whether
+// its next frame is above its effective low (group tier 0), above its
+// effective min (group tier 1), or the requester's own protected frames
+// (group tier 2), and how many may go before the group, or an ancestor, would
+// go under its floor. The group tier is the major order and the advice tier
+// the minor one: chooseVictimsInTiers runs one query per group tier (its
+// `eligible` asks the plan, its `took` tells the plan), each with the advice
+// tiers and CLOCK inside, sharing `chosen`. A plan has one stage per limit the
+// request passes (the group's max, an ancestor's, the pool's): the pool runs
+// the tiers once per stage, lowest limit first.
 
 import type { FrameTable } from './frames.ts';
 import { FREE } from './frames.ts';

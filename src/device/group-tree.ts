@@ -112,10 +112,13 @@
 // keeps them and recover() gives them frames again). Protection counts
 // min(pinned, usage) as the pinned part.
 //
-// Who writes what: the tree alone writes every count; the pool calls
-// charge/uncharge when frames change owner (migrate/, loss), pin/unpin from
-// the spaces' pin/unpin, attach/detach at space creation/destruction, and
-// commit() of a plan after choosing its victims.
+// Who writes what: the tree alone writes every count. The pool (groups.ts)
+// derives usage rather than charging at every frame move: before it asks the
+// tree anything it sync()s each member to the frame table's count and the
+// space's pinned pages, and setCapacity() to the pool's; it attaches and
+// detaches members at space creation and destruction, and commit()s a plan
+// once its victims are chosen. charge/tryCharge/pin are for a caller that
+// keeps no truth of its own (the tests' worlds).
 
 import { assert } from '../assert.ts';
 import { GroupPinLimitError, InvalidArgumentError, PinLimitError, PoolMismatchError, WorkingSetTooLargeError } from '../errors.ts';

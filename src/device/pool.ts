@@ -19,7 +19,7 @@ import { Transfer } from './transfer.ts';
 import type { LostRange } from '../errors.ts';
 import type { PoolOptions, ResolvedPoolOptions } from '../options.ts';
 import { FrameTable } from './frames.ts';
-import { GroupTable, type GroupUsage } from './groups.ts';
+import { GroupTable, type GroupBudget, type GroupUsage } from './groups.ts';
 import { failure, lossError, LossState, noteLost, type RecoveryReport } from './loss.ts';
 import { allocate } from './gpu-memory.ts';
 import { EventBus, type HmmEventListener, type PressureEvent } from '../events.ts';
@@ -117,8 +117,17 @@ export interface PoolBudget {
   readonly free: number;
   readonly pinned: number;
   readonly pinLimit: number;
-  /** The root group (spaces created without a group) first, then each group in creation order. */
+  /**
+   * The root group (spaces created without a group) first, then each group in creation order (a parent
+   * before its children). A group's `used` is its subtree's; the root's entry counts its own spaces only.
+   */
   readonly perGroup: readonly GroupUsage[];
+  /**
+   * The groups as a tree, the root (the whole pool) at the top: each group's subtree usage, its own
+   * spaces' part, pinned bytes, effective min and low against the pool's pressure, and its spaces' pages
+   * evicted by cause (its own pressure, an ancestor's max, other groups).
+   */
+  readonly tree: GroupBudget;
 }
 
 export interface Pool {
@@ -142,7 +151,7 @@ export interface Pool {
    * the pool's `pressure` option). Returns the unsubscribe function.
    */
   onPressure(listener: (event: PressureEvent) => void): () => void;
-  /** Device bytes used and free now, pinned, and the same per memory group. */
+  /** Device bytes used and free now, pinned, and the same per memory group, also as the groups' tree. */
   budget(): PoolBudget;
   /**
    * Go on with a new device after this pool's device was lost (operations
@@ -209,7 +218,7 @@ export class PoolImpl<M extends PoolMember = PoolMember> implements Pool {
     evictions: 0, evictionWritebacks: 0, evictionDrops: 0, invalidations: 0, dispatches: 0,
     faultBatches: 0, pagesFaulted: 0, demandPasses: 0, aborts: 0, roundTrips: 0, pagesKeptClean: 0, shrinks: 0,
   };
-  /** Memory groups: membership, limits, the group-aware victim queries (groups.ts). */
+  /** Memory groups: the tree, membership, limits, the group-aware victim choice (groups.ts). */
   readonly groups: GroupTable;
   /** Spaces by id (1-based, the frame table's owner ids). */
   readonly spaces = new Map<number, M>();
@@ -405,6 +414,7 @@ export class PoolImpl<M extends PoolMember = PoolMember> implements Pool {
     return {
       capacity: this.capacity, used: used * ps, free: this.frames.freeCount * ps, pinned: this.pinnedPages * ps, pinLimit: this.pinLimit,
       perGroup: this.groups.list().map((g) => this.groups.usage(g)),
+      tree: this.groups.budget(),
     };
   }
 
@@ -432,7 +442,7 @@ export class PoolImpl<M extends PoolMember = PoolMember> implements Pool {
   /**
    * Frame table and every space's page table agree (I4/F3), and the pinned-page
    * counts are the pages with pins (pool.pinnedPages, each space's pinnedPages:
-   * memory groups sum the latter), and the groups' min fit the pool. For tests.
+   * the group tree counts the latter and the frames per space), and the groups' min fit the pool. For tests.
    */
   checkInvariants(): void {
     this.frames.checkInvariants();
@@ -446,6 +456,7 @@ export class PoolImpl<M extends PoolMember = PoolMember> implements Pool {
     }
     const mins = this.groups.minFrames();
     assert(mins <= this.frameCount, `the memory groups' min add up to ${mins} frames, over the pool's ${this.frameCount} (groups.ts)`);
+    this.groups.checkInvariants();
     for (let f = 0; f < this.frameCount; f++) {
       const o = this.frames.owner[f]!;
       if (o === 0) continue;

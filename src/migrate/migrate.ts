@@ -3,7 +3,8 @@
 //   1. collect and mark   — pick the pages that must move, lock them against
 //                           eviction, watch their range with the notifier;
 //   2. allocate and copy  — take frames (evicting CLOCK victims if the pool is
-//                           full, or the space's memory group is at its max),
+//                           full, or the space's memory group or an ancestor
+//                           is at its max, by the groups' protection tiers),
 //                           then encode coalesced copies: one command per
 //                           run of consecutive pages in consecutive frames, a
 //                           clear instead of a copy for unpopulated pages;
@@ -25,7 +26,8 @@
 //   fault-in / write-back / read of p: settleWriteBacks() first
 
 import { assert } from '../assert.ts';
-import { chooseVictims, countEvictable, type VictimQuery } from '../device/eviction.ts';
+import type { VictimQuery } from '../device/eviction.ts';
+import type { Reclaim } from '../device/groups.ts';
 import type { SpaceCore, SpacePool } from '../space/core.ts';
 import { NO_FRAME, PageFlag, PageState } from '../space/page-table.ts';
 import { coalesce, type CopyRun } from '../device/coalesce.ts';
@@ -266,9 +268,11 @@ export async function makeResident(
 
   // ---- phase 1: collect and mark ----
   const need: number[] = [];
+  let lockedResident = 0; // resident, unpinned pages of the working set: frames the groups' plan may not take
   for (const p of pages) {
     t.lock(p);
     if (!t.isResident(p)) need.push(p);
+    else if (t.pins[p] === 0) lockedResident++;
   }
   try {
     if (need.length === 0) return;
@@ -279,27 +283,18 @@ export async function makeResident(
     const frameOf = new Uint32Array(need.length).fill(NO_FRAME);
     let finalized = false;
     try {
-      // ---- phase 2a: allocate — past its group's max, the group's own victims first; then free
-      //      frames (as runs); then victims anywhere the groups' min allows (src/device/groups.ts) ----
+      // ---- phase 2a: allocate — victims where the memory groups' reclaim plan says (its group's max,
+      //      each ancestor's, then the pool's; by protection tier, CLOCK within: src/device/groups.ts),
+      //      free frames (as runs) for the rest ----
       const groups = pool.groups;
       const q = victimQuery(pool);
       let assigned = 0; // frameOf[0, assigned) hold free frames taken; victims fill the rest
-      let victims: number[] = [];
+      let reclaim: Reclaim;
       for (;;) {
-        const chosen = new Uint8Array(frames.frameCount); // shared by both choices, so no frame is taken twice
-        const remaining = need.length - assigned;
-        const reuse = groups.mustReuse(space.id, remaining);
-        victims = [];
-        if (reuse > 0) {
-          const oq = groups.ownQuery(q, space.id);
-          victims = chooseVictims(frames, reuse, oq, chosen);
-          if (victims.length < reuse) {
-            const g = groups.of(space.id);
-            const room = Math.max(0, groups.maxFrames(g) - groups.usedFrames(g)) + countEvictable(frames, oq) + (pages.length - need.length) + assigned;
-            throw groups.tooLarge(space, pages.length, room, g);
-          }
-        }
-        const growable = need.length - reuse;
+        const chosen = new Uint8Array(frames.frameCount);
+        // The frames taken already are the working set's too: the plan may not give them away.
+        reclaim = groups.reclaim(space, need.length - assigned, q, chosen, lockedResident + assigned, pages.length);
+        const growable = need.length - reclaim.victims.length;
         while (assigned < growable && frames.freeCount > 0) {
           let len = 1;
           while (assigned + len < growable && need[assigned + len] === need[assigned]! + len) len++;
@@ -307,29 +302,20 @@ export async function makeResident(
           for (let k = 0; k < n; k++) frameOf[assigned + k] = f0 + k;
           assigned += n;
         }
-        const short = need.length - assigned - victims.length;
-        if (short > 0) {
-          const pq = groups.poolQuery(q, space.id);
-          const more = chooseVictims(frames, short, pq, chosen);
-          if (more.length < short) {
-            const evictable = countEvictable(frames, pq);
-            throw groups.tooLarge(space, pages.length, frames.freeCount + assigned + evictable + (pages.length - need.length), undefined);
-          }
-          victims = victims.concat(more);
-        }
+        assert(assigned === growable, `reclaim left ${growable - assigned} frames short of free ones`);
         // Waits belong before the first victim is touched (write-backs over the cap land first; their
         // buffers are made, which out of memory may shrink the pool). Host writes take no pool lock, and
         // one may drop a victim's frame during a wait (found by the differential fuzzer: the dropped
         // frame, already free, was "evicted" and would have been handed out twice), so after any wait
-        // free frames are taken and victims chosen again.
-        const wait = victims.length > 0 ? waitBeforeEvicting(pool, victims) : undefined;
+        // victims are chosen again and free frames taken for the rest.
+        const wait = reclaim.victims.length > 0 ? waitBeforeEvicting(pool, reclaim.victims) : undefined;
         if (!wait) break;
         await wait;
         pool.check(); // destroyed (or lost) meanwhile: no eviction, no copy into its windows
       }
+      const victims = reclaim.victims;
       if (victims.length > 0) {
-        groups.noteEvictions(space.id, victims);
-        evict(pool, victims, report);
+        reclaim.commit(() => evict(pool, victims, report));
         let v = 0;
         for (let k = 0; k < need.length; k++) {
           if (frameOf[k] !== NO_FRAME) continue;

@@ -5,8 +5,9 @@
 // To the device: the range's pages are made resident, evicting other
 // unpinned pages (CLOCK, with advice tiers) and never pinned ones. A range
 // larger than what can be made free at once (the pool less the pages pinned
-// outside the range, less what other memory groups' min protects, and no
-// more than the space's own group's max: src/device/groups.ts) is not an
+// outside the range, less what other memory groups' effective min protects,
+// and no more than the max of the space's group or any ancestor allows:
+// src/device/groups.ts availableFrames) is not an
 // error — a prefetch is a hint — and fetching all of it would only evict its
 // own beginning: the pages already resident stay, and the rest are fetched in
 // address order as far as they fit; the others are left where they are and
@@ -55,8 +56,8 @@ export async function prefetchToDevice(space: SpaceCore, first: number, last: nu
   let residentInside = 0;
   for (let p = first; p <= last; p++) if (t.isResident(p)) residentInside++;
   // Resident pages of the range cost nothing; the others are taken in address order up to what can be freed:
-  // the pool less the pins outside the range, less what other memory groups' min protects, and within the
-  // space's own group's max. Counting only the pool's pins here made the engine refuse a range its group
+  // the pool less the pins outside the range, less what other memory groups' effective min protects, and
+  // within the max of the space's group and of each ancestor. Counting only the pool's pins here made the engine refuse a range its group
   // could not hold (WorkingSetTooLargeError) instead of fetching what fits, as a hint should.
   const range = new Uint32Array(count).map((_, i) => first + i);
   const { available } = pool.groups.availableFrames(space, range);

@@ -52,6 +52,14 @@
 // thrashing detector that trips after two migrations and holds pages only
 // briefly, so holds start and lapse within a sequence. Advice has no effect on
 // which operations are refused (it is not a pin), so the oracle ignores it.
+// With `tree`, the groups are two levels deep: space 1's group and space 0's
+// (a sibling with a `low` of its own) under a parent with a max, a low and a
+// pin limit of its own — space 1's fault-ins past the parent's max evict space
+// 0's pages (cause ancestorMax), the hog's press on the parent's low first,
+// and a pin is refused at whichever level up to the root would pass its
+// limit. Only max and pin limits refuse, so the oracle predicts exactly: no
+// group has a min (a min would make what others may have depend on usage,
+// which the oracle does not model), and low never refuses, only orders.
 
 import fc from 'fast-check';
 import {
@@ -87,6 +95,11 @@ export interface FuzzPolicy {
   readonly groupPinPages: 0 | 1 | 2;
   /** Space 1's group max, in frames past the least that keeps demand dispatches possible (groupMaxFrames()). */
   readonly groupSlack: number;
+  /**
+   * The two-level tree (see the header): a parent over space 1's group and a sibling group for space 0.
+   * Absent: space 1's group directly under the pool, space 0 in the root — the world of older cases.
+   */
+  readonly tree?: FuzzTree;
   /** Both spaces' thrashing detector: migrations within the lapse that make a page thrashing, and how long it is held. */
   readonly thrashing: { readonly threshold: 2 | 3; readonly lapseMs: number; readonly pinMs: number };
 }
@@ -98,9 +111,25 @@ export interface FuzzPolicy {
  */
 const GROUP_HEADROOM = 6;
 
+export interface FuzzTree {
+  /** The parent's pin limit in pages: both spaces' pins together (0: neither may pin). */
+  readonly pinPages: number;
+  /** The parent's max, in frames past the least that keeps demand dispatches possible (treeMaxFrames()). */
+  readonly slack: number;
+  /** The parent's low, and the sibling's (space 0's group), in pages. */
+  readonly low: number;
+  readonly siblingLow: number;
+}
+
 /** Space 1's group max, in frames (the pool's, without a group). */
 export function groupMaxFrames(cfg: FuzzConfig): number {
   return cfg.policy ? Math.min(cfg.frames, cfg.policy.groupPinPages + GROUP_HEADROOM + cfg.policy.groupSlack) : cfg.frames;
+}
+
+/** The tree's parent's max, in frames (the pool's, without a tree): its pins plus one demand workgroup, as for the group. */
+export function treeMaxFrames(cfg: FuzzConfig): number {
+  const t = cfg.policy?.tree;
+  return t ? Math.min(cfg.frames, t.pinPages + GROUP_HEADROOM + t.slack) : cfg.frames;
 }
 
 /** An operand: region `pick` (the whole space or a live allocation), offset and length folded into it. */
@@ -274,6 +303,7 @@ export const fuzzConfigArb: fc.Arbitrary<FuzzConfig> = fc.record({
   policy: fc.record({
     groupPinPages: fc.constantFrom<0 | 1 | 2>(1, 0, 2),
     groupSlack: fc.nat({ max: 4 }),
+    tree: fc.record({ pinPages: fc.integer({ min: 0, max: 4 }), slack: fc.nat({ max: 4 }), low: fc.nat({ max: 4 }), siblingLow: fc.nat({ max: 4 }) }),
     // Short lapses and holds: pages trip the detector within a sequence, and holds end within it too.
     thrashing: fc.record({ threshold: fc.constantFrom<2 | 3>(2, 3), lapseMs: fc.constantFrom(20, 100), pinMs: fc.constantFrom(5, 40) }),
   }),
@@ -873,6 +903,9 @@ export class Oracle {
         if ((this.pinnedPages() + fresh) > this.cfg.pinPages) return { error: 'PIN_LIMIT' };
         // Space 1's group has a pin limit of its own (GroupPinLimitError, a PinLimitError).
         if (st.s === 1 && this.cfg.policy && o.pinnedPageCount() + fresh > this.cfg.policy.groupPinPages) return { error: 'PIN_LIMIT' };
+        // The tree's parent counts both spaces' pins (both are under it; the hog pins nothing): every group up to
+        // the root must allow a pin (the RFC).
+        if (this.cfg.policy?.tree && this.pinnedPages() + fresh > this.cfg.policy.tree.pinPages) return { error: 'PIN_LIMIT' };
         for (const p of pages) o.pins[p]!++;
         o.pinned.push({ addr: st.addr, byteLength: st.byteLength });
         return {};
@@ -980,6 +1013,8 @@ export class Oracle {
       let available = this.cfg.frames - (this.pinnedPages() - pinnedInside);
       // Space 1's group max caps it, less the group's pins outside the working set (groups.ts availableFrames).
       if (st.s === 1) available = Math.min(available, groupMaxFrames(this.cfg) - (o.pinnedPageCount() - pinnedInside));
+      // The tree's parent caps both spaces, less both spaces' pins outside the working set.
+      if (this.cfg.policy?.tree) available = Math.min(available, treeMaxFrames(this.cfg) - (this.pinnedPages() - pinnedInside));
       if (pages.size > available) return { error: 'WORKING_SET_TOO_LARGE' };
     }
     const a = st.args;
@@ -1085,8 +1120,12 @@ export async function makeWorld(device: GPUDevice, cfg: FuzzConfig): Promise<Wor
   try {
     const p = cfg.policy;
     const policies = p ? { densityPrefetch: true, thrashing: { ...p.thrashing } } : {};
-    const a = createSpace(pool, { size: cfg.pages[0] * ps, strict: true, ...(p ? { durable: true } : {}), ...policies, label: 'fuzz-A' });
-    const group = p ? { group: createGroup(pool, { label: 'fuzz-group', max: groupMaxFrames(cfg) * ps, pinLimit: p.groupPinPages * ps }) } : {};
+    // The two-level tree: a parent with a max, a low and a pin limit over both spaces' groups.
+    const t = p?.tree;
+    const parent = t ? createGroup(pool, { label: 'fuzz-tree', max: treeMaxFrames(cfg) * ps, low: t.low * ps, pinLimit: t.pinPages * ps }) : pool;
+    const sibling = t ? { group: createGroup(parent, { label: 'fuzz-sibling', low: t.siblingLow * ps, pinLimit: cfg.pinPages * ps }) } : {};
+    const a = createSpace(pool, { size: cfg.pages[0] * ps, strict: true, ...(p ? { durable: true } : {}), ...policies, ...sibling, label: 'fuzz-A' });
+    const group = p ? { group: createGroup(parent, { label: 'fuzz-group', max: groupMaxFrames(cfg) * ps, pinLimit: p.groupPinPages * ps }) } : {};
     const b = createSpace(pool, { size: cfg.pages[1] * ps, strict: true, ...group, ...policies, label: 'fuzz-B' });
     const hog = createSpace(pool, { size: cfg.frames * ps, strict: true, label: 'hog' });
     await hog.write(0, hogBytes(cfg));

@@ -309,8 +309,13 @@ const rows: Row[] = [
     skipSnapshot: true,
     check: (_e, f) => expect(f.pool.budget().perGroup.map((g) => [g.label, g.min])).toEqual([['root', 0], ['first', 5 * P]]),
   },
-  { name: 'an unknown group option', call: (f) => createGroup(f.pool, { maximum: P } as never), error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /createGroup: unknown option "maximum"; known options: label, max, min, pinLimit/ },
-  { name: 'group options that are not an object', call: (f) => createGroup(f.pool, 4096 as never), error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /createGroup: pass \{ label\?, max\?, min\?, pinLimit\? \}/ },
+  // Issue 17 added `low`: the known options name it.
+  { name: 'an unknown group option', call: (f) => createGroup(f.pool, { maximum: P } as never), error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /createGroup: unknown option "maximum"; known options: label, max, min, low, pinLimit/ },
+  { name: 'group options that are not an object', call: (f) => createGroup(f.pool, 4096 as never), error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /createGroup: pass \{ label\?, max\?, min\?, low\?, pinLimit\? \}/ },
+  { name: 'group low over its max', call: (f) => createGroup(f.pool, { max: 2 * P, low: 3 * P }), error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: new RegExp(`low ${3 * P} exceeds its max ${2 * P}; protection above max could never be used`) },
+  { name: 'group low not whole pages', call: (f) => createGroup(f.pool, { low: P + 4 }), error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: new RegExp(`low ${P + 4} is not a multiple.*use ${P} or ${2 * P}`) },
+  { name: 'group label with a slash', call: (f) => createGroup(f.pool, { label: 'a/b' }), error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /label "a\/b" contains '\/', which separates the labels of a group's path/ },
+  { name: 'a nested group under something that is not a group', call: () => createGroup({ label: 'g', max: P } as never, {}), error: PoolMismatchError, code: 'POOL_MISMATCH', fix: /or a MemoryGroup from createGroup\(\) to nest the new group under it/ },
   { name: 'group label not a string', call: (f) => createGroup(f.pool, { label: 7 as never }), error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /label must be a string, got number/ },
   { name: 'a group on something that is not a pool', call: () => createGroup({} as never), error: PoolMismatchError, code: 'POOL_MISMATCH', fix: /createGroup: pass a Pool from createPool\(\)/ },
   {

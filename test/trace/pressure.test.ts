@@ -1,7 +1,7 @@
 // The pressure monitor without a GPU: hand-made events and usage.
 
 import { describe, expect, it } from 'vitest';
-import { createPressureMonitor, type PressureSettings } from '../../src/trace/pressure.ts';
+import { createPressureMonitor, type PressureGroup, type PressureSettings } from '../../src/trace/pressure.ts';
 import { resolvePressureOptions } from '../../src/options.ts';
 import { InvalidArgumentError } from '../../src/errors.ts';
 import type { HmmEvent, PressureEvent } from '../../src/events.ts';
@@ -9,16 +9,18 @@ import type { HmmEvent, PressureEvent } from '../../src/events.ts';
 const PS = 4096;
 
 function monitor(settings: Partial<PressureSettings> = {}) {
-  const state = { used: 0, groupUsed: 0 };
+  const state: { used: number; groupUsed: number; limit: PressureGroup | undefined } = { used: 0, groupUsed: 0, limit: undefined };
   const key = {};
+  const group = (): PressureGroup => ({ key, label: 'p/g', maxFrames: 10, usedFrames: state.groupUsed });
   const m = createPressureMonitor(
     { highWater: 0.9, lowWater: 0.75, stormPages: 8, stormWindowMs: 1000, ...settings },
     {
       pageSize: PS, capacityFrames: 20, usedFrames: () => state.used,
-      groups: () => [{ key, label: 'g', maxFrames: 10, usedFrames: state.groupUsed }],
+      groups: () => [group()],
+      evictionLimit: () => state.limit,
     },
   );
-  return { m, state };
+  return { m, state, group };
 }
 
 const host = (time: number): HmmEvent => ({ type: 'host', time, start: time, space: 's', spaceId: 1, op: 'write', addr: 0, byteLength: 4 });
@@ -47,9 +49,9 @@ describe('high water', () => {
   it('reports each group against its own max', () => {
     const { m, state } = monitor();
     state.groupUsed = 9; // 0.9 of the group's 10
-    expect(m.hear(host(1))).toMatchObject([{ kind: 'high-water', phase: 'begin', group: 'g', usedBytes: 9 * PS, limitBytes: 10 * PS }]);
+    expect(m.hear(host(1))).toMatchObject([{ kind: 'high-water', phase: 'begin', group: 'p/g', usedBytes: 9 * PS, limitBytes: 10 * PS }]);
     state.groupUsed = 7;
-    expect(m.hear(host(2))).toMatchObject([{ kind: 'high-water', phase: 'end', group: 'g' }]);
+    expect(m.hear(host(2))).toMatchObject([{ kind: 'high-water', phase: 'end', group: 'p/g' }]);
   });
 
   it('hears nothing in its own events', () => {
@@ -76,12 +78,53 @@ describe('eviction storms', () => {
     expect(m.hear(eviction(1001, 8))).toHaveLength(1);
   });
 
-  it('is reported once per window at most', () => {
+  // Changed with issue 17 (a storm reports its end): it used to be reported again once per window while
+  // it lasted; now 'begin' once, and 'end' when the window's evictions fall back.
+  it('is reported once per storm: no repeat while it lasts, \'end\' when the window empties, then a new one begins', () => {
     const { m } = monitor();
-    expect(m.hear(eviction(0, 20))).toHaveLength(1);
+    expect(m.hear(eviction(0, 20))).toMatchObject([{ kind: 'eviction-storm', phase: 'begin', pages: 20 }]);
     expect(m.hear(eviction(10, 20))).toEqual([]);
     expect(m.hear(eviction(999, 20))).toEqual([]);
-    expect(m.hear(eviction(1000, 20))).toHaveLength(1);
+    expect(m.hear(eviction(1000, 20))).toEqual([]); // 60 in the window: the same storm
+    expect(m.hear(host(1998))).toEqual([]); // 40 still in the window
+    expect(m.hear(host(2000))).toMatchObject([{ kind: 'eviction-storm', phase: 'end', pages: 0, windowMs: 1000 }]);
+    expect(m.hear(host(2001))).toEqual([]);
+    expect(m.hear(eviction(2002, 9))).toMatchObject([{ kind: 'eviction-storm', phase: 'begin', pages: 9 }]);
+  });
+
+  it('ends at stormPages × lowWater / highWater or below, not one page above: the high-water marks\' hysteresis', () => {
+    // 8 × 0.75 / 1 = 6.
+    const above = monitor({ highWater: 1, lowWater: 0.75 }).m;
+    above.hear(eviction(0, 2));
+    expect(above.hear(eviction(100, 7))).toMatchObject([{ phase: 'begin', pages: 9 }]);
+    expect(above.hear(host(1000))).toEqual([]); // 7 left: one over the mark
+    expect(above.hear(host(1100))).toMatchObject([{ phase: 'end', pages: 0 }]);
+    const at = monitor({ highWater: 1, lowWater: 0.75 }).m;
+    at.hear(eviction(0, 3));
+    expect(at.hear(eviction(100, 6))).toMatchObject([{ phase: 'begin', pages: 9 }]);
+    expect(at.hear(host(1000))).toMatchObject([{ phase: 'end', pages: 6 }]); // the mark exactly
+  });
+
+  it('names the group whose max made most of the window\'s evictions, with its numbers; the pool when its capacity did', () => {
+    const { m, state, group } = monitor();
+    state.used = 12;
+    state.groupUsed = 10;
+    state.limit = group();
+    m.hear(eviction(0, 6));
+    state.limit = undefined;
+    const [begin] = m.hear(eviction(1, 3));
+    expect(begin).toMatchObject({ kind: 'eviction-storm', phase: 'begin', group: 'p/g', usedBytes: 10 * PS, limitBytes: 10 * PS, pages: 9 });
+    state.groupUsed = 4;
+    const [end] = m.hear(host(2000));
+    expect(end).toMatchObject({ kind: 'eviction-storm', phase: 'end', group: 'p/g', usedBytes: 4 * PS, limitBytes: 10 * PS });
+    // The pool's own storm: no group, the pool's numbers.
+    m.hear(eviction(3000, 4));
+    state.limit = group();
+    m.hear(eviction(3001, 1));
+    state.limit = undefined;
+    const [pool] = m.hear(eviction(3002, 4));
+    expect(pool).toMatchObject({ kind: 'eviction-storm', phase: 'begin', usedBytes: 12 * PS, limitBytes: 20 * PS });
+    expect(pool!.group).toBeUndefined();
   });
 });
 
