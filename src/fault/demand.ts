@@ -356,6 +356,8 @@ class DemandRun {
     let lock = seeded ? union(prep.readPages, prep.writePages) : EMPTY;
     let hints: readonly number[] = [];
     let missed: readonly number[] = [];
+    /** Misses of the last pass, while rounds take only part of what the stalled invocations need. */
+    let partialMisses = Infinity;
     for (;;) {
       await this.#fault(lock, hints, missed);
       const rec = await this.#pass(Mode.Replay, lo, hi, []);
@@ -367,10 +369,39 @@ class DemandRun {
       // A stalled invocation always records its miss, so no misses means every workgroup completed.
       if (f.misses.length === 0) return;
       this.#batch(f);
-      lock = union(bitmapPages(rec, pc, MAP_ACCESSED), f.misses);
       hints = f.speculative;
       missed = f.misses;
+      lock = union(bitmapPages(rec, pc, MAP_ACCESSED), f.misses);
+      const available = this.#available(lock);
+      if (lock.length <= available) {
+        partialMisses = Infinity;
+        continue;
+      }
+      // More than fits at once. Finished invocations skip themselves from now on, so what fits is
+      // worth a pass: the misses first (pages a stalled invocation needs for sure), then the pages
+      // the pass accessed that are resident (some of them finished invocations', which the next
+      // pass no longer touches). Invocations whose pages all made it finish, and their pages stop
+      // counting. As long as each such round misses fewer pages than the last, it goes on; when
+      // one does not, the slice is split instead (every workgroup's pages then fit together).
+      if (f.misses.length >= partialMisses) throw new DoesNotFit(lock.length, available);
+      partialMisses = f.misses.length;
+      lock = this.#partialLock(f.misses, lock, Math.max(1, Math.floor(available * DEMAND_SLICE_FILL)));
     }
+  }
+
+  /** At most `room` pages of `lock` for a partial round: `misses` first, then resident ones. */
+  #partialLock(misses: readonly number[], lock: Uint32Array, room: number): Uint32Array {
+    const t = this.#space.table;
+    const take = new Set<number>();
+    for (const p of misses) {
+      if (take.size >= room) break;
+      take.add(p);
+    }
+    for (const p of lock) {
+      if (take.size >= room) break;
+      if (t.isResident(p)) take.add(p);
+    }
+    return Uint32Array.from(take).sort();
   }
 
   async #runTransaction(lo: number, hi: number, seeded: boolean): Promise<void> {
