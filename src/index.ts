@@ -4,6 +4,11 @@
 // this file. The doc comment below is the API reference's page for this
 // entry (TypeDoc: `npm run docs`).
 
+// Pools, spaces, ledgers and trace recorders have [Symbol.dispose] (`using`):
+// the declarations need the disposable lib's symbols, which a consumer whose
+// lib stops at ES2022 or ES2023 does not have.
+/// <reference lib="esnext.disposable" preserve="true" />
+
 /**
  * One virtual address space for JavaScript and WGSL compute shaders, backed by
  * host memory, with pages migrated on demand to a GPU pool and back.

@@ -22,6 +22,10 @@
 //   demand dispatch                     joins the chain (its pages are not known
 //       in advance: every later host op waits for it), and also waits for the
 //       previous dispatch's submit.
+//
+// Lifetimes: `using space` destroys it at the end of the scope; `await using`
+// first takes no new operation and waits for those issued before (the tracked
+// promises and the chain), then destroys it.
 
 import { assert } from '../assert.ts';
 import { DestroyedError, HmmError, InvalidArgumentError, NotPinnedError, PinLimitError, PoolMismatchError } from '../errors.ts';
@@ -41,6 +45,7 @@ import {
 import { SpaceCore } from '../space/core.ts';
 import { ADVICE_MASK, MAX_PINS, PAGE_STATE_NAMES, PageFlag, PageState, type PageStateName } from '../space/page-table.ts';
 import type { HostOp } from '../events.ts';
+import { ASYNC_DISPOSE, DISPOSE } from '../lifetime.ts';
 import { adviceBits, adviceOf, type Advice, type AdviceState } from '../policy/advice.ts';
 import { PolicyHub, type SpacePolicies } from '../policy/hub.ts';
 import { prefetchToDevice, prefetchToHost, type PrefetchResult } from '../migrate/prefetch.ts';
@@ -202,6 +207,14 @@ export interface AddressSpace {
   checkInvariants(): void;
   /** Give back this space's frames and GPU buffers. Device-only data is lost: read it first. */
   destroy(): void;
+  /** `using space = createSpace(…)`: destroy() now, when the scope ends. */
+  [Symbol.dispose](): void;
+  /**
+   * `await using space = createSpace(…)`: when the scope ends, take no new
+   * operation (DestroyedError), wait for those issued before to settle, then
+   * destroy().
+   */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 const ASYNC_VIEW =
@@ -251,6 +264,10 @@ class AddressSpaceImpl implements AddressSpace {
   #lastSubmit: Promise<void> = Promise.resolve();
 
   readonly #group: GroupImpl;
+  /** Operations issued and not settled (an async dispose waits for them). */
+  readonly #ops = new Set<Promise<unknown>>();
+  /** [Symbol.asyncDispose]() was called: no new operation is taken. */
+  #disposing = false;
 
   constructor(pool: SpacePool, size: number, label: string, strict: boolean, durable: boolean, policies: SpacePolicies, group: GroupImpl) {
     this.#pool = pool;
@@ -286,6 +303,23 @@ class AddressSpaceImpl implements AddressSpace {
     return this.#pending > 0 || this.#core.invalidating || conflicts.length > 0 ? conflicts : undefined;
   }
 
+  /** An asynchronous operation: tracked for an async dispose, and for a device loss (pool.op). */
+  #op<T>(run: () => Promise<T>): Promise<T> {
+    // Issued after an async dispose began: in issue order it comes after the destroy.
+    if (this.#disposing) return Promise.reject(new DestroyedError('this address space (disposed)'));
+    const p = this.#pool.op(this.#core, run);
+    this.#ops.add(p);
+    const done = (): void => void this.#ops.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  /** Synchronous operations that change the space: refused once an async dispose began (see #op). */
+  #usable(): SpaceCore {
+    if (this.#disposing) throw new DestroyedError('this address space (disposed)');
+    return this.#core;
+  }
+
   #chain<T>(fn: () => Promise<T>): Promise<T> {
     this.#pending++;
     const run = this.#tail.then(fn);
@@ -305,7 +339,7 @@ class AddressSpaceImpl implements AddressSpace {
   }
 
   alloc(byteLength: number, options: { align?: number; label?: string } = {}): number {
-    const c = this.#core;
+    const c = this.#usable();
     c.check();
     const label = options.label ?? '';
     if (typeof label !== 'string') throw new InvalidArgumentError(`alloc: label must be a string, got ${typeof label}`);
@@ -316,7 +350,7 @@ class AddressSpaceImpl implements AddressSpace {
   }
 
   free(addr: number): void {
-    const c = this.#core;
+    const c = this.#usable();
     c.check();
     const start = this.#pool.events.now();
     const { byteLength } = c.allocator.free(addr);
@@ -387,7 +421,7 @@ class AddressSpaceImpl implements AddressSpace {
   }
 
   write(addr: number, data: ArrayBufferView | ArrayBuffer | SharedArrayBuffer): Promise<void> {
-    return this.#pool.op(this.#core, () => this.#write(addr, data));
+    return this.#op(() => this.#write(addr, data));
   }
 
   #write(addr: number, data: ArrayBufferView | ArrayBuffer | SharedArrayBuffer): Promise<void> {
@@ -435,7 +469,7 @@ class AddressSpaceImpl implements AddressSpace {
         return c.host.slice(addr, addr + byteLength);
       });
     }
-    return this.#pool.op(this.#core, () => this.#read(addr, byteLength));
+    return this.#op(() => this.#read(addr, byteLength));
   }
 
   #read(addr: number, byteLength: number): Promise<Uint8Array> {
@@ -466,7 +500,7 @@ class AddressSpaceImpl implements AddressSpace {
   }
 
   withView<R>(addr: number, byteLength: number, mode: ViewMode, fn: (view: Uint8Array) => R): Promise<R> {
-    return this.#pool.op(this.#core, () => this.#withView(addr, byteLength, mode, fn));
+    return this.#op(() => this.#withView(addr, byteLength, mode, fn));
   }
 
   #withView<R>(addr: number, byteLength: number, mode: ViewMode, fn: (view: Uint8Array) => R): Promise<R> {
@@ -515,7 +549,7 @@ class AddressSpaceImpl implements AddressSpace {
   }
 
   pin(addr: number, byteLength: number): Promise<void> {
-    return this.#pool.op(this.#core, () => this.#pin(addr, byteLength));
+    return this.#op(() => this.#pin(addr, byteLength));
   }
 
   async #pin(addr: number, byteLength: number): Promise<void> {
@@ -547,7 +581,7 @@ class AddressSpaceImpl implements AddressSpace {
   }
 
   prefetch(addr: number, byteLength: number, options: PrefetchOptions): Promise<PrefetchResult> {
-    return this.#pool.op(this.#core, () => this.#prefetch(addr, byteLength, options));
+    return this.#op(() => this.#prefetch(addr, byteLength, options));
   }
 
   async #prefetch(addr: number, byteLength: number, options: PrefetchOptions): Promise<PrefetchResult> {
@@ -573,7 +607,7 @@ class AddressSpaceImpl implements AddressSpace {
   }
 
   advise(addr: number, byteLength: number, advice: Advice): void {
-    const c = this.#core;
+    const c = this.#usable();
     c.check();
     c.checkRange('advise', addr, byteLength);
     const { set, clear } = adviceBits(advice);
@@ -601,7 +635,7 @@ class AddressSpaceImpl implements AddressSpace {
   }
 
   dispatch(kernel: Kernel, options: DispatchOptions): Promise<DispatchResult> {
-    return this.#pool.op(this.#core, () => this.#dispatch(kernel, options));
+    return this.#op(() => this.#dispatch(kernel, options));
   }
 
   async #dispatch(kernel: Kernel, options: DispatchOptions): Promise<DispatchResult> {
@@ -657,7 +691,7 @@ class AddressSpaceImpl implements AddressSpace {
   }
 
   compile(kernel: Kernel, options: { demand?: boolean } = {}): Promise<void> {
-    return this.#pool.op(this.#core, () => this.#compile(kernel, options));
+    return this.#op(() => this.#compile(kernel, options));
   }
 
   async #compile(kernel: Kernel, options: { demand?: boolean }): Promise<void> {
@@ -667,7 +701,7 @@ class AddressSpaceImpl implements AddressSpace {
   }
 
   subscribe(addr: number, byteLength: number, onInvalidate?: InvalidateCallback): IntervalSubscription {
-    const c = this.#core;
+    const c = this.#usable();
     c.check();
     c.checkRange('subscribe', addr, byteLength);
     if (onInvalidate !== undefined && typeof onInvalidate !== 'function') {
@@ -708,6 +742,18 @@ class AddressSpaceImpl implements AddressSpace {
 
   destroy(): void {
     this.#core.destroy();
+  }
+
+  [DISPOSE](): void {
+    this.destroy();
+  }
+
+  async [ASYNC_DISPOSE](): Promise<void> {
+    if (this.#core.destroyed) return;
+    this.#disposing = true;
+    // Operations in flight may issue more internally (a subscriber's host op joins the chain): until none is left.
+    while (this.#ops.size > 0 || this.#pending > 0) await Promise.allSettled([...this.#ops, this.#tail]);
+    this.destroy();
   }
 }
 

@@ -23,6 +23,7 @@ import { GroupTable, type GroupUsage } from './groups.ts';
 import { failure, lossError, LossState, noteLost, type RecoveryReport } from './loss.ts';
 import { allocate } from './gpu-memory.ts';
 import { EventBus, type HmmEventListener, type PressureEvent } from '../events.ts';
+import { ASYNC_DISPOSE, DISPOSE } from '../lifetime.ts';
 
 /**
  * What the pool knows of an address space that holds its frames (src/space/core.ts
@@ -160,6 +161,14 @@ export interface Pool {
   recover(device: GPUDevice): Promise<RecoveryReport>;
   /** Destroy the pool's GPU buffers. Its spaces keep their host-valid data; device-only data is lost. */
   destroy(): void;
+  /** `using pool = …`: destroy() now, when the scope ends. */
+  [Symbol.dispose](): void;
+  /**
+   * `await using pool = …`: when the scope ends, take no new operation
+   * (DestroyedError), wait for those issued before — of every space of the
+   * pool — and for the eviction write-backs in flight, then destroy().
+   */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** Mutable counters behind PoolStats. */
@@ -230,6 +239,8 @@ export class PoolImpl<M extends PoolMember = PoolMember> implements Pool {
   #nextSpaceId = 1;
   #lockTail: Promise<void> = Promise.resolve();
   #destroyed = false;
+  /** [Symbol.asyncDispose]() was called: no new operation is taken. */
+  #disposing = false;
 
   constructor(
     device: GPUDevice, options: ResolvedPoolOptions, windows: GPUBuffer[], hooks: PoolHooks<M>, requested: PoolOptions = {}, requestedCapacity = options.capacity,
@@ -317,6 +328,8 @@ export class PoolImpl<M extends PoolMember = PoolMember> implements Pool {
    * — with the settled DeviceLostError (device/loss.ts).
    */
   op<T>(space: M, run: () => Promise<T>): Promise<T> {
+    // Issued after an async dispose began: in issue order it comes after the destroy.
+    if (this.#disposing) return Promise.reject(new DestroyedError('this pool (disposed)'));
     let p: Promise<T>;
     try {
       p = run();
@@ -453,6 +466,19 @@ export class PoolImpl<M extends PoolMember = PoolMember> implements Pool {
       assert(s !== undefined, `frame ${f} owned by unknown space ${o}`);
       assert(s.frameOf(this.frames.page[f]!) === f, `frame ${f} → ${o}:${this.frames.page[f]}, which does not map it back (F3)`);
     }
+  }
+
+  [DISPOSE](): void {
+    this.destroy();
+  }
+
+  async [ASYNC_DISPOSE](): Promise<void> {
+    if (this.#destroyed) return;
+    this.#disposing = true;
+    // Operations in flight may issue more internally (a chained host op), never through op(): wait until none is left.
+    while (this.loss.ops.size > 0) await Promise.allSettled([...this.loss.ops]);
+    await this.settleWriteBacks().catch(() => undefined); // a lost device: nothing more to wait for
+    this.destroy();
   }
 
   destroy(): void {
