@@ -29,6 +29,7 @@ export type { RecoveryReport } from './device/loss.ts';
 export {
   createSpace, type AddressSpace, type SpaceOptions, type Residency, type ViewMode, type PrefetchOptions,
 } from './api/address-space.ts';
+export type { PoolEventMap, SpaceEventMap, TypedEventTarget, TypedListener, PlatformListener, ListenerOptions } from './event-target.ts';
 export type { PrefetchResult } from './migrate/prefetch.ts';
 export type { Advice, AdviceState, PreferredLocation, AccessedBy } from './policy/advice.ts';
 export { createKernel, type Kernel, type KernelDescriptor } from './kernel/kernel.ts';

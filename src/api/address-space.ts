@@ -25,7 +25,8 @@
 //
 // Lifetimes: `using space` destroys it at the end of the scope; `await using`
 // first takes no new operation and waits for those issued before (the tracked
-// promises and the chain), then destroys it.
+// promises and the chain), then destroys it. The space is also an EventTarget
+// (src/event-target.ts) that hears its own records from the pool's bus.
 
 import { assert } from '../assert.ts';
 import { DestroyedError, HmmError, InvalidArgumentError, NotPinnedError, PinLimitError, PoolMismatchError } from '../errors.ts';
@@ -45,6 +46,7 @@ import {
 import { SpaceCore } from '../space/core.ts';
 import { ADVICE_MASK, MAX_PINS, PAGE_STATE_NAMES, PageFlag, PageState, type PageStateName } from '../space/page-table.ts';
 import type { HostOp } from '../events.ts';
+import { HmmEventTarget, type SpaceEventMap, type TypedEventTarget } from '../event-target.ts';
 import { ASYNC_DISPOSE, DISPOSE } from '../lifetime.ts';
 import { adviceBits, adviceOf, type Advice, type AdviceState } from '../policy/advice.ts';
 import { PolicyHub, type SpacePolicies } from '../policy/hub.ts';
@@ -123,7 +125,11 @@ export interface Residency {
 
 export type ViewMode = 'read' | 'write';
 
-export interface AddressSpace {
+/**
+ * A space is also an EventTarget (src/event-target.ts): `addEventListener('migration', (e) => e.detail…)`
+ * hears the records of this space only (those whose spaceId is its own), one CustomEvent per record.
+ */
+export interface AddressSpace extends TypedEventTarget<SpaceEventMap> {
   readonly size: number;
   readonly pageSize: number;
   readonly pool: Pool;
@@ -252,7 +258,7 @@ function hits(pages: Uint32Array, first: number, last: number): boolean {
   return lo < pages.length && pages[lo]! <= last;
 }
 
-class AddressSpaceImpl implements AddressSpace {
+class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressSpace {
   readonly #core: SpaceCore;
   readonly #pool: SpacePool;
   readonly #durable: boolean;
@@ -268,8 +274,11 @@ class AddressSpaceImpl implements AddressSpace {
   readonly #ops = new Set<Promise<unknown>>();
   /** [Symbol.asyncDispose]() was called: no new operation is taken. */
   #disposing = false;
+  /** Leaves the pool's event bus: set while the space's EventTarget has listeners. */
+  #unforward: (() => void) | undefined;
 
   constructor(pool: SpacePool, size: number, label: string, strict: boolean, durable: boolean, policies: SpacePolicies, group: GroupImpl) {
+    super();
     this.#pool = pool;
     this.#durable = durable;
     this.#group = group;
@@ -742,6 +751,7 @@ class AddressSpaceImpl implements AddressSpace {
 
   destroy(): void {
     this.#core.destroy();
+    this.listening(false); // a destroyed space has no more records: leave the bus even if listeners stay
   }
 
   [DISPOSE](): void {
@@ -754,6 +764,19 @@ class AddressSpaceImpl implements AddressSpace {
     // Operations in flight may issue more internally (a subscriber's host op joins the chain): until none is left.
     while (this.#ops.size > 0 || this.#pending > 0) await Promise.allSettled([...this.#ops, this.#tail]);
     this.destroy();
+  }
+
+  /** The EventTarget's first listener came or its last went: hear this space's records on the pool's bus, or stop. */
+  protected override listening(on: boolean): void {
+    if (on && !this.#core.destroyed) {
+      const id = this.#core.id;
+      this.#unforward ??= this.#pool.events.on((e) => {
+        if (e.spaceId === id && e.type !== 'pressure') this.deliver(e);
+      });
+    } else {
+      this.#unforward?.();
+      this.#unforward = undefined;
+    }
   }
 }
 

@@ -23,6 +23,7 @@ import { GroupTable, type GroupUsage } from './groups.ts';
 import { failure, lossError, LossState, noteLost, type RecoveryReport } from './loss.ts';
 import { allocate } from './gpu-memory.ts';
 import { EventBus, type HmmEventListener, type PressureEvent } from '../events.ts';
+import { HmmEventTarget, type PoolEventMap, type TypedEventTarget } from '../event-target.ts';
 import { ASYNC_DISPOSE, DISPOSE } from '../lifetime.ts';
 
 /**
@@ -122,7 +123,11 @@ export interface PoolBudget {
   readonly perGroup: readonly GroupUsage[];
 }
 
-export interface Pool {
+/**
+ * A pool is also an EventTarget (src/event-target.ts): `addEventListener('migration', (e) => e.detail…)`
+ * hears the same records as `on`, one CustomEvent per record, `detail` the record.
+ */
+export interface Pool extends TypedEventTarget<PoolEventMap> {
   readonly device: GPUDevice;
   readonly capacity: number;
   readonly pageSize: number;
@@ -199,7 +204,7 @@ export interface PoolCounters {
 /** The pools of each device not destroyed yet (PoolImpl.#watchLoss). */
 const livePools = new WeakMap<GPUDevice, Set<{ readonly destroyed: boolean; readonly device: GPUDevice; noteLost(info: GPUDeviceLostInfo): void }>>();
 
-export class PoolImpl<M extends PoolMember = PoolMember> implements Pool {
+export class PoolImpl<M extends PoolMember = PoolMember> extends HmmEventTarget<PoolEventMap> implements Pool {
   /** The device, its windows, frames and transfer rings: replaced together by recover() (device/loss.ts). */
   device: GPUDevice;
   options: ResolvedPoolOptions;
@@ -241,10 +246,13 @@ export class PoolImpl<M extends PoolMember = PoolMember> implements Pool {
   #destroyed = false;
   /** [Symbol.asyncDispose]() was called: no new operation is taken. */
   #disposing = false;
+  /** Leaves the event bus: set while the pool's EventTarget has listeners. */
+  #unforward: (() => void) | undefined;
 
   constructor(
     device: GPUDevice, options: ResolvedPoolOptions, windows: GPUBuffer[], hooks: PoolHooks<M>, requested: PoolOptions = {}, requestedCapacity = options.capacity,
   ) {
+    super();
     this.#hooks = hooks;
     this.requested = requested;
     this.requestedCapacity = requestedCapacity;
@@ -402,6 +410,15 @@ export class PoolImpl<M extends PoolMember = PoolMember> implements Pool {
   on(listener: HmmEventListener): () => void {
     if (typeof listener !== 'function') throw new InvalidArgumentError('pool.on: pass a function that takes an event');
     return this.events.on(listener);
+  }
+
+  /** The EventTarget's first listener came or its last went: join or leave the bus (no records are built for nobody). */
+  protected override listening(on: boolean): void {
+    if (on) this.#unforward ??= this.events.on((e) => this.deliver(e));
+    else {
+      this.#unforward?.();
+      this.#unforward = undefined;
+    }
   }
 
   onPressure(listener: (event: PressureEvent) => void): () => void {
