@@ -27,7 +27,7 @@ export type { Pool, PoolStats, PoolBudget } from './device/pool.ts';
 export { createGroup, type MemoryGroup, type GroupOptions, type GroupUsage } from './device/groups.ts';
 export type { RecoveryReport } from './device/loss.ts';
 export {
-  createSpace, type AddressSpace, type SpaceOptions, type Residency, type ViewMode, type PrefetchOptions,
+  createSpace, type AddressSpace, type SpaceOptions, type Residency, type ViewMode, type PrefetchOptions, type ReadOptions,
 } from './api/address-space.ts';
 export type { PoolEventMap, SpaceEventMap, TypedEventTarget, TypedListener, PlatformListener, ListenerOptions } from './event-target.ts';
 export type { PrefetchResult } from './migrate/prefetch.ts';

@@ -23,6 +23,11 @@
 //       in advance: every later host op waits for it), and also waits for the
 //       previous dispatch's submit.
 //
+// An operation given an AbortSignal (read, withView, prefetch, dispatch) keeps
+// its place in that order when it is aborted: its slot stays and does nothing
+// when its turn comes, so nothing issued after it moves ahead of what was
+// issued before it (src/lifetime.ts draws the phases).
+//
 // Lifetimes: `using space` destroys it at the end of the scope; `await using`
 // first takes no new operation and waits for those issued before (the tracked
 // promises and the chain), then destroys it. The space is also an EventTarget
@@ -47,7 +52,7 @@ import { SpaceCore } from '../space/core.ts';
 import { ADVICE_MASK, MAX_PINS, PAGE_STATE_NAMES, PageFlag, PageState, type PageStateName } from '../space/page-table.ts';
 import type { HostOp } from '../events.ts';
 import { HmmEventTarget, type SpaceEventMap, type TypedEventTarget } from '../event-target.ts';
-import { ASYNC_DISPOSE, DISPOSE } from '../lifetime.ts';
+import { ASYNC_DISPOSE, cancellation, DISPOSE, type Cancellation } from '../lifetime.ts';
 import { adviceBits, adviceOf, type Advice, type AdviceState } from '../policy/advice.ts';
 import { PolicyHub, type SpacePolicies } from '../policy/hub.ts';
 import { prefetchToDevice, prefetchToHost, type PrefetchResult } from '../migrate/prefetch.ts';
@@ -104,6 +109,23 @@ export interface SpaceOptions {
 export interface PrefetchOptions {
   /** Where the range should be: 'device' (made resident) or 'host' (written back, device copies dropped). */
   to: 'device' | 'host';
+  /**
+   * Abort the prefetch: it rejects with the signal's reason at once while it
+   * waits for its turn, else between two migrations; the pages moved so far
+   * stay where they went, valid (src/migrate/prefetch.ts).
+   */
+  signal?: AbortSignal;
+}
+
+/** Options of a host read (space.read, space.withView). */
+export interface ReadOptions {
+  /**
+   * Abort the read while it waits — for earlier dispatches, for the space's
+   * queue, for pages to come home from the device: it rejects with the
+   * signal's reason at once and is taken out of the queue (later operations
+   * go on in their order). A read that can complete at once completes.
+   */
+  signal?: AbortSignal;
 }
 
 export interface Residency {
@@ -149,7 +171,7 @@ export interface AddressSpace extends TypedEventTarget<SpaceEventMap> {
    */
   write(addr: number, data: ArrayBufferView | ArrayBuffer | SharedArrayBuffer): Promise<void>;
   /** Copy bytes out. Pages whose latest copy is on the device are brought back first. */
-  read(addr: number, byteLength: number): Promise<Uint8Array>;
+  read(addr: number, byteLength: number, options?: ReadOptions): Promise<Uint8Array>;
   /**
    * Run `fn` on a view of the host bytes of the range. 'read': the view holds
    * the latest data. 'write': device copies are invalidated first, so whatever
@@ -158,8 +180,9 @@ export interface AddressSpace extends TypedEventTarget<SpaceEventMap> {
    * InvalidArgumentError before anything runs, and a function that returns a
    * promise fails with it after (what it wrote before returning has landed).
    * Host operations `fn` calls on this space run after it, in issue order.
+   * An aborted `signal` takes it out of the queue before `fn` runs (ReadOptions).
    */
-  withView<R>(addr: number, byteLength: number, mode: ViewMode, fn: (view: Uint8Array) => R): Promise<R>;
+  withView<R>(addr: number, byteLength: number, mode: ViewMode, fn: (view: Uint8Array) => R, options?: ReadOptions): Promise<R>;
   /** Make the pages of the range resident and keep them there until unpinned. */
   pin(addr: number, byteLength: number): Promise<void>;
   /** Drop one pin of each page of the range. Works while the device is lost (see pool.recover). */
@@ -329,9 +352,40 @@ class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressS
     return this.#core;
   }
 
-  #chain<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * An operation with an options object that may carry a `signal`: `run` gets
+   * its Cancellation, and the caller's promise rejects at once on an abort
+   * while the operation still waits (src/lifetime.ts). `known`: the option
+   * names, when `run` does not check them itself.
+   */
+  #cancellable<T>(what: string, options: unknown, known: readonly string[] | undefined, run: (cancel: Cancellation | undefined) => Promise<T>): Promise<T> {
+    let p: Promise<T>;
+    let cancel: Cancellation | undefined;
+    try {
+      if (known) {
+        if (options !== undefined && (typeof options !== 'object' || options === null)) {
+          throw new InvalidArgumentError(`${what}: options must be an object ({ ${known.join(', ')} }), got ${options === null ? 'null' : typeof options}`);
+        }
+        for (const k of Object.keys(options ?? {})) {
+          if (!known.includes(k)) throw new InvalidArgumentError(`${what}: unknown option "${k}"; known options: ${known.join(', ')}`);
+        }
+      }
+      const signal = typeof options === 'object' && options !== null ? (options as { signal?: unknown }).signal : undefined;
+      cancel = cancellation(signal, what);
+      p = run(cancel);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return cancel ? cancel.guard(p) : p;
+  }
+
+  /** Join the space's chain; an aborted operation's slot does nothing when its turn comes. */
+  #chain<T>(fn: () => Promise<T>, cancel?: Cancellation): Promise<T> {
     this.#pending++;
-    const run = this.#tail.then(fn);
+    const run = this.#tail.then(() => {
+      cancel?.check();
+      return fn();
+    });
     this.#tail = run.catch(() => undefined);
     return run.finally(() => {
       this.#pending--;
@@ -422,9 +476,10 @@ class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressS
     return out;
   }
 
-  async #bringBack(first: number, last: number): Promise<void> {
+  async #bringBack(first: number, last: number, cancel?: Cancellation): Promise<void> {
     await this.#pool.withLock(async () => {
       this.#core.check();
+      cancel?.check(); // aborted while it waited for the lock: nothing moved for it
       await writeBack(this.#core, first, last);
     });
   }
@@ -464,9 +519,14 @@ class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressS
     }
   }
 
-  read(addr: number, byteLength: number): Promise<Uint8Array> {
+  read(addr: number, byteLength: number, options?: ReadOptions): Promise<Uint8Array> {
+    return this.#cancellable('read', options, ['signal'], (cancel) => this.#readOrLost(addr, byteLength, cancel));
+  }
+
+  #readOrLost(addr: number, byteLength: number, cancel: Cancellation | undefined): Promise<Uint8Array> {
     const loss = this.#pool.loss;
     if (loss.lost && !this.#core.destroyed) {
+      // Not an op of the pool (pool.op): it waits for the loss to settle, which waits for the ops.
       // After a device loss, bytes whose valid copy is on the host stay readable — once the
       // loss is settled, when the dispatches it failed have put their pages back.
       return loss.settled!.then(() => {
@@ -478,10 +538,10 @@ class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressS
         return c.host.slice(addr, addr + byteLength);
       });
     }
-    return this.#op(() => this.#read(addr, byteLength));
+    return this.#op(() => this.#read(addr, byteLength, cancel));
   }
 
-  #read(addr: number, byteLength: number): Promise<Uint8Array> {
+  #read(addr: number, byteLength: number, cancel: Cancellation | undefined): Promise<Uint8Array> {
     try {
       const c = this.#core;
       c.checkRange('read', addr, byteLength, true);
@@ -489,6 +549,7 @@ class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressS
       const first = c.pageOf(addr);
       const last = c.pageOf(addr + byteLength - 1);
       c.check();
+      cancel?.check(); // aborted before the call: nothing is issued
       const start = this.#pool.events.now();
       const queued = this.#mustQueue(first, last, false);
       if (queued === undefined && !this.#deviceOnly(first, last)) {
@@ -498,21 +559,26 @@ class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressS
       }
       return this.#chain(async () => {
         if (queued && queued.length > 0) await Promise.all(queued);
-        while (this.#deviceOnly(first, last)) await this.#bringBack(first, last);
+        cancel?.check();
+        while (this.#deviceOnly(first, last)) {
+          await this.#bringBack(first, last, cancel);
+          cancel?.check(); // what came home stays (valid on both sides)
+        }
+        cancel?.begin(); // done: from here it completes
         const out = c.host.slice(addr, addr + byteLength);
         this.#hostEvent('read', addr, byteLength, start);
         return out;
-      });
+      }, cancel);
     } catch (e) {
       return Promise.reject(e);
     }
   }
 
-  withView<R>(addr: number, byteLength: number, mode: ViewMode, fn: (view: Uint8Array) => R): Promise<R> {
-    return this.#op(() => this.#withView(addr, byteLength, mode, fn));
+  withView<R>(addr: number, byteLength: number, mode: ViewMode, fn: (view: Uint8Array) => R, options?: ReadOptions): Promise<R> {
+    return this.#cancellable('withView', options, ['signal'], (cancel) => this.#op(() => this.#withView(addr, byteLength, mode, fn, cancel)));
   }
 
-  #withView<R>(addr: number, byteLength: number, mode: ViewMode, fn: (view: Uint8Array) => R): Promise<R> {
+  #withView<R>(addr: number, byteLength: number, mode: ViewMode, fn: (view: Uint8Array) => R, cancel: Cancellation | undefined): Promise<R> {
     try {
       const c = this.#core;
       c.check();
@@ -544,14 +610,21 @@ class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressS
         }
         return result;
       };
+      cancel?.check(); // aborted before the call: nothing is issued
       const queued = this.#mustQueue(first, last, mode === 'write');
       if (queued === undefined && !this.#deviceOnly(first, last)) return Promise.resolve(run());
       return this.#chain(async () => {
         if (queued && queued.length > 0) await Promise.all(queued);
+        cancel?.check();
         // A writable view may change any byte, so every device-only page comes home first.
-        while (this.#deviceOnly(first, last)) await this.#bringBack(first, last);
+        while (this.#deviceOnly(first, last)) {
+          await this.#bringBack(first, last, cancel);
+          cancel?.check();
+        }
+        // Synchronous from the last check to fn's return: an abort from here on is too late (fn ran).
+        cancel?.begin();
         return run();
-      });
+      }, cancel);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -590,10 +663,10 @@ class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressS
   }
 
   prefetch(addr: number, byteLength: number, options: PrefetchOptions): Promise<PrefetchResult> {
-    return this.#op(() => this.#prefetch(addr, byteLength, options));
+    return this.#cancellable('prefetch', options, undefined, (cancel) => this.#op(() => this.#prefetch(addr, byteLength, options, cancel)));
   }
 
-  async #prefetch(addr: number, byteLength: number, options: PrefetchOptions): Promise<PrefetchResult> {
+  async #prefetch(addr: number, byteLength: number, options: PrefetchOptions, cancel: Cancellation | undefined): Promise<PrefetchResult> {
     const c = this.#core;
     c.check();
     c.checkRange('prefetch', addr, byteLength);
@@ -601,15 +674,18 @@ class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressS
     if (to !== 'device' && to !== 'host') throw new InvalidArgumentError(`prefetch: pass { to: 'device' } or { to: 'host' }, got to = ${String(to)}`);
     // A misspelt option would otherwise be ignored in silence (a prefetch is a hint: nothing else would tell).
     for (const k of Object.keys(options)) {
-      if (k !== 'to') throw new InvalidArgumentError(`prefetch: unknown prefetch option "${k}"; known options: to`);
+      if (k !== 'to' && k !== 'signal') throw new InvalidArgumentError(`prefetch: unknown prefetch option "${k}"; known options: to, signal`);
     }
+    cancel?.check(); // aborted before the call: nothing is issued
     const start = this.#pool.events.now();
     await this.#tail; // host operations issued before it land first
     const first = c.pageOf(addr);
     const last = c.pageOf(addr + byteLength - 1);
     const result = await this.#pool.withLock(async () => {
       c.check();
-      return to === 'device' ? prefetchToDevice(c, first, last) : prefetchToHost(c, first, last);
+      cancel?.check();
+      cancel?.begin(); // from here it stops only between migrations (prefetch.ts)
+      return to === 'device' ? prefetchToDevice(c, first, last, cancel) : prefetchToHost(c, first, last, cancel);
     });
     this.#hostEvent('prefetch', addr, byteLength, start);
     return result;
@@ -644,10 +720,11 @@ class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressS
   }
 
   dispatch(kernel: Kernel, options: DispatchOptions): Promise<DispatchResult> {
-    return this.#op(() => this.#dispatch(kernel, options));
+    // checkDispatch refuses unknown options; the signal is the facade's (issue order, the caller's promise).
+    return this.#cancellable('dispatch', options, undefined, (cancel) => this.#op(() => this.#dispatch(kernel, options, cancel)));
   }
 
-  async #dispatch(kernel: Kernel, options: DispatchOptions): Promise<DispatchResult> {
+  async #dispatch(kernel: Kernel, options: DispatchOptions, cancel: Cancellation | undefined): Promise<DispatchResult> {
     // Issue order (see the header): everything up to the first await is synchronous, so the
     // dispatch takes its place among the host operations and dispatches at the call.
     const bus = this.#pool.events;
@@ -658,6 +735,7 @@ class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressS
       checkKernel(kernel, 'dispatch');
       const c = this.#core;
       const checked = checkDispatch(c, kernel, options);
+      cancel?.check(); // aborted before the call: nothing is issued
       const after = this.#lastSubmit;
       let submitted!: () => void;
       this.#lastSubmit = new Promise<void>((r) => (submitted = r));
@@ -665,14 +743,15 @@ class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressS
       const entry: InFlightDispatch | undefined = demand ? undefined
         : { read: checked.readPages, write: checked.writePages, settled: new Promise<void>((r) => (settle = r)) };
       if (entry) this.#inFlight.add(entry);
-      const order: DispatchOrder = { after, submitted };
+      const order: DispatchOrder = { after, submitted, cancel };
       const run = () => runDispatch(c, checked, order, this.#durable);
       let result: DispatchResult;
       try {
         if (demand) {
-          result = await this.#chain(run);
+          result = await this.#chain(run, cancel);
         } else {
           await tail;
+          cancel?.check();
           result = await run();
         }
       } finally {
@@ -687,7 +766,8 @@ class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressS
     } catch (e) {
       if (bus.active) {
         const mode = !demand ? 'declared' : kernel?.idempotent === true ? 'replay' : 'transaction';
-        this.#dispatchEvent(kernel, mode, start, e instanceof HmmError ? e.code : 'ERROR');
+        const code = e instanceof HmmError ? e.code : cancel?.aborted === true && e === cancel.signal.reason ? 'ABORTED' : 'ERROR';
+        this.#dispatchEvent(kernel, mode, start, code);
       }
       throw e;
     }
