@@ -15,10 +15,8 @@
 
 import type { HmmEvent, PressureEvent } from './events.ts';
 
-type HmmEventType = HmmEvent['type'];
-
 /** What a pool's EventTarget dispatches: one CustomEvent type per record type, `detail` the record. */
-export type PoolEventMap = { [K in HmmEventType]: CustomEvent<Extract<HmmEvent, { type: K }>> };
+export type PoolEventMap = { [K in HmmEvent['type']]: CustomEvent<Extract<HmmEvent, { type: K }>> };
 
 /** What a space's EventTarget dispatches: its own space's records (pressure is the pool's: listen on the pool). */
 export type SpaceEventMap = Omit<PoolEventMap, PressureEvent['type']>;
