@@ -95,12 +95,9 @@ export async function prefetchToDevice(space: SpaceCore, first: number, last: nu
   }
   const report = emptyReport();
   if (chosen.length > residentInside) {
-    try {
-      if (cancel) await residentInPieces(space, chosen, report, cancel);
-      else await makeResident(space, Uint32Array.from(chosen), report, 'prefetch');
-    } finally {
-      await pool.settleWriteBacks(); // what it evicted reads as host-valid once the prefetch settles
-    }
+    if (cancel) await residentInPieces(space, chosen, report, cancel);
+    else await makeResident(space, Uint32Array.from(chosen), report, 'prefetch');
+    await pool.settleWriteBacks(); // what it evicted reads as host-valid once the prefetch resolves
   }
   let resident = 0;
   for (let p = first; p <= last; p++) if (t.isResident(p)) resident++;
@@ -117,7 +114,11 @@ async function residentInPieces(space: SpaceCore, chosen: readonly number[], rep
   for (const p of chosen) t.lock(p);
   try {
     for (let i = 0; i < chosen.length; i += per) {
-      if (i > 0) cancel.check();
+      if (i > 0 && cancel.aborted) {
+        // What the pieces so far evicted reads as host-valid once the prefetch has stopped, as when it resolves.
+        await space.pool.settleWriteBacks().catch(() => undefined);
+        cancel.check();
+      }
       const piece = chosen.slice(i, i + per);
       await makeResident(space, Uint32Array.from(piece), report, 'prefetch');
       for (const p of piece) t.lock(p); // makeResident unlocks its pages when done: they stay locked until the last piece

@@ -236,3 +236,23 @@ testWithDevice('a declared dispatch aborted while it waits for its turn never ru
   expect(poolImpl(space.pool).loss.ops.size).toBe(0);
   space.checkInvariants();
 });
+
+testWithDevice('a prefetch with a signal that never aborts leaves what one without a signal leaves, also when its pieces must evict', async (ctx) => {
+  // A full pool: the range's second piece is resident already, and older than the other pages — the
+  // first victims CLOCK finds. The range's first piece must evict the others, never its own second piece.
+  const results = [];
+  for (const withSignal of [false, true]) {
+    const { space } = await makeSpace(ctx, { capacity: 2 * MiB, pageSize: PS }, 4 * MiB);
+    await space.write(0, new Uint32Array(MiB).map((_, i) => i)); // all 4 MiB populated
+    await space.prefetch(1 * MiB, 1 * MiB, { to: 'device' }); // the range's second piece, first in
+    await space.prefetch(2 * MiB, 1 * MiB, { to: 'device' }); // others: the pool is full
+    const r = await space.prefetch(0, 2 * MiB, { to: 'device', ...(withSignal ? { signal: new AbortController().signal } : {}) });
+    results.push(r);
+    expect(space.residency(0, 2 * MiB).residentBytes).toBe(2 * MiB);
+    expect(space.residency(2 * MiB, 2 * MiB).residentBytes).toBe(0);
+    space.checkInvariants();
+    expect(u32(await space.read(0, 4 * MiB))).toEqual(new Uint32Array(MiB).map((_, i) => i));
+  }
+  expect(results[1]).toEqual(results[0]);
+  expect(results[0]).toMatchObject({ pagesCopied: 256, pagesSkipped: 0, evictions: 256 });
+});
