@@ -4,6 +4,11 @@
 // this file. The doc comment below is the API reference's page for this
 // entry (TypeDoc: `npm run docs`).
 
+// Pools, spaces, ledgers and trace recorders have [Symbol.dispose] (`using`):
+// the declarations need the disposable lib's symbols, which a consumer whose
+// lib stops at ES2022 or ES2023 does not have.
+/// <reference lib="esnext.disposable" preserve="true" />
+
 /**
  * One virtual address space for JavaScript and WGSL compute shaders, backed by
  * host memory, with pages migrated on demand to a GPU pool and back.
@@ -22,8 +27,9 @@ export type { Pool, PoolStats, PoolBudget } from './device/pool.ts';
 export { createGroup, type MemoryGroup, type GroupOptions, type GroupUsage, type GroupBudget, type EvictionCause } from './device/groups.ts';
 export type { RecoveryReport } from './device/loss.ts';
 export {
-  createSpace, type AddressSpace, type SpaceOptions, type Residency, type ViewMode, type PrefetchOptions,
+  createSpace, type AddressSpace, type SpaceOptions, type Residency, type ViewMode, type PrefetchOptions, type ReadOptions,
 } from './api/address-space.ts';
+export type { PoolEventMap, SpaceEventMap, TypedEventTarget, TypedListener, PlatformListener, ListenerOptions } from './event-target.ts';
 export type { PrefetchResult } from './migrate/prefetch.ts';
 export type { Advice, AdviceState, PreferredLocation, AccessedBy } from './policy/advice.ts';
 export { createKernel, type Kernel, type KernelDescriptor } from './kernel/kernel.ts';

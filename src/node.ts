@@ -18,7 +18,9 @@
  */
 
 /// <reference types="@webgpu/types" />
+/// <reference lib="esnext.disposable" preserve="true" />
 import { NoAdapterError } from './errors.ts';
+import { ASYNC_DISPOSE, DISPOSE } from './lifetime.ts';
 
 type DawnModule = typeof import('webgpu');
 
@@ -79,6 +81,13 @@ export interface NodeDevice {
   readonly isFallbackAdapter: boolean;
   /** Destroy the device and release the Dawn instance. */
   destroy(): void;
+  /** `using nd = await requestNodeDevice()`: destroy() when the scope ends. */
+  [Symbol.dispose](): void;
+  /**
+   * `await using nd = await requestNodeDevice()`: destroy() when the scope
+   * ends, and wait until Dawn has delivered the loss and let its instance go.
+   */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 const held = new Map<GPUDevice, GPU>();
@@ -137,15 +146,21 @@ export async function requestNodeDevice(options: NodeDeviceOptions = {}): Promis
   owners.set(device, gpu);
   device.lost.then(() => held.delete(device), () => held.delete(device));
   const info = adapter.info;
+  const destroy = (): void => {
+    device.destroy();
+    // Keep the instance until Dawn has delivered the loss, then let it go.
+    device.lost.finally(() => held.delete(device));
+  };
   return {
     device,
     adapter,
     adapterName: [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' / ') || 'unknown adapter',
     isFallbackAdapter: (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ?? false,
-    destroy() {
-      device.destroy();
-      // Keep the instance until Dawn has delivered the loss, then let it go.
-      device.lost.finally(() => held.delete(device));
+    destroy,
+    [DISPOSE]: destroy,
+    async [ASYNC_DISPOSE]() {
+      destroy();
+      await device.lost.then(() => undefined, () => undefined);
     },
   };
 }

@@ -22,6 +22,16 @@
 //   demand dispatch                     joins the chain (its pages are not known
 //       in advance: every later host op waits for it), and also waits for the
 //       previous dispatch's submit.
+//
+// An operation given an AbortSignal (read, withView, prefetch, dispatch) keeps
+// its place in that order when it is aborted: its slot stays and does nothing
+// when its turn comes, so nothing issued after it moves ahead of what was
+// issued before it (src/lifetime.ts draws the phases).
+//
+// Lifetimes: `using space` destroys it at the end of the scope; `await using`
+// first takes no new operation and waits for those issued before (the tracked
+// promises and the chain), then destroys it. The space is also an EventTarget
+// (src/event-target.ts) that hears its own records from the pool's bus.
 
 import { assert } from '../assert.ts';
 import { DestroyedError, HmmError, InvalidArgumentError, NotPinnedError, PinLimitError, PoolMismatchError } from '../errors.ts';
@@ -41,6 +51,8 @@ import {
 import { SpaceCore } from '../space/core.ts';
 import { ADVICE_MASK, MAX_PINS, PAGE_STATE_NAMES, PageFlag, PageState, type PageStateName } from '../space/page-table.ts';
 import type { HostOp } from '../events.ts';
+import { HmmEventTarget, type SpaceEventMap, type TypedEventTarget } from '../event-target.ts';
+import { ASYNC_DISPOSE, cancellation, DISPOSE, type Cancellation } from '../lifetime.ts';
 import { adviceBits, adviceOf, type Advice, type AdviceState } from '../policy/advice.ts';
 import { PolicyHub, type SpacePolicies } from '../policy/hub.ts';
 import { prefetchToDevice, prefetchToHost, type PrefetchResult } from '../migrate/prefetch.ts';
@@ -97,6 +109,23 @@ export interface SpaceOptions {
 export interface PrefetchOptions {
   /** Where the range should be: 'device' (made resident) or 'host' (written back, device copies dropped). */
   to: 'device' | 'host';
+  /**
+   * Abort the prefetch: it rejects with the signal's reason at once while it
+   * waits for its turn, else between two migrations; the pages moved so far
+   * stay where they went, valid (src/migrate/prefetch.ts).
+   */
+  signal?: AbortSignal;
+}
+
+/** Options of a host read (space.read, space.withView). */
+export interface ReadOptions {
+  /**
+   * Abort the read while it waits — for earlier dispatches, for the space's
+   * queue, for pages to come home from the device: it rejects with the
+   * signal's reason at once and is taken out of the queue (later operations
+   * go on in their order). A read that can complete at once completes.
+   */
+  signal?: AbortSignal;
 }
 
 export interface Residency {
@@ -118,7 +147,11 @@ export interface Residency {
 
 export type ViewMode = 'read' | 'write';
 
-export interface AddressSpace {
+/**
+ * A space is also an EventTarget (src/event-target.ts): `addEventListener('migration', (e) => e.detail…)`
+ * hears the records of this space only (those whose spaceId is its own), one CustomEvent per record.
+ */
+export interface AddressSpace extends TypedEventTarget<SpaceEventMap> {
   readonly size: number;
   readonly pageSize: number;
   readonly pool: Pool;
@@ -138,7 +171,7 @@ export interface AddressSpace {
    */
   write(addr: number, data: ArrayBufferView | ArrayBuffer | SharedArrayBuffer): Promise<void>;
   /** Copy bytes out. Pages whose latest copy is on the device are brought back first. */
-  read(addr: number, byteLength: number): Promise<Uint8Array>;
+  read(addr: number, byteLength: number, options?: ReadOptions): Promise<Uint8Array>;
   /**
    * Run `fn` on a view of the host bytes of the range. 'read': the view holds
    * the latest data. 'write': device copies are invalidated first, so whatever
@@ -147,8 +180,9 @@ export interface AddressSpace {
    * InvalidArgumentError before anything runs, and a function that returns a
    * promise fails with it after (what it wrote before returning has landed).
    * Host operations `fn` calls on this space run after it, in issue order.
+   * An aborted `signal` takes it out of the queue before `fn` runs (ReadOptions).
    */
-  withView<R>(addr: number, byteLength: number, mode: ViewMode, fn: (view: Uint8Array) => R): Promise<R>;
+  withView<R>(addr: number, byteLength: number, mode: ViewMode, fn: (view: Uint8Array) => R, options?: ReadOptions): Promise<R>;
   /** Make the pages of the range resident and keep them there until unpinned. */
   pin(addr: number, byteLength: number): Promise<void>;
   /** Drop one pin of each page of the range. Works while the device is lost (see pool.recover). */
@@ -202,6 +236,14 @@ export interface AddressSpace {
   checkInvariants(): void;
   /** Give back this space's frames and GPU buffers. Device-only data is lost: read it first. */
   destroy(): void;
+  /** `using space = createSpace(…)`: destroy() now, when the scope ends. */
+  [Symbol.dispose](): void;
+  /**
+   * `await using space = createSpace(…)`: when the scope ends, take no new
+   * operation (DestroyedError), wait for those issued before to settle, then
+   * destroy().
+   */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 const ASYNC_VIEW =
@@ -239,7 +281,7 @@ function hits(pages: Uint32Array, first: number, last: number): boolean {
   return lo < pages.length && pages[lo]! <= last;
 }
 
-class AddressSpaceImpl implements AddressSpace {
+class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressSpace {
   readonly #core: SpaceCore;
   readonly #pool: SpacePool;
   readonly #durable: boolean;
@@ -251,8 +293,15 @@ class AddressSpaceImpl implements AddressSpace {
   #lastSubmit: Promise<void> = Promise.resolve();
 
   readonly #group: GroupImpl;
+  /** Operations issued and not settled (an async dispose waits for them). */
+  readonly #ops = new Set<Promise<unknown>>();
+  /** [Symbol.asyncDispose]() was called: no new operation is taken. */
+  #disposing = false;
+  /** Leaves the pool's event bus: set while the space's EventTarget has listeners. */
+  #unforward: (() => void) | undefined;
 
   constructor(pool: SpacePool, size: number, label: string, strict: boolean, durable: boolean, policies: SpacePolicies, group: GroupImpl) {
+    super();
     this.#pool = pool;
     this.#durable = durable;
     this.#group = group;
@@ -286,9 +335,57 @@ class AddressSpaceImpl implements AddressSpace {
     return this.#pending > 0 || this.#core.invalidating || conflicts.length > 0 ? conflicts : undefined;
   }
 
-  #chain<T>(fn: () => Promise<T>): Promise<T> {
+  /** An asynchronous operation: tracked for an async dispose, and for a device loss (pool.op). */
+  #op<T>(run: () => Promise<T>): Promise<T> {
+    // Issued after an async dispose began: in issue order it comes after the destroy.
+    if (this.#disposing) return Promise.reject(new DestroyedError('this address space (disposed)'));
+    const p = this.#pool.op(this.#core, run);
+    this.#ops.add(p);
+    const done = (): void => void this.#ops.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  /** Synchronous operations that change the space: refused once an async dispose began (see #op). */
+  #usable(): SpaceCore {
+    if (this.#disposing) throw new DestroyedError('this address space (disposed)');
+    return this.#core;
+  }
+
+  /**
+   * An operation with an options object that may carry a `signal`: `run` gets
+   * its Cancellation, and the caller's promise rejects at once on an abort
+   * while the operation still waits (src/lifetime.ts). `known`: the option
+   * names, when `run` does not check them itself.
+   */
+  #cancellable<T>(what: string, options: unknown, known: readonly string[] | undefined, run: (cancel: Cancellation | undefined) => Promise<T>): Promise<T> {
+    let p: Promise<T>;
+    let cancel: Cancellation | undefined;
+    try {
+      if (known) {
+        if (options !== undefined && (typeof options !== 'object' || options === null)) {
+          throw new InvalidArgumentError(`${what}: options must be an object ({ ${known.join(', ')} }), got ${options === null ? 'null' : typeof options}`);
+        }
+        for (const k of Object.keys(options ?? {})) {
+          if (!known.includes(k)) throw new InvalidArgumentError(`${what}: unknown option "${k}"; known options: ${known.join(', ')}`);
+        }
+      }
+      const signal = typeof options === 'object' && options !== null ? (options as { signal?: unknown }).signal : undefined;
+      cancel = cancellation(signal, what);
+      p = run(cancel);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return cancel ? cancel.guard(p) : p;
+  }
+
+  /** Join the space's chain; an aborted operation's slot does nothing when its turn comes. */
+  #chain<T>(fn: () => Promise<T>, cancel?: Cancellation): Promise<T> {
     this.#pending++;
-    const run = this.#tail.then(fn);
+    const run = this.#tail.then(() => {
+      cancel?.check();
+      return fn();
+    });
     this.#tail = run.catch(() => undefined);
     return run.finally(() => {
       this.#pending--;
@@ -305,7 +402,7 @@ class AddressSpaceImpl implements AddressSpace {
   }
 
   alloc(byteLength: number, options: { align?: number; label?: string } = {}): number {
-    const c = this.#core;
+    const c = this.#usable();
     c.check();
     const label = options.label ?? '';
     if (typeof label !== 'string') throw new InvalidArgumentError(`alloc: label must be a string, got ${typeof label}`);
@@ -316,7 +413,7 @@ class AddressSpaceImpl implements AddressSpace {
   }
 
   free(addr: number): void {
-    const c = this.#core;
+    const c = this.#usable();
     c.check();
     const start = this.#pool.events.now();
     const { byteLength } = c.allocator.free(addr);
@@ -379,15 +476,16 @@ class AddressSpaceImpl implements AddressSpace {
     return out;
   }
 
-  async #bringBack(first: number, last: number): Promise<void> {
+  async #bringBack(first: number, last: number, cancel?: Cancellation): Promise<void> {
     await this.#pool.withLock(async () => {
       this.#core.check();
+      cancel?.check(); // aborted while it waited for the lock: nothing moved for it
       await writeBack(this.#core, first, last);
     });
   }
 
   write(addr: number, data: ArrayBufferView | ArrayBuffer | SharedArrayBuffer): Promise<void> {
-    return this.#pool.op(this.#core, () => this.#write(addr, data));
+    return this.#op(() => this.#write(addr, data));
   }
 
   #write(addr: number, data: ArrayBufferView | ArrayBuffer | SharedArrayBuffer): Promise<void> {
@@ -421,9 +519,14 @@ class AddressSpaceImpl implements AddressSpace {
     }
   }
 
-  read(addr: number, byteLength: number): Promise<Uint8Array> {
+  read(addr: number, byteLength: number, options?: ReadOptions): Promise<Uint8Array> {
+    return this.#cancellable('read', options, ['signal'], (cancel) => this.#readOrLost(addr, byteLength, cancel));
+  }
+
+  #readOrLost(addr: number, byteLength: number, cancel: Cancellation | undefined): Promise<Uint8Array> {
     const loss = this.#pool.loss;
     if (loss.lost && !this.#core.destroyed) {
+      // Not an op of the pool (pool.op): it waits for the loss to settle, which waits for the ops.
       // After a device loss, bytes whose valid copy is on the host stay readable — once the
       // loss is settled, when the dispatches it failed have put their pages back.
       return loss.settled!.then(() => {
@@ -435,10 +538,10 @@ class AddressSpaceImpl implements AddressSpace {
         return c.host.slice(addr, addr + byteLength);
       });
     }
-    return this.#pool.op(this.#core, () => this.#read(addr, byteLength));
+    return this.#op(() => this.#read(addr, byteLength, cancel));
   }
 
-  #read(addr: number, byteLength: number): Promise<Uint8Array> {
+  #read(addr: number, byteLength: number, cancel: Cancellation | undefined): Promise<Uint8Array> {
     try {
       const c = this.#core;
       c.checkRange('read', addr, byteLength, true);
@@ -446,6 +549,7 @@ class AddressSpaceImpl implements AddressSpace {
       const first = c.pageOf(addr);
       const last = c.pageOf(addr + byteLength - 1);
       c.check();
+      cancel?.check(); // aborted before the call: nothing is issued
       const start = this.#pool.events.now();
       const queued = this.#mustQueue(first, last, false);
       if (queued === undefined && !this.#deviceOnly(first, last)) {
@@ -455,21 +559,26 @@ class AddressSpaceImpl implements AddressSpace {
       }
       return this.#chain(async () => {
         if (queued && queued.length > 0) await Promise.all(queued);
-        while (this.#deviceOnly(first, last)) await this.#bringBack(first, last);
+        cancel?.check();
+        while (this.#deviceOnly(first, last)) {
+          await this.#bringBack(first, last, cancel);
+          cancel?.check(); // what came home stays (valid on both sides)
+        }
+        cancel?.begin(); // done: from here it completes
         const out = c.host.slice(addr, addr + byteLength);
         this.#hostEvent('read', addr, byteLength, start);
         return out;
-      });
+      }, cancel);
     } catch (e) {
       return Promise.reject(e);
     }
   }
 
-  withView<R>(addr: number, byteLength: number, mode: ViewMode, fn: (view: Uint8Array) => R): Promise<R> {
-    return this.#pool.op(this.#core, () => this.#withView(addr, byteLength, mode, fn));
+  withView<R>(addr: number, byteLength: number, mode: ViewMode, fn: (view: Uint8Array) => R, options?: ReadOptions): Promise<R> {
+    return this.#cancellable('withView', options, ['signal'], (cancel) => this.#op(() => this.#withView(addr, byteLength, mode, fn, cancel)));
   }
 
-  #withView<R>(addr: number, byteLength: number, mode: ViewMode, fn: (view: Uint8Array) => R): Promise<R> {
+  #withView<R>(addr: number, byteLength: number, mode: ViewMode, fn: (view: Uint8Array) => R, cancel: Cancellation | undefined): Promise<R> {
     try {
       const c = this.#core;
       c.check();
@@ -501,21 +610,28 @@ class AddressSpaceImpl implements AddressSpace {
         }
         return result;
       };
+      cancel?.check(); // aborted before the call: nothing is issued
       const queued = this.#mustQueue(first, last, mode === 'write');
       if (queued === undefined && !this.#deviceOnly(first, last)) return Promise.resolve(run());
       return this.#chain(async () => {
         if (queued && queued.length > 0) await Promise.all(queued);
+        cancel?.check();
         // A writable view may change any byte, so every device-only page comes home first.
-        while (this.#deviceOnly(first, last)) await this.#bringBack(first, last);
+        while (this.#deviceOnly(first, last)) {
+          await this.#bringBack(first, last, cancel);
+          cancel?.check();
+        }
+        // Synchronous from the last check to fn's return: an abort from here on is too late (fn ran).
+        cancel?.begin();
         return run();
-      });
+      }, cancel);
     } catch (e) {
       return Promise.reject(e);
     }
   }
 
   pin(addr: number, byteLength: number): Promise<void> {
-    return this.#pool.op(this.#core, () => this.#pin(addr, byteLength));
+    return this.#op(() => this.#pin(addr, byteLength));
   }
 
   async #pin(addr: number, byteLength: number): Promise<void> {
@@ -547,10 +663,10 @@ class AddressSpaceImpl implements AddressSpace {
   }
 
   prefetch(addr: number, byteLength: number, options: PrefetchOptions): Promise<PrefetchResult> {
-    return this.#pool.op(this.#core, () => this.#prefetch(addr, byteLength, options));
+    return this.#cancellable('prefetch', options, undefined, (cancel) => this.#op(() => this.#prefetch(addr, byteLength, options, cancel)));
   }
 
-  async #prefetch(addr: number, byteLength: number, options: PrefetchOptions): Promise<PrefetchResult> {
+  async #prefetch(addr: number, byteLength: number, options: PrefetchOptions, cancel: Cancellation | undefined): Promise<PrefetchResult> {
     const c = this.#core;
     c.check();
     c.checkRange('prefetch', addr, byteLength);
@@ -558,21 +674,25 @@ class AddressSpaceImpl implements AddressSpace {
     if (to !== 'device' && to !== 'host') throw new InvalidArgumentError(`prefetch: pass { to: 'device' } or { to: 'host' }, got to = ${String(to)}`);
     // A misspelt option would otherwise be ignored in silence (a prefetch is a hint: nothing else would tell).
     for (const k of Object.keys(options)) {
-      if (k !== 'to') throw new InvalidArgumentError(`prefetch: unknown prefetch option "${k}"; known options: to`);
+      if (k !== 'to' && k !== 'signal') throw new InvalidArgumentError(`prefetch: unknown prefetch option "${k}"; known options: to, signal`);
     }
+    cancel?.check(); // aborted before the call: nothing is issued
     const start = this.#pool.events.now();
     await this.#tail; // host operations issued before it land first
     const first = c.pageOf(addr);
     const last = c.pageOf(addr + byteLength - 1);
     const result = await this.#pool.withLock(async () => {
       c.check();
-      return to === 'device' ? prefetchToDevice(c, first, last) : prefetchToHost(c, first, last);
+      cancel?.check();
+      cancel?.begin(); // from here it stops only between migrations (prefetch.ts)
+      return to === 'device' ? prefetchToDevice(c, first, last, cancel) : prefetchToHost(c, first, last, cancel);
     });
     this.#hostEvent('prefetch', addr, byteLength, start);
     return result;
   }
 
   advise(addr: number, byteLength: number, advice: Advice): void {
+    this.#usable();
     const c = this.#alive(); // bookkeeping only: works while the device is lost
     c.checkRange('advise', addr, byteLength);
     const { set, clear } = adviceBits(advice);
@@ -600,10 +720,11 @@ class AddressSpaceImpl implements AddressSpace {
   }
 
   dispatch(kernel: Kernel, options: DispatchOptions): Promise<DispatchResult> {
-    return this.#pool.op(this.#core, () => this.#dispatch(kernel, options));
+    // checkDispatch refuses unknown options; the signal is the facade's (issue order, the caller's promise).
+    return this.#cancellable('dispatch', options, undefined, (cancel) => this.#op(() => this.#dispatch(kernel, options, cancel)));
   }
 
-  async #dispatch(kernel: Kernel, options: DispatchOptions): Promise<DispatchResult> {
+  async #dispatch(kernel: Kernel, options: DispatchOptions, cancel: Cancellation | undefined): Promise<DispatchResult> {
     // Issue order (see the header): everything up to the first await is synchronous, so the
     // dispatch takes its place among the host operations and dispatches at the call.
     const bus = this.#pool.events;
@@ -614,6 +735,7 @@ class AddressSpaceImpl implements AddressSpace {
       checkKernel(kernel, 'dispatch');
       const c = this.#core;
       const checked = checkDispatch(c, kernel, options);
+      cancel?.check(); // aborted before the call: nothing is issued
       const after = this.#lastSubmit;
       let submitted!: () => void;
       this.#lastSubmit = new Promise<void>((r) => (submitted = r));
@@ -621,14 +743,15 @@ class AddressSpaceImpl implements AddressSpace {
       const entry: InFlightDispatch | undefined = demand ? undefined
         : { read: checked.readPages, write: checked.writePages, settled: new Promise<void>((r) => (settle = r)) };
       if (entry) this.#inFlight.add(entry);
-      const order: DispatchOrder = { after, submitted };
+      const order: DispatchOrder = { after, submitted, cancel };
       const run = () => runDispatch(c, checked, order, this.#durable);
       let result: DispatchResult;
       try {
         if (demand) {
-          result = await this.#chain(run);
+          result = await this.#chain(run, cancel);
         } else {
           await tail;
+          cancel?.check();
           result = await run();
         }
       } finally {
@@ -643,7 +766,8 @@ class AddressSpaceImpl implements AddressSpace {
     } catch (e) {
       if (bus.active) {
         const mode = !demand ? 'declared' : kernel?.idempotent === true ? 'replay' : 'transaction';
-        this.#dispatchEvent(kernel, mode, start, e instanceof HmmError ? e.code : 'ERROR');
+        const code = e instanceof HmmError ? e.code : cancel?.aborted === true && e === cancel.signal.reason ? 'ABORTED' : 'ERROR';
+        this.#dispatchEvent(kernel, mode, start, code);
       }
       throw e;
     }
@@ -656,7 +780,7 @@ class AddressSpaceImpl implements AddressSpace {
   }
 
   compile(kernel: Kernel, options: { demand?: boolean } = {}): Promise<void> {
-    return this.#pool.op(this.#core, () => this.#compile(kernel, options));
+    return this.#op(() => this.#compile(kernel, options));
   }
 
   async #compile(kernel: Kernel, options: { demand?: boolean }): Promise<void> {
@@ -666,7 +790,7 @@ class AddressSpaceImpl implements AddressSpace {
   }
 
   subscribe(addr: number, byteLength: number, onInvalidate?: InvalidateCallback): IntervalSubscription {
-    const c = this.#core;
+    const c = this.#usable();
     c.check();
     c.checkRange('subscribe', addr, byteLength);
     if (onInvalidate !== undefined && typeof onInvalidate !== 'function') {
@@ -707,6 +831,32 @@ class AddressSpaceImpl implements AddressSpace {
 
   destroy(): void {
     this.#core.destroy();
+    this.listening(false); // a destroyed space has no more records: leave the bus even if listeners stay
+  }
+
+  [DISPOSE](): void {
+    this.destroy();
+  }
+
+  async [ASYNC_DISPOSE](): Promise<void> {
+    if (this.#core.destroyed) return;
+    this.#disposing = true;
+    // Operations in flight may issue more internally (a subscriber's host op joins the chain): until none is left.
+    while (this.#ops.size > 0 || this.#pending > 0) await Promise.allSettled([...this.#ops, this.#tail]);
+    this.destroy();
+  }
+
+  /** The EventTarget's first listener came or its last went: hear this space's records on the pool's bus, or stop. */
+  protected override listening(on: boolean): void {
+    if (on && !this.#core.destroyed) {
+      const id = this.#core.id;
+      this.#unforward ??= this.#pool.events.on((e) => {
+        if (e.spaceId === id && e.type !== 'pressure') this.deliver(e);
+      });
+    } else {
+      this.#unforward?.();
+      this.#unforward = undefined;
+    }
   }
 }
 

@@ -23,6 +23,8 @@ import { GroupTable, type GroupBudget, type GroupUsage } from './groups.ts';
 import { failure, lossError, LossState, noteLost, type RecoveryReport } from './loss.ts';
 import { allocate } from './gpu-memory.ts';
 import { EventBus, type HmmEventListener, type PressureEvent } from '../events.ts';
+import { HmmEventTarget, type PoolEventMap, type TypedEventTarget } from '../event-target.ts';
+import { ASYNC_DISPOSE, DISPOSE } from '../lifetime.ts';
 
 /**
  * What the pool knows of an address space that holds its frames (src/space/core.ts
@@ -130,7 +132,11 @@ export interface PoolBudget {
   readonly tree: GroupBudget;
 }
 
-export interface Pool {
+/**
+ * A pool is also an EventTarget (src/event-target.ts): `addEventListener('migration', (e) => e.detail…)`
+ * hears the same records as `on`, one CustomEvent per record, `detail` the record.
+ */
+export interface Pool extends TypedEventTarget<PoolEventMap> {
   readonly device: GPUDevice;
   readonly capacity: number;
   readonly pageSize: number;
@@ -169,6 +175,14 @@ export interface Pool {
   recover(device: GPUDevice): Promise<RecoveryReport>;
   /** Destroy the pool's GPU buffers. Its spaces keep their host-valid data; device-only data is lost. */
   destroy(): void;
+  /** `using pool = …`: destroy() now, when the scope ends. */
+  [Symbol.dispose](): void;
+  /**
+   * `await using pool = …`: when the scope ends, take no new operation
+   * (DestroyedError), wait for those issued before — of every space of the
+   * pool — and for the eviction write-backs in flight, then destroy().
+   */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** Mutable counters behind PoolStats. */
@@ -199,7 +213,7 @@ export interface PoolCounters {
 /** The pools of each device not destroyed yet (PoolImpl.#watchLoss). */
 const livePools = new WeakMap<GPUDevice, Set<{ readonly destroyed: boolean; readonly device: GPUDevice; noteLost(info: GPUDeviceLostInfo): void }>>();
 
-export class PoolImpl<M extends PoolMember = PoolMember> implements Pool {
+export class PoolImpl<M extends PoolMember = PoolMember> extends HmmEventTarget<PoolEventMap> implements Pool {
   /** The device, its windows, frames and transfer rings: replaced together by recover() (device/loss.ts). */
   device: GPUDevice;
   options: ResolvedPoolOptions;
@@ -239,10 +253,15 @@ export class PoolImpl<M extends PoolMember = PoolMember> implements Pool {
   #nextSpaceId = 1;
   #lockTail: Promise<void> = Promise.resolve();
   #destroyed = false;
+  /** [Symbol.asyncDispose]() was called: no new operation is taken. */
+  #disposing = false;
+  /** Leaves the event bus: set while the pool's EventTarget has listeners. */
+  #unforward: (() => void) | undefined;
 
   constructor(
     device: GPUDevice, options: ResolvedPoolOptions, windows: GPUBuffer[], hooks: PoolHooks<M>, requested: PoolOptions = {}, requestedCapacity = options.capacity,
   ) {
+    super();
     this.#hooks = hooks;
     this.requested = requested;
     this.requestedCapacity = requestedCapacity;
@@ -326,6 +345,8 @@ export class PoolImpl<M extends PoolMember = PoolMember> implements Pool {
    * — with the settled DeviceLostError (device/loss.ts).
    */
   op<T>(space: M, run: () => Promise<T>): Promise<T> {
+    // Issued after an async dispose began: in issue order it comes after the destroy.
+    if (this.#disposing) return Promise.reject(new DestroyedError('this pool (disposed)'));
     let p: Promise<T>;
     try {
       p = run();
@@ -400,6 +421,15 @@ export class PoolImpl<M extends PoolMember = PoolMember> implements Pool {
     return this.events.on(listener);
   }
 
+  /** The EventTarget's first listener came or its last went: join or leave the bus (no records are built for nobody). */
+  protected override listening(on: boolean): void {
+    if (on) this.#unforward ??= this.events.on((e) => this.deliver(e));
+    else {
+      this.#unforward?.();
+      this.#unforward = undefined;
+    }
+  }
+
   onPressure(listener: (event: PressureEvent) => void): () => void {
     if (typeof listener !== 'function') throw new InvalidArgumentError('pool.onPressure: pass a function that takes a pressure event');
     return this.events.on((e) => {
@@ -464,6 +494,19 @@ export class PoolImpl<M extends PoolMember = PoolMember> implements Pool {
       assert(s !== undefined, `frame ${f} owned by unknown space ${o}`);
       assert(s.frameOf(this.frames.page[f]!) === f, `frame ${f} → ${o}:${this.frames.page[f]}, which does not map it back (F3)`);
     }
+  }
+
+  [DISPOSE](): void {
+    this.destroy();
+  }
+
+  async [ASYNC_DISPOSE](): Promise<void> {
+    if (this.#destroyed) return;
+    this.#disposing = true;
+    // Operations in flight may issue more internally (a chained host op), never through op(): wait until none is left.
+    while (this.loss.ops.size > 0) await Promise.allSettled([...this.loss.ops]);
+    await this.settleWriteBacks().catch(() => undefined); // a lost device: nothing more to wait for
+    this.destroy();
   }
 
   destroy(): void {

@@ -17,6 +17,11 @@
 //   mark written pages Device
 //   unlock; await completion; read the violation log and the access counters:
 //   written pages the kernel did not write go back to clean (fault/counters.ts)
+//
+// Cancellation (the `signal` option, src/lifetime.ts): an abort is seen up to
+// the submit — after compiling, after its turn, on taking the lock, and after
+// the fault-in (the pages it brought in stay resident and valid; nothing was
+// granted or marked). Once submitted, the dispatch completes.
 
 import { assert } from '../assert.ts';
 import type { DirtyJournal } from './journal.ts';
@@ -33,6 +38,8 @@ export async function dispatchDeclared(space: SpaceCore, checked: Checked, journ
   const kernel = checked.kernel;
   const prep = await prepare(space, checked);
   await order.after;
+  const cancel = order.cancel;
+  cancel?.check(); // aborted while it waited for its turn or compiled: nothing done
   const { readPages: rPages, writePages: wPages } = prep;
   const all = Uint32Array.from([...rPages, ...wPages]).sort();
   const pool = space.pool;
@@ -47,6 +54,8 @@ export async function dispatchDeclared(space: SpaceCore, checked: Checked, journ
 
   const submitted = await pool.withLock(async () => {
     space.check();
+    cancel?.check(); // aborted while it waited for the lock
+    cancel?.begin(); // from here it stops only at the check before programming the device
     // Fail fast when the ranges cannot fit even after evicting everything unpinned (and what the memory groups allow).
     pool.groups.checkFits(space, all);
     checkBypass(space, kernel.label, all);
@@ -60,6 +69,7 @@ export async function dispatchDeclared(space: SpaceCore, checked: Checked, journ
         if (!sub?.readRetry(seq)) break;
         retries++;
       }
+      cancel?.check(); // the last chance: what the fault-in moved stays valid
       // ---- program the device: synchronous from here to submit ----
       const t = space.table;
       for (const p of all) assert(t.isResident(p), `page ${p} not resident after fault-in`);

@@ -61,6 +61,20 @@
 // none. A replay-mode dispatch that fails may have written part of its output;
 // running it again is safe, since it is idempotent.
 //
+// Cancellation (the dispatch's `signal`, src/lifetime.ts)
+// -------------------------------------------------------
+// An abort is seen at pass boundaries: before a slice, before each fault-in,
+// before a snapshot and commit, and after a commit's record is back. There the
+// dispatch stops as a failed one does. A transaction leaves the space as it
+// was: before its first commit nothing but residency has changed (probes store
+// nothing); a commit whose record comes back after the abort is undone like an
+// aborted commit (its pages copied back from the host snapshot); a sliced one
+// also replays its undo log. A replay-mode dispatch keeps what the workgroups
+// that completed wrote (valid, device-dirty), like a failed one. Pages moved
+// on the way — faulted in, snapshot, evicted — stay valid where they are. Once
+// the last commit (or replay pass) is kept the dispatch completes: an abort
+// then is too late.
+//
 // Interleaving with the host (a demand dispatch holds the pool lock for its
 // whole run; the space's host operations issued after it wait in its chain):
 //
@@ -84,6 +98,7 @@ import type { DirtyJournal } from './journal.ts';
 import { AccessViolationError, WorkingSetTooLargeError, type Violation } from '../errors.ts';
 import { emptyReport, makeResident, restoreFromHost, writeBackPages, type MigrationReport } from '../migrate/migrate.ts';
 import type { IntervalSubscription } from '../notify/notifier.ts';
+import type { Cancellation } from '../lifetime.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { checkBypass, reportUnexpectedFaults } from '../space/strict.ts';
 import { PassResources } from './pass-resources.ts';
@@ -138,11 +153,13 @@ class DemandRun {
   readonly #clearBytes: number;
   readonly #readBytes: number;
   readonly #journal: DirtyJournal;
+  readonly #cancel: Cancellation | undefined;
 
-  constructor(space: SpaceCore, prep: Prepared, journal: DirtyJournal) {
+  constructor(space: SpaceCore, prep: Prepared, journal: DirtyJournal, cancel: Cancellation | undefined) {
     this.#space = space;
     this.#prep = prep;
     this.#journal = journal;
+    this.#cancel = cancel;
     this.#replay = prep.kernel.idempotent;
     const ps = space.pageSize;
     this.#sub = space.notifier.subscribe(0, space.size, (ev) => {
@@ -293,6 +310,7 @@ class DemandRun {
     let first = true;
     try {
       while (slices.length > 0) {
+        this.#cancel?.check(); // a pass boundary: the catch below rolls back what earlier slices committed
         const [lo, hi] = slices.shift()!;
         try {
           if (this.#replay) await this.#runReplay(lo, hi, first);
@@ -359,6 +377,7 @@ class DemandRun {
     /** Misses of the last pass, while rounds take only part of what the stalled invocations need. */
     let partialMisses = Infinity;
     for (;;) {
+      this.#cancel?.check(); // a pass boundary: what completed workgroups wrote is marked, and stays
       await this.#fault(lock, hints, missed);
       const rec = await this.#pass(Mode.Replay, lo, hi, []);
       this.stats.replays++;
@@ -412,6 +431,7 @@ class DemandRun {
     let hints: readonly number[] = [];
     let missed: readonly number[] = [];
     for (;;) {
+      this.#cancel?.check(); // a pass boundary: probes stored nothing, an aborted commit was restored
       await this.#fault(lock, hints, missed);
       const rec = await this.#pass(Mode.Probe, lo, hi, writeSet);
       this.stats.probes++;
@@ -440,6 +460,7 @@ class DemandRun {
   /** Snapshot, commit; on abort restore and return what the commit recorded. */
   async #commit(lo: number, hi: number, need: Uint32Array, writeSet: Set<number>): Promise<FaultBatch | undefined> {
     const space = this.#space;
+    this.#cancel?.check(); // after a clean probe: nothing of this slice written yet
     const available = this.#available(need);
     if (need.length > available) throw new DoesNotFit(need.length, available);
     const writes = union(writeSet);
@@ -464,6 +485,13 @@ class DemandRun {
     }
     this.stats.commits++;
     const f = decodeFaults(rec, space.pageCount);
+    if (this.#cancel?.aborted) {
+      // Aborted while the commit ran: undone as an aborted commit is (the host copy is the snapshot);
+      // run()'s catch then replays the undo log of a sliced dispatch.
+      const wrote = writes.filter((p) => !this.#stale.has(p) && testBit(rec, space.pageCount, MAP_WRITTEN, p));
+      this.stats.restoredPages += await restoreFromHost(space, wrote);
+      this.#cancel.check();
+    }
     if (!f.aborted) {
       this.#markWritten(rec, writes);
       this.#keepViolations(rec);
@@ -483,15 +511,19 @@ export async function dispatchDemand(space: SpaceCore, checked: Checked, journal
   const kernel = checked.kernel;
   const prep = await prepare(space, checked);
   await order.after;
-  const run = new DemandRun(space, prep, journal);
+  const cancel = order.cancel;
+  cancel?.check(); // aborted while it waited for its turn or compiled: nothing done
+  const run = new DemandRun(space, prep, journal, cancel);
   if (prep.total > 0) {
     await space.pool.withLock(async () => {
-      space.check();
-      checkBypass(space, kernel.label);
       try {
+        space.check();
+        cancel?.check(); // aborted while it waited for the lock
+        cancel?.begin(); // from here it stops at pass boundaries, undoing what it must
+        checkBypass(space, kernel.label);
         await run.run();
       } finally {
-        run.close();
+        run.close(); // also when refused before the first pass: its notifier subscription goes
       }
       space.pool.counters.dispatches++;
       // What the passes evicted has landed at home by now (queue order): let it finalize.

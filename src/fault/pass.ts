@@ -8,6 +8,7 @@
 // launched workgroup back to its place in the dispatch (src/kernel/link.ts).
 
 import { GpuValidationError, InvalidArgumentError } from '../errors.ts';
+import type { Cancellation } from '../lifetime.ts';
 import { MapMode } from '../gpu/constants.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { pipelineFor } from '../kernel/pipelines.ts';
@@ -50,6 +51,16 @@ export interface DispatchOptions {
    * results are valid).
    */
   expectNoFaults?: boolean;
+  /**
+   * Abort the dispatch (src/lifetime.ts): it rejects with the signal's reason
+   * (an 'AbortError' DOMException for controller.abort()) and leaves the space
+   * as if it had not been issued. While it waits for its turn it rejects at
+   * once. Declared: until it submits. Demand: at the next pass boundary; a
+   * transaction rolls back as a failed one does, a replay keeps what its
+   * completed workgroups wrote (src/fault/demand.ts). Pages it moved stay
+   * valid where they are.
+   */
+  signal?: AbortSignal;
 }
 
 /** What a demand-paged dispatch did to get its one clean run. */
@@ -217,7 +228,7 @@ export interface Prepared extends Checked {
   readonly pipeline: GPUComputePipeline;
 }
 
-const DISPATCH_OPTIONS: readonly string[] = ['workgroups', 'read', 'write', 'args', 'demand', 'expectNoFaults'] satisfies (keyof DispatchOptions)[];
+const DISPATCH_OPTIONS: readonly string[] = ['workgroups', 'read', 'write', 'args', 'demand', 'expectNoFaults', 'signal'] satisfies (keyof DispatchOptions)[];
 
 /**
  * Check a dispatch's options, synchronously: the space's host-operation
@@ -226,7 +237,7 @@ const DISPATCH_OPTIONS: readonly string[] = ['workgroups', 'read', 'write', 'arg
  */
 export function checkDispatch(space: SpaceCore, kernel: Kernel, opts: DispatchOptions): Checked {
   space.check();
-  if (!opts || typeof opts !== 'object') throw new InvalidArgumentError('dispatch: pass { workgroups, read?, write?, args?, demand?, expectNoFaults? }');
+  if (!opts || typeof opts !== 'object') throw new InvalidArgumentError('dispatch: pass { workgroups, read?, write?, args?, demand?, expectNoFaults?, signal? }');
   // A misspelt option (expectNoFault) would otherwise be ignored in silence, as createSpace and prefetch refuse it.
   for (const k of Object.keys(opts)) {
     if (!DISPATCH_OPTIONS.includes(k)) {
@@ -265,6 +276,8 @@ export function checkDispatch(space: SpaceCore, kernel: Kernel, opts: DispatchOp
 export interface DispatchOrder {
   readonly after: Promise<void>;
   submitted(): void;
+  /** The dispatch's `signal` (checked by the facade): where it may stop, and when it has begun. */
+  readonly cancel?: Cancellation | undefined;
 }
 
 /** Compile the pipeline a checked dispatch runs (cached per device). */

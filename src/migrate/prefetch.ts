@@ -23,11 +23,35 @@
 // while its copy is in flight is not installed, and its new host bytes stay
 // the valid copy. A prefetch does not retry such pages — the host is writing
 // them right now — and counts them as skipped.
+//
+// Cancellation (the `signal` option, src/lifetime.ts). A prefetch given a
+// signal migrates in pieces of ABORT_PIECE_BYTES and looks at the signal
+// between two pieces; an abort stops it there, and what the finished pieces
+// moved stays where it went — resident pages are valid pages, and pages
+// written home are Shared, valid on both sides. So that the pieces add up to
+// what one migration of the whole range would leave, the range's chosen pages
+// stay Locked (never an eviction victim) from the first piece to the last:
+// a later piece cannot evict an earlier one's pages, nor a page of the range
+// that was resident already. Without a signal the range moves in one
+// migration, as before.
 
+import type { Cancellation } from '../lifetime.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { PageState } from '../space/page-table.ts';
 import { keepOnPrefetchToHost } from '../policy/advice.ts';
-import { emptyReport, makeResident, writeBackPages } from './migrate.ts';
+import { emptyReport, makeResident, writeBackPages, type MigrationReport } from './migrate.ts';
+
+/**
+ * With a signal, a prefetch moves this many bytes (at least a page) between
+ * two looks at it: small enough that an abort stops a large prefetch soon
+ * (about a millisecond of copying at PCIe speeds), large enough that the
+ * copies still coalesce into long runs.
+ */
+export const ABORT_PIECE_BYTES = 1 << 20;
+
+function piecePages(space: SpaceCore): number {
+  return Math.max(1, Math.floor(ABORT_PIECE_BYTES / space.pageSize));
+}
 
 export interface PrefetchResult {
   readonly to: 'device' | 'host';
@@ -49,7 +73,7 @@ export interface PrefetchResult {
 }
 
 /** Under the pool lock: make [first, last] resident as far as it fits. */
-export async function prefetchToDevice(space: SpaceCore, first: number, last: number): Promise<PrefetchResult> {
+export async function prefetchToDevice(space: SpaceCore, first: number, last: number, cancel?: Cancellation): Promise<PrefetchResult> {
   const pool = space.pool;
   const t = space.table;
   const count = last - first + 1;
@@ -72,7 +96,8 @@ export async function prefetchToDevice(space: SpaceCore, first: number, last: nu
   }
   const report = emptyReport();
   if (chosen.length > residentInside) {
-    await makeResident(space, Uint32Array.from(chosen), report, 'prefetch');
+    if (cancel) await residentInPieces(space, chosen, report, cancel);
+    else await makeResident(space, Uint32Array.from(chosen), report, 'prefetch');
     await pool.settleWriteBacks(); // what it evicted reads as host-valid once the prefetch resolves
   }
   let resident = 0;
@@ -83,12 +108,38 @@ export async function prefetchToDevice(space: SpaceCore, first: number, last: nu
   };
 }
 
+/** makeResident of `chosen` (ascending) piece by piece, looking at `cancel` between pieces (see the header). */
+async function residentInPieces(space: SpaceCore, chosen: readonly number[], report: MigrationReport, cancel: Cancellation): Promise<void> {
+  const t = space.table;
+  const per = piecePages(space);
+  for (const p of chosen) t.lock(p);
+  try {
+    for (let i = 0; i < chosen.length; i += per) {
+      if (i > 0 && cancel.aborted) {
+        // What the pieces so far evicted reads as host-valid once the prefetch has stopped, as when it resolves.
+        await space.pool.settleWriteBacks().catch(() => undefined);
+        cancel.check();
+      }
+      const piece = chosen.slice(i, i + per);
+      await makeResident(space, Uint32Array.from(piece), report, 'prefetch');
+      for (const p of piece) t.lock(p); // makeResident unlocks its pages when done: they stay locked until the last piece
+    }
+  } finally {
+    for (const p of chosen) t.unlock(p);
+  }
+}
+
 /** Under the pool lock: write back [first, last]'s device-dirty pages and drop the device copies advice does not keep. */
-export async function prefetchToHost(space: SpaceCore, first: number, last: number): Promise<PrefetchResult> {
+export async function prefetchToHost(space: SpaceCore, first: number, last: number, cancel?: Cancellation): Promise<PrefetchResult> {
   const t = space.table;
   const dirty: number[] = [];
   for (let p = first; p <= last; p++) if (t.state[p] === PageState.Device) dirty.push(p);
-  const copied = await writeBackPages(space, dirty, 'prefetch');
+  let copied = 0;
+  const per = cancel ? piecePages(space) : Math.max(1, dirty.length);
+  for (let i = 0; i < dirty.length; i += per) {
+    if (i > 0) cancel?.check(); // pages written home so far are Shared: valid on both sides
+    copied += await writeBackPages(space, dirty.slice(i, i + per), 'prefetch');
+  }
   // Synchronous from here: nothing can change a page between the check and the drop.
   let dropped = 0;
   let skipped = 0;

@@ -50,6 +50,7 @@ import type { Pool } from '../device/pool.ts';
 import { spacePool, type SpacePool } from '../space/core.ts';
 import { NO_FRAME, PageState } from '../space/page-table.ts';
 import type { HmmEvent } from '../events.ts';
+import { DISPOSE } from '../lifetime.ts';
 
 /** One record of the Trace Event Format (the subset written here). */
 export interface TraceEvent {
@@ -79,6 +80,8 @@ export interface TraceRecorder {
   toJSON(): ChromeTrace;
   /** Stop listening; the trace stays readable. */
   stop(): void;
+  /** `using rec = recordTrace(pool)`: stop() when the scope ends (`await using` works too). */
+  [Symbol.dispose](): void;
 }
 
 export interface TraceOptions {
@@ -263,6 +266,10 @@ class Recorder implements TraceRecorder {
 
   stop(): void {
     this.#off();
+  }
+
+  [DISPOSE](): void {
+    this.stop();
   }
 }
 

@@ -14,6 +14,7 @@ import type { Allocation } from '../space/allocator.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { PageState } from '../space/page-table.ts';
 import { MIGRATION_CAUSES, type HmmEvent, type MigrationCause } from '../events.ts';
+import { DISPOSE } from '../lifetime.ts';
 
 export type ByCause = Readonly<Record<MigrationCause, number>>;
 
@@ -52,6 +53,8 @@ export interface Ledger {
   reset(): void;
   /** Stop listening. The figures stay readable. */
   close(): void;
+  /** `using ledger = createLedger(space)`: close() when the scope ends (`await using` works too). */
+  [Symbol.dispose](): void;
 }
 
 const FREED = -1;
@@ -255,6 +258,10 @@ class LedgerImpl implements Ledger {
 
   close(): void {
     this.#off();
+  }
+
+  [DISPOSE](): void {
+    this.close();
   }
 }
 

@@ -346,6 +346,12 @@ const rows: Row[] = [
     name: 'a misspelt dispatch option (expectNoFault)', call: (f) => f.space.dispatch(noop, { workgroups: 1, expectNoFault: true } as never),
     error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /unknown dispatch option "expectNoFault"; known options: workgroups, read, write, args, demand, expectNoFaults/,
   },
+  // ---- issue 18 item 3: a signal that is not an AbortSignal ----
+  { name: 'a dispatch signal that is not an AbortSignal', call: (f) => f.space.dispatch(noop, { workgroups: 1, demand: true, signal: 'stop' as never }), error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /dispatch: signal must be an AbortSignal \(from new AbortController\(\).signal/ },
+  { name: 'a read signal that is not an AbortSignal', call: (f) => f.space.read(0, P, { signal: { aborted: true } as never }), error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /read: signal must be an AbortSignal/ },
+  { name: 'a prefetch signal that is not an AbortSignal', call: (f) => f.space.prefetch(0, P, { to: 'device', signal: null as never }), error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /prefetch: signal must be an AbortSignal .*got null/ },
+  { name: 'read options that are not an object', call: (f) => f.space.read(0, P, 'abort' as never), error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /read: options must be an object \(\{ signal \}\)/ },
+  { name: 'an unknown withView option', call: (f) => f.space.withView(0, P, 'read', () => 1, { sigal: AbortSignal.abort() } as never), error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /withView: unknown option "sigal"; known options: signal/ },
   {
     name: 'an async withView callback (write)', call: (f) => f.space.withView(0, P, 'write', async (v) => v.fill(7)),
     error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /callback must be synchronous .* use space.read\(\) \/ space.write\(\) from async code/,
