@@ -192,6 +192,16 @@ export const MAX_REPLAY_INVOCATIONS = 2 ** 22;
 export const DEMAND_SLICE_FILL = 0.75;
 
 /**
+ * A replay-mode round whose pages do not fit takes what fits (src/fault/demand.ts):
+ * worth it while each such round misses at most this fraction of the pages the
+ * last one missed — invocations with small, independent footprints (a block, a
+ * random chunk) finish by the hundreds each round. Slower progress means
+ * invocations need many pages at once or find them one at a time (a pointer
+ * chase), and slicing the grid is cheaper than a pass per page.
+ */
+export const DEMAND_PARTIAL_PROGRESS = 0.75;
+
+/**
  * Spaces are not durable unless asked (SpaceOptions.durable): a durable space
  * reads back every page a dispatch writes, every dispatch, which for kernels
  * that update the same data again and again is one read-back per dispatch

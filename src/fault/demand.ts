@@ -102,7 +102,7 @@ import type { Cancellation } from '../lifetime.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { checkBypass, reportUnexpectedFaults } from '../space/strict.ts';
 import { PassResources } from './pass-resources.ts';
-import { DEMAND_SLICE_FILL } from '../options.ts';
+import { DEMAND_PARTIAL_PROGRESS, DEMAND_SLICE_FILL } from '../options.ts';
 import { Mode, prepare, readPass, replayUnit, submitPass, type Checked, type DemandStats, type DispatchOrder, type DispatchResult, type Prepared } from './pass.ts';
 import {
   bitmapPages, decodeFaults, decodeViolations, MAP_ACCESSED, MAP_WRITTEN, passClearBytes, passReadBytes, testBit, type FaultBatch,
@@ -392,18 +392,21 @@ class DemandRun {
       missed = f.misses;
       lock = union(bitmapPages(rec, pc, MAP_ACCESSED), f.misses);
       const available = this.#available(lock);
-      if (lock.length <= available) {
-        partialMisses = Infinity;
-        continue;
-      }
+      // Once a round had to take part, every later round must keep missing fewer pages, whether it
+      // fits or not: a partial round may evict pages a stalled invocation needs again (it reruns
+      // from its start), and a cycle of such rounds would never end (found by the tree demo).
+      if (lock.length <= available && partialMisses === Infinity) continue;
+      if (f.misses.length > partialMisses * DEMAND_PARTIAL_PROGRESS) throw new DoesNotFit(lock.length, available);
+      partialMisses = f.misses.length;
+      if (lock.length <= available) continue;
       // More than fits at once. Finished invocations skip themselves from now on, so what fits is
       // worth a pass: the misses first (pages a stalled invocation needs for sure), then the pages
       // the pass accessed that are resident (some of them finished invocations', which the next
       // pass no longer touches). Invocations whose pages all made it finish, and their pages stop
-      // counting. As long as each such round misses fewer pages than the last, it goes on; when
-      // one does not, the slice is split instead (every workgroup's pages then fit together).
-      if (f.misses.length >= partialMisses) throw new DoesNotFit(lock.length, available);
-      partialMisses = f.misses.length;
+      // counting. As long as each such round misses clearly fewer pages than the last (at most
+      // DEMAND_PARTIAL_PROGRESS of them) it goes on; when one does not — invocations that need many
+      // pages at once, a pointer chase that finds one more page a round — the slice is split
+      // instead, and every workgroup's pages then fit together.
       lock = this.#partialLock(f.misses, lock, Math.max(1, Math.floor(available * DEMAND_SLICE_FILL)));
     }
   }

@@ -177,9 +177,9 @@ describe('npm pack → install → use from a scratch project', () => {
       dependencies?: Record<string, string>; peerDependencies?: Record<string, string>;
       peerDependenciesMeta?: Record<string, { optional?: boolean }>;
     };
-    // No runtime dependencies: Dawn and the WebGPU types are optional peers.
+    // No runtime dependencies: Dawn, the WebGPU types and TypeGPU (for its schemas' interop) are optional peers.
     expect(pkg.dependencies ?? {}, 'dependencies').toEqual({});
-    expect(Object.keys(pkg.peerDependencies ?? {}).sort()).toEqual(['@webgpu/types', 'webgpu']);
+    expect(Object.keys(pkg.peerDependencies ?? {}).sort()).toEqual(['@webgpu/types', 'typegpu', 'webgpu']);
     for (const peer of Object.keys(pkg.peerDependencies ?? {})) expect(pkg.peerDependenciesMeta?.[peer]?.optional, `${peer} is an optional peer`).toBe(true);
     expect(pkg.sideEffects).toBe(false);
     const targets = [pkg.main, pkg.types, ...Object.values(pkg.exports ?? {}).flatMap((c) => Object.values(c))];
@@ -204,8 +204,10 @@ describe('npm pack → install → use from a scratch project', () => {
       if (seen.has(file)) return;
       seen.add(file);
       const code = readFileSync(join(dist, file), 'utf8');
-      for (const m of code.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s*['"]([^'"]+)['"]|import\s*\(?\s*['"]([^'"]+)['"]/g)) {
-        const spec = m[1] ?? m[2]!;
+      // Static imports and re-exports, side-effect imports, and dynamic import() — not the word "import"
+      // inside a string (the list of WGSL reserved words holds 'import').
+      for (const m of code.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s*['"]([^'"]+)['"]|(?:^|\n)\s*import\s*['"]([^'"]+)['"]|(?:^|[^\w'".])import\s*\(\s*['"]([^'"]+)['"]/g)) {
+        const spec = m[1] ?? m[2] ?? m[3]!;
         if (spec.startsWith('.')) {
           expect(spec, `${file} imports ${spec}`).toMatch(/\.js$/);
           visit(join(file, '..', spec).split(sep).join('/'));

@@ -20,7 +20,10 @@ testWithDevice('events: migrations by cause, evictions, passes and fault batches
   const r = await space.dispatch(inPlace, { workgroups: n / 64, args: [base, n], demand: true });
   const d = r.demand!;
   const toDevice = events.filter((e) => e.type === 'migration' && e.direction === 'to-device');
-  expect(new Set(toDevice.map((e) => e.type === 'migration' && e.cause))).toEqual(new Set(['demand']));
+  // Faults (and hints) are 'demand'; density prefetch brings the rest of a mostly faulted block as 'prefetch'.
+  const causes = new Set(toDevice.map((e) => e.type === 'migration' && e.cause));
+  expect(causes.has('demand')).toBe(true);
+  expect([...causes].every((c) => c === 'demand' || c === 'prefetch')).toBe(true);
   expect(sum(toDevice, (e) => (e.type === 'migration' ? e.bytes : 0))).toBe(r.bytesUploaded);
   expect(sum(events, (e) => (e.type === 'eviction' ? e.pages : 0))).toBe(r.evictions);
   expect(sum(events, (e) => (e.type === 'eviction' ? e.writebacks : 0))).toBe(r.writebacks);
