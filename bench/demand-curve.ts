@@ -10,8 +10,11 @@
 //                            the reference every other figure is relative to
 //             demand         one demand-paged dispatch from cold, no hint
 //             demand+hints   the same with the data range as a read hint
-//             declared       declared chunks of ¼ pool, each read linearly: what a careful
-//                            user writes by hand instead of demand paging
+//             declared       the same kernel in declared chunks of at most ¼ pool: runs of
+//                            workgroups, each dispatch declaring exactly the pages its
+//                            workgroups read (the host knows the pattern and the
+//                            permutation) — what a careful user writes by hand instead of
+//                            demand paging
 //
 // Each cell: bandwidth relative to resident (data bytes per second over the
 // resident pass's), bytes moved to the device per data byte, passes and slices
@@ -36,15 +39,18 @@ const CHUNK_WORDS = 256 / 4;
 const expected = (i: number): number => (Math.imul(i ^ 0x5bd1e995, 0x9e3779b1) ^ (i >>> 7)) >>> 0;
 const WGSL_EXPECTED = 'fn expected(i: u32) -> u32 { return ((i ^ 0x5bd1e995u) * 0x9e3779b1u) ^ (i >> 7u); }';
 
-// args: [data, words, perm, err, workgroups] (the 2-D grid may launch more workgroups than there are blocks or chunks)
+// args: [data, words, perm, err, workgroups, first workgroup, invocations]: a dispatch may run workgroups
+// [first, first + launched) of the whole grid (declared chunks do), and the 2-D grid may launch more
+// workgroups than there are blocks or chunks.
 const kernels: Record<Pattern, Kernel> = {
   'grid-stride': createKernel({
     label: 'curve:grid-stride', workgroupSize: 64, idempotent: true,
     code: `${WGSL_EXPECTED}
 fn kernel(inv: VmInvocation) {
-  let total = inv.num_workgroups.x * inv.num_workgroups.y * 64u;
-  let t = inv.global_id.x + inv.global_id.y * inv.num_workgroups.x * 64u;
+  let total = vm_arg_u32(6u);
+  let t = vm_arg_u32(5u) * 64u + inv.global_id.x + inv.global_id.y * inv.num_workgroups.x * 64u;
   let n = vm_arg_u32(1u);
+  if (t >= total) { return; }
   for (var k = 0u; k < ${ITERS}u; k++) {
     let i = t + k * total;
     if (i >= n) { break; }
@@ -56,7 +62,7 @@ fn kernel(inv: VmInvocation) {
     label: 'curve:block-random', workgroupSize: 64, idempotent: true,
     code: `${WGSL_EXPECTED}
 fn kernel(inv: VmInvocation) {
-  let w = inv.workgroup_id.x + inv.workgroup_id.y * inv.num_workgroups.x;
+  let w = vm_arg_u32(5u) + inv.workgroup_id.x + inv.workgroup_id.y * inv.num_workgroups.x;
   if (w >= vm_arg_u32(4u)) { return; }
   let b = vm_load_u32(vm_arg_u32(2u) + w * 4u);
   for (var k = 0u; k < ${BLOCK_WORDS / 64}u; k++) {
@@ -69,7 +75,7 @@ fn kernel(inv: VmInvocation) {
     label: 'curve:random-warp', workgroupSize: 64, idempotent: true,
     code: `${WGSL_EXPECTED}
 fn kernel(inv: VmInvocation) {
-  let w = inv.workgroup_id.x + inv.workgroup_id.y * inv.num_workgroups.x;
+  let w = vm_arg_u32(5u) + inv.workgroup_id.x + inv.workgroup_id.y * inv.num_workgroups.x;
   if (w >= vm_arg_u32(4u)) { return; }
   let c = vm_load_u32(vm_arg_u32(2u) + w * 4u);
   let i = c * ${CHUNK_WORDS}u + inv.local_index;
@@ -77,21 +83,6 @@ fn kernel(inv: VmInvocation) {
 }`,
   }),
 };
-
-/** The declared baseline: a linear read of words [first, first + n) of the data, ITERS words an invocation. */
-const linear = createKernel({
-  label: 'curve:linear', workgroupSize: 64, idempotent: true,
-  code: `${WGSL_EXPECTED}
-fn kernel(inv: VmInvocation) {
-  let t = inv.global_id.x + inv.global_id.y * inv.num_workgroups.x * 64u;
-  for (var k = 0u; k < ${ITERS}u; k++) {
-    let j = t * ${ITERS}u + k;
-    if (j >= vm_arg_u32(1u)) { break; }
-    let i = vm_arg_u32(2u) + j;
-    if (vm_load_u32(vm_arg_u32(0u) + i * 4u) != expected(i)) { vm_store_u32(vm_arg_u32(3u), 1u); }
-  }
-}`,
-});
 
 function grid(workgroups: number): [number, number] {
   const x = Math.min(workgroups, 65535);
@@ -146,8 +137,9 @@ export async function measureCell(ctx: BenchContext, poolBytes: number, pattern:
     await s.space.write(s.perm, perm);
   }
   const invocations = pattern === 'grid-stride' ? Math.ceil(words / ITERS) : permWords * 64;
-  const wg = grid(Math.ceil(invocations / 64));
-  const argsOf = (s: typeof a) => [s.data, words, s.perm, s.err, Math.ceil(invocations / 64)];
+  const workgroups = Math.ceil(invocations / 64);
+  const wg = grid(workgroups);
+  const argsOf = (s: typeof a, first = 0) => [s.data, words, s.perm, s.err, workgroups, first, invocations];
   const kernel = kernels[pattern];
   const stats = { passes: { demand: 0, 'demand+hints': 0 }, slices: { demand: 0, 'demand+hints': 0 } };
   const moved: Record<Mode, number> = { resident: 0, demand: 0, 'demand+hints': 0, declared: 0 };
@@ -165,14 +157,49 @@ export async function measureCell(ctx: BenchContext, poolBytes: number, pattern:
     stats.passes[mode] = res.demand!.passes;
     stats.slices[mode] = res.demand!.slices;
   });
-  // Declared chunks of a quarter pool, read linearly; the permutation is not needed.
-  const chunkWords = poolBytes / 4 / 4;
+  // Declared chunks: consecutive workgroups while the data pages they read (the host computes them from
+  // the pattern and the permutation) stay within a quarter of the pool; each dispatch declares exactly those.
+  const pagesOfWorkgroup = (w: number): number[] => {
+    const wordPage = (i: number) => Math.floor((i * 4) / PAGE);
+    if (pattern === 'grid-stride') {
+      const out = new Set<number>();
+      for (let k = 0; k < ITERS; k++) {
+        const i0 = w * 64 + k * invocations;
+        if (i0 >= words) break;
+        out.add(wordPage(i0)).add(wordPage(Math.min(words - 1, i0 + 63)));
+      }
+      return [...out];
+    }
+    return [pattern === 'block-random' ? (perm[w]! * BLOCK_WORDS * 4) / PAGE : wordPage(perm[w]! * CHUNK_WORDS)];
+  };
+  const quarter = poolBytes / PAGE / 4;
+  const chunks: { first: number; count: number; pages: number[] }[] = [];
+  for (let w = 0; w < workgroups;) {
+    const pages = new Set<number>();
+    let count = 0;
+    while (w + count < workgroups) {
+      const add = pagesOfWorkgroup(w + count).filter((p) => !pages.has(p));
+      if (count > 0 && pages.size + add.length > quarter) break;
+      for (const p of add) pages.add(p);
+      count++;
+    }
+    chunks.push({ first: w, count, pages: [...pages].sort((x, y) => x - y) });
+    w += count;
+  }
+  const ranges = (pages: number[]) => {
+    const out: { addr: number; byteLength: number }[] = [];
+    for (const p of pages) {
+      const last = out[out.length - 1];
+      if (last && last.addr + last.byteLength === a.data + p * PAGE) last.byteLength += PAGE;
+      else out.push({ addr: a.data + p * PAGE, byteLength: PAGE });
+    }
+    return out;
+  };
   const declaredRun = measured('declared', pool, async () => {
-    for (let first = 0; first < words; first += chunkWords) {
-      const n = Math.min(chunkWords, words - first);
-      await a.space.dispatch(linear, {
-        workgroups: grid(Math.ceil(n / ITERS / 64)), args: [a.data, n, first, a.err],
-        read: [{ addr: a.data + first * 4, byteLength: n * 4 }], write: [{ addr: a.err, byteLength: 4 }],
+    for (const c of chunks) {
+      await a.space.dispatch(kernel, {
+        workgroups: grid(c.count), args: argsOf(a, c.first),
+        read: [...ranges(c.pages), { addr: a.perm, byteLength: permWords * 4 }], write: [{ addr: a.err, byteLength: 4 }],
       });
     }
   });
