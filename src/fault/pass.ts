@@ -11,7 +11,7 @@ import { GpuValidationError, InvalidArgumentError } from '../errors.ts';
 import { MapMode } from '../gpu/constants.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { pipelineFor } from '../kernel/pipelines.ts';
-import { FAULT_BATCH_ENTRIES, MAX_KERNEL_ARGS, MAX_REPLAY_INVOCATIONS, MAX_REPLAY_WORKGROUPS, VIOLATION_LOG_ENTRIES } from '../options.ts';
+import { MAX_KERNEL_ARGS, MAX_REPLAY_INVOCATIONS, MAX_REPLAY_WORKGROUPS } from '../options.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { bitmapWords, type RecordRegion } from './records.ts';
 import { PassResources } from './pass-resources.ts';
@@ -173,8 +173,6 @@ function linkConfig(space: SpaceCore, demand: boolean, replayPerInvocation: bool
     pageShift: pool.options.pageShift,
     windowCount: pool.windowCount,
     windowWordShift: Math.log2(pool.windowSize) - 2,
-    logEntries: VIOLATION_LOG_ENTRIES,
-    faultEntries: FAULT_BATCH_ENTRIES,
     demand,
     // Demand passes record the bitmaps for their protocol; the constant only shapes the declared path.
     accessCounters: !demand && pool.options.accessCounters,
