@@ -123,8 +123,9 @@ var<private> vm_tc_page: u32 = 0xffffffffu;
 var<private> vm_tc_pte: u32;
 var<private> vm_tc_marks: u32;
 
-// Set the page's accessed bit, and its written bit for a store or atomic, once per streak of
-// accesses to one page (vm_tc_marks), so an invocation that stays on a page costs no atomics.
+// Set the page's accessed bit, and its written bit for a store or atomic that lands in memory
+// (`writes`), once per streak of accesses to one page (vm_tc_marks), so an invocation that
+// stays on a page costs no atomics. Declared and demand translations both mark through here.
 fn vm_mark(page: u32, writes: bool) {
   if ((vm_tc_marks & 1u) == 0u) {
     vm_bit_set(VM_MAP_ACCESSED, page);
@@ -186,14 +187,24 @@ fn vm_ov_put(addr: u32, v: u32) {
   vm_ov_val[i] = v;
 }
 
-// The word at `addr` as this invocation sees it: its overlay, else memory (g), else 0.
-fn vm_ov_read(addr: u32, g: u32) -> u32 {
-  if (VM_DEMAND && vm_ov_count != 0u) {
-    let i = vm_ov_find(addr);
-    if (i != VM_OVERLAY) { return vm_ov_val[i]; }
-  }
+// The overlay slot holding the word at `addr`, or VM_OVERLAY: always in the declared
+// pipeline (folded away) and while the overlay is empty (no search).
+fn vm_ov_slot(addr: u32) -> u32 {
+  if (!VM_DEMAND || vm_ov_count == 0u) { return VM_OVERLAY; }
+  return vm_ov_find(addr);
+}
+
+// The word at memory word g, or 0 when there is none (VM_NONE).
+fn vm_read_or_zero(g: u32) -> u32 {
   if (g == VM_NONE) { return 0u; }
   return vm_read_word(g);
+}
+
+// The word at `addr` as this invocation sees it: its overlay, else memory (g), else 0.
+fn vm_ov_read(addr: u32, g: u32) -> u32 {
+  let i = vm_ov_slot(addr);
+  if (i != VM_OVERLAY) { return vm_ov_val[i]; }
+  return vm_read_or_zero(g);
 }
 
 // A store or read-modify-write goes to the overlay (demand modes), not to memory.
@@ -262,22 +273,16 @@ fn vm_translate(addr: u32, align: u32, need: u32) -> u32 {
     if (need != VM_W || mode == VM_MODE_REPLAY) { vm_stalled = true; }
     return VM_NONE;
   }
-  if ((vm_tc_marks & 1u) == 0u) {
-    vm_bit_set(VM_MAP_ACCESSED, page);
-    vm_tc_marks |= 1u;
-  }
   if (writes) {
     if (mode != VM_MODE_REPLAY && (pte & VM_W) == 0u) {
       vm_record_fault(page, VM_FAULT_WRITE, VM_MAP_WRITE_SEEN);
       if (mode == VM_MODE_COMMIT) { atomicStore(&vm_log[VM_REC_ABORT], 1u); }
-      vm_nowrite = true;
-    } else if (mode == VM_MODE_PROBE) {
-      vm_nowrite = true;
-    } else if ((vm_tc_marks & 2u) == 0u) {
-      vm_bit_set(VM_MAP_WRITTEN, page);
-      vm_tc_marks |= 2u;
     }
+    // A store lands on any resident page in REPLAY mode, only on the snapshot (WRITE) in
+    // COMMIT mode, and never in a PROBE: elsewhere it goes to the overlay.
+    vm_nowrite = mode == VM_MODE_PROBE || (mode == VM_MODE_COMMIT && (pte & VM_W) == 0u);
   }
+  vm_mark(page, writes && !vm_nowrite);
   return vm_word(pte, addr);
 }
 
@@ -294,14 +299,13 @@ fn vm_arg_f32(i: u32) -> f32 { return bitcast<f32>(vm_arg_u32(i)); }
 
 // ---- scalar loads and stores ----
 
+// vm_ov_read, but the overlay is searched before translating: a word the invocation keeps
+// there reads back without a translation, so a probe's store to a page without a frame
+// followed by a load of it records no second miss and does not stall the invocation.
 fn vm_load_u32(addr: u32) -> u32 {
-  if (VM_DEMAND && vm_ov_count != 0u) {
-    let i = vm_ov_find(addr);
-    if (i != VM_OVERLAY) { return vm_ov_val[i]; }
-  }
-  let g = vm_translate(addr, 4u, VM_R);
-  if (g == VM_NONE) { return 0u; }
-  return vm_read_word(g);
+  let i = vm_ov_slot(addr);
+  if (i != VM_OVERLAY) { return vm_ov_val[i]; }
+  return vm_read_or_zero(vm_translate(addr, 4u, VM_R));
 }
 fn vm_load_i32(addr: u32) -> i32 { return bitcast<i32>(vm_load_u32(addr)); }
 fn vm_load_f32(addr: u32) -> f32 { return bitcast<f32>(vm_load_u32(addr)); }
