@@ -286,7 +286,6 @@ export interface PassSpec {
   readonly regions?: readonly RecordRegion[];
 }
 
-
 /** A compact launch grid for n workgroups under the per-dimension limit. */
 function launchFor(space: SpaceCore, prep: Prepared, spec: PassSpec): [number, number, number] {
   const n = spec.sliceEnd - spec.sliceBase;
