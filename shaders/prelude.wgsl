@@ -1,12 +1,19 @@
 // webgpu-hmm prelude: virtual memory for WGSL kernels.
 //
-// Linked in front of every kernel by src/kernel/link.ts, which first emits:
-//   const VM_PAGE_SHIFT, VM_FRAME_WORD_SHIFT, VM_WINDOW_WORD_SHIFT, VM_LOG_ENTRIES, VM_FAULT_ENTRIES: u32
+// Linked in front of every kernel by src/kernel/link.ts, which first emits the
+// shader ABI, generated from src/abi.ts (the one place it is written; the JS side
+// reads the same table, so nothing below redefines it):
+//   the constants VM_VALID, VM_R, VM_W, VM_RW, VM_FRAME_MASK (PTE bits), VM_MODE_*,
+//     VM_KIND_*, VM_FAULT_* (fault entry flags), VM_REC_*, VM_LOG_*, VM_FAULT_ENTRIES,
+//     VM_FAULT_BASE, VM_BITMAP_BASE, VM_MAP_* (the record buffer's layout)
+//   struct VmUniforms (the uniform header) and the bindings vm_u, vm_pt, vm_log
+// then the pool's configuration:
+//   const VM_PAGE_SHIFT, VM_FRAME_WORD_SHIFT, VM_WINDOW_WORD_SHIFT: u32
 //   const VM_DEMAND: bool — false in the pipeline variant for declared dispatches, which
 //     folds every demand-mode path (overlay, stalls, fault entries) away at compile time
 //   const VM_COUNTERS: bool — declared passes set the accessed/written page bitmaps too
 //     (access counters, src/fault/counters.ts); false folds that away
-//   the window bindings  @group(0) @binding(3 + i) vm_w<i>: array<u32 | atomic<u32>>
+//   the window bindings  @group(0) @binding(3 + i) vm_w<i> (src/abi.ts BINDING): array<u32 | atomic<u32>>
 //   vm_read_word(g) / vm_write_word(g, v) / vm_atomic_*_word(g, …): a switch over windows
 // and after the user's code, the entry point `vm_entry`, which maps the launched
 // workgroup to the dispatch's grid (a pass may run one slice of it), sets vm_gid,
@@ -15,7 +22,7 @@
 //
 // A virtual address is a u32 byte address in [0, space size). Translation:
 //   page = addr >> VM_PAGE_SHIFT;  pte = vm_pt[page]
-//   pte bit 31 VALID, bit 30 READ, bit 29 WRITE, bits 0..28 frame
+//   pte bit 31 VALID, bit 30 READ, bit 29 WRITE, bits 0..28 frame (VM_VALID, VM_R, VM_W, VM_FRAME_MASK)
 //   global word g = frame << VM_FRAME_WORD_SHIFT | (addr & page mask) >> 2
 //   window = g >> VM_WINDOW_WORD_SHIFT, index = g & window mask
 // Any access that fails a check is recorded in vm_log and not carried out:
@@ -27,18 +34,10 @@
 // file calls: src/kernel/source-rules.ts refuses such kernels. Every name
 // declared here must start with vm_, VM_ or Vm (test/kernel/source-rules.test.ts).
 
-struct VmUniforms {
-  num_pages: u32,
-  // VM_MODE_*: how a miss and a store are handled (src/fault/demand.ts has the protocol).
-  mode: u32,
-  // u32 words per page bitmap in the record buffer.
-  bitmap_words: u32,
-  // Linear index of the first workgroup launched by this pass (a slice of the grid).
-  slice_base: u32,
-  // The dispatch's workgroup counts (x, y, z) and, in w, the end of this pass's slice.
-  grid: vec4<u32>,
-  args: array<vec4<u32>, 16>,
-}
+// The uniform header, vm_u (struct VmUniforms, src/abi.ts): num_pages, mode (VM_MODE_*),
+// bitmap_words (u32 words per page bitmap in the record buffer), slice_base (the linear index
+// of the first workgroup this pass launches), grid (the dispatch's workgroup counts in xyz,
+// the end of this pass's slice in w), args (the dispatch's argument words, four per vec4).
 
 struct VmInvocation {
   global_id: vec3<u32>,
@@ -48,20 +47,11 @@ struct VmInvocation {
   local_index: u32,
 }
 
-@group(0) @binding(0) var<uniform> vm_u: VmUniforms;
-@group(0) @binding(1) var<storage, read> vm_pt: array<u32>;
-@group(0) @binding(2) var<storage, read_write> vm_log: array<atomic<u32>>;
-
-const VM_VALID: u32 = 0x80000000u;
-const VM_R: u32 = 0x40000000u;
-const VM_W: u32 = 0x20000000u;
-const VM_RW: u32 = 0x60000000u;
-const VM_FRAME_MASK: u32 = 0x1fffffffu;
 const VM_NONE: u32 = 0xffffffffu;
 const VM_PAGE_MASK: u32 = (1u << VM_PAGE_SHIFT) - 1u;
 const VM_WINDOW_MASK: u32 = (1u << VM_WINDOW_WORD_SHIFT) - 1u;
 
-// Modes (uniform per pass):
+// Modes (vm_u.mode, uniform per pass; VM_MODE_*):
 //   DECLARED  READ/WRITE bits come from the dispatch's declared ranges; anything else is a violation.
 //   PROBE     demand mode, read-only: a load of a page without a frame is a miss; stores and
 //             atomics change nothing and record write intent for pages without WRITE.
@@ -69,43 +59,24 @@ const VM_WINDOW_MASK: u32 = (1u << VM_WINDOW_WORD_SHIFT) - 1u;
 //             a miss or a store elsewhere records it and sets the abort flag.
 //   REPLAY    demand mode for idempotent kernels: stores land on every page with a frame;
 //             a workgroup none of whose invocations missed marks itself complete.
-const VM_MODE_DECLARED: u32 = 0u;
-const VM_MODE_PROBE: u32 = 1u;
-const VM_MODE_COMMIT: u32 = 2u;
-const VM_MODE_REPLAY: u32 = 3u;
-
-// Violation kinds (src/fault/records.ts decodes them).
-const VM_KIND_RANGE: u32 = 1u;
-const VM_KIND_NOREAD: u32 = 2u;
-const VM_KIND_NOWRITE: u32 = 3u;
-const VM_KIND_MISALIGNED: u32 = 4u;
-
-// Record buffer (vm_log), in u32 words; src/fault/records.ts holds the same layout:
-//   [0] violation count  [1] fault entries claimed  [2] reserved  [3] abort flag
-//   then VM_LOG_ENTRIES violation records of 8 words: addr, kind, gid.x, gid.y, gid.z, 0, 0, 0
+//
+// Violations (VM_KIND_*: out of range, not readable, not writable, misaligned) are
+// decoded by src/fault/records.ts.
+//
+// Record buffer (vm_log), in u32 words; the layout is src/abi.ts's, src/fault/records.ts decodes it:
+//   header (VM_LOG_HEADER words): [VM_REC_VIOLATIONS] violation count, [VM_REC_FAULTS] fault
+//        entries claimed, [2] reserved, [VM_REC_ABORT] abort flag
+//   then VM_LOG_ENTRIES violation records of VM_LOG_STRIDE words: addr, kind, gid.x, gid.y, gid.z
 //   then VM_FAULT_ENTRIES fault entries: page | VM_FAULT_* flags (a claimed count past the
 //        end means entries were dropped: the runtime runs another round)
-//   then five page bitmaps of vm_u.bitmap_words words: accessed, written, miss-seen,
-//        speculative-seen, write-intent-seen (the last three deduplicate fault entries);
+//   then VM_MAP_COUNT page bitmaps of vm_u.bitmap_words words (VM_MAP_*): accessed, written,
+//        miss-seen, speculative-seen, write-intent-seen (the last three deduplicate fault entries);
 //        declared passes set only the first two, and only with VM_COUNTERS
 //   then the completion record (REPLAY mode): a word per invocation, or a bit per workgroup for kernels
 //        that synchronize a workgroup (the entry point, generated by src/kernel/link.ts, picks).
-const VM_LOG_HEADER: u32 = 4u;
-const VM_LOG_STRIDE: u32 = 8u;
-const VM_FAULT_BASE: u32 = VM_LOG_HEADER + VM_LOG_ENTRIES * VM_LOG_STRIDE;
-const VM_BITMAP_BASE: u32 = VM_FAULT_BASE + VM_FAULT_ENTRIES;
-const VM_MAP_ACCESSED: u32 = 0u;
-const VM_MAP_WRITTEN: u32 = 1u;
-const VM_MAP_MISS_SEEN: u32 = 2u;
-const VM_MAP_SPEC_SEEN: u32 = 3u;
-const VM_MAP_WRITE_SEEN: u32 = 4u;
-const VM_MAP_COUNT: u32 = 5u;
-const VM_FAULT_MISS: u32 = 0x80000000u;
-const VM_FAULT_WRITE: u32 = 0x40000000u;
-// A miss seen after the invocation had already stalled: its address may be garbage, so the
-// runtime fetches the page only if there is room (a prefetch hint, never a requirement).
-const VM_FAULT_SPEC: u32 = 0x20000000u;
-const VM_FAULT_PAGE: u32 = 0x1fffffffu;
+// A fault entry is page | VM_FAULT_MISS (a miss), VM_FAULT_WRITE (by a store, or write intent)
+// and VM_FAULT_SPEC: a miss seen after the invocation had already stalled, whose address may
+// be garbage, so the runtime fetches the page only if there is room (a hint, never a requirement).
 
 var<private> vm_gid: vec3<u32>;
 // Set at an invocation's first miss in a demand pass. From then on its values may be garbage
@@ -114,14 +85,14 @@ var<private> vm_gid: vec3<u32>;
 var<private> vm_stalled: bool;
 
 fn vm_violation(addr: u32, kind: u32) {
-  let i = atomicAdd(&vm_log[0], 1u);
+  let i = atomicAdd(&vm_log[VM_REC_VIOLATIONS], 1u);
   if (i < VM_LOG_ENTRIES) {
     let b = VM_LOG_HEADER + i * VM_LOG_STRIDE;
-    atomicStore(&vm_log[b], addr);
-    atomicStore(&vm_log[b + 1u], kind);
-    atomicStore(&vm_log[b + 2u], vm_gid.x);
-    atomicStore(&vm_log[b + 3u], vm_gid.y);
-    atomicStore(&vm_log[b + 4u], vm_gid.z);
+    atomicStore(&vm_log[b + VM_LOG_ADDR], addr);
+    atomicStore(&vm_log[b + VM_LOG_KIND], kind);
+    atomicStore(&vm_log[b + VM_LOG_GID], vm_gid.x);
+    atomicStore(&vm_log[b + VM_LOG_GID + 1u], vm_gid.y);
+    atomicStore(&vm_log[b + VM_LOG_GID + 2u], vm_gid.z);
   }
 }
 
@@ -138,7 +109,7 @@ fn vm_bit_set(map: u32, page: u32) -> bool {
 // full the claim count still grows, which tells the runtime to run another round.
 fn vm_record_fault(page: u32, flags: u32, seen: u32) {
   if (vm_bit_set(seen, page)) {
-    let n = atomicAdd(&vm_log[1], 1u);
+    let n = atomicAdd(&vm_log[VM_REC_FAULTS], 1u);
     if (n < VM_FAULT_ENTRIES) { atomicStore(&vm_log[VM_FAULT_BASE + n], page | flags); }
   }
 }
@@ -152,8 +123,9 @@ var<private> vm_tc_page: u32 = 0xffffffffu;
 var<private> vm_tc_pte: u32;
 var<private> vm_tc_marks: u32;
 
-// Set the page's accessed bit, and its written bit for a store or atomic, once per streak of
-// accesses to one page (vm_tc_marks), so an invocation that stays on a page costs no atomics.
+// Set the page's accessed bit, and its written bit for a store or atomic that lands in memory
+// (`writes`), once per streak of accesses to one page (vm_tc_marks), so an invocation that
+// stays on a page costs no atomics. Declared and demand translations both mark through here.
 fn vm_mark(page: u32, writes: bool) {
   if ((vm_tc_marks & 1u) == 0u) {
     vm_bit_set(VM_MAP_ACCESSED, page);
@@ -215,14 +187,24 @@ fn vm_ov_put(addr: u32, v: u32) {
   vm_ov_val[i] = v;
 }
 
-// The word at `addr` as this invocation sees it: its overlay, else memory (g), else 0.
-fn vm_ov_read(addr: u32, g: u32) -> u32 {
-  if (VM_DEMAND && vm_ov_count != 0u) {
-    let i = vm_ov_find(addr);
-    if (i != VM_OVERLAY) { return vm_ov_val[i]; }
-  }
+// The overlay slot holding the word at `addr`, or VM_OVERLAY: always in the declared
+// pipeline (folded away) and while the overlay is empty (no search).
+fn vm_ov_slot(addr: u32) -> u32 {
+  if (!VM_DEMAND || vm_ov_count == 0u) { return VM_OVERLAY; }
+  return vm_ov_find(addr);
+}
+
+// The word at memory word g, or 0 when there is none (VM_NONE).
+fn vm_read_or_zero(g: u32) -> u32 {
   if (g == VM_NONE) { return 0u; }
   return vm_read_word(g);
+}
+
+// The word at `addr` as this invocation sees it: its overlay, else memory (g), else 0.
+fn vm_ov_read(addr: u32, g: u32) -> u32 {
+  let i = vm_ov_slot(addr);
+  if (i != VM_OVERLAY) { return vm_ov_val[i]; }
+  return vm_read_or_zero(g);
 }
 
 // A store or read-modify-write goes to the overlay (demand modes), not to memory.
@@ -283,7 +265,7 @@ fn vm_translate(addr: u32, align: u32, need: u32) -> u32 {
   let writes = (need & VM_W) != 0u;
   if ((pte & VM_VALID) == 0u) {
     vm_record_fault(page, VM_FAULT_MISS | select(0u, VM_FAULT_WRITE, writes), VM_MAP_MISS_SEEN);
-    if (mode == VM_MODE_COMMIT) { atomicStore(&vm_log[3], 1u); }
+    if (mode == VM_MODE_COMMIT) { atomicStore(&vm_log[VM_REC_ABORT], 1u); }
     // A plain store needs no data from the page: in PROBE and COMMIT passes it goes to the
     // overlay and the invocation runs on (so one pass reveals, say, every page an append
     // reaches). A load or read-modify-write got no value, and in REPLAY mode the store is
@@ -291,22 +273,16 @@ fn vm_translate(addr: u32, align: u32, need: u32) -> u32 {
     if (need != VM_W || mode == VM_MODE_REPLAY) { vm_stalled = true; }
     return VM_NONE;
   }
-  if ((vm_tc_marks & 1u) == 0u) {
-    vm_bit_set(VM_MAP_ACCESSED, page);
-    vm_tc_marks |= 1u;
-  }
   if (writes) {
     if (mode != VM_MODE_REPLAY && (pte & VM_W) == 0u) {
       vm_record_fault(page, VM_FAULT_WRITE, VM_MAP_WRITE_SEEN);
-      if (mode == VM_MODE_COMMIT) { atomicStore(&vm_log[3], 1u); }
-      vm_nowrite = true;
-    } else if (mode == VM_MODE_PROBE) {
-      vm_nowrite = true;
-    } else if ((vm_tc_marks & 2u) == 0u) {
-      vm_bit_set(VM_MAP_WRITTEN, page);
-      vm_tc_marks |= 2u;
+      if (mode == VM_MODE_COMMIT) { atomicStore(&vm_log[VM_REC_ABORT], 1u); }
     }
+    // A store lands on any resident page in REPLAY mode, only on the snapshot (WRITE) in
+    // COMMIT mode, and never in a PROBE: elsewhere it goes to the overlay.
+    vm_nowrite = mode == VM_MODE_PROBE || (mode == VM_MODE_COMMIT && (pte & VM_W) == 0u);
   }
+  vm_mark(page, writes && !vm_nowrite);
   return vm_word(pte, addr);
 }
 
@@ -323,14 +299,13 @@ fn vm_arg_f32(i: u32) -> f32 { return bitcast<f32>(vm_arg_u32(i)); }
 
 // ---- scalar loads and stores ----
 
+// vm_ov_read, but the overlay is searched before translating: a word the invocation keeps
+// there reads back without a translation, so a probe's store to a page without a frame
+// followed by a load of it records no second miss and does not stall the invocation.
 fn vm_load_u32(addr: u32) -> u32 {
-  if (VM_DEMAND && vm_ov_count != 0u) {
-    let i = vm_ov_find(addr);
-    if (i != VM_OVERLAY) { return vm_ov_val[i]; }
-  }
-  let g = vm_translate(addr, 4u, VM_R);
-  if (g == VM_NONE) { return 0u; }
-  return vm_read_word(g);
+  let i = vm_ov_slot(addr);
+  if (i != VM_OVERLAY) { return vm_ov_val[i]; }
+  return vm_read_or_zero(vm_translate(addr, 4u, VM_R));
 }
 fn vm_load_i32(addr: u32) -> i32 { return bitcast<i32>(vm_load_u32(addr)); }
 fn vm_load_f32(addr: u32) -> f32 { return bitcast<f32>(vm_load_u32(addr)); }

@@ -1,7 +1,10 @@
 // Tunables: every number the runtime's behaviour depends on, with its default
 // and why. Modules read these through the resolved option objects below; none
-// hard-codes its own copy.
+// hard-codes its own copy. The sizes of the interface between the runtime and
+// its WGSL (record layout, kernel arguments, bindings) are not tunables: they
+// are in abi.ts, with the rest of that interface.
 
+import { RUNTIME_STORAGE_BINDINGS } from './abi.ts';
 import { BadPageSizeError, InvalidArgumentError, PoolConfigError } from './errors.ts';
 
 export const KiB = 1024;
@@ -81,12 +84,6 @@ export interface ResolvedPoolOptions {
 }
 
 /**
- * Storage bindings the runtime itself uses besides the windows: the page
- * table and the violation log. The uniform block is not a storage binding.
- */
-export const RUNTIME_STORAGE_BINDINGS = 2;
-
-/**
  * Default budget: 256 MiB, or less when the device cannot bind that many windows.
  * WebGPU does not tell how much memory a GPU has, so a fixed, modest default
  * is safer than a guess; oversubscription is the point of the runtime anyway.
@@ -156,15 +153,6 @@ export const DEFAULT_LOW_WATER = 0.75;
  */
 export const DEFAULT_STORM_WINDOW_MS = 1000;
 
-/** Violations recorded in full per dispatch; further ones are only counted. */
-export const VIOLATION_LOG_ENTRIES = 32;
-/**
- * Fault entries a demand pass can record (UVM's fault batch size). More
- * distinct misses in one pass are not lost: the batch reports that it
- * overflowed and the runtime runs another round. Larger batches mean fewer
- * rounds for scattered access patterns but a larger record to read back.
- */
-export const FAULT_BATCH_ENTRIES = 256;
 /**
  * Most workgroups one demand dispatch of an idempotent kernel may have: the
  * replay path keeps one completion bit per workgroup in the record buffer
@@ -216,8 +204,6 @@ export const DEFAULT_DURABLE = false;
 export const NULL_GUARD = 256;
 /** Default alignment of alloc(): a vec4, the widest access the prelude makes. */
 export const DEFAULT_ALIGNMENT = 16;
-/** Kernel arguments: u32 words passed in the uniform block. */
-export const MAX_KERNEL_ARGS = 64;
 
 export function isPowerOfTwo(n: number): boolean {
   // Math.log2 is exact on powers of two, including those above 2^31 that `&` cannot test.

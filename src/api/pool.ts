@@ -13,7 +13,8 @@ import { PoolImpl, type Pool, type PoolHooks } from '../device/pool.ts';
 import { createWindows } from '../device/windows.ts';
 import { recoverPool } from '../migrate/recover.ts';
 import { shrinkLastWindow } from '../migrate/shrink.ts';
-import { resolvePoolOptions, RUNTIME_STORAGE_BINDINGS, type PoolOptions } from '../options.ts';
+import { RUNTIME_STORAGE_BINDINGS } from '../abi.ts';
+import { resolvePoolOptions, type PoolOptions } from '../options.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { createPressureMonitor } from '../trace/pressure.ts';
 

@@ -9,7 +9,7 @@
 // (A host mirror of the entries cost 4 bytes a page; the page table's budget
 // is 16: the `metadata` benchmark.)
 //
-// PTE layout (matches shaders/prelude.wgsl):
+// PTE layout (src/abi.ts, which the prelude's constants are generated from):
 //   bit 31      VALID  the page has a frame (resident)
 //   bit 30      READ   the current dispatch may read the page
 //   bit 29      WRITE  the current dispatch may write the page
@@ -17,12 +17,8 @@
 // READ/WRITE are granted per dispatch from its declared ranges and revoked
 // before the next one, so an access outside the declared ranges is refused.
 
+import { PTE_READ, PTE_VALID, PTE_WRITE } from '../abi.ts';
 import { BufferUsage } from '../gpu/constants.ts';
-
-export const PTE_VALID = 0x8000_0000;
-export const PTE_READ = 0x4000_0000;
-export const PTE_WRITE = 0x2000_0000;
-export const PTE_FRAME_MASK = 0x1fff_ffff;
 
 /** Page table entries computed per writeBuffer call: a 64 KiB scratch array, reused. */
 const FLUSH_CHUNK = 16384;

@@ -32,7 +32,8 @@
 
 import type { SpaceCore } from '../space/core.ts';
 import { NO_FRAME, PageState } from '../space/page-table.ts';
-import { counterBit, counterRegions, MAP_ACCESSED, MAP_WRITTEN, type RecordRegion } from './records.ts';
+import { MAP_ACCESSED, MAP_WRITTEN } from '../abi.ts';
+import { counterBit, counterRegions, type RecordRegion } from './records.ts';
 
 /** What a declared dispatch remembers from its submit until its record is back. */
 export interface DeclaredMarks {

@@ -23,6 +23,7 @@
 // the fault-in (the pages it brought in stay resident and valid; nothing was
 // granted or marked). Once submitted, the dispatch completes.
 
+import { Mode } from '../abi.ts';
 import { assert } from '../assert.ts';
 import type { DirtyJournal } from './journal.ts';
 import { AccessViolationError } from '../errors.ts';
@@ -30,8 +31,8 @@ import { emptyReport, makeResident, type MigrationReport } from '../migrate/migr
 import type { SpaceCore } from '../space/core.ts';
 import { checkBypass, reportUnexpectedFaults } from '../space/strict.ts';
 import { applyCounters, markDeclared, type DeclaredMarks } from './counters.ts';
-import { Mode, prepare, readPass, submitPass, type Checked, type DispatchOrder, type DispatchResult } from './pass.ts';
-import { decodeViolations, VIOLATION_RECORD_BYTES } from './records.ts';
+import { prepare, readPass, submitPass, type Checked, type DispatchOrder, type DispatchResult } from './pass.ts';
+import { decodeViolations, VIOLATION_RECORD_BYTES, violationCount } from './records.ts';
 
 export async function dispatchDeclared(space: SpaceCore, checked: Checked, journal: DirtyJournal, order: DispatchOrder): Promise<DispatchResult> {
   const t0 = performance.now();
@@ -102,9 +103,10 @@ export async function dispatchDeclared(space: SpaceCore, checked: Checked, journ
       mode: 'declared', aborted: false, workgroups: prep.total,
     });
   }
-  if (rec[0]! > 0) {
-    if (pool.events.active) pool.events.emit({ type: 'violation', time: performance.now(), space: space.label, spaceId: space.id, kernel: kernel.label, count: rec[0]! });
-    throw new AccessViolationError(kernel.label, decodeViolations(rec), rec[0]!);
+  const violations = violationCount(rec);
+  if (violations > 0) {
+    if (pool.events.active) pool.events.emit({ type: 'violation', time: performance.now(), space: space.label, spaceId: space.id, kernel: kernel.label, count: violations });
+    throw new AccessViolationError(kernel.label, decodeViolations(rec), violations);
   }
   if (prep.expectNoFaults) reportUnexpectedFaults(space, kernel.label, cold);
   return { mode: 'declared', ...report, retries, ms: performance.now() - t0 };

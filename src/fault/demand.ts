@@ -94,6 +94,7 @@
 // frame and marks its entry changed, and the changed entries are flushed
 // before every submit.
 
+import { MAP_ACCESSED, MAP_WRITTEN, Mode, MODE_NAMES, REC_ABORT } from '../abi.ts';
 import type { DirtyJournal } from './journal.ts';
 import { AccessViolationError, WorkingSetTooLargeError, type Violation } from '../errors.ts';
 import { emptyReport, makeResident, restoreFromHost, writeBackPages, type MigrationReport } from '../migrate/migrate.ts';
@@ -103,10 +104,8 @@ import type { SpaceCore } from '../space/core.ts';
 import { checkBypass, reportUnexpectedFaults } from '../space/strict.ts';
 import { PassResources } from './pass-resources.ts';
 import { DEMAND_PARTIAL_PROGRESS, DEMAND_SLICE_FILL } from '../options.ts';
-import { Mode, prepare, readPass, replayUnit, submitPass, type Checked, type DemandStats, type DispatchOrder, type DispatchResult, type Prepared } from './pass.ts';
-import {
-  bitmapPages, decodeFaults, decodeViolations, MAP_ACCESSED, MAP_WRITTEN, passClearBytes, passReadBytes, testBit, type FaultBatch,
-} from './records.ts';
+import { prepare, readPass, replayUnit, submitPass, type Checked, type DemandStats, type DispatchOrder, type DispatchResult, type Prepared } from './pass.ts';
+import { bitmapPages, decodeFaults, decodeViolations, passClearBytes, passReadBytes, testBit, violationCount, type FaultBatch } from './records.ts';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -118,7 +117,6 @@ function emptyStats(): Mutable<DemandStats> {
 }
 
 const EMPTY = new Uint32Array(0);
-const MODE_NAMES = ['declared', 'probe', 'commit', 'replay'] as const;
 
 /** Ascending unique pages of the union of the lists. */
 function union(...lists: Iterable<number>[]): Uint32Array {
@@ -217,7 +215,7 @@ class DemandRun {
   }
 
   /** Grant WRITE on `writable`, flush the page table, submit one pass of [lo, hi) and read its record. */
-  async #pass(mode: number, lo: number, hi: number, writable: Iterable<number>): Promise<Uint32Array> {
+  async #pass(mode: Mode, lo: number, hi: number, writable: Iterable<number>): Promise<Uint32Array> {
     const space = this.#space;
     const pool = space.pool;
     const t = space.table;
@@ -235,7 +233,7 @@ class DemandRun {
     if (pool.events.active) {
       pool.events.emit({
         type: 'pass', time: performance.now(), start, space: space.label, spaceId: space.id, kernel: this.#prep.kernel.label,
-        mode: MODE_NAMES[mode]!, aborted: mode === Mode.Commit && rec[3]! !== 0, workgroups: hi - lo,
+        mode: MODE_NAMES[mode], aborted: mode === Mode.Commit && rec[REC_ABORT]! !== 0, workgroups: hi - lo,
       });
     }
     // CLOCK's referenced bits, from what the pass touched.
@@ -290,7 +288,7 @@ class DemandRun {
       fresh++;
     }
     // Beyond the listed ones a replayed workgroup's violations cannot be told apart: they are counted again.
-    this.violationCount += fresh + (rec[0]! - listed.length);
+    this.violationCount += fresh + (violationCount(rec) - listed.length);
   }
 
   async run(): Promise<void> {

@@ -9,15 +9,12 @@
 // pool's windows changed (an out-of-memory shrink gives one back:
 // pool.windowsVersion); destroyed with the space.
 
+import { BINDING, UNIFORM_BYTES } from '../abi.ts';
 import { BufferUsage } from '../gpu/constants.ts';
 import { allocate } from '../device/gpu-memory.ts';
 import { layoutFor } from '../kernel/pipelines.ts';
-import { MAX_KERNEL_ARGS } from '../options.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { passReadBytes, recordBytes } from './records.ts';
-
-/** Bytes of the per-space uniform block: 8 header words (VmUniforms) + MAX_KERNEL_ARGS argument words. */
-export const UNIFORM_BYTES = 32 + MAX_KERNEL_ARGS * 4;
 
 export class PassResources {
   readonly device: GPUDevice;
@@ -83,11 +80,11 @@ export class PassResources {
     const pool = this.#space.pool;
     if (!this.#bindGroup || this.#bindGroupWindows !== pool.windowsVersion) {
       const entries: GPUBindGroupEntry[] = [
-        { binding: 0, resource: { buffer: this.uniforms } },
-        { binding: 1, resource: { buffer: this.#space.gpt.buffer } },
-        { binding: 2, resource: { buffer: this.#log } },
+        { binding: BINDING.uniforms, resource: { buffer: this.uniforms } },
+        { binding: BINDING.pageTable, resource: { buffer: this.#space.gpt.buffer } },
+        { binding: BINDING.record, resource: { buffer: this.#log } },
       ];
-      pool.windows.forEach((w, i) => entries.push({ binding: 3 + i, resource: { buffer: w } }));
+      pool.windows.forEach((w, i) => entries.push({ binding: BINDING.firstWindow + i, resource: { buffer: w } }));
       this.#bindGroup = this.device.createBindGroup({ label: `${this.#space.label}:bind-group`, layout: layoutFor(this.device, pool.windowCount).bgl, entries });
       this.#bindGroupWindows = pool.windowsVersion;
     }

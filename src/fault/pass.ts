@@ -7,12 +7,13 @@
 // launched as a compact 1-, 2- or 3-D grid; the generated entry point maps each
 // launched workgroup back to its place in the dispatch (src/kernel/link.ts).
 
+import { MAX_KERNEL_ARGS, Mode, uniformWords } from '../abi.ts';
 import { GpuValidationError, InvalidArgumentError } from '../errors.ts';
 import type { Cancellation } from '../lifetime.ts';
 import { MapMode } from '../gpu/constants.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { pipelineFor } from '../kernel/pipelines.ts';
-import { FAULT_BATCH_ENTRIES, MAX_KERNEL_ARGS, MAX_REPLAY_INVOCATIONS, MAX_REPLAY_WORKGROUPS, VIOLATION_LOG_ENTRIES } from '../options.ts';
+import { MAX_REPLAY_INVOCATIONS, MAX_REPLAY_WORKGROUPS } from '../options.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { bitmapWords, type RecordRegion } from './records.ts';
 import { PassResources } from './pass-resources.ts';
@@ -182,8 +183,6 @@ function linkConfig(space: SpaceCore, demand: boolean, replayPerInvocation: bool
     pageShift: pool.options.pageShift,
     windowCount: pool.windowCount,
     windowWordShift: Math.log2(pool.windowSize) - 2,
-    logEntries: VIOLATION_LOG_ENTRIES,
-    faultEntries: FAULT_BATCH_ENTRIES,
     demand,
     // Demand passes record the bitmaps for their protocol; the constant only shapes the declared path.
     accessCounters: !demand && pool.options.accessCounters,
@@ -287,8 +286,7 @@ export async function prepare(space: SpaceCore, checked: Checked): Promise<Prepa
 }
 
 export interface PassSpec {
-  /** VM_MODE_*: 0 declared, 1 probe, 2 commit, 3 replay. */
-  readonly mode: number;
+  readonly mode: Mode;
   /** Run linear workgroups [sliceBase, sliceEnd) of the grid. */
   readonly sliceBase: number;
   readonly sliceEnd: number;
@@ -298,9 +296,6 @@ export interface PassSpec {
   /** More record ranges to clear before and copy out after, packed after the first `readBytes` (access counters). */
   readonly regions?: readonly RecordRegion[];
 }
-
-export const Mode = { Declared: 0, Probe: 1, Commit: 2, Replay: 3 } as const;
-
 
 /** A compact launch grid for n workgroups under the per-dimension limit. */
 function launchFor(space: SpaceCore, prep: Prepared, spec: PassSpec): [number, number, number] {
@@ -328,11 +323,12 @@ export interface SubmittedPass {
  */
 export function submitPass(space: SpaceCore, prep: Prepared, spec: PassSpec): SubmittedPass {
   const device = space.pool.device;
-  const [gx, gy, gz] = prep.grid;
-  const header = new Uint32Array([space.pageCount, spec.mode, bitmapWords(space.pageCount), spec.sliceBase, gx, gy, gz, spec.sliceEnd]);
   const res = PassResources.of(space);
-  device.queue.writeBuffer(res.uniforms, 0, header);
-  device.queue.writeBuffer(res.uniforms, 32, prep.args);
+  const uniforms = uniformWords(
+    { numPages: space.pageCount, mode: spec.mode, bitmapWords: bitmapWords(space.pageCount), sliceBase: spec.sliceBase, grid: prep.grid, sliceEnd: spec.sliceEnd },
+    prep.args,
+  );
+  device.queue.writeBuffer(res.uniforms, 0, uniforms);
   const out = res.takeReadback();
   const label = prep.kernel.label;
   device.pushErrorScope('validation');

@@ -1,11 +1,12 @@
 // The record buffer a pass writes (binding 2, `vm_log` in shaders/prelude.wgsl)
 // and its decoding: violations in every mode; fault entries and page bitmaps in
-// demand mode. This file and the prelude's constants describe one layout.
+// demand mode. The layout is src/abi.ts's, which the prelude's constants are
+// generated from:
 //
-//   words [0, 4)          violation count, fault entries claimed, reserved, abort flag
-//   [4, FAULT_BASE)       VIOLATION_LOG_ENTRIES records of 8 words
-//   [FAULT_BASE, +256)    fault entries: page | MISS | WRITE | SPEC
-//   [BITMAP_BASE, …)      five page bitmaps: accessed, written, miss-seen, spec-seen, write-seen
+//   words [0, REC_HEADER) violation count, fault entries claimed, reserved, abort flag
+//   [REC_HEADER, FAULT_BASE)  VIOLATION_LOG_ENTRIES records of VIOLATION_STRIDE words
+//   [FAULT_BASE, +FAULT_BATCH_ENTRIES)  fault entries: page | MISS | WRITE | SPEC
+//   [BITMAP_BASE, …)      MAP_COUNT page bitmaps: accessed, written, miss-seen, spec-seen, write-seen
 //   then                  replay-mode completion: a word per invocation, or a bit per workgroup
 //                         for kernels that synchronize a workgroup (src/fault/pass.ts replayUnit)
 //
@@ -14,20 +15,15 @@
 // accessed bitmap that cover its declared pages, then the same words of the
 // written bitmap (counterRegions / counterBit).
 
+import {
+  BITMAP_BASE, FAULT_BASE, MAP_ACCESSED, MAP_COUNT, MAP_MISS_SEEN, MAP_SPEC_SEEN, MAP_WRITE_SEEN, MAP_WRITTEN,
+  REC_ABORT, REC_HEADER, REC_VIOLATIONS, VIOLATION_ADDR, VIOLATION_GID, VIOLATION_KIND, VIOLATION_KIND_WORD,
+  VIOLATION_LOG_ENTRIES, VIOLATION_STRIDE,
+} from '../abi.ts';
 import type { Violation, ViolationKind } from '../errors.ts';
-import { FAULT_BATCH_ENTRIES, VIOLATION_LOG_ENTRIES } from '../options.ts';
 
-export const FAULT_BASE = 4 + VIOLATION_LOG_ENTRIES * 8;
-export const BITMAP_BASE = FAULT_BASE + FAULT_BATCH_ENTRIES;
-export const MAP_ACCESSED = 0;
-export const MAP_WRITTEN = 1;
-export const MAP_MISS_SEEN = 2;
-export const MAP_SPEC_SEEN = 3;
-export const MAP_WRITE_SEEN = 4;
-export const MAP_COUNT = 5;
 /** Bytes a declared dispatch clears and reads back: the header and the violation records. */
 export const VIOLATION_RECORD_BYTES = FAULT_BASE * 4;
-
 
 export function bitmapWords(pageCount: number): number {
   return Math.max(1, Math.ceil(pageCount / 32));
@@ -52,17 +48,19 @@ export function recordBytes(pageCount: number, completionWords: number): number 
   return passClearBytes(pageCount) + completionWords * 4;
 }
 
-const KIND: Record<number, ViolationKind> = { 1: 'out-of-range', 2: 'not-readable', 3: 'not-writable', 4: 'misaligned' };
+/** Violation kinds by their code in the record. */
+const KIND = new Map(Object.entries(VIOLATION_KIND).map(([kind, code]) => [code as number, kind as ViolationKind]));
 
 export function violationCount(rec: Uint32Array): number {
-  return rec[0]!;
+  return rec[REC_VIOLATIONS]!;
 }
 
 export function decodeViolations(rec: Uint32Array): Violation[] {
   const out: Violation[] = [];
-  for (let i = 0; i < Math.min(rec[0]!, VIOLATION_LOG_ENTRIES); i++) {
-    const b = 4 + i * 8;
-    out.push({ addr: rec[b]!, kind: KIND[rec[b + 1]!] ?? 'out-of-range', invocation: [rec[b + 2]!, rec[b + 3]!, rec[b + 4]!] });
+  for (let i = 0; i < Math.min(rec[REC_VIOLATIONS]!, VIOLATION_LOG_ENTRIES); i++) {
+    const b = REC_HEADER + i * VIOLATION_STRIDE;
+    const g = b + VIOLATION_GID;
+    out.push({ addr: rec[b + VIOLATION_ADDR]!, kind: KIND.get(rec[b + VIOLATION_KIND_WORD]!) ?? 'out-of-range', invocation: [rec[g]!, rec[g + 1]!, rec[g + 2]!] });
   }
   return out;
 }
@@ -89,7 +87,7 @@ export function decodeFaults(rec: Uint32Array, pageCount: number): FaultBatch {
   const misses = bitmapPages(rec, pageCount, MAP_MISS_SEEN);
   const missed = new Set(misses);
   const speculative = bitmapPages(rec, pageCount, MAP_SPEC_SEEN).filter((p) => !missed.has(p));
-  return { misses, speculative, writes: bitmapPages(rec, pageCount, MAP_WRITE_SEEN), aborted: rec[3]! !== 0 };
+  return { misses, speculative, writes: bitmapPages(rec, pageCount, MAP_WRITE_SEEN), aborted: rec[REC_ABORT]! !== 0 };
 }
 
 /** Is bit `page` of bitmap `map` set? */

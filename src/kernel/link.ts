@@ -1,8 +1,12 @@
-// Linking: prelude + generated per-pool glue + user code + entry point → one
-// WGSL module. The glue is the only generated WGSL: the window bindings and
-// the switch that picks a window by index, which WGSL cannot express
-// generically (no pointer parameters into storage without an extension).
+// Linking: the shader ABI + generated per-pool glue + prelude + user code +
+// entry point → one WGSL module. Three parts are generated: the ABI's
+// declarations (constants, the uniform struct, the runtime's bindings), from
+// the table in src/abi.ts that the JavaScript side reads too; the glue — the
+// pool's sizes, the window bindings and the switch that picks a window by
+// index, which WGSL cannot express generically (no pointer parameters into
+// storage without an extension); and the entry point.
 
+import { abiWgsl, BINDING } from '../abi.ts';
 import { SHADERS } from './shaders.generated.ts';
 import type { Kernel } from './kernel.ts';
 
@@ -11,9 +15,6 @@ export interface LinkConfig {
   readonly windowCount: number;
   /** log2 of words per window. */
   readonly windowWordShift: number;
-  readonly logEntries: number;
-  /** Fault entries per pass (the batch size). */
-  readonly faultEntries: number;
   /** Compile the demand-mode paths (declared dispatches use a variant without them: faster translation). */
   readonly demand: boolean;
   /**
@@ -51,12 +52,10 @@ export function glue(cfg: LinkConfig, atomics: boolean): string {
   let s = `const VM_PAGE_SHIFT: u32 = ${cfg.pageShift}u;\n`;
   s += `const VM_FRAME_WORD_SHIFT: u32 = ${cfg.pageShift - 2}u;\n`;
   s += `const VM_WINDOW_WORD_SHIFT: u32 = ${cfg.windowWordShift}u;\n`;
-  s += `const VM_LOG_ENTRIES: u32 = ${cfg.logEntries}u;\n`;
-  s += `const VM_FAULT_ENTRIES: u32 = ${cfg.faultEntries}u;\n`;
   s += `const VM_DEMAND: bool = ${cfg.demand};\n`;
   s += `const VM_COUNTERS: bool = ${cfg.accessCounters};\n`;
   const elem = atomics ? 'atomic<u32>' : 'u32';
-  for (let w = 0; w < n; w++) s += `@group(0) @binding(${3 + w}) var<storage, read_write> vm_w${w}: array<${elem}>;\n`;
+  for (let w = 0; w < n; w++) s += `@group(0) @binding(${BINDING.firstWindow + w}) var<storage, read_write> vm_w${w}: array<${elem}>;\n`;
   if (atomics) {
     s += windowSwitch(n, 'fn vm_read_word(g: u32) -> u32', (w) => `return atomicLoad(&${w}[i]);`, 'return 0u;');
     s += windowSwitch(n, 'fn vm_write_word(g: u32, v: u32)', (w) => `atomicStore(&${w}[i], v);`, '');
@@ -95,7 +94,7 @@ function commentSafe(label: string): string {
 export function link(kernel: Kernel, cfg: LinkConfig): LinkedSource {
   const [x, y, z] = kernel.workgroupSize;
   // The kernel's directives (enable f16, …) first: WGSL wants them before any declaration.
-  let head = kernel.directives + glue(cfg, kernel.usesAtomics) + SHADERS.prelude + '\n';
+  let head = kernel.directives + abiWgsl() + glue(cfg, kernel.usesAtomics) + SHADERS.prelude + '\n';
   if (kernel.usesAtomics) head += SHADERS['prelude-atomics'] + '\n';
   head += kernel.structWgsl;
   head += `// ---- user code: ${commentSafe(kernel.label)} ----\n`;

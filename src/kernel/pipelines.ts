@@ -2,6 +2,7 @@
 // it) and per link configuration. Compile errors come back as
 // KernelCompileError with line numbers in the user's own code.
 
+import { BINDING } from '../abi.ts';
 import { KernelCompileError } from '../errors.ts';
 import type { Kernel } from './kernel.ts';
 import { link, type LinkConfig, type LinkedSource } from './link.ts';
@@ -29,11 +30,11 @@ export function layoutFor(device: GPUDevice, windowCount: number): { bgl: GPUBin
   if (!l) {
     const COMPUTE = 0x4; // GPUShaderStage.COMPUTE
     const entries: GPUBindGroupLayoutEntry[] = [
-      { binding: 0, visibility: COMPUTE, buffer: { type: 'uniform' } },
-      { binding: 1, visibility: COMPUTE, buffer: { type: 'read-only-storage' } },
-      { binding: 2, visibility: COMPUTE, buffer: { type: 'storage' } },
+      { binding: BINDING.uniforms, visibility: COMPUTE, buffer: { type: 'uniform' } },
+      { binding: BINDING.pageTable, visibility: COMPUTE, buffer: { type: 'read-only-storage' } },
+      { binding: BINDING.record, visibility: COMPUTE, buffer: { type: 'storage' } },
     ];
-    for (let w = 0; w < windowCount; w++) entries.push({ binding: 3 + w, visibility: COMPUTE, buffer: { type: 'storage' } });
+    for (let w = 0; w < windowCount; w++) entries.push({ binding: BINDING.firstWindow + w, visibility: COMPUTE, buffer: { type: 'storage' } });
     const bgl = device.createBindGroupLayout({ label: `hmm:bgl:${windowCount}w`, entries });
     const pl = device.createPipelineLayout({ label: `hmm:pl:${windowCount}w`, bindGroupLayouts: [bgl] });
     l = { bgl, pl };

@@ -181,7 +181,7 @@ export function preludeNames(): ReadonlySet<string> {
       for (const demand of [false, true]) {
         for (const replayPerInvocation of [false, true]) {
           const cfg: LinkConfig = {
-            pageShift: 12, windowCount, windowWordShift: 10, logEntries: 32, faultEntries: 256,
+            pageShift: 12, windowCount, windowWordShift: 10,
             demand, replayPerInvocation, accessCounters: demand,
           };
           const stub: Kernel = {

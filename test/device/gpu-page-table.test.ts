@@ -4,7 +4,8 @@
 // the entries the prelude expects.
 
 import { describe, expect, it } from 'vitest';
-import { GpuPageTable, PTE_READ, PTE_VALID, PTE_WRITE } from '../../src/device/gpu-page-table.ts';
+import { PTE_READ, PTE_VALID, PTE_WRITE } from '../../src/abi.ts';
+import { GpuPageTable } from '../../src/device/gpu-page-table.ts';
 import { NO_FRAME } from '../../src/space/page-table.ts';
 
 function harness(pages: number) {

@@ -2,7 +2,8 @@
 // reads back, and how its bits are found in the packed read-back.
 
 import { describe, expect, it } from 'vitest';
-import { BITMAP_BASE, bitmapWords, counterBit, counterRegions, FAULT_BASE, MAP_ACCESSED, MAP_WRITTEN, passReadBytes } from '../../src/fault/records.ts';
+import { BITMAP_BASE, FAULT_BASE, MAP_ACCESSED, MAP_WRITTEN } from '../../src/abi.ts';
+import { bitmapWords, counterBit, counterRegions, passReadBytes } from '../../src/fault/records.ts';
 
 describe('access counter regions', () => {
   it('cover the bitmap words of the declared pages, in both bitmaps', () => {

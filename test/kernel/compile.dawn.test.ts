@@ -4,6 +4,7 @@ import { makeSpace } from '../helpers/space.ts';
 import { createKernel, createPool, createSpace, InvalidArgumentError, KernelCompileError } from '../../src/index.ts';
 import { requestNodeDevice } from '../../src/node.ts';
 import { PUBLIC_API } from '../../src/kernel/source-rules.ts';
+import { link, type LinkConfig } from '../../src/kernel/link.ts';
 
 testWithDevice('a kernel that does not compile: typed error with the line in the user’s code', async (ctx) => {
   const { space } = await makeSpace(ctx, { capacity: 64 * KiB, pageSize: 4 * KiB }, 64 * KiB);
@@ -62,6 +63,33 @@ testWithDevice('every name of the documented prelude API compiles, in declared a
   await space.compile(k);
   await space.compile(k, { demand: true });
   await space.dispatch(k, { workgroups: 1, write: [{ addr: 0, byteLength: 4 * KiB }] });
+});
+
+// The generated parts of the module (the ABI block from src/abi.ts, the pool's glue, the
+// entry point) change with the link configuration: each combination must compile.
+const PLAIN_KERNEL = /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let a = inv.global_id.x * 16u;
+  vm_store_u32(a, vm_load_u32(a) + vm_arg_u32(0u));
+  vm_store_vec4f(a, vm_load_vec4f(a) + vec4<f32>(vm_load_vec2f(a + 8u), 0.0, 1.0));
+}`;
+
+testWithDevice('a kernel compiles in every link configuration (windows, atomics, demand, replay record, counters)', async (ctx) => {
+  const kernels = [createKernel({ label: 'plain', code: PLAIN_KERNEL }), createKernel({ label: 'api', code: API_KERNEL })];
+  for (const k of kernels) {
+    for (const windowCount of [1, 3]) {
+      for (const demand of [false, true]) {
+        for (const replayPerInvocation of [false, true]) {
+          for (const accessCounters of [false, true]) {
+            const cfg: LinkConfig = { pageShift: 16, windowCount, windowWordShift: 22, demand, replayPerInvocation, accessCounters };
+            const module = ctx.device.createShaderModule({ code: link(k, cfg).code });
+            const errors = (await module.getCompilationInfo()).messages.filter((m) => m.type === 'error').map((m) => `${m.lineNum}: ${m.message}`);
+            expect(errors, `${k.label} ${JSON.stringify(cfg)}`).toEqual([]);
+          }
+        }
+      }
+    }
+  }
 });
 
 testWithDevice('a label is a comment in the linked module, whatever line breaks it holds', async (ctx) => {

@@ -27,7 +27,7 @@ function refusal(code: string, extra: Partial<Parameters<typeof createKernel>[0]
 
 function linked(cfg: Partial<LinkConfig> & { atomics: boolean; replayPerInvocation: boolean }): string {
   const full: LinkConfig = {
-    pageShift: 16, windowCount: 1, windowWordShift: 25, logEntries: 64, faultEntries: 256,
+    pageShift: 16, windowCount: 1, windowWordShift: 25,
     demand: false, accessCounters: false, ...cfg,
   };
   const k = createKernel({
@@ -265,7 +265,7 @@ describe('what the runtime links is what it checked', () => {
   test('a label cannot end its comment in the linked module and inject code', () => {
     for (const br of ['\n', '\r', '\v', '\f', '\u0085', '\u2028', '\u2029']) {
       const k = createKernel({ label: `x${br}@group(0) @binding(3) var<storage, read_write> injected: array<u32>;`, code: ENTRY });
-      const code = link(k, { pageShift: 12, windowCount: 1, windowWordShift: 20, logEntries: 8, faultEntries: 8, demand: false, accessCounters: false, replayPerInvocation: true }).code;
+      const code = link(k, { pageShift: 12, windowCount: 1, windowWordShift: 20, demand: false, accessCounters: false, replayPerInvocation: true }).code;
       expect(scanWgsl(code).tokens.map((t) => t.text)).not.toContain('injected');
     }
   });
@@ -298,7 +298,7 @@ describe('directives', () => {
     expect(k.directives).toBe('enable f16 ;\ndiagnostic ( off , derivative_uniformity ) ;\n');
     expect(k.body.split('\n')).toHaveLength(6);
     expect(k.body).not.toMatch(/enable|diagnostic/);
-    const code = link(k, { pageShift: 12, windowCount: 1, windowWordShift: 20, logEntries: 8, faultEntries: 8, demand: false, accessCounters: false, replayPerInvocation: true }).code;
+    const code = link(k, { pageShift: 12, windowCount: 1, windowWordShift: 20, demand: false, accessCounters: false, replayPerInvocation: true }).code;
     expect(code.startsWith(k.directives)).toBe(true);
   });
 

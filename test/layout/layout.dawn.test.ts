@@ -216,7 +216,7 @@ testWithDevice('Tint accepts the accessors of every type, arrays of each and nes
   const k = identityKernel(All, 'all-types');
   // Validation only (Tint's front end): a pipeline for this much inlined translation takes lavapipe's LLVM minutes.
   for (const demand of [false, true]) {
-    const src = link(k, { pageShift: 12, windowCount: 1, windowWordShift: 20, logEntries: 32, faultEntries: 256, demand, replayPerInvocation: false, accessCounters: true });
+    const src = link(k, { pageShift: 12, windowCount: 1, windowWordShift: 20, demand, replayPerInvocation: false, accessCounters: true });
     const module = ctx.device.createShaderModule({ code: src.code });
     const info = await module.getCompilationInfo();
     expect(info.messages.filter((m) => m.type === 'error').map((m) => `${m.lineNum}: ${m.message}`), `demand ${demand}`).toEqual([]);

@@ -29,7 +29,7 @@ describe('defineStruct', () => {
     expect(Node.wgsl).toContain('fn Node_key(p: u32) -> u32 { return vm_load_u32(p + 0u); }');
     expect(Node.wgsl).toContain('fn Node_set_next(p: u32, v: u32) { vm_store_u32(p + 4u, v); }');
     const k = createKernel({ code: 'fn kernel(inv: VmInvocation) {\n  let n = Node_next(0u);\n}', structs: [Node] });
-    const src = link(k, { pageShift: 16, windowCount: 1, windowWordShift: 20, logEntries: 32, faultEntries: 256, demand: false, replayPerInvocation: false, accessCounters: false });
+    const src = link(k, { pageShift: 16, windowCount: 1, windowWordShift: 20, demand: false, replayPerInvocation: false, accessCounters: false });
     const lines = src.code.split('\n');
     expect(lines[src.userFirstLine]).toBe('  let n = Node_next(0u);'); // user line 2 stays line 2
   });
