@@ -38,24 +38,11 @@ export const MODE_NAMES = ['declared', 'probe', 'commit', 'replay'] as const sat
 /** The code the prelude records for each kind; 0 is no kind. */
 export const VIOLATION_KIND = { 'out-of-range': 1, 'not-readable': 2, 'not-writable': 3, misaligned: 4 } as const satisfies Record<ViolationKind, number>;
 
-// ---- fault entries: page | flags ----
-
-/** An invocation needed the page and it had no frame. */
-export const FAULT_MISS = 0x8000_0000;
-/** A store or atomic wanted the page without WRITE (write intent), or a miss by one. */
-export const FAULT_WRITE = 0x4000_0000;
-/** A miss after the invocation had stalled: its address may be garbage, so a hint, fetched only if there is room. */
-export const FAULT_SPEC = 0x2000_0000;
-/** The page number's bits. */
-export const FAULT_PAGE = 0x1fff_ffff;
-
 // ---- the record buffer (binding `vm_log`, u32 words; src/fault/records.ts decodes it) ----
 
 /** Header word: violations recorded (the count goes on past VIOLATION_LOG_ENTRIES). */
 export const REC_VIOLATIONS = 0;
-/** Header word: fault entries claimed (past FAULT_BATCH_ENTRIES: the batch overflowed). */
-export const REC_FAULTS = 1;
-/** Header word: a COMMIT pass missed or stored outside its snapshot. (Word 2 is reserved.) */
+/** Header word: a COMMIT pass missed or stored outside its snapshot. (Words 1 and 2 are reserved.) */
 export const REC_ABORT = 3;
 /** Words in the header. */
 export const REC_HEADER = 4;
@@ -69,27 +56,33 @@ export const VIOLATION_ADDR = 0;
 export const VIOLATION_KIND_WORD = 1;
 /** A violation record's words: the invocation's global id x, y, z (three words from here). */
 export const VIOLATION_GID = 2;
+/** The word after the violation records: what a declared pass clears and reads back. */
+export const LOG_END = REC_HEADER + VIOLATION_LOG_ENTRIES * VIOLATION_STRIDE;
 /**
- * Fault entries a demand pass can record (UVM's fault batch size). More
- * distinct misses in one pass are not lost: the batch reports that it
- * overflowed and the runtime runs another round. Larger batches mean fewer
- * rounds for scattered access patterns but a larger record to read back.
+ * The first page bitmap's word; the bitmaps follow one another, `bitmap_words`
+ * words each. A demand pass's faults are its bitmaps: one bit per page, so a
+ * pass reports every page it missed, however many (a bounded list of fault
+ * entries once made scattered kernels run a round per 256 pages).
  */
-export const FAULT_BATCH_ENTRIES = 256;
-/** The first fault entry's word. */
-export const FAULT_BASE = REC_HEADER + VIOLATION_LOG_ENTRIES * VIOLATION_STRIDE;
-/** The first page bitmap's word; the bitmaps follow one another, `bitmap_words` words each. */
-export const BITMAP_BASE = FAULT_BASE + FAULT_BATCH_ENTRIES;
+export const BITMAP_BASE = LOG_END;
 /** Bitmap: pages the pass touched (CLOCK's reference bits; access counters). */
 export const MAP_ACCESSED = 0;
 /** Bitmap: pages a store or atomic of the pass landed on. */
 export const MAP_WRITTEN = 1;
-/** Bitmaps that deduplicate fault entries: misses, speculative misses, write intents. */
+/** Bitmap: pages an invocation needed and found without a frame (it stalled there). */
 export const MAP_MISS_SEEN = 2;
+/** Bitmap: pages a stalled invocation went on to miss — hints, their addresses may be garbage. */
 export const MAP_SPEC_SEEN = 3;
+/** Bitmap: pages a store or atomic wanted to write without WRITE (write intent: PROBE and COMMIT). */
 export const MAP_WRITE_SEEN = 4;
+/**
+ * Bitmap (REPLAY): pages an invocation that stalled needs when it runs again —
+ * the last VM_RING pages it touched before the stall and every page it touched
+ * after it. Pages only finished invocations touched are not in it.
+ */
+export const MAP_NEEDED = 5;
 /** Bitmaps in all; the replay completion record follows them. */
-export const MAP_COUNT = 5;
+export const MAP_COUNT = 6;
 
 // ---- the uniform block (binding `vm_u`: struct VmUniforms) ----
 
@@ -110,6 +103,10 @@ const UNIFORM_FIELDS = [
   { name: 'mode', type: 'u32', words: 1, doc: 'VM_MODE_*: how a miss and a store are handled (src/fault/demand.ts has the protocol).' },
   { name: 'bitmap_words', type: 'u32', words: 1, doc: 'u32 words per page bitmap in the record buffer.' },
   { name: 'slice_base', type: 'u32', words: 1, doc: 'Linear index of the first workgroup launched by this pass (a slice of the grid).' },
+  {
+    name: 'skip_waiting', type: 'u32', words: 1,
+    doc: 'REPLAY per invocation, 1: an invocation whose completion word names a page still without a frame skips itself (the runtime knows that page and carries it as missed). 0 in the first pass of a slice, when earlier slices may have left such words the runtime does not know.',
+  },
   { name: 'grid', type: 'vec4<u32>', words: 4, doc: "The dispatch's workgroup counts (x, y, z) and, in w, the end of this pass's slice." },
   // Uniform arrays need a 16-byte stride: four argument words per element.
   { name: 'args', type: `array<vec4<u32>, ${MAX_KERNEL_ARGS / 4}>`, words: MAX_KERNEL_ARGS, doc: 'The dispatch\'s argument words (vm_arg_u32).' },
@@ -147,6 +144,8 @@ export interface UniformHeader {
   readonly grid: readonly [number, number, number];
   /** One past the last linear workgroup this pass runs. */
   readonly sliceEnd: number;
+  /** REPLAY per invocation: stalled invocations whose page is still absent skip themselves. */
+  readonly skipWaiting?: boolean;
 }
 
 /** The uniform block's words for one pass: the header and the dispatch's MAX_KERNEL_ARGS argument words. */
@@ -157,6 +156,7 @@ export function uniformWords(h: UniformHeader, args: Uint32Array): Uint32Array {
   u[UNIFORM_WORD.mode] = h.mode;
   u[UNIFORM_WORD.bitmap_words] = h.bitmapWords;
   u[UNIFORM_WORD.slice_base] = h.sliceBase;
+  u[UNIFORM_WORD.skip_waiting] = h.skipWaiting === true ? 1 : 0;
   u.set([h.grid[0], h.grid[1], h.grid[2], h.sliceEnd], UNIFORM_WORD.grid);
   u.set(args, UNIFORM_WORD.args);
   return u;
@@ -192,15 +192,8 @@ const WGSL_CONSTANTS: readonly (readonly [section: string, entries: readonly (re
     ['VM_KIND_NOWRITE', VIOLATION_KIND['not-writable']],
     ['VM_KIND_MISALIGNED', VIOLATION_KIND.misaligned],
   ]],
-  ['fault entries: page | flags', [
-    ['VM_FAULT_MISS', FAULT_MISS],
-    ['VM_FAULT_WRITE', FAULT_WRITE],
-    ['VM_FAULT_SPEC', FAULT_SPEC],
-    ['VM_FAULT_PAGE', FAULT_PAGE],
-  ]],
   ['record buffer (vm_log) words', [
     ['VM_REC_VIOLATIONS', REC_VIOLATIONS, 'header: violation count'],
-    ['VM_REC_FAULTS', REC_FAULTS, 'header: fault entries claimed'],
     ['VM_REC_ABORT', REC_ABORT, 'header: abort flag'],
     ['VM_LOG_HEADER', REC_HEADER],
     ['VM_LOG_ENTRIES', VIOLATION_LOG_ENTRIES],
@@ -208,14 +201,13 @@ const WGSL_CONSTANTS: readonly (readonly [section: string, entries: readonly (re
     ['VM_LOG_ADDR', VIOLATION_ADDR],
     ['VM_LOG_KIND', VIOLATION_KIND_WORD],
     ['VM_LOG_GID', VIOLATION_GID],
-    ['VM_FAULT_ENTRIES', FAULT_BATCH_ENTRIES],
-    ['VM_FAULT_BASE', FAULT_BASE],
     ['VM_BITMAP_BASE', BITMAP_BASE],
     ['VM_MAP_ACCESSED', MAP_ACCESSED],
     ['VM_MAP_WRITTEN', MAP_WRITTEN],
     ['VM_MAP_MISS_SEEN', MAP_MISS_SEEN],
     ['VM_MAP_SPEC_SEEN', MAP_SPEC_SEEN],
     ['VM_MAP_WRITE_SEEN', MAP_WRITE_SEEN],
+    ['VM_MAP_NEEDED', MAP_NEEDED],
     ['VM_MAP_COUNT', MAP_COUNT],
   ]],
 ];

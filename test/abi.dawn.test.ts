@@ -11,7 +11,7 @@ import { BufferUsage, MapMode } from '../src/gpu/constants.ts';
 
 testWithDevice('the compiled ABI: constants and uniform fields read on the GPU what JavaScript wrote', async ({ device, track }) => {
   const consts = [...wgslConstants()];
-  const fields = ['vm_u.num_pages', 'vm_u.mode', 'vm_u.bitmap_words', 'vm_u.slice_base', 'vm_u.grid.x', 'vm_u.grid.y', 'vm_u.grid.z', 'vm_u.grid.w'];
+  const fields = ['vm_u.num_pages', 'vm_u.mode', 'vm_u.bitmap_words', 'vm_u.slice_base', 'vm_u.skip_waiting', 'vm_u.grid.x', 'vm_u.grid.y', 'vm_u.grid.z', 'vm_u.grid.w'];
   for (let i = 0; i < MAX_KERNEL_ARGS; i++) fields.push(`vm_u.args[${i >> 2}][${i & 3}]`);
   const reads = [...consts.map(([name]) => name), ...fields];
   const code =
@@ -26,7 +26,7 @@ testWithDevice('the compiled ABI: constants and uniform fields read on the GPU w
   const pipeline = await device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'probe_main' } });
 
   const args = Uint32Array.from({ length: MAX_KERNEL_ARGS }, (_, i) => (0x9e37_79b9 * (i + 1)) >>> 0);
-  const header = { numPages: 123_457, mode: Mode.Replay, bitmapWords: 3859, sliceBase: 77, grid: [65_535, 3, 2] as const, sliceEnd: 99_999 };
+  const header = { numPages: 123_457, mode: Mode.Replay, bitmapWords: 3859, sliceBase: 77, grid: [65_535, 3, 2] as const, sliceEnd: 99_999, skipWaiting: true };
   const uniforms = track(device.createBuffer({ size: UNIFORM_BYTES, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST }));
   device.queue.writeBuffer(uniforms, 0, uniformWords(header, args));
   const bytes = reads.length * 4;
@@ -47,7 +47,7 @@ testWithDevice('the compiled ABI: constants and uniform fields read on the GPU w
 
   const want = [
     ...consts.map(([, v]) => v),
-    header.numPages, header.mode, header.bitmapWords, header.sliceBase, ...header.grid, header.sliceEnd, ...args,
+    header.numPages, header.mode, header.bitmapWords, header.sliceBase, 1, ...header.grid, header.sliceEnd, ...args,
   ];
   expect(Object.fromEntries(reads.map((r, i) => [r, got[i]]))).toEqual(Object.fromEntries(reads.map((r, i) => [r, want[i]])));
 });

@@ -6,9 +6,9 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  abiWgsl, BINDING, BITMAP_BASE, FAULT_BASE, FAULT_BATCH_ENTRIES, FAULT_MISS, FAULT_PAGE, FAULT_SPEC, FAULT_WRITE, MAP_ACCESSED,
-  MAP_COUNT, MAP_MISS_SEEN, MAP_SPEC_SEEN, MAP_WRITE_SEEN, MAP_WRITTEN, MAX_KERNEL_ARGS, Mode, MODE_NAMES, PTE_FRAME_MASK, PTE_READ,
-  PTE_VALID, PTE_WRITE, REC_ABORT, REC_FAULTS, REC_HEADER, REC_VIOLATIONS, RUNTIME_STORAGE_BINDINGS, UNIFORM_BYTES, UNIFORM_WORD,
+  abiWgsl, BINDING, BITMAP_BASE, LOG_END, MAP_ACCESSED,
+  MAP_COUNT, MAP_MISS_SEEN, MAP_NEEDED, MAP_SPEC_SEEN, MAP_WRITE_SEEN, MAP_WRITTEN, MAX_KERNEL_ARGS, Mode, MODE_NAMES, PTE_FRAME_MASK, PTE_READ,
+  PTE_VALID, PTE_WRITE, REC_ABORT, REC_HEADER, REC_VIOLATIONS, RUNTIME_STORAGE_BINDINGS, UNIFORM_BYTES, UNIFORM_WORD,
   uniformWords, VIOLATION_ADDR, VIOLATION_GID, VIOLATION_KIND, VIOLATION_KIND_WORD, VIOLATION_LOG_ENTRIES, VIOLATION_STRIDE,
   wgslConstants,
 } from '../src/abi.ts';
@@ -51,13 +51,12 @@ describe('the generated WGSL says what the JavaScript says', () => {
       VM_MODE_DECLARED: Mode.Declared, VM_MODE_PROBE: Mode.Probe, VM_MODE_COMMIT: Mode.Commit, VM_MODE_REPLAY: Mode.Replay,
       VM_KIND_RANGE: VIOLATION_KIND['out-of-range'], VM_KIND_NOREAD: VIOLATION_KIND['not-readable'],
       VM_KIND_NOWRITE: VIOLATION_KIND['not-writable'], VM_KIND_MISALIGNED: VIOLATION_KIND.misaligned,
-      VM_FAULT_MISS: FAULT_MISS, VM_FAULT_WRITE: FAULT_WRITE, VM_FAULT_SPEC: FAULT_SPEC, VM_FAULT_PAGE: FAULT_PAGE,
-      VM_REC_VIOLATIONS: REC_VIOLATIONS, VM_REC_FAULTS: REC_FAULTS, VM_REC_ABORT: REC_ABORT, VM_LOG_HEADER: REC_HEADER,
+      VM_REC_VIOLATIONS: REC_VIOLATIONS, VM_REC_ABORT: REC_ABORT, VM_LOG_HEADER: REC_HEADER,
       VM_LOG_ENTRIES: VIOLATION_LOG_ENTRIES, VM_LOG_STRIDE: VIOLATION_STRIDE,
       VM_LOG_ADDR: VIOLATION_ADDR, VM_LOG_KIND: VIOLATION_KIND_WORD, VM_LOG_GID: VIOLATION_GID,
-      VM_FAULT_ENTRIES: FAULT_BATCH_ENTRIES, VM_FAULT_BASE: FAULT_BASE, VM_BITMAP_BASE: BITMAP_BASE,
+      VM_BITMAP_BASE: BITMAP_BASE,
       VM_MAP_ACCESSED: MAP_ACCESSED, VM_MAP_WRITTEN: MAP_WRITTEN, VM_MAP_MISS_SEEN: MAP_MISS_SEEN,
-      VM_MAP_SPEC_SEEN: MAP_SPEC_SEEN, VM_MAP_WRITE_SEEN: MAP_WRITE_SEEN, VM_MAP_COUNT: MAP_COUNT,
+      VM_MAP_SPEC_SEEN: MAP_SPEC_SEEN, VM_MAP_WRITE_SEEN: MAP_WRITE_SEEN, VM_MAP_NEEDED: MAP_NEEDED, VM_MAP_COUNT: MAP_COUNT,
     };
     expect(Object.fromEntries(consts)).toEqual(expected);
   });
@@ -74,12 +73,9 @@ describe('the generated WGSL says what the JavaScript says', () => {
 });
 
 describe('the layouts hold together', () => {
-  it('PTE bits, fault flags and violation kinds do not overlap', () => {
+  it('PTE bits and violation kinds do not overlap', () => {
     for (const b of [PTE_VALID, PTE_READ, PTE_WRITE]) expect(b & PTE_FRAME_MASK).toBe(0);
     expect((PTE_VALID | PTE_READ | PTE_WRITE | PTE_FRAME_MASK) >>> 0).toBe(0xffff_ffff);
-    for (const b of [FAULT_MISS, FAULT_WRITE, FAULT_SPEC]) expect(b & FAULT_PAGE).toBe(0);
-    // A page number fits a fault entry as a frame number fits a PTE.
-    expect(FAULT_PAGE).toBe(PTE_FRAME_MASK);
     const codes = Object.values(VIOLATION_KIND);
     expect(new Set(codes).size).toBe(codes.length);
     expect(codes).not.toContain(0);
@@ -90,16 +86,16 @@ describe('the layouts hold together', () => {
     for (const [name, m] of Object.entries(Mode)) expect(MODE_NAMES[m]).toBe(name.toLowerCase());
   });
 
-  it('the record: header, violation records, fault entries, bitmaps in that order', () => {
-    const header = [REC_VIOLATIONS, REC_FAULTS, REC_ABORT];
-    expect(new Set(header).size).toBe(3);
+  it('the record: header, violation records, bitmaps in that order', () => {
+    const header = [REC_VIOLATIONS, REC_ABORT];
+    expect(new Set(header).size).toBe(2);
     for (const w of header) expect(w).toBeLessThan(REC_HEADER);
     expect(VIOLATION_GID + 3).toBeLessThanOrEqual(VIOLATION_STRIDE);
     expect(new Set([VIOLATION_ADDR, VIOLATION_KIND_WORD, VIOLATION_GID, VIOLATION_GID + 1, VIOLATION_GID + 2]).size).toBe(5);
-    expect(FAULT_BASE).toBe(REC_HEADER + VIOLATION_LOG_ENTRIES * VIOLATION_STRIDE);
-    expect(BITMAP_BASE).toBe(FAULT_BASE + FAULT_BATCH_ENTRIES);
-    expect([MAP_ACCESSED, MAP_WRITTEN, MAP_MISS_SEEN, MAP_SPEC_SEEN, MAP_WRITE_SEEN].sort()).toEqual([0, 1, 2, 3, 4]);
-    expect(MAP_COUNT).toBe(5);
+    expect(LOG_END).toBe(REC_HEADER + VIOLATION_LOG_ENTRIES * VIOLATION_STRIDE);
+    expect(BITMAP_BASE).toBe(LOG_END);
+    expect([MAP_ACCESSED, MAP_WRITTEN, MAP_MISS_SEEN, MAP_SPEC_SEEN, MAP_WRITE_SEEN, MAP_NEEDED].sort()).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(MAP_COUNT).toBe(6);
     // A declared pass reads back the accessed and written bitmaps as the first two (src/fault/records.ts).
     expect([MAP_ACCESSED, MAP_WRITTEN].sort()).toEqual([0, 1]);
   });
@@ -107,7 +103,7 @@ describe('the layouts hold together', () => {
   it('VmUniforms: the offsets WGSL gives its fields are the ones uniformWords writes', () => {
     const body = /struct VmUniforms \{([^}]*)\}/.exec(abiWgsl())![1]!;
     const fields = [...body.matchAll(/^\s*(\w+)\s*:\s*(.+),\s*$/gm)].map((m) => [m[1]!, m[2]!.trim()] as const);
-    expect(fields.map(([n]) => n)).toEqual(['num_pages', 'mode', 'bitmap_words', 'slice_base', 'grid', 'args']);
+    expect(fields.map(([n]) => n)).toEqual(['num_pages', 'mode', 'bitmap_words', 'slice_base', 'skip_waiting', 'grid', 'args']);
     // WGSL's layout rules for the types used: u32 align 4 size 4; vec4<u32> align 16 size 16;
     // array<vec4<u32>, N> align 16 size 16N; the struct rounds up to its largest alignment.
     let at = 0;
@@ -125,12 +121,13 @@ describe('the layouts hold together', () => {
     expect(UNIFORM_BYTES).toBe(Math.ceil(at / maxAlign) * maxAlign);
 
     const args = Uint32Array.from({ length: MAX_KERNEL_ARGS }, (_, i) => 1000 + i);
-    const u = uniformWords({ numPages: 11, mode: Mode.Commit, bitmapWords: 13, sliceBase: 17, grid: [19, 23, 29], sliceEnd: 31 }, args);
+    const u = uniformWords({ numPages: 11, mode: Mode.Commit, bitmapWords: 13, sliceBase: 17, grid: [19, 23, 29], sliceEnd: 31, skipWaiting: true }, args);
     expect(u.byteLength).toBe(UNIFORM_BYTES);
     expect(u[UNIFORM_WORD.num_pages]).toBe(11);
     expect(u[UNIFORM_WORD.mode]).toBe(Mode.Commit);
     expect(u[UNIFORM_WORD.bitmap_words]).toBe(13);
     expect(u[UNIFORM_WORD.slice_base]).toBe(17);
+    expect(u[UNIFORM_WORD.skip_waiting]).toBe(1);
     expect([...u.subarray(UNIFORM_WORD.grid, UNIFORM_WORD.grid + 4)]).toEqual([19, 23, 29, 31]);
     expect([...u.subarray(UNIFORM_WORD.args, UNIFORM_WORD.args + MAX_KERNEL_ARGS)]).toEqual([...args]);
   });

@@ -94,7 +94,7 @@
 // frame and marks its entry changed, and the changed entries are flushed
 // before every submit.
 
-import { MAP_ACCESSED, MAP_WRITTEN, Mode, MODE_NAMES, REC_ABORT } from '../abi.ts';
+import { MAP_ACCESSED, MAP_NEEDED, MAP_WRITTEN, Mode, MODE_NAMES, REC_ABORT } from '../abi.ts';
 import type { DirtyJournal } from './journal.ts';
 import { AccessViolationError, WorkingSetTooLargeError, type Violation } from '../errors.ts';
 import { emptyReport, makeResident, restoreFromHost, writeBackPages, type MigrationReport } from '../migrate/migrate.ts';
@@ -134,6 +134,8 @@ class DemandRun {
   readonly #space: SpaceCore;
   readonly #prep: Prepared;
   readonly #replay: boolean;
+  /** Replay completion is tracked per invocation: a stalled invocation skips itself while its page has no frame. */
+  readonly #replayPerInvocation: boolean;
   readonly stats = emptyStats();
   readonly report: MigrationReport = emptyReport();
   retries = 0;
@@ -159,6 +161,7 @@ class DemandRun {
     this.#journal = journal;
     this.#cancel = cancel;
     this.#replay = prep.kernel.idempotent;
+    this.#replayPerInvocation = replayUnit(prep.kernel, prep.total) === 'invocation';
     const ps = space.pageSize;
     this.#sub = space.notifier.subscribe(0, space.size, (ev) => {
       for (let p = Math.floor(ev.start / ps); p * ps < ev.end; p++) this.#stale.add(p);
@@ -215,7 +218,7 @@ class DemandRun {
   }
 
   /** Grant WRITE on `writable`, flush the page table, submit one pass of [lo, hi) and read its record. */
-  async #pass(mode: Mode, lo: number, hi: number, writable: Iterable<number>): Promise<Uint32Array> {
+  async #pass(mode: Mode, lo: number, hi: number, writable: Iterable<number>, skipWaiting = false): Promise<Uint32Array> {
     const space = this.#space;
     const pool = space.pool;
     const t = space.table;
@@ -226,7 +229,7 @@ class DemandRun {
     space.gpt.flush(pool.device.queue);
     this.#stale.clear();
     const start = pool.events.now();
-    const sub = submitPass(space, this.#prep, { mode, sliceBase: lo, sliceEnd: hi, clearBytes: this.#clearBytes, readBytes: this.#readBytes });
+    const sub = submitPass(space, this.#prep, { mode, sliceBase: lo, sliceEnd: hi, skipWaiting, clearBytes: this.#clearBytes, readBytes: this.#readBytes });
     this.stats.passes++;
     pool.counters.demandPasses++;
     const rec = await readPass(space, this.#prep.kernel.label, sub);
@@ -369,57 +372,102 @@ class DemandRun {
   async #runReplay(lo: number, hi: number, seeded: boolean): Promise<void> {
     const prep = this.#prep;
     const pc = this.#space.pageCount;
+    const t = this.#space.table;
     let lock = seeded ? union(prep.readPages, prep.writePages) : EMPTY;
     let hints: readonly number[] = [];
     let missed: readonly number[] = [];
-    /** Misses of the last pass, while rounds take only part of what the stalled invocations need. */
-    let partialMisses = Infinity;
+    /** Since the first round that took only part of what was needed: the fewest misses of a pass. */
+    let fewest = Infinity;
+    /** Misses of the last pass, and how many of them its partial round fetched (0: it was not partial). */
+    let lastMisses = 0;
+    let fetched = 0;
+    /** Pages marked needed by any pass of this slice, and those the last partial round fetched. */
+    const neededBefore = new Set<number>();
+    let fetchedPages = new Set<number>();
+    /**
+     * Pages invocations stalled on in an earlier pass: an invocation whose page is still without a
+     * frame when a pass runs skips itself (link.ts) and reports nothing, so its page stays missed.
+     */
+    let carried: readonly number[] = [];
+    let first = true;
     for (;;) {
       this.#cancel?.check(); // a pass boundary: what completed workgroups wrote is marked, and stays
       await this.#fault(lock, hints, missed);
-      const rec = await this.#pass(Mode.Replay, lo, hi, []);
+      const waiting = this.#replayPerInvocation ? carried.filter((p) => !t.isResident(p)) : [];
+      // Not in a slice's first pass: a slice that was split off a larger one that failed has
+      // invocations that stalled on pages this run does not know (they rerun, and say).
+      const rec = await this.#pass(Mode.Replay, lo, hi, [], this.#replayPerInvocation && !first);
+      first = false;
       this.stats.replays++;
       // Before any fault is serviced: what completed workgroups wrote must be written back if evicted.
       this.#markWritten(rec, bitmapPages(rec, pc, MAP_WRITTEN));
       this.#keepViolations(rec);
-      const f = decodeFaults(rec, pc);
-      // A stalled invocation always records its miss, so no misses means every workgroup completed.
+      const ran = decodeFaults(rec, pc);
+      const f = waiting.length === 0 ? ran : { ...ran, misses: [...union(ran.misses, waiting)] };
+      // A stalled invocation records its miss, or waits on one recorded before: no misses means
+      // every workgroup completed.
       if (f.misses.length === 0) return;
+      carried = f.misses;
       this.#batch(f);
       hints = f.speculative;
       missed = f.misses;
       lock = union(bitmapPages(rec, pc, MAP_ACCESSED), f.misses);
       const available = this.#available(lock);
-      // Once a round had to take part, every later round must keep missing fewer pages, whether it
-      // fits or not: a partial round may evict pages a stalled invocation needs again (it reruns
-      // from its start), and a cycle of such rounds would never end (found by the tree demo).
-      if (lock.length <= available && partialMisses === Infinity) continue;
-      if (f.misses.length > partialMisses * DEMAND_PARTIAL_PROGRESS) throw new DoesNotFit(lock.length, available);
-      partialMisses = f.misses.length;
+      if (fewest !== Infinity) {
+        // After a partial round, progress is required, fitting or not: a partial round may evict
+        // pages a stalled invocation needs again (it reruns from its start), and partial and
+        // fitting rounds could then take turns for ever (found by the tree demo). So no pass may
+        // miss more than the fewest since, and a partial round must have finished the invocations
+        // of at least half the missed pages it fetched.
+        if (f.misses.length > fewest || (fetched > 0 && lastMisses - f.misses.length < fetched * DEMAND_PARTIAL_PROGRESS)) {
+          throw new DoesNotFit(lock.length, available);
+        }
+        fewest = f.misses.length;
+      }
+      lastMisses = f.misses.length;
+      fetched = 0;
+      const fetchedLast = fetchedPages;
+      fetchedPages = new Set();
       if (lock.length <= available) continue;
-      // More than fits at once. Finished invocations skip themselves from now on, so what fits is
-      // worth a pass: the misses first (pages a stalled invocation needs for sure), then the pages
-      // the pass accessed that are resident (some of them finished invocations', which the next
-      // pass no longer touches). Invocations whose pages all made it finish, and their pages stop
-      // counting. As long as each such round misses clearly fewer pages than the last (at most
-      // DEMAND_PARTIAL_PROGRESS of them) it goes on; when one does not — invocations that need many
-      // pages at once, a pointer chase that finds one more page a round — the slice is split
-      // instead, and every workgroup's pages then fit together.
-      lock = this.#partialLock(f.misses, lock, Math.max(1, Math.floor(available * DEMAND_SLICE_FILL)));
+      // More than fits at once. When the stalled invocations have more pages ahead than the ones
+      // they stalled on (hints outnumber misses: each needs several pages at once, a grid-stride
+      // loop), a round of what fits finishes few of them: slice the grid by the footprint known.
+      const ahead = hints.filter((p) => !t.isResident(p)).length;
+      if (ahead > f.misses.length) throw new DoesNotFit(lock.length + ahead, available);
+      // Otherwise finished invocations skip themselves from now on, so what fits is worth a pass:
+      // the resident pages the stalled ones need again, then their misses (the pass accessed
+      // more — finished invocations' pages, which the next pass no longer touches). Invocations
+      // whose pages all made it finish, and their pages stop counting.
+      // Needed again: what the stalled invocations that ran marked, and what this pass accessed that
+      // was needed before (pages of invocations that skipped themselves — they run only once the
+      // page they stalled on is back — such as a table every invocation reads first).
+      // The pages the last partial round fetched are out of that second set: their invocations ran
+      // this pass, and marked what they still need if they stalled again.
+      const neededNow = [...union(bitmapPages(rec, pc, MAP_NEEDED), waiting)];
+      const keep = union(neededNow, bitmapPages(rec, pc, MAP_ACCESSED).filter((p) => neededBefore.has(p) && !fetchedLast.has(p)));
+      for (const p of neededNow) neededBefore.add(p);
+      lock = this.#partialLock(f.misses, keep, Math.max(1, Math.floor(available * DEMAND_SLICE_FILL)));
+      fetchedPages = new Set(lock.filter((p) => !t.isResident(p)));
+      fetched = fetchedPages.size;
+      if (fewest === Infinity) fewest = f.misses.length;
     }
   }
 
-  /** At most `room` pages of `lock` for a partial round: `misses` first, then resident ones. */
-  #partialLock(misses: readonly number[], lock: Uint32Array, room: number): Uint32Array {
+  /**
+   * At most `room` pages for a partial round: first the resident pages the
+   * stalled invocations still need (MAP_NEEDED: what they touched up to their
+   * stall and after it — they run again from the start), then their misses.
+   */
+  #partialLock(misses: readonly number[], needed: Iterable<number>, room: number): Uint32Array {
     const t = this.#space.table;
     const take = new Set<number>();
+    for (const p of needed) {
+      if (take.size >= room) break;
+      if (t.isResident(p)) take.add(p);
+    }
     for (const p of misses) {
       if (take.size >= room) break;
       take.add(p);
-    }
-    for (const p of lock) {
-      if (take.size >= room) break;
-      if (t.isResident(p)) take.add(p);
     }
     return Uint32Array.from(take).sort();
   }

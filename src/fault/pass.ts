@@ -176,9 +176,10 @@ function argWords(args: ArrayLike<number> | undefined, label: string): Uint32Arr
   return words;
 }
 
-function linkConfig(space: SpaceCore, demand: boolean, replayPerInvocation: boolean) {
+function linkConfig(space: SpaceCore, demand: boolean, replay: boolean, replayPerInvocation: boolean) {
   const pool = space.pool;
   return {
+    replay,
     replayPerInvocation,
     pageShift: pool.options.pageShift,
     windowCount: pool.windowCount,
@@ -191,11 +192,13 @@ function linkConfig(space: SpaceCore, demand: boolean, replayPerInvocation: bool
 
 /**
  * The kernel's pipeline for declared dispatches, or (demand) the variant with
- * the demand-mode paths; idempotent kernels without workgroup synchronization
- * replay per invocation (see replayUnit).
+ * the demand-mode paths: for an idempotent kernel the REPLAY-only variant (no
+ * overlay), which replays per invocation when it has no workgroup
+ * synchronization (see replayUnit); for any other kernel the transaction variant.
  */
 export function compileFor(space: SpaceCore, kernel: Kernel, demand = false, total = 0): Promise<GPUComputePipeline> {
-  return pipelineFor(space.pool.device, kernel, linkConfig(space, demand, demand && replayUnit(kernel, total) === 'invocation'));
+  const replay = demand && kernel.idempotent;
+  return pipelineFor(space.pool.device, kernel, linkConfig(space, demand, replay, replay && replayUnit(kernel, total) === 'invocation'));
 }
 
 /**
@@ -290,6 +293,8 @@ export interface PassSpec {
   /** Run linear workgroups [sliceBase, sliceEnd) of the grid. */
   readonly sliceBase: number;
   readonly sliceEnd: number;
+  /** REPLAY per invocation: invocations stalled on a page still without a frame skip themselves (abi.ts skip_waiting). */
+  readonly skipWaiting?: boolean;
   /** Record bytes to zero before the pass, and to copy out after it. */
   readonly clearBytes: number;
   readonly readBytes: number;
@@ -325,7 +330,7 @@ export function submitPass(space: SpaceCore, prep: Prepared, spec: PassSpec): Su
   const device = space.pool.device;
   const res = PassResources.of(space);
   const uniforms = uniformWords(
-    { numPages: space.pageCount, mode: spec.mode, bitmapWords: bitmapWords(space.pageCount), sliceBase: spec.sliceBase, grid: prep.grid, sliceEnd: spec.sliceEnd },
+    { numPages: space.pageCount, mode: spec.mode, bitmapWords: bitmapWords(space.pageCount), sliceBase: spec.sliceBase, grid: prep.grid, sliceEnd: spec.sliceEnd, skipWaiting: spec.skipWaiting === true },
     prep.args,
   );
   device.queue.writeBuffer(res.uniforms, 0, uniforms);

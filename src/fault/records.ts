@@ -1,12 +1,12 @@
 // The record buffer a pass writes (binding 2, `vm_log` in shaders/prelude.wgsl)
-// and its decoding: violations in every mode; fault entries and page bitmaps in
-// demand mode. The layout is src/abi.ts's, which the prelude's constants are
-// generated from:
+// and its decoding: violations in every mode; page bitmaps (the faults among
+// them) in demand mode. The layout is src/abi.ts's, which the prelude's
+// constants are generated from:
 //
-//   words [0, REC_HEADER) violation count, fault entries claimed, reserved, abort flag
-//   [REC_HEADER, FAULT_BASE)  VIOLATION_LOG_ENTRIES records of VIOLATION_STRIDE words
-//   [FAULT_BASE, +FAULT_BATCH_ENTRIES)  fault entries: page | MISS | WRITE | SPEC
-//   [BITMAP_BASE, …)      MAP_COUNT page bitmaps: accessed, written, miss-seen, spec-seen, write-seen
+//   words [0, REC_HEADER) violation count, reserved, reserved, abort flag
+//   [REC_HEADER, LOG_END)  VIOLATION_LOG_ENTRIES records of VIOLATION_STRIDE words
+//   [BITMAP_BASE = LOG_END, …)  MAP_COUNT page bitmaps: accessed, written, miss-seen, spec-seen,
+//                         write-seen, needed
 //   then                  replay-mode completion: a word per invocation, or a bit per workgroup
 //                         for kernels that synchronize a workgroup (src/fault/pass.ts replayUnit)
 //
@@ -16,14 +16,14 @@
 // written bitmap (counterRegions / counterBit).
 
 import {
-  BITMAP_BASE, FAULT_BASE, MAP_ACCESSED, MAP_COUNT, MAP_MISS_SEEN, MAP_SPEC_SEEN, MAP_WRITE_SEEN, MAP_WRITTEN,
+  BITMAP_BASE, LOG_END, MAP_ACCESSED, MAP_COUNT, MAP_MISS_SEEN, MAP_SPEC_SEEN, MAP_WRITE_SEEN, MAP_WRITTEN,
   REC_ABORT, REC_HEADER, REC_VIOLATIONS, VIOLATION_ADDR, VIOLATION_GID, VIOLATION_KIND, VIOLATION_KIND_WORD,
   VIOLATION_LOG_ENTRIES, VIOLATION_STRIDE,
 } from '../abi.ts';
 import type { Violation, ViolationKind } from '../errors.ts';
 
 /** Bytes a declared dispatch clears and reads back: the header and the violation records. */
-export const VIOLATION_RECORD_BYTES = FAULT_BASE * 4;
+export const VIOLATION_RECORD_BYTES = LOG_END * 4;
 
 export function bitmapWords(pageCount: number): number {
   return Math.max(1, Math.ceil(pageCount / 32));
@@ -35,10 +35,10 @@ export function passClearBytes(pageCount: number): number {
 }
 
 /**
- * Bytes a demand pass reads back: the header, the violations and the fault
- * entries, and all five page bitmaps — the faults are read from the bitmaps
- * (miss-seen, speculative-seen, write-seen), which never overflow, so one pass
- * reports every page it missed however many there are.
+ * Bytes a demand pass reads back: the header, the violations and every page
+ * bitmap — the faults are the bitmaps (miss-seen, speculative-seen,
+ * write-seen), which never overflow: one pass reports every page it missed,
+ * however many there are.
  */
 export function passReadBytes(pageCount: number): number {
   return (BITMAP_BASE + MAP_COUNT * bitmapWords(pageCount)) * 4;
@@ -133,6 +133,6 @@ export function counterRegions(pageCount: number, firstPage: number, lastPage: n
 export function counterBit(rec: Uint32Array, firstPage: number, lastPage: number, map: number, page: number): boolean {
   const w0 = firstPage >>> 5;
   const words = (lastPage >>> 5) - w0 + 1;
-  const w = rec[FAULT_BASE + map * words + (page >>> 5) - w0]!;
+  const w = rec[LOG_END + map * words + (page >>> 5) - w0]!;
   return (w & (1 << (page & 31))) !== 0;
 }

@@ -18,6 +18,11 @@ export interface LinkConfig {
   /** Compile the demand-mode paths (declared dispatches use a variant without them: faster translation). */
   readonly demand: boolean;
   /**
+   * The demand variant of an idempotent kernel: every pass is REPLAY, so the
+   * overlay and the probe/commit paths fold away (prelude: VM_REPLAY).
+   */
+  readonly replay?: boolean;
+  /**
    * Replay mode keeps a completion word per invocation, not a bit per workgroup: for
    * kernels without workgroup synchronization, so the entry point needs no
    * barriers (which cost a lot on some implementations, lavapipe among them).
@@ -53,6 +58,7 @@ export function glue(cfg: LinkConfig, atomics: boolean): string {
   s += `const VM_FRAME_WORD_SHIFT: u32 = ${cfg.pageShift - 2}u;\n`;
   s += `const VM_WINDOW_WORD_SHIFT: u32 = ${cfg.windowWordShift}u;\n`;
   s += `const VM_DEMAND: bool = ${cfg.demand};\n`;
+  s += `const VM_REPLAY: bool = ${cfg.demand && cfg.replay === true};\n`;
   s += `const VM_COUNTERS: bool = ${cfg.accessCounters};\n`;
   const elem = atomics ? 'atomic<u32>' : 'u32';
   for (let w = 0; w < n; w++) s += `@group(0) @binding(${BINDING.firstWindow + w}) var<storage, read_write> vm_w${w}: array<${elem}>;\n`;
@@ -119,16 +125,24 @@ export function link(kernel: Kernel, cfg: LinkConfig): LinkedSource {
     `            @builtin(num_workgroups) lnwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {\n` +
     `  let lin = vm_u.slice_base + lwid.x + lnwg.x * (lwid.y + lnwg.y * lwid.z);\n` +
     `  if (lin >= vm_u.grid.w) { return; }\n` +
-    `  let replay = VM_DEMAND && vm_u.mode == VM_MODE_REPLAY;\n`;
+    `  let replay = VM_DEMAND && vm_mode() == VM_MODE_REPLAY;\n`;
   const entry = cfg.replayPerInvocation
     ? // One completion word per invocation: a finished invocation skips itself; no barriers, and a
-      // plain store rather than a read-modify-write shared with 31 neighbours.
+      // plain store rather than a read-modify-write shared with 31 neighbours. The word is 0 (not
+      // run), 1 (done) or 2 + the page it stalled on: while that page is still without a frame the
+      // invocation would only stall there again, so it skips itself too (with no atomics: the
+      // runtime carries the page over as missed itself, src/fault/demand.ts — in every pass of a
+      // slice but its first, vm_u.skip_waiting, when words from a failed larger slice remain), and a round that
+      // brought in only part of what the stalled invocations need runs just those whose pages came.
       head2 +
       `  let done_word = VM_BITMAP_BASE + VM_MAP_COUNT * vm_u.bitmap_words + lin * ${wgSize}u + lidx;\n` +
-      `  if (replay && atomicLoad(&vm_log[done_word]) != 0u) { return; }\n` +
+      `  if (replay) {\n` +
+      `    let done = atomicLoad(&vm_log[done_word]);\n` +
+      `    if (done == 1u || (done >= 2u && vm_u.skip_waiting != 0u && (vm_pt[done - 2u] & VM_VALID) == 0u)) { return; }\n` +
+      `  }\n` +
       common +
       `  kernel(VmInvocation(gid, lid, wid, g, lidx));\n` +
-      `  if (replay && !vm_stalled) { atomicStore(&vm_log[done_word], 1u); }\n` +
+      `  if (replay) { atomicStore(&vm_log[done_word], select(1u, vm_stall_page + 2u, vm_stalled)); }\n` +
       `}\n`
     : // One bit per workgroup: the workgroup runs again if any of its invocations stalled.
       `\nvar<workgroup> vm_wg_done: u32;\n` +

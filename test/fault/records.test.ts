@@ -2,7 +2,7 @@
 // reads back, and how its bits are found in the packed read-back.
 
 import { describe, expect, it } from 'vitest';
-import { BITMAP_BASE, FAULT_BASE, MAP_ACCESSED, MAP_WRITTEN } from '../../src/abi.ts';
+import { BITMAP_BASE, LOG_END, MAP_ACCESSED, MAP_WRITTEN } from '../../src/abi.ts';
 import { bitmapWords, counterBit, counterRegions, passReadBytes } from '../../src/fault/records.ts';
 
 describe('access counter regions', () => {
@@ -24,17 +24,17 @@ describe('access counter regions', () => {
   it('fit, packed after the violation records, in the read-back buffer sized for a demand pass', () => {
     for (const pageCount of [1, 32, 33, 65536]) {
       const all = counterRegions(pageCount, 0, pageCount - 1).reduce((n, r) => n + r.bytes, 0);
-      expect(FAULT_BASE * 4 + all).toBeLessThanOrEqual(passReadBytes(pageCount));
+      expect(LOG_END * 4 + all).toBeLessThanOrEqual(passReadBytes(pageCount));
     }
   });
 
   it('are read back packed: accessed words, then written words', () => {
     const first = 40;
     const last = 100; // words 1..3: three words per bitmap
-    const rec = new Uint32Array(FAULT_BASE + 6);
-    rec[FAULT_BASE + 0] = 1 << (40 & 31); // accessed: page 40 (word 1)
-    rec[FAULT_BASE + 2] = 1 << (100 & 31); // accessed: page 100 (word 3)
-    rec[FAULT_BASE + 3] = 1 << (41 & 31); // written: page 41 (word 1, the first of the written words)
+    const rec = new Uint32Array(LOG_END + 6);
+    rec[LOG_END + 0] = 1 << (40 & 31); // accessed: page 40 (word 1)
+    rec[LOG_END + 2] = 1 << (100 & 31); // accessed: page 100 (word 3)
+    rec[LOG_END + 3] = 1 << (41 & 31); // written: page 41 (word 1, the first of the written words)
     expect(counterBit(rec, first, last, MAP_ACCESSED, 40)).toBe(true);
     expect(counterBit(rec, first, last, MAP_ACCESSED, 41)).toBe(false);
     expect(counterBit(rec, first, last, MAP_ACCESSED, 100)).toBe(true);
