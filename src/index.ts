@@ -34,12 +34,12 @@ export type { PrefetchResult } from './migrate/prefetch.ts';
 export type { Advice, AdviceState, PreferredLocation, AccessedBy } from './policy/advice.ts';
 export { createKernel, type Kernel, type KernelDescriptor } from './kernel/kernel.ts';
 export {
-  defineStruct, array, structsOf, alignOf, sizeOf, type StructLayout, type StructRecord, type StructInput, type StructView,
+  defineStruct, array, structsOf, alignOf, sizeOf, type StructLayout, type StructRecord, type StructInput, type StructView, type ViewValue, type Vec,
   type FieldType, type Field, type FieldValue, type FieldInput, type FieldSpec, type FieldSpecs, type FieldAttributes,
   type ArrayType, type TypeName, type ScalarTypeName, type VectorTypeName, type MatrixTypeName,
 } from './layout/struct.ts';
 export {
-  fromTypeGpu, toTypeGpu, UnsupportedSchemaError, type TypeGpuData, type TypeGpuSchema, type TypeGpuStruct, type FromTypeGpu, type FieldsFromTypeGpu,
+  fromTypeGpu, toTypeGpu, UnsupportedSchemaError, type TypeGpuData, type TypeGpuSchema, type TypeGpuStruct, type FromTypeGpu, type FieldsFromTypeGpu, type Scalarish,
 } from './layout/typegpu.ts';
 export type { DemandStats, DispatchOptions, DispatchResult, Range } from './fault/pass.ts';
 export type { IntervalSubscription, InvalidationEvent, InvalidateCallback } from './notify/notifier.ts';

@@ -41,7 +41,8 @@ export {
 /** A field's type, given by name, as array(type, n), or as a nested layout. */
 export type { FieldType };
 
-type Vec<T> = T extends `vec2${string}` ? readonly [number, number]
+/** The tuple a vector or matrix field reads as (matrices flat, column-major). */
+export type Vec<T> = T extends `vec2${string}` ? readonly [number, number]
   : T extends `vec3${string}` ? readonly [number, number, number]
   : readonly [number, number, number, number];
 
@@ -77,7 +78,8 @@ export type StructRecord<F extends FieldSpecs> = { [K in keyof F]: FieldValue<F[
 /** A record to write; missing fields (at any depth of nesting) are left as they are. */
 export type StructInput<F extends FieldSpecs> = { [K in keyof F]?: FieldInput<F[K]> };
 
-type ViewValue<T> =
+/** What a field of a {@link StructView} gets and sets: nested layouts are views, everything else a {@link FieldValue}. */
+export type ViewValue<T> =
   T extends { readonly spec: infer G extends FieldSpecs; readonly wgsl: string } ? StructView<G>
   : T extends { readonly kind: 'array' } ? FieldValue<T>
   : T extends { readonly type: infer U } ? ViewValue<U>

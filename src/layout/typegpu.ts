@@ -44,7 +44,8 @@ export interface TypeGpuStruct extends TypeGpuSchema {
   readonly propTypes: { readonly [k: string]: unknown };
 }
 
-type Scalarish = Exclude<TypeName, 'ptr'>;
+/** The WGSL type names a TypeGPU leaf schema can name (every one but `ptr`). */
+export type Scalarish = Exclude<TypeName, 'ptr'>;
 
 /** The field spec a TypeGPU member schema becomes (attributes are kept at runtime; the type here is what decides record shapes). */
 export type FromTypeGpu<T> =
