@@ -115,18 +115,33 @@ fn vm_mode() -> u32 {
 // The overlay (below) exists in the transaction variant only.
 const VM_OVERLAY_ON: bool = VM_DEMAND && !VM_REPLAY;
 
-// REPLAY: the last VM_RING distinct pages this invocation touched before it stalled, so that
-// at its stall it can mark them needed (MAP_NEEDED): they are resident, and it touches them
-// again when it runs again. What it touches after the stall it marks as it goes.
+// The last VM_RING distinct pages this invocation moved to (demand passes). Before its stall:
+// at the stall it marks them needed (REPLAY, MAP_NEEDED) — they are resident, and it touches
+// them again when it runs again. After it: the pages it has marked and reported, so that a
+// loop moving between a few pages (a load here, a store there) reports each once.
 const VM_RING: u32 = 4u;
 var<private> vm_ring: array<u32, 4>;
 var<private> vm_ring_n: u32;
 
 fn vm_ring_push(page: u32) {
-  if (VM_REPLAY) {
+  if (VM_DEMAND) {
     vm_ring[vm_ring_n & (VM_RING - 1u)] = page;
     vm_ring_n++;
   }
+}
+
+// Is `page` in the ring? A hit moves it to the newest slot (the next push replaces the
+// oldest), so a page touched every other access — the store of a loop — stays.
+fn vm_in_ring(page: u32) -> bool {
+  for (var i = 0u; i < min(vm_ring_n, VM_RING); i++) {
+    if (vm_ring[i] == page) {
+      let newest = (vm_ring_n - 1u) & (VM_RING - 1u);
+      vm_ring[i] = vm_ring[newest];
+      vm_ring[newest] = page;
+      return true;
+    }
+  }
+  return false;
 }
 
 // The invocation stalls at a miss of `page` (REPLAY): everything it needs again is marked.
@@ -146,18 +161,21 @@ fn vm_stall(page: u32) {
 // A stalled REPLAY invocation needs `page` when it runs again: marked once (the ring remembers
 // the last VM_RING it marked, so a loop that moves between two pages costs no atomics).
 fn vm_need(page: u32) {
-  for (var i = 0u; i < min(vm_ring_n, VM_RING); i++) {
-    if (vm_ring[i] == page) { return; }
-  }
+  if (vm_in_ring(page)) { return; }
   vm_bit_set(VM_MAP_NEEDED, page);
   vm_ring_push(page);
 }
 
-// Distinct pages a stalled invocation has missed since its stall (hints). Past
-// VM_HINTS it stops translating: its values are garbage by then, and a loop of
-// accesses that all return 0 costs next to nothing.
+// What a stalled invocation still looks at: past VM_HINTS pages missed since its stall
+// (hints), or VM_STALL_PAGES moves from one page to another (a loop that alternates between
+// a page it reads and one it stores to moves every access), it stops translating: its values
+// are garbage by then, and a loop of accesses that all return 0 costs next to nothing. A
+// stalled pass was costing up to three times a pass that completes (measured: the
+// oversubscription curve's grid-stride and block patterns on lavapipe).
 const VM_HINTS: u32 = 8u;
+const VM_STALL_PAGES: u32 = 32u;
 var<private> vm_hints: u32;
+var<private> vm_stall_moves: u32;
 
 // A one-entry translation cache per invocation: the page of the last access and its PTE.
 // Entries never change during a pass (the runtime flushes the table before submitting), so a
@@ -266,15 +284,20 @@ fn vm_translate_stalled(addr: u32, align: u32, need: u32) -> u32 {
   if (vm_hints >= VM_HINTS || (addr & (align - 1u)) != 0u) { return VM_NONE; }
   let page = addr >> VM_PAGE_SHIFT;
   if (page != vm_tc_page) {
-    if (page >= vm_u.num_pages) { return VM_NONE; }
+    if (page >= vm_u.num_pages || vm_stall_moves >= VM_STALL_PAGES) { return VM_NONE; }
+    vm_stall_moves++;
     vm_tc_page = page;
     vm_tc_pte = vm_pt[page];
     vm_tc_marks = 0u;
-    if ((vm_tc_pte & VM_VALID) == 0u) {
-      vm_bit_set(VM_MAP_SPEC_SEEN, page);
-      vm_hints++;
+    // A page seen since the stall (in the ring) was reported already.
+    if (!vm_in_ring(page)) {
+      vm_ring_push(page);
+      if (VM_REPLAY) { vm_bit_set(VM_MAP_NEEDED, page); }
+      if ((vm_tc_pte & VM_VALID) == 0u) {
+        vm_bit_set(VM_MAP_SPEC_SEEN, page);
+        vm_hints++;
+      }
     }
-    if (VM_REPLAY) { vm_need(page); }
   }
   if ((vm_tc_pte & VM_VALID) == 0u) { return VM_NONE; }
   vm_nowrite = true;

@@ -193,6 +193,22 @@ export const DEMAND_SLICE_FILL = 0.75;
 export const DEMAND_PARTIAL_PROGRESS = 0.5;
 
 /**
+ * Slice prediction (src/policy/slice-prediction.ts), seen from one slice: a run
+ * of at least this many consecutive pages is taken for a stream and predicted
+ * to go on right after itself. Shorter runs are what a random pattern's
+ * footprint is made of (at half density, runs of 4 or more start at about 1 in
+ * 16 pages), and a stream over pages of 64 KiB moves far more than 4 a slice.
+ */
+export const MIN_STREAM_RUN = 4;
+
+/**
+ * A slice's prediction that its passes touched less of than this stops the
+ * dispatch predicting: the pattern is not a stream, and each further guess
+ * would only move pages nobody reads.
+ */
+export const PREDICTION_MIN_ACCURACY = 0.5;
+
+/**
  * Spaces are not durable unless asked (SpaceOptions.durable): a durable space
  * reads back every page a dispatch writes, every dispatch, which for kernels
  * that update the same data again and again is one read-back per dispatch

@@ -103,7 +103,8 @@ import type { Cancellation } from '../lifetime.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { checkBypass, reportUnexpectedFaults } from '../space/strict.ts';
 import { PassResources } from './pass-resources.ts';
-import { DEMAND_PARTIAL_PROGRESS, DEMAND_SLICE_FILL } from '../options.ts';
+import { DEMAND_PARTIAL_PROGRESS, DEMAND_SLICE_FILL, PREDICTION_MIN_ACCURACY } from '../options.ts';
+import { accuracy, type SliceFootprint } from '../policy/slice-prediction.ts';
 import { prepare, readPass, replayUnit, submitPass, type Checked, type DemandStats, type DispatchOrder, type DispatchResult, type Prepared } from './pass.ts';
 import { bitmapPages, decodeFaults, decodeViolations, passClearBytes, passReadBytes, testBit, violationCount, type FaultBatch } from './records.ts';
 
@@ -112,7 +113,7 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 function emptyStats(): Mutable<DemandStats> {
   return {
     passes: 0, probes: 0, commits: 0, aborts: 0, replays: 0, slices: 0, faultBatches: 0,
-    pagesFaulted: 0, pagesPrefetched: 0, pagesDensityPrefetched: 0, snapshotPages: 0, restoredPages: 0,
+    pagesFaulted: 0, pagesPrefetched: 0, pagesDensityPrefetched: 0, pagesPredicted: 0, snapshotPages: 0, restoredPages: 0,
   };
 }
 
@@ -123,6 +124,13 @@ function union(...lists: Iterable<number>[]): Uint32Array {
   const s = new Set<number>();
   for (const l of lists) for (const p of l) s.add(p);
   return Uint32Array.from(s).sort();
+}
+
+/** [lo, hi) in `parts` nearly equal consecutive ranges. */
+function cut(lo: number, hi: number, parts: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let k = 0; k < parts; k++) out.push([lo + Math.floor(((hi - lo) * k) / parts), lo + Math.floor(((hi - lo) * (k + 1)) / parts)]);
+  return out;
 }
 
 /** A slice needs more frames than the pool can free: split it, or fail if it is one workgroup. */
@@ -185,17 +193,21 @@ class DemandRun {
    * room for, retrying past host invalidations. Prefetched pages and hints
    * only take room the lock set leaves; they are not locked in later rounds.
    */
-  async #fault(pages: Uint32Array, hints: readonly number[], missed: readonly number[] = []): Promise<void> {
+  async #fault(pages: Uint32Array, hints: readonly number[], missed: readonly number[] = [], predicted: readonly number[] = []): Promise<void> {
     const space = this.#space;
     const t = space.table;
     const available = this.#available(pages);
     if (pages.length > available) throw new DoesNotFit(pages.length, available);
     const inSet = new Set(pages);
     const room = available - pages.length;
-    const dense = space.policies.prefetchFor(missed, inSet, room);
+    // A slice's predicted pages first (src/policy/slice-prediction.ts), then density prefetch, then hints.
+    const ahead = predicted.filter((p) => !inSet.has(p) && !t.isResident(p)).slice(0, room);
+    for (const p of ahead) inSet.add(p);
+    const dense = space.policies.prefetchFor(missed, inSet, room - ahead.length);
     const denseSet = new Set(dense);
-    const extra = hints.filter((p) => !inSet.has(p) && !denseSet.has(p) && !t.isResident(p)).slice(0, room - dense.length);
-    const all = extra.length || dense.length ? union(pages, dense, extra) : pages;
+    const extra = hints.filter((p) => !inSet.has(p) && !denseSet.has(p) && !t.isResident(p)).slice(0, room - ahead.length - dense.length);
+    for (const p of ahead) denseSet.add(p); // moved as prefetch, like density prefetch's pages
+    const all = extra.length || denseSet.size ? union(pages, denseSet, extra) : pages;
     let missing = 0;
     for (const p of pages) if (!t.isResident(p)) missing++;
     if (this.#prep.expectNoFaults) for (const p of all) if (!t.isResident(p)) this.broughtIn.add(p);
@@ -203,6 +215,7 @@ class DemandRun {
     space.pool.counters.pagesFaulted += missing;
     this.stats.pagesPrefetched += extra.length;
     this.stats.pagesDensityPrefetched += dense.length;
+    this.stats.pagesPredicted += ahead.length;
     for (;;) {
       const seq = this.#sub.readBegin();
       try {
@@ -307,16 +320,24 @@ class DemandRun {
       enc.clearBuffer(res.log, this.#clearBytes, words * 4);
       space.pool.device.queue.submit([enc.finish()]);
     }
-    const slices: [number, number][] = [[0, prep.total]];
+    const slices = this.#plan();
+    /** The last two slices that ran, for predicting the next one's pages. */
+    const history: SliceFootprint[] = [];
+    let predicting = true;
     let first = true;
     try {
       while (slices.length > 0) {
         this.#cancel?.check(); // a pass boundary: the catch below rolls back what earlier slices committed
         const [lo, hi] = slices.shift()!;
+        const predicted = predicting && history.length > 0 ? this.#space.policies.predictSlice(history, lo, hi) : [];
         try {
-          if (this.#replay) await this.#runReplay(lo, hi, first);
-          else await this.#runTransaction(lo, hi, first);
+          const pages = this.#replay ? await this.#runReplay(lo, hi, first, predicted) : await this.#runTransaction(lo, hi, first, predicted);
           this.stats.slices++;
+          const f: SliceFootprint = { lo, hi, pages, predicted: Uint32Array.from(predicted) };
+          if (accuracy(f) < PREDICTION_MIN_ACCURACY) predicting = false;
+          history.push(f);
+          if (history.length > 2) history.shift();
+          this.#resize(slices, f);
         } catch (e) {
           if (!(e instanceof DoesNotFit)) throw e;
           if (hi - lo === 1 && first) {
@@ -334,9 +355,7 @@ class DemandRun {
           // per halving: log2 of them before a 3× oversubscribed grid fit.)
           const room = Math.max(1, Math.floor(e.available * DEMAND_SLICE_FILL));
           const parts = Math.min(hi - lo, Math.max(2, Math.ceil(e.pages / room)));
-          const cut: [number, number][] = [];
-          for (let k = 0; k < parts; k++) cut.push([lo + Math.floor(((hi - lo) * k) / parts), lo + Math.floor(((hi - lo) * (k + 1)) / parts)]);
-          slices.unshift(...cut);
+          slices.unshift(...cut(lo, hi, parts));
           if (!this.#replay) this.#undo ??= new Map();
         }
         first = false;
@@ -345,6 +364,49 @@ class DemandRun {
       if (this.#undo && this.#undo.size > 0) this.#rollback();
       throw e;
     }
+  }
+
+  /**
+   * The slices to start with. The whole grid, unless the space holds more data
+   * than the pool has frames for it and no ranges were declared: then as many
+   * equal parts as the allocated pages need at DEMAND_SLICE_FILL each — a
+   * first pass over the whole grid would only stall nearly every invocation,
+   * and a stalled pass costs more than one that completes (measured: up to 3×
+   * on the oversubscription curve). A kernel that touches less than the space
+   * holds finds out after its first slice: #resize merges the rest.
+   */
+  #plan(): [number, number][] {
+    const prep = this.#prep;
+    const total = prep.total;
+    if (total <= 1 || prep.readPages.length + prep.writePages.length > 0) return [[0, total]];
+    const space = this.#space;
+    const allocated = Math.ceil(space.allocator.usedBytes / space.pageSize);
+    const available = this.#available(EMPTY);
+    if (allocated <= available) return [[0, total]];
+    const room = Math.max(1, Math.floor(available * DEMAND_SLICE_FILL));
+    const parts = Math.min(total, Math.ceil(allocated / room));
+    if (parts > 1 && !this.#replay) this.#undo ??= new Map();
+    return cut(0, total, parts);
+  }
+
+  /**
+   * After slice `f` ran: cut what is left of the grid again into parts of the
+   * size its footprint says fits at DEMAND_SLICE_FILL of the frames available
+   * (fewer parts when it touched less than the plan assumed, more when more).
+   * A slice that touched more than fits at once (it ran by partial rounds: its
+   * invocations each need little, but together they touch more than the pool —
+   * a random pattern) says that smaller slices would not touch less: the rest
+   * runs as one slice, by partial rounds, each page fetched once.
+   */
+  #resize(slices: [number, number][], f: SliceFootprint): void {
+    if (slices.length === 0 || f.pages.length === 0) return;
+    const lo = slices[0]![0];
+    const hi = slices[slices.length - 1]![1];
+    const room = Math.max(1, Math.floor(this.#available(EMPTY) * DEMAND_SLICE_FILL));
+    const size = f.pages.length > room ? hi - lo : Math.max(1, Math.floor((room * (f.hi - f.lo)) / f.pages.length));
+    const parts = Math.min(hi - lo, Math.ceil((hi - lo) / size));
+    if (parts === slices.length) return;
+    slices.splice(0, slices.length, ...cut(lo, hi, parts));
   }
 
   #tooLarge(linear: number, e: DoesNotFit): WorkingSetTooLargeError {
@@ -369,11 +431,14 @@ class DemandRun {
     this.#undo!.clear();
   }
 
-  async #runReplay(lo: number, hi: number, seeded: boolean): Promise<void> {
+  /** Run the slice [lo, hi) to completion; the pages its passes accessed. */
+  async #runReplay(lo: number, hi: number, seeded: boolean, predicted: readonly number[]): Promise<Uint32Array> {
     const prep = this.#prep;
     const pc = this.#space.pageCount;
     const t = this.#space.table;
     let lock = seeded ? union(prep.readPages, prep.writePages) : EMPTY;
+    const touched = new Set<number>();
+    let toPredict = predicted;
     let hints: readonly number[] = [];
     let missed: readonly number[] = [];
     /** Since the first round that took only part of what was needed: the fewest misses of a pass. */
@@ -392,7 +457,8 @@ class DemandRun {
     let first = true;
     for (;;) {
       this.#cancel?.check(); // a pass boundary: what completed workgroups wrote is marked, and stays
-      await this.#fault(lock, hints, missed);
+      await this.#fault(lock, hints, missed, toPredict);
+      toPredict = [];
       const waiting = this.#replayPerInvocation ? carried.filter((p) => !t.isResident(p)) : [];
       // Not in a slice's first pass: a slice that was split off a larger one that failed has
       // invocations that stalled on pages this run does not know (they rerun, and say).
@@ -402,11 +468,12 @@ class DemandRun {
       // Before any fault is serviced: what completed workgroups wrote must be written back if evicted.
       this.#markWritten(rec, bitmapPages(rec, pc, MAP_WRITTEN));
       this.#keepViolations(rec);
+      for (const p of bitmapPages(rec, pc, MAP_ACCESSED)) touched.add(p);
       const ran = decodeFaults(rec, pc);
       const f = waiting.length === 0 ? ran : { ...ran, misses: [...union(ran.misses, waiting)] };
       // A stalled invocation records its miss, or waits on one recorded before: no misses means
       // every workgroup completed.
-      if (f.misses.length === 0) return;
+      if (f.misses.length === 0) return Uint32Array.from(touched).sort();
       carried = f.misses;
       this.#batch(f);
       hints = f.speculative;
@@ -472,16 +539,19 @@ class DemandRun {
     return Uint32Array.from(take).sort();
   }
 
-  async #runTransaction(lo: number, hi: number, seeded: boolean): Promise<void> {
+  /** Run the slice [lo, hi) to its one clean commit; the pages that commit needed. */
+  async #runTransaction(lo: number, hi: number, seeded: boolean, predicted: readonly number[]): Promise<Uint32Array> {
     const prep = this.#prep;
     const pc = this.#space.pageCount;
     const writeSet = new Set<number>(seeded ? prep.writePages : []);
     let lock = seeded ? union(prep.readPages, prep.writePages) : EMPTY;
+    let ahead = predicted;
     let hints: readonly number[] = [];
     let missed: readonly number[] = [];
     for (;;) {
       this.#cancel?.check(); // a pass boundary: probes stored nothing, an aborted commit was restored
-      await this.#fault(lock, hints, missed);
+      await this.#fault(lock, hints, missed, ahead);
+      ahead = [];
       const rec = await this.#pass(Mode.Probe, lo, hi, writeSet);
       this.stats.probes++;
       const f = decodeFaults(rec, pc);
@@ -497,7 +567,7 @@ class DemandRun {
       // A clean probe: everything it touched is resident, and the write set is known.
       const need = union(accessed, writeSet);
       const aborted = await this.#commit(lo, hi, need, writeSet);
-      if (!aborted) return;
+      if (!aborted) return need;
       this.#batch(aborted);
       for (const p of aborted.writes) writeSet.add(p);
       lock = union(need, aborted.misses);

@@ -86,6 +86,11 @@ export interface DemandStats {
   readonly pagesPrefetched: number;
   /** Pages density prefetch fetched along with the misses (src/policy/density-prefetch.ts), when the pool had room. */
   readonly pagesDensityPrefetched: number;
+  /**
+   * Pages fetched before a slice's first pass because the slices before it
+   * predicted them (a stream: src/policy/slice-prediction.ts), when the pool had room.
+   */
+  readonly pagesPredicted: number;
   /** Pages written back to the host as the snapshot before a commit. */
   readonly snapshotPages: number;
   /** Pages restored from the snapshot after an aborted commit. */

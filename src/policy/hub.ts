@@ -21,6 +21,7 @@ import type { PolicyPort, SpaceCore } from '../space/core.ts';
 import { PageState } from '../space/page-table.ts';
 import type { Allocation } from '../space/allocator.ts';
 import { evictionTier, holdAllowed, prefetchAllowed, Tier, writeThroughOnHostWrite } from './advice.ts';
+import { predictSlice, type SliceFootprint } from './slice-prediction.ts';
 import { createDensityPrefetch } from './density-prefetch.ts';
 import type { Policy, PolicyView, ThrashDecision } from './policy.ts';
 import { createThrashing } from './thrashing.ts';
@@ -133,6 +134,19 @@ export class PolicyHub implements PolicyPort {
       assert(i === 0 || p > pages[i - 1]!, 'density prefetch pages are not ascending and unique');
     }
     return pages.length > room ? pages.slice(0, room) : [...pages];
+  }
+
+  /**
+   * The next slice of a demand dispatch: the pages to fetch before its first
+   * pass, predicted from the slices before it (src/policy/slice-prediction.ts;
+   * ascending; none present; only pages prefetch may move and that hold data).
+   */
+  predictSlice(history: readonly SliceFootprint[], lo: number, hi: number): number[] {
+    const space = this.#space;
+    const t = space.table;
+    return predictSlice(history, lo, hi, space.pageCount).filter(
+      (p) => !t.isResident(p) && prefetchAllowed(t.flags[p]!) && (t.state[p] !== PageState.Unpopulated || this.#allocated(p)),
+    );
   }
 
   /**

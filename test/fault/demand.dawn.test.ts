@@ -34,8 +34,8 @@ testWithDevice('an in-place update runs exactly once per element under heavy evi
   expect(d.slices).toBeGreaterThan(1); // the grid did not fit at once and ran in slices
   expect(d.commits).toBeGreaterThanOrEqual(d.slices);
   // Every page of the array came in at least once: on a miss, or along with one (a stalled invocation's
-  // hint, density prefetch).
-  expect(d.pagesFaulted + d.pagesPrefetched + d.pagesDensityPrefetched).toBeGreaterThanOrEqual(256);
+  // hint, density prefetch, a slice's predicted pages).
+  expect(d.pagesFaulted + d.pagesPrefetched + d.pagesDensityPrefetched + d.pagesPredicted).toBeGreaterThanOrEqual(256);
   expect(r.evictions).toBeGreaterThan(200);
   expect(pool.stats().aborts).toBe(d.aborts);
   space.checkInvariants();
@@ -395,4 +395,41 @@ fn kernel(inv: VmInvocation) {
   expect((err as AccessViolationError).count).toBe(65535); // every address but 0 is outside a's 64 KiB
   expect(u32(await a.read(0, 4))[0]).toBe(0);
   a.checkInvariants();
+});
+
+testWithDevice('a stream through an 8× oversubscribed pool is planned in slices and predicted: about one pass per slice, each page moved once', async (ctx) => {
+  // 32 frames of 4 KiB; src and dst are 512 KiB each (128 pages). Each workgroup reads one 256-byte piece of
+  // src and writes the same piece of dst: consecutive slices touch consecutive pages, which the prediction
+  // (src/policy/slice-prediction.ts) brings in with the slice instead of a fault pass finding them.
+  const { space } = await makeSpace(ctx, { capacity: 128 * KiB, pageSize: 4 * KiB }, 2 * MiB, { densityPrefetch: false });
+  const n = 131072;
+  const src = space.alloc(n * 4, { align: 4 * KiB });
+  const dst = space.alloc(n * 4, { align: 4 * KiB });
+  const input = new Uint32Array(n).map((_, i) => (i * 2654435761) >>> 0);
+  await space.write(src, input);
+  const scale = createKernel({
+    label: 'stream',
+    idempotent: true,
+    workgroupSize: 64,
+    code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  if (i >= vm_arg_u32(2u)) { return; }
+  vm_store_u32(vm_arg_u32(1u) + i * 4u, vm_load_u32(vm_arg_u32(0u) + i * 4u) ^ 0x5au);
+}`,
+  });
+  const r = await space.dispatch(scale, { workgroups: n / 64, args: [src, dst, n], demand: true });
+  const d = r.demand!;
+  const got = u32(await space.read(dst, n * 4));
+  let bad = 0;
+  for (let i = 0; i < n; i++) if (got[i] !== ((input[i]! ^ 0x5a) >>> 0)) bad++;
+  expect(bad).toBe(0);
+  expect(d.slices).toBeGreaterThanOrEqual(8); // planned from the start: 512 pages through 32 frames
+  expect(d.pagesPredicted).toBeGreaterThan(192); // most of the 256 pages came with their slice, not after a miss
+  expect(d.pagesFaulted + d.pagesPrefetched).toBeLessThan(64);
+  // The first slices learn the stride (a pass to find their pages, one to finish); the rest need one pass each.
+  // Without prediction every slice takes two or more.
+  expect(d.passes).toBeLessThanOrEqual(d.slices + 6);
+  expect(r.bytesUploaded).toBeLessThanOrEqual(n * 4 * 1.1); // src moved about once (dst pages are new: cleared, not copied)
+  space.checkInvariants();
 });

@@ -27,8 +27,11 @@ testWithDevice('ledger: migrations, faults and evictions per allocation add up t
   const r = await space.dispatch(inPlace, { workgroups: n / 64, args: [A, n], demand: true });
   let a = ledger.entry(A)!;
   expect(a.label).toBe('A');
-  expect(a.toDevice.demand).toBe(r.bytesUploaded); // every page the dispatch moved was A's
-  expect(a.toDevice.demand).toBeGreaterThanOrEqual(n * 4);
+  // Every page the dispatch moved was A's: on a miss ('demand') or ahead of one (a slice's predicted
+  // pages, 'prefetch').
+  expect(a.toDevice.demand + a.toDevice.prefetch).toBe(r.bytesUploaded);
+  expect(a.toDevice.demand + a.toDevice.prefetch).toBeGreaterThanOrEqual(n * 4);
+  expect(a.toDevice.prefetch).toBe(r.demand!.pagesPredicted * 4 * KiB);
   expect(a.evictions).toBe(r.evictions);
   expect(a.toHost.eviction).toBe(r.writebacks * 4 * KiB);
   expect(a.faults).toBeGreaterThan(0);

@@ -1,0 +1,104 @@
+// Slice prediction: which pages the next slice of a demand dispatch will touch,
+// from the footprints of the slices that ran before it — UVM's fault-ahead
+// prediction, adapted to a grid that runs slice after slice (src/fault/demand.ts).
+//
+// A footprint is cut into runs of consecutive pages. A kernel that streams
+// through its data moves each run forward as its workgroups advance: a
+// grid-stride loop has one run per stride row, a blocked kernel one run, and a
+// table every workgroup reads is a run that stays put. So:
+//
+//   two slices seen, A then B, adjacent, with as many runs as each other:
+//     run j moved by d_j pages over A's workgroups; the next slice's run starts
+//     where B's is plus d_j scaled to B's workgroups, and is as long as B's,
+//     scaled to the next slice's workgroups (a run that did not move stays)
+//   one slice seen (or the runs do not match): every run of at least
+//     MIN_STREAM_RUN pages continues right after itself, as long again
+//     (scaled); shorter runs predict nothing — a random pattern's footprint is
+//     mostly short runs, and a few long ones by chance cost a few pages once
+//
+// A prediction is only ever a prefetch: the slice's passes find what it missed
+// as always, so a wrong one costs transfers, never exactness. It is judged
+// when its slice has run: below PREDICTION_MIN_ACCURACY of it touched, the
+// dispatch stops predicting (a pattern that is not a stream).
+//
+// Pure: no state; the caller keeps the history (the last two slices).
+
+import { MIN_STREAM_RUN, PREDICTION_MIN_ACCURACY } from '../options.ts';
+
+/** What one slice of the grid touched. */
+export interface SliceFootprint {
+  /** Its linear workgroups [lo, hi). */
+  readonly lo: number;
+  readonly hi: number;
+  /** Every page its passes accessed, ascending. */
+  readonly pages: Uint32Array;
+  /** What was predicted for it (ascending), if anything. */
+  readonly predicted?: Uint32Array | undefined;
+}
+
+interface Run {
+  readonly start: number;
+  readonly length: number;
+}
+
+/** Maximal runs of consecutive pages of an ascending list. */
+export function runsOf(pages: ArrayLike<number>): Run[] {
+  const out: Run[] = [];
+  let i = 0;
+  while (i < pages.length) {
+    const start = pages[i]!;
+    let j = i + 1;
+    while (j < pages.length && pages[j] === pages[j - 1]! + 1) j++;
+    out.push({ start, length: j - i });
+    i = j;
+  }
+  return out;
+}
+
+/** How much of a prediction its slice touched: 1 when nothing was predicted. */
+export function accuracy(f: SliceFootprint): number {
+  const p = f.predicted;
+  if (!p || p.length === 0) return 1;
+  let hit = 0;
+  let j = 0;
+  for (const page of p) {
+    while (j < f.pages.length && f.pages[j]! < page) j++;
+    if (j < f.pages.length && f.pages[j] === page) hit++;
+  }
+  return hit / p.length;
+}
+
+/**
+ * Pages the slice [lo, hi) is predicted to touch (ascending, within
+ * [0, pageCount)), from the slices before it (oldest first). None when the
+ * last slice is not right before it or its prediction missed too often.
+ */
+export function predictSlice(history: readonly SliceFootprint[], lo: number, hi: number, pageCount: number): number[] {
+  const last = history[history.length - 1];
+  if (!last || last.hi !== lo || hi <= lo || last.pages.length === 0) return [];
+  if (accuracy(last) < PREDICTION_MIN_ACCURACY) return [];
+  const nB = last.hi - last.lo;
+  const scale = (hi - lo) / nB;
+  const runsB = runsOf(last.pages);
+  const out = new Set<number>();
+  const add = (start: number, length: number) => {
+    for (let p = Math.max(0, start); p < Math.min(pageCount, start + length); p++) out.add(p);
+  };
+  const prev = history[history.length - 2];
+  const runsA = prev && prev.hi === last.lo ? runsOf(prev.pages) : undefined;
+  if (runsA && runsA.length === runsB.length) {
+    const nA = prev!.hi - prev!.lo;
+    for (let j = 0; j < runsB.length; j++) {
+      const a = runsA[j]!;
+      const b = runsB[j]!;
+      const d = b.start - a.start;
+      if (d === 0) continue; // stays put: resident already, or the slices' passes find it
+      add(b.start + Math.round((d * nB) / nA), Math.max(1, Math.round(b.length * scale)));
+    }
+    return [...out].sort((x, y) => x - y);
+  }
+  for (const b of runsB) {
+    if (b.length >= MIN_STREAM_RUN) add(b.start + b.length, Math.max(1, Math.round(b.length * scale)));
+  }
+  return [...out].sort((x, y) => x - y);
+}
