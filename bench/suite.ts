@@ -14,12 +14,13 @@
 //   metadata   host bytes of page-table state per page                    ≤ 16
 
 import { createKernel, createPool, createSpace, type AddressSpace, type Kernel, type Pool } from '../src/index.ts';
-import { spaceCore } from '../src/space/core.ts';
+import { spaceCore } from '../src/space/state.ts';
 import { PageTable } from '../src/space/page-table.ts';
 import { GpuPageTable } from '../src/device/gpu-page-table.ts';
 import { FrameTable } from '../src/device/frames.ts';
 import { BufferUsage, MapMode } from '../src/gpu/constants.ts';
 import { gbps, interleave, KiB, median, MiB, timeGpu, xorshift32, type BenchContext, type CaseResult } from './lib.ts';
+import { curveCase } from './demand-curve.ts';
 
 export interface BenchCase {
   readonly key: string;
@@ -462,6 +463,70 @@ const demand: BenchCase = {
   },
 };
 
+/** dst[i] = src[i]·mul + add over args [src, dst, count, mul, add]: idempotent (it never reads what it writes). */
+const affineCopy = createKernel({
+  label: 'bench:affine-copy',
+  workgroupSize: 64,
+  idempotent: true,
+  code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x + inv.global_id.y * inv.num_workgroups.x * 64u;
+  if (i >= vm_arg_u32(2u)) { return; }
+  vm_store_u32(vm_arg_u32(1u) + i * 4u, vm_load_u32(vm_arg_u32(0u) + i * 4u) * vm_arg_u32(3u) + vm_arg_u32(4u));
+}`,
+});
+
+const demandResident: BenchCase = {
+  key: 'demand-resident',
+  title: 'a demand dispatch whose pages are all resident vs the declared one',
+  async run(ctx) {
+    // Issue 21: with nothing to fault, demand paging must cost what declared ranges cost. Both kernels
+    // over 2 × 16 MiB that stay resident: an idempotent one (replay mode) and an in-place update
+    // (transaction mode, whose probe and snapshot are the cost a resident working set should not pay).
+    const size = (ctx.quick ? 8 : 16) * MiB;
+    const n = size / 4;
+    const { device } = ctx;
+    const { pool, space } = await poolAndSpace(ctx, 4 * size, 2 * size);
+    await space.write(0, fill(size, 5));
+    await space.write(size, fill(size, 6));
+    const copyArgs = [0, size, n, 3, 1];
+    const copyDeclared = { workgroups: grid(n), read: [{ addr: 0, byteLength: size }], write: [{ addr: size, byteLength: size }], args: copyArgs };
+    const copyDemand = { workgroups: grid(n), args: copyArgs, demand: true };
+    const inPlaceDeclared = { workgroups: grid(n), write: [{ addr: 0, byteLength: size }], args: [0, n, 3, 1] };
+    const inPlaceDemand = { workgroups: grid(n), args: [0, n, 3, 1], demand: true };
+    await space.dispatch(affineCopy, copyDeclared); // resident (and compiled) from here on
+    await space.dispatch(affineCopy, copyDemand);
+    await space.dispatch(affine, inPlaceDemand);
+    const before = pool.stats();
+    let passes = 0;
+    let runs = 0;
+    const t = await interleave(ctx, {
+      'replay: declared': () => timeGpu(device, () => space.dispatch(affineCopy, copyDeclared)),
+      'replay: demand': () => timeGpu(device, async () => {
+        const r = await space.dispatch(affineCopy, copyDemand);
+        passes += r.demand!.passes;
+        runs++;
+      }),
+      'transaction: declared': () => timeGpu(device, () => space.dispatch(affine, inPlaceDeclared)),
+      'transaction: demand': () => timeGpu(device, async () => {
+        const r = await space.dispatch(affine, inPlaceDemand);
+        passes += r.demand!.passes;
+        runs++;
+      }),
+    });
+    const moved = pool.stats().pagesToDevice - before.pagesToDevice;
+    space.destroy();
+    pool.destroy();
+    const replay = t['replay: demand'] / t['replay: declared'];
+    const transaction = t['transaction: demand'] / t['transaction: declared'];
+    return {
+      value: Math.max(replay, transaction), target: 1.05, direction: 'max', unit: 'time ratio (worse mode)',
+      baseline: t['transaction: declared'], runtime: t['transaction: demand'],
+      detail: { units: 'ms per dispatch', replayRatio: replay, transactionRatio: transaction, passesPerDemandDispatch: passes / Math.max(1, runs), pagesMovedDuringRuns: moved, ...msDetail(t) },
+    };
+  },
+};
+
 const faults: BenchCase = {
   key: 'faults',
   title: 'queue round trips per fault batch',
@@ -536,7 +601,7 @@ const metadata: BenchCase = {
   },
 };
 
-export const CASES: readonly BenchCase[] = [upload, readback, resident, oversub, demand, faults, pagetable, metadata];
+export const CASES: readonly BenchCase[] = [upload, readback, resident, oversub, demand, demandResident, curveCase(), faults, pagetable, metadata];
 
 /** A transfer case: the runtime's throughput over the best baseline's (all variants but 'runtime'), target ≥ 0.9. */
 function throughputResult(bytes: number, t: Record<string, number>): CaseResult {

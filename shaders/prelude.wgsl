@@ -15,7 +15,7 @@
 //     simply dropped) and the pass mode a constant, so the translation is the declared one
 //     plus a miss test
 //   const VM_COUNTERS: bool — declared passes set the accessed/written page bitmaps too
-//     (access counters, src/fault/counters.ts); false folds that away
+//     (access counters, src/fault/access-bits.ts); false folds that away
 //   the window bindings  @group(0) @binding(3 + i) vm_w<i> (src/abi.ts BINDING): array<u32 | atomic<u32>>
 //   vm_read_word(g) / vm_write_word(g, v) / vm_atomic_*_word(g, …): a switch over windows
 // and after the user's code, the entry point `vm_entry`, which maps the launched

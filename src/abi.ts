@@ -107,6 +107,10 @@ const UNIFORM_FIELDS = [
     name: 'skip_waiting', type: 'u32', words: 1,
     doc: 'REPLAY per invocation, 1: an invocation whose completion word names a page still without a frame skips itself (the runtime knows that page and carries it as missed). 0 in the first pass of a slice, when earlier slices may have left such words the runtime does not know.',
   },
+  {
+    name: 'fresh', type: 'u32', words: 1,
+    doc: "REPLAY, 1: the first pass over invocations that have not run in this dispatch (their completion words are all 0, as every dispatch leaves them): each runs, and only a stalled one writes its word. 0: a word of 0 means nothing left to do (the invocation skips itself); the others run and write 0 or the page they stalled on.",
+  },
   { name: 'grid', type: 'vec4<u32>', words: 4, doc: "The dispatch's workgroup counts (x, y, z) and, in w, the end of this pass's slice." },
   // Uniform arrays need a 16-byte stride: four argument words per element.
   { name: 'args', type: `array<vec4<u32>, ${MAX_KERNEL_ARGS / 4}>`, words: MAX_KERNEL_ARGS, doc: 'The dispatch\'s argument words (vm_arg_u32).' },
@@ -146,6 +150,8 @@ export interface UniformHeader {
   readonly sliceEnd: number;
   /** REPLAY per invocation: stalled invocations whose page is still absent skip themselves. */
   readonly skipWaiting?: boolean;
+  /** REPLAY: the first pass over invocations that have not run yet: all run, their completion words are not read. */
+  readonly fresh?: boolean;
 }
 
 /** The uniform block's words for one pass: the header and the dispatch's MAX_KERNEL_ARGS argument words. */
@@ -157,6 +163,7 @@ export function uniformWords(h: UniformHeader, args: Uint32Array): Uint32Array {
   u[UNIFORM_WORD.bitmap_words] = h.bitmapWords;
   u[UNIFORM_WORD.slice_base] = h.sliceBase;
   u[UNIFORM_WORD.skip_waiting] = h.skipWaiting === true ? 1 : 0;
+  u[UNIFORM_WORD.fresh] = h.fresh === true ? 1 : 0;
   u.set([h.grid[0], h.grid[1], h.grid[2], h.sliceEnd], UNIFORM_WORD.grid);
   u.set(args, UNIFORM_WORD.args);
   return u;

@@ -292,7 +292,7 @@ export class GpuValidationError extends HmmError {
   }
 }
 
-/** The device could not allocate a buffer the runtime needed, even after giving back what it could (src/device/gpu-memory.ts). */
+/** The device could not allocate a buffer the runtime needed, even after giving back what it could (src/device/buffer-alloc.ts). */
 export class GpuOutOfMemoryError extends HmmError {
   readonly bytes: number;
   readonly capacity: number;

@@ -41,7 +41,7 @@ export {
 export {
   fromTypeGpu, toTypeGpu, UnsupportedSchemaError, type TypeGpuData, type TypeGpuSchema, type TypeGpuStruct, type FromTypeGpu, type FieldsFromTypeGpu, type Scalarish,
 } from './layout/typegpu.ts';
-export type { DemandStats, DispatchOptions, DispatchResult, Range } from './fault/pass.ts';
+export type { DemandStats, DispatchOptions, DispatchResult, Range } from './fault/dispatch-types.ts';
 export type { IntervalSubscription, InvalidationEvent, InvalidateCallback } from './notify/notifier.ts';
 export type { PageStateName } from './space/page-table.ts';
 export type {

@@ -103,7 +103,7 @@ describe('the layouts hold together', () => {
   it('VmUniforms: the offsets WGSL gives its fields are the ones uniformWords writes', () => {
     const body = /struct VmUniforms \{([^}]*)\}/.exec(abiWgsl())![1]!;
     const fields = [...body.matchAll(/^\s*(\w+)\s*:\s*(.+),\s*$/gm)].map((m) => [m[1]!, m[2]!.trim()] as const);
-    expect(fields.map(([n]) => n)).toEqual(['num_pages', 'mode', 'bitmap_words', 'slice_base', 'skip_waiting', 'grid', 'args']);
+    expect(fields.map(([n]) => n)).toEqual(['num_pages', 'mode', 'bitmap_words', 'slice_base', 'skip_waiting', 'fresh', 'grid', 'args']);
     // WGSL's layout rules for the types used: u32 align 4 size 4; vec4<u32> align 16 size 16;
     // array<vec4<u32>, N> align 16 size 16N; the struct rounds up to its largest alignment.
     let at = 0;

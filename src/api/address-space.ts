@@ -38,9 +38,10 @@ import { DestroyedError, HmmError, InvalidArgumentError, NotPinnedError, PinLimi
 import type { GroupImpl, MemoryGroup } from '../device/groups.ts';
 import { lossError } from '../device/loss.ts';
 import type { Pool } from '../device/pool.ts';
-import { registerFacade, spacePool, type SpacePool } from '../space/core.ts';
+import { registerFacade, spacePool, type SpacePool } from '../space/state.ts';
 import { runDispatch } from '../fault/dispatch.ts';
-import { checkDispatch, compileFor, type DispatchOptions, type DispatchOrder, type DispatchResult } from '../fault/pass.ts';
+import { checkDispatch, compileFor, type DispatchOrder } from '../fault/pass.ts';
+import type { DispatchOptions, DispatchResult } from '../fault/dispatch-types.ts';
 import { checkKernel, type Kernel } from '../kernel/kernel.ts';
 import { writeBack } from '../migrate/migrate.ts';
 import type { InvalidateCallback, IntervalSubscription } from '../notify/notifier.ts';
@@ -48,7 +49,7 @@ import {
   checkByteCount, DEFAULT_ALIGNMENT, DEFAULT_DURABLE, MAX_SPACE_SIZE, resolveDensityPrefetch, resolveThrashing,
   type DensityPrefetchOptions, type ThrashingOptions,
 } from '../options.ts';
-import { SpaceCore } from '../space/core.ts';
+import { SpaceCore } from '../space/state.ts';
 import { ADVICE_MASK, MAX_PINS, PAGE_STATE_NAMES, PageFlag, PageState, type PageStateName } from '../space/page-table.ts';
 import type { HostOp } from '../events.ts';
 import { HmmEventTarget, type SpaceEventMap, type TypedEventTarget } from '../event-target.ts';

@@ -1,7 +1,7 @@
 // The public factory of the per-allocation ledger (src/trace/ledger.ts holds
 // the ledger itself; it takes a space's state, this takes the public space).
 
-import { spaceCore } from '../space/core.ts';
+import { spaceCore } from '../space/state.ts';
 import { ledgerOf, type Ledger } from '../trace/ledger.ts';
 import type { AddressSpace } from './address-space.ts';
 

@@ -15,7 +15,7 @@ import { recoverPool } from '../migrate/recover.ts';
 import { shrinkLastWindow } from '../migrate/shrink.ts';
 import { RUNTIME_STORAGE_BINDINGS } from '../abi.ts';
 import { resolvePoolOptions, type PoolOptions } from '../options.ts';
-import type { SpaceCore } from '../space/core.ts';
+import type { SpaceCore } from '../space/state.ts';
 import { createPressureMonitor } from '../trace/pressure.ts';
 
 const HOOKS: PoolHooks<SpaceCore> = {

@@ -67,7 +67,7 @@ export class FrameTable {
     return this.#freeCount;
   }
 
-  /** Retire frames [count, frameCount) — all free — for good: the pool gave their window back (src/device/gpu-memory.ts). */
+  /** Retire frames [count, frameCount) — all free — for good: the pool gave their window back (src/device/buffer-alloc.ts). */
   truncate(count: number): void {
     assert(count > 0 && count <= this.#frameCount, `truncate(${count}) of ${this.#frameCount} frames`);
     for (let f = count; f < this.#frameCount; f++) assert(this.#owner[f] === FREE, `truncate: frame ${f} is in use`);

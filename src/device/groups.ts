@@ -42,7 +42,7 @@
 //
 // The top-level groups' min may not add up to more than the capacity, so
 // protection can always be honoured — also later: an out-of-memory shrink of
-// the pool (gpu-memory.ts) never goes below the sum, and recover() refuses a
+// the pool (buffer-alloc.ts) never goes below the sum, and recover() refuses a
 // new device that cannot hold it (loss.ts), as both do for pinned pages. A
 // nested group's min is shared out of its parent's (and may overcommit it). A
 // max may come to exceed a pool that shrank: the limit in force is the max

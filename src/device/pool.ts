@@ -21,13 +21,13 @@ import type { PoolOptions, ResolvedPoolOptions } from '../options.ts';
 import { FrameTable } from './frames.ts';
 import { GroupTable, type GroupBudget, type GroupUsage } from './groups.ts';
 import { failure, lossError, LossState, noteLost, type RecoveryReport } from './loss.ts';
-import { allocate } from './gpu-memory.ts';
+import { allocate } from './buffer-alloc.ts';
 import { EventBus, type HmmEventListener, type PressureEvent } from '../events.ts';
 import { HmmEventTarget, type PoolEventMap, type TypedEventTarget } from '../event-target.ts';
 import { ASYNC_DISPOSE, DISPOSE } from '../lifetime.ts';
 
 /**
- * What the pool knows of an address space that holds its frames (src/space/core.ts
+ * What the pool knows of an address space that holds its frames (src/space/state.ts
  * implements it): enough for frame accounting, memory groups, pins and loss reports.
  */
 export interface PoolMember {
@@ -66,7 +66,7 @@ export interface PoolStats {
   readonly capacity: number;
   /** The capacity the pool was created with (resolved from its options). */
   readonly requestedCapacity: number;
-  /** Windows the pool gave back while it ran, because the device was out of memory (src/device/gpu-memory.ts). */
+  /** Windows the pool gave back while it ran, because the device was out of memory (src/device/buffer-alloc.ts). */
   readonly shrinks: number;
   readonly pageSize: number;
   readonly frameCount: number;
@@ -204,9 +204,9 @@ export interface PoolCounters {
   aborts: number;
   /** Record read-backs awaited (one per pass); transfers count their own waits. */
   roundTrips: number;
-  /** Written by fault/counters.ts. */
+  /** Written by fault/access-bits.ts. */
   pagesKeptClean: number;
-  /** Windows given back because the device was out of memory (device/gpu-memory.ts). */
+  /** Windows given back because the device was out of memory (device/buffer-alloc.ts). */
   shrinks: number;
 }
 

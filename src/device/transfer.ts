@@ -15,7 +15,7 @@
 //
 // Pieces never straddle a window (the caller's runs are per window already).
 //
-// Buffers come from the pool's allocator (src/device/gpu-memory.ts), which
+// Buffers come from the pool's allocator (src/device/buffer-alloc.ts), which
 // gives device memory back when the device is out of it; the rings are made
 // on first use, write-back buffers are reserved before the eviction that
 // needs them (reserveDetached), and releaseIdle() gives the idle ones back.
@@ -99,7 +99,7 @@ function mapping(slot: Slot, p: Promise<void>): void {
 }
 
 /**
- * Makes a buffer, or fails with GpuOutOfMemoryError (src/device/gpu-memory.ts).
+ * Makes a buffer, or fails with GpuOutOfMemoryError (src/device/buffer-alloc.ts).
  * `protect`: frames a shrink of the pool must leave alone ('all': no shrink).
  */
 export type Allocate = (desc: GPUBufferDescriptor, protect?: readonly number[] | 'all') => Promise<GPUBuffer>;

@@ -16,7 +16,7 @@
 //   encode, submit                     — synchronous: no await after the check
 //   mark written pages Device
 //   unlock; await completion; read the violation log and the access counters:
-//   written pages the kernel did not write go back to clean (fault/counters.ts)
+//   written pages the kernel did not write go back to clean (fault/access-bits.ts)
 //
 // Cancellation (the `signal` option, src/lifetime.ts): an abort is seen up to
 // the submit — after compiling, after its turn, on taking the lock, and after
@@ -28,10 +28,11 @@ import { assert } from '../assert.ts';
 import type { DirtyJournal } from './journal.ts';
 import { AccessViolationError } from '../errors.ts';
 import { emptyReport, makeResident, type MigrationReport } from '../migrate/migrate.ts';
-import type { SpaceCore } from '../space/core.ts';
+import type { SpaceCore } from '../space/state.ts';
 import { checkBypass, reportUnexpectedFaults } from '../space/strict.ts';
-import { applyCounters, markDeclared, type DeclaredMarks } from './counters.ts';
-import { prepare, readPass, submitPass, type Checked, type DispatchOrder, type DispatchResult } from './pass.ts';
+import { applyCounters, markDeclared, type DeclaredMarks } from './access-bits.ts';
+import { prepare, readPass, submitPass, type Checked, type DispatchOrder } from './pass.ts';
+import type { DispatchResult } from './dispatch-types.ts';
 import { decodeViolations, VIOLATION_RECORD_BYTES, violationCount } from './records.ts';
 
 export async function dispatchDeclared(space: SpaceCore, checked: Checked, journal: DirtyJournal, order: DispatchOrder): Promise<DispatchResult> {

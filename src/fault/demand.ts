@@ -100,12 +100,13 @@ import { AccessViolationError, WorkingSetTooLargeError, type Violation } from '.
 import { emptyReport, makeResident, restoreFromHost, writeBackPages, type MigrationReport } from '../migrate/migrate.ts';
 import type { IntervalSubscription } from '../notify/notifier.ts';
 import type { Cancellation } from '../lifetime.ts';
-import type { SpaceCore } from '../space/core.ts';
+import type { SpaceCore } from '../space/state.ts';
 import { checkBypass, reportUnexpectedFaults } from '../space/strict.ts';
 import { PassResources } from './pass-resources.ts';
 import { DEMAND_PARTIAL_PROGRESS, DEMAND_SLICE_FILL, PREDICTION_MIN_ACCURACY } from '../options.ts';
 import { accuracy, type SliceFootprint } from '../policy/slice-prediction.ts';
-import { prepare, readPass, replayUnit, submitPass, type Checked, type DemandStats, type DispatchOrder, type DispatchResult, type Prepared } from './pass.ts';
+import { prepare, readPass, replayUnit, submitPass, type Checked, type DispatchOrder, type Prepared } from './pass.ts';
+import type { DemandStats, DispatchResult } from './dispatch-types.ts';
 import { bitmapPages, decodeFaults, decodeViolations, passClearBytes, passReadBytes, testBit, violationCount, type FaultBatch } from './records.ts';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -231,7 +232,7 @@ class DemandRun {
   }
 
   /** Grant WRITE on `writable`, flush the page table, submit one pass of [lo, hi) and read its record. */
-  async #pass(mode: Mode, lo: number, hi: number, writable: Iterable<number>, skipWaiting = false): Promise<Uint32Array> {
+  async #pass(mode: Mode, lo: number, hi: number, writable: Iterable<number>, skipWaiting = false, fresh = false): Promise<Uint32Array> {
     const space = this.#space;
     const pool = space.pool;
     const t = space.table;
@@ -242,7 +243,7 @@ class DemandRun {
     space.gpt.flush(pool.device.queue);
     this.#stale.clear();
     const start = pool.events.now();
-    const sub = submitPass(space, this.#prep, { mode, sliceBase: lo, sliceEnd: hi, skipWaiting, clearBytes: this.#clearBytes, readBytes: this.#readBytes });
+    const sub = submitPass(space, this.#prep, { mode, sliceBase: lo, sliceEnd: hi, skipWaiting, fresh, clearBytes: this.#clearBytes, readBytes: this.#readBytes });
     this.stats.passes++;
     pool.counters.demandPasses++;
     const rec = await readPass(space, this.#prep.kernel.label, sub);
@@ -279,7 +280,7 @@ class DemandRun {
     const stamp = t.newDirtyStamp();
     for (const p of candidates) {
       if (!this.#stale.has(p) && t.isResident(p) && testBit(rec, this.#space.pageCount, MAP_WRITTEN, p)) {
-        // Stamped: a declared dispatch still in flight must not put it back to clean (fault/counters.ts).
+        // Stamped: a declared dispatch still in flight must not put it back to clean (fault/access-bits.ts).
         this.#journal.markDirty(p, stamp);
       }
     }
@@ -309,17 +310,22 @@ class DemandRun {
 
   async run(): Promise<void> {
     const prep = this.#prep;
+    let res: PassResources | undefined;
     if (this.#replay) {
-      const space = this.#space;
       const [x, y, z] = prep.kernel.workgroupSize;
-      // A word per invocation, or a bit per workgroup.
+      // A word per invocation, or a bit per workgroup; all 0 (zeroed here if the last dispatch left some set).
       const words = replayUnit(prep.kernel, prep.total) === 'invocation' ? prep.total * x * y * z : Math.ceil(prep.total / 32);
-      const res = PassResources.of(space);
+      res = PassResources.of(this.#space);
       await res.ensureCompletionWords(words);
-      const enc = space.pool.device.createCommandEncoder({ label: `${space.label}:clear-completion` });
-      enc.clearBuffer(res.log, this.#clearBytes, words * 4);
-      space.pool.device.queue.submit([enc.finish()]);
     }
+    /**
+     * Slices that ran a pass and were then cut (they did not fit): their completion words are
+     * exact, so the parts' first passes read them. A slice that only overlaps one runs fresh: the
+     * words its finished invocations left set are stale, and cost a rerun at worst (the kernel is
+     * idempotent) — but the dispatch then leaves words set.
+     */
+    const ran: [number, number][] = [];
+    let wordsLeftSet = false;
     const slices = this.#plan();
     /** The last two slices that ran, for predicting the next one's pages. */
     const history: SliceFootprint[] = [];
@@ -330,8 +336,11 @@ class DemandRun {
         this.#cancel?.check(); // a pass boundary: the catch below rolls back what earlier slices committed
         const [lo, hi] = slices.shift()!;
         const predicted = predicting && history.length > 0 ? this.#space.policies.predictSlice(history, lo, hi) : [];
+        const inside = ran.some(([a, b]) => a <= lo && hi <= b);
+        if (!inside && ran.some(([a, b]) => a < hi && lo < b)) wordsLeftSet = true;
+        const passesBefore = this.stats.passes;
         try {
-          const pages = this.#replay ? await this.#runReplay(lo, hi, first, predicted) : await this.#runTransaction(lo, hi, first, predicted);
+          const pages = this.#replay ? await this.#runReplay(lo, hi, first, predicted, !inside) : await this.#runTransaction(lo, hi, first, predicted);
           this.stats.slices++;
           const f: SliceFootprint = { lo, hi, pages, predicted: Uint32Array.from(predicted) };
           if (accuracy(f) < PREDICTION_MIN_ACCURACY) predicting = false;
@@ -340,6 +349,7 @@ class DemandRun {
           this.#resize(slices, f);
         } catch (e) {
           if (!(e instanceof DoesNotFit)) throw e;
+          if (this.stats.passes > passesBefore) ran.push([lo, hi]);
           if (hi - lo === 1 && first) {
             // The declared ranges seed the first slice only as hints: a single workgroup whose hints
             // do not fit runs again without them before its own working set is judged (found by the
@@ -360,7 +370,9 @@ class DemandRun {
         }
         first = false;
       }
+      if (wordsLeftSet) res?.markCompletionDirty();
     } catch (e) {
+      res?.markCompletionDirty();
       if (this.#undo && this.#undo.size > 0) this.#rollback();
       throw e;
     }
@@ -432,7 +444,7 @@ class DemandRun {
   }
 
   /** Run the slice [lo, hi) to completion; the pages its passes accessed. */
-  async #runReplay(lo: number, hi: number, seeded: boolean, predicted: readonly number[]): Promise<Uint32Array> {
+  async #runReplay(lo: number, hi: number, seeded: boolean, predicted: readonly number[], fresh: boolean): Promise<Uint32Array> {
     const prep = this.#prep;
     const pc = this.#space.pageCount;
     const t = this.#space.table;
@@ -462,7 +474,7 @@ class DemandRun {
       const waiting = this.#replayPerInvocation ? carried.filter((p) => !t.isResident(p)) : [];
       // Not in a slice's first pass: a slice that was split off a larger one that failed has
       // invocations that stalled on pages this run does not know (they rerun, and say).
-      const rec = await this.#pass(Mode.Replay, lo, hi, [], this.#replayPerInvocation && !first);
+      const rec = await this.#pass(Mode.Replay, lo, hi, [], this.#replayPerInvocation && !first, fresh && first);
       first = false;
       this.stats.replays++;
       // Before any fault is serviced: what completed workgroups wrote must be written back if evicted.

@@ -13,13 +13,14 @@
 // The facade (src/api/address-space.ts) places the dispatch in its space's
 // issue order and reports it on the event stream; this module runs it.
 
-import type { SpaceCore } from '../space/core.ts';
+import type { SpaceCore } from '../space/state.ts';
 import { writeBack } from '../migrate/migrate.ts';
 import { PageState } from '../space/page-table.ts';
 import { dispatchDeclared } from './declared.ts';
 import { dispatchDemand } from './demand.ts';
 import { DirtyJournal } from './journal.ts';
-import type { Checked, DispatchOrder, DispatchResult } from './pass.ts';
+import type { Checked, DispatchOrder } from './pass.ts';
+import type { DispatchResult } from './dispatch-types.ts';
 
 export async function runDispatch(space: SpaceCore, checked: Checked, order: DispatchOrder, durable: boolean): Promise<DispatchResult> {
   const journal = new DirtyJournal(space);

@@ -3,7 +3,7 @@
 // pages go back to what they were before it (src/device/loss.ts: a loss
 // reports only the output of dispatches that resolved).
 
-import type { SpaceCore } from '../space/core.ts';
+import type { SpaceCore } from '../space/state.ts';
 import { lostBy } from '../device/loss.ts';
 
 /**
@@ -29,7 +29,7 @@ export class DirtyJournal {
 
   /**
    * Pages this dispatch made device-dirty itself (it set their state; they
-   * were clean before): a declared dispatch's access counters (fault/counters.ts)
+   * were clean before): a declared dispatch's access counters (fault/access-bits.ts)
    * keep the state, the journal only remembers them for undoIfLost.
    */
   recordDirtied(pages: readonly number[]): void {

@@ -11,10 +11,10 @@
 
 import { BINDING, UNIFORM_BYTES } from '../abi.ts';
 import { BufferUsage } from '../gpu/constants.ts';
-import { allocate } from '../device/gpu-memory.ts';
+import { allocate } from '../device/buffer-alloc.ts';
 import { layoutFor } from '../kernel/pipelines.ts';
-import type { SpaceCore } from '../space/core.ts';
-import { passReadBytes, recordBytes } from './records.ts';
+import type { SpaceCore } from '../space/state.ts';
+import { passClearBytes, passReadBytes, recordBytes } from './records.ts';
 
 export class PassResources {
   readonly device: GPUDevice;
@@ -22,6 +22,7 @@ export class PassResources {
   readonly uniforms: GPUBuffer;
   #log: GPUBuffer;
   #logCompletionWords = 0;
+  #completionDirty = false;
   #bindGroup: GPUBindGroup | undefined;
   #bindGroupWindows = -1;
   readonly #readbacks: GPUBuffer[] = [];
@@ -64,6 +65,13 @@ export class PassResources {
    * gives memory back first). The old one is destroyed after queued work.
    */
   async ensureCompletionWords(words: number): Promise<void> {
+    if (this.#completionDirty) {
+      // A replay dispatch that did not finish left words set: zero them before the next one relies on it.
+      const enc = this.device.createCommandEncoder({ label: `${this.#space.label}:clear-completion` });
+      enc.clearBuffer(this.#log, passClearBytes(this.#space.pageCount), this.#logCompletionWords * 4);
+      this.device.queue.submit([enc.finish()]);
+      this.#completionDirty = false;
+    }
     if (words <= this.#logCompletionWords) return;
     const s = this.#space;
     const log = await allocate(s.pool, {
@@ -73,6 +81,15 @@ export class PassResources {
     this.#log = log;
     this.#logCompletionWords = words;
     this.#bindGroup = undefined;
+  }
+
+  /**
+   * Replay completion words are all 0 between dispatches (src/kernel/link.ts relies on it: a
+   * slice's first pass reads none). A dispatch that ends with words set — it failed, was aborted,
+   * or a slice of it was cut after it ran — says so, and the next ensureCompletionWords zeroes them.
+   */
+  markCompletionDirty(): void {
+    this.#completionDirty = true;
   }
 
   bindGroup(): GPUBindGroup {

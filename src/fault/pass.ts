@@ -14,108 +14,10 @@ import { MapMode } from '../gpu/constants.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { pipelineFor } from '../kernel/pipelines.ts';
 import { MAX_REPLAY_INVOCATIONS, MAX_REPLAY_WORKGROUPS } from '../options.ts';
-import type { SpaceCore } from '../space/core.ts';
+import type { SpaceCore } from '../space/state.ts';
 import { bitmapWords, type RecordRegion } from './records.ts';
 import { PassResources } from './pass-resources.ts';
-
-export interface Range {
-  readonly addr: number;
-  readonly byteLength: number;
-}
-
-export interface DispatchOptions {
-  /** Workgroup counts: x or [x, y, z]. */
-  workgroups: number | readonly [number, number?, number?];
-  /**
-   * Ranges the kernel reads (and does not write). Declared mode: the only pages
-   * it may read. Demand mode: a prefetch hint, made resident before the first pass.
-   */
-  read?: readonly Range[];
-  /**
-   * Ranges the kernel writes (it may read them too). Declared mode: the only
-   * pages it may write. Demand mode: a hint that seeds the write set.
-   */
-  write?: readonly Range[];
-  /** Up to 64 u32 words, read in WGSL with vm_arg_u32(i) / vm_arg_i32 / vm_arg_f32. */
-  args?: ArrayLike<number>;
-  /**
-   * Demand paging: the kernel may touch any page of the space; pages it misses
-   * are faulted in and the kernel is replayed so that the result is that of one
-   * clean run (src/fault/demand.ts). Default false (declared ranges).
-   */
-  demand?: boolean;
-  /**
-   * The caller expects every page the kernel touches to be resident already
-   * (pinned, or kept from an earlier dispatch). If the dispatch had to bring
-   * pages in, an 'unexpected-fault' event names them; in a strict space the
-   * dispatch then fails with UnexpectedFaultError (after completing: its
-   * results are valid).
-   */
-  expectNoFaults?: boolean;
-  /**
-   * Abort the dispatch (src/lifetime.ts): it rejects with the signal's reason
-   * (an 'AbortError' DOMException for controller.abort()) and leaves the space
-   * as if it had not been issued. While it waits for its turn it rejects at
-   * once. Declared: until it submits. Demand: at the next pass boundary; a
-   * transaction rolls back as a failed one does, a replay keeps what its
-   * completed workgroups wrote (src/fault/demand.ts). Pages it moved stay
-   * valid where they are.
-   */
-  signal?: AbortSignal;
-}
-
-/** What a demand-paged dispatch did to get its one clean run. */
-export interface DemandStats {
-  /** Passes submitted in all (probe + commit + replay). */
-  readonly passes: number;
-  /** Read-only passes that discovered faults and write intent (transaction mode). */
-  readonly probes: number;
-  /** Passes whose stores landed (transaction mode). */
-  readonly commits: number;
-  /** Commit passes that missed or stored outside the snapshot and were rolled back. */
-  readonly aborts: number;
-  /** Passes of idempotent kernels (replay mode), each running only unfinished workgroups. */
-  readonly replays: number;
-  /** Slices of the grid run one after another because one slice's working set did not fit the pool. */
-  readonly slices: number;
-  /** Fault batches serviced. */
-  readonly faultBatches: number;
-  /** Pages made resident because an invocation missed on them. */
-  readonly pagesFaulted: number;
-  /** Pages made resident from speculative misses (hints), when the pool had room. */
-  readonly pagesPrefetched: number;
-  /** Pages density prefetch fetched along with the misses (src/policy/density-prefetch.ts), when the pool had room. */
-  readonly pagesDensityPrefetched: number;
-  /**
-   * Pages fetched before a slice's first pass because the slices before it
-   * predicted them (a stream: src/policy/slice-prediction.ts), when the pool had room.
-   */
-  readonly pagesPredicted: number;
-  /** Pages written back to the host as the snapshot before a commit. */
-  readonly snapshotPages: number;
-  /** Pages restored from the snapshot after an aborted commit. */
-  readonly restoredPages: number;
-}
-
-export interface DispatchResult {
-  /** 'declared' ranges; demand paging as a 'transaction' (any kernel) or by 'replay' (idempotent kernels). */
-  readonly mode: 'declared' | 'transaction' | 'replay';
-  /** Pages copied host → device for this dispatch. */
-  readonly pagesUploaded: number;
-  /** Unpopulated pages given a zeroed frame. */
-  readonly pagesCleared: number;
-  readonly bytesUploaded: number;
-  /** Frames taken from other pages to make room. */
-  readonly evictions: number;
-  /** Evicted pages whose device-dirty data was written back first. */
-  readonly writebacks: number;
-  /** Times the fault-in restarted because a host write invalidated a page meanwhile. */
-  readonly retries: number;
-  /** Milliseconds from the call to the end of the kernel (including fault-in). */
-  readonly ms: number;
-  /** Demand mode only. */
-  readonly demand?: DemandStats;
-}
+import type { DispatchOptions, Range } from './dispatch-types.ts';
 
 export function rangePages(space: SpaceCore, ranges: readonly Range[] | undefined, what: string): Set<number> {
   const out = new Set<number>();
@@ -300,6 +202,8 @@ export interface PassSpec {
   readonly sliceEnd: number;
   /** REPLAY per invocation: invocations stalled on a page still without a frame skip themselves (abi.ts skip_waiting). */
   readonly skipWaiting?: boolean;
+  /** REPLAY: the first pass over invocations that have not run in this dispatch (abi.ts fresh). */
+  readonly fresh?: boolean;
   /** Record bytes to zero before the pass, and to copy out after it. */
   readonly clearBytes: number;
   readonly readBytes: number;
@@ -335,7 +239,7 @@ export function submitPass(space: SpaceCore, prep: Prepared, spec: PassSpec): Su
   const device = space.pool.device;
   const res = PassResources.of(space);
   const uniforms = uniformWords(
-    { numPages: space.pageCount, mode: spec.mode, bitmapWords: bitmapWords(space.pageCount), sliceBase: spec.sliceBase, grid: prep.grid, sliceEnd: spec.sliceEnd, skipWaiting: spec.skipWaiting === true },
+    { numPages: space.pageCount, mode: spec.mode, bitmapWords: bitmapWords(space.pageCount), sliceBase: spec.sliceBase, grid: prep.grid, sliceEnd: spec.sliceEnd, skipWaiting: spec.skipWaiting === true, fresh: spec.fresh === true },
     prep.args,
   );
   device.queue.writeBuffer(res.uniforms, 0, uniforms);

@@ -29,7 +29,7 @@ export interface LinkConfig {
    */
   readonly replayPerInvocation: boolean;
   /**
-   * Declared passes set the accessed and written page bitmaps (access counters, src/fault/counters.ts).
+   * Declared passes set the accessed and written page bitmaps (access counters, src/fault/access-bits.ts).
    * A compile-time constant: off, the declared path has no bitmap code at all.
    */
   readonly accessCounters: boolean;
@@ -127,39 +127,52 @@ export function link(kernel: Kernel, cfg: LinkConfig): LinkedSource {
     `  if (lin >= vm_u.grid.w) { return; }\n` +
     `  let replay = VM_DEMAND && vm_mode() == VM_MODE_REPLAY;\n`;
   const entry = cfg.replayPerInvocation
-    ? // One completion word per invocation: a finished invocation skips itself; no barriers, and a
-      // plain store rather than a read-modify-write shared with 31 neighbours. The word is 0 (not
-      // run), 1 (done) or 2 + the page it stalled on: while that page is still without a frame the
-      // invocation would only stall there again, so it skips itself too (with no atomics: the
-      // runtime carries the page over as missed itself, src/fault/demand.ts — in every pass of a
-      // slice but its first, vm_u.skip_waiting, when words from a failed larger slice remain), and a round that
-      // brought in only part of what the stalled invocations need runs just those whose pages came.
+    ? // One completion word per invocation: no barriers, and a plain store rather than a
+      // read-modify-write shared with 31 neighbours. The word is 0 (nothing left to do) or 2 + the
+      // page the invocation stalled on, and every dispatch leaves them all 0 (src/fault/demand.ts
+      // clears them after one that did not finish). So the first pass over invocations that have not
+      // run (vm_u.fresh) reads no word and only a stalled invocation writes one: a pass that stalls
+      // nothing — every page resident — costs no completion traffic at all. In later passes a word of
+      // 0 skips the invocation; one whose page is still without a frame would only stall there again,
+      // so it skips itself too (with no atomics: the runtime carries the page over as missed itself —
+      // in every pass of a slice but its first, vm_u.skip_waiting, when words from a failed larger
+      // slice remain), and a round that brought in only part of what the stalled invocations need runs
+      // just those whose pages came.
       head2 +
       `  let done_word = VM_BITMAP_BASE + VM_MAP_COUNT * vm_u.bitmap_words + lin * ${wgSize}u + lidx;\n` +
-      `  if (replay) {\n` +
-      `    let done = atomicLoad(&vm_log[done_word]);\n` +
-      `    if (done == 1u || (done >= 2u && vm_u.skip_waiting != 0u && (vm_pt[done - 2u] & VM_VALID) == 0u)) { return; }\n` +
+      `  let fresh = vm_u.fresh != 0u;\n` +
+      `  if (replay && !fresh) {\n` +
+      `    let w = atomicLoad(&vm_log[done_word]);\n` +
+      `    if (w == 0u || (vm_u.skip_waiting != 0u && (vm_pt[w - 2u] & VM_VALID) == 0u)) { return; }\n` +
       `  }\n` +
       common +
       `  kernel(VmInvocation(gid, lid, wid, g, lidx));\n` +
-      `  if (replay) { atomicStore(&vm_log[done_word], select(1u, vm_stall_page + 2u, vm_stalled)); }\n` +
+      `  if (replay) {\n` +
+      `    if (vm_stalled) { atomicStore(&vm_log[done_word], vm_stall_page + 2u); }\n` +
+      `    else if (!fresh) { atomicStore(&vm_log[done_word], 0u); }\n` +
+      `  }\n` +
       `}\n`
-    : // One bit per workgroup: the workgroup runs again if any of its invocations stalled.
-      `\nvar<workgroup> vm_wg_done: u32;\n` +
+    : // One bit per workgroup, set while the workgroup has to run again (an invocation stalled); all
+      // clear between dispatches, as the words above.
+      `\nvar<workgroup> vm_wg_pending: u32;\n` +
       `var<workgroup> vm_wg_stalled: atomic<u32>;` +
       head2 +
       `  let done_word = VM_BITMAP_BASE + VM_MAP_COUNT * vm_u.bitmap_words + (lin >> 5u);\n` +
       `  let done_bit = 1u << (lin & 31u);\n` +
-      `  if (replay) {\n` +
-      `    if (lidx == 0u) { vm_wg_done = atomicLoad(&vm_log[done_word]) & done_bit; }\n` +
-      `    if (workgroupUniformLoad(&vm_wg_done) != 0u) { return; }\n` +
+      `  let fresh = vm_u.fresh != 0u;\n` +
+      `  if (replay && !fresh) {\n` +
+      `    if (lidx == 0u) { vm_wg_pending = atomicLoad(&vm_log[done_word]) & done_bit; }\n` +
+      `    if (workgroupUniformLoad(&vm_wg_pending) == 0u) { return; }\n` +
       `  }\n` +
       common +
       `  kernel(VmInvocation(gid, lid, wid, g, lidx));\n` +
       `  if (replay) {\n` +
       `    if (vm_stalled) { atomicStore(&vm_wg_stalled, 1u); }\n` +
       `    workgroupBarrier();\n` +
-      `    if (lidx == 0u && atomicLoad(&vm_wg_stalled) == 0u) { atomicOr(&vm_log[done_word], done_bit); }\n` +
+      `    if (lidx == 0u) {\n` +
+      `      if (atomicLoad(&vm_wg_stalled) != 0u) { atomicOr(&vm_log[done_word], done_bit); }\n` +
+      `      else if (!fresh) { atomicAnd(&vm_log[done_word], ~done_bit); }\n` +
+      `    }\n` +
       `  }\n` +
       `}\n`;
   return { code: head + kernel.body + entry, userFirstLine, userLineCount: lineCount(kernel.body) };

@@ -28,7 +28,7 @@
 import { assert } from '../assert.ts';
 import type { VictimQuery } from '../device/eviction.ts';
 import type { Reclaim } from '../device/groups.ts';
-import type { SpaceCore, SpacePool } from '../space/core.ts';
+import type { SpaceCore, SpacePool } from '../space/state.ts';
 import { NO_FRAME, PageFlag, PageState } from '../space/page-table.ts';
 import { coalesce, type CopyRun } from '../device/coalesce.ts';
 import type { Piece } from '../device/transfer.ts';

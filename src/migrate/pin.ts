@@ -20,7 +20,7 @@
 //   free, destroy drop a range's pins with the allocation (page table dropPins/releaseAll).
 
 import { InvalidArgumentError, NotPinnedError, PinLimitError } from '../errors.ts';
-import type { SpaceCore } from '../space/core.ts';
+import type { SpaceCore } from '../space/state.ts';
 import { MAX_PINS } from '../space/page-table.ts';
 import { emptyReport, makeResident } from './migrate.ts';
 

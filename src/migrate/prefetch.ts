@@ -36,7 +36,7 @@
 // migration, as before.
 
 import type { Cancellation } from '../lifetime.ts';
-import type { SpaceCore } from '../space/core.ts';
+import type { SpaceCore } from '../space/state.ts';
 import { PageState } from '../space/page-table.ts';
 import { keepOnPrefetchToHost } from '../policy/advice.ts';
 import { emptyReport, makeResident, writeBackPages, type MigrationReport } from './migrate.ts';

@@ -18,7 +18,7 @@
 // counters for each cause).
 
 import type { MigrationCause } from '../events.ts';
-import type { SpaceCore } from '../space/core.ts';
+import type { SpaceCore } from '../space/state.ts';
 
 export interface MigrationRecord {
   readonly space: SpaceCore;

@@ -14,7 +14,7 @@ import { lostBy, type RecoveryReport } from '../device/loss.ts';
 import type { PoolImpl } from '../device/pool.ts';
 import { createWindows } from '../device/windows.ts';
 import { resolvePoolOptions } from '../options.ts';
-import type { SpaceCore } from '../space/core.ts';
+import type { SpaceCore } from '../space/state.ts';
 import { NO_FRAME } from '../space/page-table.ts';
 import { noteMigration } from './record.ts';
 

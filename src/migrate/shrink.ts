@@ -1,5 +1,5 @@
 // Giving a window back when the device is out of memory: the second eviction
-// path (src/device/gpu-memory.ts says when the pool asks for it; the pool
+// path (src/device/buffer-alloc.ts says when the pool asks for it; the pool
 // reaches this through its hooks, since device/ knows no pages). The window's
 // dirty pages are written home, every page there drops its frame, the window's
 // buffer is destroyed (a 16-byte placeholder keeps the bind group layout), its
@@ -12,7 +12,7 @@
 import { BufferUsage } from '../gpu/constants.ts';
 import { FREE } from '../device/frames.ts';
 import type { PoolImpl } from '../device/pool.ts';
-import type { SpaceCore } from '../space/core.ts';
+import type { SpaceCore } from '../space/state.ts';
 import { PageState } from '../space/page-table.ts';
 import { writeBackPages } from './migrate.ts';
 

@@ -17,7 +17,7 @@
 
 import { assert } from '../assert.ts';
 import type { ResolvedDensityPrefetch, ResolvedThrashing } from '../options.ts';
-import type { PolicyPort, SpaceCore } from '../space/core.ts';
+import type { PolicyPort, SpaceCore } from '../space/state.ts';
 import { PageState } from '../space/page-table.ts';
 import type { Allocation } from '../space/allocator.ts';
 import { evictionTier, holdAllowed, prefetchAllowed, Tier, writeThroughOnHostWrite } from './advice.ts';

@@ -101,7 +101,7 @@ export interface ReadonlyPages {
  *
  * Besides: `dirtiedBy[p]` is the stamp (newDirtyStamp) of the dispatch or pass
  * that last made p Device, so that a declared dispatch's access counters
- * (fault/counters.ts) put back to Shared only pages no later writer dirtied;
+ * (fault/access-bits.ts) put back to Shared only pages no later writer dirtied;
  * `toDevice`/`toHost` are saturating per-page migration counts for policies
  * and the ledger.
  */

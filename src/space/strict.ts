@@ -16,7 +16,7 @@
 // demand: the whole space) — bench/observability.ts measures it.
 
 import { HostBypassError, UnexpectedFaultError } from '../errors.ts';
-import type { SpaceCore } from './core.ts';
+import type { SpaceCore } from './state.ts';
 import { NO_FRAME, pageRanges, PageState, type PageTable } from './page-table.ts';
 
 /**

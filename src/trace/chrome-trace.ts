@@ -47,7 +47,7 @@
 
 import { InvalidArgumentError } from '../errors.ts';
 import type { Pool } from '../device/pool.ts';
-import { spacePool, type SpacePool } from '../space/core.ts';
+import { spacePool, type SpacePool } from '../space/state.ts';
 import { NO_FRAME, PageState } from '../space/page-table.ts';
 import type { HmmEvent } from '../events.ts';
 import { DISPOSE } from '../lifetime.ts';

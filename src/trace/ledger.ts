@@ -11,7 +11,7 @@
 
 import { assert } from '../assert.ts';
 import type { Allocation } from '../space/allocator.ts';
-import type { SpaceCore } from '../space/core.ts';
+import type { SpaceCore } from '../space/state.ts';
 import { PageState } from '../space/page-table.ts';
 import { MIGRATION_CAUSES, type HmmEvent, type MigrationCause } from '../events.ts';
 import { DISPOSE } from '../lifetime.ts';

@@ -10,7 +10,7 @@ import { countEvictable, type VictimQuery } from '../../src/device/eviction.ts';
 import { FrameTable } from '../../src/device/frames.ts';
 import { GroupTable, type GroupImpl, type Reclaim } from '../../src/device/groups.ts';
 import type { PoolImpl } from '../../src/device/pool.ts';
-import type { SpaceCore } from '../../src/space/core.ts';
+import type { SpaceCore } from '../../src/space/state.ts';
 import { GroupPinLimitError, InvalidArgumentError, PinLimitError, WorkingSetTooLargeError } from '../../src/errors.ts';
 
 const PS = 4096;
@@ -364,7 +364,7 @@ describe('limits in force once the pool is smaller (an out-of-memory shrink, or 
     const b = groups.create(groups.root, { label: 'b', max: 4 * PS, min: 2 * PS });
     const s = space(1, a);
     expect([groups.maxFrames(a), groups.pinFrames(a), groups.minFrames()]).toEqual([12, 10, 4]);
-    // The pool keeps 8 of its 16 frames (gpu-memory.ts cuts its pinLimit to the capacity too).
+    // The pool keeps 8 of its 16 frames (buffer-alloc.ts cuts its pinLimit to the capacity too).
     Object.assign(pool, { frameCount: 8, capacity: 8 * PS, pinLimit: 8 * PS });
     expect([groups.maxFrames(a), groups.pinFrames(a), groups.maxFrames(b), groups.pinFrames(b), groups.maxFrames(groups.root)]).toEqual([8, 8, 4, 2, 8]);
     expect(groups.usage(a)).toMatchObject({ max: 8 * PS, min: 2 * PS, pinLimit: 8 * PS, free: 8 * PS });

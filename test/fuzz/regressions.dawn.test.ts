@@ -47,7 +47,7 @@ replay(
   },
 );
 
-// src/space/core.ts (hostWrite): a host write to a pinned page is written through to its frame with
+// src/space/state.ts (hostWrite): a host write to a pinned page is written through to its frame with
 // queue.writeBuffer, which takes whole 4-byte words only; a write of 1 byte (or at an odd address)
 // threw OperationError out of space.write.
 replay(

@@ -2,7 +2,7 @@
 // and a few kernels.
 
 import { createKernel, createPool, createSpace, type AddressSpace, type Pool, type PoolOptions, type SpaceOptions } from '../../src/index.ts';
-import type { SpaceCore } from '../../src/space/core.ts';
+import type { SpaceCore } from '../../src/space/state.ts';
 import type { PoolImpl } from '../../src/device/pool.ts';
 import type { DeviceContext } from './gpu.ts';
 

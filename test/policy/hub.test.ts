@@ -11,7 +11,7 @@ import { VirtualAllocator } from '../../src/space/allocator.ts';
 import { EventBus, type HmmEvent } from '../../src/events.ts';
 import { resolveDensityPrefetch, resolveThrashing, type ThrashingOptions } from '../../src/options.ts';
 import { Tier } from '../../src/policy/advice.ts';
-import type { SpaceCore } from '../../src/space/core.ts';
+import type { SpaceCore } from '../../src/space/state.ts';
 import type { Policy } from '../../src/policy/policy.ts';
 
 const PS = 4096;

@@ -30,7 +30,7 @@
 // Without access counters (pool option `accessCounters: false`) every declared
 // page is referenced at submit and every declared-write page stays Device.
 
-import type { SpaceCore } from '../space/core.ts';
+import type { SpaceCore } from '../space/state.ts';
 import { NO_FRAME, PageState } from '../space/page-table.ts';
 import { MAP_ACCESSED, MAP_WRITTEN } from '../abi.ts';
 import { counterBit, counterRegions, type RecordRegion } from './records.ts';
