@@ -94,6 +94,7 @@
 // frame and marks its entry changed, and the changed entries are flushed
 // before every submit.
 
+import type { Kernel } from '../kernel/kernel.ts';
 import { MAP_ACCESSED, MAP_NEEDED, MAP_WRITTEN, Mode, MODE_NAMES, REC_ABORT } from '../abi.ts';
 import type { DirtyJournal } from './journal.ts';
 import { AccessViolationError, WorkingSetTooLargeError, type Violation } from '../errors.ts';
@@ -137,6 +138,29 @@ function cut(lo: number, hi: number, parts: number): [number, number][] {
 /** A slice needs more frames than the pool can free: split it, or fail if it is one workgroup. */
 class DoesNotFit {
   constructor(readonly pages: number, readonly available: number) {}
+}
+
+/**
+ * What the last clean commit of a transaction slice needed and wrote, per space, by kernel and by
+ * grid, arguments and slice: a kernel dispatched again the same way (the iterations of a solver)
+ * most often touches the same pages, so its slice commits at once, with no probe. The commit is
+ * the same all-or-nothing one: if the kernel goes elsewhere this time it aborts, is restored, and
+ * the slice runs its probes as it would have (src/fault/demand.ts #runTransaction).
+ */
+interface KnownFootprint {
+  readonly need: Uint32Array;
+  readonly writes: Uint32Array;
+}
+const knownFootprints = new WeakMap<SpaceCore, WeakMap<Kernel, Map<string, KnownFootprint>>>();
+/** Footprints kept per space and kernel, the oldest dropped first. */
+const KNOWN_FOOTPRINTS = 64;
+
+function footprintsOf(space: SpaceCore, kernel: Kernel): Map<string, KnownFootprint> {
+  let byKernel = knownFootprints.get(space);
+  if (!byKernel) knownFootprints.set(space, (byKernel = new WeakMap()));
+  let m = byKernel.get(kernel);
+  if (!m) byKernel.set(kernel, (m = new Map()));
+  return m;
 }
 
 class DemandRun {
@@ -560,6 +584,30 @@ class DemandRun {
     let ahead = predicted;
     let hints: readonly number[] = [];
     let missed: readonly number[] = [];
+    const known = footprintsOf(this.#space, prep.kernel);
+    const key = `${prep.grid.join(',')}|${lo}-${hi}|${prep.args.join(',')}`;
+    const remember = (need: Uint32Array): Uint32Array => {
+      known.delete(key);
+      known.set(key, { need, writes: Uint32Array.from(writeSet).sort() });
+      if (known.size > KNOWN_FOOTPRINTS) known.delete(known.keys().next().value!);
+      return need;
+    };
+    const last = known.get(key);
+    const guess = last ? union(last.need, lock) : EMPTY;
+    if (last && guess.length <= this.#available(guess)) {
+      // Dispatched this way before: commit at once on what the last clean commit needed and wrote
+      // (and the declared hints).
+      for (const p of last.writes) writeSet.add(p);
+      if (ahead.length > 0) await this.#fault(guess, [], [], ahead);
+      ahead = [];
+      const aborted = await this.#commit(lo, hi, guess, writeSet);
+      if (!aborted) return remember(guess);
+      this.#batch(aborted);
+      for (const p of aborted.writes) writeSet.add(p);
+      lock = union(guess, aborted.misses);
+      hints = aborted.speculative;
+      missed = aborted.misses;
+    }
     for (;;) {
       this.#cancel?.check(); // a pass boundary: probes stored nothing, an aborted commit was restored
       await this.#fault(lock, hints, missed, ahead);
@@ -579,7 +627,7 @@ class DemandRun {
       // A clean probe: everything it touched is resident, and the write set is known.
       const need = union(accessed, writeSet);
       const aborted = await this.#commit(lo, hi, need, writeSet);
-      if (!aborted) return need;
+      if (!aborted) return remember(need);
       this.#batch(aborted);
       for (const p of aborted.writes) writeSet.add(p);
       lock = union(need, aborted.misses);

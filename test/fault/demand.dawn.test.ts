@@ -368,10 +368,15 @@ testWithDevice('declared ranges are prefetch hints in demand mode: a fully hinte
   await space.write(base, new Uint32Array(n).fill(2));
   const cold = await space.dispatch(inPlace, { workgroups: n / 64, args: [base, n], demand: true });
   expect(cold.demand!.probes).toBeGreaterThan(1);
-  const hinted = await space.dispatch(inPlace, { workgroups: n / 64, args: [base, n], demand: true, write: [{ addr: base, byteLength: n * 4 }] });
+  // The same code as a kernel of its own: no footprint of an earlier commit to go by.
+  const again = createKernel({ label: 'in-place:hinted', workgroupSize: 64, code: inPlace.code });
+  const hinted = await space.dispatch(again, { workgroups: n / 64, args: [base, n], demand: true, write: [{ addr: base, byteLength: n * 4 }] });
   expect(hinted.demand).toMatchObject({ probes: 1, commits: 1, aborts: 0, faultBatches: 0 });
+  // Dispatched again the same way, the slice commits on the last clean commit's footprint: no probe.
+  const known = await space.dispatch(again, { workgroups: n / 64, args: [base, n], demand: true, write: [{ addr: base, byteLength: n * 4 }] });
+  expect(known.demand).toMatchObject({ probes: 0, commits: 1, aborts: 0, faultBatches: 0 });
   const got = u32(await space.read(base, n * 4));
-  for (let i = 0; i < n; i += 1111) expect(got[i]).toBe(((2 * 3 + i) * 3 + i) >>> 0);
+  for (let i = 0; i < n; i += 1111) expect(got[i]).toBe((((2 * 3 + i) * 3 + i) * 3 + i) >>> 0);
 });
 
 testWithDevice('demand mode cannot reach another space in the same pool, whatever addresses a kernel makes up', async (ctx) => {
@@ -431,5 +436,48 @@ fn kernel(inv: VmInvocation) {
   // Without prediction every slice takes two or more.
   expect(d.passes).toBeLessThanOrEqual(d.slices + 6);
   expect(r.bytesUploaded).toBeLessThanOrEqual(n * 4 * 1.1); // src moved about once (dst pages are new: cleared, not copied)
+  space.checkInvariants();
+});
+
+testWithDevice('a transaction dispatched again the same way commits at once; when it goes elsewhere the commit aborts and the result is still exact', async (ctx) => {
+  const { space } = await makeSpace(ctx, { capacity: 256 * KiB, pageSize: 4 * KiB }, 1 * MiB);
+  const n = 16384; // 64 KiB = 16 pages of counters
+  const data = space.alloc(n * 4, { align: 4 * KiB });
+  const idx = space.alloc(64 * 4, { align: 4 * KiB });
+  // Each of 64 invocations adds 1 to the counter its index word names: not idempotent (a transaction).
+  const bump = createKernel({
+    label: 'bump', workgroupSize: 64,
+    code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let j = vm_load_u32(vm_arg_u32(1u) + inv.global_id.x * 4u);
+  let a = vm_arg_u32(0u) + j * 4u;
+  vm_store_u32(a, vm_load_u32(a) + 1u);
+}`,
+  });
+  const want = new Uint32Array(n);
+  const setIdx = async (f: (i: number) => number) => {
+    const w = new Uint32Array(64).map((_, i) => f(i));
+    await space.write(idx, w);
+    return w;
+  };
+  let ix = await setIdx((i) => i * 4); // the first 256 counters: page 0 of data
+  const opts = { workgroups: 1, args: [data, idx], demand: true } as const;
+  const first = await space.dispatch(bump, opts);
+  for (const j of ix) want[j]!++;
+  expect(first.demand!.probes).toBeGreaterThan(0);
+  const again = await space.dispatch(bump, opts);
+  for (const j of ix) want[j]!++;
+  expect(again.demand!.probes).toBe(0); // the footprint of the last clean commit, committed at once
+  expect(again.demand!.commits).toBe(1);
+  expect(again.demand!.aborts).toBe(0);
+  // Same dispatch, but the indices now reach other pages: the commit on the old footprint aborts,
+  // is restored, and the slice probes and commits as it would have.
+  ix = await setIdx((i) => (i * 257) % n);
+  await space.prefetch(data, n * 4, { to: 'host' });
+  const moved = await space.dispatch(bump, opts);
+  for (const j of ix) want[j]!++;
+  expect(moved.demand!.aborts).toBe(1);
+  expect(moved.demand!.probes).toBeGreaterThan(0);
+  expect([...u32(await space.read(data, n * 4))]).toEqual([...want]);
   space.checkInvariants();
 });
