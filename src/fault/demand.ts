@@ -226,7 +226,8 @@ class DemandRun {
     const inSet = new Set(pages);
     const room = available - pages.length;
     // A slice's predicted pages first (src/policy/slice-prediction.ts), then density prefetch, then hints.
-    const ahead = predicted.filter((p) => !inSet.has(p) && !t.isResident(p)).slice(0, room);
+    // Resident predicted pages are held too, so that what is fetched for the slice does not evict them.
+    const ahead = predicted.filter((p) => !inSet.has(p)).slice(0, room);
     for (const p of ahead) inSet.add(p);
     const dense = space.policies.prefetchFor(missed, inSet, room - ahead.length);
     const denseSet = new Set(dense);
@@ -240,7 +241,7 @@ class DemandRun {
     space.pool.counters.pagesFaulted += missing;
     this.stats.pagesPrefetched += extra.length;
     this.stats.pagesDensityPrefetched += dense.length;
-    this.stats.pagesPredicted += ahead.length;
+    for (const p of ahead) if (!t.isResident(p)) this.stats.pagesPredicted++;
     for (;;) {
       const seq = this.#sub.readBegin();
       try {

@@ -139,13 +139,15 @@ export class PolicyHub implements PolicyPort {
   /**
    * The next slice of a demand dispatch: the pages to fetch before its first
    * pass, predicted from the slices before it (src/policy/slice-prediction.ts;
-   * ascending; none present; only pages prefetch may move and that hold data).
+   * ascending; only pages prefetch may move and that hold data). Resident ones
+   * are kept: the fault-in holds them while it evicts for the rest (a page two
+   * slices share would otherwise be the first to go).
    */
   predictSlice(history: readonly SliceFootprint[], lo: number, hi: number): number[] {
     const space = this.#space;
     const t = space.table;
     return predictSlice(history, lo, hi, space.pageCount).filter(
-      (p) => !t.isResident(p) && prefetchAllowed(t.flags[p]!) && (t.state[p] !== PageState.Unpopulated || this.#allocated(p)),
+      (p) => prefetchAllowed(t.flags[p]!) && (t.state[p] !== PageState.Unpopulated || this.#allocated(p)),
     );
   }
 
