@@ -97,14 +97,16 @@ fn vm_violation(addr: u32, kind: u32) {
 }
 
 // Set bit `page` of bitmap `map`; true if this call set it. The plain load first keeps
-// the common case (bit already set) free of read-modify-writes.
+// the common case (bit already set) free of read-modify-writes. The map VM_ABORT_MAP is the
+// abort flag of the record's header instead (0 or 1: an OR of 1 sets it as a store would).
+const VM_ABORT_MAP: u32 = 31u;
 fn vm_bit_set(map: u32, page: u32) -> bool {
-  let i = VM_BITMAP_BASE + map * vm_u.bitmap_words + (page >> 5u);
-  let b = 1u << (page & 31u);
+  let abort = map == VM_ABORT_MAP;
+  let i = select(VM_BITMAP_BASE + map * vm_u.bitmap_words + (page >> 5u), VM_REC_ABORT, abort);
+  let b = select(1u << (page & 31u), 1u, abort);
   if ((atomicLoad(&vm_log[i]) & b) != 0u) { return false; }
   return (atomicOr(&vm_log[i], b) & b) == 0u;
 }
-
 // The pass mode. Each variant runs passes of its own modes only — the declared variant
 // DECLARED, the transaction variant PROBE and COMMIT, the REPLAY variant REPLAY — so a
 // test of the mode is a constant except between PROBE and COMMIT, and what the variant
@@ -274,7 +276,8 @@ fn vm_shadowed(g: u32) -> bool {
   return VM_DEMAND && (g == VM_NONE || vm_nowrite);
 }
 
-// Set the bits of `maps` (a set of VM_MAP_* as 1 << map) for `page`, then mark the first
+// Set the bits of `maps` (a set of VM_MAP_* as 1 << map, and 1 << VM_ABORT_MAP: abort the
+// commit) for `page`, then mark the first
 // `ring` entries of the ring needed (a stall: vm_stall), in one loop. Every access inlines
 // the translation (lavapipe inlines every call), and each atomic it inlines costs compile
 // time (llvmpipe: a loop over the lanes per atomic; the demand variants' first dispatch took
@@ -392,7 +395,7 @@ fn vm_translate(addr: u32, align: u32, need: u32) -> u32 {
         maps |= vm_mark_maps(writes && !vm_nowrite);
         g = vm_word(pte, addr);
       }
-      if (abort) { atomicStore(&vm_log[VM_REC_ABORT], 1u); }
+      if (abort) { maps |= 1u << VM_ABORT_MAP; }
     }
     if (kind != 0u) { vm_violation(addr, kind); }
   }
