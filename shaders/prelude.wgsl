@@ -107,6 +107,7 @@ fn vm_bit_set(map: u32, page: u32) -> bool {
   if ((atomicLoad(&vm_log[i]) & b) != 0u) { return false; }
   return (atomicOr(&vm_log[i], b) & b) == 0u;
 }
+
 // The pass mode. Each variant runs passes of its own modes only — the declared variant
 // DECLARED, the transaction variant PROBE and COMMIT, the REPLAY variant REPLAY — so a
 // test of the mode is a constant except between PROBE and COMMIT, and what the variant
@@ -276,13 +277,12 @@ fn vm_shadowed(g: u32) -> bool {
   return VM_DEMAND && (g == VM_NONE || vm_nowrite);
 }
 
-// Set the bits of `maps` (a set of VM_MAP_* as 1 << map, and 1 << VM_ABORT_MAP: abort the
-// commit) for `page`, then mark the first
-// `ring` entries of the ring needed (a stall: vm_stall), in one loop. Every access inlines
-// the translation (lavapipe inlines every call), and each atomic it inlines costs compile
-// time (llvmpipe: a loop over the lanes per atomic; the demand variants' first dispatch took
-// 3-5x the declared one's), so a translation updates the bitmaps through this one site
-// rather than one per bitmap.
+// Set the bits of `maps` for `page` (a set of VM_MAP_* as 1 << map, and 1 << VM_ABORT_MAP to
+// abort the commit), then mark the first `ring` entries of the ring needed (a stall: vm_stall),
+// all in one loop. Every access inlines the translation (lavapipe inlines every call), and each
+// atomic it inlines costs compile time (llvmpipe: a loop over the SIMD lanes per atomic; the
+// demand variants' first dispatch took 3-5x the declared one's with a site per bitmap), so a
+// translation updates the record through this one site (docs/benchmarks.md, "Compile time").
 fn vm_bits_set(maps: u32, page: u32, ring: u32) {
   var m = maps;
   var r = 0u;
