@@ -12,6 +12,7 @@
 //   faults     queue round trips per fault batch                          ≤ 3
 //   pagetable  host page-state updates per second                         ≥ 20 M/s
 //   metadata   host bytes of page-table state per page                    ≤ 16
+//   compile    first dispatch of a demand variant vs the declared one     time ratio ≤ 2 (bench/compile.ts)
 
 import { createKernel, createPool, createSpace, type AddressSpace, type Kernel, type Pool } from '../src/index.ts';
 import { spaceCore } from '../src/space/state.ts';
@@ -19,6 +20,7 @@ import { PageTable } from '../src/space/page-table.ts';
 import { GpuPageTable } from '../src/device/gpu-page-table.ts';
 import { FrameTable } from '../src/device/frames.ts';
 import { BufferUsage, MapMode } from '../src/gpu/constants.ts';
+import { compile } from './compile.ts';
 import { gbps, interleave, KiB, median, MiB, timeGpu, xorshift32, type BenchContext, type CaseResult } from './lib.ts';
 import { curveCase } from './demand-curve.ts';
 
@@ -601,7 +603,7 @@ const metadata: BenchCase = {
   },
 };
 
-export const CASES: readonly BenchCase[] = [upload, readback, resident, oversub, demand, demandResident, curveCase(), faults, pagetable, metadata];
+export const CASES: readonly BenchCase[] = [upload, readback, resident, oversub, demand, demandResident, curveCase(), faults, pagetable, metadata, compile];
 
 /** A transfer case: the runtime's throughput over the best baseline's (all variants but 'runtime'), target ≥ 0.9. */
 function throughputResult(bytes: number, t: Record<string, number>): CaseResult {

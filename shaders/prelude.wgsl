@@ -97,17 +97,23 @@ fn vm_violation(addr: u32, kind: u32) {
 }
 
 // Set bit `page` of bitmap `map`; true if this call set it. The plain load first keeps
-// the common case (bit already set) free of read-modify-writes.
+// the common case (bit already set) free of read-modify-writes. The map VM_ABORT_MAP is the
+// abort flag of the record's header instead (0 or 1: an OR of 1 sets it as a store would).
+const VM_ABORT_MAP: u32 = 31u;
 fn vm_bit_set(map: u32, page: u32) -> bool {
-  let i = VM_BITMAP_BASE + map * vm_u.bitmap_words + (page >> 5u);
-  let b = 1u << (page & 31u);
+  let abort = map == VM_ABORT_MAP;
+  let i = select(VM_BITMAP_BASE + map * vm_u.bitmap_words + (page >> 5u), VM_REC_ABORT, abort);
+  let b = select(1u << (page & 31u), 1u, abort);
   if ((atomicLoad(&vm_log[i]) & b) != 0u) { return false; }
   return (atomicOr(&vm_log[i], b) & b) == 0u;
 }
 
-// The pass mode: a constant in the REPLAY variant (its passes are all REPLAY), so what
-// depends on it folds away there.
+// The pass mode. Each variant runs passes of its own modes only — the declared variant
+// DECLARED, the transaction variant PROBE and COMMIT, the REPLAY variant REPLAY — so a
+// test of the mode is a constant except between PROBE and COMMIT, and what the variant
+// cannot run folds away.
 fn vm_mode() -> u32 {
+  if (!VM_DEMAND) { return VM_MODE_DECLARED; }
   if (VM_REPLAY) { return VM_MODE_REPLAY; }
   return vm_u.mode;
 }
@@ -144,26 +150,18 @@ fn vm_in_ring(page: u32) -> bool {
   return false;
 }
 
-// The invocation stalls at a miss of `page` (REPLAY): everything it needs again is marked.
-// From then on the ring holds pages it has marked (vm_need skips those).
 // The page an invocation stalled on (REPLAY keeps it in its completion word: link.ts).
 var<private> vm_stall_page: u32;
 
-fn vm_stall(page: u32) {
+// The invocation stalls at a miss of `page`. In REPLAY it needs again everything in its ring
+// (resident pages it moved to, and `page`, the newest entry: a miss stalls at once, so it is
+// the page the translation cache moved to last): returns how many ring entries vm_bits_set
+// marks needed. From then on the ring holds pages it has marked.
+fn vm_stall(page: u32) -> u32 {
   vm_stalled = true;
   vm_stall_page = page;
-  if (VM_REPLAY) {
-    for (var i = 0u; i < min(vm_ring_n, VM_RING); i++) { vm_bit_set(VM_MAP_NEEDED, vm_ring[i]); }
-    vm_need(page);
-  }
-}
-
-// A stalled REPLAY invocation needs `page` when it runs again: marked once (the ring remembers
-// the last VM_RING it marked, so a loop that moves between two pages costs no atomics).
-fn vm_need(page: u32) {
-  if (vm_in_ring(page)) { return; }
-  vm_bit_set(VM_MAP_NEEDED, page);
-  vm_ring_push(page);
+  if (!VM_REPLAY) { return 0u; }
+  return min(vm_ring_n, VM_RING);
 }
 
 // What a stalled invocation still looks at: past VM_HINTS pages missed since its stall
@@ -186,18 +184,21 @@ var<private> vm_tc_page: u32 = 0xffffffffu;
 var<private> vm_tc_pte: u32;
 var<private> vm_tc_marks: u32;
 
-// Set the page's accessed bit, and its written bit for a store or atomic that lands in memory
-// (`writes`), once per streak of accesses to one page (vm_tc_marks), so an invocation that
-// stays on a page costs no atomics. Declared and demand translations both mark through here.
-fn vm_mark(page: u32, writes: bool) {
+// The page's accessed bit, and its written bit for a store or atomic that lands in memory
+// (`writes`), as a set of bitmaps for vm_bits_set: once per streak of accesses to one page
+// (vm_tc_marks), so an invocation that stays on a page costs no atomics. Declared and demand
+// translations both mark through here.
+fn vm_mark_maps(writes: bool) -> u32 {
+  var m = 0u;
   if ((vm_tc_marks & 1u) == 0u) {
-    vm_bit_set(VM_MAP_ACCESSED, page);
+    m = 1u << VM_MAP_ACCESSED;
     vm_tc_marks |= 1u;
   }
   if (writes && (vm_tc_marks & 2u) == 0u) {
-    vm_bit_set(VM_MAP_WRITTEN, page);
+    m |= 1u << VM_MAP_WRITTEN;
     vm_tc_marks |= 2u;
   }
+  return m;
 }
 
 fn vm_word(pte: u32, addr: u32) -> u32 {
@@ -232,7 +233,7 @@ fn vm_ov_find(addr: u32) -> u32 {
 
 fn vm_ov_put(addr: u32, v: u32) {
   // No overlay: a REPLAY invocation's store that must not land is simply dropped.
-  if (!VM_OVERLAY_ON || vm_u.mode == VM_MODE_DECLARED) { return; }
+  if (!VM_OVERLAY_ON) { return; }
   var i = vm_ov_find(addr);
   if (i == VM_OVERLAY) {
     if (vm_ov_count < VM_OVERLAY) {
@@ -273,14 +274,40 @@ fn vm_ov_read(addr: u32, g: u32) -> u32 {
 
 // A store or read-modify-write goes to the overlay (demand modes), not to memory.
 fn vm_shadowed(g: u32) -> bool {
-  return VM_DEMAND && vm_mode() != VM_MODE_DECLARED && (g == VM_NONE || vm_nowrite);
+  return VM_DEMAND && (g == VM_NONE || vm_nowrite);
+}
+
+// Set the bits of `maps` for `page` (a set of VM_MAP_* as 1 << map, and 1 << VM_ABORT_MAP to
+// abort the commit), then mark the first `ring` entries of the ring needed (a stall: vm_stall),
+// all in one loop. Every access inlines the translation (lavapipe inlines every call), and each
+// atomic it inlines costs compile time (llvmpipe: a loop over the SIMD lanes per atomic; the
+// demand variants' first dispatch took 3-5x the declared one's with a site per bitmap), so a
+// translation updates the record through this one site (docs/benchmarks.md, "Compile time").
+fn vm_bits_set(maps: u32, page: u32, ring: u32) {
+  var m = maps;
+  var r = 0u;
+  loop {
+    var map = VM_MAP_NEEDED;
+    var p = page;
+    if (m != 0u) {
+      map = firstTrailingBit(m);
+      m &= m - 1u;
+    } else if (r < ring) {
+      p = vm_ring[r];
+      r++;
+    } else {
+      break;
+    }
+    vm_bit_set(map, p);
+  }
 }
 
 // Translation for a stalled invocation: resident pages only, never written. A miss, by a
 // load or a store, is a hint: the address is often right (it came from resident data). It
 // goes through the translation cache, so the streak of accesses to the page it stalled on
 // (a loop over a block) costs a compare each; each page it moves to is marked needed (REPLAY).
-fn vm_translate_stalled(addr: u32, align: u32, need: u32) -> u32 {
+// The bitmaps to set for the page are added to *maps.
+fn vm_translate_stalled(addr: u32, align: u32, maps: ptr<function, u32>) -> u32 {
   if (vm_hints >= VM_HINTS || (addr & (align - 1u)) != 0u) { return VM_NONE; }
   let page = addr >> VM_PAGE_SHIFT;
   if (page != vm_tc_page) {
@@ -292,9 +319,9 @@ fn vm_translate_stalled(addr: u32, align: u32, need: u32) -> u32 {
     // A page seen since the stall (in the ring) was reported already.
     if (!vm_in_ring(page)) {
       vm_ring_push(page);
-      if (VM_REPLAY) { vm_bit_set(VM_MAP_NEEDED, page); }
+      if (VM_REPLAY) { *maps |= 1u << VM_MAP_NEEDED; }
       if ((vm_tc_pte & VM_VALID) == 0u) {
-        vm_bit_set(VM_MAP_SPEC_SEEN, page);
+        *maps |= 1u << VM_MAP_SPEC_SEEN;
         vm_hints++;
       }
     }
@@ -310,59 +337,70 @@ fn vm_translate_stalled(addr: u32, align: u32, need: u32) -> u32 {
 // vm_nowrite set, the access may read it but its write goes to the overlay:
 // every store of a PROBE pass, and a COMMIT store outside the snapshot (which
 // also aborts the commit; the invocation runs on to reveal more of its writes).
+// Each access inlines this function: it records a violation, sets bitmaps and
+// the abort flag at one site each (see vm_bits_set).
 fn vm_translate(addr: u32, align: u32, need: u32) -> u32 {
-  if (VM_DEMAND) {
-    vm_nowrite = false;
-    if (vm_stalled) { return vm_translate_stalled(addr, align, need); }
-  }
-  if ((addr & (align - 1u)) != 0u) {
-    vm_violation(addr, VM_KIND_MISALIGNED);
-    return VM_NONE;
-  }
   let page = addr >> VM_PAGE_SHIFT;
-  if (page != vm_tc_page) {
-    if (page >= vm_u.num_pages) {
-      vm_violation(addr, VM_KIND_RANGE);
-      return VM_NONE;
+  var maps = 0u;
+  var ring = 0u;
+  var g = VM_NONE;
+  if (VM_DEMAND) { vm_nowrite = false; }
+  if (VM_DEMAND && vm_stalled) {
+    g = vm_translate_stalled(addr, align, &maps);
+  } else {
+    var kind = 0u;
+    if ((addr & (align - 1u)) != 0u) {
+      kind = VM_KIND_MISALIGNED;
+    } else if (page != vm_tc_page) {
+      if (page >= vm_u.num_pages) {
+        kind = VM_KIND_RANGE;
+      } else {
+        vm_tc_page = page;
+        vm_tc_pte = vm_pt[page];
+        vm_tc_marks = 0u;
+        vm_ring_push(page);
+      }
     }
-    vm_tc_page = page;
-    vm_tc_pte = vm_pt[page];
-    vm_tc_marks = 0u;
-    vm_ring_push(page);
-  }
-  let pte = vm_tc_pte;
-  let mode = vm_mode();
-  if (!VM_DEMAND || mode == VM_MODE_DECLARED) {
-    if ((pte & (need | VM_VALID)) != (need | VM_VALID)) {
-      vm_violation(addr, select(VM_KIND_NOREAD, VM_KIND_NOWRITE, (need & VM_W) != 0u && (pte & VM_W) == 0u));
-      return VM_NONE;
+    let pte = vm_tc_pte;
+    let mode = vm_mode();
+    let writes = (need & VM_W) != 0u;
+    if (kind == 0u && !VM_DEMAND) {
+      if ((pte & (need | VM_VALID)) != (need | VM_VALID)) {
+        kind = select(VM_KIND_NOREAD, VM_KIND_NOWRITE, writes && (pte & VM_W) == 0u);
+      } else {
+        if (VM_COUNTERS) { maps = vm_mark_maps(writes); }
+        g = vm_word(pte, addr);
+      }
+    } else if (kind == 0u) {
+      var abort = false;
+      if ((pte & VM_VALID) == 0u) {
+        maps = 1u << VM_MAP_MISS_SEEN;
+        if (writes && !VM_REPLAY) { maps |= 1u << VM_MAP_WRITE_SEEN; }
+        abort = !VM_REPLAY && mode == VM_MODE_COMMIT;
+        // A plain store needs no data from the page: in PROBE and COMMIT passes it goes to the
+        // overlay and the invocation runs on (so one pass reveals, say, every page an append
+        // reaches). A load or read-modify-write got no value, and in REPLAY mode the store is
+        // lost: the invocation stalls.
+        if (need != VM_W || VM_REPLAY) { ring = vm_stall(page); }
+      } else {
+        if (writes) {
+          if (!VM_REPLAY && (pte & VM_W) == 0u) {
+            maps = 1u << VM_MAP_WRITE_SEEN;
+            abort = mode == VM_MODE_COMMIT;
+          }
+          // A store lands on any resident page in REPLAY mode, only on the snapshot (WRITE) in
+          // COMMIT mode, and never in a PROBE: elsewhere it goes to the overlay.
+          vm_nowrite = !VM_REPLAY && (mode == VM_MODE_PROBE || (pte & VM_W) == 0u);
+        }
+        maps |= vm_mark_maps(writes && !vm_nowrite);
+        g = vm_word(pte, addr);
+      }
+      if (abort) { maps |= 1u << VM_ABORT_MAP; }
     }
-    if (VM_COUNTERS) { vm_mark(page, (need & VM_W) != 0u); }
-    return vm_word(pte, addr);
+    if (kind != 0u) { vm_violation(addr, kind); }
   }
-  let writes = (need & VM_W) != 0u;
-  if ((pte & VM_VALID) == 0u) {
-    vm_bit_set(VM_MAP_MISS_SEEN, page);
-    if (writes && !VM_REPLAY) { vm_bit_set(VM_MAP_WRITE_SEEN, page); }
-    if (mode == VM_MODE_COMMIT) { atomicStore(&vm_log[VM_REC_ABORT], 1u); }
-    // A plain store needs no data from the page: in PROBE and COMMIT passes it goes to the
-    // overlay and the invocation runs on (so one pass reveals, say, every page an append
-    // reaches). A load or read-modify-write got no value, and in REPLAY mode the store is
-    // lost: the invocation stalls.
-    if (need != VM_W || mode == VM_MODE_REPLAY) { vm_stall(page); }
-    return VM_NONE;
-  }
-  if (writes) {
-    if (mode != VM_MODE_REPLAY && (pte & VM_W) == 0u) {
-      vm_bit_set(VM_MAP_WRITE_SEEN, page);
-      if (mode == VM_MODE_COMMIT) { atomicStore(&vm_log[VM_REC_ABORT], 1u); }
-    }
-    // A store lands on any resident page in REPLAY mode, only on the snapshot (WRITE) in
-    // COMMIT mode, and never in a PROBE: elsewhere it goes to the overlay.
-    vm_nowrite = mode == VM_MODE_PROBE || (mode == VM_MODE_COMMIT && (pte & VM_W) == 0u);
-  }
-  vm_mark(page, writes && !vm_nowrite);
-  return vm_word(pte, addr);
+  vm_bits_set(maps, page, ring);
+  return g;
 }
 
 // True once this invocation has missed in a demand pass: its loads may have returned 0 and

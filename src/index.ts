@@ -33,6 +33,7 @@ export type { PoolEventMap, SpaceEventMap, TypedEventTarget, TypedListener, Plat
 export type { PrefetchResult } from './migrate/prefetch.ts';
 export type { Advice, AdviceState, PreferredLocation, AccessedBy } from './policy/advice.ts';
 export { createKernel, type Kernel, type KernelDescriptor } from './kernel/kernel.ts';
+export type { KernelMode, KernelPool, ReadyOptions } from './kernel/pipelines.ts';
 export {
   defineStruct, array, structsOf, alignOf, sizeOf, type StructLayout, type StructRecord, type StructInput, type StructView, type ViewValue, type Vec,
   type FieldType, type Field, type FieldValue, type FieldInput, type FieldSpec, type FieldSpecs, type FieldAttributes,

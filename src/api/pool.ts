@@ -17,6 +17,7 @@ import { RUNTIME_STORAGE_BINDINGS } from '../abi.ts';
 import { resolvePoolOptions, type PoolOptions } from '../options.ts';
 import type { SpaceCore } from '../space/state.ts';
 import { createPressureMonitor } from '../trace/pressure.ts';
+import { registerCompileTarget } from '../kernel/pipelines.ts';
 
 const HOOKS: PoolHooks<SpaceCore> = {
   shrink: shrinkLastWindow,
@@ -38,6 +39,15 @@ export async function createPool(device: GPUDevice, options: PoolOptions = {}): 
   assert(device.limits.maxStorageBuffersPerShaderStage >= resolved.windowCount + RUNTIME_STORAGE_BINDINGS, 'window count over the binding limit');
   const pool = new PoolImpl<SpaceCore>(device, resolved, buffers, HOOKS, { ...options }, wanted.capacity);
   watchPressure(pool);
+  // kernel.ready(pool) compiles for the pool as it is at the call (windows may be given back, the device replaced).
+  registerCompileTarget(pool, () => ({
+    device: pool.device,
+    pageShift: pool.options.pageShift,
+    windowCount: pool.windowCount,
+    windowSize: pool.windowSize,
+    accessCounters: pool.options.accessCounters,
+    check: () => pool.check(),
+  }));
   return pool;
 }
 

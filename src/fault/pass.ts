@@ -12,8 +12,8 @@ import { GpuValidationError, InvalidArgumentError } from '../errors.ts';
 import type { Cancellation } from '../lifetime.ts';
 import { MapMode } from '../gpu/constants.ts';
 import type { Kernel } from '../kernel/kernel.ts';
-import { pipelineFor } from '../kernel/pipelines.ts';
-import { MAX_REPLAY_INVOCATIONS, MAX_REPLAY_WORKGROUPS } from '../options.ts';
+import { pipelineFor, replayUnit, variantConfig } from '../kernel/pipelines.ts';
+import { MAX_REPLAY_WORKGROUPS } from '../options.ts';
 import type { SpaceCore } from '../space/state.ts';
 import { bitmapWords, type RecordRegion } from './records.ts';
 import { PassResources } from './pass-resources.ts';
@@ -83,40 +83,21 @@ function argWords(args: ArrayLike<number> | undefined, label: string): Uint32Arr
   return words;
 }
 
-function linkConfig(space: SpaceCore, demand: boolean, replay: boolean, replayPerInvocation: boolean) {
-  const pool = space.pool;
-  return {
-    replay,
-    replayPerInvocation,
-    pageShift: pool.options.pageShift,
-    windowCount: pool.windowCount,
-    windowWordShift: Math.log2(pool.windowSize) - 2,
-    demand,
-    // Demand passes record the bitmaps for their protocol; the constant only shapes the declared path.
-    accessCounters: !demand && pool.options.accessCounters,
-  };
-}
-
 /**
  * The kernel's pipeline for declared dispatches, or (demand) the variant with
  * the demand-mode paths: for an idempotent kernel the REPLAY-only variant (no
  * overlay), which replays per invocation when it has no workgroup
  * synchronization (see replayUnit); for any other kernel the transaction variant.
+ * kernel.ready(pool) compiles the same variants (src/kernel/pipelines.ts).
  */
 export function compileFor(space: SpaceCore, kernel: Kernel, demand = false, total = 0): Promise<GPUComputePipeline> {
-  const replay = demand && kernel.idempotent;
-  return pipelineFor(space.pool.device, kernel, linkConfig(space, demand, replay, replay && replayUnit(kernel, total) === 'invocation'));
+  const pool = space.pool;
+  const mode = !demand ? 'declared' : kernel.idempotent ? 'replay' : 'transaction';
+  const shape = { pageShift: pool.options.pageShift, windowCount: pool.windowCount, windowSize: pool.windowSize, accessCounters: pool.options.accessCounters };
+  return pipelineFor(pool.device, kernel, variantConfig(shape, mode, replayUnit(kernel, total) === 'invocation'));
 }
 
-/**
- * How a demand dispatch of `total` workgroups of an idempotent kernel tracks
- * completion: per invocation when the kernel never synchronizes a workgroup
- * and the bits fit (MAX_REPLAY_INVOCATIONS), else per workgroup.
- */
-export function replayUnit(kernel: Kernel, total: number): 'invocation' | 'workgroup' {
-  const [x, y, z] = kernel.workgroupSize;
-  return kernel.idempotent && !kernel.workgroupSync && total * x * y * z <= MAX_REPLAY_INVOCATIONS ? 'invocation' : 'workgroup';
-}
+export { replayUnit };
 
 /** A dispatch's arguments, checked (synchronously, at the call: nothing has changed when one is refused). */
 export interface Checked {

@@ -11,6 +11,7 @@
 // read from the same tokens, so a comment never changes it.
 
 import { InvalidArgumentError, KernelCompileError, ReplayUnsafeError } from '../errors.ts';
+import { readyKernel, type KernelPool, type ReadyOptions } from './pipelines.ts';
 import { checkSource } from './source-rules.ts';
 
 export interface KernelDescriptor {
@@ -51,7 +52,22 @@ export interface Kernel {
   readonly directives: string;
   /** `code` with those directives blanked out (lines kept): what is linked after the prelude. */
   readonly body: string;
+  /**
+   * Compile ahead: the pipeline variants this kernel's dispatches on `pool` will
+   * use (by default `'declared'` and its demand variant), all at once, each run
+   * once on an empty grid, since some implementations compile at a pipeline's
+   * first use (lavapipe). A dispatch issued meanwhile waits for the compile of
+   * its variant instead of starting another. Rejects with KernelCompileError if
+   * the code does not compile, DeviceLostError or DestroyedError if the pool
+   * cannot be used, InvalidArgumentError for bad options (before compiling).
+   * Variants depend on the pool's page and window sizes: after a pool gives a
+   * window back, or recovers on a new device, the next dispatch compiles again.
+   */
+  ready(pool: KernelPool, options?: ReadyOptions): Promise<void>;
 }
+
+/** A kernel as linking reads it: everything but its methods. */
+export type KernelSource = Omit<Kernel, 'ready'>;
 
 /** Builtins that synchronize a workgroup (a var<workgroup> shares data within one, too). */
 const WORKGROUP_SYNC = new Set(['workgroupBarrier', 'storageBarrier', 'textureBarrier', 'workgroupUniformLoad']);
@@ -118,6 +134,7 @@ export function createKernel(desc: KernelDescriptor): Kernel {
     );
   }
   const kernel: Kernel = Object.freeze({
+    ready: (pool: KernelPool, options?: ReadyOptions) => readyKernel(kernel, pool, options),
     idempotent,
     label,
     code,

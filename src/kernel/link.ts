@@ -8,7 +8,7 @@
 
 import { abiWgsl, BINDING } from '../abi.ts';
 import { SHADERS } from './shaders.generated.ts';
-import type { Kernel } from './kernel.ts';
+import type { KernelSource } from './kernel.ts';
 
 export interface LinkConfig {
   readonly pageShift: number;
@@ -97,7 +97,7 @@ function commentSafe(label: string): string {
   return label.replace(/[^\x20-\x7e]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
 }
 
-export function link(kernel: Kernel, cfg: LinkConfig): LinkedSource {
+export function link(kernel: KernelSource, cfg: LinkConfig): LinkedSource {
   const [x, y, z] = kernel.workgroupSize;
   // The kernel's directives (enable f16, …) first: WGSL wants them before any declaration.
   let head = kernel.directives + abiWgsl() + glue(cfg, kernel.usesAtomics) + SHADERS.prelude + '\n';
@@ -125,7 +125,7 @@ export function link(kernel: Kernel, cfg: LinkConfig): LinkedSource {
     `            @builtin(num_workgroups) lnwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {\n` +
     `  let lin = vm_u.slice_base + lwid.x + lnwg.x * (lwid.y + lnwg.y * lwid.z);\n` +
     `  if (lin >= vm_u.grid.w) { return; }\n` +
-    `  let replay = VM_DEMAND && vm_mode() == VM_MODE_REPLAY;\n`;
+    `  let replay = VM_REPLAY;\n`;
   const entry = cfg.replayPerInvocation
     ? // One completion word per invocation: no barriers, and a plain store rather than a
       // read-modify-write shared with 31 neighbours. The word is 0 (nothing left to do) or 2 + the

@@ -34,7 +34,7 @@
 // WGSL makes unambiguous (keywords are reserved, there are no strings).
 
 import { link, type LinkConfig } from './link.ts';
-import type { Kernel } from './kernel.ts';
+import type { KernelSource } from './kernel.ts';
 import { scanWgsl, type WgslToken } from './wgsl-tokens.ts';
 
 const LOADS = ['u32', 'i32', 'f32', 'vec2u', 'vec2i', 'vec2f', 'vec4u', 'vec4i', 'vec4f'];
@@ -184,7 +184,7 @@ export function preludeNames(): ReadonlySet<string> {
             pageShift: 12, windowCount, windowWordShift: 10,
             demand, replayPerInvocation, accessCounters: demand,
           };
-          const stub: Kernel = {
+          const stub: KernelSource = {
             label: '', code: '', directives: '', body: '', structWgsl: '', workgroupSize: [1, 1, 1],
             usesAtomics: atomics, idempotent: false, workgroupSync: !replayPerInvocation,
           };
