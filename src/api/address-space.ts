@@ -41,6 +41,7 @@ import type { Pool } from '../device/pool.ts';
 import { registerFacade, spacePool, type SpacePool } from '../space/core.ts';
 import { runDispatch } from '../fault/dispatch.ts';
 import { checkDispatch, compileFor, type DispatchOptions, type DispatchOrder, type DispatchResult } from '../fault/pass.ts';
+import { plainPipelineFor } from '../kernel/plain.ts';
 import { checkKernel, type Kernel } from '../kernel/kernel.ts';
 import { writeBack } from '../migrate/migrate.ts';
 import type { InvalidateCallback, IntervalSubscription } from '../notify/notifier.ts';
@@ -786,7 +787,8 @@ class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressS
   async #compile(kernel: Kernel, options: { demand?: boolean }): Promise<void> {
     this.#core.check();
     checkKernel(kernel, 'compile');
-    await compileFor(this.#core, kernel, options.demand === true);
+    if (kernel.plain) await plainPipelineFor(this.#core.pool.device, kernel);
+    else await compileFor(this.#core, kernel, options.demand === true);
   }
 
   subscribe(addr: number, byteLength: number, onInvalidate?: InvalidateCallback): IntervalSubscription {

@@ -16,6 +16,7 @@ import { pipelineFor } from '../kernel/pipelines.ts';
 import { MAX_REPLAY_INVOCATIONS, MAX_REPLAY_WORKGROUPS } from '../options.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { bitmapWords, type RecordRegion } from './records.ts';
+import { checkBound, type BoundRange, type CheckedBound, type CheckedResource, type Extent, type KernelResource } from './bound.ts';
 import { PassResources } from './pass-resources.ts';
 
 export interface Range {
@@ -38,6 +39,17 @@ export interface DispatchOptions {
   write?: readonly Range[];
   /** Up to 64 u32 words, read in WGSL with vm_arg_u32(i) / vm_arg_i32 / vm_arg_f32. */
   args?: ArrayLike<number>;
+  /**
+   * Plain kernels (createPlainKernel): the ranges of the space bound directly
+   * to the kernel's `var<storage>` buffers, by group and binding — zero
+   * translation. Each range is made resident in consecutive frames of one pool
+   * window and bound as that window's sub-range; its pages are ordinary pages
+   * before and after the dispatch (faulted in, evicted, invalidated, written
+   * back), and a `read_write` range is device-dirty as a whole afterwards.
+   */
+  bind?: readonly BoundRange[];
+  /** Plain kernels: every binding of the kernel that is not a storage buffer over the space (uniforms, textures, samplers, buffers of the caller's own). */
+  resources?: readonly KernelResource[];
   /**
    * Demand paging: the kernel may touch any page of the space; pages it misses
    * are faulted in and the kernel is replayed so that the result is that of one
@@ -115,6 +127,8 @@ export interface DispatchResult {
   readonly ms: number;
   /** Demand mode only. */
   readonly demand?: DemandStats;
+  /** Bound dispatches (`bind`): pages moved inside the pool to make the ranges' runs contiguous (compaction). */
+  readonly pagesCompacted?: number;
 }
 
 export function rangePages(space: SpaceCore, ranges: readonly Range[] | undefined, what: string): Set<number> {
@@ -228,6 +242,10 @@ export interface Checked {
   readonly readPages: Uint32Array;
   readonly writePages: Uint32Array;
   readonly expectNoFaults: boolean;
+  /** A plain kernel's bound ranges and resources (its pages are in readPages/writePages too). */
+  readonly bound?: readonly CheckedBound[];
+  readonly extents?: readonly Extent[];
+  readonly resources?: readonly CheckedResource[];
 }
 
 /** A dispatch's checked arguments and compiled pipeline. */
@@ -235,7 +253,7 @@ export interface Prepared extends Checked {
   readonly pipeline: GPUComputePipeline;
 }
 
-const DISPATCH_OPTIONS: readonly string[] = ['workgroups', 'read', 'write', 'args', 'demand', 'expectNoFaults', 'signal'] satisfies (keyof DispatchOptions)[];
+const DISPATCH_OPTIONS: readonly string[] = ['workgroups', 'read', 'write', 'args', 'bind', 'resources', 'demand', 'expectNoFaults', 'signal'] satisfies (keyof DispatchOptions)[];
 
 /**
  * Check a dispatch's options, synchronously: the space's host-operation
@@ -255,6 +273,7 @@ export function checkDispatch(space: SpaceCore, kernel: Kernel, opts: DispatchOp
     if (opts[k] !== undefined && typeof opts[k] !== 'boolean') throw new InvalidArgumentError(`dispatch "${kernel.label}": ${k} must be true or false, got ${String(opts[k])}`);
   }
   const grid = workgroupCounts(space, opts.workgroups, kernel.label);
+  if (kernel.plain || opts.bind !== undefined || opts.resources !== undefined) return checkPlain(space, kernel, opts, grid);
   checkWorkgroupSize(space, kernel);
   const args = argWords(opts.args, kernel.label);
   const writeSet = rangePages(space, opts.write, 'write');
@@ -271,6 +290,27 @@ export function checkDispatch(space: SpaceCore, kernel: Kernel, opts: DispatchOp
     kernel, demand: opts.demand === true, grid, total, args,
     readPages: Uint32Array.from(readSet).sort(), writePages: Uint32Array.from(writeSet).sort(),
     expectNoFaults: opts.expectNoFaults === true,
+  };
+}
+
+/** A plain kernel's dispatch: bound ranges and resources only (no prelude: no read/write ranges, args or demand paging). */
+function checkPlain(space: SpaceCore, kernel: Kernel, opts: DispatchOptions, grid: [number, number, number]): Checked {
+  const { bound, extents, resources } = checkBound(space, kernel, opts.bind, opts.resources);
+  for (const k of ['read', 'write', 'args', 'demand'] as const) {
+    if (opts[k] !== undefined && opts[k] !== false) {
+      throw new InvalidArgumentError(
+        `dispatch "${kernel.label}": ${k} is for prelude kernels; a plain kernel gets its data through bind ranges and its parameters through resources (a uniform buffer)` +
+          (k === 'demand' ? ', and runs only over declared ranges: nothing in it can report a fault' : ''),
+      );
+    }
+  }
+  const read = new Set<number>();
+  const write = new Set<number>();
+  for (const b of bound) for (let p = b.first; p <= b.last; p++) (b.write ? write : read).add(p);
+  return {
+    kernel, demand: false, grid, total: grid[0] * grid[1] * grid[2], args: new Uint32Array(MAX_KERNEL_ARGS),
+    readPages: Uint32Array.from(read).sort(), writePages: Uint32Array.from(write).sort(),
+    expectNoFaults: opts.expectNoFaults === true, bound, extents, resources,
   };
 }
 

@@ -11,6 +11,7 @@
 // read from the same tokens, so a comment never changes it.
 
 import { InvalidArgumentError, KernelCompileError, ReplayUnsafeError } from '../errors.ts';
+import type { PlainInfo } from './plain.ts';
 import { checkSource } from './source-rules.ts';
 
 export interface KernelDescriptor {
@@ -51,6 +52,11 @@ export interface Kernel {
   readonly directives: string;
   /** `code` with those directives blanked out (lines kept): what is linked after the prelude. */
   readonly body: string;
+  /**
+   * Set for a plain kernel (createPlainKernel, src/kernel/plain.ts): a complete
+   * WGSL module run through bound ranges, with no prelude linked.
+   */
+  readonly plain?: PlainInfo;
 }
 
 /** Builtins that synchronize a workgroup (a var<workgroup> shares data within one, too). */
@@ -62,6 +68,11 @@ const MAX_PROBLEMS = 12;
 
 /** Kernels made by createKernel(): dispatch and compile refuse anything else before touching it. */
 const made = new WeakSet<object>();
+
+/** Registers a kernel made by a factory of this folder (createPlainKernel) as one dispatch accepts. */
+export function markKernel(kernel: Kernel): void {
+  made.add(kernel);
+}
 
 /** Throws InvalidArgumentError unless `kernel` came from createKernel() (a look-alike object would fail deep inside linking). */
 export function checkKernel(kernel: unknown, what: string): asserts kernel is Kernel {
