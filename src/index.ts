@@ -35,6 +35,7 @@ export type { Advice, AdviceState, PreferredLocation, AccessedBy } from './polic
 export { createKernel, type Kernel, type KernelDescriptor } from './kernel/kernel.ts';
 export { createPlainKernel, type PlainKernelDescriptor, type PlainInfo, type DeclaredBinding } from './kernel/plain.ts';
 export type { BoundRange, KernelResource } from './fault/bound.ts';
+export { INTEROP_BINDING, type SpaceInterop } from './fault/interop.ts';
 export {
   defineStruct, array, structsOf, alignOf, sizeOf, type StructLayout, type StructRecord, type StructInput, type StructView, type ViewValue, type Vec,
   type FieldType, type Field, type FieldValue, type FieldInput, type FieldSpec, type FieldSpecs, type FieldAttributes,

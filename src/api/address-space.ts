@@ -40,8 +40,9 @@ import { lossError } from '../device/loss.ts';
 import type { Pool } from '../device/pool.ts';
 import { registerFacade, spacePool, type SpacePool } from '../space/core.ts';
 import { runDispatch } from '../fault/dispatch.ts';
-import { checkDispatch, compileFor, type DispatchOptions, type DispatchOrder, type DispatchResult } from '../fault/pass.ts';
+import { checkDispatch, compileFor, rangePages, type Range, type DispatchOptions, type DispatchOrder, type DispatchResult } from '../fault/pass.ts';
 import { plainPipelineFor } from '../kernel/plain.ts';
+import { beginInterop, type SpaceInterop } from '../fault/interop.ts';
 import { checkKernel, type Kernel } from '../kernel/kernel.ts';
 import { writeBack } from '../migrate/migrate.ts';
 import type { InvalidateCallback, IntervalSubscription } from '../notify/notifier.ts';
@@ -221,6 +222,16 @@ export interface AddressSpace extends TypedEventTarget<SpaceEventMap> {
    * the result is that of one clean run (src/fault/demand.ts).
    */
   dispatch(kernel: Kernel, options: DispatchOptions): Promise<DispatchResult>;
+  /**
+   * Bind this space's pages into a pipeline of your own (guide: "Your own
+   * passes over a space"): the ranges are pinned (resident, never evicted or
+   * moved) and the device page table is flushed; the result holds a bind group
+   * over the page table and the pool's windows, its documented layout, and WGSL
+   * that translates virtual addresses. Call `end()` once your passes are
+   * submitted: the `write` ranges become device-dirty and the pins go.
+   * Your passes are not checked: the windows hold every space's frames.
+   */
+  interop(options: { read?: readonly Range[]; write?: readonly Range[] }): Promise<SpaceInterop>;
   /**
    * Compile `kernel` for this space's pool now (errors early); dispatch does it
    * on first use. Declared and demand dispatches use different variants: pass
@@ -778,6 +789,22 @@ class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressS
     const c = this.#core;
     const e = { type: 'dispatch', time: performance.now(), start, space: c.label, spaceId: c.id, kernel: String(kernel?.label), mode } as const;
     this.#pool.events.emit(error === undefined ? e : { ...e, error });
+  }
+
+  interop(options: { read?: readonly Range[]; write?: readonly Range[] }): Promise<SpaceInterop> {
+    return this.#op(async () => {
+      const c = this.#core;
+      c.check();
+      if (!options || typeof options !== 'object') throw new InvalidArgumentError('interop: pass { read?, write? }');
+      for (const k of Object.keys(options)) if (k !== 'read' && k !== 'write') throw new InvalidArgumentError(`interop: unknown option "${k}"; known options: read, write`);
+      rangePages(c, options.read, 'read');
+      rangePages(c, options.write, 'write');
+      await this.#tail;
+      return this.#pool.withLock(async () => {
+        c.check();
+        return beginInterop(c, options.read, options.write);
+      });
+    });
   }
 
   compile(kernel: Kernel, options: { demand?: boolean } = {}): Promise<void> {
