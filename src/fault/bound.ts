@@ -36,6 +36,7 @@ import { BindRangeError, GpuValidationError, InvalidArgumentError } from '../err
 import { isRuntimeBuffer } from '../gpu/runtime-buffers.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { plainPipelineFor } from '../kernel/plain.ts';
+import { RESOURCE_GROUP } from '../kernel/resources.ts';
 import { makeContiguous } from '../migrate/contiguous.ts';
 import { emptyReport, makeResident, type MigrationReport } from '../migrate/migrate.ts';
 import type { SpaceCore } from '../space/core.ts';
@@ -95,6 +96,39 @@ function bindingNumber(v: unknown, what: string, label: string): number {
 function bufferOf(r: GPUBindingResource): unknown {
   if (typeof r === 'object' && r !== null && 'buffer' in r) return (r as GPUBufferBinding).buffer;
   return r;
+}
+
+/** Check a prelude kernel's `resources` against the layout it was created with (group 1: src/kernel/resources.ts). */
+export function checkKernelResources(kernel: Kernel, resources: readonly KernelResource[] | undefined): CheckedResource[] {
+  const label = kernel.label;
+  const layout = kernel.resources ?? [];
+  if (resources !== undefined && !Array.isArray(resources)) throw new InvalidArgumentError(`dispatch "${label}": resources must be an array of { binding, resource }`);
+  const out: CheckedResource[] = [];
+  for (const r of resources ?? []) {
+    const binding = bindingNumber(r?.binding, 'resources binding', label);
+    if (r.group !== undefined && r.group !== RESOURCE_GROUP) {
+      throw new InvalidArgumentError(`dispatch "${label}": a prelude kernel's resources are in group ${RESOURCE_GROUP}; leave group out or pass ${RESOURCE_GROUP}`);
+    }
+    if (!layout.some((e) => e.binding === binding)) {
+      throw new InvalidArgumentError(
+        `dispatch "${label}": resources names @binding(${binding}), which is not in the kernel's resources (${layout.map((e) => e.binding).join(', ') || 'none'}); list it in createKernel`,
+      );
+    }
+    if (out.some((x) => x.binding === binding)) throw new InvalidArgumentError(`dispatch "${label}": resources @binding(${binding}) is given twice`);
+    if (r.resource === undefined || r.resource === null) throw new InvalidArgumentError(`dispatch "${label}": resources entry @binding(${binding}) has no resource`);
+    if (isRuntimeBuffer(bufferOf(r.resource))) {
+      throw new InvalidArgumentError(
+        `dispatch "${label}": resources @binding(${binding}) is one of the runtime's buffers (a pool window, page table or record); ` +
+          'a kernel reaches the space only through the prelude (vm_load_*, vm_store_*)',
+      );
+    }
+    out.push({ group: RESOURCE_GROUP, binding, resource: r.resource });
+  }
+  const missing = layout.filter((e) => !out.some((x) => x.binding === e.binding));
+  if (missing.length > 0) {
+    throw new InvalidArgumentError(`dispatch "${label}": the kernel's resources ${missing.map((e) => `@binding(${e.binding})`).join(', ')} are not given; pass them in resources`);
+  }
+  return out;
 }
 
 /** Check a plain kernel's `bind` and `resources` (synchronously, at the call). */

@@ -13,10 +13,11 @@ import type { Cancellation } from '../lifetime.ts';
 import { MapMode } from '../gpu/constants.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { pipelineFor } from '../kernel/pipelines.ts';
+import { resourceLayout } from '../kernel/resources.ts';
 import { MAX_REPLAY_INVOCATIONS, MAX_REPLAY_WORKGROUPS } from '../options.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { bitmapWords, type RecordRegion } from './records.ts';
-import { checkBound, type BoundRange, type CheckedBound, type CheckedResource, type Extent, type KernelResource } from './bound.ts';
+import { checkBound, checkKernelResources, type BoundRange, type CheckedBound, type CheckedResource, type Extent, type KernelResource } from './bound.ts';
 import { PassResources } from './pass-resources.ts';
 
 export interface Range {
@@ -48,7 +49,12 @@ export interface DispatchOptions {
    * back), and a `read_write` range is device-dirty as a whole afterwards.
    */
   bind?: readonly BoundRange[];
-  /** Plain kernels: every binding of the kernel that is not a storage buffer over the space (uniforms, textures, samplers, buffers of the caller's own). */
+  /**
+   * The kernel's own resources. Plain kernels: every binding that is not a
+   * storage buffer over the space, by group and binding. Prelude kernels: the
+   * bindings listed in createKernel's `resources` (group 1). Never one of the
+   * runtime's buffers.
+   */
   resources?: readonly KernelResource[];
   /**
    * Demand paging: the kernel may touch any page of the space; pages it misses
@@ -251,6 +257,8 @@ export interface Checked {
 /** A dispatch's checked arguments and compiled pipeline. */
 export interface Prepared extends Checked {
   readonly pipeline: GPUComputePipeline;
+  /** The kernel's own resources' bind group (group 1), when it has any. */
+  readonly resourceGroup?: GPUBindGroup;
 }
 
 const DISPATCH_OPTIONS: readonly string[] = ['workgroups', 'read', 'write', 'args', 'bind', 'resources', 'demand', 'expectNoFaults', 'signal'] satisfies (keyof DispatchOptions)[];
@@ -273,7 +281,8 @@ export function checkDispatch(space: SpaceCore, kernel: Kernel, opts: DispatchOp
     if (opts[k] !== undefined && typeof opts[k] !== 'boolean') throw new InvalidArgumentError(`dispatch "${kernel.label}": ${k} must be true or false, got ${String(opts[k])}`);
   }
   const grid = workgroupCounts(space, opts.workgroups, kernel.label);
-  if (kernel.plain || opts.bind !== undefined || opts.resources !== undefined) return checkPlain(space, kernel, opts, grid);
+  if (kernel.plain || opts.bind !== undefined) return checkPlain(space, kernel, opts, grid);
+  const resources = checkKernelResources(kernel, opts.resources);
   checkWorkgroupSize(space, kernel);
   const args = argWords(opts.args, kernel.label);
   const writeSet = rangePages(space, opts.write, 'write');
@@ -289,7 +298,7 @@ export function checkDispatch(space: SpaceCore, kernel: Kernel, opts: DispatchOp
   return {
     kernel, demand: opts.demand === true, grid, total, args,
     readPages: Uint32Array.from(readSet).sort(), writePages: Uint32Array.from(writeSet).sort(),
-    expectNoFaults: opts.expectNoFaults === true,
+    expectNoFaults: opts.expectNoFaults === true, resources,
   };
 }
 
@@ -330,7 +339,17 @@ export interface DispatchOrder {
 /** Compile the pipeline a checked dispatch runs (cached per device). */
 export async function prepare(space: SpaceCore, checked: Checked): Promise<Prepared> {
   const pipeline = await compileFor(space, checked.kernel, checked.demand, checked.total);
-  return { ...checked, pipeline };
+  const layout = checked.kernel.resources;
+  if (!layout || !checked.resources?.length) return { ...checked, pipeline };
+  const device = space.pool.device;
+  device.pushErrorScope('validation');
+  const resourceGroup = device.createBindGroup({
+    label: `${space.label}:${checked.kernel.label}:resources`, layout: resourceLayout(device, layout),
+    entries: checked.resources.map((r) => ({ binding: r.binding, resource: r.resource })),
+  });
+  const err = await device.popErrorScope();
+  if (err) throw new GpuValidationError(`dispatch "${checked.kernel.label}" resources`, err.message);
+  return { ...checked, pipeline, resourceGroup };
 }
 
 export interface PassSpec {
@@ -388,6 +407,7 @@ export function submitPass(space: SpaceCore, prep: Prepared, spec: PassSpec): Su
   const pass = enc.beginComputePass({ label: `${space.label}:${label}` });
   pass.setPipeline(prep.pipeline);
   pass.setBindGroup(0, res.bindGroup());
+  if (prep.resourceGroup) pass.setBindGroup(1, prep.resourceGroup);
   const [x, y, z] = launchFor(space, prep, spec);
   // A zero count is valid WebGPU but Dawn warns about it; the kernel simply does not run.
   if (x * y * z > 0) pass.dispatchWorkgroups(x, y, z);

@@ -6,6 +6,7 @@ import { BINDING } from '../abi.ts';
 import { KernelCompileError } from '../errors.ts';
 import type { Kernel } from './kernel.ts';
 import { link, type LinkConfig, type LinkedSource } from './link.ts';
+import { resourceLayout, type KernelResourceLayout } from './resources.ts';
 
 interface DeviceCache {
   readonly layouts: Map<number, { bgl: GPUBindGroupLayout; pl: GPUPipelineLayout }>;
@@ -43,6 +44,11 @@ export function layoutFor(device: GPUDevice, windowCount: number): { bgl: GPUBin
   return l;
 }
 
+/** The pipeline layout of a kernel with resources of its own: the runtime's group 0, the kernel's group 1 (src/kernel/resources.ts). */
+function resourcePipelineLayout(device: GPUDevice, windowCount: number, resources: readonly KernelResourceLayout[]): GPUPipelineLayout {
+  return device.createPipelineLayout({ label: `hmm:pl:${windowCount}w+resources`, bindGroupLayouts: [layoutFor(device, windowCount).bgl, resourceLayout(device, resources)] });
+}
+
 function describe(msgs: readonly GPUCompilationMessage[], src: LinkedSource): string[] {
   return msgs
     .filter((m) => m.type === 'error')
@@ -66,7 +72,7 @@ async function compile(device: GPUDevice, kernel: Kernel, cfg: LinkConfig): Prom
   try {
     return await device.createComputePipelineAsync({
       label: `hmm:${kernel.label}`,
-      layout: layoutFor(device, cfg.windowCount).pl,
+      layout: kernel.resources ? resourcePipelineLayout(device, cfg.windowCount, kernel.resources) : layoutFor(device, cfg.windowCount).pl,
       compute: { module, entryPoint: 'vm_entry' },
     });
   } catch (e) {
@@ -76,7 +82,7 @@ async function compile(device: GPUDevice, kernel: Kernel, cfg: LinkConfig): Prom
 
 export function pipelineFor(device: GPUDevice, kernel: Kernel, cfg: LinkConfig): Promise<GPUComputePipeline> {
   const c = cacheFor(device);
-  const key = JSON.stringify([kernel.code, kernel.structWgsl, kernel.workgroupSize, kernel.label, cfg]);
+  const key = JSON.stringify([kernel.code, kernel.structWgsl, kernel.workgroupSize, kernel.label, cfg, kernel.resources ?? null]);
   let p = c.pipelines.get(key);
   if (!p) {
     p = compile(device, kernel, cfg);
