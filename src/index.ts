@@ -34,6 +34,7 @@ export type { PrefetchResult } from './migrate/prefetch.ts';
 export type { Advice, AdviceState, PreferredLocation, AccessedBy } from './policy/advice.ts';
 export { createKernel, type Kernel, type KernelDescriptor } from './kernel/kernel.ts';
 export { createPlainKernel, type PlainKernelDescriptor, type PlainInfo, type DeclaredBinding } from './kernel/plain.ts';
+export { RESOURCE_GROUP, type KernelResourceLayout } from './kernel/resources.ts';
 export type { BoundRange, KernelResource } from './fault/bound.ts';
 export { INTEROP_BINDING, type SpaceInterop } from './fault/interop.ts';
 export {

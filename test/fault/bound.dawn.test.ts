@@ -253,6 +253,31 @@ describe('plain kernels through bound ranges', () => {
     space.checkInvariants();
   });
 
+  testWithDevice('isolation: a plain kernel that writes far past its bound range reaches none of another space’s frames in the same window', async (ctx) => {
+    const { pool, space } = await makeSpace(ctx, { capacity: 16 * P, pageSize: P }, 16 * P, { label: 'A' });
+    const { createSpace } = await import('../../src/index.ts');
+    const other = ctx.track(createSpace(pool, { size: 16 * P, label: 'B', strict: true }));
+    const pattern = Uint32Array.from({ length: 12 * 1024 }, (_, i) => (0xb000_0000 | i) >>> 0);
+    // B's pages device-dirty in the window (their only copy there), around wherever A's run goes.
+    const fill = createKernel({
+      label: 'fill', workgroupSize: 64,
+      code: 'fn kernel(inv: VmInvocation) { let i = inv.global_id.x; vm_store_u32(i * 4u, 0xb0000000u | i); }',
+    });
+    await other.dispatch(fill, { workgroups: 12 * 1024 / 64, write: [{ addr: 0, byteLength: 12 * P }] });
+    expect(other.pageState(0)).toBe('device');
+    // Every invocation stores a marker at its index, up to 16 pages' worth of words: far past a 1-page binding
+    // (indices past the end are WebGPU's out-of-bounds accesses, kept inside the binding).
+    const spray = createPlainKernel({
+      code: '@group(0) @binding(0) var<storage, read_write> d: array<u32>;\n@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) { d[g.x] = 0xdead0000u + g.x; d[g.x + 1000000u] = 7u; }',
+    });
+    await space.dispatch(spray, { workgroups: 16 * 1024 / 64, bind: [{ binding: 0, addr: 4 * P, byteLength: P }] });
+    const got = u32(await other.read(0, 12 * P));
+    for (let i = 0; i < got.length; i++) if (got[i] !== pattern[i]) expect.fail(`B's word ${i} changed to ${got[i]!.toString(16)}`);
+    // A's own pages outside the range: untouched too (zero: never written).
+    const mine = u32(await space.read(0, 16 * P));
+    for (let i = 0; i < mine.length; i++) if ((i < 4 * 1024 || i >= 5 * 1024) && mine[i] !== 0) expect.fail(`A's word ${i} outside the range changed`);
+  });
+
   testWithDevice('a one-window pool binds written and read-only ranges apart only with two windows: refused, naming maxWindowSize', async (ctx) => {
     const { space } = await makeSpace(ctx, { capacity: 16 * P, pageSize: P }, 64 * P);
     const add = createPlainKernel({ code: VECTOR_ADD });

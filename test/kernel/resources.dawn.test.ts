@@ -6,13 +6,16 @@
 import { describe, expect, it } from 'vitest';
 import { testWithDevice, KiB } from '../helpers/gpu.ts';
 import { makeSpace, u32 } from '../helpers/space.ts';
-import { createKernel, InvalidArgumentError, KernelCompileError } from '../../src/index.ts';
+import { createKernel, defineStruct, InvalidArgumentError, KernelCompileError } from '../../src/index.ts';
 import { BufferUsage } from '../../src/gpu/constants.ts';
 
 const P = 4 * KiB;
 
+/** Typed parameters: one layout for the WGSL struct and the bytes the host writes (issue 18 item 8, typed args). */
+const Params = defineStruct('Params', { scale: 'u32', bias: 'f32', count: 'u32' });
+
 const CODE = /* wgsl */ `
-struct Params { scale: u32, count: u32 }
+${Params.wgslStruct()}
 @group(1) @binding(0) var<uniform> params: Params;
 @group(1) @binding(1) var<storage, read> table: array<u32>;
 fn kernel(inv: VmInvocation) {
@@ -41,7 +44,9 @@ describe('kernel resources', () => {
       await space.write(0, Uint32Array.from({ length: n }, (_, i) => i));
       const { device } = ctx;
       const params = ctx.track(device.createBuffer({ size: 16, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST }));
-      device.queue.writeBuffer(params, 0, new Uint32Array([3, n]));
+      const bytes = new Uint8Array(Params.size);
+      Params.write(bytes, 0, { scale: 3, bias: 0.5, count: n });
+      device.queue.writeBuffer(params, 0, bytes);
       const table = ctx.track(device.createBuffer({ size: 16, usage: BufferUsage.STORAGE | BufferUsage.COPY_DST }));
       device.queue.writeBuffer(table, 0, new Uint32Array([10, 20, 30, 40]));
       const k = createKernel({ code: CODE, resources: LAYOUT, label: 'with-resources' });
