@@ -115,6 +115,16 @@ export class FrameTable {
     assert(false, 'freeCount > 0 but no free frame found');
   }
 
+  /**
+   * Start the next takeRun's search at frame f: a caller that found a free run
+   * (findFreeRun) and faults in exactly that many consecutive pages next gets
+   * them in that run (src/fault/bound.ts places a cold bound range so).
+   */
+  seek(f: number): void {
+    assert(f >= 0 && f < this.#frameCount, `seek(${f}) of ${this.#frameCount} frames`);
+    this.#cursor = f;
+  }
+
   /** Give frame f to (space, page) — used when an evicted frame passes straight to its next owner. */
   reassign(f: number, space: number, page: number): void {
     assert(this.#owner[f] !== FREE, `reassign: frame ${f} is free`);
@@ -138,12 +148,18 @@ export class FrameTable {
    * pool is full or fragmented). From the start of the pool: a run found for
    * a binding stays put across dispatches, so the lower frames fill first.
    */
-  findFreeRun(count: number): number {
+  findFreeRun(count: number, windowOk: (w: number) => boolean = () => true): number {
     assert(count > 0 && count <= this.windowFrames, `findFreeRun(${count}) with windows of ${this.windowFrames} frames`);
     if (this.#freeCount < count) return -1;
     let len = 0;
     for (let f = 0; f < this.#frameCount; f++) {
-      if (f % this.windowFrames === 0) len = 0;
+      if (f % this.windowFrames === 0) {
+        len = 0;
+        if (!windowOk(f / this.windowFrames)) {
+          f += this.windowFrames - 1;
+          continue;
+        }
+      }
       len = this.#owner[f] === FREE ? len + 1 : 0;
       if (len === count) return f - count + 1;
     }

@@ -313,6 +313,7 @@ export async function dispatchBound(space: SpaceCore, checked: BoundDispatch, jo
       let runs: number[];
       for (;;) {
         const seq = sub?.readBegin() ?? 0;
+        await placeCold(space, ranges, all, report);
         await makeResident(space, all, report, 'declared');
         space.check();
         runs = [];
@@ -393,6 +394,37 @@ export async function dispatchBound(space: SpaceCore, checked: BoundDispatch, jo
   }
   if (checked.expectNoFaults) reportUnexpectedFaults(space, kernel.label, cold);
   return { mode: 'declared', ...report, retries, ms: performance.now() - t0, pagesCompacted: moved.pages };
+}
+
+/**
+ * Fault in each bound range that has no page on the device straight into a
+ * free run of frames (FrameTable.findFreeRun, then seek: makeResident's next
+ * takeRun starts there), so a cold range is uploaded once, where it will be
+ * bound, rather than uploaded and then moved by compaction. Only when every
+ * page the dispatch needs fits in the free frames: nothing is evicted here,
+ * so placing one range never takes another's pages.
+ */
+async function placeCold(space: SpaceCore, ranges: readonly Extent[], all: Uint32Array, report: MigrationReport): Promise<void> {
+  const t = space.table;
+  const frames = space.pool.frames;
+  let need = 0;
+  for (const p of all) if (!t.isResident(p)) need++;
+  if (need === 0 || frames.freeCount < need) return;
+  const access = new Map<number, boolean>();
+  for (const r of ranges) {
+    let cold = true;
+    for (let p = r.first; cold && p <= r.last; p++) cold = !t.isResident(p) && !t.isInFlight(p);
+    if (!cold) continue;
+    const n = r.last - r.first + 1;
+    let s = frames.findFreeRun(n, (w) => access.get(w) === r.write);
+    if (s < 0) s = frames.findFreeRun(n, (w) => !access.has(w));
+    if (s < 0) continue;
+    access.set(Math.floor(s / frames.windowFrames), r.write);
+    frames.seek(s);
+    const pages = new Uint32Array(n);
+    for (let k = 0; k < n; k++) pages[k] = r.first + k;
+    await makeResident(space, pages, report, 'declared');
+  }
 }
 
 /** Every range still in its run (a later range's compaction never moves an earlier run: `fixed`). */

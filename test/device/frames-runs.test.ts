@@ -18,6 +18,20 @@ describe('FrameTable runs', () => {
     expect(f.findFreeRun(3)).toBe(5);
     expect(f.findFreeRun(4)).toBe(-1); // 3 free in window 1, none in window 0
     expect(() => f.findFreeRun(5)).toThrow(/windows of 4 frames/);
+    // Only the windows asked for.
+    expect(f.findFreeRun(1, (w) => w === 0)).toBe(-1);
+    expect(f.findFreeRun(1, (w) => w === 1)).toBe(5);
+  });
+
+  it('seek makes the next takeRun start at a run found free', () => {
+    const f = new FrameTable(8, 8);
+    f.takeRun(8, 1, 0);
+    for (const x of [1, 3, 5, 6, 7]) f.release(x);
+    const s = f.findFreeRun(3);
+    expect(s).toBe(5);
+    f.seek(s);
+    expect(f.takeRun(3, 2, 0)).toEqual([5, 3]);
+    expect(() => f.seek(8)).toThrow(/seek\(8\)/);
   });
 
   it('cheapestRun counts moves, skips immovable frames and unwanted windows, and prefers pages in place', () => {

@@ -207,6 +207,25 @@ describe('plain kernels through bound ranges', () => {
     other.checkInvariants();
   });
 
+  testWithDevice('a cold range is uploaded straight into a free run, not uploaded and then moved', async (ctx) => {
+    const { space } = await makeSpace(ctx, { capacity: 16 * P, pageSize: P }, 64 * P);
+    // Fill every frame (the next-fit cursor wraps to frame 0), then free frames 1, 3, 5 and 12–15.
+    await space.prefetch(0, 16 * P, { to: 'device' });
+    for (const p of [1, 3, 5, 12, 13, 14, 15]) await space.write(p * P, new Uint32Array([p]));
+    const a = coreOf(space);
+    expect(a.table.frame[1]).toBe(0xffffffff);
+    const inc = createPlainKernel({
+      code: '@group(0) @binding(0) var<storage, read_write> d: array<u32>;\n@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) { if (g.x < arrayLength(&d)) { d[g.x] = d[g.x] + 1u; } }',
+    });
+    await space.write(40 * P, Uint32Array.from({ length: 4 * 1024 }, (_, i) => i));
+    const res = await space.dispatch(inc, { workgroups: 64, bind: [{ binding: 0, addr: 40 * P, byteLength: 4 * P }] });
+    expect(res.pagesCompacted).toBe(0);
+    expect(res.pagesUploaded).toBe(4);
+    expect([41, 42, 43].map((p) => a.table.frame[p]! - a.table.frame[40]!)).toEqual([1, 2, 3]);
+    const got = u32(await space.read(40 * P, 4 * P));
+    for (let i = 0; i < got.length; i += 37) expect(got[i]).toBe(i + 1);
+  });
+
   testWithDevice('bound pages are ordinary pages between dispatches: evicted under pressure, written back, bound again', async (ctx) => {
     const { space } = await makeSpace(ctx, { capacity: 8 * P, pageSize: P }, 64 * P);
     const inc = createPlainKernel({
