@@ -266,6 +266,10 @@ describe('plain kernels through bound ranges', () => {
     const prelude = createKernel({ code: 'fn kernel(inv: VmInvocation) {}' });
     await expect(space.dispatch(prelude, { workgroups: 1, bind: ok })).rejects.toThrow(/for plain kernels/);
     expect(() => createPlainKernel({ code: 'fn f() {}' })).toThrow(KernelCompileError);
+    // Compiled ahead like any kernel; a WGSL error is a KernelCompileError with the module's line.
+    await space.compile(add);
+    const broken = createPlainKernel({ code: VECTOR_ADD.replace('a[i] + b[i]', 'a[i] + nope') });
+    await expect(space.compile(broken)).rejects.toThrow(/line 10:.*nope/);
     expect(() => createPlainKernel({ code: VECTOR_ADD, entryPoint: 'nope' })).toThrow(/no @compute function named "nope"/);
     // Refusals changed nothing: the valid dispatch still runs.
     await d({ bind: ok });
