@@ -261,7 +261,7 @@ export interface Prepared extends Checked {
   readonly resourceGroup?: GPUBindGroup;
 }
 
-const DISPATCH_OPTIONS: readonly string[] = ['workgroups', 'read', 'write', 'args', 'bind', 'resources', 'demand', 'expectNoFaults', 'signal'] satisfies (keyof DispatchOptions)[];
+const DISPATCH_OPTIONS: readonly string[] = ['workgroups', 'read', 'write', 'args', 'demand', 'expectNoFaults', 'signal', 'bind', 'resources'] satisfies (keyof DispatchOptions)[];
 
 /**
  * Check a dispatch's options, synchronously: the space's host-operation
