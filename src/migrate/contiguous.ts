@@ -80,11 +80,30 @@ export async function makeContiguous(
         return other.pins[q]! > 0 || (other.flags[q]! & PageFlag.Locked) !== 0 ? Infinity : 1;
       };
       let start = -1;
-      // The windows in the caller's order of preference: the first tier with a run wins.
-      for (const ok of tiers) if (start < 0) start = frames.cheapestRun(n, occupied, (s) => offsets.get(s) ?? 0, ok);
+      // A pinned page never moves (a pin promises its frame to whoever bound it: space.interop), so a
+      // pinned page of the range fixes where the run must start.
+      let anchor: number | undefined;
+      let anchored = true;
+      for (let k = 0; k < n; k++) {
+        if (t.pins[first + k] === 0) continue;
+        const s0 = t.frame[first + k]! - k;
+        if (anchor !== undefined && anchor !== s0) anchored = false;
+        anchor = s0;
+      }
+      if (anchor !== undefined) {
+        let ok = anchored && anchor >= 0 && anchor % wf + n <= wf && anchor + n <= frames.frameCount && tiers.some((w) => w(Math.floor(anchor! / wf)));
+        for (let f = anchor; ok && f < anchor + n; f++) ok = frames.owner[f] === 0 || occupied(f) !== Infinity || (ours(f) && !fixed.has(f));
+        // Own pinned pages elsewhere in the slice than their place would have to move: no.
+        for (let f = anchor; ok && f < anchor + n; f++) ok = !(ours(f) && t.pins[frames.page[f]!]! > 0 && f !== anchor + (frames.page[f]! - first));
+        if (ok) start = anchor;
+      } else {
+        // The windows in the caller's order of preference: the first tier with a run wins.
+        for (const ok of tiers) if (start < 0) start = frames.cheapestRun(n, occupied, (s) => offsets.get(s) ?? 0, ok);
+      }
       if (start < 0) {
         throw new BindRangeError(
-          `bind: no run of ${n} frames (${n * ps} bytes) in one window of the pool can be cleared: every one holds a pinned page or a range this dispatch binds already ` +
+          `bind: no run of ${n} frames (${n * ps} bytes) in one window of the pool can be cleared: every one holds a pinned page or a range this dispatch binds already, ` +
+            'or pinned pages of the range itself sit where no run can include them all in place ' +
             '(or its window holds a range of the other access: WebGPU binds one buffer either written or read-only within a dispatch); ' +
             'unpin some pages, bind smaller ranges, or use a larger pool',
         );
