@@ -226,6 +226,41 @@ describe('plain kernels through bound ranges', () => {
     for (let i = 0; i < got.length; i += 37) expect(got[i]).toBe(i + 1);
   });
 
+  testWithDevice('a bound run is never taken from under its running dispatch: another space evicts it at once, after it in queue order', async (ctx) => {
+    const { pool, space } = await makeSpace(ctx, { capacity: 8 * P, pageSize: P }, 16 * P, { label: 'A' });
+    const { createSpace } = await import('../../src/index.ts');
+    const other = ctx.track(createSpace(pool, { size: 16 * P, label: 'B', strict: true }));
+    await space.write(0, Uint32Array.from({ length: 8 * 1024 }, (_, i) => i));
+    // A slow kernel over A's 8 pages: the whole pool.
+    const slow = createPlainKernel({
+      code: `@group(0) @binding(0) var<storage, read_write> d: array<u32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) {
+  if (g.x >= arrayLength(&d)) { return; }
+  var v = d[g.x];
+  for (var k = 0u; k < 2000u; k++) { v = v * 1664525u + 1013904223u; }
+  d[g.x] = v;
+}`,
+    });
+    const fill = createKernel({
+      label: 'fill', workgroupSize: 64,
+      code: 'fn kernel(inv: VmInvocation) { let i = inv.global_id.x; vm_store_u32(i * 4u, 0xb0000000u | i); }',
+    });
+    // Not awaited: B's dispatch needs every frame, so it evicts A's run as soon as A has submitted.
+    const a = space.dispatch(slow, { workgroups: 128, bind: [{ binding: 0, addr: 0, byteLength: 8 * P }] });
+    const b = other.dispatch(fill, { workgroups: 128, write: [{ addr: 0, byteLength: 8 * P }] });
+    const [ra, rb] = await Promise.all([a, b]);
+    expect(ra.mode).toBe('declared');
+    expect(rb.evictions).toBe(8);
+    const want = Uint32Array.from({ length: 8 * 1024 }, (_, i) => {
+      let v = i;
+      for (let k = 0; k < 2000; k++) v = (Math.imul(v, 1664525) + 1013904223) >>> 0;
+      return v;
+    });
+    expect(Array.from(u32(await space.read(0, 8 * P)))).toEqual(Array.from(want));
+    const gotB = u32(await other.read(0, 8 * P));
+    for (let i = 0; i < gotB.length; i += 53) expect(gotB[i]).toBe((0xb0000000 | i) >>> 0);
+  });
+
   testWithDevice('bound pages are ordinary pages between dispatches: evicted under pressure, written back, bound again', async (ctx) => {
     const { space } = await makeSpace(ctx, { capacity: 8 * P, pageSize: P }, 64 * P);
     const inc = createPlainKernel({
