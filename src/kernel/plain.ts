@@ -57,12 +57,16 @@ export interface PlainKernelDescriptor {
 }
 
 /** Reads `@group(g) @binding(b) var<space, access> name` declarations at module scope. */
-export function declaredBindings(code: string): { bindings: DeclaredBinding[]; computeEntries: string[]; problems: string[] } {
+export function declaredBindings(code: string): {
+  bindings: DeclaredBinding[]; computeEntries: string[]; problems: string[]; workgroupSizes: Map<string, [number, number, number]>;
+} {
   const scan = scanWgsl(code);
   const problems: string[] = scan.error ? [scan.error] : [];
   const tokens = scan.tokens;
   const bindings: DeclaredBinding[] = [];
   const computeEntries: string[] = [];
+  const workgroupSizes = new Map<string, [number, number, number]>();
+  let size: [number, number, number] | undefined;
   let depth = 0;
   let group: number | undefined;
   let binding: number | undefined;
@@ -86,13 +90,28 @@ export function declaredBindings(code: string): { bindings: DeclaredBinding[]; c
           else binding = v;
         }
         if (name === 'compute') compute = true;
+        if (name === 'workgroup_size' && tokens[i + 2]?.text === '(') {
+          // Literal sizes only (an override or const expression is left to the compiler).
+          const dims: number[] = [];
+          let j = i + 3;
+          for (; j < tokens.length && tokens[j]!.text !== ')'; j++) {
+            const m = /^(\d+)[ui]?$/.exec(tokens[j]!.text);
+            if (m) dims.push(Number(m[1]));
+            else if (tokens[j]!.text !== ',') break;
+          }
+          size = tokens[j]?.text === ')' && dims.length >= 1 && dims.length <= 3 ? [dims[0]!, dims[1] ?? 1, dims[2] ?? 1] : undefined;
+        }
       }
       continue;
     }
     if (depth !== 0) continue;
     if (t.text === 'fn') {
-      if (compute && tokens[i + 1]?.kind === 'word') computeEntries.push(tokens[i + 1]!.text);
+      if (compute && tokens[i + 1]?.kind === 'word') {
+        computeEntries.push(tokens[i + 1]!.text);
+        if (size) workgroupSizes.set(tokens[i + 1]!.text, size);
+      }
       compute = false;
+      size = undefined;
       group = binding = undefined;
     } else if (t.text === 'var' && group !== undefined && binding !== undefined) {
       let j = i + 1;
@@ -113,7 +132,7 @@ export function declaredBindings(code: string): { bindings: DeclaredBinding[]; c
       group = binding = undefined;
     }
   }
-  return { bindings, computeEntries, problems };
+  return { bindings, computeEntries, problems, workgroupSizes };
 }
 
 /**
@@ -141,7 +160,7 @@ export function createPlainKernel(desc: PlainKernelDescriptor): Kernel {
   }
   const label = desc.label ?? 'plain-kernel';
   if (typeof label !== 'string') throw new InvalidArgumentError(`createPlainKernel: label must be a string, got ${typeof label}`);
-  const { bindings, computeEntries, problems } = declaredBindings(code);
+  const { bindings, computeEntries, problems, workgroupSizes } = declaredBindings(code);
   let entryPoint = desc.entryPoint;
   if (entryPoint !== undefined && typeof entryPoint !== 'string') throw new InvalidArgumentError(`kernel "${label}": entryPoint must be a string`);
   if (entryPoint === undefined) {
@@ -164,8 +183,9 @@ export function createPlainKernel(desc: PlainKernelDescriptor): Kernel {
   const plain: PlainInfo = Object.freeze({ entryPoint, bindings: Object.freeze(bindings) });
   const kernel: Kernel = Object.freeze({
     label, code, plain,
-    // The workgroup size is the module's own (@workgroup_size); the compiler checks it against the device.
-    workgroupSize: Object.freeze([1, 1, 1] as const),
+    // The module's own @workgroup_size when it is written with number literals, else [1, 1, 1]
+    // (an override or const expression); the compiler checks it against the device either way.
+    workgroupSize: Object.freeze(workgroupSizes.get(entryPoint) ?? [1, 1, 1]) as readonly [number, number, number],
     usesAtomics: false, structWgsl: '', idempotent: false, workgroupSync: false, directives: '', body: code,
   });
   markKernel(kernel);

@@ -118,6 +118,7 @@ describe('plain kernels through bound ranges', () => {
     await space.write(a, av);
     await space.write(b, bv);
     const add = createPlainKernel({ code: VECTOR_ADD, label: 'vector-add' });
+    expect(add.workgroupSize).toEqual([64, 1, 1]); // read from the module's @workgroup_size
     const bind = [
       { binding: 0, addr: a, byteLength: n * 4 },
       { binding: 1, addr: b, byteLength: n * 4 },
