@@ -63,8 +63,9 @@ export interface BoundRange {
 
 /** A binding of a plain kernel's that is not a range of the space: a uniform buffer, texture, sampler or buffer of the caller's own (`DispatchOptions.resources`). */
 export interface KernelResource {
+  /** The kernel's `@binding(n)` for it. */
   readonly binding: number;
-  /** Default 0. */
+  /** Its `@group(g)`: default 0 for a plain kernel; a prelude kernel's resources are in group 1 (RESOURCE_GROUP), the only value it accepts. */
   readonly group?: number;
   /** What WebGPU binds there. Never one of the runtime's buffers (a pool window, a page table). */
   readonly resource: GPUBindingResource;

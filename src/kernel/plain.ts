@@ -30,19 +30,25 @@ import { scanWgsl } from './wgsl-tokens.ts';
 
 /** A binding a plain kernel's source declares. */
 export interface DeclaredBinding {
+  /** Its `@group(g)`. */
   readonly group: number;
+  /** Its `@binding(b)`. */
   readonly binding: number;
+  /** The variable's name (for messages). */
   readonly name: string;
   /** 'storage' buffers are bound to ranges of the space (`bind`); the others come from `resources`. */
   readonly kind: 'storage' | 'uniform' | 'other';
   /** Storage buffers: read_write (written ranges become device-dirty) or read. */
   readonly write: boolean;
+  /** 1-based line of the declaration in the module. */
   readonly line: number;
 }
 
 /** What makes a Kernel plain (src/kernel/kernel.ts `Kernel.plain`). */
 export interface PlainInfo {
+  /** The `@compute` function the pipeline runs. */
   readonly entryPoint: string;
+  /** Every binding the module declares, in source order. */
   readonly bindings: readonly DeclaredBinding[];
 }
 
