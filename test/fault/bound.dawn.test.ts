@@ -345,7 +345,15 @@ describe('plain kernels through bound ranges', () => {
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BindRangeError);
     expect(String(err)).toMatch(/maxWindowSize/);
-    // Only written ranges (or only read ones): one window is enough.
+    // Only written ranges (or only read ones): one window is enough, several ranges in it.
+    const swap = createPlainKernel({ code: `@group(0) @binding(0) var<storage, read_write> x: array<u32>;
+@group(0) @binding(1) var<storage, read_write> y: array<u32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) { if (g.x < arrayLength(&x)) { let t = x[g.x]; x[g.x] = y[g.x]; y[g.x] = t; } }` });
+    await space.write(4 * P, Uint32Array.from({ length: 1024 }, (_, i) => i));
+    await space.write(8 * P, Uint32Array.from({ length: 1024 }, (_, i) => 5000 + i));
+    await space.dispatch(swap, { workgroups: 16, bind: [{ binding: 0, addr: 4 * P, byteLength: P }, { binding: 1, addr: 8 * P, byteLength: P }] });
+    expect(u32(await space.read(4 * P, P))[7]).toBe(5007);
+    expect(u32(await space.read(8 * P, P))[7]).toBe(7);
     const inc = createPlainKernel({ code: '@group(0) @binding(0) var<storage, read_write> d: array<u32>;\n@compute @workgroup_size(1) fn main() { d[0] += 1u; }' });
     await space.dispatch(inc, { workgroups: 1, bind: [{ binding: 0, addr: 0, byteLength: 4 }] });
     expect(u32(await space.read(0, 4))[0]).toBe(1);
