@@ -24,7 +24,8 @@ export type HmmErrorCode =
   | 'NO_ADAPTER'
   | 'REPLAY_UNSAFE'
   | 'HOST_BYPASS'
-  | 'UNEXPECTED_FAULT';
+  | 'UNEXPECTED_FAULT'
+  | 'BIND_RANGE';
 
 export class HmmError extends Error {
   readonly code: HmmErrorCode;
@@ -260,6 +261,18 @@ export class AccessViolationError extends HmmError {
     );
     this.violations = violations;
     this.count = count;
+  }
+}
+
+/**
+ * A range given in a dispatch's `bind` cannot be bound as one storage binding:
+ * it is larger than one pool window (a binding sees one buffer), misaligned
+ * for the device's minStorageBufferOffsetAlignment, or every run of frames
+ * large enough holds a pinned page. The message names the numbers and the fix.
+ */
+export class BindRangeError extends HmmError {
+  constructor(message: string) {
+    super('BIND_RANGE', message);
   }
 }
 

@@ -34,6 +34,10 @@ export type { PrefetchResult } from './migrate/prefetch.ts';
 export type { Advice, AdviceState, PreferredLocation, AccessedBy } from './policy/advice.ts';
 export { createKernel, type Kernel, type KernelDescriptor } from './kernel/kernel.ts';
 export type { KernelMode, KernelPool, ReadyOptions } from './kernel/pipelines.ts';
+export { createPlainKernel, type PlainKernelDescriptor, type PlainInfo, type DeclaredBinding } from './kernel/plain.ts';
+export { RESOURCE_GROUP, type KernelResourceLayout } from './kernel/resources.ts';
+export type { BoundRange, KernelResource } from './fault/bound.ts';
+export { INTEROP_BINDING, type SpaceInterop } from './fault/interop.ts';
 export {
   defineStruct, array, structsOf, alignOf, sizeOf, type StructLayout, type StructRecord, type StructInput, type StructView, type ViewValue, type Vec,
   type FieldType, type Field, type FieldValue, type FieldInput, type FieldSpec, type FieldSpecs, type FieldAttributes,
@@ -60,7 +64,7 @@ export {
 export {
   HmmError, InvalidArgumentError, OutOfRangeError, BadPageSizeError, OutOfVirtualMemoryError,
   DoubleFreeError, UnknownAllocationError, PinLimitError, GroupPinLimitError, NotPinnedError, WorkingSetTooLargeError,
-  PoolConfigError, PoolMismatchError, AccessViolationError, KernelCompileError, GpuValidationError,
+  PoolConfigError, PoolMismatchError, AccessViolationError, KernelCompileError, BindRangeError, GpuValidationError,
   GpuOutOfMemoryError, DeviceLostError, DestroyedError, NoAdapterError, ReplayUnsafeError, HostBypassError, UnexpectedFaultError,
   type HmmErrorCode, type ByteRange, type Violation, type ViolationKind, type LostRange,
 } from './errors.ts';

@@ -40,8 +40,10 @@ import { lossError } from '../device/loss.ts';
 import type { Pool } from '../device/pool.ts';
 import { registerFacade, spacePool, type SpacePool } from '../space/state.ts';
 import { runDispatch } from '../fault/dispatch.ts';
-import { checkDispatch, compileFor, type DispatchOrder } from '../fault/pass.ts';
-import type { DispatchOptions, DispatchResult } from '../fault/dispatch-types.ts';
+import { checkDispatch, compileFor, rangePages, type DispatchOrder } from '../fault/pass.ts';
+import type { DispatchOptions, DispatchResult, Range } from '../fault/dispatch-types.ts';
+import { plainPipelineFor } from '../kernel/plain.ts';
+import { beginInterop, type SpaceInterop } from '../fault/interop.ts';
 import { checkKernel, type Kernel } from '../kernel/kernel.ts';
 import { writeBack } from '../migrate/migrate.ts';
 import type { InvalidateCallback, IntervalSubscription } from '../notify/notifier.ts';
@@ -221,6 +223,16 @@ export interface AddressSpace extends TypedEventTarget<SpaceEventMap> {
    * the result is that of one clean run (src/fault/demand.ts).
    */
   dispatch(kernel: Kernel, options: DispatchOptions): Promise<DispatchResult>;
+  /**
+   * Bind this space's pages into a pipeline of your own (guide: "Your own
+   * passes over a space"): the ranges are pinned (resident, never evicted or
+   * moved) and the device page table is flushed; the result holds a bind group
+   * over the page table and the pool's windows, its documented layout, and WGSL
+   * that translates virtual addresses. Call `end()` once your passes are
+   * submitted: the `write` ranges become device-dirty and the pins go.
+   * Your passes are not checked: the windows hold every space's frames.
+   */
+  interop(options: { read?: readonly Range[]; write?: readonly Range[] }): Promise<SpaceInterop>;
   /**
    * Compile `kernel` for this space's pool now (errors early); dispatch does it
    * on first use. Declared and demand dispatches use different variants: pass
@@ -780,6 +792,22 @@ class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressS
     this.#pool.events.emit(error === undefined ? e : { ...e, error });
   }
 
+  interop(options: { read?: readonly Range[]; write?: readonly Range[] }): Promise<SpaceInterop> {
+    return this.#op(async () => {
+      const c = this.#core;
+      c.check();
+      if (!options || typeof options !== 'object') throw new InvalidArgumentError('interop: pass { read?, write? }');
+      for (const k of Object.keys(options)) if (k !== 'read' && k !== 'write') throw new InvalidArgumentError(`interop: unknown option "${k}"; known options: read, write`);
+      rangePages(c, options.read, 'read');
+      rangePages(c, options.write, 'write');
+      await this.#tail;
+      return this.#pool.withLock(async () => {
+        c.check();
+        return beginInterop(c, options.read, options.write);
+      });
+    });
+  }
+
   compile(kernel: Kernel, options: { demand?: boolean } = {}): Promise<void> {
     return this.#op(() => this.#compile(kernel, options));
   }
@@ -787,7 +815,8 @@ class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressS
   async #compile(kernel: Kernel, options: { demand?: boolean }): Promise<void> {
     this.#core.check();
     checkKernel(kernel, 'compile');
-    await compileFor(this.#core, kernel, options.demand === true);
+    if (kernel.plain) await plainPipelineFor(this.#core.pool.device, kernel);
+    else await compileFor(this.#core, kernel, options.demand === true);
   }
 
   subscribe(addr: number, byteLength: number, onInvalidate?: InvalidateCallback): IntervalSubscription {

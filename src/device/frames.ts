@@ -3,6 +3,15 @@
 // CLOCK reference bits. Frames are page-sized slots in the pool's windows;
 // frame f lives in window f >> windowShift. State only: the pool (pool.ts) is
 // the single writer; victim choice is in eviction.ts.
+//
+// Contiguous runs (zero-translation bindings, src/migrate/contiguous.ts): a
+// range bound as one storage binding must sit in consecutive frames of one
+// window, as UVM backs a 2 MiB big page with one physically contiguous chunk.
+// Frames stay page-sized (no buddy splitting: every other path moves single
+// pages); a run is found among them (findFreeRun), or, when the pool is
+// fragmented, the window slice cheapest to clear is chosen (cheapestRun) and
+// its occupants are moved elsewhere in the device memory in one step (move) —
+// compaction, with the frames the range vacates as their destinations.
 
 import { assert } from '../assert.ts';
 
@@ -15,7 +24,7 @@ export const FREE = 0;
  *  F3  for an owned frame, the owning space's page table maps page[f] to f (checked by the pool with the spaces).
  *  F4  owned(s) = number of frames f with owner[f] = s (kept by takeRun/reassign/release; groups.ts sums it per group).
  *
- * Who writes what: owner, page and the counts — migrate/ and the spaces (through takeRun/reassign/release
+ * Who writes what: owner, page and the counts — migrate/ and the spaces (through takeRun/reassign/release/move
  * only); referenced — these three (a new owner starts referenced), eviction.ts (the hand clears it) and
  * fault/ (the GPU's accessed bits, or every declared page when access counters are off).
  */
@@ -106,6 +115,16 @@ export class FrameTable {
     assert(false, 'freeCount > 0 but no free frame found');
   }
 
+  /**
+   * Start the next takeRun's search at frame f: a caller that found a free run
+   * (findFreeRun) and faults in exactly that many consecutive pages next gets
+   * them in that run (src/fault/bound.ts places a cold bound range so).
+   */
+  seek(f: number): void {
+    assert(f >= 0 && f < this.#frameCount, `seek(${f}) of ${this.#frameCount} frames`);
+    this.#cursor = f;
+  }
+
   /** Give frame f to (space, page) — used when an evicted frame passes straight to its next owner. */
   reassign(f: number, space: number, page: number): void {
     assert(this.#owner[f] !== FREE, `reassign: frame ${f} is free`);
@@ -122,6 +141,104 @@ export class FrameTable {
     this.#owner[f] = FREE;
     this.#referenced[f] = 0;
     this.#freeCount++;
+  }
+
+  /**
+   * The first run of `count` free frames inside one window, or -1 (none: the
+   * pool is full or fragmented). From the start of the pool: a run found for
+   * a binding stays put across dispatches, so the lower frames fill first.
+   */
+  findFreeRun(count: number, windowOk: (w: number) => boolean = () => true): number {
+    assert(count > 0 && count <= this.windowFrames, `findFreeRun(${count}) with windows of ${this.windowFrames} frames`);
+    if (this.#freeCount < count) return -1;
+    let len = 0;
+    for (let f = 0; f < this.#frameCount; f++) {
+      if (f % this.windowFrames === 0) {
+        len = 0;
+        if (!windowOk(f / this.windowFrames)) {
+          f += this.windowFrames - 1;
+          continue;
+        }
+      }
+      len = this.#owner[f] === FREE ? len + 1 : 0;
+      if (len === count) return f - count + 1;
+    }
+    return -1;
+  }
+
+  /**
+   * The start of the run of `count` frames inside one window that costs the
+   * fewest page moves to make the caller's: `occupied(f)` is 0 for a frame
+   * whose page moves anyway (the caller's own), 1 for another page that would
+   * have to move out, Infinity for one that may not move (pinned, or held by
+   * the operation); free frames cost 0. `inPlace(start)` is how many of the
+   * caller's pages already sit where a run at `start` wants them (saved
+   * moves). Only windows `windowOk` accepts are looked at. Returns -1 when
+   * every run holds an immovable frame. O(frames).
+   */
+  cheapestRun(count: number, occupied: (f: number) => number, inPlace: (start: number) => number, windowOk: (w: number) => boolean = () => true): number {
+    assert(count > 0 && count <= this.windowFrames, `cheapestRun(${count}) with windows of ${this.windowFrames} frames`);
+    const n = this.#frameCount;
+    const cost = new Float64Array(n);
+    for (let f = 0; f < n; f++) cost[f] = this.#owner[f] === FREE ? 0 : occupied(f);
+    let best = -1;
+    let bestCost = Infinity;
+    for (let w0 = 0; w0 + count <= n; w0 += this.windowFrames) {
+      if (!windowOk(w0 / this.windowFrames)) continue;
+      const wEnd = Math.min(n, w0 + this.windowFrames);
+      let sum = 0;
+      let blocked = 0;
+      for (let f = w0; f < wEnd; f++) {
+        if (cost[f] === Infinity) blocked++;
+        else sum += cost[f]!;
+        const s = f - count + 1;
+        if (s > w0) {
+          const out = cost[s - 1]!;
+          if (out === Infinity) blocked--;
+          else sum -= out;
+        }
+        if (s < w0 || blocked > 0) continue;
+        // Moves: the others' pages out, plus the caller's pages not yet in place.
+        const c = sum + count - inPlace(s);
+        if (c < bestCost) {
+          bestCost = c;
+          best = s;
+          if (c === 0) return best;
+        }
+      }
+    }
+    return best;
+  }
+
+  /**
+   * Compaction's bookkeeping: each move gives frame `to` the owner, page and
+   * reference bit frame `from` had, all at once (a swap is two moves). A
+   * `from` that is no move's `to` ends free; every `to` must be free or some
+   * move's `from`. The caller has copied the bytes (queue order) and moves
+   * the pages' frames in their page tables (PageTable.relocate).
+   */
+  move(moves: readonly { readonly from: number; readonly to: number }[]): void {
+    const taken = moves.map(({ from }) => {
+      const o = this.#owner[from]!;
+      assert(o !== FREE, `move: frame ${from} is free`);
+      return { owner: o, page: this.#page[from]!, referenced: this.#referenced[from]! };
+    });
+    for (const { from } of moves) {
+      assert(this.#owner[from] !== FREE, `move: frame ${from} is the source of two moves`);
+      this.#count(this.#owner[from]!, -1);
+      this.#owner[from] = FREE;
+      this.#referenced[from] = 0;
+      this.#freeCount++;
+    }
+    moves.forEach(({ to }, i) => {
+      const t = taken[i]!;
+      assert(to < this.#frameCount && this.#owner[to] === FREE, `move: frame ${to} is not free for its new page`);
+      this.#owner[to] = t.owner;
+      this.#page[to] = t.page;
+      this.#referenced[to] = t.referenced;
+      this.#freeCount--;
+      this.#count(t.owner, 1);
+    });
   }
 
   #count(space: number, delta: number): void {

@@ -19,6 +19,7 @@
 
 import { PTE_READ, PTE_VALID, PTE_WRITE } from '../abi.ts';
 import { BufferUsage } from '../gpu/constants.ts';
+import { markRuntimeBuffer } from '../gpu/runtime-buffers.ts';
 
 /** Page table entries computed per writeBuffer call: a 64 KiB scratch array, reused. */
 const FLUSH_CHUNK = 16384;
@@ -41,11 +42,11 @@ export class GpuPageTable {
     this.#frame = frame;
     this.#lo = frame.length;
     // At least 4 bytes: WebGPU refuses zero-sized storage bindings.
-    this.buffer = device.createBuffer({
+    this.buffer = markRuntimeBuffer(device.createBuffer({
       label: `${label}:page-table`,
       size: Math.max(4, frame.length * 4),
       usage: BufferUsage.STORAGE | BufferUsage.COPY_DST,
-    });
+    }));
   }
 
   #touch(p: number): void {

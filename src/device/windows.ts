@@ -6,6 +6,7 @@
 
 import { GpuOutOfMemoryError } from '../errors.ts';
 import { BufferUsage } from '../gpu/constants.ts';
+import { markRuntimeBuffer } from '../gpu/runtime-buffers.ts';
 import type { ResolvedPoolOptions } from '../options.ts';
 
 export interface Windows {
@@ -41,7 +42,7 @@ export async function createWindows(device: GPUDevice, o: ResolvedPoolOptions, w
       if (w === 0) throw new GpuOutOfMemoryError(what, size, 0, ` for its first window (asked for a pool of ${o.capacity} bytes)`);
       return { buffers, options: shrunkTo(o, w) };
     }
-    buffers.push(buf);
+    buffers.push(markRuntimeBuffer(buf));
   }
   return { buffers, options: o };
 }

@@ -2,6 +2,8 @@
 // dispatch did to get its one clean run. Re-exported by the public barrel; the
 // mechanisms that produce them are pass.ts, declared.ts and demand.ts.
 
+import type { BoundRange, KernelResource } from './bound.ts';
+
 export interface Range {
   readonly addr: number;
   readonly byteLength: number;
@@ -22,6 +24,22 @@ export interface DispatchOptions {
   write?: readonly Range[];
   /** Up to 64 u32 words, read in WGSL with vm_arg_u32(i) / vm_arg_i32 / vm_arg_f32. */
   args?: ArrayLike<number>;
+  /**
+   * Plain kernels (createPlainKernel): the ranges of the space bound directly
+   * to the kernel's `var<storage>` buffers, by group and binding — zero
+   * translation. Each range is made resident in consecutive frames of one pool
+   * window and bound as that window's sub-range; its pages are ordinary pages
+   * before and after the dispatch (faulted in, evicted, invalidated, written
+   * back), and a `read_write` range is device-dirty as a whole afterwards.
+   */
+  bind?: readonly BoundRange[];
+  /**
+   * The kernel's own resources. Plain kernels: every binding that is not a
+   * storage buffer over the space, by group and binding. Prelude kernels: the
+   * bindings listed in createKernel's `resources` (group 1). Never one of the
+   * runtime's buffers.
+   */
+  resources?: readonly KernelResource[];
   /**
    * Demand paging: the kernel may touch any page of the space; pages it misses
    * are faulted in and the kernel is replayed so that the result is that of one
@@ -99,4 +117,6 @@ export interface DispatchResult {
   readonly ms: number;
   /** Demand mode only. */
   readonly demand?: DemandStats;
+  /** Bound dispatches (`bind`): pages moved inside the pool to make the ranges' runs contiguous (compaction). */
+  readonly pagesCompacted?: number;
 }

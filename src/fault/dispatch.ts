@@ -16,6 +16,7 @@
 import type { SpaceCore } from '../space/state.ts';
 import { writeBack } from '../migrate/migrate.ts';
 import { PageState } from '../space/page-table.ts';
+import { dispatchBound } from './bound.ts';
 import { dispatchDeclared } from './declared.ts';
 import { dispatchDemand } from './demand.ts';
 import { DirtyJournal } from './journal.ts';
@@ -27,7 +28,9 @@ export async function runDispatch(space: SpaceCore, checked: Checked, order: Dis
   let result: DispatchResult | undefined;
   let error: unknown;
   try {
-    result = await (checked.demand ? dispatchDemand(space, checked, journal, order) : dispatchDeclared(space, checked, journal, order));
+    result = await (checked.demand ? dispatchDemand(space, checked, journal, order)
+      : checked.bound ? dispatchBound(space, { ...checked, bound: checked.bound, extents: checked.extents ?? [], resources: checked.resources ?? [] }, journal, order)
+      : dispatchDeclared(space, checked, journal, order));
   } catch (e) {
     error = e;
   } finally {

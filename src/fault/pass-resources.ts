@@ -11,6 +11,7 @@
 
 import { BINDING, UNIFORM_BYTES } from '../abi.ts';
 import { BufferUsage } from '../gpu/constants.ts';
+import { markRuntimeBuffer } from '../gpu/runtime-buffers.ts';
 import { allocate } from '../device/buffer-alloc.ts';
 import { layoutFor } from '../kernel/pipelines.ts';
 import type { SpaceCore } from '../space/state.ts';
@@ -33,9 +34,9 @@ export class PassResources {
     this.#space = space;
     this.device = space.pool.device;
     this.uniforms = this.device.createBuffer({ label: `${space.label}:uniforms`, size: UNIFORM_BYTES, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST });
-    this.#log = this.device.createBuffer({
+    this.#log = markRuntimeBuffer(this.device.createBuffer({
       label: `${space.label}:record`, size: recordBytes(space.pageCount, 0), usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST,
-    });
+    }));
   }
 
   /** The space's resources on its pool's device now (made, or made anew after recover). */
@@ -78,7 +79,7 @@ export class PassResources {
       label: `${s.label}:record`, size: recordBytes(s.pageCount, words), usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST,
     });
     this.#log.destroy();
-    this.#log = log;
+    this.#log = markRuntimeBuffer(log);
     this.#logCompletionWords = words;
     this.#bindGroup = undefined;
   }

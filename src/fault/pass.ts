@@ -15,7 +15,9 @@ import type { Kernel } from '../kernel/kernel.ts';
 import { pipelineFor, replayUnit, variantConfig } from '../kernel/pipelines.ts';
 import { MAX_REPLAY_WORKGROUPS } from '../options.ts';
 import type { SpaceCore } from '../space/state.ts';
+import { resourceLayout } from '../kernel/resources.ts';
 import { bitmapWords, type RecordRegion } from './records.ts';
+import { checkBound, checkKernelResources, type BoundRange, type CheckedBound, type CheckedResource, type Extent, type KernelResource } from './bound.ts';
 import { PassResources } from './pass-resources.ts';
 import type { DispatchOptions, Range } from './dispatch-types.ts';
 
@@ -111,14 +113,20 @@ export interface Checked {
   readonly readPages: Uint32Array;
   readonly writePages: Uint32Array;
   readonly expectNoFaults: boolean;
+  /** A plain kernel's bound ranges and resources (its pages are in readPages/writePages too). */
+  readonly bound?: readonly CheckedBound[];
+  readonly extents?: readonly Extent[];
+  readonly resources?: readonly CheckedResource[];
 }
 
 /** A dispatch's checked arguments and compiled pipeline. */
 export interface Prepared extends Checked {
   readonly pipeline: GPUComputePipeline;
+  /** The kernel's own resources' bind group (group 1), when it has any. */
+  readonly resourceGroup?: GPUBindGroup;
 }
 
-const DISPATCH_OPTIONS: readonly string[] = ['workgroups', 'read', 'write', 'args', 'demand', 'expectNoFaults', 'signal'] satisfies (keyof DispatchOptions)[];
+const DISPATCH_OPTIONS: readonly string[] = ['workgroups', 'read', 'write', 'args', 'demand', 'expectNoFaults', 'signal', 'bind', 'resources'] satisfies (keyof DispatchOptions)[];
 
 /**
  * Check a dispatch's options, synchronously: the space's host-operation
@@ -138,6 +146,8 @@ export function checkDispatch(space: SpaceCore, kernel: Kernel, opts: DispatchOp
     if (opts[k] !== undefined && typeof opts[k] !== 'boolean') throw new InvalidArgumentError(`dispatch "${kernel.label}": ${k} must be true or false, got ${String(opts[k])}`);
   }
   const grid = workgroupCounts(space, opts.workgroups, kernel.label);
+  if (kernel.plain || opts.bind !== undefined) return checkPlain(space, kernel, opts, grid);
+  const resources = checkKernelResources(kernel, opts.resources);
   checkWorkgroupSize(space, kernel);
   const args = argWords(opts.args, kernel.label);
   const writeSet = rangePages(space, opts.write, 'write');
@@ -153,7 +163,28 @@ export function checkDispatch(space: SpaceCore, kernel: Kernel, opts: DispatchOp
   return {
     kernel, demand: opts.demand === true, grid, total, args,
     readPages: Uint32Array.from(readSet).sort(), writePages: Uint32Array.from(writeSet).sort(),
-    expectNoFaults: opts.expectNoFaults === true,
+    expectNoFaults: opts.expectNoFaults === true, resources,
+  };
+}
+
+/** A plain kernel's dispatch: bound ranges and resources only (no prelude: no read/write ranges, args or demand paging). */
+function checkPlain(space: SpaceCore, kernel: Kernel, opts: DispatchOptions, grid: [number, number, number]): Checked {
+  const { bound, extents, resources } = checkBound(space, kernel, opts.bind, opts.resources);
+  for (const k of ['read', 'write', 'args', 'demand'] as const) {
+    if (opts[k] !== undefined && opts[k] !== false) {
+      throw new InvalidArgumentError(
+        `dispatch "${kernel.label}": ${k} is for prelude kernels; a plain kernel gets its data through bind ranges and its parameters through resources (a uniform buffer)` +
+          (k === 'demand' ? ', and runs only over declared ranges: nothing in it can report a fault' : ''),
+      );
+    }
+  }
+  const read = new Set<number>();
+  const write = new Set<number>();
+  for (const b of bound) for (let p = b.first; p <= b.last; p++) (b.write ? write : read).add(p);
+  return {
+    kernel, demand: false, grid, total: grid[0] * grid[1] * grid[2], args: new Uint32Array(MAX_KERNEL_ARGS),
+    readPages: Uint32Array.from(read).sort(), writePages: Uint32Array.from(write).sort(),
+    expectNoFaults: opts.expectNoFaults === true, bound, extents, resources,
   };
 }
 
@@ -173,7 +204,17 @@ export interface DispatchOrder {
 /** Compile the pipeline a checked dispatch runs (cached per device). */
 export async function prepare(space: SpaceCore, checked: Checked): Promise<Prepared> {
   const pipeline = await compileFor(space, checked.kernel, checked.demand, checked.total);
-  return { ...checked, pipeline };
+  const layout = checked.kernel.resources;
+  if (!layout || !checked.resources?.length) return { ...checked, pipeline };
+  const device = space.pool.device;
+  device.pushErrorScope('validation');
+  const resourceGroup = device.createBindGroup({
+    label: `${space.label}:${checked.kernel.label}:resources`, layout: resourceLayout(device, layout),
+    entries: checked.resources.map((r) => ({ binding: r.binding, resource: r.resource })),
+  });
+  const err = await device.popErrorScope();
+  if (err) throw new GpuValidationError(`dispatch "${checked.kernel.label}" resources`, err.message);
+  return { ...checked, pipeline, resourceGroup };
 }
 
 export interface PassSpec {
@@ -233,6 +274,7 @@ export function submitPass(space: SpaceCore, prep: Prepared, spec: PassSpec): Su
   const pass = enc.beginComputePass({ label: `${space.label}:${label}` });
   pass.setPipeline(prep.pipeline);
   pass.setBindGroup(0, res.bindGroup());
+  if (prep.resourceGroup) pass.setBindGroup(1, prep.resourceGroup);
   const [x, y, z] = launchFor(space, prep, spec);
   // A zero count is valid WebGPU but Dawn warns about it; the kernel simply does not run.
   if (x * y * z > 0) pass.dispatchWorkgroups(x, y, z);

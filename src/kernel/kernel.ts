@@ -12,6 +12,8 @@
 
 import { InvalidArgumentError, KernelCompileError, ReplayUnsafeError } from '../errors.ts';
 import { readyKernel, type KernelPool, type ReadyOptions } from './pipelines.ts';
+import type { PlainInfo } from './plain.ts';
+import { checkResources, type KernelResourceLayout } from './resources.ts';
 import { checkSource } from './source-rules.ts';
 
 export interface KernelDescriptor {
@@ -30,6 +32,13 @@ export interface KernelDescriptor {
    * faulted, instead of running probe and commit passes. Default false.
    */
   idempotent?: boolean;
+  /**
+   * The kernel's own resources (uniforms, textures, samplers, buffers of yours),
+   * in WebGPU's layout words: `[{ binding: 0, buffer: { type: 'uniform' } }]`.
+   * The code declares each as `@group(1) @binding(n) var…`; each dispatch
+   * gives them in `resources`. Group 0 stays the runtime's.
+   */
+  resources?: readonly KernelResourceLayout[];
 }
 
 export interface Kernel {
@@ -64,6 +73,13 @@ export interface Kernel {
    * window back, or recovers on a new device, the next dispatch compiles again.
    */
   ready(pool: KernelPool, options?: ReadyOptions): Promise<void>;
+  /**
+   * Set for a plain kernel (createPlainKernel, src/kernel/plain.ts): a complete
+   * WGSL module run through bound ranges, with no prelude linked.
+   */
+  readonly plain?: PlainInfo;
+  /** The kernel's own resources' layout (bind group 1), when it has any. */
+  readonly resources?: readonly KernelResourceLayout[];
 }
 
 /** A kernel as linking reads it: everything but its methods. */
@@ -78,6 +94,11 @@ const MAX_PROBLEMS = 12;
 
 /** Kernels made by createKernel(): dispatch and compile refuse anything else before touching it. */
 const made = new WeakSet<object>();
+
+/** Registers a kernel made by a factory of this folder (createPlainKernel) as one dispatch accepts. */
+export function markKernel(kernel: Kernel): void {
+  made.add(kernel);
+}
 
 /** Throws InvalidArgumentError unless `kernel` came from createKernel() (a look-alike object would fail deep inside linking). */
 export function checkKernel(kernel: unknown, what: string): asserts kernel is Kernel {
@@ -111,8 +132,11 @@ export function createKernel(desc: KernelDescriptor): Kernel {
     if (structs.some((x) => x.name === name)) throw new InvalidArgumentError(`kernel "${label}": struct ${name} is listed twice`);
     structs.push({ name, wgsl });
   }
-  const src = checkSource(code);
-  const problems: string[] = [];
+  const resources = desc.resources;
+  if (resources !== undefined && !Array.isArray(resources)) throw new InvalidArgumentError(`kernel "${label}": resources must be an array of bind group layout entries`);
+  const res = resources && resources.length > 0 ? checkResources(code, resources) : undefined;
+  const src = checkSource(code, 'line', res?.names);
+  const problems: string[] = [...(res?.problems ?? [])];
   if (!src.declaresKernel) problems.push('no entry function: define `fn kernel(inv: VmInvocation) { … }`');
   problems.push(...src.problems);
   // Struct accessors are linked into the module like the code: whatever wgsl a layout
@@ -144,6 +168,7 @@ export function createKernel(desc: KernelDescriptor): Kernel {
     workgroupSync: src.workgroupVar || src.words.some((w) => WORKGROUP_SYNC.has(w)),
     directives: src.directives,
     body: src.body,
+    ...(res ? { resources: Object.freeze(resources!.map((r) => Object.freeze({ ...r }))) } : {}),
   });
   made.add(kernel);
   return kernel;

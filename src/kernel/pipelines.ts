@@ -17,6 +17,7 @@ import { BufferUsage } from '../gpu/constants.ts';
 import { MAX_REPLAY_INVOCATIONS } from '../options.ts';
 import type { Kernel } from './kernel.ts';
 import { link, type LinkConfig, type LinkedSource } from './link.ts';
+import { resourceLayout, type KernelResourceLayout } from './resources.ts';
 
 /**
  * A kernel's pipeline variants: `'declared'` for dispatches with declared ranges,
@@ -148,6 +149,11 @@ export function layoutFor(device: GPUDevice, windowCount: number): { bgl: GPUBin
   return l;
 }
 
+/** The pipeline layout of a kernel with resources of its own: the runtime's group 0, the kernel's group 1 (src/kernel/resources.ts). */
+function resourcePipelineLayout(device: GPUDevice, windowCount: number, resources: readonly KernelResourceLayout[]): GPUPipelineLayout {
+  return device.createPipelineLayout({ label: `hmm:pl:${windowCount}w+resources`, bindGroupLayouts: [layoutFor(device, windowCount).bgl, resourceLayout(device, resources)] });
+}
+
 function describe(msgs: readonly GPUCompilationMessage[], src: LinkedSource): string[] {
   return msgs
     .filter((m) => m.type === 'error')
@@ -173,7 +179,7 @@ async function compile(device: GPUDevice, kernel: Kernel, cfg: LinkConfig): Prom
   try {
     return await device.createComputePipelineAsync({
       label: `hmm:${kernel.label}`,
-      layout: layoutFor(device, cfg.windowCount).pl,
+      layout: kernel.resources ? resourcePipelineLayout(device, cfg.windowCount, kernel.resources) : layoutFor(device, cfg.windowCount).pl,
       compute: { module, entryPoint: 'vm_entry' },
     });
   } catch (e) {
@@ -183,7 +189,7 @@ async function compile(device: GPUDevice, kernel: Kernel, cfg: LinkConfig): Prom
 
 function entryFor(device: GPUDevice, kernel: Kernel, cfg: LinkConfig): Entry {
   const c = cacheFor(device);
-  const key = JSON.stringify([kernel.code, kernel.structWgsl, kernel.workgroupSize, kernel.label, cfg]);
+  const key = JSON.stringify([kernel.code, kernel.structWgsl, kernel.workgroupSize, kernel.label, cfg, kernel.resources ?? null]);
   let e = c.pipelines.get(key);
   if (!e) {
     const entry: Entry = { pipeline: compile(device, kernel, cfg) };
@@ -220,6 +226,8 @@ function standInGroup(device: GPUDevice, windowCount: number): GPUBindGroup {
 
 /** Run `pipeline` once on one workgroup whose invocations all return at once. */
 async function warmUp(device: GPUDevice, kernel: Kernel, pipeline: GPUComputePipeline, windowCount: number): Promise<void> {
+  // A kernel with resources of its own (bind group 1) has no stand-ins to run with: compiled only.
+  if (kernel.resources && kernel.resources.length > 0) return;
   device.pushErrorScope('validation');
   const encoder = device.createCommandEncoder({ label: `hmm:ready:${kernel.label}` });
   const pass = encoder.beginComputePass();
@@ -285,7 +293,11 @@ function readyWorkgroups(kernel: Kernel, wg: unknown): number {
  * will use, all at once, and run each once so that the first dispatch finds it
  * compiled. Bad arguments are refused before anything is compiled.
  */
-export async function readyKernel(kernel: Kernel, pool: unknown, options: ReadyOptions | undefined): Promise<void> {
+/**
+ * The pool a ready() call names, checked (its compile target); refuses anything
+ * else, and options that are not an object, before anything is compiled.
+ */
+export function readyTarget(kernel: Kernel, pool: unknown, options: ReadyOptions | undefined): () => CompileTarget {
   const what = `kernel "${kernel.label}".ready`;
   const target = typeof pool === 'object' && pool !== null ? targets.get(pool) : undefined;
   if (!target) throw new InvalidArgumentError(`${what}: pass a Pool from createPool(), got ${pool === null ? 'null' : typeof pool}`);
@@ -293,6 +305,16 @@ export async function readyKernel(kernel: Kernel, pool: unknown, options: ReadyO
   for (const k of Object.keys(options ?? {})) {
     if (!READY_OPTIONS.includes(k)) throw new InvalidArgumentError(`${what}: unknown option "${k}"; known options: ${READY_OPTIONS.join(', ')}`);
   }
+  return target;
+}
+
+/** After a ready() compile: a pool destroyed or a device lost meanwhile is an error, not a success. */
+export function readyLostCheck(target: () => CompileTarget, device: GPUDevice): void {
+  lostCheck(target, device);
+}
+
+export async function readyKernel(kernel: Kernel, pool: unknown, options: ReadyOptions | undefined): Promise<void> {
+  const target = readyTarget(kernel, pool, options);
   const modes = readyModes(kernel, options?.modes);
   const total = readyWorkgroups(kernel, options?.workgroups);
   const t = target();

@@ -23,8 +23,10 @@
 //     address spaces (no storage or uniform buffers, textures or samplers), and
 //     no @group/@binding attribute or entry point attribute anywhere: all of
 //     a kernel's memory is virtual memory, reached through the prelude.
-//     (A separate, documented bind group for a kernel's own resources is a
-//     later step; it will have its own group number and rules.)
+//     The one exception is the kernel's own resources: declarations in
+//     @group(1) of bindings listed in createKernel's `resources`, which
+//     src/kernel/resources.ts checks (`resourceNames` here: the variables it
+//     accepted); the dispatch refuses a runtime buffer there.
 //
 // What is left to a kernel is WGSL over function, private and workgroup
 // memory plus the public API: nothing that can name a pool buffer or form a
@@ -76,7 +78,7 @@ const KERNEL_ADDRESS_SPACES = new Set(['private', 'workgroup']);
 const API_HINT = 'vm_load_*, vm_store_*, vm_atomic_*, vm_arg_*, vm_faulted, VmInvocation, VmCasResult (README, "WGSL prelude")';
 const RESOURCE_HINT =
   'a kernel reaches memory only through the prelude (vm_load_*, vm_store_*, vm_atomic_* on virtual addresses), and every binding belongs to the runtime; ' +
-  'a bind group for a kernel’s own resources is planned as a separate interface';
+  'a kernel’s own uniforms, textures, samplers and buffers go in @group(1), listed in createKernel’s resources (guide: "A kernel\'s own resources")';
 
 export interface CheckedSource {
   /** What breaks the rules, each as "line N: what — fix"; empty when nothing does. */
@@ -206,7 +208,7 @@ export function preludeNames(): ReadonlySet<string> {
  * Checks one piece of a kernel's source (its code, or one struct's accessors)
  * against the rules. `where` prefixes each problem ("line 3", "struct Node line 3").
  */
-export function checkSource(source: string, where = 'line'): CheckedSource {
+export function checkSource(source: string, where = 'line', resourceNames?: ReadonlySet<string>): CheckedSource {
   const scan = scanWgsl(source);
   const problems: string[] = [];
   const words = scan.tokens.filter((t) => t.kind === 'word').map((t) => t.text);
@@ -226,6 +228,7 @@ export function checkSource(source: string, where = 'line'): CheckedSource {
   const scope = moduleScope(scan.tokens);
   for (const a of scope.attributes) {
     if (ALLOWED_ATTRIBUTES.has(a.name)) continue;
+    if (BINDING_ATTRIBUTES.has(a.name) && resourceNames !== undefined) continue; // checked against the resources list (resources.ts)
     if (BINDING_ATTRIBUTES.has(a.name)) problems.push(`${at(a.line)}: ${a.text} declares a resource binding: ${RESOURCE_HINT}. Remove it`);
     else if (ENTRY_ATTRIBUTES.has(a.name)) {
       problems.push(`${at(a.line)}: ${a.text} belongs to an entry point, which the runtime owns: define fn kernel(inv: VmInvocation) and pass workgroupSize to createKernel`);
@@ -238,7 +241,7 @@ export function checkSource(source: string, where = 'line'): CheckedSource {
   for (const d of scope.decls) {
     if (d.keyword === 'fn' && d.name === 'kernel') declaresKernel = true;
     if (d.addressSpace === 'workgroup') workgroupVar = true;
-    if (d.addressSpace !== null && !KERNEL_ADDRESS_SPACES.has(d.addressSpace)) {
+    if (d.addressSpace !== null && !KERNEL_ADDRESS_SPACES.has(d.addressSpace) && !(d.keyword === 'var' && resourceNames?.has(d.name) === true)) {
       const what = d.addressSpace === '' ? 'a texture or sampler (handle address space)' : `in the ${d.addressSpace} address space`;
       problems.push(`${at(d.line)}: module-scope variable "${d.name}" is ${what}: a kernel may declare only var<private> and var<workgroup>; ${RESOURCE_HINT}`);
     }

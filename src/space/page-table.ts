@@ -17,6 +17,7 @@
 //   landWriteBack(p)      InFlight → Host                        migrate/ (the eviction's copy landed)
 //   evictClean(p)         Shared → Host, frame out               migrate/ eviction
 //   dropCopy(p)           Shared → Host, frame released         migrate/ (prefetch to host, window given back)
+//   relocate(p, f)        resident → same state, frame f         migrate/contiguous.ts (compaction moved its bytes)
 //   invalidate(p)         any → Host, frame released            the host-write path (space/host-write.ts)
 //   writtenThrough(p)     resident → Shared                      the host-write path (pinned or kept pages)
 //   depopulate(p)         Host (no frame) → Unpopulated          free()
@@ -264,6 +265,18 @@ export class PageTable {
     this.#onFrameChange(p);
     if (DEV) this.#check(p);
     return f;
+  }
+
+  /**
+   * Compaction moved resident page p's bytes to frame f (src/migrate/contiguous.ts):
+   * same state, new frame. The frame table's ownership moved with it (FrameTable.move):
+   * nothing is released here.
+   */
+  relocate(p: number, f: number): void {
+    assert(this.#frame[p] !== NO_FRAME && f !== NO_FRAME && this.#pins[p] === 0, `relocate: page ${p} is not an unpinned page with a frame`);
+    this.#frame[p] = f;
+    this.#onFrameChange(p);
+    if (DEV) this.#check(p);
   }
 
   /** Drop clean page p's device copy and release its frame. */

@@ -123,3 +123,27 @@ fn kernel(inv: VmInvocation) {
     pool.destroy();
   });
 });
+
+test('a plain WGSL kernel runs unchanged over bound ranges in Chromium', async () => {
+  await withDevice(async ({ device }) => {
+    const { createPlainKernel } = await import('../../src/index.ts');
+    // Two windows: the read-only and the written ranges come from different buffers.
+    const pool = await createPool(device, { capacity: 2 * MiB, pageSize: 64 * KiB, maxWindowSize: MiB });
+    const space = createSpace(pool, { size: 4 * MiB });
+    const n = 100_000;
+    const a = space.alloc(n * 4, { align: 64 * KiB });
+    const r = space.alloc(n * 4, { align: 64 * KiB });
+    await space.write(a, Float32Array.from({ length: n }, (_, i) => i));
+    const k = createPlainKernel({ code: `
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read_write> r: array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+  if (id.x < arrayLength(&r)) { r[id.x] = a[id.x] * 2.0 + 1.0; }
+}` });
+    await space.dispatch(k, { workgroups: Math.ceil(n / 64), bind: [{ binding: 0, addr: a, byteLength: n * 4 }, { binding: 1, addr: r, byteLength: n * 4 }] });
+    const got = new Float32Array((await space.read(r, n * 4)).slice().buffer);
+    for (let i = 0; i < n; i += 997) expect(got[i]).toBe(i * 2 + 1);
+    space.destroy();
+    pool.destroy();
+  });
+});

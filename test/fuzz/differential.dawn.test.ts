@@ -1,7 +1,7 @@
 // The differential fuzz model (./model.ts) on Dawn, bounded for CI: random
 // sequences of allocations, host reads and writes, views, pins, dispatches of
 // copy / in-place add / atomic histogram / atomic tickets / pointer walk / stray kernels in
-// declared and demand mode, prefetches both ways and advice, bursts of them
+// declared and demand mode, the in-place add as a plain kernel over a bound range (zero translation), prefetches both ways and advice, bursts of them
 // issued without awaiting, in a varied world (a durable space, a memory group
 // with a small max, short thrashing holds, density prefetch), and
 // evictions forced through a tiny shared pool — compared with a plain
@@ -31,11 +31,11 @@ testWithDevice('differential fuzz: the runtime agrees with a plain ArrayBuffer o
   await fc.assert(property(fresh, 'medium', 60), { seed, numRuns: Math.ceil(20 * scale) });
   // The fixed run did what it claims (its sequences are the same every time): every kind of operation,
   // every dispatch mode, the predicted refusals, write-backs and aborted commits.
-  for (const kind of ['write', 'read', 'view', 'alloc', 'free', 'pin', 'unpin', 'copy', 'add', 'hist', 'walk', 'stray', 'tickets', 'evict', 'prefetch', 'advise', 'burst', 'reenter', 'hostile']) {
+  for (const kind of ['write', 'read', 'view', 'alloc', 'free', 'pin', 'unpin', 'copy', 'add', 'hist', 'walk', 'stray', 'tickets', 'evict', 'prefetch', 'advise', 'burst', 'reenter', 'hostile', 'bound']) {
     expect(fixed.byKind[kind] ?? 0, kind).toBeGreaterThan(0);
   }
   expect(Object.keys(fixed.dispatchModes).sort()).toEqual(['declared', 'replay', 'transaction']);
-  for (const code of ['ACCESS_VIOLATION', 'PIN_LIMIT', 'WORKING_SET_TOO_LARGE', 'NOT_PINNED', 'OUT_OF_RANGE', 'SUBSCRIBER', 'KERNEL_COMPILE']) {
+  for (const code of ['ACCESS_VIOLATION', 'PIN_LIMIT', 'WORKING_SET_TOO_LARGE', 'NOT_PINNED', 'OUT_OF_RANGE', 'SUBSCRIBER', 'KERNEL_COMPILE', 'BIND_RANGE']) {
     expect(fixed.expectedErrors[code] ?? 0, code).toBeGreaterThan(0);
   }
   expect(fixed.pool['evictionWritebacks'] ?? 0).toBeGreaterThan(0);
@@ -44,6 +44,7 @@ testWithDevice('differential fuzz: the runtime agrees with a plain ArrayBuffer o
   for (const cause of ['migrate:prefetch', 'migrate:durable']) expect(fixed.events[cause] ?? 0, cause).toBeGreaterThan(0);
   for (const [name, st] of [['fixed seed', fixed], [`fresh seed ${seed}`, fresh]] as const) {
     console.log(`differential fuzz, ${name}: ${st.ops} operations in ${st.sequences} sequences; dispatches ${JSON.stringify(st.dispatchModes)}, ` +
-      `evictions ${st.pool['evictions']}, aborts ${st.aborts}, retries ${st.retries}; events ${JSON.stringify(st.events)}`);
+      `evictions ${st.pool['evictions']}, aborts ${st.aborts}, retries ${st.retries}; bound dispatches ${st.byKind['bound'] ?? 0} ` +
+      `(refused: ${st.expectedErrors['BIND_RANGE'] ?? 0} over a window, ${st.expectedErrors['BIND_RANGE (pinned)'] ?? 0} by pins); events ${JSON.stringify(st.events)}`);
   }
 }, 300_000);

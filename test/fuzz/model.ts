@@ -63,7 +63,7 @@
 
 import fc from 'fast-check';
 import {
-  AccessViolationError, createGroup, createKernel, createPool, createSpace, HmmError,
+  AccessViolationError, createGroup, createKernel, createPlainKernel, createPool, createSpace, HmmError,
   type AddressSpace, type Advice, type DispatchResult, type Pool, type PoolStats, type Range,
 } from '../../src/index.ts';
 
@@ -199,7 +199,9 @@ export type FuzzOp =
   | { readonly kind: 'pin'; readonly s: S; readonly at: Target }
   /** Unpin one of the oracle's pinned ranges (`pick`), or (bogus / none pinned) any range. */
   | { readonly kind: 'unpin'; readonly s: S; readonly pick: number; readonly bogus: boolean; readonly at: Target }
-  | { readonly kind: 'burst'; readonly ops: readonly BurstOp[] };
+  | { readonly kind: 'burst'; readonly ops: readonly BurstOp[] }
+  /** The add kernel as a plain WGSL kernel over a bound range (zero translation: src/fault/bound.ts). Not in bursts. */
+  | { readonly kind: 'bound'; readonly s: S; readonly at: Target; readonly k: number };
 
 // ---------------------------------------------------------------------------
 // Arbitraries
@@ -280,6 +282,7 @@ export const fuzzOpArb: fc.Arbitrary<FuzzOp> = fc.oneof(
     weight: 2,
   },
   { arbitrary: fc.record({ kind: fc.constant('pin' as const), s: space, at: target }), weight: 1 },
+  { arbitrary: fc.record({ kind: fc.constant('bound' as const), s: space, at: target, k: fc.nat({ max: 0xffffffff }) }), weight: 2 },
   { arbitrary: fc.record({ kind: fc.constant('unpin' as const), s: space, pick: fc.nat({ max: 15 }), bogus: fc.boolean(), at: target }), weight: 1 },
   {
     arbitrary: fc.record({
@@ -363,6 +366,17 @@ fn kernel(inv: VmInvocation) {
   }
   vm_store_u32(vm_arg_u32(4u) + i * 4u, sum);
 }`;
+
+/** The add kernel as plain WGSL: d[i] = d[i]·3 + k + i over a bound range. */
+const boundAdd = createPlainKernel({
+  label: 'fuzz-bound-add',
+  code: /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> d: array<u32>;
+@group(0) @binding(1) var<uniform> k: vec4<u32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  if (g.x < arrayLength(&d)) { d[g.x] = d[g.x] * 3u + k.x + g.x; }
+}`,
+});
 
 export const kernels = {
   copy: createKernel({ label: 'fuzz-copy', code: COPY_WGSL, idempotent: true }),
@@ -595,7 +609,8 @@ export type Step =
   /** The hog space: a declared dispatch over its first `pages` pages. */
   | { readonly kind: 'evict'; readonly pages: number; readonly dirty: boolean }
   | ReenterStep
-  | { readonly kind: 'hostile'; readonly code: string };
+  | { readonly kind: 'hostile'; readonly code: string }
+  | { readonly kind: 'bound'; readonly s: number; readonly addr: number; readonly byteLength: number; readonly k: number };
 
 /** A write or writable view (`outer`) whose callback issues `inner` (see the header). */
 export interface ReenterStep {
@@ -621,6 +636,11 @@ export interface Outcome {
   readonly mode?: DispatchResult['mode'];
   /** A reentrant step: the outcome of the operation its callback issued. */
   readonly inner?: Outcome;
+  /**
+   * A bound dispatch while pages are pinned: the runtime may also refuse it with BIND_RANGE (no run of
+   * frames can be cleared around the pins — the oracle does not model frames); then this undoes the oracle's step.
+   */
+  readonly undoIfRefused?: () => void;
 }
 
 /** Host operations move at most this much (partial pages at both ends are the interesting part). */
@@ -799,6 +819,15 @@ export function resolve(op: FuzzOp, w: Oracle): Step[] {
     }
     case 'evict':
       return [evictStep(op, w)];
+    case 'bound': {
+      const o = w.spaces[op.s];
+      const r = wordRange(o, op.at, MAX_KERNEL_WORDS);
+      if (!r) return [];
+      // Bound ranges start at a multiple of minStorageBufferOffsetAlignment (256 here).
+      const addr = Math.ceil(r.addr / 256) * 256;
+      const byteLength = r.addr + r.byteLength - addr;
+      return byteLength > 0 ? [{ kind: 'bound', s: op.s, addr, byteLength, k: op.k >>> 0 }] : [];
+    }
     case 'prefetch':
       return [{ kind: 'prefetch', s: op.s, ...hintRange(w.spaces[op.s], op), to: op.to }];
     case 'advise':
@@ -926,6 +955,8 @@ export class Oracle {
         return st.kind === 'advise' && Object.keys(st.advice).length === 0 ? { error: 'INVALID_ARGUMENT' } : {};
       case 'dispatch':
         return this.#dispatch(st);
+      case 'bound':
+        return this.#bound(st);
       case 'hostile':
         return { error: 'KERNEL_COMPILE' };
       case 'reenter': {
@@ -1002,21 +1033,37 @@ export class Oracle {
     return wants;
   }
 
+  /** Fail fast (fault/declared.ts): the declared pages must fit in the frames nobody else pinned. */
+  #tooLarge(s: number, pages: ReadonlySet<number>): boolean {
+    const o = this.spaces[s]!;
+    let pinnedInside = 0;
+    for (const p of pages) if (o.pins[p]! > 0) pinnedInside++;
+    let available = this.cfg.frames - (this.pinnedPages() - pinnedInside);
+    // Space 1's group max caps it, less the group's pins outside the working set (groups.ts availableFrames).
+    if (s === 1) available = Math.min(available, groupMaxFrames(this.cfg) - (o.pinnedPageCount() - pinnedInside));
+    // The tree's parent caps both spaces, less both spaces' pins outside the working set.
+    if (this.cfg.policy?.tree) available = Math.min(available, treeMaxFrames(this.cfg) - (this.pinnedPages() - pinnedInside));
+    return pages.size > available;
+  }
+
+  /** The add kernel over a bound range (src/fault/bound.ts): one run of frames in one window. */
+  #bound(st: Extract<Step, { kind: 'bound' }>): Outcome {
+    const o = this.spaces[st.s]!;
+    const pages = o.pagesOf(st);
+    // Checked at the call: the range's pages within one window.
+    if (pages.length > (this.cfg.windowFrames || this.cfg.frames)) return { error: 'BIND_RANGE' };
+    if (this.#tooLarge(st.s, new Set(pages))) return { error: 'WORKING_SET_TOO_LARGE' };
+    const n = st.byteLength / 4;
+    const saved = o.words.slice(st.addr / 4, st.addr / 4 + n);
+    for (let i = 0; i < n; i++) o.setU32(st.addr + i * 4, Math.imul(o.u32(st.addr + i * 4), 3) + st.k + i);
+    const pinned = this.pinnedPages() > 0;
+    return { mode: 'declared', ...(pinned ? { undoIfRefused: () => o.words.set(saved, st.addr / 4) } : {}) };
+  }
+
   #dispatch(st: DispatchStep): Outcome {
     const o = this.spaces[st.s]!;
     const mode: DispatchResult['mode'] = !st.demand ? 'declared' : kernels[st.kernel].idempotent ? 'replay' : 'transaction';
-    if (!st.demand) {
-      // Fail fast (fault/declared.ts): the declared pages must fit in the frames nobody else pinned.
-      const pages = new Set([...st.read, ...st.write].flatMap((r) => o.pagesOf(r)));
-      let pinnedInside = 0;
-      for (const p of pages) if (o.pins[p]! > 0) pinnedInside++;
-      let available = this.cfg.frames - (this.pinnedPages() - pinnedInside);
-      // Space 1's group max caps it, less the group's pins outside the working set (groups.ts availableFrames).
-      if (st.s === 1) available = Math.min(available, groupMaxFrames(this.cfg) - (o.pinnedPageCount() - pinnedInside));
-      // The tree's parent caps both spaces, less both spaces' pins outside the working set.
-      if (this.cfg.policy?.tree) available = Math.min(available, treeMaxFrames(this.cfg) - (this.pinnedPages() - pinnedInside));
-      if (pages.size > available) return { error: 'WORKING_SET_TOO_LARGE' };
-    }
+    if (!st.demand && this.#tooLarge(st.s, new Set([...st.read, ...st.write].flatMap((r) => o.pagesOf(r))))) return { error: 'WORKING_SET_TOO_LARGE' };
     const a = st.args;
     switch (st.kernel) {
       case 'copy': case 'copyTx': {
@@ -1217,6 +1264,15 @@ export function startReal(st: Step, w: World, stats?: FuzzStats): Promise<Outcom
       case 'hostile':
         createKernel({ label: 'fuzz-hostile', code: st.code, workgroupSize: 1 });
         return Promise.resolve({});
+      case 'bound': {
+        const device = w.pool.device;
+        const k = device.createBuffer({ label: 'fuzz-bound-k', size: 16, usage: 0x40 | 0x8 }); // UNIFORM | COPY_DST
+        device.queue.writeBuffer(k, 0, new Uint32Array([st.k]));
+        const p = w.spaces[st.s]!.dispatch(boundAdd, {
+          workgroups: Math.ceil(st.byteLength / 4 / 64), bind: [{ binding: 0, addr: st.addr, byteLength: st.byteLength }], resources: [{ binding: 1, resource: { buffer: k } }],
+        });
+        return settle(p.then((r) => ({ mode: r.mode }))).finally(() => k.destroy());
+      }
       case 'dispatch': {
         const p = w.spaces[st.s]!.dispatch(kernels[st.kernel], {
           workgroups: st.workgroups, args: st.args, demand: st.demand, read: st.read, write: st.write,
@@ -1445,7 +1501,10 @@ export class FuzzSession {
         const before = st.kind === 'pin' ? world.spaces[st.s]!.residency() : undefined;
         const want = oracle.apply(st);
         const got = await startReal(st, world, stats);
-        compare(where, st, want, got);
+        if (want.undoIfRefused && got.error === 'BIND_RANGE') {
+          want.undoIfRefused(); // pins blocked every run: nothing changed
+          if (stats) bump(stats.expectedErrors, 'BIND_RANGE (pinned)');
+        } else compare(where, st, want, got);
         if (stats && want.error) bump(stats.expectedErrors, want.error);
         if (before && got.error) {
           // A refused pin changes nothing: not the residency, not the pins.
