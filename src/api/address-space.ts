@@ -59,7 +59,10 @@ import { prefetchToDevice, prefetchToHost, type PrefetchResult } from '../migrat
 import { pinPages, unpinPages } from '../migrate/pin.ts';
 
 export interface SpaceOptions {
-  /** Bytes of virtual address space: a multiple of the pool's page size, at most 4 GiB. */
+  /**
+   * Bytes of virtual address space: a multiple of the pool's page size, at most 1 TiB
+   * (MAX_SPACE_SIZE). Kernels address a space over 4 GiB (MAX_NARROW_SPACE_SIZE) with VmPtr.
+   */
   size: number;
   /** A label for errors and GPU objects. */
   label?: string;
@@ -872,7 +875,7 @@ export function createSpace(pool: Pool, options: SpaceOptions): AddressSpace {
   }
   const size = checkByteCount('space size', options.size);
   if (size > MAX_SPACE_SIZE) {
-    throw new InvalidArgumentError(`space size ${size} is over 4 GiB (${MAX_SPACE_SIZE}): virtual addresses are 32-bit in WGSL; use several spaces`);
+    throw new InvalidArgumentError(`space size ${size} is over 1 TiB (MAX_SPACE_SIZE = ${MAX_SPACE_SIZE}), the largest address space; use several spaces of at most ${MAX_SPACE_SIZE} bytes`);
   }
   if (size % pool.pageSize !== 0) {
     throw new InvalidArgumentError(`space size ${size} is not a multiple of the pool's page size ${pool.pageSize}; round it up to ${Math.ceil(size / pool.pageSize) * pool.pageSize}`);

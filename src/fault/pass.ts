@@ -13,7 +13,7 @@ import type { Cancellation } from '../lifetime.ts';
 import { MapMode } from '../gpu/constants.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { pipelineFor } from '../kernel/pipelines.ts';
-import { MAX_REPLAY_INVOCATIONS, MAX_REPLAY_WORKGROUPS } from '../options.ts';
+import { MAX_NARROW_SPACE_SIZE, MAX_REPLAY_INVOCATIONS, MAX_REPLAY_WORKGROUPS } from '../options.ts';
 import type { SpaceCore } from '../space/core.ts';
 import { bitmapWords, type RecordRegion } from './records.ts';
 import { PassResources } from './pass-resources.ts';
@@ -192,6 +192,9 @@ function linkConfig(space: SpaceCore, demand: boolean, replay: boolean, replayPe
     demand,
     // Demand passes record the bitmaps for their protocol; the constant only shapes the declared path.
     accessCounters: !demand && pool.options.accessCounters,
+    // Spaces over 4 GiB translate 64-bit addresses; smaller ones link today's u32 path.
+    wideAddresses: space.size > MAX_NARROW_SPACE_SIZE,
+    pageTableLeafShift: space.gpt.leafShift,
   };
 }
 

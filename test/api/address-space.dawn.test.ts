@@ -225,10 +225,10 @@ testWithDevice('write ordering: host operations issued without awaiting land in 
   expect(u32(await space.read(0, 4))[0]).toBe(2);
 });
 
-testWithDevice('a space must fit the pool page size and 4 GiB; bad ranges are typed errors', async (ctx) => {
+testWithDevice('a space must fit the pool page size and 1 TiB; bad ranges are typed errors', async (ctx) => {
   const { pool, space } = await makeSpace(ctx, { capacity: 1 * MiB, pageSize: 64 * KiB }, 1 * MiB);
   expect(() => createSpace(pool, { size: 1 * MiB + 4096 })).toThrow(/multiple of the pool's page size/);
-  expect(() => createSpace(pool, { size: 2 ** 32 + 65536 })).toThrow(/over 4 GiB/);
+  expect(() => createSpace(pool, { size: 2 ** 40 + 65536 })).toThrow(/over 1 TiB .*use several spaces/);
   const errs: unknown[] = [];
   for (const p of [space.write(1 * MiB - 2, new Uint32Array(1)), space.read(-1, 4), space.read(0, Number.NaN), space.read(1 * MiB, 1)]) {
     errs.push(await p.catch((e: unknown) => e));

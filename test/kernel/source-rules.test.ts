@@ -48,10 +48,12 @@ function configs(): { name: string; code: string }[] {
     for (const atomics of [false, true]) {
       for (const demand of [false, true]) {
         for (const replayPerInvocation of [false, true]) {
-          out.push({
-            name: `${windowCount}w${atomics ? ' atomics' : ''}${demand ? ' demand' : ''} replay per ${replayPerInvocation ? 'invocation' : 'workgroup'}`,
-            code: linked({ windowCount, atomics, demand, accessCounters: !demand, replayPerInvocation }),
-          });
+          for (const wide of [false, true]) {
+            out.push({
+              name: `${windowCount}w${atomics ? ' atomics' : ''}${demand ? ' demand' : ''} replay per ${replayPerInvocation ? 'invocation' : 'workgroup'}${wide ? ' 64-bit, two-level table' : ''}`,
+              code: linked({ windowCount, atomics, demand, accessCounters: !demand, replayPerInvocation, wideAddresses: wide, pageTableLeafShift: wide ? 10 : 0 }),
+            });
+          }
         }
       }
     }
