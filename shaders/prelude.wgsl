@@ -29,8 +29,8 @@
 // and as vec2<u32> (low, high word) over 4 GiB, with the few operations the prelude needs
 // (vm_a_lo, vm_a_hi, vm_a_page, vm_a_plus, vm_a_eq, and vm_a_u32 / vm_a_ptr / vm_ptr_ok to
 // make one from a public u32 address or VmPtr). Translation:
-//   page = addr >> VM_PAGE_SHIFT (over 4 GiB: exact, or VM_PAGE_BAD when the high word is
-//          too large for any page index, which fails the range check)
+//   page = addr >> VM_PAGE_SHIFT (over 4 GiB: exact, or, when the high word is too large for
+//          any page index, a page past every space, which fails the range check)
 //   pte = vm_pte(page): vm_pt[page] (a flat table), or, for tables of more than
 //         VM_PT_LEAF entries, vm_pt[vm_pt[page >> leaf shift] + page % leaf] (a directory of
 //         leaf offsets, then leaves; src/device/gpu-page-table.ts)

@@ -80,14 +80,14 @@ function addressGlue(wide: boolean): string {
       'fn vm_ptr_ok(p: VmPtr) -> bool {\n  if (p.y == 0u) { return true; }\n  vm_ptr_range(p);\n  return false;\n}\n';
   }
   return 'alias VmAddr = vec2<u32>;\n' +
-    // No page index is this large (a space has at most 2^28 pages): the range check fails it.
-    'const VM_PAGE_BAD: u32 = 0xfffffffeu;\n' +
+    // A high word capped here gives a page index in [2^31, 2^31 + 2^20): past every space
+    // (at most 2^28 pages) and never the translation cache's empty mark (0xffffffff).
+    'const VM_HI_CAP: u32 = 1u << (VM_PAGE_SHIFT - 1u);\n' +
     'fn vm_a_u32(a: u32) -> VmAddr { return VmAddr(a, 0u); }\n' +
     'fn vm_a_lo(a: VmAddr) -> u32 { return a.x; }\n' +
     'fn vm_a_hi(a: VmAddr) -> u32 { return a.y; }\n' +
-    // Exact or VM_PAGE_BAD: high bits that the shift would drop never alias a real page.
-    'fn vm_a_page(a: VmAddr) -> u32 {\n' +
-    '  return select((a.y << (32u - VM_PAGE_SHIFT)) | (a.x >> VM_PAGE_SHIFT), VM_PAGE_BAD, (a.y >> VM_PAGE_SHIFT) != 0u);\n}\n' +
+    // Exact below the cap, past the space above it: high bits the shift would drop never alias a page.
+    'fn vm_a_page(a: VmAddr) -> u32 { return (min(a.y, VM_HI_CAP) << (32u - VM_PAGE_SHIFT)) | (a.x >> VM_PAGE_SHIFT); }\n' +
     // Offsets inside one aligned vector: never a carry.
     'fn vm_a_plus(a: VmAddr, n: u32) -> VmAddr { return VmAddr(a.x + n, a.y); }\n' +
     'fn vm_a_eq(a: VmAddr, b: VmAddr) -> bool { return all(a == b); }\n' +
