@@ -34,7 +34,7 @@ export type { PrefetchResult } from './migrate/prefetch.ts';
 export type { Advice, AdviceState, PreferredLocation, AccessedBy } from './policy/advice.ts';
 export { createKernel, type Kernel, type KernelDescriptor } from './kernel/kernel.ts';
 export {
-  defineStruct, array, structsOf, alignOf, sizeOf, type StructLayout, type StructRecord, type StructInput, type StructView, type ViewValue, type Vec,
+  defineStruct, array, structsOf, alignOf, sizeOf, type StructLayout, type StructOptions, type StructRecord, type StructInput, type StructView, type ViewValue, type Vec,
   type FieldType, type Field, type FieldValue, type FieldInput, type FieldSpec, type FieldSpecs, type FieldAttributes,
   type ArrayType, type TypeName, type ScalarTypeName, type VectorTypeName, type MatrixTypeName,
 } from './layout/struct.ts';
