@@ -41,11 +41,12 @@ import type { Pool } from '../device/pool.ts';
 import { registerFacade, spacePool, type SpacePool } from '../space/core.ts';
 import { runDispatch } from '../fault/dispatch.ts';
 import { checkDispatch, compileFor, type DispatchOptions, type DispatchOrder, type DispatchResult } from '../fault/pass.ts';
+import { recordBytes } from '../fault/records.ts';
 import { checkKernel, type Kernel } from '../kernel/kernel.ts';
 import { writeBack } from '../migrate/migrate.ts';
 import type { InvalidateCallback, IntervalSubscription } from '../notify/notifier.ts';
 import {
-  checkByteCount, DEFAULT_ALIGNMENT, DEFAULT_DURABLE, MAX_SPACE_SIZE, resolveDensityPrefetch, resolveThrashing,
+  checkByteCount, DEFAULT_ALIGNMENT, DEFAULT_DURABLE, MAX_PAGE_SIZE, MAX_SPACE_SIZE, resolveDensityPrefetch, resolveThrashing,
   type DensityPrefetchOptions, type ThrashingOptions,
 } from '../options.ts';
 import { SpaceCore } from '../space/core.ts';
@@ -879,6 +880,16 @@ export function createSpace(pool: Pool, options: SpaceOptions): AddressSpace {
   }
   if (size % pool.pageSize !== 0) {
     throw new InvalidArgumentError(`space size ${size} is not a multiple of the pool's page size ${pool.pageSize}; round it up to ${Math.ceil(size / pool.pageSize) * pool.pageSize}`);
+  }
+  // A pass's record holds a bit per page in each of its page bitmaps, bound as one storage buffer.
+  const bindingMax = Math.min(impl.device.limits.maxStorageBufferBindingSize, impl.device.limits.maxBufferSize);
+  if (recordBytes(size / pool.pageSize, 0) > bindingMax) {
+    let fits = pool.pageSize;
+    while (fits < MAX_PAGE_SIZE && recordBytes(size / fits, 0) > bindingMax) fits *= 2;
+    throw new InvalidArgumentError(
+      `space size ${size} in ${pool.pageSize}-byte pages needs ${recordBytes(size / pool.pageSize, 0)} bytes of page bitmaps (a bit per page for each dispatch), ` +
+        `more than one storage binding holds on this device (${bindingMax}); use a pool with pages of at least ${fits} bytes, or a smaller space`,
+    );
   }
   if (options.label !== undefined && typeof options.label !== 'string') {
     throw new InvalidArgumentError(`createSpace: label must be a string, got ${typeof options.label}`);

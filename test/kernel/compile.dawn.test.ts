@@ -87,7 +87,7 @@ testWithDevice('every name of the documented prelude API compiles, in declared a
     await space.compile(k, { demand: true });
     await space.dispatch(k, { workgroups: 1, write: [{ addr: 0, byteLength: 4 * KiB }] });
   }
-});
+}, 300_000); // four pipelines of every prelude access: minutes on a loaded two-core machine
 
 // The generated parts of the module (the ABI block from src/abi.ts, the pool's glue, the
 // entry point) change with the link configuration: each combination must compile.
