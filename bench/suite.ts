@@ -8,6 +8,7 @@
 //   readback   migrate 64 MiB device→host        vs best raw readback     throughput ratio ≥ 0.9
 //   resident   kernel over resident data         vs direct bindings       time ratio ≤ 1.15
 //   bind       plain kernel over a bound range   vs the same kernel on a plain buffer  time ratio ≤ 1.05
+//   wide       the same by 64-bit addresses      vs the u32 path          time ratio ≤ 1.1
 //   oversub    two streaming passes, 4× the pool vs double-buffered loop  time ratio ≤ 1.25 (+ bytes ≤ 1.05× minimum)
 //   demand     gather, demand-paged from cold    vs declared ranges       time ratio ≤ 2
 //   faults     queue round trips per fault batch                          ≤ 3
@@ -22,6 +23,7 @@ import { GpuPageTable } from '../src/device/gpu-page-table.ts';
 import { FrameTable } from '../src/device/frames.ts';
 import { BufferUsage, MapMode } from '../src/gpu/constants.ts';
 import { compile } from './compile.ts';
+import { translationRun } from './wide.ts';
 import { gbps, interleave, KiB, median, MiB, timeGpu, xorshift32, type BenchContext, type CaseResult } from './lib.ts';
 import { curveCase } from './demand-curve.ts';
 
@@ -322,6 +324,35 @@ const bind: BenchCase = {
       value: t.runtime / t.raw, target: 1.05, direction: 'max', unit: 'time ratio',
       baseline: t.raw, runtime: t.runtime,
       detail: { units: 'ms per dispatch', bytes: size, pagesCompactedFirst: first.pagesCompacted ?? 0, pagesCompactedAfter: compacted },
+    };
+  },
+};
+
+const wide: BenchCase = {
+  key: 'wide',
+  title: 'kernel over resident data: 64-bit addresses (VmPtr, two-level table) vs u32',
+  async run(ctx) {
+    const size = (ctx.quick ? 16 : 32) * MiB;
+    const { device } = ctx;
+    const window = device.createBuffer({ label: 'bench:wide-window', size, usage: BufferUsage.STORAGE | BufferUsage.COPY_DST });
+    device.queue.writeBuffer(window, 0, fill(size, 5));
+    const narrow = await translationRun(device, window, size, false);
+    const wide64 = await translationRun(device, window, size, true);
+    const twoLevel = await translationRun(device, window, size, true, true);
+    const t = await interleave(ctx, {
+      u32: () => timeGpu(device, () => narrow.run()),
+      vmptr: () => timeGpu(device, () => wide64.run()),
+      'vmptr, two-level table': () => timeGpu(device, () => twoLevel.run()),
+    });
+    narrow.destroy();
+    wide64.destroy();
+    twoLevel.destroy();
+    window.destroy();
+    return {
+      value: t.vmptr / t.u32, target: 1.1, direction: 'max', unit: 'time ratio',
+      baseline: t.u32, runtime: t.vmptr,
+      // Spaces over 2^20 pages (over 64 GiB of 64 KiB pages) translate through the two-level table.
+      detail: { units: 'ms per dispatch', bytes: size, twoLevelRatio: t['vmptr, two-level table'] / t.u32, ...msDetail(t) },
     };
   },
 };
@@ -640,7 +671,7 @@ const metadata: BenchCase = {
   },
 };
 
-export const CASES: readonly BenchCase[] = [upload, readback, resident, bind, oversub, demand, demandResident, curveCase(), faults, pagetable, metadata, compile];
+export const CASES: readonly BenchCase[] = [upload, readback, resident, bind, wide, oversub, demand, demandResident, curveCase(), faults, pagetable, metadata, compile];
 
 /** A transfer case: the runtime's throughput over the best baseline's (all variants but 'runtime'), target ≥ 0.9. */
 function throughputResult(bytes: number, t: Record<string, number>): CaseResult {

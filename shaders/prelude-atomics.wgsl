@@ -8,9 +8,7 @@
 // prelude.wgsl), starting from the word in memory when the page is resident:
 // it returns what it would have, and the invocation sees its own updates.
 
-fn vm_atomic_load_u32(addr: u32) -> u32 { return vm_load_u32(addr); }
-fn vm_atomic_store_u32(addr: u32, v: u32) { vm_store_u32(addr, v); }
-fn vm_atomic_add_u32(addr: u32, v: u32) -> u32 {
+fn vm_x_atomic_add_u32(addr: VmAddr, v: u32) -> u32 {
   let g = vm_translate(addr, 4u, VM_RW);
   if (vm_shadowed(g)) {
     let o = vm_ov_read(addr, g);
@@ -20,7 +18,7 @@ fn vm_atomic_add_u32(addr: u32, v: u32) -> u32 {
   if (g == VM_NONE) { return 0u; }
   return vm_atomic_add_word(g, v);
 }
-fn vm_atomic_sub_u32(addr: u32, v: u32) -> u32 {
+fn vm_x_atomic_sub_u32(addr: VmAddr, v: u32) -> u32 {
   let g = vm_translate(addr, 4u, VM_RW);
   if (vm_shadowed(g)) {
     let o = vm_ov_read(addr, g);
@@ -30,7 +28,7 @@ fn vm_atomic_sub_u32(addr: u32, v: u32) -> u32 {
   if (g == VM_NONE) { return 0u; }
   return vm_atomic_sub_word(g, v);
 }
-fn vm_atomic_max_u32(addr: u32, v: u32) -> u32 {
+fn vm_x_atomic_max_u32(addr: VmAddr, v: u32) -> u32 {
   let g = vm_translate(addr, 4u, VM_RW);
   if (vm_shadowed(g)) {
     let o = vm_ov_read(addr, g);
@@ -40,7 +38,7 @@ fn vm_atomic_max_u32(addr: u32, v: u32) -> u32 {
   if (g == VM_NONE) { return 0u; }
   return vm_atomic_max_word(g, v);
 }
-fn vm_atomic_min_u32(addr: u32, v: u32) -> u32 {
+fn vm_x_atomic_min_u32(addr: VmAddr, v: u32) -> u32 {
   let g = vm_translate(addr, 4u, VM_RW);
   if (vm_shadowed(g)) {
     let o = vm_ov_read(addr, g);
@@ -50,7 +48,7 @@ fn vm_atomic_min_u32(addr: u32, v: u32) -> u32 {
   if (g == VM_NONE) { return 0u; }
   return vm_atomic_min_word(g, v);
 }
-fn vm_atomic_and_u32(addr: u32, v: u32) -> u32 {
+fn vm_x_atomic_and_u32(addr: VmAddr, v: u32) -> u32 {
   let g = vm_translate(addr, 4u, VM_RW);
   if (vm_shadowed(g)) {
     let o = vm_ov_read(addr, g);
@@ -60,7 +58,7 @@ fn vm_atomic_and_u32(addr: u32, v: u32) -> u32 {
   if (g == VM_NONE) { return 0u; }
   return vm_atomic_and_word(g, v);
 }
-fn vm_atomic_or_u32(addr: u32, v: u32) -> u32 {
+fn vm_x_atomic_or_u32(addr: VmAddr, v: u32) -> u32 {
   let g = vm_translate(addr, 4u, VM_RW);
   if (vm_shadowed(g)) {
     let o = vm_ov_read(addr, g);
@@ -70,7 +68,7 @@ fn vm_atomic_or_u32(addr: u32, v: u32) -> u32 {
   if (g == VM_NONE) { return 0u; }
   return vm_atomic_or_word(g, v);
 }
-fn vm_atomic_xor_u32(addr: u32, v: u32) -> u32 {
+fn vm_x_atomic_xor_u32(addr: VmAddr, v: u32) -> u32 {
   let g = vm_translate(addr, 4u, VM_RW);
   if (vm_shadowed(g)) {
     let o = vm_ov_read(addr, g);
@@ -80,7 +78,7 @@ fn vm_atomic_xor_u32(addr: u32, v: u32) -> u32 {
   if (g == VM_NONE) { return 0u; }
   return vm_atomic_xor_word(g, v);
 }
-fn vm_atomic_exchange_u32(addr: u32, v: u32) -> u32 {
+fn vm_x_atomic_exchange_u32(addr: VmAddr, v: u32) -> u32 {
   let g = vm_translate(addr, 4u, VM_RW);
   if (vm_shadowed(g)) {
     let o = vm_ov_read(addr, g);
@@ -94,7 +92,7 @@ struct VmCasResult {
   old_value: u32,
   exchanged: bool,
 }
-fn vm_atomic_compare_exchange_u32(addr: u32, cmp: u32, v: u32) -> VmCasResult {
+fn vm_x_atomic_compare_exchange_u32(addr: VmAddr, cmp: u32, v: u32) -> VmCasResult {
   let g = vm_translate(addr, 4u, VM_RW);
   if (vm_shadowed(g)) {
     let o = vm_ov_read(addr, g);
@@ -104,6 +102,34 @@ fn vm_atomic_compare_exchange_u32(addr: u32, cmp: u32, v: u32) -> VmCasResult {
   if (g == VM_NONE) { return VmCasResult(0u, false); }
   return vm_atomic_compare_exchange_word(g, cmp, v);
 }
+// ---- the public atomics: by a u32 address and by a VmPtr (prelude.wgsl's public loads) ----
+fn vm_atomic_load_u32(addr: u32) -> u32 { return vm_x_load_u32(vm_a_u32(addr)); }
+fn vm_atomic_store_u32(addr: u32, v: u32) { vm_x_store_u32(vm_a_u32(addr), v); }
+fn vm_ptr_atomic_load_u32(p: VmPtr) -> u32 { return vm_ptr_load_u32(p); }
+fn vm_ptr_atomic_store_u32(p: VmPtr, v: u32) { vm_ptr_store_u32(p, v); }
+fn vm_atomic_add_u32(addr: u32, v: u32) -> u32 { return vm_x_atomic_add_u32(vm_a_u32(addr), v); }
+fn vm_ptr_atomic_add_u32(p: VmPtr, v: u32) -> u32 { if (!vm_ptr_ok(p)) { return 0u; } return vm_x_atomic_add_u32(vm_a_ptr(p), v); }
+fn vm_atomic_sub_u32(addr: u32, v: u32) -> u32 { return vm_x_atomic_sub_u32(vm_a_u32(addr), v); }
+fn vm_ptr_atomic_sub_u32(p: VmPtr, v: u32) -> u32 { if (!vm_ptr_ok(p)) { return 0u; } return vm_x_atomic_sub_u32(vm_a_ptr(p), v); }
+fn vm_atomic_max_u32(addr: u32, v: u32) -> u32 { return vm_x_atomic_max_u32(vm_a_u32(addr), v); }
+fn vm_ptr_atomic_max_u32(p: VmPtr, v: u32) -> u32 { if (!vm_ptr_ok(p)) { return 0u; } return vm_x_atomic_max_u32(vm_a_ptr(p), v); }
+fn vm_atomic_min_u32(addr: u32, v: u32) -> u32 { return vm_x_atomic_min_u32(vm_a_u32(addr), v); }
+fn vm_ptr_atomic_min_u32(p: VmPtr, v: u32) -> u32 { if (!vm_ptr_ok(p)) { return 0u; } return vm_x_atomic_min_u32(vm_a_ptr(p), v); }
+fn vm_atomic_and_u32(addr: u32, v: u32) -> u32 { return vm_x_atomic_and_u32(vm_a_u32(addr), v); }
+fn vm_ptr_atomic_and_u32(p: VmPtr, v: u32) -> u32 { if (!vm_ptr_ok(p)) { return 0u; } return vm_x_atomic_and_u32(vm_a_ptr(p), v); }
+fn vm_atomic_or_u32(addr: u32, v: u32) -> u32 { return vm_x_atomic_or_u32(vm_a_u32(addr), v); }
+fn vm_ptr_atomic_or_u32(p: VmPtr, v: u32) -> u32 { if (!vm_ptr_ok(p)) { return 0u; } return vm_x_atomic_or_u32(vm_a_ptr(p), v); }
+fn vm_atomic_xor_u32(addr: u32, v: u32) -> u32 { return vm_x_atomic_xor_u32(vm_a_u32(addr), v); }
+fn vm_ptr_atomic_xor_u32(p: VmPtr, v: u32) -> u32 { if (!vm_ptr_ok(p)) { return 0u; } return vm_x_atomic_xor_u32(vm_a_ptr(p), v); }
+fn vm_atomic_exchange_u32(addr: u32, v: u32) -> u32 { return vm_x_atomic_exchange_u32(vm_a_u32(addr), v); }
+fn vm_ptr_atomic_exchange_u32(p: VmPtr, v: u32) -> u32 { if (!vm_ptr_ok(p)) { return 0u; } return vm_x_atomic_exchange_u32(vm_a_ptr(p), v); }
+fn vm_atomic_compare_exchange_u32(addr: u32, cmp: u32, v: u32) -> VmCasResult { return vm_x_atomic_compare_exchange_u32(vm_a_u32(addr), cmp, v); }
+fn vm_ptr_atomic_compare_exchange_u32(p: VmPtr, cmp: u32, v: u32) -> VmCasResult {
+  if (!vm_ptr_ok(p)) { return VmCasResult(0u, false); }
+  return vm_x_atomic_compare_exchange_u32(vm_a_ptr(p), cmp, v);
+}
 // i32 add/sub are the same bits as u32 add/sub (two's complement).
 fn vm_atomic_add_i32(addr: u32, v: i32) -> i32 { return bitcast<i32>(vm_atomic_add_u32(addr, bitcast<u32>(v))); }
 fn vm_atomic_sub_i32(addr: u32, v: i32) -> i32 { return bitcast<i32>(vm_atomic_sub_u32(addr, bitcast<u32>(v))); }
+fn vm_ptr_atomic_add_i32(p: VmPtr, v: i32) -> i32 { return bitcast<i32>(vm_ptr_atomic_add_u32(p, bitcast<u32>(v))); }
+fn vm_ptr_atomic_sub_i32(p: VmPtr, v: i32) -> i32 { return bitcast<i32>(vm_ptr_atomic_sub_u32(p, bitcast<u32>(v))); }

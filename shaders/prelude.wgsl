@@ -18,13 +18,22 @@
 //     (access counters, src/fault/access-bits.ts); false folds that away
 //   the window bindings  @group(0) @binding(3 + i) vm_w<i> (src/abi.ts BINDING): array<u32 | atomic<u32>>
 //   vm_read_word(g) / vm_write_word(g, v) / vm_atomic_*_word(g, …): a switch over windows
+//   the space's address type VmAddr and its operations, and vm_pte(page), the page table lookup
 // and after the user's code, the entry point `vm_entry`, which maps the launched
 // workgroup to the dispatch's grid (a pass may run one slice of it), sets vm_gid,
 // calls the user's `fn kernel(inv: VmInvocation)` and, in REPLAY mode, marks
 // the workgroup complete.
 //
-// A virtual address is a u32 byte address in [0, space size). Translation:
-//   page = addr >> VM_PAGE_SHIFT;  pte = vm_pt[page]
+// A virtual address is a byte address in [0, space size): inside the prelude a VmAddr, which
+// the glue defines as u32 in spaces of at most 4 GiB (today's code, unchanged after inlining)
+// and as vec2<u32> (low, high word) over 4 GiB, with the few operations the prelude needs
+// (vm_a_lo, vm_a_hi, vm_a_page, vm_a_plus, vm_a_eq, and vm_a_u32 / vm_a_ptr / vm_ptr_ok to
+// make one from a public u32 address or VmPtr). Translation:
+//   page = addr >> VM_PAGE_SHIFT (over 4 GiB: exact, or, when the high word is too large for
+//          any page index, a page past every space, which fails the range check)
+//   pte = vm_pte(page): vm_pt[page] (a flat table), or, for tables of more than
+//         VM_PT_LEAF entries, vm_pt[vm_pt[page >> leaf shift] + page % leaf] (a directory of
+//         leaf offsets, then leaves; src/device/gpu-page-table.ts)
 //   pte bit 31 VALID, bit 30 READ, bit 29 WRITE, bits 0..28 frame (VM_VALID, VM_R, VM_W, VM_FRAME_MASK)
 //   global word g = frame << VM_FRAME_WORD_SHIFT | (addr & page mask) >> 2
 //   window = g >> VM_WINDOW_WORD_SHIFT, index = g & window mask
@@ -84,11 +93,18 @@ var<private> vm_gid: vec3<u32>;
 // accessed; its loads of resident pages still work, and its misses become speculative hints.
 var<private> vm_stalled: bool;
 
-fn vm_violation(addr: u32, kind: u32) {
+fn vm_violation(addr: VmAddr, kind: u32) {
+  vm_violation_at(vm_a_lo(addr), vm_a_hi(addr), kind);
+}
+
+// The high word is stored only when it is not 0 (the record's words start at 0 every pass):
+// in spaces of at most 4 GiB it is the constant 0 and the store folds away.
+fn vm_violation_at(lo: u32, hi: u32, kind: u32) {
   let i = atomicAdd(&vm_log[VM_REC_VIOLATIONS], 1u);
   if (i < VM_LOG_ENTRIES) {
     let b = VM_LOG_HEADER + i * VM_LOG_STRIDE;
-    atomicStore(&vm_log[b + VM_LOG_ADDR], addr);
+    atomicStore(&vm_log[b + VM_LOG_ADDR], lo);
+    if (hi != 0u) { atomicStore(&vm_log[b + VM_LOG_ADDR_HI], hi); }
     atomicStore(&vm_log[b + VM_LOG_KIND], kind);
     atomicStore(&vm_log[b + VM_LOG_GID], vm_gid.x);
     atomicStore(&vm_log[b + VM_LOG_GID + 1u], vm_gid.y);
@@ -201,8 +217,8 @@ fn vm_mark_maps(writes: bool) -> u32 {
   return m;
 }
 
-fn vm_word(pte: u32, addr: u32) -> u32 {
-  return ((pte & VM_FRAME_MASK) << VM_FRAME_WORD_SHIFT) | ((addr & VM_PAGE_MASK) >> 2u);
+fn vm_word(pte: u32, addr: VmAddr) -> u32 {
+  return ((pte & VM_FRAME_MASK) << VM_FRAME_WORD_SHIFT) | ((vm_a_lo(addr) & VM_PAGE_MASK) >> 2u);
 }
 
 // Private overlay: the stores of an invocation that must not land — every store in a PROBE
@@ -212,7 +228,7 @@ fn vm_word(pte: u32, addr: u32) -> u32 {
 // loop that counts with an atomic (a ticket loop) still ends. 8 words, least recently used
 // replaced first, so a counter touched every iteration stays while the stores stream past.
 const VM_OVERLAY: u32 = 8u;
-var<private> vm_ov_addr: array<u32, 8>;
+var<private> vm_ov_addr: array<VmAddr, 8>;
 var<private> vm_ov_val: array<u32, 8>;
 var<private> vm_ov_used: array<u32, 8>;
 var<private> vm_ov_count: u32;
@@ -220,9 +236,9 @@ var<private> vm_ov_clock: u32;
 // Set by vm_translate: the access may read the word it returns but must not write it.
 var<private> vm_nowrite: bool;
 
-fn vm_ov_find(addr: u32) -> u32 {
+fn vm_ov_find(addr: VmAddr) -> u32 {
   for (var i = 0u; i < min(vm_ov_count, VM_OVERLAY); i++) {
-    if (vm_ov_addr[i] == addr) {
+    if (vm_a_eq(vm_ov_addr[i], addr)) {
       vm_ov_clock++;
       vm_ov_used[i] = vm_ov_clock;
       return i;
@@ -231,7 +247,7 @@ fn vm_ov_find(addr: u32) -> u32 {
   return VM_OVERLAY;
 }
 
-fn vm_ov_put(addr: u32, v: u32) {
+fn vm_ov_put(addr: VmAddr, v: u32) {
   // No overlay: a REPLAY invocation's store that must not land is simply dropped.
   if (!VM_OVERLAY_ON) { return; }
   var i = vm_ov_find(addr);
@@ -254,7 +270,7 @@ fn vm_ov_put(addr: u32, v: u32) {
 
 // The overlay slot holding the word at `addr`, or VM_OVERLAY: always in the declared
 // pipeline (folded away) and while the overlay is empty (no search).
-fn vm_ov_slot(addr: u32) -> u32 {
+fn vm_ov_slot(addr: VmAddr) -> u32 {
   if (!VM_OVERLAY_ON || vm_ov_count == 0u) { return VM_OVERLAY; }
   return vm_ov_find(addr);
 }
@@ -266,7 +282,7 @@ fn vm_read_or_zero(g: u32) -> u32 {
 }
 
 // The word at `addr` as this invocation sees it: its overlay, else memory (g), else 0.
-fn vm_ov_read(addr: u32, g: u32) -> u32 {
+fn vm_ov_read(addr: VmAddr, g: u32) -> u32 {
   let i = vm_ov_slot(addr);
   if (i != VM_OVERLAY) { return vm_ov_val[i]; }
   return vm_read_or_zero(g);
@@ -307,14 +323,14 @@ fn vm_bits_set(maps: u32, page: u32, ring: u32) {
 // goes through the translation cache, so the streak of accesses to the page it stalled on
 // (a loop over a block) costs a compare each; each page it moves to is marked needed (REPLAY).
 // The bitmaps to set for the page are added to *maps.
-fn vm_translate_stalled(addr: u32, align: u32, maps: ptr<function, u32>) -> u32 {
-  if (vm_hints >= VM_HINTS || (addr & (align - 1u)) != 0u) { return VM_NONE; }
-  let page = addr >> VM_PAGE_SHIFT;
+fn vm_translate_stalled(addr: VmAddr, align: u32, maps: ptr<function, u32>) -> u32 {
+  if (vm_hints >= VM_HINTS || (vm_a_lo(addr) & (align - 1u)) != 0u) { return VM_NONE; }
+  let page = vm_a_page(addr);
   if (page != vm_tc_page) {
     if (page >= vm_u.num_pages || vm_stall_moves >= VM_STALL_PAGES) { return VM_NONE; }
     vm_stall_moves++;
     vm_tc_page = page;
-    vm_tc_pte = vm_pt[page];
+    vm_tc_pte = vm_pte(page);
     vm_tc_marks = 0u;
     // A page seen since the stall (in the ring) was reported already.
     if (!vm_in_ring(page)) {
@@ -339,8 +355,8 @@ fn vm_translate_stalled(addr: u32, align: u32, maps: ptr<function, u32>) -> u32 
 // also aborts the commit; the invocation runs on to reveal more of its writes).
 // Each access inlines this function: it records a violation, sets bitmaps and
 // the abort flag at one site each (see vm_bits_set).
-fn vm_translate(addr: u32, align: u32, need: u32) -> u32 {
-  let page = addr >> VM_PAGE_SHIFT;
+fn vm_translate(addr: VmAddr, align: u32, need: u32) -> u32 {
+  let page = vm_a_page(addr);
   var maps = 0u;
   var ring = 0u;
   var g = VM_NONE;
@@ -349,14 +365,14 @@ fn vm_translate(addr: u32, align: u32, need: u32) -> u32 {
     g = vm_translate_stalled(addr, align, &maps);
   } else {
     var kind = 0u;
-    if ((addr & (align - 1u)) != 0u) {
+    if ((vm_a_lo(addr) & (align - 1u)) != 0u) {
       kind = VM_KIND_MISALIGNED;
     } else if (page != vm_tc_page) {
       if (page >= vm_u.num_pages) {
         kind = VM_KIND_RANGE;
       } else {
         vm_tc_page = page;
-        vm_tc_pte = vm_pt[page];
+        vm_tc_pte = vm_pte(page);
         vm_tc_marks = 0u;
         vm_ring_push(page);
       }
@@ -414,70 +430,83 @@ fn vm_arg_u32(i: u32) -> u32 { return vm_u.args[i >> 2u][i & 3u]; }
 fn vm_arg_i32(i: u32) -> i32 { return bitcast<i32>(vm_arg_u32(i)); }
 fn vm_arg_f32(i: u32) -> f32 { return bitcast<f32>(vm_arg_u32(i)); }
 
+// ---- 64-bit pointers ----
+// A VmPtr is a byte address of any size as (low word, high word): what a space over 4 GiB
+// needs, and what a pointer field of a 64-bit struct layout (defineStruct) holds, low word
+// first, so vm_ptr_load_vec2u(p) reads one. vm_ptr_load_* / vm_ptr_store_* / vm_ptr_atomic_*
+// take one. In a space of at most 4 GiB they work too: a nonzero high word is out of range.
+alias VmPtr = vec2<u32>;
+
+fn vm_ptr(hi: u32, lo: u32) -> VmPtr { return VmPtr(lo, hi); }
+// p + bytes, the carry going into the high word. An address past the space (even one that
+// wrapped past 2^64) only ever fails the range check: the page index is computed exactly.
+fn vm_ptr_add(p: VmPtr, bytes: u32) -> VmPtr {
+  let lo = p.x + bytes;
+  return VmPtr(lo, p.y + select(0u, 1u, lo < p.x));
+}
+// A pointer passed as two argument words: low word at i, high word at i + 1.
+fn vm_arg_ptr(i: u32) -> VmPtr { return VmPtr(vm_arg_u32(i), vm_arg_u32(i + 1u)); }
+
+// A VmPtr with a nonzero high word in a space of at most 4 GiB (vm_ptr_ok in the glue):
+// out of range, reported like any other (not by an invocation that has stalled).
+fn vm_ptr_range(p: VmPtr) {
+  if (!VM_DEMAND || !vm_stalled) { vm_violation_at(p.x, p.y, VM_KIND_RANGE); }
+}
+
 // ---- scalar loads and stores ----
 
 // vm_ov_read, but the overlay is searched before translating: a word the invocation keeps
 // there reads back without a translation, so a probe's store to a page without a frame
 // followed by a load of it records no second miss and does not stall the invocation.
-fn vm_load_u32(addr: u32) -> u32 {
+fn vm_x_load_u32(addr: VmAddr) -> u32 {
   let i = vm_ov_slot(addr);
   if (i != VM_OVERLAY) { return vm_ov_val[i]; }
   return vm_read_or_zero(vm_translate(addr, 4u, VM_R));
 }
-fn vm_load_i32(addr: u32) -> i32 { return bitcast<i32>(vm_load_u32(addr)); }
-fn vm_load_f32(addr: u32) -> f32 { return bitcast<f32>(vm_load_u32(addr)); }
 
-fn vm_store_u32(addr: u32, v: u32) {
+fn vm_x_store_u32(addr: VmAddr, v: u32) {
   let g = vm_translate(addr, 4u, VM_W);
   if (vm_shadowed(g)) { vm_ov_put(addr, v); return; }
   if (g == VM_NONE) { return; }
   vm_write_word(g, v);
 }
-fn vm_store_i32(addr: u32, v: i32) { vm_store_u32(addr, bitcast<u32>(v)); }
-fn vm_store_f32(addr: u32, v: f32) { vm_store_u32(addr, bitcast<u32>(v)); }
 
 // ---- vectors (aligned to their size, so never split across pages) ----
 
-fn vm_load_vec2u(addr: u32) -> vec2<u32> {
+fn vm_x_load_vec2u(addr: VmAddr) -> vec2<u32> {
   let g = vm_translate(addr, 8u, VM_R);
   if (g == VM_NONE && (!VM_OVERLAY_ON || vm_ov_count == 0u)) { return vec2<u32>(0u); }
-  return vec2<u32>(vm_ov_read(addr, g), vm_ov_read(addr + 4u, select(g + 1u, g, g == VM_NONE)));
+  return vec2<u32>(vm_ov_read(addr, g), vm_ov_read(vm_a_plus(addr, 4u), select(g + 1u, g, g == VM_NONE)));
 }
-fn vm_load_vec2i(addr: u32) -> vec2<i32> { return bitcast<vec2<i32>>(vm_load_vec2u(addr)); }
-fn vm_load_vec2f(addr: u32) -> vec2<f32> { return bitcast<vec2<f32>>(vm_load_vec2u(addr)); }
 
-fn vm_load_vec4u(addr: u32) -> vec4<u32> {
+fn vm_x_load_vec4u(addr: VmAddr) -> vec4<u32> {
   let g = vm_translate(addr, 16u, VM_R);
   if (g == VM_NONE && (!VM_OVERLAY_ON || vm_ov_count == 0u)) { return vec4<u32>(0u); }
   let none = g == VM_NONE;
   return vec4<u32>(
-    vm_ov_read(addr, g), vm_ov_read(addr + 4u, select(g + 1u, g, none)),
-    vm_ov_read(addr + 8u, select(g + 2u, g, none)), vm_ov_read(addr + 12u, select(g + 3u, g, none)));
+    vm_ov_read(addr, g), vm_ov_read(vm_a_plus(addr, 4u), select(g + 1u, g, none)),
+    vm_ov_read(vm_a_plus(addr, 8u), select(g + 2u, g, none)), vm_ov_read(vm_a_plus(addr, 12u), select(g + 3u, g, none)));
 }
-fn vm_load_vec4i(addr: u32) -> vec4<i32> { return bitcast<vec4<i32>>(vm_load_vec4u(addr)); }
-fn vm_load_vec4f(addr: u32) -> vec4<f32> { return bitcast<vec4<f32>>(vm_load_vec4u(addr)); }
 
-fn vm_store_vec2u(addr: u32, v: vec2<u32>) {
+fn vm_x_store_vec2u(addr: VmAddr, v: vec2<u32>) {
   let g = vm_translate(addr, 8u, VM_W);
   if (vm_shadowed(g)) {
     vm_ov_put(addr, v.x);
-    vm_ov_put(addr + 4u, v.y);
+    vm_ov_put(vm_a_plus(addr, 4u), v.y);
     return;
   }
   if (g == VM_NONE) { return; }
   vm_write_word(g, v.x);
   vm_write_word(g + 1u, v.y);
 }
-fn vm_store_vec2i(addr: u32, v: vec2<i32>) { vm_store_vec2u(addr, bitcast<vec2<u32>>(v)); }
-fn vm_store_vec2f(addr: u32, v: vec2<f32>) { vm_store_vec2u(addr, bitcast<vec2<u32>>(v)); }
 
-fn vm_store_vec4u(addr: u32, v: vec4<u32>) {
+fn vm_x_store_vec4u(addr: VmAddr, v: vec4<u32>) {
   let g = vm_translate(addr, 16u, VM_W);
   if (vm_shadowed(g)) {
     vm_ov_put(addr, v.x);
-    vm_ov_put(addr + 4u, v.y);
-    vm_ov_put(addr + 8u, v.z);
-    vm_ov_put(addr + 12u, v.w);
+    vm_ov_put(vm_a_plus(addr, 4u), v.y);
+    vm_ov_put(vm_a_plus(addr, 8u), v.z);
+    vm_ov_put(vm_a_plus(addr, 12u), v.w);
     return;
   }
   if (g == VM_NONE) { return; }
@@ -486,5 +515,45 @@ fn vm_store_vec4u(addr: u32, v: vec4<u32>) {
   vm_write_word(g + 2u, v.z);
   vm_write_word(g + 3u, v.w);
 }
-fn vm_store_vec4i(addr: u32, v: vec4<i32>) { vm_store_vec4u(addr, bitcast<vec4<u32>>(v)); }
-fn vm_store_vec4f(addr: u32, v: vec4<f32>) { vm_store_vec4u(addr, bitcast<vec4<u32>>(v)); }
+
+// ---- the public loads and stores ----
+// Each type twice: by a u32 address (the first 4 GiB of the space: every address of a space of
+// at most 4 GiB) and by a VmPtr (any address). They all end in the vm_x_* functions above, which
+// take the space's own address type, VmAddr (the glue's: u32, or vec2<u32> over 4 GiB).
+
+fn vm_load_u32(addr: u32) -> u32 { return vm_x_load_u32(vm_a_u32(addr)); }
+fn vm_store_u32(addr: u32, v: u32) { vm_x_store_u32(vm_a_u32(addr), v); }
+fn vm_ptr_load_u32(p: VmPtr) -> u32 { if (!vm_ptr_ok(p)) { return u32(); } return vm_x_load_u32(vm_a_ptr(p)); }
+fn vm_ptr_store_u32(p: VmPtr, v: u32) { if (vm_ptr_ok(p)) { vm_x_store_u32(vm_a_ptr(p), v); } }
+fn vm_load_i32(addr: u32) -> i32 { return bitcast<i32>(vm_x_load_u32(vm_a_u32(addr))); }
+fn vm_store_i32(addr: u32, v: i32) { vm_x_store_u32(vm_a_u32(addr), bitcast<u32>(v)); }
+fn vm_ptr_load_i32(p: VmPtr) -> i32 { if (!vm_ptr_ok(p)) { return i32(); } return bitcast<i32>(vm_x_load_u32(vm_a_ptr(p))); }
+fn vm_ptr_store_i32(p: VmPtr, v: i32) { if (vm_ptr_ok(p)) { vm_x_store_u32(vm_a_ptr(p), bitcast<u32>(v)); } }
+fn vm_load_f32(addr: u32) -> f32 { return bitcast<f32>(vm_x_load_u32(vm_a_u32(addr))); }
+fn vm_store_f32(addr: u32, v: f32) { vm_x_store_u32(vm_a_u32(addr), bitcast<u32>(v)); }
+fn vm_ptr_load_f32(p: VmPtr) -> f32 { if (!vm_ptr_ok(p)) { return f32(); } return bitcast<f32>(vm_x_load_u32(vm_a_ptr(p))); }
+fn vm_ptr_store_f32(p: VmPtr, v: f32) { if (vm_ptr_ok(p)) { vm_x_store_u32(vm_a_ptr(p), bitcast<u32>(v)); } }
+fn vm_load_vec2u(addr: u32) -> vec2<u32> { return vm_x_load_vec2u(vm_a_u32(addr)); }
+fn vm_store_vec2u(addr: u32, v: vec2<u32>) { vm_x_store_vec2u(vm_a_u32(addr), v); }
+fn vm_ptr_load_vec2u(p: VmPtr) -> vec2<u32> { if (!vm_ptr_ok(p)) { return vec2<u32>(); } return vm_x_load_vec2u(vm_a_ptr(p)); }
+fn vm_ptr_store_vec2u(p: VmPtr, v: vec2<u32>) { if (vm_ptr_ok(p)) { vm_x_store_vec2u(vm_a_ptr(p), v); } }
+fn vm_load_vec2i(addr: u32) -> vec2<i32> { return bitcast<vec2<i32>>(vm_x_load_vec2u(vm_a_u32(addr))); }
+fn vm_store_vec2i(addr: u32, v: vec2<i32>) { vm_x_store_vec2u(vm_a_u32(addr), bitcast<vec2<u32>>(v)); }
+fn vm_ptr_load_vec2i(p: VmPtr) -> vec2<i32> { if (!vm_ptr_ok(p)) { return vec2<i32>(); } return bitcast<vec2<i32>>(vm_x_load_vec2u(vm_a_ptr(p))); }
+fn vm_ptr_store_vec2i(p: VmPtr, v: vec2<i32>) { if (vm_ptr_ok(p)) { vm_x_store_vec2u(vm_a_ptr(p), bitcast<vec2<u32>>(v)); } }
+fn vm_load_vec2f(addr: u32) -> vec2<f32> { return bitcast<vec2<f32>>(vm_x_load_vec2u(vm_a_u32(addr))); }
+fn vm_store_vec2f(addr: u32, v: vec2<f32>) { vm_x_store_vec2u(vm_a_u32(addr), bitcast<vec2<u32>>(v)); }
+fn vm_ptr_load_vec2f(p: VmPtr) -> vec2<f32> { if (!vm_ptr_ok(p)) { return vec2<f32>(); } return bitcast<vec2<f32>>(vm_x_load_vec2u(vm_a_ptr(p))); }
+fn vm_ptr_store_vec2f(p: VmPtr, v: vec2<f32>) { if (vm_ptr_ok(p)) { vm_x_store_vec2u(vm_a_ptr(p), bitcast<vec2<u32>>(v)); } }
+fn vm_load_vec4u(addr: u32) -> vec4<u32> { return vm_x_load_vec4u(vm_a_u32(addr)); }
+fn vm_store_vec4u(addr: u32, v: vec4<u32>) { vm_x_store_vec4u(vm_a_u32(addr), v); }
+fn vm_ptr_load_vec4u(p: VmPtr) -> vec4<u32> { if (!vm_ptr_ok(p)) { return vec4<u32>(); } return vm_x_load_vec4u(vm_a_ptr(p)); }
+fn vm_ptr_store_vec4u(p: VmPtr, v: vec4<u32>) { if (vm_ptr_ok(p)) { vm_x_store_vec4u(vm_a_ptr(p), v); } }
+fn vm_load_vec4i(addr: u32) -> vec4<i32> { return bitcast<vec4<i32>>(vm_x_load_vec4u(vm_a_u32(addr))); }
+fn vm_store_vec4i(addr: u32, v: vec4<i32>) { vm_x_store_vec4u(vm_a_u32(addr), bitcast<vec4<u32>>(v)); }
+fn vm_ptr_load_vec4i(p: VmPtr) -> vec4<i32> { if (!vm_ptr_ok(p)) { return vec4<i32>(); } return bitcast<vec4<i32>>(vm_x_load_vec4u(vm_a_ptr(p))); }
+fn vm_ptr_store_vec4i(p: VmPtr, v: vec4<i32>) { if (vm_ptr_ok(p)) { vm_x_store_vec4u(vm_a_ptr(p), bitcast<vec4<u32>>(v)); } }
+fn vm_load_vec4f(addr: u32) -> vec4<f32> { return bitcast<vec4<f32>>(vm_x_load_vec4u(vm_a_u32(addr))); }
+fn vm_store_vec4f(addr: u32, v: vec4<f32>) { vm_x_store_vec4u(vm_a_u32(addr), bitcast<vec4<u32>>(v)); }
+fn vm_ptr_load_vec4f(p: VmPtr) -> vec4<f32> { if (!vm_ptr_ok(p)) { return vec4<f32>(); } return bitcast<vec4<f32>>(vm_x_load_vec4u(vm_a_ptr(p))); }
+fn vm_ptr_store_vec4f(p: VmPtr, v: vec4<f32>) { if (vm_ptr_ok(p)) { vm_x_store_vec4u(vm_a_ptr(p), bitcast<vec4<u32>>(v)); } }

@@ -48,7 +48,7 @@ export const REC_ABORT = 3;
 export const REC_HEADER = 4;
 /** Violations recorded in full per pass; further ones are only counted. */
 export const VIOLATION_LOG_ENTRIES = 32;
-/** Words per violation record: addr, kind, invocation x, y, z, then 3 unused. */
+/** Words per violation record: addr, kind, invocation x, y, z, the address's high word, then 2 unused. */
 export const VIOLATION_STRIDE = 8;
 /** A violation record's word: the address. */
 export const VIOLATION_ADDR = 0;
@@ -56,6 +56,11 @@ export const VIOLATION_ADDR = 0;
 export const VIOLATION_KIND_WORD = 1;
 /** A violation record's words: the invocation's global id x, y, z (three words from here). */
 export const VIOLATION_GID = 2;
+/**
+ * A violation record's word: the address's high word (spaces over 4 GiB, and a VmPtr's high
+ * word in any space); 0 otherwise. The address is `lo + hi · 2^32`.
+ */
+export const VIOLATION_ADDR_HI = 5;
 /** The word after the violation records: what a declared pass clears and reads back. */
 export const LOG_END = REC_HEADER + VIOLATION_LOG_ENTRIES * VIOLATION_STRIDE;
 /**
@@ -208,6 +213,7 @@ const WGSL_CONSTANTS: readonly (readonly [section: string, entries: readonly (re
     ['VM_LOG_ADDR', VIOLATION_ADDR],
     ['VM_LOG_KIND', VIOLATION_KIND_WORD],
     ['VM_LOG_GID', VIOLATION_GID],
+    ['VM_LOG_ADDR_HI', VIOLATION_ADDR_HI],
     ['VM_BITMAP_BASE', BITMAP_BASE],
     ['VM_MAP_ACCESSED', MAP_ACCESSED],
     ['VM_MAP_WRITTEN', MAP_WRITTEN],

@@ -39,10 +39,11 @@ export { RESOURCE_GROUP, type KernelResourceLayout } from './kernel/resources.ts
 export type { BoundRange, KernelResource } from './fault/bound.ts';
 export { INTEROP_BINDING, type SpaceInterop } from './fault/interop.ts';
 export {
-  defineStruct, array, structsOf, alignOf, sizeOf, type StructLayout, type StructRecord, type StructInput, type StructView, type ViewValue, type Vec,
+  defineStruct, array, structsOf, alignOf, sizeOf, type StructLayout, type StructOptions, type StructRecord, type StructInput, type StructView, type ViewValue, type Vec,
   type FieldType, type Field, type FieldValue, type FieldInput, type FieldSpec, type FieldSpecs, type FieldAttributes,
   type ArrayType, type TypeName, type ScalarTypeName, type VectorTypeName, type MatrixTypeName,
 } from './layout/struct.ts';
+export { ptrWords, ptrFromWords } from './layout/ptr.ts';
 export {
   fromTypeGpu, toTypeGpu, UnsupportedSchemaError, type TypeGpuData, type TypeGpuSchema, type TypeGpuStruct, type FromTypeGpu, type FieldsFromTypeGpu, type Scalarish,
 } from './layout/typegpu.ts';
@@ -58,7 +59,7 @@ export { createLedger } from './api/ledger.ts';
 export type { Ledger, LedgerEntry, ByCause } from './trace/ledger.ts';
 export type { PoolOptions, PressureOptions, DensityPrefetchOptions, ThrashingOptions } from './options.ts';
 export {
-  DEFAULT_PAGE_SIZE, MIN_PAGE_SIZE, MAX_PAGE_SIZE, MAX_SPACE_SIZE,
+  DEFAULT_PAGE_SIZE, MIN_PAGE_SIZE, MAX_PAGE_SIZE, MAX_SPACE_SIZE, MAX_NARROW_SPACE_SIZE,
   DEFAULT_PREFETCH_THRESHOLD, DEFAULT_PREFETCH_BLOCK, DEFAULT_THRASH_THRESHOLD, DEFAULT_THRASH_LAPSE_MS, DEFAULT_THRASH_PIN_MS,
 } from './options.ts';
 export {

@@ -17,8 +17,26 @@ export const MIN_PAGE_SIZE = 4 * KiB;
 export const MAX_PAGE_SIZE = 2 * MiB;
 /** UVM's big-page size: large enough that a migration is one efficient copy, small enough to limit over-fetch. */
 export const DEFAULT_PAGE_SIZE = 64 * KiB;
-/** Virtual addresses are 32-bit (WGSL has no u64), so one space is at most 4 GiB. */
-export const MAX_SPACE_SIZE = 4 * GiB;
+/**
+ * The largest space: 1 TiB (2^40 bytes) of virtual addresses. JavaScript addresses stay exact
+ * numbers (below 2^53), a space has at most 2^28 pages (4 KiB pages), so page indices, the
+ * page bitmaps and the device page table's entries stay u32.
+ */
+export const MAX_SPACE_SIZE = 2 ** 40;
+/**
+ * Spaces of at most this size (4 GiB) translate u32 addresses in WGSL, the fastest path; larger
+ * ones translate 64-bit addresses (`VmPtr` in the prelude; the u32 functions reach their first 4 GiB).
+ */
+export const MAX_NARROW_SPACE_SIZE = 4 * GiB;
+/**
+ * The device page table is one flat array of entries up to this many pages (4 MiB of entries:
+ * every space of at most 4 GiB); larger tables are two-level — a directory, then leaves of
+ * 2^PAGE_TABLE_LEAF_SHIFT entries made only for regions that hold a frame — so the table stays
+ * one binding whatever the space's size.
+ */
+export const FLAT_PAGE_TABLE_MAX_PAGES = 2 ** 20;
+/** log2 of entries per leaf of a two-level device page table: 1024 entries, a 4 KiB leaf. */
+export const PAGE_TABLE_LEAF_SHIFT = 10;
 
 export interface PoolOptions {
   /** Bytes of device memory the pool may use (its budget). Default: see `defaultCapacity`. */

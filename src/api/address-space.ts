@@ -44,11 +44,12 @@ import { checkDispatch, compileFor, rangePages, type DispatchOrder } from '../fa
 import type { DispatchOptions, DispatchResult, Range } from '../fault/dispatch-types.ts';
 import { plainPipelineFor } from '../kernel/plain.ts';
 import { beginInterop, type SpaceInterop } from '../fault/interop.ts';
+import { recordBytes } from '../fault/records.ts';
 import { checkKernel, type Kernel } from '../kernel/kernel.ts';
 import { writeBack } from '../migrate/migrate.ts';
 import type { InvalidateCallback, IntervalSubscription } from '../notify/notifier.ts';
 import {
-  checkByteCount, DEFAULT_ALIGNMENT, DEFAULT_DURABLE, MAX_SPACE_SIZE, resolveDensityPrefetch, resolveThrashing,
+  checkByteCount, DEFAULT_ALIGNMENT, DEFAULT_DURABLE, MAX_PAGE_SIZE, MAX_SPACE_SIZE, resolveDensityPrefetch, resolveThrashing,
   type DensityPrefetchOptions, type ThrashingOptions,
 } from '../options.ts';
 import { SpaceCore } from '../space/state.ts';
@@ -62,7 +63,10 @@ import { prefetchToDevice, prefetchToHost, type PrefetchResult } from '../migrat
 import { pinPages, unpinPages } from '../migrate/pin.ts';
 
 export interface SpaceOptions {
-  /** Bytes of virtual address space: a multiple of the pool's page size, at most 4 GiB. */
+  /**
+   * Bytes of virtual address space: a multiple of the pool's page size, at most 1 TiB
+   * (MAX_SPACE_SIZE). Kernels address a space over 4 GiB (MAX_NARROW_SPACE_SIZE) with VmPtr.
+   */
   size: number;
   /** A label for errors and GPU objects. */
   label?: string;
@@ -902,10 +906,20 @@ export function createSpace(pool: Pool, options: SpaceOptions): AddressSpace {
   }
   const size = checkByteCount('space size', options.size);
   if (size > MAX_SPACE_SIZE) {
-    throw new InvalidArgumentError(`space size ${size} is over 4 GiB (${MAX_SPACE_SIZE}): virtual addresses are 32-bit in WGSL; use several spaces`);
+    throw new InvalidArgumentError(`space size ${size} is over 1 TiB (MAX_SPACE_SIZE = ${MAX_SPACE_SIZE}), the largest address space; use several spaces of at most ${MAX_SPACE_SIZE} bytes`);
   }
   if (size % pool.pageSize !== 0) {
     throw new InvalidArgumentError(`space size ${size} is not a multiple of the pool's page size ${pool.pageSize}; round it up to ${Math.ceil(size / pool.pageSize) * pool.pageSize}`);
+  }
+  // A pass's record holds a bit per page in each of its page bitmaps, bound as one storage buffer.
+  const bindingMax = Math.min(impl.device.limits.maxStorageBufferBindingSize, impl.device.limits.maxBufferSize);
+  if (recordBytes(size / pool.pageSize, 0) > bindingMax) {
+    let fits = pool.pageSize;
+    while (fits < MAX_PAGE_SIZE && recordBytes(size / fits, 0) > bindingMax) fits *= 2;
+    throw new InvalidArgumentError(
+      `space size ${size} in ${pool.pageSize}-byte pages needs ${recordBytes(size / pool.pageSize, 0)} bytes of page bitmaps (a bit per page for each dispatch), ` +
+        `more than one storage binding holds on this device (${bindingMax}); use a pool with pages of at least ${fits} bytes, or a smaller space`,
+    );
   }
   if (options.label !== undefined && typeof options.label !== 'string') {
     throw new InvalidArgumentError(`createSpace: label must be a string, got ${typeof options.label}`);

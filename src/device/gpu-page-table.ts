@@ -16,17 +16,54 @@
 //   bits 0–28   frame number in the pool
 // READ/WRITE are granted per dispatch from its declared ranges and revoked
 // before the next one, so an access outside the declared ranges is refused.
+//
+// Up to FLAT_PAGE_TABLE_MAX_PAGES pages (every space of at most 4 GiB) the
+// table is one flat array of entries. A larger one is two-level, so it stays
+// one binding whatever the space's size (1 TiB of 4 KiB pages would be a
+// 1 GiB flat table):
+//   words [0, D)       the directory: one word per 2^leafShift pages, the word
+//                      offset of that region's leaf, or of the zero leaf
+//   words [D, D + L)   the zero leaf: L entries of 0 (no frame), shared by
+//                      every region that has no leaf of its own
+//   then               leaves of L entries, made at a flush for a region that
+//                      has a page with a frame (only touched regions get one)
+// A page without a frame has entry 0, granted or not, so a region needs a
+// leaf only once a page of it has a frame; the number of leaves is bounded by
+// the pool's frames. The buffer grows (doubling, copied on the queue) as
+// leaves are made; the prelude reads vm_pt[vm_pt[page >> shift] + page % L].
 
 import { PTE_READ, PTE_VALID, PTE_WRITE } from '../abi.ts';
 import { BufferUsage } from '../gpu/constants.ts';
 import { markRuntimeBuffer } from '../gpu/runtime-buffers.ts';
+import { FLAT_PAGE_TABLE_MAX_PAGES, PAGE_TABLE_LEAF_SHIFT } from '../options.ts';
 
 /** Page table entries computed per writeBuffer call: a 64 KiB scratch array, reused. */
 const FLUSH_CHUNK = 16384;
 const EMPTY = new Uint32Array(0);
+/** Leaves a two-level table has room for at first (each doubling after copies the table once). */
+const INITIAL_LEAVES = 16;
+
+type FrameArray = { readonly [page: number]: number; readonly length: number };
+
+export interface GpuPageTableOptions {
+  /** log2 of entries per leaf, or 0 for a flat table. Default: flat up to FLAT_PAGE_TABLE_MAX_PAGES pages, else PAGE_TABLE_LEAF_SHIFT. */
+  readonly leafShift?: number;
+}
 
 export class GpuPageTable {
-  readonly buffer: GPUBuffer;
+  #buffer: GPUBuffer;
+  readonly #device: GPUDevice;
+  readonly #label: string;
+  /** log2 of entries per leaf of a two-level table; 0 for a flat one (the prelude's glue reads it). */
+  readonly leafShift: number;
+  /** Two-level: directory entries, and each one's leaf (its index among the leaves), or -1. */
+  readonly #dirEntries: number;
+  readonly #leafOf: Int32Array | undefined;
+  #leaves = 0;
+  #leafCapacity = 0;
+  #dirWritten = false;
+  /** Two-level: directory entries whose region changed since the last flush. */
+  readonly #dirtyRegions = new Set<number>();
   /** The page table's frame array (NO_FRAME = 0xffffffff when the page has none): read, never written. */
   readonly #frame: { readonly [page: number]: number; readonly length: number };
   #lo: number;
@@ -38,24 +75,60 @@ export class GpuPageTable {
   /** Bytes uploaded by flush() so far (for stats). */
   uploadedBytes = 0;
 
-  constructor(device: GPUDevice, frame: { readonly [page: number]: number; readonly length: number }, label: string) {
+  constructor(device: GPUDevice, frame: FrameArray, label: string, options: GpuPageTableOptions = {}) {
     this.#frame = frame;
+    this.#device = device;
+    this.#label = label;
     this.#lo = frame.length;
-    // At least 4 bytes: WebGPU refuses zero-sized storage bindings.
-    this.buffer = markRuntimeBuffer(device.createBuffer({
-      label: `${label}:page-table`,
-      size: Math.max(4, frame.length * 4),
-      usage: BufferUsage.STORAGE | BufferUsage.COPY_DST,
-    }));
+    this.leafShift = options.leafShift ?? (frame.length > FLAT_PAGE_TABLE_MAX_PAGES ? PAGE_TABLE_LEAF_SHIFT : 0);
+    if (this.leafShift === 0) {
+      this.#dirEntries = 0;
+      this.#leafOf = undefined;
+      // At least 4 bytes: WebGPU refuses zero-sized storage bindings.
+      this.#buffer = this.#make(Math.max(4, frame.length * 4));
+    } else {
+      this.#dirEntries = Math.ceil(frame.length / (1 << this.leafShift));
+      this.#leafOf = new Int32Array(this.#dirEntries).fill(-1);
+      this.#leafCapacity = Math.min(this.#dirEntries, INITIAL_LEAVES);
+      this.#buffer = this.#make(this.#leafOffset(this.#leafCapacity) * 4);
+    }
+  }
+
+  /** The buffer the prelude binds as vm_pt: a new one after a two-level table grew (bind groups are made anew). */
+  get buffer(): GPUBuffer {
+    return this.#buffer;
+  }
+
+  #make(size: number): GPUBuffer {
+    // Marked: a page table is never a kernel's resource (src/gpu/runtime-buffers.ts).
+    return markRuntimeBuffer(this.#device.createBuffer({ label: `${this.#label}:page-table`, size, usage: BufferUsage.STORAGE | BufferUsage.COPY_DST | BufferUsage.COPY_SRC }));
+  }
+
+  /** Word offset of leaf k (k = -1: the zero leaf). */
+  #leafOffset(k: number): number {
+    return this.#dirEntries + ((k + 1) << this.leafShift);
   }
 
   #touch(p: number): void {
+    if (this.#leafOf) {
+      this.#dirtyRegions.add(p >>> this.leafShift);
+      return;
+    }
     if (p < this.#lo) this.#lo = p;
     if (p + 1 > this.#hi) this.#hi = p + 1;
   }
 
   #touchAll(pages: Uint32Array): void {
     if (pages.length === 0) return;
+    if (this.#leafOf) {
+      // Every region a granted page lies in (the list is ascending: one add per region).
+      let last = -1;
+      for (let i = 0; i < pages.length; i++) {
+        const d = pages[i]! >>> this.leafShift;
+        if (d !== last) this.#dirtyRegions.add((last = d));
+      }
+      return;
+    }
     this.#touch(pages[0]!);
     this.#touch(pages[pages.length - 1]!);
   }
@@ -89,6 +162,10 @@ export class GpuPageTable {
   }
 
   flush(queue: GPUQueue): void {
+    if (this.#leafOf) {
+      this.#flushTwoLevel(queue, this.#leafOf);
+      return;
+    }
     if (this.#hi <= this.#lo) return;
     const scratch = (this.#scratch ??= new Uint32Array(Math.min(FLUSH_CHUNK, this.#frame.length)));
     let ri = lowerBound(this.#read, this.#lo);
@@ -115,8 +192,71 @@ export class GpuPageTable {
     this.#hi = 0;
   }
 
+  /**
+   * Two-level flush: each changed region's entries, computed as in the flat
+   * table; a region gets a leaf (and its directory word) once one of its pages
+   * has a frame, and keeps it.
+   */
+  #flushTwoLevel(queue: GPUQueue, leafOf: Int32Array): void {
+    if (!this.#dirWritten) {
+      // New buffers read as 0: point every directory word at the zero leaf.
+      queue.writeBuffer(this.#buffer, 0, new Uint32Array(this.#dirEntries).fill(this.#leafOffset(-1)));
+      this.#dirWritten = true;
+    }
+    if (this.#dirtyRegions.size === 0) return;
+    const L = 1 << this.leafShift;
+    const scratch = (this.#scratch ??= new Uint32Array(L));
+    const n = this.#frame.length;
+    const regions = [...this.#dirtyRegions].sort((a, b) => a - b);
+    this.#dirtyRegions.clear();
+    for (const d of regions) {
+      const lo = d * L;
+      const count = Math.min(L, n - lo);
+      let any = false;
+      for (let k = 0; k < count; k++) {
+        const f = this.#frame[lo + k]!;
+        scratch[k] = f === 0xffffffff ? 0 : (PTE_VALID | f) >>> 0;
+        if (f !== 0xffffffff) any = true;
+      }
+      if (!any && leafOf[d]! < 0) continue; // the zero leaf says it already
+      for (let ri = lowerBound(this.#read, lo); ri < this.#read.length && this.#read[ri]! < lo + count; ri++) {
+        const k = this.#read[ri]! - lo;
+        if (scratch[k]) scratch[k] = (scratch[k]! | PTE_READ) >>> 0;
+      }
+      for (let wi = lowerBound(this.#write, lo); wi < this.#write.length && this.#write[wi]! < lo + count; wi++) {
+        const k = this.#write[wi]! - lo;
+        if (scratch[k]) scratch[k] = (scratch[k]! | PTE_READ | PTE_WRITE) >>> 0;
+      }
+      if (leafOf[d]! < 0) {
+        if (this.#leaves === this.#leafCapacity) this.#grow(queue, Math.min(this.#dirEntries, this.#leafCapacity * 2));
+        leafOf[d] = this.#leaves++;
+        queue.writeBuffer(this.#buffer, d * 4, Uint32Array.of(this.#leafOffset(leafOf[d]!)));
+      }
+      queue.writeBuffer(this.#buffer, this.#leafOffset(leafOf[d]!) * 4, scratch, 0, count);
+      this.uploadedBytes += count * 4;
+    }
+  }
+
+  /** Room for `leaves` leaves: a larger buffer, the old one's words copied on the queue first. */
+  #grow(queue: GPUQueue, leaves: number): void {
+    const old = this.#buffer;
+    const bytes = this.#leafOffset(this.#leafCapacity) * 4;
+    this.#buffer = this.#make(this.#leafOffset(leaves) * 4);
+    const enc = this.#device.createCommandEncoder({ label: `${this.#label}:page-table-grow` });
+    enc.copyBufferToBuffer(old, 0, this.#buffer, 0, bytes);
+    queue.submit([enc.finish()]);
+    // Work already submitted keeps the old buffer until it completes.
+    old.destroy();
+    this.#leafCapacity = leaves;
+  }
+
+  /** Leaves a two-level table has made (0 for a flat one): regions that have had a frame. */
+  get leafCount(): number {
+    return this.#leaves;
+  }
+
   destroy(): void {
-    this.buffer.destroy();
+    this.#buffer.destroy();
   }
 }
 

@@ -22,10 +22,12 @@
 // does with them. Keep to the pages you declared (their PTEs are VALID while
 // the bracket is open); anything else is yours to get wrong.
 
+import { InvalidArgumentError } from '../errors.ts';
 import { pinPages, unpinPages } from '../migrate/pin.ts';
 import type { SpaceCore } from '../space/state.ts';
 import { rangePages } from './pass.ts';
 import type { Range } from './dispatch-types.ts';
+import { FLAT_PAGE_TABLE_MAX_PAGES, MAX_NARROW_SPACE_SIZE } from '../options.ts';
 
 /** Binding numbers of the interop bind group layout (space.interop). */
 export const INTEROP_BINDING = { pageTable: 0, firstWindow: 1 } as const;
@@ -94,6 +96,14 @@ function markWritten(space: SpaceCore, pages: readonly number[]): void {
 
 /** Open the bracket (the caller holds the pool lock and has checked the ranges): see the header. */
 export async function beginInterop(space: SpaceCore, read: readonly Range[] | undefined, write: readonly Range[] | undefined): Promise<SpaceInterop> {
+  // The documented layout is a flat table of u32 entries addressed by u32 addresses.
+  if (space.size > MAX_NARROW_SPACE_SIZE || space.gpt.leafShift !== 0) {
+    throw new InvalidArgumentError(
+      `space "${space.label}".interop: the interop layout is a flat page table over u32 addresses, for spaces of at most ` +
+        `${Math.min(MAX_NARROW_SPACE_SIZE, FLAT_PAGE_TABLE_MAX_PAGES * space.pageSize)} bytes (this one has ${space.size}); ` +
+        'use a smaller space, or prelude kernels (VmPtr) for larger ones',
+    );
+  }
   const readSet = rangePages(space, read, 'read');
   const writeSet = rangePages(space, write, 'write');
   const all = [...new Set([...readSet, ...writeSet])].sort((a, b) => a - b);

@@ -7,7 +7,8 @@
 // One set per space per device: made at the space's first pass; made anew when
 // the pool moved to a new device (recover); the bind group made anew when the
 // pool's windows changed (an out-of-memory shrink gives one back:
-// pool.windowsVersion); destroyed with the space.
+// pool.windowsVersion) or its page table's buffer changed (a two-level table
+// grew); destroyed with the space.
 
 import { BINDING, UNIFORM_BYTES } from '../abi.ts';
 import { BufferUsage } from '../gpu/constants.ts';
@@ -26,6 +27,8 @@ export class PassResources {
   #completionDirty = false;
   #bindGroup: GPUBindGroup | undefined;
   #bindGroupWindows = -1;
+  /** The page table buffer the bind group holds: a two-level table that grew has a new one. */
+  #bindGroupTable: GPUBuffer | undefined;
   readonly #readbacks: GPUBuffer[] = [];
   #readbacksMade = 0;
   #destroyed = false;
@@ -96,7 +99,7 @@ export class PassResources {
   bindGroup(): GPUBindGroup {
     // One bind group serves both window types: the layout says "storage" either way.
     const pool = this.#space.pool;
-    if (!this.#bindGroup || this.#bindGroupWindows !== pool.windowsVersion) {
+    if (!this.#bindGroup || this.#bindGroupWindows !== pool.windowsVersion || this.#bindGroupTable !== this.#space.gpt.buffer) {
       const entries: GPUBindGroupEntry[] = [
         { binding: BINDING.uniforms, resource: { buffer: this.uniforms } },
         { binding: BINDING.pageTable, resource: { buffer: this.#space.gpt.buffer } },
@@ -105,6 +108,7 @@ export class PassResources {
       pool.windows.forEach((w, i) => entries.push({ binding: BINDING.firstWindow + i, resource: { buffer: w } }));
       this.#bindGroup = this.device.createBindGroup({ label: `${this.#space.label}:bind-group`, layout: layoutFor(this.device, pool.windowCount).bgl, entries });
       this.#bindGroupWindows = pool.windowsVersion;
+      this.#bindGroupTable = this.#space.gpt.buffer;
     }
     return this.#bindGroup;
   }

@@ -13,7 +13,7 @@ import type { Cancellation } from '../lifetime.ts';
 import { MapMode } from '../gpu/constants.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { pipelineFor, replayUnit, variantConfig } from '../kernel/pipelines.ts';
-import { MAX_REPLAY_WORKGROUPS } from '../options.ts';
+import { MAX_NARROW_SPACE_SIZE, MAX_REPLAY_WORKGROUPS } from '../options.ts';
 import type { SpaceCore } from '../space/state.ts';
 import { resourceLayout } from '../kernel/resources.ts';
 import { bitmapWords, type RecordRegion } from './records.ts';
@@ -96,7 +96,13 @@ export function compileFor(space: SpaceCore, kernel: Kernel, demand = false, tot
   const pool = space.pool;
   const mode = !demand ? 'declared' : kernel.idempotent ? 'replay' : 'transaction';
   const shape = { pageShift: pool.options.pageShift, windowCount: pool.windowCount, windowSize: pool.windowSize, accessCounters: pool.options.accessCounters };
-  return pipelineFor(pool.device, kernel, variantConfig(shape, mode, replayUnit(kernel, total) === 'invocation'));
+  return pipelineFor(pool.device, kernel, {
+    ...variantConfig(shape, mode, replayUnit(kernel, total) === 'invocation'),
+    // Spaces over 4 GiB translate 64-bit addresses, and large tables have a directory; smaller ones link
+    // the u32, flat-table path that kernel.ready() compiles.
+    wideAddresses: space.size > MAX_NARROW_SPACE_SIZE,
+    pageTableLeafShift: space.gpt.leafShift,
+  });
 }
 
 export { replayUnit };

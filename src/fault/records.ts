@@ -17,7 +17,7 @@
 
 import {
   BITMAP_BASE, LOG_END, MAP_ACCESSED, MAP_COUNT, MAP_MISS_SEEN, MAP_SPEC_SEEN, MAP_WRITE_SEEN, MAP_WRITTEN,
-  REC_ABORT, REC_HEADER, REC_VIOLATIONS, VIOLATION_ADDR, VIOLATION_GID, VIOLATION_KIND, VIOLATION_KIND_WORD,
+  REC_ABORT, REC_HEADER, REC_VIOLATIONS, VIOLATION_ADDR, VIOLATION_ADDR_HI, VIOLATION_GID, VIOLATION_KIND, VIOLATION_KIND_WORD,
   VIOLATION_LOG_ENTRIES, VIOLATION_STRIDE,
 } from '../abi.ts';
 import type { Violation, ViolationKind } from '../errors.ts';
@@ -60,7 +60,9 @@ export function decodeViolations(rec: Uint32Array): Violation[] {
   for (let i = 0; i < Math.min(rec[REC_VIOLATIONS]!, VIOLATION_LOG_ENTRIES); i++) {
     const b = REC_HEADER + i * VIOLATION_STRIDE;
     const g = b + VIOLATION_GID;
-    out.push({ addr: rec[b + VIOLATION_ADDR]!, kind: KIND.get(rec[b + VIOLATION_KIND_WORD]!) ?? 'out-of-range', invocation: [rec[g]!, rec[g + 1]!, rec[g + 2]!] });
+    // The high word is set in spaces over 4 GiB and for a VmPtr: addresses stay exact numbers below 2^53.
+    const addr = rec[b + VIOLATION_ADDR]! + rec[b + VIOLATION_ADDR_HI]! * 2 ** 32;
+    out.push({ addr, kind: KIND.get(rec[b + VIOLATION_KIND_WORD]!) ?? 'out-of-range', invocation: [rec[g]!, rec[g + 1]!, rec[g + 2]!] });
   }
   return out;
 }

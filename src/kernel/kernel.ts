@@ -45,7 +45,7 @@ export interface Kernel {
   readonly label: string;
   readonly code: string;
   readonly workgroupSize: readonly [number, number, number];
-  /** True when the code calls vm_atomic_*: its windows are bound as atomic<u32>. */
+  /** True when the code calls vm_atomic_* or vm_ptr_atomic_*: its windows are bound as atomic<u32>. */
   readonly usesAtomics: boolean;
   /** WGSL of the struct accessors, linked between the prelude and the user's code. */
   readonly structWgsl: string;
@@ -88,7 +88,7 @@ export type KernelSource = Omit<Kernel, 'ready'>;
 /** Builtins that synchronize a workgroup (a var<workgroup> shares data within one, too). */
 const WORKGROUP_SYNC = new Set(['workgroupBarrier', 'storageBarrier', 'textureBarrier', 'workgroupUniformLoad']);
 /** Atomics whose second application changes the result: a replayed workgroup would apply them twice. */
-const NON_IDEMPOTENT = /^vm_atomic_(add|sub|xor|exchange|compare_exchange)_(u32|i32)$/;
+const NON_IDEMPOTENT = /^vm_(ptr_)?atomic_(add|sub|xor|exchange|compare_exchange)_(u32|i32)$/;
 /** Problems listed in one error; the rest are counted. */
 const MAX_PROBLEMS = 12;
 
@@ -164,7 +164,7 @@ export function createKernel(desc: KernelDescriptor): Kernel {
     code,
     structWgsl: structs.map((st) => st.wgsl).join(''),
     workgroupSize: Object.freeze([raw[0]!, raw[1]!, raw[2]!] as const),
-    usesAtomics: src.words.some((w) => w.startsWith('vm_atomic_')),
+    usesAtomics: src.words.some((w) => w.startsWith('vm_atomic_') || w.startsWith('vm_ptr_atomic_')),
     workgroupSync: src.workgroupVar || src.words.some((w) => WORKGROUP_SYNC.has(w)),
     directives: src.directives,
     body: src.body,

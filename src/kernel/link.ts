@@ -33,6 +33,16 @@ export interface LinkConfig {
    * A compile-time constant: off, the declared path has no bitmap code at all.
    */
   readonly accessCounters: boolean;
+  /**
+   * The space is over 4 GiB: its addresses are 64-bit (VmAddr = vec2<u32>). Spaces of at most
+   * 4 GiB link today's u32 translation (absent: false).
+   */
+  readonly wideAddresses?: boolean;
+  /**
+   * log2 of entries per leaf of a two-level device page table (src/device/gpu-page-table.ts),
+   * or 0 (absent) for a flat one.
+   */
+  readonly pageTableLeafShift?: number;
 }
 
 export interface LinkedSource {
@@ -52,6 +62,48 @@ function windowSwitch(n: number, signature: string, body: (w: string) => string,
   return s;
 }
 
+/**
+ * The space's address type and the operations the prelude needs on it (see the
+ * prelude's header): u32 in spaces of at most 4 GiB, (low, high) words over it.
+ */
+function addressGlue(wide: boolean): string {
+  if (!wide) {
+    return 'alias VmAddr = u32;\n' +
+      'fn vm_a_u32(a: u32) -> VmAddr { return a; }\n' +
+      'fn vm_a_lo(a: VmAddr) -> u32 { return a; }\n' +
+      'fn vm_a_hi(a: VmAddr) -> u32 { return 0u; }\n' +
+      'fn vm_a_page(a: VmAddr) -> u32 { return a >> VM_PAGE_SHIFT; }\n' +
+      'fn vm_a_plus(a: VmAddr, n: u32) -> VmAddr { return a + n; }\n' +
+      'fn vm_a_eq(a: VmAddr, b: VmAddr) -> bool { return a == b; }\n' +
+      'fn vm_a_ptr(p: VmPtr) -> VmAddr { return p.x; }\n' +
+      // A VmPtr past 4 GiB is out of range here; the check is the only cost vm_ptr_* add.
+      'fn vm_ptr_ok(p: VmPtr) -> bool {\n  if (p.y == 0u) { return true; }\n  vm_ptr_range(p);\n  return false;\n}\n';
+  }
+  return 'alias VmAddr = vec2<u32>;\n' +
+    // A high word capped here gives a page index in [2^31, 2^31 + 2^20): past every space
+    // (at most 2^28 pages) and never the translation cache's empty mark (0xffffffff).
+    'const VM_HI_CAP: u32 = 1u << (VM_PAGE_SHIFT - 1u);\n' +
+    'fn vm_a_u32(a: u32) -> VmAddr { return VmAddr(a, 0u); }\n' +
+    'fn vm_a_lo(a: VmAddr) -> u32 { return a.x; }\n' +
+    'fn vm_a_hi(a: VmAddr) -> u32 { return a.y; }\n' +
+    // Exact below the cap, past the space above it: high bits the shift would drop never alias a page.
+    'fn vm_a_page(a: VmAddr) -> u32 { return (min(a.y, VM_HI_CAP) << (32u - VM_PAGE_SHIFT)) | (a.x >> VM_PAGE_SHIFT); }\n' +
+    // Offsets inside one aligned vector: never a carry.
+    'fn vm_a_plus(a: VmAddr, n: u32) -> VmAddr { return VmAddr(a.x + n, a.y); }\n' +
+    'fn vm_a_eq(a: VmAddr, b: VmAddr) -> bool { return all(a == b); }\n' +
+    'fn vm_a_ptr(p: VmPtr) -> VmAddr { return p; }\n' +
+    'fn vm_ptr_ok(p: VmPtr) -> bool { return true; }\n';
+}
+
+/** The page table lookup: one load from a flat table, or directory then leaf. */
+function pageTableGlue(leafShift: number): string {
+  if (leafShift === 0) return 'fn vm_pte(page: u32) -> u32 { return vm_pt[page]; }\n';
+  return `const VM_PT_LEAF_SHIFT: u32 = ${leafShift}u;\n` +
+    // A directory entry is the word offset of its leaf, or of the shared all-zero leaf.
+    'fn vm_pte(page: u32) -> u32 {\n' +
+    '  return vm_pt[vm_pt[page >> VM_PT_LEAF_SHIFT] + (page & ((1u << VM_PT_LEAF_SHIFT) - 1u))];\n}\n';
+}
+
 export function glue(cfg: LinkConfig, atomics: boolean): string {
   const n = cfg.windowCount;
   let s = `const VM_PAGE_SHIFT: u32 = ${cfg.pageShift}u;\n`;
@@ -60,6 +112,8 @@ export function glue(cfg: LinkConfig, atomics: boolean): string {
   s += `const VM_DEMAND: bool = ${cfg.demand};\n`;
   s += `const VM_REPLAY: bool = ${cfg.demand && cfg.replay === true};\n`;
   s += `const VM_COUNTERS: bool = ${cfg.accessCounters};\n`;
+  s += addressGlue(cfg.wideAddresses === true);
+  s += pageTableGlue(cfg.pageTableLeafShift ?? 0);
   const elem = atomics ? 'atomic<u32>' : 'u32';
   for (let w = 0; w < n; w++) s += `@group(0) @binding(${BINDING.firstWindow + w}) var<storage, read_write> vm_w${w}: array<${elem}>;\n`;
   if (atomics) {
@@ -143,7 +197,7 @@ export function link(kernel: KernelSource, cfg: LinkConfig): LinkedSource {
       `  let fresh = vm_u.fresh != 0u;\n` +
       `  if (replay && !fresh) {\n` +
       `    let w = atomicLoad(&vm_log[done_word]);\n` +
-      `    if (w == 0u || (vm_u.skip_waiting != 0u && (vm_pt[w - 2u] & VM_VALID) == 0u)) { return; }\n` +
+      `    if (w == 0u || (vm_u.skip_waiting != 0u && (vm_pte(w - 2u) & VM_VALID) == 0u)) { return; }\n` +
       `  }\n` +
       common +
       `  kernel(VmInvocation(gid, lid, wid, g, lidx));\n` +

@@ -87,6 +87,10 @@ export function variantConfig(t: Omit<CompileTarget, 'device' | 'check'>, mode: 
     demand,
     // Demand passes record the bitmaps for their protocol; the constant only shapes the declared path.
     accessCounters: !demand && t.accessCounters,
+    // What ready() compiles: the u32 path over a flat table (every space of at most 4 GiB); a larger
+    // space's dispatch sets these (src/fault/pass.ts compileFor) and compiles its own variant.
+    wideAddresses: false,
+    pageTableLeafShift: 0,
   };
 }
 

@@ -53,6 +53,16 @@ export const PUBLIC_API: ReadonlySet<string> = new Set([
   ...ATOMIC_U32.map((op) => `vm_atomic_${op}_u32`),
   'vm_atomic_add_i32',
   'vm_atomic_sub_i32',
+  // The same by a 64-bit pointer (spaces over 4 GiB; they work in any space).
+  ...LOADS.map((t) => `vm_ptr_load_${t}`),
+  ...LOADS.map((t) => `vm_ptr_store_${t}`),
+  ...ATOMIC_U32.map((op) => `vm_ptr_atomic_${op}_u32`),
+  'vm_ptr_atomic_add_i32',
+  'vm_ptr_atomic_sub_i32',
+  'VmPtr',
+  'vm_ptr',
+  'vm_ptr_add',
+  'vm_arg_ptr',
   'vm_arg_u32',
   'vm_arg_i32',
   'vm_arg_f32',
@@ -75,7 +85,7 @@ const ALLOWED_ATTRIBUTES = new Set(['align', 'size', 'must_use', 'diagnostic', '
 const ALLOWED_EXTENSIONS = new Set(['f16', 'subgroups']);
 const KERNEL_ADDRESS_SPACES = new Set(['private', 'workgroup']);
 
-const API_HINT = 'vm_load_*, vm_store_*, vm_atomic_*, vm_arg_*, vm_faulted, VmInvocation, VmCasResult (README, "WGSL prelude")';
+const API_HINT = 'vm_load_*, vm_store_*, vm_atomic_*, vm_arg_*, vm_faulted, VmInvocation, VmCasResult; VmPtr, vm_ptr, vm_ptr_add, vm_ptr_load_*, vm_ptr_store_*, vm_ptr_atomic_* (README, "WGSL prelude")';
 const RESOURCE_HINT =
   'a kernel reaches memory only through the prelude (vm_load_*, vm_store_*, vm_atomic_* on virtual addresses), and every binding belongs to the runtime; ' +
   'a kernel’s own uniforms, textures, samplers and buffers go in @group(1), listed in createKernel’s resources (guide: "A kernel\'s own resources")';
@@ -181,10 +191,13 @@ export function preludeNames(): ReadonlySet<string> {
   for (const atomics of [false, true]) {
     for (const windowCount of [1, 2]) {
       for (const demand of [false, true]) {
-        for (const replayPerInvocation of [false, true]) {
+        for (const [replayPerInvocation, wideAddresses] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+          // Addresses of 64 bits come with the two-level page table (a space that needs the one
+          // is large enough for the other): the text of every variant is swept together.
           const cfg: LinkConfig = {
             pageShift: 12, windowCount, windowWordShift: 10,
             demand, replayPerInvocation, accessCounters: demand,
+            wideAddresses, pageTableLeafShift: wideAddresses ? 10 : 0,
           };
           const stub: KernelSource = {
             label: '', code: '', directives: '', body: '', structWgsl: '', workgroupSize: [1, 1, 1],

@@ -1,9 +1,12 @@
 // Shared-pointer data structures: one struct layout, two views of it. On the
 // host, `write`/`read` put records into the space's bytes; in WGSL, generated
 // accessors (`Node_key(p)`, `Node_set_left(p, q)`) load and store the same
-// fields through the prelude. A pointer is a virtual address (u32; 0 = null,
+// fields through the prelude. A pointer is a virtual address (0 = null,
 // which alloc() never returns), so a tree or list built in JavaScript is
-// walked by a kernel with no copying or marshalling.
+// walked by a kernel with no copying or marshalling. In a space of at most
+// 4 GiB it is a u32; over 4 GiB (defineStruct's `space` or `pointers: 64`) a
+// `ptr` field is a VmPtr (8 bytes, low word first, 8-aligned), and the
+// accessors take and return VmPtr, loading and storing through vm_ptr_*.
 //
 // Layout is WGSL's, exactly (./types.ts has AlignOf/SizeOf): each field at
 // roundUp(AlignOfMember, end of the previous one), where @align(n) and
@@ -99,8 +102,22 @@ export interface Field {
   readonly attributes: { readonly align?: number; readonly size?: number };
 }
 
+/** How defineStruct lays out pointers. */
+export interface StructOptions {
+  /**
+   * 32: `ptr` fields are u32 addresses and accessors take `p: u32` (spaces of at most 4 GiB).
+   * 64: `ptr` fields are VmPtr (8 bytes) and accessors take `p: VmPtr` (any space; needed over 4 GiB).
+   * Default: from `space` when given, else 32.
+   */
+  readonly pointers?: 32 | 64;
+  /** The space the records live in: 64-bit pointers when it is over 4 GiB (MAX_NARROW_SPACE_SIZE). */
+  readonly space?: { readonly size: number };
+}
+
 export interface StructLayout<F extends FieldSpecs = FieldSpecs> {
   readonly name: string;
+  /** 32 or 64: the width of its `ptr` fields and of the address its WGSL accessors take. */
+  readonly pointerBits: 32 | 64;
   readonly fields: readonly Field[];
   /** Bytes per record, a multiple of `align`: also the stride of an array of records. */
   readonly size: number;
@@ -115,7 +132,8 @@ export interface StructLayout<F extends FieldSpecs = FieldSpecs> {
   /**
    * WGSL accessors: `const <Name>_SIZE`, `<Name>_ALIGN`, `<Name>_<field>(p)`, `<Name>_set_<field>(p, v)`;
    * array fields take indices (`(p, i)`, `(p, i, v)`, and `<Name>_<field>_LEN`); nested layouts give
-   * `<Name>_<field>_ptr(p)`. Pass the layout in `createKernel({ structs })`.
+   * `<Name>_<field>_ptr(p)`. `p` is a u32, or a VmPtr with 64-bit pointers. Pass the layout in
+   * `createKernel({ structs })`.
    */
   readonly wgsl: string;
   /** Write `record` at byte `offset` of `bytes` (e.g. a view from space.withView). Missing fields are left as they are. */
@@ -148,8 +166,49 @@ const isPow2 = (n: number) => Number.isInteger(n) && n >= 1 && (n & (n - 1)) ===
 
 const internals = new WeakMap<StructLayout, { readonly codec: Codec }>();
 
-/** Define a struct layout shared by JavaScript and WGSL. Fields are laid out in the order given. */
-export function defineStruct<F extends FieldSpecs>(name: string, fields: F): StructLayout<F> {
+/** Spaces up to this size have u32 addresses (options.ts MAX_NARROW_SPACE_SIZE; layout/ sits below options' users). */
+const NARROW_LIMIT = 2 ** 32;
+
+function pointerBitsOf(name: string, options: StructOptions | undefined): 32 | 64 {
+  if (options === undefined) return 32;
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`defineStruct ${name}: options must be { pointers?: 32 | 64, space? }`);
+  for (const k of Object.keys(options)) {
+    if (k !== 'pointers' && k !== 'space') throw new InvalidArgumentError(`defineStruct ${name}: unknown option "${k}"; known options: pointers, space`);
+  }
+  if (options.pointers !== undefined) {
+    if (options.pointers !== 32 && options.pointers !== 64) throw new InvalidArgumentError(`defineStruct ${name}: pointers must be 32 or 64, got ${String(options.pointers)}`);
+    return options.pointers;
+  }
+  if (options.space !== undefined) {
+    const size: unknown = options.space?.size;
+    if (typeof size !== 'number') throw new InvalidArgumentError(`defineStruct ${name}: space must be an AddressSpace (something with a numeric size)`);
+    return size > NARROW_LIMIT ? 64 : 32;
+  }
+  return 32;
+}
+
+/** `ptr` as a layout of `bits` lays it out; arrays of `ptr` keep 4-byte elements, so they are refused in 64-bit layouts. */
+function widen(t: FieldType, bits: 32 | 64, where: string): FieldType {
+  if (bits === 64 && t === 'ptr') return 'ptr64';
+  let e: FieldType = t;
+  while (isArrayType(e)) e = e.element;
+  if (bits === 64 && e === 'ptr') {
+    throw new InvalidArgumentError(`${where}: array('ptr', n) has 4-byte elements, but this layout's pointers are 64-bit; use array('ptr64', n)`);
+  }
+  // A nested layout's accessors take the address type of its own width: the _ptr accessor must give that type.
+  if (isStructLayout(e) && e.pointerBits !== bits) {
+    throw new InvalidArgumentError(
+      `${where}: nested layout ${e.name} has ${e.pointerBits}-bit pointers and this one ${bits}-bit; define ${e.name} with the same { pointers } (or space)`,
+    );
+  }
+  return t;
+}
+
+/**
+ * Define a struct layout shared by JavaScript and WGSL. Fields are laid out in the order given.
+ * `options.space` (or `pointers: 64`) makes `ptr` fields and accessor addresses 64-bit for a space over 4 GiB.
+ */
+export function defineStruct<F extends FieldSpecs>(name: string, fields: F, options?: StructOptions): StructLayout<F> {
   if (typeof name !== 'string' || !IDENT.test(name) || /^vm/i.test(name)) {
     throw new InvalidArgumentError(
       `defineStruct: name "${String(name)}" must be a WGSL identifier of letters and digits, not starting with vm/Vm/VM (the prelude's prefix)`,
@@ -157,6 +216,7 @@ export function defineStruct<F extends FieldSpecs>(name: string, fields: F): Str
   }
   const entries = typeof fields === 'object' && fields !== null ? Object.entries(fields) : [];
   if (entries.length === 0) throw new InvalidArgumentError(`defineStruct ${name}: give at least one field`);
+  const pointerBits = pointerBitsOf(name, options);
   const laid: Laid[] = [];
   let end = 0;
   let align = 4;
@@ -164,7 +224,15 @@ export function defineStruct<F extends FieldSpecs>(name: string, fields: F): Str
     if (!FIELD_IDENT.test(f) || f.startsWith('set_')) {
       throw new InvalidArgumentError(`defineStruct ${name}: field "${f}" must start with a lower-case letter, use letters, digits and _, and not start with set_`);
     }
-    const { type, attributes } = parseSpec(spec, `defineStruct ${name}.${f}`);
+    const parsed = parseSpec(spec, `defineStruct ${name}.${f}`);
+    const type = widen(parsed.type, pointerBits, `defineStruct ${name}.${f}`);
+    const { attributes } = parsed;
+    if (type !== parsed.type && attributes.align !== undefined && attributes.align % alignOf(type) !== 0) {
+      throw new InvalidArgumentError(`defineStruct ${name}.${f}: @align(${attributes.align}) is not a multiple of 8, a 64-bit pointer's alignment; use 8, 16, …`);
+    }
+    if (type !== parsed.type && attributes.size !== undefined && attributes.size < sizeOf(type)) {
+      throw new InvalidArgumentError(`defineStruct ${name}.${f}: @size(${attributes.size}) is smaller than 8, a 64-bit pointer's size; use at least 8`);
+    }
     const memberAlign = attributes.align ?? alignOf(type);
     const memberSize = attributes.size ?? sizeOf(type);
     const offset = roundUp(memberAlign, end);
@@ -180,7 +248,7 @@ export function defineStruct<F extends FieldSpecs>(name: string, fields: F): Str
   if (nested.length > 0 && structsOf(...nested).some((n) => n.name === name)) {
     throw new InvalidArgumentError(`defineStruct ${name}: a nested layout is also named ${name}; give one of them another name`);
   }
-  const wgsl = emitWgsl(name, size, align, laid);
+  const wgsl = emitWgsl(name, size, align, laid, pointerBits === 64);
 
   const codec: Codec = {
     write(dv, at, v, path) {
@@ -209,6 +277,7 @@ export function defineStruct<F extends FieldSpecs>(name: string, fields: F): Str
 
   const layout: StructLayout<F> = Object.freeze({
     name,
+    pointerBits,
     fields: Object.freeze(laid.map(({ codec: _, ...field }) => Object.freeze(field))),
     size,
     align,
@@ -372,7 +441,20 @@ function leafCodec(l: LeafInfo): Codec {
   };
 }
 
+/** A VmPtr: two u32 words (low, high) holding an address, a whole number below 2^53. */
+const PTR64_CODEC: Codec = {
+  write(dv, at, v, path) {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+      throw new InvalidArgumentError(`${path}: ${String(v)} is not an address (a whole number from 0 to 2^53-1)`);
+    }
+    dv.setUint32(at, v % 2 ** 32, true);
+    dv.setUint32(at + 4, Math.floor(v / 2 ** 32), true);
+  },
+  read: (dv, at) => dv.getUint32(at, true) + dv.getUint32(at + 4, true) * 2 ** 32,
+};
+
 function codecOf(t: FieldType, owner: string): Codec {
+  if (t === 'ptr64') return PTR64_CODEC;
   const l = leafInfo(t);
   if (l) return leafCodec(l);
   if (isArrayType(t)) {
@@ -431,7 +513,14 @@ function declare(name: string, laid: readonly Laid[]): string {
 
 const SCALAR: { readonly [C in Component]: string } = { u: 'u32', i: 'i32', f: 'f32' };
 
-const plus = (a: string, k: number) => (k === 0 ? a : `${a} + ${k}u`);
+/** How accessors reach memory: u32 addresses and vm_load_*, or VmPtr and vm_ptr_load_* (64-bit layouts). */
+interface Access {
+  readonly prefix: 'vm_' | 'vm_ptr_';
+  readonly addrType: 'u32' | 'VmPtr';
+  plus(a: string, k: number | string): string;
+}
+const NARROW: Access = { prefix: 'vm_', addrType: 'u32', plus: (a, k) => (k === 0 ? a : `${a} + ${typeof k === 'number' ? `${k}u` : k}`) };
+const WIDE: Access = { prefix: 'vm_ptr_', addrType: 'VmPtr', plus: (a, k) => (k === 0 ? a : `vm_ptr_add(${a}, ${typeof k === 'number' ? `${k}u` : k})`) };
 
 /**
  * A vector of `rows` components (or a scalar) at address `a` + `k` bytes. A vec3 whose 16-byte
@@ -440,26 +529,29 @@ const plus = (a: string, k: number) => (k === 0 ? a : `${a} + ${k}u`);
  * next field, is a vec2 and a scalar access, touching its 12 bytes only. Both keep the prelude's
  * alignment rule (the slot is 16-aligned) and as few translations as that allows.
  */
-const load = (l: LeafInfo, rows: number, a: string, k: number, ownSlot: boolean): string => {
+const load = (x: Access, l: LeafInfo, rows: number, a: string, k: number, ownSlot: boolean): string => {
   const s = SCALAR[l.component];
-  if (rows === 1) return `vm_load_${s}(${plus(a, k)})`;
-  if (rows === 3 && ownSlot) return `vm_load_vec4${l.component}(${plus(a, k)}).xyz`;
-  if (rows === 3) return `vec3<${s}>(vm_load_vec2${l.component}(${plus(a, k)}), vm_load_${s}(${plus(a, k + 8)}))`;
-  return `vm_load_vec${rows}${l.component}(${plus(a, k)})`;
+  const m = x.prefix;
+  if (rows === 1) return `${m}load_${s}(${x.plus(a, k)})`;
+  if (rows === 3 && ownSlot) return `${m}load_vec4${l.component}(${x.plus(a, k)}).xyz`;
+  if (rows === 3) return `vec3<${s}>(${m}load_vec2${l.component}(${x.plus(a, k)}), ${m}load_${s}(${x.plus(a, k + 8)}))`;
+  return `${m}load_vec${rows}${l.component}(${x.plus(a, k)})`;
 };
 
-const store = (l: LeafInfo, rows: number, a: string, k: number, v: string, ownSlot: boolean): string => {
+const store = (x: Access, l: LeafInfo, rows: number, a: string, k: number, v: string, ownSlot: boolean): string => {
   const s = SCALAR[l.component];
-  if (rows === 1) return `vm_store_${s}(${plus(a, k)}, ${v});`;
-  if (rows === 3 && ownSlot) return `vm_store_vec4${l.component}(${plus(a, k)}, vec4<${s}>(${v}, ${s}(0)));`;
-  if (rows === 3) return `vm_store_vec2${l.component}(${plus(a, k)}, ${v}.xy); vm_store_${s}(${plus(a, k + 8)}, ${v}.z);`;
-  return `vm_store_vec${rows}${l.component}(${plus(a, k)}, ${v});`;
+  const m = x.prefix;
+  if (rows === 1) return `${m}store_${s}(${x.plus(a, k)}, ${v});`;
+  if (rows === 3 && ownSlot) return `${m}store_vec4${l.component}(${x.plus(a, k)}, vec4<${s}>(${v}, ${s}(0)));`;
+  if (rows === 3) return `${m}store_vec2${l.component}(${x.plus(a, k)}, ${v}.xy); ${m}store_${s}(${x.plus(a, k + 8)}, ${v}.z);`;
+  return `${m}store_vec${rows}${l.component}(${x.plus(a, k)}, ${v});`;
 };
 
 const indexName = (k: number, n: number) => (n === 1 ? 'i' : k < 3 ? 'ijk'[k]! : `i${k}`);
 
-function emitWgsl(name: string, size: number, align: number, laid: readonly Laid[]): string {
-  let wgsl = `// ---- struct ${name} (webgpu-hmm defineStruct: ${size} bytes, align ${align}) ----\n`;
+function emitWgsl(name: string, size: number, align: number, laid: readonly Laid[], wide: boolean): string {
+  const x = wide ? WIDE : NARROW;
+  let wgsl = `// ---- struct ${name} (webgpu-hmm defineStruct: ${size} bytes, align ${align}${wide ? ', 64-bit pointers' : ''}) ----\n`;
   const ids = new Map<string, string>();
   const claim = (id: string, field: string) => {
     const problem = wgslIdentifierProblem(id);
@@ -481,13 +573,15 @@ function emitWgsl(name: string, size: number, align: number, laid: readonly Laid
       t = t.element;
     }
     const idx = dims.map((_, k) => indexName(k, dims.length));
-    const params = ['p: u32', ...idx.map((i) => `${i}: u32`)].join(', ');
+    const params = [`p: ${x.addrType}`, ...idx.map((i) => `${i}: u32`)].join(', ');
     // Clamped like WGSL's own out-of-bounds array accesses: an index never reaches past its field.
-    const addr = [`p + ${f.offset}u`, ...dims.map((d, k) => `min(${idx[k]}, ${d.length - 1}u) * ${d.stride}u`)].join(' + ');
+    // The offset within the record is below 2^31 (MAX_TYPE_SIZE): one u32 added to the address.
+    const within = [`${f.offset}u`, ...dims.map((d, k) => `min(${idx[k]}, ${d.length - 1}u) * ${d.stride}u`)].join(' + ');
+    const addr = wide ? `vm_ptr_add(p, ${within})` : `p + ${within}`;
     if (dims.length > 0) wgsl += `const ${claim(`${name}_${f.name}_LEN`, f.name)}: u32 = ${dims[0]!.length}u;\n`;
     const l = leafInfo(t);
     if (!l) {
-      wgsl += `fn ${claim(`${name}_${f.name}_ptr`, f.name)}(${params}) -> u32 { return ${addr}; }\n`;
+      wgsl += `fn ${claim(`${name}_${f.name}_ptr`, f.name)}(${params}) -> ${x.addrType} { return ${addr}; }\n`;
       continue;
     }
     const get = claim(`${name}_${f.name}`, f.name);
@@ -495,15 +589,15 @@ function emitWgsl(name: string, size: number, align: number, laid: readonly Laid
     const own = dims.length > 0;
     if (l.cols === 1 && (l.rows !== 3 || own)) {
       // One prelude call: scalars, vec2, vec4 (the form the first version of this module emitted), vec3 array elements.
-      wgsl += `fn ${get}(${params}) -> ${l.wgsl} { return ${load(l, l.rows, addr, 0, own)}; }\n`;
-      wgsl += `fn ${set}(${params}, v: ${l.wgsl}) { ${store(l, l.rows, addr, 0, 'v', own)} }\n`;
+      wgsl += `fn ${get}(${params}) -> ${l.wgsl} { return ${load(x, l, l.rows, addr, 0, own)}; }\n`;
+      wgsl += `fn ${set}(${params}, v: ${l.wgsl}) { ${store(x, l, l.rows, addr, 0, 'v', own)} }\n`;
     } else if (l.cols === 1) {
-      wgsl += `fn ${get}(${params}) -> ${l.wgsl} { let a = ${addr}; return ${load(l, 3, 'a', 0, false)}; }\n`;
-      wgsl += `fn ${set}(${params}, v: ${l.wgsl}) { let a = ${addr}; ${store(l, 3, 'a', 0, 'v', false)} }\n`;
+      wgsl += `fn ${get}(${params}) -> ${l.wgsl} { let a = ${addr}; return ${load(x, l, 3, 'a', 0, false)}; }\n`;
+      wgsl += `fn ${set}(${params}, v: ${l.wgsl}) { let a = ${addr}; ${store(x, l, 3, 'a', 0, 'v', false)} }\n`;
     } else {
       const cols = Array.from({ length: l.cols }, (_, c) => c);
-      wgsl += `fn ${get}(${params}) -> ${l.wgsl} { let a = ${addr}; return ${l.wgsl}(${cols.map((c) => load(l, l.rows, 'a', c * l.colStride, true)).join(', ')}); }\n`;
-      wgsl += `fn ${set}(${params}, v: ${l.wgsl}) { let a = ${addr}; ${cols.map((c) => store(l, l.rows, 'a', c * l.colStride, `v[${c}]`, true)).join(' ')} }\n`;
+      wgsl += `fn ${get}(${params}) -> ${l.wgsl} { let a = ${addr}; return ${l.wgsl}(${cols.map((c) => load(x, l, l.rows, 'a', c * l.colStride, true)).join(', ')}); }\n`;
+      wgsl += `fn ${set}(${params}, v: ${l.wgsl}) { let a = ${addr}; ${cols.map((c) => store(x, l, l.rows, 'a', c * l.colStride, `v[${c}]`, true)).join(' ')} }\n`;
     }
   }
   return wgsl;

@@ -44,8 +44,8 @@ export interface TypeGpuStruct extends TypeGpuSchema {
   readonly propTypes: { readonly [k: string]: unknown };
 }
 
-/** The WGSL type names a TypeGPU leaf schema can name (every one but `ptr`). */
-export type Scalarish = Exclude<TypeName, 'ptr'>;
+/** The WGSL type names a TypeGPU leaf schema can name (every one but `ptr` and `ptr64`). */
+export type Scalarish = Exclude<TypeName, 'ptr' | 'ptr64'>;
 
 /** The field spec a TypeGPU member schema becomes (attributes are kept at runtime; the type here is what decides record shapes). */
 export type FromTypeGpu<T> =
@@ -125,7 +125,7 @@ export function fromTypeGpu<S extends TypeGpuStruct>(name: string, schema: S): S
     }
     const why = WHY_NOT[t.type];
     if (why !== undefined) throw new UnsupportedSchemaError(path, why);
-    if (t.type !== 'ptr' && leafInfo(t.type)) return t.type as TypeName;
+    if (t.type !== 'ptr' && t.type !== 'ptr64' && leafInfo(t.type)) return t.type as TypeName;
     if (t.type === 'struct') return structOf(t, nameOf(t, parent, field), path);
     if (t.type === 'array') {
       const n = t.elementCount;
@@ -159,7 +159,8 @@ export interface TypeGpuData {
 
 /**
  * The TypeGPU struct schema of a layout, built with the caller's `d` (`typegpu/data`): same
- * field order, types, @align/@size, nested structs named as their layouts. `ptr` becomes d.u32.
+ * field order, types, @align/@size, nested structs named as their layouts. `ptr` becomes d.u32 (d.vec2u in a
+ * layout with 64-bit pointers), `ptr64` d.vec2u.
  * TypeGPU 0.12 has only square matrices: a layout with mat2x3f and the like is refused.
  */
 export function toTypeGpu<D extends TypeGpuData>(layout: StructLayout, d: D): ReturnType<D['struct']> {
@@ -178,7 +179,7 @@ export function toTypeGpu<D extends TypeGpuData>(layout: StructLayout, d: D): Re
   const typeOf = (t: FieldType, path: string): unknown => {
     const l = leafInfo(t);
     if (l) {
-      const s = ns[l.name === 'ptr' ? 'u32' : l.name];
+      const s = ns[l.name === 'ptr' ? 'u32' : l.name === 'ptr64' ? 'vec2u' : l.name];
       if (s === undefined) {
         throw new UnsupportedSchemaError(path, `this TypeGPU has no ${l.name} (0.12 has mat2x2f, mat3x3f and mat4x4f only); use a square matrix or an array of columns (array('vec${l.rows}f', ${l.cols}))`);
       }

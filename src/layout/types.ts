@@ -15,11 +15,15 @@
 import { InvalidArgumentError } from '../errors.ts';
 import type { StructLayout } from './struct.ts';
 
-export type ScalarTypeName = 'u32' | 'i32' | 'f32' | 'ptr';
+export type ScalarTypeName = 'u32' | 'i32' | 'f32' | 'ptr' | 'ptr64';
 export type VectorTypeName = 'vec2u' | 'vec2i' | 'vec2f' | 'vec3u' | 'vec3i' | 'vec3f' | 'vec4u' | 'vec4i' | 'vec4f';
 export type MatrixTypeName =
   | 'mat2x2f' | 'mat2x3f' | 'mat2x4f' | 'mat3x2f' | 'mat3x3f' | 'mat3x4f' | 'mat4x2f' | 'mat4x3f' | 'mat4x4f';
-/** Types named by a string: scalars, `ptr` (a u32 virtual address), vectors and f32 matrices. */
+/**
+ * Types named by a string: scalars, `ptr` (a virtual address: u32, or in a layout with 64-bit
+ * pointers a VmPtr), `ptr64` (always a VmPtr: two u32 words, low first, 8-byte aligned),
+ * vectors and f32 matrices.
+ */
 export type TypeName = ScalarTypeName | VectorTypeName | MatrixTypeName;
 
 /** `array<E, N>`, made by {@link array}. Element stride is roundUp(AlignOf(E), SizeOf(E)). */
@@ -92,6 +96,8 @@ function leaf(name: TypeName, component: Component, rows: number, cols: number):
 const LEAVES: ReadonlyMap<string, LeafInfo> = new Map<TypeName, LeafInfo>([
   ['u32', leaf('u32', 'u', 1, 1)],
   ['ptr', leaf('ptr', 'u', 1, 1)],
+  // A VmPtr: WGSL's vec2<u32> (low word, high word); JavaScript reads and writes it as one number.
+  ['ptr64', leaf('ptr64', 'u', 2, 1)],
   ['i32', leaf('i32', 'i', 1, 1)],
   ['f32', leaf('f32', 'f', 1, 1)],
   ...(['u', 'i', 'f'] as const).flatMap((k) =>

@@ -156,6 +156,51 @@ for (const demand of [false, true]) {
   }, 180_000);
 }
 
+/** args: list of (low, high) word pairs, count, out. As the prober, by a 64-bit pointer. */
+const ptrProber = createKernel({
+  label: 'ptr-prober',
+  workgroupSize: 8,
+  code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  if (i >= vm_arg_u32(1u)) { return; }
+  let w = vm_load_vec2u(vm_arg_u32(0u) + i * 8u);
+  let p = vm_ptr(w.y, w.x);
+  vm_store_u32(vm_arg_u32(2u) + i * 4u, vm_ptr_load_u32(p));
+  vm_ptr_store_u32(p, ${MARK}u ^ i);
+  vm_ptr_atomic_add_u32(p, 1u);
+}`,
+});
+
+for (const demand of [false, true]) {
+  testWithDevice(`${demand ? 'demand' : 'declared'} mode: 64-bit pointers whose low word names A's pages or B's frames reach nothing`, async (ctx) => {
+    const { a, b } = await setUp(ctx, 16);
+    const bWords = await warmB(b);
+    const lows = targets(framesOf(b)).filter((x) => x < SIZE || x % 0x100_0000 === 0).slice(0, 120);
+    const pairs: [number, number][] = [];
+    for (const hi of [1, 2, 0x1000, 0xffff_ffff]) for (const lo of lows) pairs.push([lo, hi]);
+    await a.write(LIST, new Uint32Array(pairs.flat()));
+    const before = u32(await a.read(0, SIZE)).slice();
+    const ranges = demand ? {} : { read: [{ addr: LIST, byteLength: pairs.length * 8 }], write: [{ addr: OUT, byteLength: pairs.length * 4 }] };
+    const e = await a.dispatch(ptrProber, { workgroups: Math.ceil(pairs.length / 8), args: [LIST, pairs.length, OUT], demand, ...ranges })
+      .then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(AccessViolationError);
+    const av = e as AccessViolationError;
+    expect(av.count).toBe(3 * pairs.length);
+    const full = pairs.map(([lo, hi]) => lo + hi * 2 ** 32);
+    for (const v of av.violations) {
+      expect(v.kind).toBe('out-of-range');
+      expect(full.indexOf(v.addr), `reported address ${v.addr} is one the kernel used`).toBe(v.invocation[0]);
+    }
+    // Every load gave 0; A changed only in its output; B not at all.
+    expect([...u32(await a.read(OUT, pairs.length * 4))]).toEqual(new Array(pairs.length).fill(0));
+    const aAfter = u32(await a.read(0, SIZE));
+    before.set(aAfter.subarray(OUT / 4, OUT / 4 + pairs.length), OUT / 4);
+    expect(firstMismatch(aAfter, before)).toBe(-1);
+    expect(firstMismatch(u32(await b.read(0, SIZE)), bWords)).toBe(-1);
+  }, 180_000);
+}
+
 function firstMismatch(got: Uint32Array, want: Uint32Array): number {
   for (let i = 0; i < want.length; i++) if (got[i] !== want[i]) return i;
   return got.length === want.length ? -1 : want.length;

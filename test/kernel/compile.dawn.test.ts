@@ -55,15 +55,39 @@ fn kernel(inv: VmInvocation) {
   vm_store_u32(a, r.old_value + u32(s) + vm_arg_u32(0u) + u32(vm_arg_f32(2u)));
 }`;
 
+// The same by a 64-bit pointer (a kernel of its own: compile time grows with the accesses).
+const API_PTR_KERNEL = /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let a = inv.global_id.x * 16u;
+  let p: VmPtr = vm_ptr_add(vm_ptr(0u, a), 0u) + vm_arg_ptr(4u) * 0u;
+  vm_ptr_store_u32(p, vm_ptr_load_u32(p));
+  vm_ptr_store_i32(p, vm_ptr_load_i32(p));
+  vm_ptr_store_f32(p, vm_ptr_load_f32(p));
+  vm_ptr_store_vec2u(p, vm_ptr_load_vec2u(p));
+  vm_ptr_store_vec2i(p, vm_ptr_load_vec2i(p));
+  vm_ptr_store_vec2f(p, vm_ptr_load_vec2f(p));
+  vm_ptr_store_vec4u(p, vm_ptr_load_vec4u(p));
+  vm_ptr_store_vec4i(p, vm_ptr_load_vec4i(p));
+  vm_ptr_store_vec4f(p, vm_ptr_load_vec4f(p));
+  vm_ptr_atomic_store_u32(p, vm_ptr_atomic_load_u32(p));
+  var y = vm_ptr_atomic_add_u32(p, 1u) + vm_ptr_atomic_sub_u32(p, 1u) + vm_ptr_atomic_max_u32(p, 1u) + vm_ptr_atomic_min_u32(p, 1u);
+  y += vm_ptr_atomic_and_u32(p, 1u) + vm_ptr_atomic_or_u32(p, 1u) + vm_ptr_atomic_xor_u32(p, 1u) + vm_ptr_atomic_exchange_u32(p, y);
+  let q = vm_ptr_atomic_compare_exchange_u32(p, y, 0u);
+  let t = vm_ptr_atomic_add_i32(p, 1) + vm_ptr_atomic_sub_i32(p, 1);
+  if (q.exchanged) { vm_ptr_store_u32(p, u32(t)); }
+}`;
+
 testWithDevice('every name of the documented prelude API compiles, in declared and demand variants', async (ctx) => {
   const { space } = await makeSpace(ctx, { capacity: 64 * KiB, pageSize: 4 * KiB }, 64 * KiB);
-  const used = new Set(API_KERNEL.match(/\b(vm_\w+|Vm\w+)/g));
+  const used = new Set((API_KERNEL + API_PTR_KERNEL).match(/\b(vm_\w+|Vm\w+)/g));
   expect([...used].sort()).toEqual([...PUBLIC_API].sort());
-  const k = createKernel({ label: 'api', code: API_KERNEL });
-  await space.compile(k);
-  await space.compile(k, { demand: true });
-  await space.dispatch(k, { workgroups: 1, write: [{ addr: 0, byteLength: 4 * KiB }] });
-});
+  for (const [label, code] of [['api', API_KERNEL], ['api-ptr', API_PTR_KERNEL]] as const) {
+    const k = createKernel({ label, code });
+    await space.compile(k);
+    await space.compile(k, { demand: true });
+    await space.dispatch(k, { workgroups: 1, write: [{ addr: 0, byteLength: 4 * KiB }] });
+  }
+}, 300_000); // four pipelines of every prelude access: minutes on a loaded two-core machine
 
 // The generated parts of the module (the ABI block from src/abi.ts, the pool's glue, the
 // entry point) change with the link configuration: each combination must compile.
@@ -75,16 +99,22 @@ fn kernel(inv: VmInvocation) {
 }`;
 
 testWithDevice('a kernel compiles in every link configuration (windows, atomics, demand, replay record, counters)', async (ctx) => {
-  const kernels = [createKernel({ label: 'plain', code: PLAIN_KERNEL }), createKernel({ label: 'api', code: API_KERNEL })];
+  const kernels = ([['plain', PLAIN_KERNEL], ['api', API_KERNEL], ['api-ptr', API_PTR_KERNEL]] as const).map(([label, code]) => createKernel({ label, code }));
   for (const k of kernels) {
     for (const windowCount of [1, 3]) {
       for (const demand of [false, true]) {
         for (const replayPerInvocation of [false, true]) {
           for (const accessCounters of [false, true]) {
-            const cfg: LinkConfig = { pageShift: 16, windowCount, windowWordShift: 22, demand, replayPerInvocation, accessCounters };
-            const module = ctx.device.createShaderModule({ code: link(k, cfg).code });
-            const errors = (await module.getCompilationInfo()).messages.filter((m) => m.type === 'error').map((m) => `${m.lineNum}: ${m.message}`);
-            expect(errors, `${k.label} ${JSON.stringify(cfg)}`).toEqual([]);
+            // 64-bit addresses and a two-level page table (spaces over 4 GiB), and the u32 ones.
+            for (const wide of [false, true]) {
+              const cfg: LinkConfig = {
+                pageShift: 16, windowCount, windowWordShift: 22, demand, replayPerInvocation, accessCounters,
+                wideAddresses: wide, pageTableLeafShift: wide ? 10 : 0,
+              };
+              const module = ctx.device.createShaderModule({ code: link(k, cfg).code });
+              const errors = (await module.getCompilationInfo()).messages.filter((m) => m.type === 'error').map((m) => `${m.lineNum}: ${m.message}`);
+              expect(errors, `${k.label} ${JSON.stringify(cfg)}`).toEqual([]);
+            }
           }
         }
       }

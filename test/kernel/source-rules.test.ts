@@ -48,10 +48,12 @@ function configs(): { name: string; code: string }[] {
     for (const atomics of [false, true]) {
       for (const demand of [false, true]) {
         for (const replayPerInvocation of [false, true]) {
-          out.push({
-            name: `${windowCount}w${atomics ? ' atomics' : ''}${demand ? ' demand' : ''} replay per ${replayPerInvocation ? 'invocation' : 'workgroup'}`,
-            code: linked({ windowCount, atomics, demand, accessCounters: !demand, replayPerInvocation }),
-          });
+          for (const wide of [false, true]) {
+            out.push({
+              name: `${windowCount}w${atomics ? ' atomics' : ''}${demand ? ' demand' : ''} replay per ${replayPerInvocation ? 'invocation' : 'workgroup'}${wide ? ' 64-bit, two-level table' : ''}`,
+              code: linked({ windowCount, atomics, demand, accessCounters: !demand, replayPerInvocation, wideAddresses: wide, pageTableLeafShift: wide ? 10 : 0 }),
+            });
+          }
         }
       }
     }
@@ -86,7 +88,11 @@ const internal = [...declared].filter((n) => !PUBLIC_API.has(n)).sort();
 describe('internal identifiers of the linked prelude', () => {
   test('every one the generated module declares is in the reserved namespace (vm_, VM_, Vm), over every configuration', () => {
     expect(internal.length).toBeGreaterThan(80);
-    for (const n of ['vm_w0', 'vm_w3', 'vm_read_word', 'vm_write_word', 'vm_word', 'vm_ov_read', 'vm_tc_page', 'vm_tc_pte', 'vm_u', 'vm_pt', 'vm_log', 'vm_entry', 'vm_wg_pending', 'VmUniforms']) {
+    for (const n of ['vm_w0', 'vm_w3', 'vm_read_word', 'vm_write_word', 'vm_word', 'vm_ov_read', 'vm_tc_page', 'vm_tc_pte', 'vm_u', 'vm_pt', 'vm_log', 'vm_entry', 'vm_wg_pending', 'VmUniforms',
+      // 64-bit addresses and the two-level page table: the address type and its operations, the core
+      // accessors under the public u32 and VmPtr ones, the page table lookup.
+      'VmAddr', 'vm_a_page', 'vm_a_ptr', 'vm_a_u32', 'vm_x_load_u32', 'vm_x_store_vec4u', 'vm_x_atomic_add_u32',
+      'vm_ptr_ok', 'vm_ptr_range', 'vm_violation_at', 'vm_pte', 'VM_HI_CAP', 'VM_PT_LEAF_SHIFT']) {
       expect(internal).toContain(n);
     }
     expect(declared).not.toContain('kernel');

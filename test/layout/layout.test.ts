@@ -9,7 +9,7 @@ import { InvalidArgumentError } from '../../src/errors.ts';
 
 // WGSL spec, "Alignment and Size" (host-shareable types): [AlignOf, SizeOf].
 const TABLE: { readonly [T in TypeName]: readonly [number, number] } = {
-  u32: [4, 4], i32: [4, 4], f32: [4, 4], ptr: [4, 4],
+  u32: [4, 4], i32: [4, 4], f32: [4, 4], ptr: [4, 4], ptr64: [8, 8],
   vec2u: [8, 8], vec2i: [8, 8], vec2f: [8, 8],
   vec3u: [16, 12], vec3i: [16, 12], vec3f: [16, 12],
   vec4u: [16, 16], vec4i: [16, 16], vec4f: [16, 16],

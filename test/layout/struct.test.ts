@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defineStruct } from '../../src/layout/struct.ts';
+import { array, defineStruct } from '../../src/layout/struct.ts';
 import { InvalidArgumentError } from '../../src/errors.ts';
 import { createKernel } from '../../src/kernel/kernel.ts';
 import { link } from '../../src/kernel/link.ts';
@@ -32,6 +32,42 @@ describe('defineStruct', () => {
     const src = link(k, { pageShift: 16, windowCount: 1, windowWordShift: 20, demand: false, replayPerInvocation: false, accessCounters: false });
     const lines = src.code.split('\n');
     expect(lines[src.userFirstLine]).toBe('  let n = Node_next(0u);'); // user line 2 stays line 2
+  });
+
+  it('64-bit pointers: ptr fields are 8-byte VmPtrs, accessors take VmPtr, from { pointers: 64 } or a space over 4 GiB', () => {
+    const N = defineStruct('N', { key: 'u32', next: 'ptr', far: 'ptr64' }, { pointers: 64 });
+    expect(N.pointerBits).toBe(64);
+    expect(N.offsets).toEqual({ key: 0, next: 8, far: 16 });
+    expect([N.size, N.align]).toEqual([24, 8]);
+    expect(N.wgsl).toContain('fn N_key(p: VmPtr) -> u32 { return vm_ptr_load_u32(vm_ptr_add(p, 0u)); }');
+    expect(N.wgsl).toContain('fn N_set_next(p: VmPtr, v: vec2<u32>) { vm_ptr_store_vec2u(vm_ptr_add(p, 8u), v); }');
+    // An address past 2^32 round-trips exactly, low word first.
+    const bytes = new Uint8Array(N.size);
+    const addr = 40 * 2 ** 30 + 0x1234_5678;
+    N.write(bytes, 0, { key: 1, next: addr, far: 2 ** 53 - 1 });
+    expect(N.read(bytes, 0)).toEqual({ key: 1, next: addr, far: 2 ** 53 - 1 });
+    expect([...new Uint32Array(bytes.buffer, 8, 2)]).toEqual([addr % 2 ** 32, Math.floor(addr / 2 ** 32)]);
+    expect(() => N.write(bytes, 0, { next: -1 })).toThrow(/not an address/);
+    expect(() => N.write(bytes, 0, { next: 2 ** 53 })).toThrow(/not an address/);
+    // From the space: over 4 GiB 64-bit, at most 4 GiB 32-bit (today's layout, unchanged).
+    expect(defineStruct('A', { p: 'ptr' }, { space: { size: 2 ** 32 + 65536 } }).size).toBe(8);
+    const narrow = defineStruct('B', { p: 'ptr' }, { space: { size: 2 ** 32 } });
+    expect([narrow.size, narrow.pointerBits]).toEqual([4, 32]);
+    expect(narrow.wgsl).toBe(defineStruct('B', { p: 'ptr' }).wgsl);
+    // A ptr64 field in a 32-bit layout: a VmPtr value, u32 accessors.
+    const M = defineStruct('M', { a: 'u32', q: 'ptr64' });
+    expect(M.offsets).toEqual({ a: 0, q: 8 });
+    expect(M.wgsl).toContain('fn M_q(p: u32) -> vec2<u32> { return vm_load_vec2u(p + 8u); }');
+    // What a 64-bit layout cannot hold, each with its fix.
+    expect(() => defineStruct('C', { a: array('ptr', 4) }, { pointers: 64 })).toThrow(/use array\('ptr64', n\)/);
+    expect(defineStruct('D', { n: N }, { pointers: 64 }).wgsl).toContain('fn D_n_ptr(p: VmPtr) -> VmPtr { return vm_ptr_add(p, 0u); }');
+    expect(() => defineStruct('E', { n: M }, { pointers: 64 })).toThrow(/same \{ pointers \}/);
+    expect(() => defineStruct('F', { n: N })).toThrow(/same \{ pointers \}/);
+    expect(() => defineStruct('G', { p: { type: 'ptr', size: 4 } }, { pointers: 64 })).toThrow(/at least 8/);
+    expect(() => defineStruct('H', { p: 'ptr' }, { pointers: 48 as 64 })).toThrow(/32 or 64/);
+    expect(() => defineStruct('I', { p: 'ptr' }, { space: {} as { size: number } })).toThrow(/AddressSpace/);
+    expect(() => defineStruct('J', { p: 'ptr' }, { bits: 64 } as object)).toThrow(/unknown option/);
+    expect(array('ptr64', 3).stride).toBe(8);
   });
 
   it('refuses bad names, types, values and offsets', () => {

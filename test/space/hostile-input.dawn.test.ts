@@ -9,7 +9,7 @@ import { affine, copyKernel, coreOf, makeSpace, poke, poolImpl } from '../helper
 import { spareDevice } from '../helpers/inject.ts';
 import {
   AccessViolationError, BadPageSizeError, createGroup, createKernel, createPool, createSpace, DestroyedError, DoubleFreeError, HmmError,
-  InvalidArgumentError, KernelCompileError, MAX_SPACE_SIZE, NotPinnedError, OutOfRangeError, OutOfVirtualMemoryError, PinLimitError,
+  InvalidArgumentError, KernelCompileError, MAX_NARROW_SPACE_SIZE, MAX_SPACE_SIZE, NotPinnedError, ptrWords, OutOfRangeError, OutOfVirtualMemoryError, PinLimitError,
   PoolConfigError, PoolMismatchError, ReplayUnsafeError, UnknownAllocationError, type AddressSpace, type HmmErrorCode, type Kernel, type Pool,
 } from '../../src/index.ts';
 
@@ -172,7 +172,7 @@ const rows: Row[] = [
     call: (f) => f.space.dispatch(createKernel({ label: 'wide', code: 'fn kernel(inv: VmInvocation) {}', workgroupSize: f.ctx.device.limits.maxComputeInvocationsPerWorkgroup + 1 }), { workgroups: 1 }),
   },
   { name: 'more than 64 argument words', call: (f) => f.space.dispatch(noop, { workgroups: 1, args: new Array(65).fill(0) }), error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /at most 64 argument words/ },
-  { name: 'a space over 4 GiB', call: (f) => createSpace(f.pool, { size: MAX_SPACE_SIZE + P }), error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /use several spaces/ },
+  { name: 'a space over 1 TiB', call: (f) => createSpace(f.pool, { size: MAX_SPACE_SIZE + P }), error: InvalidArgumentError, code: 'INVALID_ARGUMENT', fix: /use several spaces/ },
   {
     name: 'a pool needing more windows than the device can bind', call: (f) => createPool(f.ctx.device, { capacity: 2 ** 40 }), error: PoolConfigError, code: 'POOL_CONFIG',
     fix: /use capacity ≤ \d+ or request a higher limit/,
@@ -454,11 +454,23 @@ describe('the accepted side of each limit', () => {
     off();
   });
 
-  testWithDevice('a space of exactly 4 GiB is accepted and addresses its last word', async (ctx) => {
+  testWithDevice('a space of exactly 4 GiB (the largest with u32 addresses) is accepted and addresses its last word', async (ctx) => {
     const pool = ctx.track(await createPool(ctx.device, { capacity: 2 * 1024 * 1024, pageSize: 1024 * 1024 }));
+    const space = ctx.track(createSpace(pool, { size: MAX_NARROW_SPACE_SIZE }));
+    await space.write(MAX_NARROW_SPACE_SIZE - 4, new Uint32Array([0xdeadbeef]));
+    await space.dispatch(affine, { workgroups: 1, write: [{ addr: MAX_NARROW_SPACE_SIZE - 4, byteLength: 4 }], args: [MAX_NARROW_SPACE_SIZE - 4, 1, 1, 1] });
+    expect(new Uint32Array((await space.read(MAX_NARROW_SPACE_SIZE - 4, 4)).buffer)[0]).toBe(0xdeadbef0);
+  });
+
+  // enable after wt-host merges: a 1 TiB space needs sparse host memory (today's host memory is one
+  // ArrayBuffer of the space's size, which Node cannot view past 4 GiB).
+  testWithDevice.skip('a space of exactly 1 TiB (MAX_SPACE_SIZE) is accepted and a kernel addresses its last word', async (ctx) => {
+    const pool = ctx.track(await createPool(ctx.device, { capacity: 4 * 1024 * 1024, pageSize: 2 * 1024 * 1024 }));
     const space = ctx.track(createSpace(pool, { size: MAX_SPACE_SIZE }));
-    await space.write(MAX_SPACE_SIZE - 4, new Uint32Array([0xdeadbeef]));
-    await space.dispatch(affine, { workgroups: 1, write: [{ addr: MAX_SPACE_SIZE - 4, byteLength: 4 }], args: [MAX_SPACE_SIZE - 4, 1, 1, 1] });
-    expect(new Uint32Array((await space.read(MAX_SPACE_SIZE - 4, 4)).buffer)[0]).toBe(0xdeadbef0);
+    const last = MAX_SPACE_SIZE - 4;
+    await space.write(last, new Uint32Array([0xdeadbeef]));
+    const k = createKernel({ label: 'last-word', workgroupSize: 1, code: 'fn kernel(inv: VmInvocation) { let p = vm_arg_ptr(0u); vm_ptr_store_u32(p, vm_ptr_load_u32(p) + 1u); }' });
+    await space.dispatch(k, { workgroups: 1, write: [{ addr: last, byteLength: 4 }], args: ptrWords(last) });
+    expect(new Uint32Array((await space.read(last, 4)).buffer)[0]).toBe(0xdeadbef0);
   });
 });
