@@ -97,15 +97,15 @@ export class PolicyHub implements PolicyPort {
 
   /** A function giving each page's eviction tier, with the clock read once (eviction asks for many pages). */
   tiers(): (p: number) => number {
-    const flags = this.#space.table.flags;
+    const t = this.#space.table;
     if (!this.#tiered) return () => Tier.Normal;
     const now = this.clock();
-    return (p) => evictionTier(flags[p]!, this.held(p, now));
+    return (p) => evictionTier(t.flagsOf(p), this.held(p, now));
   }
 
   /** A host write to resident, unpinned page p: write the bytes through to its frame instead of dropping it? */
   writeThrough(p: number): boolean {
-    const f = this.#space.table.flags[p]!;
+    const f = this.#space.table.flagsOf(p);
     return writeThroughOnHostWrite(f, this.#holdUntil !== undefined && this.held(p));
   }
 
@@ -125,7 +125,7 @@ export class PolicyHub implements PolicyPort {
       pageCount: space.pageCount,
       faulted,
       present,
-      prefetchable: (p) => prefetchAllowed(t.flags[p]!) && (t.state[p] !== PageState.Unpopulated || this.#allocated(p)),
+      prefetchable: (p) => prefetchAllowed(t.flagsOf(p)) && (t.stateOf(p) !== PageState.Unpopulated || this.#allocated(p)),
     }));
     if (!pages || pages.length === 0) return [];
     for (let i = 0; i < pages.length; i++) {
@@ -145,7 +145,7 @@ export class PolicyHub implements PolicyPort {
     const space = this.#space;
     const t = space.table;
     return predictSlice(history, lo, hi, space.pageCount).filter(
-      (p) => !t.isResident(p) && prefetchAllowed(t.flags[p]!) && (t.state[p] !== PageState.Unpopulated || this.#allocated(p)),
+      (p) => !t.isResident(p) && prefetchAllowed(t.flagsOf(p)) && (t.stateOf(p) !== PageState.Unpopulated || this.#allocated(p)),
     );
   }
 
@@ -192,13 +192,13 @@ export class PolicyHub implements PolicyPort {
   /** Apply a thrashing decision: hold the pages advice allows (mitigation 'pin'), and report every run. */
   #apply(d: ThrashDecision, now: number): void {
     const space = this.#space;
-    const flags = space.table.flags;
+    const t = space.table;
     const pin = d.mitigation === 'pin';
     const heldPages: number[] = [];
     const reported: number[] = [];
     for (const p of d.pages) {
       assert(Number.isInteger(p) && p >= 0 && p < space.pageCount, `thrashing chose page ${p}, outside the space`);
-      if (pin && holdAllowed(flags[p]!)) heldPages.push(p);
+      if (pin && holdAllowed(t.flagsOf(p))) heldPages.push(p);
       else reported.push(p);
     }
     if (heldPages.length > 0) {
