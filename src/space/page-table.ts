@@ -164,6 +164,8 @@ export class PageTable {
   readonly initial: PageState;
   /** Chunks by index (page >>> #shift); a missing one: every page in the initial state, no frame, nothing else. */
   readonly #dir: (Chunk | undefined)[];
+  /** A dense table's one chunk (the hot paths skip the directory). */
+  readonly #dense: Chunk | undefined;
   readonly #shift: number;
   readonly #mask: number;
   readonly #chunkPages: number;
@@ -193,7 +195,7 @@ export class PageTable {
     this.#mask = dense ? 0x7fffffff : cp - 1;
     this.#chunkPages = cp;
     this.#dir = new Array<Chunk | undefined>(dense ? 1 : Math.ceil(pageCount / cp));
-    if (dense) this.#make(0);
+    this.#dense = dense ? this.#make(0) : undefined;
     this.#release = release;
     this.#onFrameChange = onFrameChange;
   }
@@ -210,37 +212,37 @@ export class PageTable {
 
   /** The chunk of page p, made if missing (transitions write through it). */
   #at(p: number): Chunk {
-    return this.#dir[p >>> this.#shift] ?? this.#make(p >>> this.#shift);
+    return this.#dense ?? this.#dir[p >>> this.#shift] ?? this.#make(p >>> this.#shift);
   }
 
   // ---- reads ----
 
   stateOf(p: number): PageState {
-    const c = this.#dir[p >>> this.#shift];
+    const c = this.#dense ?? this.#dir[p >>> this.#shift];
     return (c ? c.state[p & this.#mask]! : this.initial) as PageState;
   }
   flagsOf(p: number): number {
-    const c = this.#dir[p >>> this.#shift];
+    const c = this.#dense ?? this.#dir[p >>> this.#shift];
     return c ? c.flags[p & this.#mask]! : 0;
   }
   frameOf(p: number): number {
-    const c = this.#dir[p >>> this.#shift];
+    const c = this.#dense ?? this.#dir[p >>> this.#shift];
     return c ? c.frame[p & this.#mask]! : NO_FRAME;
   }
   pinsOf(p: number): number {
-    const c = this.#dir[p >>> this.#shift];
+    const c = this.#dense ?? this.#dir[p >>> this.#shift];
     return c ? c.pins[p & this.#mask]! : 0;
   }
   toDeviceOf(p: number): number {
-    const c = this.#dir[p >>> this.#shift];
+    const c = this.#dense ?? this.#dir[p >>> this.#shift];
     return c ? c.toDevice[p & this.#mask]! : 0;
   }
   toHostOf(p: number): number {
-    const c = this.#dir[p >>> this.#shift];
+    const c = this.#dense ?? this.#dir[p >>> this.#shift];
     return c ? c.toHost[p & this.#mask]! : 0;
   }
   dirtiedByOf(p: number): number {
-    const c = this.#dir[p >>> this.#shift];
+    const c = this.#dense ?? this.#dir[p >>> this.#shift];
     return c ? c.dirtiedBy[p & this.#mask]! : 0;
   }
 
