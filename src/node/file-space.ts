@@ -169,7 +169,8 @@ export function createFileSpace(pool: Pool, path: string, options: FileSpaceOpti
   }
   let backing: FileBacking | undefined;
   try {
-    const fileSize = fstatSync(fd).size;
+    const st = fstatSync(fd);
+    const fileSize = st.size;
     const size = wanted ?? Math.floor(fileSize / ps) * ps;
     if (wanted === undefined && size === 0) throw new InvalidArgumentError(`createFileSpace: "${path}" has less than one page (${ps} bytes); pass size for a new or short file`);
     if (readOnly && fileSize < size) throw new FileTooShortError(path, fileSize, size);
@@ -180,7 +181,8 @@ export function createFileSpace(pool: Pool, path: string, options: FileSpaceOpti
       host: { segmentSize, backing, budget: Math.max(hostBudget, 2 * segmentSize) },
       initial: PageState.Host,
     });
-    if (!readOnly && fileSize < size) ftruncateSync(fd, size); // after createSpace accepted the size
+    // After createSpace accepted the size. (Not a device such as /dev/full: its size means nothing.)
+    if (!readOnly && st.isFile() && fileSize < size) ftruncateSync(fd, size);
     const core = spaceCore(space, 'createFileSpace');
     const b = backing;
     core.onDestroy(() => b.close());

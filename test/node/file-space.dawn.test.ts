@@ -4,14 +4,14 @@
 // in the file, and the typed errors for a file that cannot be opened, a
 // read-only file shorter than the space, and a read-only space asked to write.
 
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect } from 'vitest';
 import { testWithDevice, KiB, MiB } from '../helpers/gpu.ts';
 import { affine, coreOf } from '../helpers/space.ts';
 import { createPool } from '../../src/index.ts';
-import { createFileSpace, FileOpenError, FileTooShortError, ReadOnlySpaceError } from '../../src/node.ts';
+import { createFileSpace, DiskFullError, FileOpenError, FileTooShortError, ReadOnlySpaceError } from '../../src/node.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hmm-file-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -92,4 +92,21 @@ testWithDevice('typed errors: a missing folder, a read-only file shorter than si
   await expect(ro.flush()).rejects.toThrow(ReadOnlySpaceError);
   expect(new Uint8Array(readFileSync(short))).toEqual(new Uint8Array(3 * PS)); // untouched
   expect(statSync(short).size).toBe(3 * PS);
+});
+
+// /dev/full: reads give zeros, every write fails with ENOSPC (Linux).
+testWithDevice('a full disk: flush rejects with DiskFullError, the pages stay dirty and readable, over-budget memory is kept rather than lost', async (ctx) => {
+  if (!existsSync('/dev/full')) return;
+  const pool = ctx.track(await createPool(ctx.device, { pageSize: PS, capacity: 1 * MiB }));
+  const space = ctx.track(createFileSpace(pool, '/dev/full', { size: 64 * PS, hostBudget: 8 * PS }));
+  const model = new Uint8Array(64 * PS);
+  for (let p = 0; p < 64; p += 3) {
+    const b = new Uint8Array(PS).fill(p + 1);
+    await space.write(p * PS, b); // past the budget: the evictions cannot store, so memory stays
+    model.set(b, p * PS);
+  }
+  expect(space.fileStats.hostBytes).toBeGreaterThan(8 * PS);
+  await expect(space.flush()).rejects.toThrow(DiskFullError);
+  expect(same(await space.read(0, 64 * PS), model)).toBe(true);
+  await expect(space.flush()).rejects.toThrow(DiskFullError); // still dirty: tried again
 });
