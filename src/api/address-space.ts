@@ -600,7 +600,8 @@ export class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements A
         let result!: R;
         if (mode === 'read') {
           // Untouched memory has no segment yet: a copy of its zeros (a view of shared zeros could be written through).
-          result = fn(c.host.isHeld(addr) ? c.host.range(addr, byteLength) : c.host.slice(addr, byteLength));
+          // A backed space's segment may be dropped and its buffer reused if fn reads elsewhere: a copy too.
+          result = fn(c.host.isHeld(addr) && !c.host.backed ? c.host.range(addr, byteLength) : c.host.slice(addr, byteLength));
         } else {
           c.hostWrite(addr, addr + byteLength, () => {
             const hv = c.host.view(addr, byteLength); // spanning segments: a copy, put in place by commit()

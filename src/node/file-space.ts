@@ -102,11 +102,13 @@ class FileBacking implements HostBacking {
   load(offset: number, dest: Uint8Array): void {
     const fd = this.#open();
     const n = Math.max(0, Math.min(dest.length, this.#fileSize - offset));
-    for (let got = 0; got < n;) {
+    let got = 0;
+    while (got < n) {
       const r = readSync(fd, dest, got, n - got, offset + got);
       if (r === 0) break; // shorter than it was (changed behind us): the rest reads as zero
       got += r;
     }
+    if (got < dest.length) dest.fill(0, got); // a reused buffer: past the end of the file is zero
   }
 
   store(offset: number, src: Uint8Array): void {

@@ -272,7 +272,7 @@ export class SpaceCore implements PoolMember {
     this.#destroyed = true;
     this.gpt.destroy();
     for (const fn of this.#disposers.splice(0)) fn();
-    if (!this.host.backed) this.host.release();
+    this.host.release(); // a backed space's unflushed changes go with it (close() flushes first)
   }
 }
 
