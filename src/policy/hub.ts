@@ -15,6 +15,7 @@
 //
 // Callbacks that throw: see policy.ts (the policy is switched off, reported once).
 
+import { PageArray } from '../space/page-array.ts';
 import { assert } from '../assert.ts';
 import type { ResolvedDensityPrefetch, ResolvedThrashing } from '../options.ts';
 import type { PolicyPort, SpaceCore } from '../space/core.ts';
@@ -37,7 +38,7 @@ export class PolicyHub implements PolicyPort {
   #faultPolicy: Policy | undefined;
   #migrationPolicy: Policy | undefined;
   /** Per page: clock time until which thrashing mitigation holds it on the device; allocated at the first hold. */
-  #holdUntil: Float64Array | undefined;
+  #holdUntil: PageArray | undefined;
   /** Some page may be in a tier other than Normal (advice with a preferred location was given, or a page was held). */
   #tiered = false;
   #allocs: Allocation[] = [];
@@ -92,7 +93,7 @@ export class PolicyHub implements PolicyPort {
 
   held(p: number, now = this.clock()): boolean {
     const h = this.#holdUntil;
-    return h !== undefined && h[p]! > now;
+    return h !== undefined && h.get(p) > now;
   }
 
   /** A function giving each page's eviction tier, with the clock read once (eviction asks for many pages). */
@@ -179,7 +180,7 @@ export class PolicyHub implements PolicyPort {
 
   /** Pages [first, end) were freed: their holds end and the policies forget them. */
   forget(first: number, end: number): void {
-    this.#holdUntil?.fill(0, first, end);
+    this.#holdUntil?.clear(first, end);
     for (const policy of [this.#faultPolicy, this.#migrationPolicy]) {
       if (policy?.onForget) this.#call(policy, 'onForget', () => policy.onForget!(first, end));
     }
@@ -202,8 +203,8 @@ export class PolicyHub implements PolicyPort {
       else reported.push(p);
     }
     if (heldPages.length > 0) {
-      const h = (this.#holdUntil ??= new Float64Array(space.pageCount));
-      for (const p of heldPages) h[p] = now + d.pinMs;
+      const h = (this.#holdUntil ??= new PageArray(Float64Array, space.pageCount));
+      for (const p of heldPages) h.set(p, now + d.pinMs);
       this.#tiered = true;
     }
     const bus = space.pool.events;

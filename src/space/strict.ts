@@ -16,6 +16,7 @@
 // demand: the whole space) — bench/observability.ts measures it.
 
 import type { HostMemory } from './host-memory.ts';
+import { PageArray } from './page-array.ts';
 import { HostBypassError, UnexpectedFaultError } from '../errors.ts';
 import type { SpaceCore } from './core.ts';
 import { NO_FRAME, pageRanges, PageState, type PageTable } from './page-table.ts';
@@ -44,29 +45,29 @@ export function hashBytes(host: Uint8Array, offset: number, length: number): num
 export class BypassDetector {
   readonly #host: HostMemory;
   readonly #pageSize: number;
-  readonly #sums: Uint32Array;
+  readonly #sums: PageArray;
   /** 1 where #sums holds the hash of the page's last upload, clear or write-back. */
-  readonly #known: Uint8Array;
+  readonly #known: PageArray;
   readonly #zeroSum: number;
 
   constructor(host: HostMemory, pageSize: number, pageCount: number) {
     this.#host = host;
     this.#pageSize = pageSize;
-    this.#sums = new Uint32Array(pageCount);
-    this.#known = new Uint8Array(pageCount);
+    this.#sums = new PageArray(Uint32Array, pageCount);
+    this.#known = new PageArray(Uint8Array, pageCount);
     this.#zeroSum = hashBytes(new Uint8Array(pageSize), 0, pageSize);
   }
 
   /** The device copy of page p now equals its host bytes (uploaded, written back, written through). */
   record(p: number): void {
-    this.#sums[p] = hashBytes(this.#host.range(p * this.#pageSize, this.#pageSize), 0, this.#pageSize);
-    this.#known[p] = 1;
+    this.#sums.set(p, hashBytes(this.#host.range(p * this.#pageSize, this.#pageSize), 0, this.#pageSize));
+    this.#known.set(p, 1);
   }
 
   /** Page p got a zeroed frame: its host bytes should be zero too. */
   recordCleared(p: number): void {
-    this.#sums[p] = this.#zeroSum;
-    this.#known[p] = 1;
+    this.#sums.set(p, this.#zeroSum);
+    this.#known.set(p, 1);
   }
 
   /** Device-valid pages (of `pages`, ascending, or of the whole space) whose host bytes changed since they were recorded. */
@@ -74,8 +75,8 @@ export class BypassDetector {
     const out: number[] = [];
     const visit = (p: number): void => {
       const s = table.stateOf(p);
-      if ((s !== PageState.Shared && s !== PageState.Device) || this.#known[p] === 0 || table.frameOf(p) === NO_FRAME) return;
-      if (hashBytes(this.#host.range(p * this.#pageSize, this.#pageSize), 0, this.#pageSize) !== this.#sums[p]) out.push(p);
+      if ((s !== PageState.Shared && s !== PageState.Device) || this.#known.get(p) === 0 || table.frameOf(p) === NO_FRAME) return;
+      if (hashBytes(this.#host.range(p * this.#pageSize, this.#pageSize), 0, this.#pageSize) !== this.#sums.get(p)) out.push(p);
     };
     if (pages) for (const p of pages) visit(p);
     else table.forEachTouched(0, table.pageCount, (a, b) => {
