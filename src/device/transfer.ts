@@ -32,6 +32,12 @@ import { BufferUsage, MapMode } from '../gpu/constants.ts';
  */
 export interface HostSource {
   range(offset: number, length: number): Uint8Array;
+  /**
+   * A promise when some of [offset, offset + length) is being read in off the
+   * JavaScript thread (a file-backed space's read-ahead): the staging path
+   * waits for it rather than read the bytes again. Optional.
+   */
+  ready?(offset: number, length: number): Promise<void> | undefined;
 }
 
 function hostRange(host: Uint8Array | HostSource, offset: number, length: number): Uint8Array {
@@ -246,6 +252,12 @@ export class Transfer {
     for (const load of slotLoads(pieces, this.#slotSize)) {
       const slot = ring[this.#upNext]!;
       this.#upNext = (this.#upNext + 1) % ring.length;
+      if (!(host instanceof Uint8Array) && host.ready) {
+        const first = load[0]!;
+        const last = load[load.length - 1]!;
+        const r = host.ready(first.hostOffset, last.hostOffset + last.byteLength - first.hostOffset);
+        if (r) await r;
+      }
       if (slot.pending) this.stats.roundTrips++;
       await this.#await(slot.ready);
       const mapped = new Uint8Array(slot.buffer.getMappedRange(0, this.#slotSize));

@@ -18,7 +18,7 @@
 // lost), a read-only space's changed pages would have to be written
 // (ReadOnlySpaceError).
 
-import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, read, readSync, writeSync } from 'node:fs';
 import { createBackedSpace } from '../api/address-space.ts';
 import type { AddressSpace, SpaceOptions } from '../api/address-space.ts';
 import type { Pool } from '../device/pool.ts';
@@ -109,6 +109,29 @@ class FileBacking implements HostBacking {
       got += r;
     }
     if (got < dest.length) dest.fill(0, got); // a reused buffer: past the end of the file is zero
+  }
+
+  loadAsync(offset: number, dest: Uint8Array): Promise<void> {
+    const fd = this.#fd;
+    if (fd === undefined) return Promise.reject(new FileOpenError(this.path, 'the file-backed space was closed'));
+    const n = Math.max(0, Math.min(dest.length, this.#fileSize - offset));
+    return new Promise((resolve, reject) => {
+      const step = (got: number): void => {
+        if (got >= n) {
+          if (got < dest.length) dest.fill(0, got);
+          resolve();
+          return;
+        }
+        read(fd, dest, got, n - got, offset + got, (err, r) => {
+          if (err) reject(err);
+          else if (r === 0) {
+            dest.fill(0, got); // shorter than it was: the rest reads as zero
+            resolve();
+          } else step(got + r);
+        });
+      };
+      step(0);
+    });
   }
 
   store(offset: number, src: Uint8Array): void {

@@ -26,6 +26,19 @@ export interface HostBacking {
   load(offset: number, dest: Uint8Array): void;
   /** Store `src` at `offset`. Throws a typed error (disk full) with nothing changed in memory. */
   store(offset: number, src: Uint8Array): void;
+  /** load(), off the JavaScript thread (a read-ahead); rejects instead of throwing. Optional. */
+  loadAsync?(offset: number, dest: Uint8Array): Promise<void>;
+}
+
+/** A segment read ahead of its first touch (see #readAhead). */
+interface Ahead {
+  readonly index: number;
+  readonly bytes: Uint8Array;
+  done: boolean;
+  /** Settles when the read has ended (either way). */
+  ended: Promise<void> | undefined;
+  /** Given up (touched before its read finished, or the space released): its buffer goes to the spares when the read ends. */
+  abandoned: boolean;
 }
 
 export interface HostMemoryOptions {
@@ -49,6 +62,9 @@ export interface HostMemoryStats {
   bytesStored: number;
   /** Segments dropped to stay within the budget. */
   segmentsEvicted: number;
+  /** Segments read ahead of their first touch, and of those, the ones ready in time. */
+  readAheads: number;
+  readAheadHits: number;
   /** Evictions that could not store their dirty pages (memory went over the budget instead). */
   storeFailures: number;
 }
@@ -81,6 +97,8 @@ export interface HostMemory extends HostSource {
   range(offset: number, length: number): Uint8Array;
   /** A view to write [offset, offset + length) through; commit() after. Zero-copy when the range lies in one segment. */
   view(offset: number, length: number): HostView;
+  /** A read ahead of part of [offset, offset + length) still running: its end (HostSource.ready). */
+  ready(offset: number, length: number): Promise<void> | undefined;
   /** Pieces cut where they cross a segment boundary, so that `range` of each is a view. */
   splitPieces(pieces: readonly Piece[]): Piece[];
   /** With a backing: pages (ascending) written in host memory since they last reached it. */
@@ -137,7 +155,11 @@ class SparseHostMemory implements HostMemory {
   readonly #budget: number;
   /** Segments by index; a Map keeps them in least-recently-used order when backed (touch = delete + set). */
   readonly #segments = new Map<number, Segment>();
-  readonly stats: HostMemoryStats = { committedBytes: 0, peakBytes: 0, bytesLoaded: 0, bytesStored: 0, segmentsEvicted: 0, storeFailures: 0 };
+  readonly stats: HostMemoryStats = { committedBytes: 0, peakBytes: 0, bytesLoaded: 0, bytesStored: 0, segmentsEvicted: 0, storeFailures: 0, readAheads: 0, readAheadHits: 0 };
+  /** The segment being read ahead (counted in committedBytes while not abandoned). */
+  #ahead: Ahead | undefined;
+  /** The segment last loaded from the backing: a load of the next one is a sequential stream, worth reading ahead. */
+  #lastLoaded = -2;
   /** The error of the last store an eviction could not make (the next flushDirty() retries the pages). */
   lastStoreError: unknown = undefined;
   /** The segment last looked up (the common case: consecutive operations on one segment). */
@@ -192,12 +214,26 @@ class SparseHostMemory implements HostMemory {
     const held = this.#peek(i);
     if (held) return held;
     const len = this.#segLength(i);
+    let bytes: Uint8Array | undefined;
+    const a = this.#ahead;
+    if (a && a.index === i) {
+      this.#ahead = undefined;
+      if (a.done) {
+        bytes = a.bytes; // read ahead in time, and counted in committedBytes since
+        this.stats.committedBytes -= len;
+        this.stats.readAheadHits++;
+      } else {
+        this.#abandon(a); // still being read into: load it here instead
+      }
+    }
     if (this.#backing && this.stats.committedBytes + len > this.#budget) this.#evict(this.stats.committedBytes + len - this.#budget);
-    // A backed segment is overwritten whole by load(): a dropped one's buffer serves (unbacked ones must start zero).
-    const bytes = (this.#backing ? takeSpare(len) : undefined) ?? new Uint8Array(len);
-    if (this.#backing) {
-      this.#backing.load(i * this.segmentSize, bytes);
-      this.stats.bytesLoaded += len;
+    if (!bytes) {
+      // A backed segment is overwritten whole by load(): a dropped one's buffer serves (unbacked ones must start zero).
+      bytes = (this.#backing ? takeSpare(len) : undefined) ?? new Uint8Array(len);
+      if (this.#backing) {
+        this.#backing.load(i * this.segmentSize, bytes);
+        this.stats.bytesLoaded += len;
+      }
     }
     const s: Segment = { bytes, dirty: this.#backing ? new Uint8Array(len >> this.#pageShift) : undefined, dirtyCount: 0 };
     this.#segments.set(i, s);
@@ -205,7 +241,52 @@ class SparseHostMemory implements HostMemory {
     this.#last = s;
     this.stats.committedBytes += len;
     if (this.stats.committedBytes > this.stats.peakBytes) this.stats.peakBytes = this.stats.committedBytes;
+    if (this.#backing) {
+      if (i === this.#lastLoaded + 1) this.#readAhead(i + 1);
+      this.#lastLoaded = i;
+    }
     return s;
+  }
+
+  /**
+   * A sequential stream (segment i − 1 was the last loaded, then i): read
+   * segment i off the JavaScript thread while the caller works on the one
+   * before it — its uploads and the GPU's copies overlap the read. Within the
+   * budget: the least recently used segment makes room, as for a load. The
+   * file cannot change under it: only held segments are stored, and i is not
+   * held until #get adopts (or abandons) the read.
+   */
+  #readAhead(i: number): void {
+    const b = this.#backing!;
+    if (!b.loadAsync || this.#ahead || i * this.segmentSize >= this.size || this.#segments.has(i)) return;
+    const len = this.#segLength(i);
+    if (this.#budget < 3 * this.segmentSize) return; // room for the one in use, the one before it and the next
+    if (this.stats.committedBytes + len > this.#budget) this.#evict(this.stats.committedBytes + len - this.#budget);
+    if (this.stats.committedBytes + len > this.#budget) return; // could not make room (a failed store)
+    const a: Ahead = { index: i, bytes: takeSpare(len) ?? new Uint8Array(len), done: false, ended: undefined, abandoned: false };
+    this.#ahead = a;
+    this.stats.committedBytes += len;
+    if (this.stats.committedBytes > this.stats.peakBytes) this.stats.peakBytes = this.stats.committedBytes;
+    this.stats.readAheads++;
+    this.stats.bytesLoaded += len;
+    a.ended = b.loadAsync(i * this.segmentSize, a.bytes).then(
+      () => {
+        a.done = true;
+        if (a.abandoned) giveSpare(a.bytes);
+      },
+      () => {
+        if (this.#ahead === a) this.#abandon(a); // a failed read: the next touch loads it (and reports the error)
+      },
+    );
+  }
+
+  /** Give up a read ahead: no longer counted; its buffer is the spares' once its read has ended. */
+  #abandon(a: Ahead): void {
+    if (this.#ahead === a) this.#ahead = undefined;
+    if (a.abandoned) return;
+    a.abandoned = true;
+    this.stats.committedBytes -= a.bytes.length;
+    if (a.done) giveSpare(a.bytes);
   }
 
   /**
@@ -344,6 +425,14 @@ class SparseHostMemory implements HostMemory {
     return { view: copy, commit: () => this.write(offset, copy) };
   }
 
+  ready(offset: number, length: number): Promise<void> | undefined {
+    const a = this.#ahead;
+    if (!a || a.done || length === 0) return undefined;
+    const lo = this.#index(offset);
+    const hi = this.#index(offset + length - 1);
+    return a.index >= lo && a.index <= hi ? a.ended : undefined;
+  }
+
   splitPieces(pieces: readonly Piece[]): Piece[] {
     const seg = this.segmentSize;
     let crosses = false;
@@ -383,6 +472,7 @@ class SparseHostMemory implements HostMemory {
   }
 
   release(): void {
+    if (this.#ahead) this.#abandon(this.#ahead);
     if (this.#backing) for (const s of this.#segments.values()) giveSpare(s.bytes);
     this.#segments.clear();
     this.#lastIndex = -1;

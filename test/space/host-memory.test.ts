@@ -138,3 +138,44 @@ test('backed: a store that throws leaves the pages dirty, and a later flush stor
   expect(m.flushDirty()).toBe(PS);
   expect(b.bytes[PS]).toBe(3);
 });
+
+test('backed, sequential: the next segment is read ahead; ready() gives its end; touched before it ends, it is loaded at once instead', async () => {
+  const size = 8 * SEG;
+  const b = flatBacking(size);
+  b.bytes.set(pattern(size, 5));
+  let asyncLoads = 0;
+  const pending: (() => void)[] = [];
+  const withAsync: HostBacking = {
+    load: (o, d) => b.load(o, d),
+    store: (o, s) => b.store(o, s),
+    loadAsync: (o, d) => {
+      asyncLoads++;
+      return new Promise((resolve) => pending.push(() => {
+        b.load(o, d);
+        resolve();
+      }));
+    },
+  };
+  const m = createHostMemory(size, PS, { segmentSize: SEG, backing: withAsync, budget: 4 * SEG });
+  m.slice(0, 1);
+  expect(asyncLoads).toBe(0); // one load is not a stream yet
+  m.slice(SEG, 1); // segment 1 right after 0: segment 2 is read ahead
+  expect(asyncLoads).toBe(1);
+  const r = m.ready(2 * SEG, PS);
+  expect(r).toBeInstanceOf(Promise);
+  expect(m.ready(3 * SEG, PS)).toBeUndefined();
+  expect(m.stats.committedBytes).toBe(3 * SEG); // counted against the budget while it is read
+  pending.shift()!();
+  await r;
+  const loadsBefore = b.loads;
+  expect(m.slice(2 * SEG, SEG)).toEqual(pattern(size, 5).subarray(2 * SEG, 3 * SEG));
+  expect(b.loads).toBe(loadsBefore); // adopted: no second read
+  expect(m.stats.readAheadHits).toBe(1);
+  // Segment 3 is being read ahead now; touching it first abandons the read and loads it at once.
+  expect(asyncLoads).toBe(2);
+  expect(m.slice(3 * SEG + 5, 9)).toEqual(pattern(size, 5).subarray(3 * SEG + 5, 3 * SEG + 14));
+  expect(b.loads).toBe(loadsBefore + 1);
+  pending.shift()!(); // the abandoned read ends: nothing changes
+  expect(m.slice(3 * SEG, SEG)).toEqual(pattern(size, 5).subarray(3 * SEG, 4 * SEG));
+  expect(m.stats.committedBytes).toBeLessThanOrEqual(4 * SEG);
+});
