@@ -105,7 +105,7 @@ export interface HostMemory extends HostSource {
   dirtyPages(): number[];
   /** With a backing: store every dirty page (coalesced runs). Returns the bytes stored. */
   flushDirty(): number;
-  /** Is [offset, offset+length) held in memory now (no load needed)? */
+  /** Is the segment holding `offset` in memory now (no load, no zeros stand-in)? */
   isHeld(offset: number): boolean;
   /** Drop every segment (the space is destroyed). */
   release(): void;
