@@ -33,9 +33,11 @@ import { BufferUsage, MapMode } from '../gpu/constants.ts';
 export interface HostSource {
   range(offset: number, length: number): Uint8Array;
   /**
-   * A promise when some of [offset, offset + length) is being read in off the
-   * JavaScript thread (a file-backed space's read-ahead): the staging path
-   * waits for it rather than read the bytes again. Optional.
+   * Called before an upload reads [offset, offset + length) and awaits: a
+   * promise when some of it is being read in off the JavaScript thread (a
+   * file-backed space's read-ahead), which the staging path waits for rather
+   * than read the bytes again; a source may start reading what comes next.
+   * Optional.
    */
   ready?(offset: number, length: number): Promise<void> | undefined;
 }

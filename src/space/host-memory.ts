@@ -158,8 +158,9 @@ class SparseHostMemory implements HostMemory {
   readonly stats: HostMemoryStats = { committedBytes: 0, peakBytes: 0, bytesLoaded: 0, bytesStored: 0, segmentsEvicted: 0, storeFailures: 0, readAheads: 0, readAheadHits: 0 };
   /** The segment being read ahead (counted in committedBytes while not abandoned). */
   #ahead: Ahead | undefined;
-  /** The segment last loaded from the backing: a load of the next one is a sequential stream, worth reading ahead. */
+  /** The segment last loaded from the backing, and whether it came right after the one before (a sequential stream). */
   #lastLoaded = -2;
+  #sequential = false;
   /** The error of the last store an eviction could not make (the next flushDirty() retries the pages). */
   lastStoreError: unknown = undefined;
   /** The segment last looked up (the common case: consecutive operations on one segment). */
@@ -242,16 +243,17 @@ class SparseHostMemory implements HostMemory {
     this.stats.committedBytes += len;
     if (this.stats.committedBytes > this.stats.peakBytes) this.stats.peakBytes = this.stats.committedBytes;
     if (this.#backing) {
-      if (i === this.#lastLoaded + 1) this.#readAhead(i + 1);
+      this.#sequential = i === this.#lastLoaded + 1;
       this.#lastLoaded = i;
     }
     return s;
   }
 
   /**
-   * A sequential stream (segment i − 1 was the last loaded, then i): read
-   * segment i off the JavaScript thread while the caller works on the one
-   * before it — its uploads and the GPU's copies overlap the read. Within the
+   * A sequential stream (the last two segments loaded were consecutive, and
+   * the staging path is on the second, i − 1: ready()): read segment i off
+   * the JavaScript thread while the caller works on the one before it — its
+   * uploads and the GPU's copies overlap the read. Within the
    * budget: the least recently used segment makes room, as for a load. The
    * file cannot change under it: only held segments are stored, and i is not
    * held until #get adopts (or abandons) the read.
@@ -426,11 +428,16 @@ class SparseHostMemory implements HostMemory {
   }
 
   ready(offset: number, length: number): Promise<void> | undefined {
-    const a = this.#ahead;
-    if (!a || a.done || length === 0) return undefined;
+    if (!this.#backing || length === 0) return undefined;
     const lo = this.#index(offset);
     const hi = this.#index(offset + length - 1);
-    return a.index >= lo && a.index <= hi ? a.ended : undefined;
+    const a = this.#ahead;
+    if (a && !a.done && a.index >= lo && a.index <= hi) return a.ended;
+    // Only a caller that awaits (the staging path) starts a read ahead: a synchronous loop over
+    // segments (a host read) would touch the next one before its read ended, and read it twice.
+    // On the last segment loaded, or on the next (about to be loaded): read the one after it.
+    if (this.#sequential && (hi === this.#lastLoaded || hi === this.#lastLoaded + 1)) this.#readAhead(hi + 1);
+    return undefined;
   }
 
   splitPieces(pieces: readonly Piece[]): Piece[] {

@@ -158,8 +158,11 @@ test('backed, sequential: the next segment is read ahead; ready() gives its end;
   };
   const m = createHostMemory(size, PS, { segmentSize: SEG, backing: withAsync, budget: 4 * SEG });
   m.slice(0, 1);
+  expect(m.ready(0, PS)).toBeUndefined();
   expect(asyncLoads).toBe(0); // one load is not a stream yet
-  m.slice(SEG, 1); // segment 1 right after 0: segment 2 is read ahead
+  m.slice(SEG, 1); // segment 1 right after 0
+  expect(asyncLoads).toBe(0); // a synchronous reader starts no read ahead (it would touch the next segment first)
+  expect(m.ready(SEG, PS)).toBeUndefined(); // the staging path, on segment 1 of a stream: segment 2 is read ahead
   expect(asyncLoads).toBe(1);
   const r = m.ready(2 * SEG, PS);
   expect(r).toBeInstanceOf(Promise);
@@ -171,7 +174,8 @@ test('backed, sequential: the next segment is read ahead; ready() gives its end;
   expect(m.slice(2 * SEG, SEG)).toEqual(pattern(size, 5).subarray(2 * SEG, 3 * SEG));
   expect(b.loads).toBe(loadsBefore); // adopted: no second read
   expect(m.stats.readAheadHits).toBe(1);
-  // Segment 3 is being read ahead now; touching it first abandons the read and loads it at once.
+  // Segment 2 came right after 1: the staging path on it reads 3 ahead; touching 3 first abandons the read and loads it at once.
+  expect(m.ready(2 * SEG, PS)).toBeUndefined();
   expect(asyncLoads).toBe(2);
   expect(m.slice(3 * SEG + 5, 9)).toEqual(pattern(size, 5).subarray(3 * SEG + 5, 3 * SEG + 14));
   expect(b.loads).toBe(loadsBefore + 1);
