@@ -663,11 +663,22 @@ const metadata: BenchCase = {
     space.destroy();
     strict.destroy();
     pool.destroy();
+    // A 2^40-byte space of 4 KiB pages (2^28 pages: a chunked table), 4096 pages touched 64 Ki pages apart
+    // (each in a chunk of its own) and 4096 in one run: the directory plus the chunks touched.
+    const big = new PageTable(2 ** 28, 12);
+    const directory = big.byteSize();
+    for (let k = 0; k < 4096; k++) big.install(k * 65536, k);
+    const scattered = big.byteSize() - directory;
+    for (let k = 0; k < 4096; k++) big.install(2 ** 27 + 1 + k, 4096 + k);
+    const run = big.byteSize() - directory - scattered;
     return {
       value: bytes / pages, target: 16, direction: 'max', unit: 'bytes per page', baseline: null, runtime: bytes / pages,
       // Policy state (src/policy/), also private, documented: the thrashing policy's 6 bytes a page (on by default),
       // and 8 more once thrashing mitigation holds a page of the space.
-      detail: { pages, strictModeExtra: sc.bypass ? 5 : 0, thrashingPolicyExtra: 6, thrashHoldExtra: 8, frameTableBytesPerFrame: 4 + 2 + 1 },
+      detail: {
+        pages, strictModeExtra: sc.bypass ? 5 : 0, thrashingPolicyExtra: 6, thrashHoldExtra: 8, frameTableBytesPerFrame: 4 + 2 + 1,
+        tibDirectoryBytes: directory, tibBytesPerScatteredPage: scattered / 4096, tibBytesPerPageInARun: run / 4096,
+      },
     };
   },
 };

@@ -25,7 +25,11 @@ export type HmmErrorCode =
   | 'REPLAY_UNSAFE'
   | 'HOST_BYPASS'
   | 'UNEXPECTED_FAULT'
-  | 'BIND_RANGE';
+  | 'BIND_RANGE'
+  | 'FILE_OPEN'
+  | 'FILE_TOO_SHORT'
+  | 'DISK_FULL'
+  | 'READ_ONLY_SPACE';
 
 export class HmmError extends Error {
   readonly code: HmmErrorCode;
@@ -357,5 +361,49 @@ export class DestroyedError extends HmmError {
 export class NoAdapterError extends HmmError {
   constructor(detail: string) {
     super('NO_ADAPTER', `no WebGPU adapter: ${detail}`);
+  }
+}
+
+/** A file-backed space's file could not be opened or created (webgpu-hmm/node createFileSpace). */
+export class FileOpenError extends HmmError {
+  readonly path: string;
+  constructor(path: string, detail: string, cause?: unknown) {
+    super('FILE_OPEN', `cannot open "${path}" for a file-backed space: ${detail}; check that the path exists (or its folder, for a new file) and that this process may read(and, unless readOnly, write) it`, cause === undefined ? undefined : { cause });
+    this.path = path;
+  }
+}
+
+/** A read-only file-backed space asked for more bytes than its file has. */
+export class FileTooShortError extends HmmError {
+  readonly path: string;
+  readonly fileSize: number;
+  readonly size: number;
+  constructor(path: string, fileSize: number, size: number) {
+    super('FILE_TOO_SHORT', `"${path}" has ${fileSize} bytes, fewer than the ${size} the read-only space asks for; leave out size (the file's size, rounded down to whole pages) or open it writable, which extends it`);
+    this.path = path;
+    this.fileSize = fileSize;
+    this.size = size;
+  }
+}
+
+/**
+ * A write to a file-backed space's file failed for want of space (ENOSPC) or
+ * quota (EDQUOT). The pages it was writing stay dirty in host memory: free
+ * disk space and call flush() again; what earlier flushes wrote is intact.
+ */
+export class DiskFullError extends HmmError {
+  readonly path: string;
+  constructor(path: string, bytes: number, cause?: unknown) {
+    super('DISK_FULL', `writing ${bytes} bytes to "${path}" failed: the disk is full. The pages stay dirty in host memory and nothing flushed before is lost: free disk space and call flush() again`, cause === undefined ? undefined : { cause });
+    this.path = path;
+  }
+}
+
+/** A page of a read-only file-backed space was changed and would have to be written to its file. */
+export class ReadOnlySpaceError extends HmmError {
+  readonly path: string;
+  constructor(path: string) {
+    super('READ_ONLY_SPACE', `the file-backed space on "${path}" is read-only, but changed pages would have to be written to it (a flush, or host memory over its budget); open it without readOnly to keep changes, or write results to another space`);
+    this.path = path;
   }
 }

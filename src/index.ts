@@ -67,5 +67,6 @@ export {
   DoubleFreeError, UnknownAllocationError, PinLimitError, GroupPinLimitError, NotPinnedError, WorkingSetTooLargeError,
   PoolConfigError, PoolMismatchError, AccessViolationError, KernelCompileError, BindRangeError, GpuValidationError,
   GpuOutOfMemoryError, DeviceLostError, DestroyedError, NoAdapterError, ReplayUnsafeError, HostBypassError, UnexpectedFaultError,
+  FileOpenError, FileTooShortError, DiskFullError, ReadOnlySpaceError,
   type HmmErrorCode, type ByteRange, type Violation, type ViolationKind, type LostRange,
 } from './errors.ts';

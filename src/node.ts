@@ -164,3 +164,8 @@ export async function requestNodeDevice(options: NodeDeviceOptions = {}): Promis
     },
   };
 }
+
+export {
+  createFileSpace, type FileSpace, type FileSpaceOptions, type FileSpaceStats,
+} from './node/file-space.ts';
+export { FileOpenError, FileTooShortError, DiskFullError, ReadOnlySpaceError } from './errors.ts';

@@ -237,6 +237,17 @@ export const PREDICTION_MIN_ACCURACY = 0.5;
  */
 export const DEFAULT_DURABLE = false;
 
+/**
+ * Bytes of one segment of a space's sparse host memory (src/space/host-memory.ts):
+ * segments are made where the host first writes (or a write-back lands), so
+ * untouched memory costs nothing and reads as zero. 64 MiB: large enough that
+ * a space's segments are few (a Map lookup per host operation, and the
+ * transfers' pieces are cut at segment boundaries, rarely), small enough that
+ * touching one byte commits little next to the GPU pool it feeds. A power of
+ * two; a space smaller than it gets one segment of its own size.
+ */
+export const HOST_SEGMENT_SIZE = 64 * MiB;
+
 /** Bytes at the bottom of every space the allocator never hands out, so 0 can be a null pointer. */
 export const NULL_GUARD = 256;
 /** Default alignment of alloc(): a vec4, the widest access the prelude makes. */

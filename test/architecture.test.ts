@@ -25,7 +25,9 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   fault: ['base', 'gpu', 'device', 'space', 'policy', 'migrate', 'notify', 'kernel'],
   trace: ['base', 'device', 'space'],
   api: ['base', 'gpu', 'device', 'space', 'policy', 'migrate', 'fault', 'notify', 'kernel', 'layout', 'trace'],
-  entry: ['base', 'gpu', 'device', 'space', 'policy', 'migrate', 'fault', 'notify', 'kernel', 'layout', 'trace', 'api'],
+  entry: ['base', 'gpu', 'device', 'space', 'policy', 'migrate', 'fault', 'notify', 'kernel', 'layout', 'trace', 'api', 'node'],
+  // Node-only modules (node:fs): reachable from node.ts alone, never from the browser entry.
+  node: ['base', 'gpu', 'device', 'space', 'policy', 'migrate', 'fault', 'notify', 'kernel', 'layout', 'trace', 'api'],
 };
 
 function files(dir: string): string[] {
@@ -68,6 +70,25 @@ describe('layers point down only', () => {
       }
     }
     expect(bad).toEqual([]);
+  });
+
+  it('the browser entry never reaches src/node/ nor a node: module (only node.ts does)', () => {
+    const seen = new Set<string>();
+    const nodeImports: string[] = [];
+    const visit = (f: string): void => {
+      if (seen.has(f)) return;
+      seen.add(f);
+      const src = readFileSync(f, 'utf8');
+      for (const m of src.matchAll(/(?:\bfrom|\bimport)\s*\(?\s*['"](node:[^'"]+)['"]/g)) nodeImports.push(`${relative(SRC, f)}: ${m[1]}`);
+      for (const t of importsOf(f)) if (t.startsWith(SRC)) visit(t);
+    };
+    visit(join(SRC, 'index.ts'));
+    expect([...seen].filter((f) => layerOf(f) === 'node')).toEqual([]);
+    expect(nodeImports).toEqual([]);
+    // …and the check sees node.ts reach it.
+    seen.clear();
+    visit(join(SRC, 'node.ts'));
+    expect([...seen].some((f) => layerOf(f) === 'node')).toBe(true);
   });
 
   it('the check itself catches an upward import (device/ importing space/)', () => {

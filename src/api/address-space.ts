@@ -52,7 +52,7 @@ import {
   checkByteCount, DEFAULT_ALIGNMENT, DEFAULT_DURABLE, MAX_PAGE_SIZE, MAX_SPACE_SIZE, resolveDensityPrefetch, resolveThrashing,
   type DensityPrefetchOptions, type ThrashingOptions,
 } from '../options.ts';
-import { SpaceCore } from '../space/state.ts';
+import { SpaceCore, type SpaceBacking } from '../space/state.ts';
 import { ADVICE_MASK, MAX_PINS, PAGE_STATE_NAMES, PageFlag, PageState, type PageStateName } from '../space/page-table.ts';
 import type { HostOp } from '../events.ts';
 import { HmmEventTarget, type SpaceEventMap, type TypedEventTarget } from '../event-target.ts';
@@ -298,7 +298,7 @@ function hits(pages: Uint32Array, first: number, last: number): boolean {
   return lo < pages.length && pages[lo]! <= last;
 }
 
-class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressSpace {
+export class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressSpace {
   readonly #core: SpaceCore;
   readonly #pool: SpacePool;
   readonly #durable: boolean;
@@ -317,12 +317,14 @@ class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressS
   /** Leaves the pool's event bus: set while the space's EventTarget has listeners. */
   #unforward: (() => void) | undefined;
 
-  constructor(pool: SpacePool, size: number, label: string, strict: boolean, durable: boolean, policies: SpacePolicies, group: GroupImpl) {
+  constructor(
+    pool: SpacePool, size: number, label: string, strict: boolean, durable: boolean, policies: SpacePolicies, group: GroupImpl, backing: SpaceBacking = {},
+  ) {
     super();
     this.#pool = pool;
     this.#durable = durable;
     this.#group = group;
-    this.#core = pool.registerSpace((id) => new SpaceCore(id, pool, size, label, strict, (core) => new PolicyHub(core, policies)));
+    this.#core = pool.registerSpace((id) => new SpaceCore(id, pool, size, label, strict, (core) => new PolicyHub(core, policies), backing));
     registerFacade(this, this.#core);
     pool.groups.assign(this.#core.id, group);
   }
@@ -465,15 +467,18 @@ class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressS
       t.setAdvice(p, 0, ADVICE_MASK);
     }
     c.policies.forget(first, end);
-    c.hostWrite(first * c.pageSize, end * c.pageSize, () => c.host.fill(0, first * c.pageSize, end * c.pageSize));
+    c.hostWrite(first * c.pageSize, end * c.pageSize, () => c.host.zero(first * c.pageSize, end * c.pageSize));
     for (let p = first; p < end; p++) t.depopulate(p);
   }
 
   /** Pages in [first, last] whose only valid copy is on the device. */
   #deviceOnly(first: number, last: number): boolean {
-    const st = this.#core.table.state;
-    for (let p = first; p <= last; p++) if (st[p] === PageState.Device) return true;
-    return false;
+    const t = this.#core.table;
+    let found = false;
+    t.forEachTouched(first, last + 1, (a, b) => {
+      for (let p = a; p < b && !found; p++) if (t.stateOf(p) === PageState.Device) found = true;
+    });
+    return found;
   }
 
   /**
@@ -516,7 +521,7 @@ class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressS
       const start = this.#pool.events.now();
       const queued = this.#mustQueue(c.pageOf(addr), c.pageOf(end - 1), true);
       if (queued === undefined && this.#partialDeviceOnly(addr, end).length === 0) {
-        c.hostWrite(addr, end, () => c.host.set(bytes, addr));
+        c.hostWrite(addr, end, () => c.host.write(addr, bytes));
         this.#hostEvent('write', addr, end - addr, start);
         return Promise.resolve();
       }
@@ -528,7 +533,7 @@ class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressS
         for (let edges = this.#partialDeviceOnly(addr, end); edges.length > 0; edges = this.#partialDeviceOnly(addr, end)) {
           for (const p of edges) await this.#bringBack(p, p);
         }
-        c.hostWrite(addr, end, () => c.host.set(bytes, addr));
+        c.hostWrite(addr, end, () => c.host.write(addr, bytes));
         this.#hostEvent('write', addr, end - addr, start);
       });
     } catch (e) {
@@ -552,7 +557,7 @@ class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressS
         c.checkRange('read', addr, byteLength, true);
         if (byteLength === 0) return new Uint8Array(0);
         if (this.#deviceOnly(c.pageOf(addr), c.pageOf(addr + byteLength - 1))) throw lossError(this.#pool, c);
-        return c.host.slice(addr, addr + byteLength);
+        return c.host.slice(addr, byteLength);
       });
     }
     return this.#op(() => this.#read(addr, byteLength, cancel));
@@ -570,7 +575,7 @@ class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressS
       const start = this.#pool.events.now();
       const queued = this.#mustQueue(first, last, false);
       if (queued === undefined && !this.#deviceOnly(first, last)) {
-        const out = c.host.slice(addr, addr + byteLength);
+        const out = c.host.slice(addr, byteLength);
         this.#hostEvent('read', addr, byteLength, start);
         return Promise.resolve(out);
       }
@@ -582,7 +587,7 @@ class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressS
           cancel?.check(); // what came home stays (valid on both sides)
         }
         cancel?.begin(); // done: from here it completes
-        const out = c.host.slice(addr, addr + byteLength);
+        const out = c.host.slice(addr, byteLength);
         this.#hostEvent('read', addr, byteLength, start);
         return out;
       }, cancel);
@@ -609,13 +614,19 @@ class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressS
       const last = c.pageOf(addr + byteLength - 1);
       const start = this.#pool.events.now();
       const run = (): R => {
-        const view = c.host.subarray(addr, addr + byteLength);
         let result!: R;
         if (mode === 'read') {
-          result = fn(view);
+          // Untouched memory has no segment yet: a copy of its zeros (a view of shared zeros could be written through).
+          // A backed space's segment may be dropped and its buffer reused if fn reads elsewhere: a copy too.
+          result = fn(c.host.isHeld(addr) && !c.host.backed ? c.host.range(addr, byteLength) : c.host.slice(addr, byteLength));
         } else {
           c.hostWrite(addr, addr + byteLength, () => {
-            result = fn(view);
+            const hv = c.host.view(addr, byteLength); // spanning segments: a copy, put in place by commit()
+            try {
+              result = fn(hv.view);
+            } finally {
+              hv.commit();
+            }
           });
         }
         this.#hostEvent(mode === 'read' ? 'view-read' : 'view-write', addr, byteLength, start);
@@ -733,7 +744,7 @@ class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressS
   advice(addr: number): AdviceState {
     const c = this.#alive();
     c.checkRange('advice', addr, 1);
-    return adviceOf(c.table.flags[c.pageOf(addr)]!);
+    return adviceOf(c.table.flagsOf(c.pageOf(addr)));
   }
 
   dispatch(kernel: Kernel, options: DispatchOptions): Promise<DispatchResult> {
@@ -836,7 +847,7 @@ class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressS
   pageState(addr: number): PageStateName {
     const c = this.#alive();
     c.checkRange('pageState', addr, 1);
-    return PAGE_STATE_NAMES[c.table.state[c.pageOf(addr)]!]!;
+    return PAGE_STATE_NAMES[c.table.stateOf(c.pageOf(addr))]!;
   }
 
   residency(addr = 0, byteLength = this.size): Residency {
@@ -846,16 +857,50 @@ class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements AddressS
     const counts = [0, 0, 0, 0];
     let pinned = 0;
     let framed = 0;
-    for (let p = c.pageOf(addr); p <= c.pageOf(addr + byteLength - 1); p++) {
-      counts[t.state[p]!]!++;
-      if (t.pins[p]! > 0) pinned++;
-      if (t.isResident(p)) framed++;
-    }
+    const first = c.pageOf(addr);
+    const end = c.pageOf(addr + byteLength - 1) + 1;
+    let touched = 0;
+    t.forEachTouched(first, end, (a, b) => {
+      touched += b - a;
+      for (let p = a; p < b; p++) {
+        counts[t.stateOf(p)]!++;
+        if (t.pinsOf(p) > 0) pinned++;
+        if (t.isResident(p)) framed++;
+      }
+    });
+    counts[t.initial]! += end - first - touched; // untouched pages: all in the initial state
     const ps = c.pageSize;
     return {
       unpopulated: counts[0]!, host: counts[1]!, device: counts[2]!, shared: counts[3]!, pinned,
       residentBytes: framed * ps, deviceDirtyBytes: counts[2]! * ps,
     };
+  }
+
+  /**
+   * @internal A backed space's flush (src/node/file-space.ts): in issue order,
+   * after the dispatches issued before it that write the space, every
+   * device-only page comes home, then every dirty host page goes to the
+   * backing store, then `sync` (fsync) runs. Resolves to the bytes stored.
+   */
+  flushBacking(sync: () => void): Promise<number> {
+    return this.#op(() => {
+      try {
+        const c = this.#core;
+        c.check();
+        const last = c.pageCount - 1;
+        const queued = this.#conflicts(0, last, false);
+        return this.#chain(async () => {
+          if (queued.length > 0) await Promise.all(queued);
+          c.check();
+          while (this.#deviceOnly(0, last)) await this.#bringBack(0, last);
+          const stored = c.host.flushDirty();
+          sync();
+          return stored;
+        });
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    });
   }
 
   checkInvariants(): void {
@@ -898,6 +943,11 @@ const SPACE_OPTIONS: readonly string[] = ['size', 'label', 'strict', 'durable', 
 
 /** Create an address space of `size` bytes on `pool`. Its host memory is allocated now (zeroed). */
 export function createSpace(pool: Pool, options: SpaceOptions): AddressSpace {
+  return createBackedSpace(pool, options, {});
+}
+
+/** @internal createSpace with a backing store (src/node/file-space.ts). */
+export function createBackedSpace(pool: Pool, options: SpaceOptions, backing: SpaceBacking): AddressSpaceImpl {
   const impl = spacePool(pool);
   if (!impl) throw new PoolMismatchError('createSpace: pass a Pool from createPool()');
   if (!options || typeof options !== 'object') throw new InvalidArgumentError('createSpace: pass { size, label?, strict?, group? }');
@@ -934,5 +984,5 @@ export function createSpace(pool: Pool, options: SpaceOptions): AddressSpace {
     thrashing: resolveThrashing(options.thrashing),
   };
   const group = impl.groups.resolve(options.group);
-  return new AddressSpaceImpl(impl, size, options.label ?? 'space', options.strict === true, options.durable ?? DEFAULT_DURABLE, policies, group);
+  return new AddressSpaceImpl(impl, size, options.label ?? 'space', options.strict === true, options.durable ?? DEFAULT_DURABLE, policies, group, backing);
 }

@@ -48,6 +48,11 @@ type FrameArray = { readonly [page: number]: number; readonly length: number };
 export interface GpuPageTableOptions {
   /** log2 of entries per leaf, or 0 for a flat table. Default: flat up to FLAT_PAGE_TABLE_MAX_PAGES pages, else PAGE_TABLE_LEAF_SHIFT. */
   readonly leafShift?: number;
+  /**
+   * How to read a page's frame when the frame array is not a plain array (a chunked page table's
+   * column is a slow proxy): the two-level table's flush and entry() use it.
+   */
+  readonly frameOf?: (p: number) => number;
 }
 
 export class GpuPageTable {
@@ -66,6 +71,7 @@ export class GpuPageTable {
   readonly #dirtyRegions = new Set<number>();
   /** The page table's frame array (NO_FRAME = 0xffffffff when the page has none): read, never written. */
   readonly #frame: { readonly [page: number]: number; readonly length: number };
+  readonly #frameOf: (p: number) => number;
   #lo: number;
   #hi = 0;
   /** Pages given READ (read-only) or READ|WRITE by the current dispatch, ascending; revoked by the next grant. */
@@ -77,6 +83,7 @@ export class GpuPageTable {
 
   constructor(device: GPUDevice, frame: FrameArray, label: string, options: GpuPageTableOptions = {}) {
     this.#frame = frame;
+    this.#frameOf = options.frameOf ?? ((p: number) => frame[p]!);
     this.#device = device;
     this.#label = label;
     this.#lo = frame.length;
@@ -153,7 +160,7 @@ export class GpuPageTable {
 
   /** The entry of page p as the next flush uploads it (for tests and the isolation checks). */
   entry(p: number): number {
-    const f = this.#frame[p]!;
+    const f = this.#frameOf(p);
     if (f === 0xffffffff) return 0;
     let e = (PTE_VALID | f) >>> 0;
     if (contains(this.#write, p)) e = (e | PTE_READ | PTE_WRITE) >>> 0;
@@ -214,7 +221,7 @@ export class GpuPageTable {
       const count = Math.min(L, n - lo);
       let any = false;
       for (let k = 0; k < count; k++) {
-        const f = this.#frame[lo + k]!;
+        const f = this.#frameOf(lo + k);
         scratch[k] = f === 0xffffffff ? 0 : (PTE_VALID | f) >>> 0;
         if (f !== 0xffffffff) any = true;
       }

@@ -24,6 +24,28 @@ import { assert } from '../assert.ts';
 import { DestroyedError } from '../errors.ts';
 import { BufferUsage, MapMode } from '../gpu/constants.ts';
 
+/**
+ * Host bytes an upload reads: `range` gives [offset, offset + length) to read
+ * at once (a view when the bytes are contiguous in memory — the space's sparse
+ * host memory, src/space/host-memory.ts — else a copy). A plain Uint8Array
+ * serves as well.
+ */
+export interface HostSource {
+  range(offset: number, length: number): Uint8Array;
+  /**
+   * Called before an upload reads [offset, offset + length) and awaits: a
+   * promise when some of it is being read in off the JavaScript thread (a
+   * file-backed space's read-ahead), which the staging path waits for rather
+   * than read the bytes again; a source may start reading what comes next.
+   * Optional.
+   */
+  ready?(offset: number, length: number): Promise<void> | undefined;
+}
+
+function hostRange(host: Uint8Array | HostSource, offset: number, length: number): Uint8Array {
+  return host instanceof Uint8Array ? host.subarray(offset, offset + length) : host.range(offset, length);
+}
+
 /** One contiguous transfer between host bytes and a window. */
 export interface Piece {
   readonly hostOffset: number;
@@ -161,13 +183,14 @@ export class Transfer {
   }
 
   /** Upload with queue.writeBuffer, `writeChunk` bytes a call. Synchronous: the bytes are captured now. */
-  writeBuffer(host: Uint8Array, pieces: readonly Piece[]): void {
+  writeBuffer(host: Uint8Array | HostSource, pieces: readonly Piece[]): void {
     const q = this.#device.queue;
     for (const p of pieces) {
       const w = this.#window(p.window);
+      const bytes = hostRange(host, p.hostOffset, p.byteLength);
       for (let off = 0; off < p.byteLength; off += this.#writeChunk) {
         const n = Math.min(this.#writeChunk, p.byteLength - off);
-        q.writeBuffer(w, p.windowOffset + off, host, p.hostOffset + off, n);
+        q.writeBuffer(w, p.windowOffset + off, bytes, off, n);
         this.stats.writeBufferCalls++;
       }
       this.stats.writeBufferBytes += p.byteLength;
@@ -226,15 +249,21 @@ export class Transfer {
    * that must not upload bytes a host write replaced meanwhile watches the
    * range with the notifier (see migrate.ts).
    */
-  async staging(host: Uint8Array, pieces: readonly Piece[]): Promise<void> {
+  async staging(host: Uint8Array | HostSource, pieces: readonly Piece[]): Promise<void> {
     const ring = await this.#upRing('all');
     for (const load of slotLoads(pieces, this.#slotSize)) {
       const slot = ring[this.#upNext]!;
       this.#upNext = (this.#upNext + 1) % ring.length;
+      if (!(host instanceof Uint8Array) && host.ready) {
+        const first = load[0]!;
+        const last = load[load.length - 1]!;
+        const r = host.ready(first.hostOffset, last.hostOffset + last.byteLength - first.hostOffset);
+        if (r) await r;
+      }
       if (slot.pending) this.stats.roundTrips++;
       await this.#await(slot.ready);
       const mapped = new Uint8Array(slot.buffer.getMappedRange(0, this.#slotSize));
-      for (const c of load) mapped.set(host.subarray(c.hostOffset, c.hostOffset + c.byteLength), c.slotOffset);
+      for (const c of load) mapped.set(hostRange(host, c.hostOffset, c.byteLength), c.slotOffset);
       slot.buffer.unmap();
       const enc = this.#device.createCommandEncoder({ label: `${this.#label}:upload` });
       for (const c of load) enc.copyBufferToBuffer(slot.buffer, c.slotOffset, this.#window(c.window), c.windowOffset, c.byteLength);

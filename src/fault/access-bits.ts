@@ -61,7 +61,7 @@ export function markDeclared(space: SpaceCore, pages: Uint32Array, writePages: U
   const stamp = t.newDirtyStamp();
   const clean: number[] = [];
   for (const p of writePages) if (t.markDeviceDirty(p, stamp)) clean.push(p);
-  if (!counters) for (const p of pages) pool.frames.reference(t.frame[p]!);
+  if (!counters) for (const p of pages) pool.frames.reference(t.frameOf(p));
   const regions = counters && pages.length > 0 ? counterRegions(space.pageCount, pages[0]!, pages[pages.length - 1]!) : [];
   return { stamp, clean, pages, fresh, regions, counters };
 }
@@ -77,17 +77,17 @@ export function applyCounters(space: SpaceCore, m: DeclaredMarks, rec: Uint32Arr
   const first = m.pages[0]!;
   const last = m.pages[m.pages.length - 1]!;
   for (const p of m.pages) {
-    const f = t.frame[p]!;
+    const f = t.frameOf(p);
     if (f !== NO_FRAME && counterBit(rec, first, last, MAP_ACCESSED, p)) frames.reference(f);
   }
   for (const p of m.fresh) {
-    const f = t.frame[p]!;
+    const f = t.frameOf(p);
     if (f !== NO_FRAME && !counterBit(rec, first, last, MAP_ACCESSED, p)) frames.unreference(f);
   }
   let kept = 0;
   for (const p of m.clean) {
     // Not InFlight either: an InFlight page has no frame (I2), and its write-back is already on its way.
-    if (t.dirtiedBy[p] !== m.stamp || t.state[p] !== PageState.Device || t.frame[p] === NO_FRAME) continue;
+    if (t.dirtiedByOf(p) !== m.stamp || t.stateOf(p) !== PageState.Device || t.frameOf(p) === NO_FRAME) continue;
     if (counterBit(rec, first, last, MAP_WRITTEN, p)) continue;
     t.markClean(p);
     kept++;

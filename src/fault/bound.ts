@@ -373,7 +373,7 @@ export async function dispatchBound(space: SpaceCore, checked: BoundDispatch, jo
       const stamp = t.newDirtyStamp();
       const clean: number[] = [];
       for (const p of checked.writePages) if (t.markDeviceDirty(p, stamp)) clean.push(p);
-      for (const p of all) pool.frames.reference(t.frame[p]!);
+      for (const p of all) pool.frames.reference(t.frameOf(p));
       journal.recordDirtied(clean);
       pool.counters.dispatches++;
       writeBacks = [...pool.writeBacks];
@@ -433,7 +433,7 @@ async function placeCold(space: SpaceCore, ranges: readonly Extent[], all: Uint3
 function stillPlaced(space: SpaceCore, ranges: readonly Extent[], runs: readonly number[]): boolean {
   const t = space.table;
   return ranges.every((r, i) => {
-    for (let p = r.first; p <= r.last; p++) if (t.frame[p] !== runs[i]! + (p - r.first)) return false;
+    for (let p = r.first; p <= r.last; p++) if (t.frameOf(p) !== runs[i]! + (p - r.first)) return false;
     assert(t.isResident(r.first), 'bound page without a frame');
     return true;
   });

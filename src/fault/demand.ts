@@ -280,7 +280,7 @@ class DemandRun {
     }
     // CLOCK's referenced bits, from what the pass touched.
     for (const p of bitmapPages(rec, space.pageCount, MAP_ACCESSED)) {
-      const f = t.frame[p]!;
+      const f = t.frameOf(p);
       if (t.isResident(p)) pool.frames.reference(f);
     }
     return rec;
@@ -464,7 +464,7 @@ class DemandRun {
   #rollback(): void {
     const space = this.#space;
     const ps = space.pageSize;
-    for (const [p, bytes] of this.#undo!) space.hostWrite(p * ps, (p + 1) * ps, () => space.host.set(bytes, p * ps));
+    for (const [p, bytes] of this.#undo!) space.hostWrite(p * ps, (p + 1) * ps, () => space.host.write(p * ps, bytes));
     this.#undo!.clear();
   }
 
@@ -653,7 +653,7 @@ class DemandRun {
     }
     if (this.#undo) {
       const ps = space.pageSize;
-      for (const p of writes) if (!this.#undo.has(p)) this.#undo.set(p, space.host.slice(p * ps, (p + 1) * ps));
+      for (const p of writes) if (!this.#undo.has(p)) this.#undo.set(p, space.host.slice(p * ps, ps));
     }
     let rec: Uint32Array;
     try {

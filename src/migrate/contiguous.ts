@@ -60,15 +60,15 @@ export async function makeContiguous(
       const frames = pool.frames;
       const wf = frames.windowFrames;
       for (let p = first; p <= last; p++) if (!t.isResident(p) || t.isInFlight(p)) return undefined;
-      const f0 = t.frame[first]!;
+      const f0 = t.frameOf(first);
       let inRun = f0 % wf + n <= wf && tiers.some((ok) => ok(Math.floor(f0 / wf)));
-      for (let k = 1; inRun && k < n; k++) inRun = t.frame[first + k] === f0 + k;
+      for (let k = 1; inRun && k < n; k++) inRun = t.frameOf(first + k) === f0 + k;
       if (inRun) return f0;
 
       // ---- plan: the cheapest slice, then the moves ----
       const offsets = new Map<number, number>();
       for (let k = 0; k < n; k++) {
-        const d = t.frame[first + k]! - k;
+        const d = t.frameOf(first + k) - k;
         offsets.set(d, (offsets.get(d) ?? 0) + 1);
       }
       const ours = (f: number) => frames.owner[f] === space.id && frames.page[f]! >= first && frames.page[f]! <= last;
@@ -77,7 +77,7 @@ export async function makeContiguous(
         if (ours(f)) return 0;
         const other = pool.spaces.get(frames.owner[f]!)!.table;
         const q = frames.page[f]!;
-        return other.pins[q]! > 0 || (other.flags[q]! & PageFlag.Locked) !== 0 ? Infinity : 1;
+        return other.pinsOf(q) > 0 || (other.flagsOf(q) & PageFlag.Locked) !== 0 ? Infinity : 1;
       };
       let start = -1;
       // A pinned page never moves (a pin promises its frame to whoever bound it: space.interop), so a
@@ -85,8 +85,8 @@ export async function makeContiguous(
       let anchor: number | undefined;
       let anchored = true;
       for (let k = 0; k < n; k++) {
-        if (t.pins[first + k] === 0) continue;
-        const s0 = t.frame[first + k]! - k;
+        if (t.pinsOf(first + k) === 0) continue;
+        const s0 = t.frameOf(first + k) - k;
         if (anchor !== undefined && anchor !== s0) anchored = false;
         anchor = s0;
       }
@@ -94,7 +94,7 @@ export async function makeContiguous(
         let ok = anchored && anchor >= 0 && anchor % wf + n <= wf && anchor + n <= frames.frameCount && tiers.some((w) => w(Math.floor(anchor! / wf)));
         for (let f = anchor; ok && f < anchor + n; f++) ok = frames.owner[f] === 0 || occupied(f) !== Infinity || (ours(f) && !fixed.has(f));
         // Own pinned pages elsewhere in the slice than their place would have to move: no.
-        for (let f = anchor; ok && f < anchor + n; f++) ok = !(ours(f) && t.pins[frames.page[f]!]! > 0 && f !== anchor + (frames.page[f]! - first));
+        for (let f = anchor; ok && f < anchor + n; f++) ok = !(ours(f) && t.pinsOf(frames.page[f]!) > 0 && f !== anchor + (frames.page[f]! - first));
         if (ok) start = anchor;
       } else {
         // The windows in the caller's order of preference: the first tier with a run wins.
@@ -111,7 +111,7 @@ export async function makeContiguous(
       const moves: Move[] = [];
       const vacated: number[] = [];
       for (let k = 0; k < n; k++) {
-        const from = t.frame[first + k]!;
+        const from = t.frameOf(first + k);
         if (from === start + k) continue;
         moves.push({ from, to: start + k });
         if (from < start || from >= start + n) vacated.push(from);
@@ -126,7 +126,7 @@ export async function makeContiguous(
       if (scratch === undefined || scratch.size < bytes) {
         scratch?.destroy();
         const protect: number[] = [];
-        for (let p = first; p <= last; p++) protect.push(t.frame[p]!);
+        for (let p = first; p <= last; p++) protect.push(t.frameOf(p));
         scratch = await allocate(pool, { label: `${space.label}:compaction`, size: bytes, usage: BufferUsage.COPY_SRC | BufferUsage.COPY_DST }, protect);
         continue; // the pool may have changed during the wait: plan again
       }

@@ -78,10 +78,10 @@ function victimQuery(pool: SpacePool): VictimQuery {
   const q: VictimQuery = {
     evictable(space, page) {
       const t = pool.spaces.get(space)!.table;
-      return t.pins[page] === 0 && (t.flags[page]! & PageFlag.Locked) === 0;
+      return t.pinsOf(page) === 0 && (t.flagsOf(page) & PageFlag.Locked) === 0;
     },
     dirty(space, page) {
-      return pool.spaces.get(space)!.table.state[page] === PageState.Device;
+      return pool.spaces.get(space)!.table.stateOf(page) === PageState.Device;
     },
   };
   // Advice and thrashing holds order victims (src/policy/advice.ts); without them every frame is in one tier.
@@ -102,7 +102,7 @@ function victimQuery(pool: SpacePool): VictimQuery {
 /** Copy the host bytes of `pages` (ascending) into `frames`, by the path the pool's options pick for the size. */
 async function upload(space: SpaceCore, pages: readonly number[], frames: readonly number[]): Promise<void> {
   const pool = space.pool;
-  const ps2 = pieces(coalesce(pages, frames, pool.frames.windowFrames), pool);
+  const ps2 = space.host.splitPieces(pieces(coalesce(pages, frames, pool.frames.windowFrames), pool));
   if (usesStaging(pool, pages.length * space.pageSize)) await pool.transfer.staging(space.host, ps2);
   else pool.transfer.writeBuffer(space.host, ps2);
 }
@@ -141,8 +141,8 @@ function evict(pool: SpacePool, victims: readonly number[], report: MigrationRep
     const space = pool.spaces.get(frames.owner[f]!)!;
     const p = frames.page[f]!;
     const t = space.table;
-    assert(t.frame[p] === f, `victim frame ${f} not mapped by its page`);
-    if (t.state[p] === PageState.Device) {
+    assert(t.frameOf(p) === f, `victim frame ${f} not mapped by its page`);
+    if (t.stateOf(p) === PageState.Device) {
       t.beginWriteBack(p);
       let d = dirty.get(space.id);
       if (!d) dirty.set(space.id, (d = { pages: [], frames: [] }));
@@ -184,7 +184,7 @@ function evict(pool: SpacePool, victims: readonly number[], report: MigrationRep
       for (let off = 0; off < bytes.length; off += ps) {
         const p = (hostOffset + off) / ps;
         // A host write while the copy was in flight cleared InFlight: its bytes are newer.
-        if ((t.flags[p]! & PageFlag.InFlight) !== 0) space.host.set(bytes.subarray(off, off + ps), hostOffset + off);
+        if ((t.flagsOf(p) & PageFlag.InFlight) !== 0) space.host.write(hostOffset + off, bytes.subarray(off, off + ps));
       }
     });
     pool.trackWriteBack(landed.then(() => {
@@ -203,7 +203,7 @@ function dirtyBytesOf(pool: SpacePool, victims: readonly number[]): number {
   let dirtyBytes = 0;
   for (const f of victims) {
     const space = pool.spaces.get(frames.owner[f]!)!;
-    if (space.table.state[frames.page[f]!] === PageState.Device) dirtyBytes += space.pageSize;
+    if (space.table.stateOf(frames.page[f]!) === PageState.Device) dirtyBytes += space.pageSize;
   }
   return dirtyBytes;
 }
@@ -239,9 +239,9 @@ function waitBeforeEvicting(pool: SpacePool, victims: readonly number[]): Promis
 
 /** Wait for eviction write-backs in flight if any page of `pages` is still on its way home. */
 async function settleInFlight(space: SpaceCore, pages: Iterable<number>): Promise<void> {
-  const flags = space.table.flags;
+  const t = space.table;
   for (const p of pages) {
-    if ((flags[p]! & PageFlag.InFlight) !== 0) {
+    if ((t.flagsOf(p) & PageFlag.InFlight) !== 0) {
       await space.pool.settleWriteBacks();
       return;
     }
@@ -272,7 +272,7 @@ export async function makeResident(
   for (const p of pages) {
     t.lock(p);
     if (!t.isResident(p)) need.push(p);
-    else if (t.pins[p] === 0) lockedResident++;
+    else if (t.pinsOf(p) === 0) lockedResident++;
   }
   try {
     if (need.length === 0) return;
@@ -332,7 +332,7 @@ export async function makeResident(
       const copyF: number[] = [];
       for (let k = 0; k < need.length; k++) {
         const p = need[k]!;
-        const s = t.state[p]!;
+        const s = t.stateOf(p);
         assert(s === PageState.Unpopulated || s === PageState.Host, `page ${p} became resident without the pool lock`);
         if (s === PageState.Unpopulated) {
           clearP.push(p);
@@ -382,7 +382,7 @@ export async function makeResident(
         // Give back the frames of a migration that failed part-way.
         for (let k = 0; k < need.length; k++) {
           const f = frameOf[k]!;
-          if (f !== NO_FRAME && frames.owner[f] !== 0 && t.frame[need[k]!] !== f) frames.release(f);
+          if (f !== NO_FRAME && frames.owner[f] !== 0 && t.frameOf(need[k]!) !== f) frames.release(f);
         }
       }
     }
@@ -397,9 +397,8 @@ export async function makeResident(
  * Returns the number of pages copied.
  */
 export function writeBack(space: SpaceCore, firstPage: number, lastPage: number, cause: MigrationCause = 'explicit'): Promise<number> {
-  const pages: number[] = [];
-  const st = space.table.state;
-  for (let p = firstPage; p <= lastPage; p++) if (st[p] === PageState.Device) pages.push(p);
+  const t = space.table;
+  const pages = t.pagesWhere(firstPage, lastPage + 1, (p) => t.stateOf(p) === PageState.Device);
   return writeBackPages(space, pages, cause);
 }
 
@@ -410,16 +409,16 @@ export async function writeBackPages(space: SpaceCore, pages: Iterable<number>, 
   const ps = space.pageSize;
   const list = [...pages];
   // The read-back ring before the frames are read: making it may shrink the pool.
-  if (list.some((p) => t.state[p] === PageState.Device)) await pool.transfer.prepare('down');
+  if (list.some((p) => t.stateOf(p) === PageState.Device)) await pool.transfer.prepare('down');
   // Pages an eviction is already bringing home: wait for that instead of copying them again.
   await settleInFlight(space, list);
   const pg: number[] = [];
   const fr: number[] = [];
   for (const p of list) {
-    if (t.state[p] !== PageState.Device) continue;
-    assert((t.flags[p]! & PageFlag.InFlight) === 0, 'InFlight page after settling the write-backs');
+    if (t.stateOf(p) !== PageState.Device) continue;
+    assert((t.flagsOf(p) & PageFlag.InFlight) === 0, 'InFlight page after settling the write-backs');
     pg.push(p);
-    fr.push(t.frame[p]!);
+    fr.push(t.frameOf(p));
   }
   if (pg.length === 0) return 0;
   const start = pool.events.now();
@@ -427,12 +426,12 @@ export async function writeBackPages(space: SpaceCore, pages: Iterable<number>, 
   try {
     await pool.transfer.readback(pieces(coalesce(pg, fr, pool.frames.windowFrames), pool), (hostOffset, bytes) => {
       if (w.stale.empty) {
-        space.host.set(bytes, hostOffset); // no host write meanwhile: one copy for the whole piece
+        space.host.write(hostOffset, bytes); // no host write meanwhile: one copy for the whole piece
         return;
       }
       for (let off = 0; off < bytes.length; off += ps) {
         const p = (hostOffset + off) / ps;
-        if (!w.stale.has(p)) space.host.set(bytes.subarray(off, off + ps), hostOffset + off);
+        if (!w.stale.has(p)) space.host.write(hostOffset + off, bytes.subarray(off, off + ps));
       }
     });
   } finally {
@@ -440,7 +439,7 @@ export async function writeBackPages(space: SpaceCore, pages: Iterable<number>, 
   }
   const moved: number[] = [];
   for (const p of pg) {
-    if (w.stale.has(p) || t.state[p] !== PageState.Device) continue;
+    if (w.stale.has(p) || t.stateOf(p) !== PageState.Device) continue;
     t.markClean(p);
     moved.push(p);
   }
@@ -461,9 +460,9 @@ export async function restoreFromHost(space: SpaceCore, pages: Iterable<number>)
   const fr: number[] = [];
   for (const p of list) {
     if (!t.isResident(p)) continue;
-    assert(t.state[p] === PageState.Shared, `restoreFromHost: page ${p} is not host-valid`);
+    assert(t.stateOf(p) === PageState.Shared, `restoreFromHost: page ${p} is not host-valid`);
     pg.push(p);
-    fr.push(t.frame[p]!);
+    fr.push(t.frameOf(p));
   }
   if (pg.length === 0) return 0;
   const start = space.pool.events.now();

@@ -31,8 +31,8 @@ export async function pinPages(space: SpaceCore, first: number, last: number): P
   const ps = space.pageSize;
   let fresh = 0;
   for (let p = first; p <= last; p++) {
-    if (t.pins[p] === 0) fresh++;
-    else if (t.pins[p] === MAX_PINS) throw new InvalidArgumentError(`pin: page ${p} is pinned ${MAX_PINS} times already; unpin it first`);
+    if (t.pinsOf(p) === 0) fresh++;
+    else if (t.pinsOf(p) === MAX_PINS) throw new InvalidArgumentError(`pin: page ${p} is pinned ${MAX_PINS} times already; unpin it first`);
   }
   const pinned = pool.pinnedPages;
   if ((pinned + fresh) * ps > pool.pinLimit) throw new PinLimitError(fresh * ps, pinned * ps, pool.pinLimit);
@@ -55,6 +55,6 @@ export async function pinPages(space: SpaceCore, first: number, last: number): P
 /** Drop one pin of each page of [first, last]; every page must be pinned, or nothing changes. */
 export function unpinPages(space: SpaceCore, first: number, last: number): void {
   const t = space.table;
-  for (let p = first; p <= last; p++) if (t.pins[p] === 0) throw new NotPinnedError(p * space.pageSize);
+  for (let p = first; p <= last; p++) if (t.pinsOf(p) === 0) throw new NotPinnedError(p * space.pageSize);
   for (let p = first; p <= last; p++) t.unpin(p);
 }

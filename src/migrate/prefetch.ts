@@ -133,7 +133,7 @@ async function residentInPieces(space: SpaceCore, chosen: readonly number[], rep
 export async function prefetchToHost(space: SpaceCore, first: number, last: number, cancel?: Cancellation): Promise<PrefetchResult> {
   const t = space.table;
   const dirty: number[] = [];
-  for (let p = first; p <= last; p++) if (t.state[p] === PageState.Device) dirty.push(p);
+  for (let p = first; p <= last; p++) if (t.stateOf(p) === PageState.Device) dirty.push(p);
   let copied = 0;
   const per = cancel ? piecePages(space) : Math.max(1, dirty.length);
   for (let i = 0; i < dirty.length; i += per) {
@@ -144,11 +144,11 @@ export async function prefetchToHost(space: SpaceCore, first: number, last: numb
   let dropped = 0;
   let skipped = 0;
   for (let p = first; p <= last; p++) {
-    if (t.state[p] === PageState.Device) {
+    if (t.stateOf(p) === PageState.Device) {
       skipped++;
       continue;
     }
-    if (!t.isResident(p) || t.pins[p]! > 0 || keepOnPrefetchToHost(t.flags[p]!)) continue;
+    if (!t.isResident(p) || t.pinsOf(p) > 0 || keepOnPrefetchToHost(t.flagsOf(p))) continue;
     t.dropCopy(p);
     dropped++;
   }

@@ -71,9 +71,8 @@ function repin(space: SpaceCore): number {
   const ps = space.pageSize;
   const pages: number[] = [];
   const fr: number[] = [];
-  for (let p = 0; p < space.pageCount; p++) {
-    if (t.pins[p] === 0) continue;
-    assert(t.frame[p] === NO_FRAME, `repin: page ${p} has a frame on a new device`);
+  for (const p of t.pagesWhere(0, space.pageCount, (q) => t.pinsOf(q) > 0)) {
+    assert(t.frameOf(p) === NO_FRAME, `repin: page ${p} has a frame on a new device`);
     const [f, n] = frames.takeRun(1, space.id, p);
     assert(n === 1, 'repin: no free frame although the pinned pages fit');
     t.install(p, f);
@@ -82,9 +81,9 @@ function repin(space: SpaceCore): number {
   }
   if (pages.length === 0) return 0;
   const wf = frames.windowFrames;
-  pool.transfer.writeBuffer(space.host, coalesce(pages, fr, wf).map((r) => ({
+  pool.transfer.writeBuffer(space.host, space.host.splitPieces(coalesce(pages, fr, wf).map((r) => ({
     hostOffset: r.page * ps, window: Math.floor(r.frame / wf), windowOffset: (r.frame % wf) * ps, byteLength: r.count * ps,
-  })));
+  }))));
   noteMigration({ space, direction: 'to-device', cause: 'explicit', pages, cleared: [], start: pool.events.now() });
   return pages.length;
 }

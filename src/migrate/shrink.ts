@@ -43,7 +43,7 @@ export async function shrinkLastWindow(pool: PoolImpl<SpaceCore>, protect: reado
       if (id === FREE) continue;
       const s = pool.spaces.get(id);
       const p = frames.page[f]!;
-      if (!s || s.table.frame[p] !== f || s.table.pins[p]! > 0 || s.table.isLocked(p)) return false;
+      if (!s || s.table.frameOf(p) !== f || s.table.pinsOf(p) > 0 || s.table.isLocked(p)) return false;
       let list = out.get(s);
       if (!list) out.set(s, (list = []));
       list.push(p);
@@ -57,7 +57,7 @@ export async function shrinkLastWindow(pool: PoolImpl<SpaceCore>, protect: reado
   try {
     // Dirty pages go home first (the read-back may itself need memory: then it fails, and so does the shrink).
     for (const [s, pages] of held) {
-      const dirty = pages.filter((p) => s.table.state[p] === PageState.Device).sort((a, b) => a - b);
+      const dirty = pages.filter((p) => s.table.stateOf(p) === PageState.Device).sort((a, b) => a - b);
       if (dirty.length > 0) written += await writeBackPages(s, dirty, 'eviction');
     }
   } catch {
@@ -70,7 +70,7 @@ export async function shrinkLastWindow(pool: PoolImpl<SpaceCore>, protect: reado
   if (!now) return busy;
   for (const [s, pages] of now) {
     for (const p of pages) {
-      if (s.table.state[p] === PageState.Device) return busy; // a write-back that did not land: keep everything
+      if (s.table.stateOf(p) === PageState.Device) return busy; // a write-back that did not land: keep everything
     }
   }
   let dropped = 0;

@@ -15,6 +15,7 @@
 //
 // Callbacks that throw: see policy.ts (the policy is switched off, reported once).
 
+import { PageArray } from '../space/page-array.ts';
 import { assert } from '../assert.ts';
 import type { ResolvedDensityPrefetch, ResolvedThrashing } from '../options.ts';
 import type { PolicyPort, SpaceCore } from '../space/state.ts';
@@ -37,7 +38,7 @@ export class PolicyHub implements PolicyPort {
   #faultPolicy: Policy | undefined;
   #migrationPolicy: Policy | undefined;
   /** Per page: clock time until which thrashing mitigation holds it on the device; allocated at the first hold. */
-  #holdUntil: Float64Array | undefined;
+  #holdUntil: PageArray | undefined;
   /** Some page may be in a tier other than Normal (advice with a preferred location was given, or a page was held). */
   #tiered = false;
   #allocs: Allocation[] = [];
@@ -92,20 +93,20 @@ export class PolicyHub implements PolicyPort {
 
   held(p: number, now = this.clock()): boolean {
     const h = this.#holdUntil;
-    return h !== undefined && h[p]! > now;
+    return h !== undefined && h.get(p) > now;
   }
 
   /** A function giving each page's eviction tier, with the clock read once (eviction asks for many pages). */
   tiers(): (p: number) => number {
-    const flags = this.#space.table.flags;
+    const t = this.#space.table;
     if (!this.#tiered) return () => Tier.Normal;
     const now = this.clock();
-    return (p) => evictionTier(flags[p]!, this.held(p, now));
+    return (p) => evictionTier(t.flagsOf(p), this.held(p, now));
   }
 
   /** A host write to resident, unpinned page p: write the bytes through to its frame instead of dropping it? */
   writeThrough(p: number): boolean {
-    const f = this.#space.table.flags[p]!;
+    const f = this.#space.table.flagsOf(p);
     return writeThroughOnHostWrite(f, this.#holdUntil !== undefined && this.held(p));
   }
 
@@ -125,7 +126,7 @@ export class PolicyHub implements PolicyPort {
       pageCount: space.pageCount,
       faulted,
       present,
-      prefetchable: (p) => prefetchAllowed(t.flags[p]!) && (t.state[p] !== PageState.Unpopulated || this.#allocated(p)),
+      prefetchable: (p) => prefetchAllowed(t.flagsOf(p)) && (t.stateOf(p) !== PageState.Unpopulated || this.#allocated(p)),
     }));
     if (!pages || pages.length === 0) return [];
     for (let i = 0; i < pages.length; i++) {
@@ -147,7 +148,7 @@ export class PolicyHub implements PolicyPort {
     const space = this.#space;
     const t = space.table;
     return predictSlice(history, lo, hi, space.pageCount).filter(
-      (p) => prefetchAllowed(t.flags[p]!) && (t.state[p] !== PageState.Unpopulated || this.#allocated(p)),
+      (p) => prefetchAllowed(t.flagsOf(p)) && (t.stateOf(p) !== PageState.Unpopulated || this.#allocated(p)),
     );
   }
 
@@ -181,7 +182,7 @@ export class PolicyHub implements PolicyPort {
 
   /** Pages [first, end) were freed: their holds end and the policies forget them. */
   forget(first: number, end: number): void {
-    this.#holdUntil?.fill(0, first, end);
+    this.#holdUntil?.clear(first, end);
     for (const policy of [this.#faultPolicy, this.#migrationPolicy]) {
       if (policy?.onForget) this.#call(policy, 'onForget', () => policy.onForget!(first, end));
     }
@@ -194,18 +195,18 @@ export class PolicyHub implements PolicyPort {
   /** Apply a thrashing decision: hold the pages advice allows (mitigation 'pin'), and report every run. */
   #apply(d: ThrashDecision, now: number): void {
     const space = this.#space;
-    const flags = space.table.flags;
+    const t = space.table;
     const pin = d.mitigation === 'pin';
     const heldPages: number[] = [];
     const reported: number[] = [];
     for (const p of d.pages) {
       assert(Number.isInteger(p) && p >= 0 && p < space.pageCount, `thrashing chose page ${p}, outside the space`);
-      if (pin && holdAllowed(flags[p]!)) heldPages.push(p);
+      if (pin && holdAllowed(t.flagsOf(p))) heldPages.push(p);
       else reported.push(p);
     }
     if (heldPages.length > 0) {
-      const h = (this.#holdUntil ??= new Float64Array(space.pageCount));
-      for (const p of heldPages) h[p] = now + d.pinMs;
+      const h = (this.#holdUntil ??= new PageArray(Float64Array, space.pageCount));
+      for (const p of heldPages) h.set(p, now + d.pinMs);
       this.#tiered = true;
     }
     const bus = space.pool.events;

@@ -29,6 +29,7 @@
 // to the millisecond for 4.6 hours, to 2 ms for the next 4.6): 6 bytes a
 // page, allocated when the policy is.
 
+import { PageArray } from '../space/page-array.ts';
 import type { ResolvedThrashing } from '../options.ts';
 import type { InvalidationNote, MigrationNote, Policy, PolicyView, Side, ThrashDecision } from './policy.ts';
 
@@ -45,17 +46,18 @@ export function sideOf(direction: 'to-device' | 'to-host', cause: string): Side 
 class Thrashing implements Policy {
   readonly name = 'thrashing';
   readonly #o: ResolvedThrashing;
-  readonly #side: Uint8Array;
-  readonly #count: Uint8Array;
-  readonly #since: Float32Array;
+  // Per page, made where pages were handed over (src/space/page-array.ts): 6 bytes a page touched.
+  readonly #side: PageArray;
+  readonly #count: PageArray;
+  readonly #since: PageArray;
   /** The clock time the offsets in #since count from. */
   #epoch: number | undefined;
 
   constructor(pageCount: number, o: ResolvedThrashing) {
     this.#o = o;
-    this.#side = new Uint8Array(pageCount);
-    this.#count = new Uint8Array(pageCount);
-    this.#since = new Float32Array(pageCount);
+    this.#side = new PageArray(Uint8Array, pageCount);
+    this.#count = new PageArray(Uint8Array, pageCount);
+    this.#since = new PageArray(Float32Array, pageCount);
   }
 
   onMigration(note: MigrationNote, view: PolicyView): ThrashDecision | undefined {
@@ -68,9 +70,9 @@ class Thrashing implements Policy {
   }
 
   onForget(first: number, end: number): void {
-    this.#side.fill(NONE, first, end);
-    this.#count.fill(0, first, end);
-    this.#since.fill(0, first, end);
+    this.#side.clear(first, end); // NONE is 0
+    this.#count.clear(first, end);
+    this.#since.clear(first, end);
   }
 
   #handOver(side: number, pages: ArrayLike<number>, clock: number, view: PolicyView): ThrashDecision | undefined {
@@ -80,19 +82,20 @@ class Thrashing implements Policy {
     let most = 0;
     for (let i = 0; i < pages.length; i++) {
       const p = pages[i]!;
-      if (this.#side[p] === side || view.held(p)) continue;
-      this.#side[p] = side;
-      if (this.#count[p] === 0 || now - this.#since[p]! > lapseMs) {
-        this.#since[p] = now;
-        this.#count[p] = 1;
+      if (this.#side.get(p) === side || view.held(p)) continue;
+      this.#side.set(p, side);
+      let c = this.#count.get(p);
+      if (c === 0 || now - this.#since.get(p) > lapseMs) {
+        this.#since.set(p, now);
+        c = 1;
       } else {
-        this.#count[p]!++;
+        c = Math.min(c + 1, 255);
       }
-      const c = this.#count[p]!;
+      this.#count.set(p, c);
       if (c < threshold) continue;
       (found ??= []).push(p);
       most = Math.max(most, c);
-      this.#count[p] = 0; // found once per `threshold` hand-overs; after a hold expires it starts over
+      this.#count.set(p, 0); // found once per `threshold` hand-overs; after a hold expires it starts over
     }
     if (!found) return undefined;
     found.sort((a, b) => a - b);

@@ -12,6 +12,7 @@ import { NULL_GUARD } from '../options.ts';
 import { VirtualAllocator } from './allocator.ts';
 import { pageRanges, PageState, PageTable } from './page-table.ts';
 import { BypassDetector } from './strict.ts';
+import { createHostMemory, type HostMemory, type HostMemoryOptions } from './host-memory.ts';
 import type { Piece } from '../device/transfer.ts';
 
 /**
@@ -40,6 +41,16 @@ export interface PolicyPort {
   forget(first: number, end: number): void;
 }
 
+/**
+ * What a space backed by a store (a file: src/node/file-space.ts) sets up
+ * besides its options: its host memory's backing, segment size and budget,
+ * and the state of untouched pages (Host: their bytes are in the store).
+ */
+export interface SpaceBacking {
+  readonly host?: HostMemoryOptions;
+  readonly initial?: PageState;
+}
+
 /** A pool whose members are address spaces (the pool itself knows them only as PoolMembers). */
 export type SpacePool = PoolImpl<SpaceCore>;
 
@@ -50,7 +61,8 @@ export class SpaceCore implements PoolMember {
   readonly pageSize: number;
   readonly pageShift: number;
   readonly pageCount: number;
-  readonly host: Uint8Array;
+  /** The host side: sparse segments made where touched (src/space/host-memory.ts). */
+  readonly host: HostMemory;
   readonly table: PageTable;
   /** The device page table: made anew on a new device by rebind(). (The passes' own buffers: src/fault/pass-resources.ts.) */
   gpt: GpuPageTable;
@@ -72,7 +84,10 @@ export class SpaceCore implements PoolMember {
   /** What the modules that own resources of this space (fault/pass-resources.ts) give back when it is destroyed. */
   readonly #disposers: (() => void)[] = [];
 
-  constructor(id: number, pool: SpacePool, size: number, label: string, strict: boolean, policies: (space: SpaceCore) => PolicyPort) {
+  constructor(
+    id: number, pool: SpacePool, size: number, label: string, strict: boolean, policies: (space: SpaceCore) => PolicyPort,
+    backing: SpaceBacking = {},
+  ) {
     this.id = id;
     this.pool = pool;
     this.size = size;
@@ -80,15 +95,15 @@ export class SpaceCore implements PoolMember {
     this.pageShift = pool.options.pageShift;
     this.pageCount = size / this.pageSize;
     this.label = label;
-    this.host = new Uint8Array(new ArrayBuffer(size));
+    this.host = createHostMemory(size, this.pageSize, backing.host ?? {});
     // Frames go back to the pool's frame table (replaced by recover(): read it at each release), and
     // every frame change marks the device page table's entry for the next flush.
-    this.table = new PageTable(this.pageCount, this.pageShift, (f) => this.pool.frames.release(f), (p) => this.gpt.changed(p));
+    this.table = new PageTable(this.pageCount, this.pageShift, (f) => this.pool.frames.release(f), (p) => this.gpt.changed(p), { initial: backing.initial ?? PageState.Unpopulated });
     this.bypass = strict ? new BypassDetector(this.host, this.pageSize, this.pageCount) : undefined;
     this.allocator = new VirtualAllocator(size, Math.min(NULL_GUARD, size));
     this.policies = policies(this);
     const device = pool.device;
-    this.gpt = new GpuPageTable(device, this.table.frame, label);
+    this.gpt = new GpuPageTable(device, this.table.frame, label, { frameOf: (p) => this.table.frameOf(p) });
   }
 
   /** Run `fn` when the space is destroyed (resources other modules made for it). */
@@ -132,11 +147,11 @@ export class SpaceCore implements PoolMember {
   }
 
   isPinned(p: number): boolean {
-    return this.table.pins[p]! > 0;
+    return this.table.pinsOf(p) > 0;
   }
 
   frameOf(p: number): number {
-    return this.table.frame[p]!;
+    return this.table.frameOf(p);
   }
 
   pageOf(addr: number): number {
@@ -169,7 +184,7 @@ export class SpaceCore implements PoolMember {
     try {
       this.notifier.invalidate(start, end, () => {
         for (let p = first; p <= last; p++) {
-          if (t.pins[p]! > 0 || (t.isResident(p) && this.policies.writeThrough(p))) {
+          if (t.pinsOf(p) > 0 || (t.isResident(p) && this.policies.writeThrough(p))) {
             // Pinned ⇒ resident (and a kept page is resident): keep the frame, refresh it after the bytes land.
             writeThrough.push(p);
             continue;
@@ -191,7 +206,7 @@ export class SpaceCore implements PoolMember {
       const wfr = this.pool.frames.windowFrames;
       const pieces: Piece[] = [];
       for (const p of writeThrough) {
-        const f = t.frame[p]!;
+        const f = t.frameOf(p);
         // writeBuffer moves whole 4-byte words (an offset or size that is not a multiple of 4
         // throws): widen to the words the write touches. They stay inside the page, whose host
         // copy is valid — a partly written device-only page came home first (found by the
@@ -220,9 +235,8 @@ export class SpaceCore implements PoolMember {
 
   /** Ranges whose only valid copy is on the device (for DeviceLostError). */
   deviceOnlyRanges(): LostRange[] {
-    const pages: number[] = [];
-    const st = this.table.state;
-    for (let p = 0; p < this.pageCount; p++) if (st[p] === PageState.Device) pages.push(p);
+    const t = this.table;
+    const pages = t.pagesWhere(0, this.pageCount, (p) => t.stateOf(p) === PageState.Device);
     return pageRanges(pages, this.pageSize);
   }
 
@@ -235,7 +249,7 @@ export class SpaceCore implements PoolMember {
    */
   rebind(): void {
     this.gpt.destroy();
-    this.gpt = new GpuPageTable(this.pool.device, this.table.frame, this.label);
+    this.gpt = new GpuPageTable(this.pool.device, this.table.frame, this.label, { frameOf: (p) => this.table.frameOf(p) });
     this.table.resetDevice(); // after the new device page table exists: it hears the change
   }
 
@@ -258,6 +272,7 @@ export class SpaceCore implements PoolMember {
     this.#destroyed = true;
     this.gpt.destroy();
     for (const fn of this.#disposers.splice(0)) fn();
+    this.host.release(); // a backed space's unflushed changes go with it (close() flushes first)
   }
 }
 

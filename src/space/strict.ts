@@ -15,6 +15,8 @@
 // dispatch one hash of each resident page it may touch (declared: its ranges;
 // demand: the whole space) — bench/observability.ts measures it.
 
+import type { HostMemory } from './host-memory.ts';
+import { PageArray } from './page-array.ts';
 import { HostBypassError, UnexpectedFaultError } from '../errors.ts';
 import type { SpaceCore } from './state.ts';
 import { NO_FRAME, pageRanges, PageState, type PageTable } from './page-table.ts';
@@ -41,44 +43,45 @@ export function hashBytes(host: Uint8Array, offset: number, length: number): num
 }
 
 export class BypassDetector {
-  readonly #host: Uint8Array;
+  readonly #host: HostMemory;
   readonly #pageSize: number;
-  readonly #sums: Uint32Array;
+  readonly #sums: PageArray;
   /** 1 where #sums holds the hash of the page's last upload, clear or write-back. */
-  readonly #known: Uint8Array;
+  readonly #known: PageArray;
   readonly #zeroSum: number;
 
-  constructor(host: Uint8Array, pageSize: number, pageCount: number) {
+  constructor(host: HostMemory, pageSize: number, pageCount: number) {
     this.#host = host;
     this.#pageSize = pageSize;
-    this.#sums = new Uint32Array(pageCount);
-    this.#known = new Uint8Array(pageCount);
+    this.#sums = new PageArray(Uint32Array, pageCount);
+    this.#known = new PageArray(Uint8Array, pageCount);
     this.#zeroSum = hashBytes(new Uint8Array(pageSize), 0, pageSize);
   }
 
   /** The device copy of page p now equals its host bytes (uploaded, written back, written through). */
   record(p: number): void {
-    this.#sums[p] = hashBytes(this.#host, p * this.#pageSize, this.#pageSize);
-    this.#known[p] = 1;
+    this.#sums.set(p, hashBytes(this.#host.range(p * this.#pageSize, this.#pageSize), 0, this.#pageSize));
+    this.#known.set(p, 1);
   }
 
   /** Page p got a zeroed frame: its host bytes should be zero too. */
   recordCleared(p: number): void {
-    this.#sums[p] = this.#zeroSum;
-    this.#known[p] = 1;
+    this.#sums.set(p, this.#zeroSum);
+    this.#known.set(p, 1);
   }
 
   /** Device-valid pages (of `pages`, ascending, or of the whole space) whose host bytes changed since they were recorded. */
   scan(table: PageTable, pages?: Uint32Array): number[] {
     const out: number[] = [];
-    const st = table.state;
-    const n = pages ? pages.length : st.length;
-    for (let i = 0; i < n; i++) {
-      const p = pages ? pages[i]! : i;
-      const s = st[p];
-      if ((s !== PageState.Shared && s !== PageState.Device) || this.#known[p] === 0 || table.frame[p] === NO_FRAME) continue;
-      if (hashBytes(this.#host, p * this.#pageSize, this.#pageSize) !== this.#sums[p]) out.push(p);
-    }
+    const visit = (p: number): void => {
+      const s = table.stateOf(p);
+      if ((s !== PageState.Shared && s !== PageState.Device) || this.#known.get(p) === 0 || table.frameOf(p) === NO_FRAME) return;
+      if (hashBytes(this.#host.range(p * this.#pageSize, this.#pageSize), 0, this.#pageSize) !== this.#sums.get(p)) out.push(p);
+    };
+    if (pages) for (const p of pages) visit(p);
+    else table.forEachTouched(0, table.pageCount, (a, b) => {
+      for (let p = a; p < b; p++) visit(p);
+    });
     return out;
   }
 }
@@ -101,8 +104,8 @@ export function checkBypass(space: SpaceCore, kernel: string, pages?: Uint32Arra
   if (changed.length === 0) return;
   const t = space.table;
   const ps = space.pageSize;
-  const conflicting = changed.filter((p) => t.state[p] === PageState.Device);
-  for (const r of pageRanges(changed.filter((p) => t.state[p] === PageState.Shared), ps)) {
+  const conflicting = changed.filter((p) => t.stateOf(p) === PageState.Device);
+  for (const r of pageRanges(changed.filter((p) => t.stateOf(p) === PageState.Shared), ps)) {
     space.hostWrite(r.addr, r.addr + r.byteLength, () => undefined);
   }
   for (const p of conflicting) d.record(p); // reported once; the device copy stays the truth

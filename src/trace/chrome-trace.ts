@@ -178,14 +178,15 @@ class Recorder implements TraceRecorder {
   #counters(pid: number, time: number): void {
     const space = this.#pool.spaces.get(pid);
     if (space) {
-      const st = space.table.state;
-      const fr = space.table.frame;
+      const t = space.table;
       let resident = 0;
       let dirty = 0;
-      for (let p = 0; p < st.length; p++) {
-        if (st[p] === PageState.Device) dirty++;
-        if (fr[p] !== NO_FRAME) resident++;
-      }
+      t.forEachTouched(0, t.pageCount, (a, b) => {
+        for (let p = a; p < b; p++) {
+          if (t.stateOf(p) === PageState.Device) dirty++;
+          if (t.frameOf(p) !== NO_FRAME) resident++;
+        }
+      });
       const ps = space.pageSize;
       this.#push({ name: 'resident bytes', ph: 'C', ts: us(time), pid, args: { resident: resident * ps } });
       this.#push({ name: 'dirty bytes', ph: 'C', ts: us(time), pid, args: { dirty: dirty * ps } });

@@ -178,16 +178,18 @@ class LedgerImpl implements Ledger {
     let dirty = 0;
     if (addr >= 0 && byteLength > 0) {
       const ps = c.pageSize;
-      const st = c.table.state;
+      const t = c.table;
       const end = addr + byteLength;
-      for (let p = Math.floor(addr / ps); p * ps < end; p++) {
-        const framed = c.table.isResident(p);
-        const devOnly = st[p] === PageState.Device;
-        if (!framed && !devOnly) continue;
-        const n = Math.min(end, (p + 1) * ps) - Math.max(addr, p * ps);
-        if (framed) resident += n;
-        if (devOnly) dirty += n;
-      }
+      t.forEachTouched(Math.floor(addr / ps), Math.ceil(end / ps), (a, b) => {
+        for (let p = a; p < b; p++) {
+          const framed = t.isResident(p);
+          const devOnly = t.stateOf(p) === PageState.Device;
+          if (!framed && !devOnly) continue;
+          const n = Math.min(end, (p + 1) * ps) - Math.max(addr, p * ps);
+          if (framed) resident += n;
+          if (devOnly) dirty += n;
+        }
+      });
     }
     const a = acc ?? new Acc();
     return {

@@ -17,6 +17,7 @@ import { createKernel, recordTrace, type AddressSpace } from '../../src/index.ts
 import { DemoCli } from '../../demos/node/cli.ts';
 import { runStreamDemo, STREAM_DEFAULTS } from '../../demos/lib/stream-demo.ts';
 import { runThrashDemo, THRASH_DEFAULTS, THRASH_THRESHOLD } from '../../demos/lib/thrash-demo.ts';
+import { runFileDemo } from '../../demos/node/file-demo.ts';
 import { bstKeys, bstLookup, bstQueries, buildBst, checkLookups, Node } from '../../demos/lib/bst.ts';
 import { hostBfs, kronecker, loadGraph, pickRoot, runBfs, toCsr, validateBfs } from '../../demos/lib/graph500.ts';
 
@@ -134,6 +135,29 @@ testWithDevice('thrash demo: pages ping-pong between host and GPU; per-page migr
       expect(trace.traceEvents.some((e) => e.ph === 'C' && e.name === 'resident bytes')).toBe(true);
       expect(traceProblems(trace)).toEqual([]);
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+testWithDevice('file demo: a file 4× its host budget and 8× the pool streams through a file-backed space, verified against the CPU and the file after flush', async (ctx) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hmm-file-demo-'));
+  try {
+    const phases = new Set<string>();
+    const out = await runFileDemo(ctx.device, {
+      path: join(dir, 'data.bin'), dataBytes: 8 * MiB, hostBudget: 2 * MiB, chunkBytes: 256 * KiB,
+      poolBytes: 1 * MiB, pageSize: 4 * KiB, uploadPath: 'auto',
+    }, { progress: (p) => void phases.add(p) });
+    expect(out.summary).toMatch(/^ok/);
+    expect(out.ok).toBe(true);
+    expect(out.peakHostBytes).toBeLessThanOrEqual(2 * MiB);
+    expect(out.hostEvictions).toBeGreaterThan(0);
+    const [transform, reduce, flush] = out.phases;
+    expect(transform!.diskToHost).toBeGreaterThanOrEqual(8 * MiB); // every byte came from the file
+    expect(transform!.hostToDisk).toBeGreaterThan(0); // and results went back before the flush
+    expect(reduce!.hostToDevice).toBeGreaterThan(0);
+    expect(flush!.hostToDisk).toBeGreaterThan(0);
+    expect([...phases]).toEqual(['write file', 'transform', 'reduce', 'flush']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

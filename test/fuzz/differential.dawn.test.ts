@@ -35,6 +35,7 @@ testWithDevice('differential fuzz: the runtime agrees with a plain ArrayBuffer o
     expect(fixed.byKind[kind] ?? 0, kind).toBeGreaterThan(0);
   }
   expect(Object.keys(fixed.dispatchModes).sort()).toEqual(['declared', 'replay', 'transaction']);
+  expect(fixed.fileBacked, 'sequences with a file-backed space').toBeGreaterThan(0);
   for (const code of ['ACCESS_VIOLATION', 'PIN_LIMIT', 'WORKING_SET_TOO_LARGE', 'NOT_PINNED', 'OUT_OF_RANGE', 'SUBSCRIBER', 'KERNEL_COMPILE', 'BIND_RANGE']) {
     expect(fixed.expectedErrors[code] ?? 0, code).toBeGreaterThan(0);
   }
@@ -43,7 +44,7 @@ testWithDevice('differential fuzz: the runtime agrees with a plain ArrayBuffer o
   // The varied policies acted: explicit and density prefetches moved pages, durable dispatches wrote home.
   for (const cause of ['migrate:prefetch', 'migrate:durable']) expect(fixed.events[cause] ?? 0, cause).toBeGreaterThan(0);
   for (const [name, st] of [['fixed seed', fixed], [`fresh seed ${seed}`, fresh]] as const) {
-    console.log(`differential fuzz, ${name}: ${st.ops} operations in ${st.sequences} sequences; dispatches ${JSON.stringify(st.dispatchModes)}, ` +
+    console.log(`differential fuzz, ${name}: ${st.ops} operations in ${st.sequences} sequences (${st.fileBacked} with a file-backed space); dispatches ${JSON.stringify(st.dispatchModes)}, ` +
       `evictions ${st.pool['evictions']}, aborts ${st.aborts}, retries ${st.retries}; bound dispatches ${st.byKind['bound'] ?? 0} ` +
       `(refused: ${st.expectedErrors['BIND_RANGE'] ?? 0} over a window, ${st.expectedErrors['BIND_RANGE (pinned)'] ?? 0} by pins); events ${JSON.stringify(st.events)}`);
   }

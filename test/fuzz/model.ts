@@ -60,8 +60,17 @@
 // limit. Only max and pin limits refuse, so the oracle predicts exactly: no
 // group has a min (a min would make what others may have depend on usage,
 // which the oracle does not model), and low never refuses, only orders.
+//
+// With `fileBacked`, space 1 lives in a fresh file (createFileSpace) with a
+// host budget of four pages, so its pages move disk → host → device and back
+// and its host segments (one page each) are dropped and reloaded all along;
+// a new file reads as zero, as the oracle's bytes do.
 
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
+import { createFileSpace } from '../../src/node.ts';
 import {
   AccessViolationError, createGroup, createKernel, createPlainKernel, createPool, createSpace, HmmError,
   type AddressSpace, type Advice, type DispatchResult, type Pool, type PoolStats, type Range,
@@ -88,6 +97,8 @@ export interface FuzzConfig {
    * default policies — the world the older regression cases were found in.
    */
   readonly policy?: FuzzPolicy;
+  /** Space 1 backed by a new file with a host budget of four pages (see the header). Absent: an ordinary space. */
+  readonly fileBacked?: boolean;
 }
 
 export interface FuzzPolicy {
@@ -310,6 +321,8 @@ export const fuzzConfigArb: fc.Arbitrary<FuzzConfig> = fc.record({
     // Short lapses and holds: pages trip the detector within a sequence, and holds end within it too.
     thrashing: fc.record({ threshold: fc.constantFrom<2 | 3>(2, 3), lapseMs: fc.constantFrom(20, 100), pinMs: fc.constantFrom(5, 40) }),
   }),
+  // A third of the configurations: a file-backed space costs the run about half again as much CPU (its small segments' I/O).
+  fileBacked: fc.constantFrom(false, true, false),
 });
 
 /**
@@ -1153,6 +1166,8 @@ export interface World {
   readonly pool: Pool;
   readonly spaces: readonly [AddressSpace, AddressSpace];
   readonly hog: AddressSpace;
+  /** The folder of space 1's file (fileBacked). */
+  readonly dir?: string;
 }
 
 export async function makeWorld(device: GPUDevice, cfg: FuzzConfig): Promise<World> {
@@ -1173,10 +1188,13 @@ export async function makeWorld(device: GPUDevice, cfg: FuzzConfig): Promise<Wor
     const sibling = t ? { group: createGroup(parent, { label: 'fuzz-sibling', low: t.siblingLow * ps, pinLimit: cfg.pinPages * ps }) } : {};
     const a = createSpace(pool, { size: cfg.pages[0] * ps, strict: true, ...(p ? { durable: true } : {}), ...policies, ...sibling, label: 'fuzz-A' });
     const group = p ? { group: createGroup(parent, { label: 'fuzz-group', max: groupMaxFrames(cfg) * ps, pinLimit: p.groupPinPages * ps }) } : {};
-    const b = createSpace(pool, { size: cfg.pages[1] * ps, strict: true, ...group, ...policies, label: 'fuzz-B' });
+    const dir = cfg.fileBacked ? mkdtempSync(join(tmpdir(), 'hmm-fuzz-')) : undefined;
+    const b = dir
+      ? createFileSpace(pool, join(dir, 'b.bin'), { size: cfg.pages[1] * ps, hostBudget: 4 * ps, strict: true, ...group, ...policies, label: 'fuzz-B' })
+      : createSpace(pool, { size: cfg.pages[1] * ps, strict: true, ...group, ...policies, label: 'fuzz-B' });
     const hog = createSpace(pool, { size: cfg.frames * ps, strict: true, label: 'hog' });
     await hog.write(0, hogBytes(cfg));
-    return { pool, spaces: [a, b], hog };
+    return { pool, spaces: [a, b], hog, ...(dir ? { dir } : {}) };
   } catch (e) {
     pool.destroy();
     throw e;
@@ -1188,6 +1206,7 @@ export function destroyWorld(w: World): void {
   w.spaces[1].destroy();
   w.hog.destroy();
   w.pool.destroy();
+  if (w.dir) rmSync(w.dir, { recursive: true, force: true });
 }
 
 /** The data of a write, in one of the forms write() takes (a DataView into a larger buffer tests the offset handling). */
@@ -1396,6 +1415,8 @@ function compare(where: string, st: Step, want: Outcome, got: Outcome): void {
 /** Counts over a fuzz run, for the report (docs/reliability.md). */
 export interface FuzzStats {
   sequences: number;
+  /** Sequences whose space 1 was file-backed. */
+  fileBacked: number;
   ops: number;
   steps: number;
   byKind: Record<string, number>;
@@ -1414,7 +1435,7 @@ export interface FuzzStats {
 
 export function emptyStats(): FuzzStats {
   return {
-    sequences: 0, ops: 0, steps: 0, byKind: {}, expectedErrors: {}, dispatchModes: {},
+    sequences: 0, fileBacked: 0, ops: 0, steps: 0, byKind: {}, expectedErrors: {}, dispatchModes: {},
     retries: 0, demandPasses: 0, aborts: 0, slices: 0, pool: {}, events: {},
   };
 }
@@ -1562,6 +1583,7 @@ export async function runSequence(
     await session.verifyAll();
     if (stats) {
       stats.sequences++;
+      if (cfg.fileBacked) stats.fileBacked++;
       const ps = session.world.pool.stats();
       for (const k of POOL_COUNTERS) bump(stats.pool, k, ps[k] as number);
     }

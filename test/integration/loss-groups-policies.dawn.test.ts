@@ -76,7 +76,7 @@ testWithDevice('loss and recover in a space with a memory group, advice and a th
   const before = pool.budget();
   expectConsistent(before);
   expect(g.usage()).toMatchObject({ used: 7 * P, protected: 2 * P });
-  const hostCopy = new Uint32Array(coreOf(s).host.buffer.slice(0));
+  const hostCopy = new Uint32Array(coreOf(s).host.slice(0, coreOf(s).size).buffer);
 
   ctx.device.destroy();
   const lost = [{ addr: 0, byteLength: 4 * P }, { addr: 8 * P, byteLength: 2 * P }];
@@ -211,7 +211,7 @@ async function prefetchRace(ctx: DeviceContext, loseAt: number): Promise<{ calls
   await s.write(0, ref.subarray(0, 16 * W));
   await affineOn(s, 0, 6, 2, 3, ref);
   oracle.dispatched(0, 6 * P);
-  const hostCopy = new Uint32Array(coreOf(s).host.buffer.slice(0));
+  const hostCopy = new Uint32Array(coreOf(s).host.slice(0, coreOf(s).size).buffer);
   const before = calls.count;
   const outcome: string[] = [];
   let lostError: DeviceLostError | undefined;

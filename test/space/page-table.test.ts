@@ -4,18 +4,26 @@
 // transition from the wrong state with an internal error (development builds
 // check every transition).
 
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { InternalError } from '../../src/assert.ts';
-import { ADVICE_MASK, MAX_PINS, NO_FRAME, PageFlag, PageState, PageTable } from '../../src/space/page-table.ts';
+import { ADVICE_MASK, CHUNK_PAGES, DENSE_PAGES, MAX_PINS, NO_FRAME, PageFlag, PageState, PageTable, type PageTableOptions } from '../../src/space/page-table.ts';
+
+/** The layout the tests below run with: dense (one chunk), and chunked with chunks of two pages (made on first change). */
+let layout: PageTableOptions = {};
+const LAYOUTS: [string, PageTableOptions][] = [['dense', {}], ['chunked', { densePages: 0, chunkPages: 2 }]];
 
 function table(pages: number) {
   const released: number[] = [];
   const changed: number[] = [];
-  const t = new PageTable(pages, 16, (f) => released.push(f), (p) => changed.push(p));
+  const t = new PageTable(pages, 16, (f) => released.push(f), (p) => changed.push(p), layout);
   return { t, released, changed };
 }
 
-describe('PageTable', () => {
+for (const [name, options] of LAYOUTS) describe(`PageTable (${name})`, () => {
+  beforeEach(() => {
+    layout = options;
+  });
+
   it('starts unpopulated, no frames, no pins, and satisfies its invariants', () => {
     const { t } = table(8);
     expect(Array.from({ length: 8 }, (_, p) => t.state[p])).toEqual(new Array(8).fill(PageState.Unpopulated));
@@ -181,5 +189,52 @@ describe('PageTable', () => {
     expect(t.isResident(2)).toBe(true);
     expect(t.isResident(0)).toBe(false);
     expect(t.isResident(3)).toBe(false);
+  });
+});
+
+describe('PageTable of a 2^40-byte space (4 KiB pages: 2^28 pages)', () => {
+  const PAGES = 2 ** 28;
+  const far = [0, 12345, 2 ** 20 + 7, 2 ** 27, PAGES - 1];
+
+  it('makes metadata only for the chunks touched: memory bounded by the directory plus 16 B per page of touched chunks', () => {
+    const released: number[] = [];
+    const t = new PageTable(PAGES, 12, (f) => released.push(f));
+    const empty = t.byteSize();
+    expect(empty).toBeLessThanOrEqual((PAGES / CHUNK_PAGES) * 8); // the directory alone: 2 MiB
+    expect(t.chunkCount).toBe(0);
+    far.forEach((p, f) => t.install(p, f));
+    t.markDeviceDirty(far[2]!, t.newDirtyStamp());
+    t.pin(far[4]!);
+    expect(t.chunkCount).toBe(far.length);
+    expect(t.byteSize() - empty).toBe(far.length * CHUNK_PAGES * PageTable.BYTES_PER_PAGE);
+    // Reads of untouched pages make nothing.
+    expect([t.stateOf(2 ** 26), t.frameOf(2 ** 26), t.pinsOf(2 ** 26), t.flagsOf(2 ** 26)]).toEqual([PageState.Unpopulated, NO_FRAME, 0, 0]);
+    expect(t.chunkCount).toBe(far.length);
+    expect(far.map((p) => t.frameOf(p))).toEqual([0, 1, 2, 3, 4]);
+    expect(t.pagesWhere(0, PAGES, (p) => t.isResident(p))).toEqual(far);
+    expect(t.countInState(PageState.Shared)).toBe(4);
+    expect(t.countInState(PageState.Device)).toBe(1);
+    expect(t.countInState(PageState.Unpopulated)).toBe(PAGES - 5);
+    expect(t.frame[PAGES - 1]).toBe(4); // the read-only view (a proxy for a chunked table) reads the same
+    t.checkInvariants();
+    t.releaseAll();
+    expect(released.sort()).toEqual([0, 1, 2, 3, 4]);
+    expect(t.pinnedPages).toBe(0);
+    t.checkInvariants();
+  });
+
+  it('a dense table is one chunk made at once; a table one page over DENSE_PAGES is chunked', () => {
+    expect(new PageTable(DENSE_PAGES, 12).chunkCount).toBe(1);
+    const t = new PageTable(DENSE_PAGES + 1, 12);
+    expect(t.chunkCount).toBe(0);
+    t.install(DENSE_PAGES, 9);
+    expect([t.chunkCount, t.frameOf(DENSE_PAGES)]).toEqual([1, 9]);
+  });
+
+  it('a file-backed table starts every page in the Host state', () => {
+    const t = new PageTable(PAGES, 12, undefined, undefined, { initial: PageState.Host });
+    expect(t.stateOf(2 ** 27)).toBe(PageState.Host);
+    expect(t.countInState(PageState.Host)).toBe(PAGES);
+    expect(t.install(5, 0)).toBe(false); // copied from the host, not cleared
   });
 });
