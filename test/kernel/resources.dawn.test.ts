@@ -50,6 +50,7 @@ describe('kernel resources', () => {
       const table = ctx.track(device.createBuffer({ size: 16, usage: BufferUsage.STORAGE | BufferUsage.COPY_DST }));
       device.queue.writeBuffer(table, 0, new Uint32Array([10, 20, 30, 40]));
       const k = createKernel({ code: CODE, resources: LAYOUT, label: 'with-resources' });
+      await k.ready(pool); // compiled ahead with its group 1 layout (not run: no stand-ins for the user's resources)
       const resources = [{ binding: 0, resource: { buffer: params } }, { binding: 1, resource: { buffer: table } }];
       const range = { workgroups: n / 64, ...(demand ? { demand: true } : { write: [{ addr: 0, byteLength: n * 4 }] }) };
       await space.dispatch(k, { ...range, resources });
