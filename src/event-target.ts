@@ -18,7 +18,10 @@ import type { HmmEvent, PressureEvent } from './events.ts';
 /** What a pool's EventTarget dispatches: one CustomEvent type per record type, `detail` the record. */
 export type PoolEventMap = {
   /** The event of each record type: a CustomEvent whose `detail` is the record. */
-  [K in HmmEvent['type']]: CustomEvent<Extract<HmmEvent, { type: K }>>;
+  [K in HmmEvent['type']]: CustomEvent<Extract<HmmEvent, {
+    /** The record type the event is named after. */
+    type: K;
+  }>>;
 };
 
 /** What a space's EventTarget dispatches: its own space's records (pressure is the pool's: listen on the pool). */
