@@ -607,6 +607,14 @@ export class GroupTable {
  * the pool's root) or another group of that pool. Spaces join a group at
  * creation: `createSpace(pool, { size, group })`. Bookkeeping only: works
  * while the device is lost.
+ *
+ * @example
+ * ```ts
+ * const tenants = createGroup(pool, { label: 'tenants', max: 48 << 20 });
+ * const a = createGroup(tenants, { label: 'a', min: 8 << 20 }); // 8 MiB others cannot evict
+ * const space = createSpace(pool, { size: 256 << 20, group: a });
+ * console.log(pool.budget().tree.children[0]?.used);
+ * ```
  */
 export function createGroup(parent: Pool | MemoryGroup, options: GroupOptions = {}): MemoryGroup {
   let table: GroupTable;
