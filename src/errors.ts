@@ -276,9 +276,10 @@ export class PoolMismatchError extends HmmError {
 }
 
 /**
- * Why an access was refused: `'out-of-range'` (outside the address space, or outside
- * every range the kernel may touch), `'not-readable'`/`'not-writable'` (the kernel may not read or
- * write that range), `'misaligned'` (not aligned to the access's size).
+ * Why an access was refused: `'out-of-range'` (outside the address space),
+ * `'not-readable'`/`'not-writable'` (inside it, but the dispatch was not given that
+ * access to the page: declare the range in `read`/`write`), `'misaligned'` (not
+ * aligned to the access's size).
  */
 export type ViolationKind = 'out-of-range' | 'not-readable' | 'not-writable' | 'misaligned';
 

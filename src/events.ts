@@ -75,7 +75,7 @@ export interface EvictionEvent extends Base {
   readonly pageList: Uint32Array;
 }
 
-/** A host write made device copies stale: they were dropped, or (pinned or kept pages) written through to the device. */
+/** A host write made device copies stale: they were dropped, or, for pages kept on the device, written through to their frames. */
 export interface InvalidatedEvent extends Base {
   /** Discriminant of {@link HmmEvent}. */
   readonly type: 'invalidation';
@@ -85,7 +85,7 @@ export interface InvalidatedEvent extends Base {
   readonly byteLength: number;
   /** Pages whose device copy was dropped (they fault in again when next needed). */
   readonly pagesDropped: number;
-  /** Pages kept on the device (pinned, or kept by the thrashing policy) whose frames were updated with the written bytes. */
+  /** Resident pages kept on the device (pinned, held by the thrashing policy, or advised to the device) whose frames got the written bytes. */
   readonly pagesWrittenThrough: number;
 }
 

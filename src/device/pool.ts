@@ -103,7 +103,7 @@ export interface PoolStats {
   readonly evictionDrops: number;
   /** Device copies dropped because the host wrote the page. */
   readonly invalidations: number;
-  /** Dispatches run by the pool's spaces. */
+  /** Dispatches the pool's spaces ran (those refused before running are not counted). */
   readonly dispatches: number;
   /** Demand-paged dispatches: fault batches serviced. */
   readonly faultBatches: number;
