@@ -3,6 +3,7 @@
 // what to do about it. Internal bugs are not HmmErrors: they come from
 // `assert`/`unreachable` in ./assert.ts.
 
+/** The stable `code` of every {@link HmmError}: one value per failure, safe to switch on (messages may change, codes do not). */
 export type HmmErrorCode =
   | 'INVALID_ARGUMENT'
   | 'OUT_OF_RANGE'
@@ -31,7 +32,23 @@ export type HmmErrorCode =
   | 'DISK_FULL'
   | 'READ_ONLY_SPACE';
 
+/**
+ * Base class of every error the runtime throws for a failure a user can cause or
+ * observe. Test `err instanceof HmmError` and switch on `err.code`; the message
+ * names the numbers and the fix. Internal bugs are plain `Error`s from assertions.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   space.free(addr);
+ * } catch (err) {
+ *   if (err instanceof HmmError && err.code === 'DOUBLE_FREE') console.warn(err.message);
+ *   else throw err;
+ * }
+ * ```
+ */
 export class HmmError extends Error {
+  /** Which failure this is; one code per subclass (see {@link HmmErrorCode}). */
   readonly code: HmmErrorCode;
   constructor(code: HmmErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
@@ -49,8 +66,11 @@ export class InvalidArgumentError extends HmmError {
 
 /** An address range that is not inside the address space. */
 export class OutOfRangeError extends HmmError {
+  /** First byte address of the range that was asked for. */
   readonly addr: number;
+  /** Length in bytes of the range that was asked for. */
   readonly byteLength: number;
+  /** Size in bytes of the address space: valid ranges end at or before it. */
   readonly spaceSize: number;
   constructor(what: string, addr: number, byteLength: number, spaceSize: number) {
     super(
@@ -64,6 +84,7 @@ export class OutOfRangeError extends HmmError {
   }
 }
 
+/** A page size that is not a power of two within the allowed bounds (the message names them; default 65536 bytes). */
 export class BadPageSizeError extends HmmError {
   constructor(pageSize: number, min: number, max: number) {
     super(
@@ -74,6 +95,7 @@ export class BadPageSizeError extends HmmError {
   }
 }
 
+/** `alloc()` found no free block of the address space large enough (virtual addresses, not device memory, ran out): free allocations or create a larger space. */
 export class OutOfVirtualMemoryError extends HmmError {
   constructor(byteLength: number, largestFree: number, spaceSize: number) {
     super(
@@ -84,21 +106,27 @@ export class OutOfVirtualMemoryError extends HmmError {
   }
 }
 
+/** `free()` of an allocation that was already freed. */
 export class DoubleFreeError extends HmmError {
   constructor(addr: number) {
     super('DOUBLE_FREE', `free(${addr}): this allocation was already freed; free each address from alloc() once`);
   }
 }
 
+/** `free()` of an address at which no allocation starts: pass the exact address `alloc()` returned. */
 export class UnknownAllocationError extends HmmError {
   constructor(addr: number) {
     super('UNKNOWN_ALLOCATION', `free(${addr}): no allocation starts at this address; pass the exact address alloc() returned`);
   }
 }
 
+/** A pin that would take the pool's pinned bytes over its `pinLimit`: unpin something first or create the pool with a larger `pinLimit`. */
 export class PinLimitError extends HmmError {
+  /** Bytes the refused pin asked for. */
   readonly requested: number;
+  /** Bytes already pinned under the limit that refused the pin. */
   readonly pinned: number;
+  /** The pin limit in bytes that refused the pin. */
   readonly limit: number;
   constructor(requested: number, pinned: number, limit: number, message?: string) {
     super(
@@ -122,6 +150,7 @@ export class PinLimitError extends HmmError {
  * pin, and `pinningGroup` the group of the space that asked, when another.
  */
 export class GroupPinLimitError extends PinLimitError {
+  /** Path of the memory group whose pin limit refused the pin. */
   readonly group: string;
   /** The group whose space asked for the pin, when the limit that refused it is an ancestor's; else undefined. */
   readonly pinningGroup: string | undefined;
@@ -142,6 +171,7 @@ export class GroupPinLimitError extends PinLimitError {
   }
 }
 
+/** `unpin()` of a page that is not pinned (each pin is undone by exactly one unpin of the same range). */
 export class NotPinnedError extends HmmError {
   constructor(addr: number) {
     super('NOT_PINNED', `unpin: the page at ${addr} is not pinned; unpin only ranges you pinned, as many times as you pinned them`);
@@ -150,8 +180,11 @@ export class NotPinnedError extends HmmError {
 
 /** A dispatch (or pin) needs more device memory than the pool can give it, even after evicting everything it may evict. */
 export class WorkingSetTooLargeError extends HmmError {
+  /** Device bytes the dispatch (or pin) needs at once. */
   readonly neededBytes: number;
+  /** Device bytes that can be made free for it (capacity less what is pinned or otherwise kept). */
   readonly availableBytes: number;
+  /** The pool's device capacity in bytes. */
   readonly capacityBytes: number;
   constructor(
     neededBytes: number, availableBytes: number, capacityBytes: number, pinnedBytes: number,
@@ -177,7 +210,9 @@ export class ReplayUnsafeError extends HmmError {
 
 /** A byte range of an address space. */
 export interface ByteRange {
+  /** First byte address of the range. */
   readonly addr: number;
+  /** Length of the range in bytes. */
   readonly byteLength: number;
 }
 
@@ -193,6 +228,7 @@ function rangeList(ranges: readonly ByteRange[]): string {
  * ran; the dispatch did not run.
  */
 export class HostBypassError extends HmmError {
+  /** The ranges whose host bytes changed behind the runtime's back (a page-granular view). */
   readonly ranges: readonly ByteRange[];
   /** The part of `ranges` whose device copy was the only valid one: the host bytes written there will be overwritten when those pages come back. */
   readonly conflicting: readonly ByteRange[];
@@ -213,7 +249,9 @@ export class HostBypassError extends HmmError {
 
 /** Strict mode: a dispatch made with `expectNoFaults: true` had to bring pages to the device. Its results are complete and valid. */
 export class UnexpectedFaultError extends HmmError {
+  /** The ranges the dispatch had to bring to the device. */
   readonly ranges: readonly ByteRange[];
+  /** Total bytes brought to the device by the dispatch. */
   readonly bytes: number;
   constructor(kernel: string, ranges: readonly ByteRange[], bytes: number) {
     super(
@@ -227,23 +265,33 @@ export class UnexpectedFaultError extends HmmError {
   }
 }
 
+/** The pool's options do not fit the device (window larger than the storage binding limit, a window smaller than a page, …); the message names the fix. */
 export class PoolConfigError extends HmmError {
   constructor(message: string) {
     super('POOL_CONFIG', message);
   }
 }
 
+/** An object from another pool (or not from this library) was passed: a space's group must belong to the same pool, and `createSpace`/`createGroup` need a Pool from `createPool()`. */
 export class PoolMismatchError extends HmmError {
   constructor(message: string) {
     super('POOL_MISMATCH', message);
   }
 }
 
+/**
+ * Why an access was refused: `'out-of-range'` (outside the address space),
+ * `'not-readable'`/`'not-writable'` (inside it, but the dispatch was not given that
+ * access to the page: declare the range in `read`/`write`), `'misaligned'` (not
+ * aligned to the access's size).
+ */
 export type ViolationKind = 'out-of-range' | 'not-readable' | 'not-writable' | 'misaligned';
 
+/** One refused access of a kernel, as reported by {@link AccessViolationError}. */
 export interface Violation {
   /** The virtual byte address the invocation tried to access. */
   readonly addr: number;
+  /** Why the access was refused. */
   readonly kind: ViolationKind;
   /** `global_invocation_id` of the first invocation that made this access. */
   readonly invocation: readonly [number, number, number];
@@ -251,7 +299,9 @@ export interface Violation {
 
 /** A kernel touched memory it was not allowed to: the access was not carried out. */
 export class AccessViolationError extends HmmError {
+  /** The first refused accesses (a bounded sample, not all of them). */
   readonly violations: readonly Violation[];
+  /** How many accesses were refused in all (may exceed `violations.length`). */
   readonly count: number;
   constructor(kernel: string, violations: readonly Violation[], count: number) {
     const first = violations[0];
@@ -280,7 +330,9 @@ export class BindRangeError extends HmmError {
   }
 }
 
+/** The kernel's WGSL did not compile (or broke a source rule); line numbers refer to your kernel's code. */
 export class KernelCompileError extends HmmError {
+  /** The compiler's messages, one per diagnostic, with lines mapped to your code. */
   readonly messages: readonly string[];
   constructor(kernel: string, messages: readonly string[]) {
     super(
@@ -297,6 +349,7 @@ export class KernelCompileError extends HmmError {
  * of that submission ran, and the runtime's state was left as before it.
  */
 export class GpuValidationError extends HmmError {
+  /** WebGPU's own validation message, verbatim. */
   readonly gpuMessage: string;
   constructor(what: string, message: string) {
     super(
@@ -311,7 +364,9 @@ export class GpuValidationError extends HmmError {
 
 /** The device could not allocate a buffer the runtime needed, even after giving back what it could (src/device/buffer-alloc.ts). */
 export class GpuOutOfMemoryError extends HmmError {
+  /** Size in bytes of the allocation that failed. */
   readonly bytes: number;
+  /** The pool's device capacity in bytes, or 0 when the failure was not in a pool. */
   readonly capacity: number;
   constructor(what: string, bytes: number, capacity = 0, detail = '') {
     super(
@@ -324,12 +379,20 @@ export class GpuOutOfMemoryError extends HmmError {
   }
 }
 
+/** A range whose only valid copy was on a device that was lost. */
 export interface LostRange {
+  /** First byte address of the range. */
   readonly addr: number;
+  /** Length of the range in bytes. */
   readonly byteLength: number;
 }
 
+/**
+ * The GPU device was lost. Host-valid data is intact; ranges whose only copy was
+ * on the device are listed in `lostRanges`. Call `pool.recover(newDevice)` to go on.
+ */
 export class DeviceLostError extends HmmError {
+  /** WebGPU's `GPUDeviceLostInfo.reason` (`'destroyed'` or `'unknown'`). */
   readonly reason: string;
   /** Ranges whose only valid copy was on the lost device (their host bytes are stale). */
   readonly lostRanges: readonly LostRange[];
@@ -352,12 +415,14 @@ export class DeviceLostError extends HmmError {
   }
 }
 
+/** The pool or address space was destroyed (or is being disposed) before this call: create a new one. */
 export class DestroyedError extends HmmError {
   constructor(what: string) {
     super('DESTROYED', `${what} was destroyed; create a new one`);
   }
 }
 
+/** No WebGPU adapter could be obtained (no GPU, or the implementation refused); the message carries the platform's reason. */
 export class NoAdapterError extends HmmError {
   constructor(detail: string) {
     super('NO_ADAPTER', `no WebGPU adapter: ${detail}`);

@@ -16,13 +16,22 @@
 import type { HmmEvent, PressureEvent } from './events.ts';
 
 /** What a pool's EventTarget dispatches: one CustomEvent type per record type, `detail` the record. */
-export type PoolEventMap = { [K in HmmEvent['type']]: CustomEvent<Extract<HmmEvent, { type: K }>> };
+export type PoolEventMap = {
+  /** The event of each record type: a CustomEvent whose `detail` is the record. */
+  [K in HmmEvent['type']]: CustomEvent<Extract<HmmEvent, {
+    /** The record type the event is named after. */
+    type: K;
+  }>>;
+};
 
 /** What a space's EventTarget dispatches: its own space's records (pressure is the pool's: listen on the pool). */
 export type SpaceEventMap = Omit<PoolEventMap, PressureEvent['type']>;
 
 /** A listener of one event type of a map: a function, or an object with handleEvent. */
-export type TypedListener<E> = ((event: E) => void) | { handleEvent(event: E): void };
+export type TypedListener<E> = ((event: E) => void) | {
+  /** Called with each event, `this` being the listener object. */
+  handleEvent(event: E): void;
+};
 
 /**
  * The platform's listener and options types, spelt out: the DOM lib names them
@@ -30,19 +39,40 @@ export type TypedListener<E> = ((event: E) => void) | { handleEvent(event: E): v
  * types keep theirs module-local, so declarations that must compile with
  * either (and without the DOM) cannot name them.
  */
-export type PlatformListener = ((event: Event) => void) | { handleEvent(event: Event): void };
+export type PlatformListener = ((event: Event) => void) | {
+  /** Called with each event, `this` being the listener object. */
+  handleEvent(event: Event): void;
+};
+/** The options of `addEventListener`, as the platform's `AddEventListenerOptions`. */
 export interface ListenerOptions {
+  /** Register for the capture phase; a listener is keyed by (type, listener, capture). Default false. */
   capture?: boolean;
+  /** Remove the listener after it has been called once. Default false. */
   once?: boolean;
+  /** Promise not to call `preventDefault()` (passed through to the platform). */
   passive?: boolean;
+  /** Remove the listener when this signal aborts; an already aborted signal adds nothing. */
   signal?: AbortSignal;
 }
 
 /** An EventTarget whose events of the types in `M` are typed. */
 export interface TypedEventTarget<M> extends EventTarget {
+  /**
+   * Listen to one event type; the listener gets a CustomEvent whose `detail` is
+   * the runtime's record. The runtime builds no records of a type nobody
+   * listens to, so an unused listener costs nothing once removed.
+   *
+   * @example
+   * ```ts
+   * pool.addEventListener('migration', (e) => console.log(e.detail.direction, e.detail.bytes));
+   * ```
+   */
   addEventListener<K extends keyof M & string>(type: K, listener: TypedListener<M[K]> | null, options?: boolean | ListenerOptions): void;
+  /** Listen to any event type by name, untyped (as on any EventTarget). */
   addEventListener(type: string, listener: PlatformListener | null, options?: boolean | ListenerOptions): void;
+  /** Remove a listener added with the same type, listener and `capture`. */
   removeEventListener<K extends keyof M & string>(type: K, listener: TypedListener<M[K]> | null, options?: boolean | EventListenerOptions): void;
+  /** Remove a listener added with the same type, listener and `capture` (untyped form). */
   removeEventListener(type: string, listener: PlatformListener | null, options?: boolean | EventListenerOptions): void;
 }
 

@@ -32,6 +32,7 @@ type DawnModule = typeof import('webgpu');
  * adapter" handles this too.
  */
 export class DawnUnavailableError extends NoAdapterError {
+  /** `'not-installed'`: run `npm i webgpu`; `'failed-to-load'`: installed, but its native module did not load here. */
   readonly reason: 'not-installed' | 'failed-to-load';
   constructor(reason: 'not-installed' | 'failed-to-load', detail: string, cause?: unknown) {
     super(detail);
@@ -59,9 +60,11 @@ function loadDawn(): Promise<DawnModule> {
   return dawn;
 }
 
+/** Options of {@link requestNodeDevice}; all optional. */
 export interface NodeDeviceOptions {
   /** Dawn toggles / options passed to `create()`, e.g. ['backend=vulkan']. */
   dawnOptions?: string[];
+  /** Passed to `requestAdapter` (`'low-power'` or `'high-performance'`); default: none given. */
   powerPreference?: GPUPowerPreference;
   /**
    * Limits to request: 'max' (default) asks for the adapter's maximum buffer
@@ -69,15 +72,21 @@ export interface NodeDeviceOptions {
    * which a large pool needs; 'default' asks for WebGPU's defaults.
    */
   limits?: 'max' | 'default';
+  /** Features to request from the adapter (e.g. `['shader-f16']`); default none. */
   requiredFeatures?: GPUFeatureName[];
+  /** The device's label. Default `'webgpu-hmm'`. */
   label?: string;
 }
 
+/** What {@link requestNodeDevice} gives: the device, its adapter, and how to let them go. */
 export interface NodeDevice {
+  /** The WebGPU device: pass it to `createPool`. */
   readonly device: GPUDevice;
+  /** The adapter the device came from. */
   readonly adapter: GPUAdapter;
   /** "vendor / architecture / description" as the adapter reports it. */
   readonly adapterName: string;
+  /** True for a fallback (software) adapter, when the adapter says so; false when it does not report it. */
   readonly isFallbackAdapter: boolean;
   /** Destroy the device and release the Dawn instance. */
   destroy(): void;
@@ -120,6 +129,16 @@ const MAX_LIMITS = [
  * same for storage buffers: Dawn caps a limit the driver reports as 1 000 000
  * to 16. They are harmless here (the runtime binds no buffer with a dynamic
  * offset) and come from native code, so this function cannot hide them.
+ *
+ * @example
+ * ```ts
+ * import { createPool, createSpace } from 'webgpu-hmm';
+ * import { requestNodeDevice } from 'webgpu-hmm/node';
+ *
+ * await using nd = await requestNodeDevice();
+ * await using pool = await createPool(nd.device, { capacity: 64 << 20 });
+ * const space = createSpace(pool, { size: 256 << 20 });
+ * ```
  *
  * @throws {@link DawnUnavailableError} when the `webgpu` package is not installed (`npm i webgpu`) or does not load.
  * @throws {@link webgpu-hmm!NoAdapterError} when Dawn finds no adapter (no Vulkan / Metal / D3D12 driver).

@@ -38,6 +38,7 @@ export const FLAT_PAGE_TABLE_MAX_PAGES = 2 ** 20;
 /** log2 of entries per leaf of a two-level device page table: 1024 entries, a 4 KiB leaf. */
 export const PAGE_TABLE_LEAF_SHIFT = 10;
 
+/** Options of `createPool`: every one optional, with the defaults named on each. Unknown keys are refused. */
 export interface PoolOptions {
   /** Bytes of device memory the pool may use (its budget). Default: see `defaultCapacity`. */
   capacity?: number;
@@ -65,6 +66,7 @@ export interface PoolOptions {
   pressure?: PressureOptions;
 }
 
+/** Thresholds of the pool's pressure events (`pool.onPressure`). */
 export interface PressureOptions {
   /** 'high-water' begins when device bytes in use reach this fraction of the capacity (of a group: of its max). Default 0.9. */
   highWater?: number;
@@ -368,6 +370,7 @@ export function resolvePoolOptions(options: PoolOptions, limits: DeviceLimitsLik
 // pattern (a pool may serve a sequential stream and a random gather at once),
 // and the page-indexed state they keep is the space's.
 
+/** Density prefetch of a space (`createSpace({ densityPrefetch })`): demand faults fetch a whole aligned block when most of it is already needed, as UVM's perf_prefetch. */
 export interface DensityPrefetchOptions {
   /** Default true. false: demand faults fetch only the pages that missed (and the pass's hints). */
   enabled?: boolean;
@@ -377,6 +380,7 @@ export interface DensityPrefetchOptions {
   blockSize?: number;
 }
 
+/** Thrashing detection of a space (`createSpace({ thrashing })`): pages moving back and forth are reported and, by default, kept on the device for a while, as UVM's perf_thrashing. */
 export interface ThrashingOptions {
   /** Default true. false: no detection, no events, no mitigation. */
   enabled?: boolean;

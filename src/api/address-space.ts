@@ -62,6 +62,7 @@ import { PolicyHub, type SpacePolicies } from '../policy/hub.ts';
 import { prefetchToDevice, prefetchToHost, type PrefetchResult } from '../migrate/prefetch.ts';
 import { pinPages, unpinPages } from '../migrate/pin.ts';
 
+/** Options of {@link createSpace}: only `size` is required. */
 export interface SpaceOptions {
   /**
    * Bytes of virtual address space: a multiple of the pool's page size, at most 1 TiB
@@ -113,6 +114,7 @@ export interface SpaceOptions {
   thrashing?: ThrashingOptions | boolean;
 }
 
+/** Options of `space.prefetch()`. */
 export interface PrefetchOptions {
   /** Where the range should be: 'device' (made resident) or 'host' (written back, device copies dropped). */
   to: 'device' | 'host';
@@ -135,12 +137,17 @@ export interface ReadOptions {
   signal?: AbortSignal;
 }
 
+/** Page counts by state over a range, from `space.residency()`. */
 export interface Residency {
   /** Pages in each state within the range asked about. */
   readonly unpopulated: number;
+  /** Pages valid only in host memory. */
   readonly host: number;
+  /** Pages valid only on the device ("device-dirty": their host bytes are stale until read back). */
   readonly device: number;
+  /** Pages valid and identical on both sides. */
   readonly shared: number;
+  /** Pages pinned (at least once), whatever their state. */
   readonly pinned: number;
   /**
    * Bytes with a frame on the device: device and shared pages, except device
@@ -152,6 +159,7 @@ export interface Residency {
   readonly deviceDirtyBytes: number;
 }
 
+/** How `withView` uses the view: `'read'` brings the latest data home first; `'write'` also invalidates the device copies first. */
 export type ViewMode = 'read' | 'write';
 
 /**
@@ -159,15 +167,26 @@ export type ViewMode = 'read' | 'write';
  * hears the records of this space only (those whose spaceId is its own), one CustomEvent per record.
  */
 export interface AddressSpace extends TypedEventTarget<SpaceEventMap> {
+  /** Bytes of virtual address space (as created). */
   readonly size: number;
+  /** Page size in bytes: the pool's. */
   readonly pageSize: number;
+  /** The pool whose device memory the space pages into. */
   readonly pool: Pool;
+  /** The label given at creation (default `'space'`), used in errors, events and GPU object labels. */
   readonly label: string;
   /** The memory group it belongs to (the pool's root group when created without one). */
   readonly group: MemoryGroup;
   /**
    * Allocate `byteLength` bytes aligned to `align` (default 16). Never returns 0.
-   * `label` names the allocation in the ledger and the trace.
+   * `label` names the allocation in the ledger and the trace. Throws
+   * OutOfVirtualMemoryError when no free block of the space is large enough.
+   *
+   * @example
+   * ```ts
+   * const a = space.alloc(1024 * 4, { label: 'input' });
+   * await space.write(a, new Float32Array(1024).fill(1));
+   * ```
    */
   alloc(byteLength: number, options?: { align?: number; label?: string }): number;
   /** Free an allocation; its whole pages drop their device copies and read as zero. */
@@ -177,7 +196,14 @@ export interface AddressSpace extends TypedEventTarget<SpaceEventMap> {
    * The bytes are taken at the call (the caller may reuse its buffer at once).
    */
   write(addr: number, data: ArrayBufferView | ArrayBuffer | SharedArrayBuffer): Promise<void>;
-  /** Copy bytes out. Pages whose latest copy is on the device are brought back first. */
+  /**
+   * Copy bytes out. Pages whose latest copy is on the device are brought back first.
+   *
+   * @example
+   * ```ts
+   * const out = new Float32Array((await space.read(a, n * 4)).buffer);
+   * ```
+   */
   read(addr: number, byteLength: number, options?: ReadOptions): Promise<Uint8Array>;
   /**
    * Run `fn` on a view of the host bytes of the range. 'read': the view holds
@@ -188,6 +214,13 @@ export interface AddressSpace extends TypedEventTarget<SpaceEventMap> {
    * promise fails with it after (what it wrote before returning has landed).
    * Host operations `fn` calls on this space run after it, in issue order.
    * An aborted `signal` takes it out of the queue before `fn` runs (ReadOptions).
+   *
+   * @example
+   * ```ts
+   * await space.withView(a, 16, 'write', (bytes) => {
+   *   new DataView(bytes.buffer, bytes.byteOffset).setFloat32(0, 1.5, true);
+   * });
+   * ```
    */
   withView<R>(addr: number, byteLength: number, mode: ViewMode, fn: (view: Uint8Array) => R, options?: ReadOptions): Promise<R>;
   /** Make the pages of the range resident and keep them there until unpinned. */
@@ -225,6 +258,14 @@ export interface AddressSpace extends TypedEventTarget<SpaceEventMap> {
    * Declared mode (default): the kernel may touch only the `read`/`write`
    * ranges. `demand: true`: it may touch any page; misses are faulted in and
    * the result is that of one clean run (src/fault/demand.ts).
+   *
+   * @example
+   * ```ts
+   * // Declared: the kernel writes only [a, a + n*4); args are read in WGSL with vm_arg_u32(i).
+   * await space.dispatch(scale, { workgroups: n / 64, write: [{ addr: a, byteLength: n * 4 }], args });
+   * // Demand-paged: any page may be touched; misses are faulted in.
+   * await space.dispatch(walk, { workgroups: 1, demand: true, args: new Uint32Array([root]) });
+   * ```
    */
   dispatch(kernel: Kernel, options: DispatchOptions): Promise<DispatchResult>;
   /**
@@ -941,7 +982,19 @@ export class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements A
 
 const SPACE_OPTIONS: readonly string[] = ['size', 'label', 'strict', 'durable', 'group', 'densityPrefetch', 'thrashing'] satisfies (keyof SpaceOptions)[];
 
-/** Create an address space of `size` bytes on `pool`. Its host memory is allocated now (zeroed). */
+/**
+ * Create an address space of `size` bytes on `pool`. Its host memory is allocated now (zeroed).
+ * Throws PoolMismatchError for a pool not from createPool() (or a group of another pool),
+ * InvalidArgumentError for a size that is not a positive multiple of the page size, over
+ * MAX_SPACE_SIZE, or too many pages for one storage binding of page bitmaps.
+ *
+ * @example
+ * ```ts
+ * const pool = await createPool(device, { capacity: 64 << 20 }); // 64 MiB of device memory
+ * const space = createSpace(pool, { size: 256 << 20, label: 'data' }); // 256 MiB of virtual memory
+ * const a = space.alloc(1 << 20);
+ * ```
+ */
 export function createSpace(pool: Pool, options: SpaceOptions): AddressSpace {
   return createBackedSpace(pool, options, {});
 }

@@ -29,6 +29,15 @@ const HOOKS: PoolHooks<SpaceCore> = {
  * Create a pool on `device`. Windows are created inside an out-of-memory error
  * scope; if the device cannot give the whole capacity, the pool shrinks by
  * windows and goes on with what it got (`pool.capacity` says how much).
+ * Throws InvalidArgumentError for a bad option or a `device` that is not a GPUDevice,
+ * BadPageSizeError for a bad `pageSize`, PoolConfigError for options that do not fit
+ * the device's limits.
+ *
+ * @example
+ * ```ts
+ * const pool = await createPool(device, { capacity: 64 << 20, pageSize: 64 << 10 });
+ * pool.on((e) => { if (e.type === 'eviction') console.log(e.space, e.pages); });
+ * ```
  */
 export async function createPool(device: GPUDevice, options: PoolOptions = {}): Promise<Pool> {
   if (!device || typeof device.createBuffer !== 'function') {

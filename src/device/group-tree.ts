@@ -123,6 +123,11 @@
 import { assert } from '../assert.ts';
 import { GroupPinLimitError, InvalidArgumentError, PinLimitError, PoolMismatchError, WorkingSetTooLargeError } from '../errors.ts';
 
+/**
+ * Why a group's page was evicted: `'self'` to make room for its own spaces'
+ * fault-ins, `'ancestorMax'` for another group's under a common ancestor's max,
+ * `'others'` for another group's with the pool full.
+ */
 export type EvictionCause = 'self' | 'ancestorMax' | 'others';
 export const EVICTION_CAUSES: readonly EvictionCause[] = ['self', 'ancestorMax', 'others'];
 

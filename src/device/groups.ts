@@ -60,6 +60,7 @@ import { PoolImpl, type Pool, type PoolMember } from './pool.ts';
 
 export type { EvictionCause } from './group-tree.ts';
 
+/** Limits of a memory group, in bytes (each a multiple of the page size), as in the cgroup dmem controller. */
 export interface GroupOptions {
   /** A name for errors, budgets and events. Default `group<n>`. */
   label?: string;
@@ -75,6 +76,7 @@ export interface GroupOptions {
 
 /** A group's limits and what it holds now, in bytes (evictions in pages). */
 export interface GroupUsage {
+  /** The group's label. */
   readonly label: string;
   /** Labels from the top-level group down, joined by '/' ('root' for the root). */
   readonly path: string;
@@ -82,7 +84,9 @@ export interface GroupUsage {
   readonly spaces: number;
   /** The max in force: as created, cut to the pool's capacity now (an out-of-memory shrink may have made it smaller). */
   readonly max: number;
+  /** Hard protection from other groups' evictions, as created. */
   readonly min: number;
+  /** Best-effort protection from other groups' evictions, as created. */
   readonly low: number;
   /** The pin limit in force: as created, cut to `max` (the root's: the pool's pinLimit). */
   readonly pinLimit: number;
@@ -100,6 +104,7 @@ export interface GroupUsage {
   readonly protected: number;
   /** Effective protection against the pool's pressure (computed top-down, pinned bytes added back). */
   readonly effectiveMin: number;
+  /** Effective best-effort protection against the pool's pressure (computed top-down, pinned bytes added back). */
   readonly effectiveLow: number;
   /** Its spaces' pages evicted to make room for its own spaces. */
   readonly evictedBySelf: number;
@@ -111,37 +116,60 @@ export interface GroupUsage {
 
 /** pool.budget()'s tree: every group with its subtree's numbers, in bytes (evictions in pages). */
 export interface GroupBudget {
+  /** The group's label ('root' for the pool). */
   readonly label: string;
+  /** Labels from the top-level group down, joined by '/' ('root' for the root). */
   readonly path: string;
+  /** Distance from the root (the root: 0, a top-level group: 1). */
   readonly depth: number;
   /** Spaces in the group itself. */
   readonly spaces: number;
+  /** The max in force: as created, cut to the pool's capacity now. */
   readonly max: number;
+  /** Hard protection from other groups' evictions. */
   readonly min: number;
+  /** Best-effort protection from other groups' evictions. */
   readonly low: number;
+  /** The pin limit in force: as created, cut to `max` (the root's: the pool's pinLimit). */
   readonly pinLimit: number;
   /** Its subtree's device bytes (the root's: the pool's), and its own spaces'. */
   readonly used: number;
+  /** Device bytes of the group's own spaces (not its descendants'). */
   readonly own: number;
+  /** Pinned bytes of its subtree. */
   readonly pinned: number;
   /** Relative to the whole pool (the root's: 0), pinned bytes added back. */
   readonly effectiveMin: number;
+  /** Effective best-effort protection, relative to the whole pool, pinned bytes added back. */
   readonly effectiveLow: number;
   /** Its own spaces' pages evicted, by cause. */
   readonly evictions: Readonly<Record<EvictionCause, number>>;
+  /** Its child groups, in creation order. */
   readonly children: readonly GroupBudget[];
 }
 
+/**
+ * A memory group of a pool (`createGroup`): a subtree of spaces with device
+ * memory limits — `max` (most device bytes), `min`/`low` (protection from other
+ * groups' evictions) and `pinLimit` — as in the Linux cgroup dmem controller.
+ * Spaces join a group when created (`createSpace(pool, { group })`).
+ */
 export interface MemoryGroup {
+  /** A name for errors, budgets and events. */
   readonly label: string;
   /** Labels from the top-level group down, joined by '/'. */
   readonly path: string;
+  /** The pool the group belongs to. */
   readonly pool: Pool;
   /** The group it was created under: the pool's root group for a top-level group; undefined for the root. */
   readonly parent: MemoryGroup | undefined;
+  /** Most device bytes its subtree may hold, as created (bytes). */
   readonly max: number;
+  /** Bytes of its subtree protected from eviction by other groups (hard), as created. */
   readonly min: number;
+  /** Bytes protected while other groups have pages above their own protection to give (best effort), as created. */
   readonly low: number;
+  /** Most bytes its subtree's spaces may pin together, as created (default `min`). */
   readonly pinLimit: number;
   /** What the group holds now. */
   usage(): GroupUsage;
@@ -579,6 +607,14 @@ export class GroupTable {
  * the pool's root) or another group of that pool. Spaces join a group at
  * creation: `createSpace(pool, { size, group })`. Bookkeeping only: works
  * while the device is lost.
+ *
+ * @example
+ * ```ts
+ * const tenants = createGroup(pool, { label: 'tenants', max: 48 << 20 });
+ * const a = createGroup(tenants, { label: 'a', min: 8 << 20 }); // 8 MiB others cannot evict
+ * const space = createSpace(pool, { size: 256 << 20, group: a });
+ * console.log(pool.budget().tree.children[0]?.used);
+ * ```
  */
 export function createGroup(parent: Pool | MemoryGroup, options: GroupOptions = {}): MemoryGroup {
   let table: GroupTable;

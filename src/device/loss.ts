@@ -63,7 +63,14 @@ export interface RecoveryReport {
   /** The pool's capacity on the new device (less than before when it could not give it all). */
   readonly capacity: number;
   /** Per space: the ranges whose only copy was on the lost device. They now hold their last host bytes. */
-  readonly spaces: readonly { readonly label: string; readonly spaceId: number; readonly lostRanges: readonly LostRange[] }[];
+  readonly spaces: readonly {
+    /** The space's label. */
+    readonly label: string;
+    /** The space's id in its pool. */
+    readonly spaceId: number;
+    /** Ranges of the space whose only copy was on the lost device. */
+    readonly lostRanges: readonly LostRange[];
+  }[];
   /** Pinned pages uploaded to the new device. */
   readonly pagesRepinned: number;
 }

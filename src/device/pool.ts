@@ -61,6 +61,7 @@ export interface PoolHooks<M extends PoolMember> {
   checkMember(member: M): void;
 }
 
+/** Counters and sizes of a pool since it was created (bytes unless named pages or counts); from `pool.stats()`. */
 export interface PoolStats {
   /** Bytes of device memory the pool uses now: less than requestedCapacity when the device ran out of memory. */
   readonly capacity: number;
@@ -68,19 +69,29 @@ export interface PoolStats {
   readonly requestedCapacity: number;
   /** Windows the pool gave back while it ran, because the device was out of memory (src/device/buffer-alloc.ts). */
   readonly shrinks: number;
+  /** Page size in bytes (every space of the pool uses it). */
   readonly pageSize: number;
+  /** Device frames (one page each): `capacity / pageSize`. */
   readonly frameCount: number;
+  /** Frames holding a page now. */
   readonly framesUsed: number;
+  /** Frames free now. */
   readonly framesFree: number;
+  /** Bytes pinned now, over all spaces. */
   readonly pinnedBytes: number;
+  /** Most bytes that may be pinned at once (the `pinLimit` option; default half the capacity). */
   readonly pinLimit: number;
+  /** GPU buffers ("windows") the capacity is split into; each is one storage binding of a kernel. */
   readonly windowCount: number;
+  /** Bytes per window (a power of two, at most the device's storage binding limit). */
   readonly windowSize: number;
   /** Bytes copied host → device (uploads; clears of unpopulated pages are not counted). */
   readonly bytesToDevice: number;
   /** Bytes copied device → host (read-backs and eviction write-backs). */
   readonly bytesToHost: number;
+  /** Pages copied host → device. */
   readonly pagesToDevice: number;
+  /** Pages copied device → host. */
   readonly pagesToHost: number;
   /** Unpopulated pages given a zeroed frame instead of a copy. */
   readonly pagesCleared: number;
@@ -92,6 +103,7 @@ export interface PoolStats {
   readonly evictionDrops: number;
   /** Device copies dropped because the host wrote the page. */
   readonly invalidations: number;
+  /** Dispatches the pool's spaces ran (those refused before running are not counted). */
   readonly dispatches: number;
   /** Demand-paged dispatches: fault batches serviced. */
   readonly faultBatches: number;
@@ -101,7 +113,9 @@ export interface PoolStats {
   readonly demandPasses: number;
   /** Commit passes rolled back (a miss or a store outside the snapshot). */
   readonly aborts: number;
+  /** Bytes uploaded with `queue.writeBuffer` (with `uploadPath` 'auto': transfers below `stagingThreshold`). */
   readonly uploadWriteBufferBytes: number;
+  /** Bytes uploaded through mapped staging buffers and copies (with `uploadPath` 'auto': transfers of at least `stagingThreshold`). */
   readonly uploadStagingBytes: number;
   /** Staging and readback buffers alive now. */
   readonly stagingBuffers: number;
@@ -113,11 +127,15 @@ export interface PoolStats {
 
 /** Device memory in use and free, for the pool and per memory group (bytes). */
 export interface PoolBudget {
+  /** Device bytes the pool holds now. */
   readonly capacity: number;
   /** Bytes with a page in them (frames owned by spaces). */
   readonly used: number;
+  /** Bytes of free frames. */
   readonly free: number;
+  /** Bytes pinned now. */
   readonly pinned: number;
+  /** Most bytes that may be pinned at once. */
   readonly pinLimit: number;
   /**
    * The root group (spaces created without a group) first, then each group in creation order (a parent
@@ -137,13 +155,21 @@ export interface PoolBudget {
  * hears the same records as `on`, one CustomEvent per record, `detail` the record.
  */
 export interface Pool extends TypedEventTarget<PoolEventMap> {
+  /** The GPUDevice the pool's buffers live on (the new one after `recover()`). */
   readonly device: GPUDevice;
+  /** Device bytes the pool holds now: less than asked when the device ran out of memory (at creation or later). */
   readonly capacity: number;
+  /** Page size in bytes, shared by every space of the pool (default 65536). */
   readonly pageSize: number;
+  /** Device frames (one page each): `capacity / pageSize`. */
   readonly frameCount: number;
+  /** Most bytes that may be pinned at once, over all spaces (default half the capacity). */
   readonly pinLimit: number;
+  /** GPU buffers ("windows") the capacity is split into; each is one storage binding of a kernel. */
   readonly windowCount: number;
+  /** Bytes per window: a power of two, at most the device's `maxStorageBufferBindingSize` (and `maxWindowSize`). */
   readonly windowSize: number;
+  /** Counters since the pool was created: bytes and pages moved, evictions, dispatches, faults (a fresh object each call). */
   stats(): PoolStats;
   /**
    * Hear every migration (with its cause), eviction, invalidation, pin, fault

@@ -4,11 +4,15 @@
 
 import type { BoundRange, KernelResource } from './bound.ts';
 
+/** A byte range of a space: `[addr, addr + byteLength)`. */
 export interface Range {
+  /** First byte address. */
   readonly addr: number;
+  /** Length in bytes. */
   readonly byteLength: number;
 }
 
+/** Options of `space.dispatch()`: only `workgroups` is required. */
 export interface DispatchOptions {
   /** Workgroup counts: x or [x, y, z]. */
   workgroups: number | readonly [number, number?, number?];
@@ -99,6 +103,7 @@ export interface DemandStats {
   readonly restoredPages: number;
 }
 
+/** What a dispatch did, from `space.dispatch()`'s promise. */
 export interface DispatchResult {
   /** 'declared' ranges; demand paging as a 'transaction' (any kernel) or by 'replay' (idempotent kernels). */
   readonly mode: 'declared' | 'transaction' | 'replay';
@@ -106,6 +111,7 @@ export interface DispatchResult {
   readonly pagesUploaded: number;
   /** Unpopulated pages given a zeroed frame. */
   readonly pagesCleared: number;
+  /** Bytes copied host → device for this dispatch (`pagesUploaded` × page size). */
   readonly bytesUploaded: number;
   /** Frames taken from other pages to make room. */
   readonly evictions: number;

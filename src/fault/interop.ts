@@ -30,7 +30,12 @@ import type { Range } from './dispatch-types.ts';
 import { FLAT_PAGE_TABLE_MAX_PAGES, MAX_NARROW_SPACE_SIZE } from '../options.ts';
 
 /** Binding numbers of the interop bind group layout (space.interop). */
-export const INTEROP_BINDING = { pageTable: 0, firstWindow: 1 } as const;
+export const INTEROP_BINDING = {
+  /** The page table: read-only storage, one u32 PTE per page (bit 31 VALID, bits 0–28 the frame). */
+  pageTable: 0,
+  /** The first window (storage, `array<u32>`); window w is at binding `firstWindow + w`. */
+  firstWindow: 1,
+} as const;
 
 /** What `space.interop()` gives: the objects and numbers a user's own pipeline needs to reach the space's pages. */
 export interface SpaceInterop {
@@ -38,9 +43,11 @@ export interface SpaceInterop {
   readonly layout: GPUBindGroupLayout;
   /** The bind group over this space's page table and the pool's windows, for `layout`. */
   readonly bindGroup: GPUBindGroup;
+  /** The pool's page size in bytes. */
   readonly pageSize: number;
   /** Frames per window: frame f is in window ⌊f / framesPerWindow⌋. */
   readonly framesPerWindow: number;
+  /** Windows bound (bindings 1…windowCount). */
   readonly windowCount: number;
   /**
    * WGSL for a pipeline that binds the group at `group`: the bindings

@@ -16,6 +16,7 @@ import type { PlainInfo } from './plain.ts';
 import { checkResources, type KernelResourceLayout } from './resources.ts';
 import { checkSource } from './source-rules.ts';
 
+/** What {@link createKernel} takes: only `code` is required. */
 export interface KernelDescriptor {
   /** WGSL defining `fn kernel(inv: VmInvocation)`; may define other functions, structs, consts, workgroup vars. */
   code: string;
@@ -24,7 +25,12 @@ export interface KernelDescriptor {
   /** Name used in errors, traces and GPU object labels. */
   label?: string;
   /** Struct layouts from defineStruct() whose WGSL accessors the kernel uses. */
-  structs?: readonly { readonly name: string; readonly wgsl: string }[];
+  structs?: readonly {
+    /** The layout's name (its accessors' prefix). */
+    readonly name: string;
+    /** The layout's WGSL accessors, linked into the module and held to the same source rules as `code`. */
+    readonly wgsl: string;
+  }[];
   /**
    * The kernel gives the same result when any of its workgroups runs again
    * (it never reads what it writes, and uses no add/sub/xor/exchange atomics).
@@ -41,9 +47,16 @@ export interface KernelDescriptor {
   resources?: readonly KernelResourceLayout[];
 }
 
+/**
+ * A compiled-on-first-use kernel, from {@link createKernel} (or createPlainKernel): an
+ * immutable description that any space of any pool can dispatch.
+ */
 export interface Kernel {
+  /** Name used in errors, events, traces and GPU object labels (default `'kernel'`). */
   readonly label: string;
+  /** The WGSL as given. */
   readonly code: string;
+  /** Threads per workgroup, [x, y, z] (missing ones are 1; default [64, 1, 1]). */
   readonly workgroupSize: readonly [number, number, number];
   /** True when the code calls vm_atomic_* or vm_ptr_atomic_*: its windows are bound as atomic<u32>. */
   readonly usesAtomics: boolean;
@@ -107,6 +120,31 @@ export function checkKernel(kernel: unknown, what: string): asserts kernel is Ke
   }
 }
 
+/**
+ * Make a kernel from WGSL that defines `fn kernel(inv: VmInvocation)` and reaches the space
+ * through the prelude (`vm_load_f32(addr)`, `vm_store_u32(addr, v)`, `vm_arg_u32(i)`, …); the
+ * runtime links the prelude and owns the entry point and bindings. The source rules are checked
+ * now: throws KernelCompileError for code that has no `kernel` function, names the prelude's
+ * internals, shadows a name it uses or declares resources outside `resources`;
+ * ReplayUnsafeError for `idempotent: true` with add/sub/xor/exchange atomics;
+ * InvalidArgumentError for bad options. WGSL compilation itself happens on first use (or `ready`).
+ *
+ * @example
+ * ```ts
+ * const scale = createKernel({
+ *   label: 'scale',
+ *   workgroupSize: 64,
+ *   code: `
+ *     fn kernel(inv: VmInvocation) {
+ *       let i = inv.global_id.x;
+ *       if (i >= vm_arg_u32(1u)) { return; }
+ *       let addr = vm_arg_u32(0u) + i * 4u;   // the same address as in JavaScript
+ *       vm_store_f32(addr, vm_load_f32(addr) * 2.0);
+ *     }`,
+ * });
+ * await space.dispatch(scale, { workgroups: n / 64, write: [{ addr: a, byteLength: n * 4 }], args: [a, n] });
+ * ```
+ */
 export function createKernel(desc: KernelDescriptor): Kernel {
   // Each field is read once: what is checked is what is linked (a getter could answer twice).
   const code: unknown = desc?.code;

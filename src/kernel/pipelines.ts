@@ -49,9 +49,13 @@ export interface ReadyOptions {
  * members it reads; only a pool made by createPool is accepted.)
  */
 export interface KernelPool {
+  /** The pool's device. */
   readonly device: GPUDevice;
+  /** The pool's page size in bytes. */
   readonly pageSize: number;
+  /** The pool's window count. */
   readonly windowCount: number;
+  /** The pool's window size in bytes. */
   readonly windowSize: number;
 }
 

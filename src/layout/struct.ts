@@ -55,9 +55,22 @@ export type Vec<T> = T extends `vec2${string}` ? readonly [number, number]
  * an array for `array(…)`, a record object for a nested layout.
  */
 export type FieldValue<T> =
-  T extends { readonly kind: 'array'; readonly element: infer E } ? readonly FieldValue<E>[]
-  : T extends { readonly spec: infer G extends FieldSpecs; readonly wgsl: string } ? StructRecord<G>
-  : T extends { readonly type: infer U } ? FieldValue<U>
+  T extends {
+    /** An array type (see {@link ArrayType}). */
+    readonly kind: 'array';
+    /** Its element type. */
+    readonly element: infer E;
+  } ? readonly FieldValue<E>[]
+  : T extends {
+    /** A nested struct layout's field specification. */
+    readonly spec: infer G extends FieldSpecs;
+    /** A nested struct layout's WGSL. */
+    readonly wgsl: string;
+  } ? StructRecord<G>
+  : T extends {
+    /** A field given with attributes: its type. */
+    readonly type: infer U;
+  } ? FieldValue<U>
   : T extends ScalarTypeName ? number
   : T extends MatrixTypeName ? readonly number[]
   : T extends TypeName ? Vec<T>
@@ -69,37 +82,71 @@ export type FieldValue<T> =
  * and partial records for nested layouts.
  */
 export type FieldInput<T> =
-  T extends { readonly kind: 'array'; readonly element: infer E } ? ArrayLike<FieldInput<E>>
-  : T extends { readonly spec: infer G extends FieldSpecs; readonly wgsl: string } ? StructInput<G>
-  : T extends { readonly type: infer U } ? FieldInput<U>
+  T extends {
+    /** An array type (see {@link ArrayType}). */
+    readonly kind: 'array';
+    /** Its element type. */
+    readonly element: infer E;
+  } ? ArrayLike<FieldInput<E>>
+  : T extends {
+    /** A nested struct layout's field specification. */
+    readonly spec: infer G extends FieldSpecs;
+    /** A nested struct layout's WGSL. */
+    readonly wgsl: string;
+  } ? StructInput<G>
+  : T extends {
+    /** A field given with attributes: its type. */
+    readonly type: infer U;
+  } ? FieldInput<U>
   : T extends ScalarTypeName ? number
   : T extends MatrixTypeName ? ArrayLike<number> | ArrayLike<ArrayLike<number>>
   : T extends TypeName ? ArrayLike<number>
   : never;
 
+/** A record as `read` returns it: every field, as its {@link FieldValue}. */
 export type StructRecord<F extends FieldSpecs> = { [K in keyof F]: FieldValue<F[K]> };
 /** A record to write; missing fields (at any depth of nesting) are left as they are. */
 export type StructInput<F extends FieldSpecs> = { [K in keyof F]?: FieldInput<F[K]> };
 
 /** What a field of a {@link StructView} gets and sets: nested layouts are views, everything else a {@link FieldValue}. */
 export type ViewValue<T> =
-  T extends { readonly spec: infer G extends FieldSpecs; readonly wgsl: string } ? StructView<G>
-  : T extends { readonly kind: 'array' } ? FieldValue<T>
-  : T extends { readonly type: infer U } ? ViewValue<U>
+  T extends {
+    /** A nested struct layout's field specification. */
+    readonly spec: infer G extends FieldSpecs;
+    /** A nested struct layout's WGSL. */
+    readonly wgsl: string;
+  } ? StructView<G>
+  : T extends {
+    /** An array type: read and written whole, as a {@link FieldValue}. */
+    readonly kind: 'array';
+  } ? FieldValue<T>
+  : T extends {
+    /** A field given with attributes: its type. */
+    readonly type: infer U;
+  } ? ViewValue<U>
   : FieldValue<T>;
 /** Live accessors over bytes: getting a field reads it, setting writes it; nested layouts are views themselves. */
 export type StructView<F extends FieldSpecs> = { -readonly [K in keyof F]: ViewValue<F[K]> };
 
+/** One member of a struct layout, as laid out. */
 export interface Field {
+  /** The field's name, as given to defineStruct. */
   readonly name: string;
+  /** Its type (for a `ptr` field of a 64-bit layout: `'ptr64'`). */
   readonly type: FieldType;
+  /** Byte offset from the start of the record. */
   readonly offset: number;
   /** SizeOfMember: the type's size, or @size. */
   readonly size: number;
   /** AlignOfMember: the type's alignment, or @align. */
   readonly align: number;
   /** The @align/@size given explicitly, as written. */
-  readonly attributes: { readonly align?: number; readonly size?: number };
+  readonly attributes: {
+    /** `@align(n)`, if given. */
+    readonly align?: number;
+    /** `@size(n)`, if given. */
+    readonly size?: number;
+  };
 }
 
 /** How defineStruct lays out pointers. */
@@ -111,13 +158,23 @@ export interface StructOptions {
    */
   readonly pointers?: 32 | 64;
   /** The space the records live in: 64-bit pointers when it is over 4 GiB (MAX_NARROW_SPACE_SIZE). */
-  readonly space?: { readonly size: number };
+  readonly space?: {
+    /** The space's size in bytes. */
+    readonly size: number;
+  };
 }
 
+/**
+ * A record layout shared by JavaScript and WGSL, made by {@link defineStruct}: the
+ * same bytes are read and written on the host (`write`, `read`, `view`) and by a
+ * kernel through the generated accessors (`wgsl`), after WGSL's storage layout rules.
+ */
 export interface StructLayout<F extends FieldSpecs = FieldSpecs> {
+  /** The struct's name: the prefix of its WGSL accessors (`<name>_<field>`). */
   readonly name: string;
   /** 32 or 64: the width of its `ptr` fields and of the address its WGSL accessors take. */
   readonly pointerBits: 32 | 64;
+  /** The fields as laid out, in the order given. */
   readonly fields: readonly Field[];
   /** Bytes per record, a multiple of `align`: also the stride of an array of records. */
   readonly size: number;
@@ -138,9 +195,11 @@ export interface StructLayout<F extends FieldSpecs = FieldSpecs> {
   readonly wgsl: string;
   /** Write `record` at byte `offset` of `bytes` (e.g. a view from space.withView). Missing fields are left as they are. */
   write(bytes: Uint8Array, offset: number, record: StructInput<F>): void;
+  /** Read the record at byte `offset` of `bytes` (every field; nested layouts as records). */
   read(bytes: Uint8Array, offset: number): StructRecord<F>;
   /** Write records one after another (stride `size`) from byte `offset`. */
   writeArray(bytes: Uint8Array, offset: number, records: readonly StructInput<F>[]): void;
+  /** Read `count` records one after another (stride `size`) from byte `offset`. */
   readArray(bytes: Uint8Array, offset: number, count: number): StructRecord<F>[];
   /** Getters and setters over the record at `offset`: no copy of the whole record. */
   view(bytes: Uint8Array, offset: number): StructView<F>;
@@ -207,6 +266,19 @@ function widen(t: FieldType, bits: 32 | 64, where: string): FieldType {
 /**
  * Define a struct layout shared by JavaScript and WGSL. Fields are laid out in the order given.
  * `options.space` (or `pointers: 64`) makes `ptr` fields and accessor addresses 64-bit for a space over 4 GiB.
+ * Throws InvalidArgumentError for a bad name (letters and digits only, not starting with `vm`), no
+ * fields, an unknown type or a bad `@align`/`@size`.
+ *
+ * @example
+ * ```ts
+ * const Node = defineStruct('Node', { value: 'f32', next: 'ptr' });
+ * const addr = space.alloc(Node.size * 2);
+ * await space.withView(addr, Node.size * 2, 'write', (bytes) => {
+ *   Node.write(bytes, 0, { value: 1, next: addr + Node.size });
+ *   Node.write(bytes, Node.size, { value: 2, next: 0 });
+ * });
+ * // In WGSL (createKernel({ structs: [Node], … })): Node_value(p), Node_next(p), Node_set_value(p, v).
+ * ```
  */
 export function defineStruct<F extends FieldSpecs>(name: string, fields: F, options?: StructOptions): StructLayout<F> {
   if (typeof name !== 'string' || !IDENT.test(name) || /^vm/i.test(name)) {

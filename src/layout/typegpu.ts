@@ -30,17 +30,25 @@ export class UnsupportedSchemaError extends InvalidArgumentError {
 
 /** The part of a TypeGPU data schema read here (typegpu/data's BaseData and its struct, array and decorated forms). */
 export interface TypeGpuSchema {
+  /** The schema's kind: a WGSL type name (`'f32'`, `'vec3f'`), `'struct'`, `'array'` or `'decorated'`. */
   readonly type: string;
+  /** A struct's members, by name, in order. */
   readonly propTypes?: { readonly [k: string]: unknown };
+  /** An array's element schema. */
   readonly elementType?: unknown;
+  /** An array's element count (fixed-size arrays only are accepted). */
   readonly elementCount?: number;
+  /** A decorated schema's undecorated type (`d.align`/`d.size`). */
   readonly inner?: unknown;
+  /** A decorated schema's attributes; only `@align` and `@size` are accepted. */
   readonly attribs?: readonly unknown[];
 }
 
 /** A TypeGPU struct schema: `d.struct({...})`. */
 export interface TypeGpuStruct extends TypeGpuSchema {
+  /** Always `'struct'`. */
   readonly type: 'struct';
+  /** The struct's members, by name, in order. */
   readonly propTypes: { readonly [k: string]: unknown };
 }
 
@@ -49,11 +57,30 @@ export type Scalarish = Exclude<TypeName, 'ptr' | 'ptr64'>;
 
 /** The field spec a TypeGPU member schema becomes (attributes are kept at runtime; the type here is what decides record shapes). */
 export type FromTypeGpu<T> =
-  T extends { readonly type: 'decorated'; readonly inner: infer I } ? FromTypeGpu<I>
-  : T extends { readonly type: 'struct'; readonly propTypes: infer P } ? StructLayout<FieldsFromTypeGpu<P>>
-  : T extends { readonly type: 'array'; readonly elementType: infer E } ? ArrayType<Extract<FromTypeGpu<E>, FieldType>>
-  : T extends { readonly type: infer N extends Scalarish } ? N
+  T extends {
+    /** A decorated schema (`d.align`/`d.size`). */
+    readonly type: 'decorated';
+    /** Its undecorated type. */
+    readonly inner: infer I;
+  } ? FromTypeGpu<I>
+  : T extends {
+    /** A struct schema. */
+    readonly type: 'struct';
+    /** Its members. */
+    readonly propTypes: infer P;
+  } ? StructLayout<FieldsFromTypeGpu<P>>
+  : T extends {
+    /** An array schema. */
+    readonly type: 'array';
+    /** Its element schema. */
+    readonly elementType: infer E;
+  } ? ArrayType<Extract<FromTypeGpu<E>, FieldType>>
+  : T extends {
+    /** A leaf schema: its WGSL type name. */
+    readonly type: infer N extends Scalarish;
+  } ? N
   : never;
+/** The field specs `fromTypeGpu` makes from a TypeGPU struct's `propTypes`. */
 export type FieldsFromTypeGpu<P> = { [K in keyof P]: FromTypeGpu<P[K]> } extends infer F extends FieldSpecs ? F : never;
 
 const NAME = /^[A-Za-z][A-Za-z0-9]*$/;
@@ -148,12 +175,19 @@ export function fromTypeGpu<S extends TypeGpuStruct>(name: string, schema: S): S
 
 /** What toTypeGpu uses from `typegpu/data` (pass `import * as d from 'typegpu/data'`). */
 export interface TypeGpuData {
+  /** `d.struct(props)`. */
   struct(props: never): unknown;
+  /** `d.arrayOf(element, count)`. */
   arrayOf(element: never, count: never): unknown;
+  /** `d.align(alignment, data)`: for `@align` members. */
   align(alignment: never, data: never): unknown;
+  /** `d.size(size, data)`: for `@size` members. */
   size(size: never, data: never): unknown;
+  /** `d.u32`. */
   readonly u32: unknown;
+  /** `d.i32`. */
   readonly i32: unknown;
+  /** `d.f32`. */
   readonly f32: unknown;
 }
 

@@ -15,8 +15,11 @@
 import { InvalidArgumentError } from '../errors.ts';
 import type { StructLayout } from './struct.ts';
 
+/** Scalar field types: `ptr` is a virtual address (u32, or a VmPtr in a 64-bit layout), `ptr64` always a VmPtr. */
 export type ScalarTypeName = 'u32' | 'i32' | 'f32' | 'ptr' | 'ptr64';
+/** Vector field types (`vec3*` is 16-byte aligned and 12 bytes long, as in WGSL). */
 export type VectorTypeName = 'vec2u' | 'vec2i' | 'vec2f' | 'vec3u' | 'vec3i' | 'vec3f' | 'vec4u' | 'vec4i' | 'vec4f';
+/** f32 matrix field types `matCxRf` (C columns of R rows, column-major). */
 export type MatrixTypeName =
   | 'mat2x2f' | 'mat2x3f' | 'mat2x4f' | 'mat3x2f' | 'mat3x3f' | 'mat3x4f' | 'mat4x2f' | 'mat4x3f' | 'mat4x4f';
 /**
@@ -28,13 +31,17 @@ export type TypeName = ScalarTypeName | VectorTypeName | MatrixTypeName;
 
 /** `array<E, N>`, made by {@link array}. Element stride is roundUp(AlignOf(E), SizeOf(E)). */
 export interface ArrayType<E extends FieldType = FieldType, N extends number = number> {
+  /** Discriminant: an array type. */
   readonly kind: 'array';
+  /** The element type. */
   readonly element: E;
+  /** Number of elements. */
   readonly length: N;
   /** AlignOf(array<E, N>) = AlignOf(E). */
   readonly align: number;
   /** SizeOf(array<E, N>) = N × stride. */
   readonly size: number;
+  /** Bytes from one element to the next: roundUp(AlignOf(E), SizeOf(E)). */
   readonly stride: number;
 }
 
@@ -43,6 +50,7 @@ export type FieldType = TypeName | ArrayType | StructLayout;
 
 /** A struct member with WGSL's explicit `@align(n)` / `@size(n)` attributes. */
 export interface FieldAttributes<T extends FieldType = FieldType> {
+  /** The member's type. */
   readonly type: T;
   /** `@align(n)`: a power of two and a multiple of AlignOf(type) (WGSL: n = k × RequiredAlignOf(T, storage)). */
   readonly align?: number;
@@ -50,7 +58,9 @@ export interface FieldAttributes<T extends FieldType = FieldType> {
   readonly size?: number;
 }
 
+/** How one field is given to defineStruct: a type, or a type with `@align`/`@size`. */
 export type FieldSpec = FieldType | FieldAttributes;
+/** The fields given to defineStruct: name → {@link FieldSpec}, laid out in this order. */
 export type FieldSpecs = { readonly [field: string]: FieldSpec };
 
 /** Component kind: u32 (and ptr), i32 or f32. */

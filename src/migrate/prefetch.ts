@@ -53,7 +53,9 @@ function piecePages(space: SpaceCore): number {
   return Math.max(1, Math.floor(ABORT_PIECE_BYTES / space.pageSize));
 }
 
+/** What `space.prefetch()` did. */
 export interface PrefetchResult {
+  /** The direction asked for. */
   readonly to: 'device' | 'host';
   /** Pages in the range (every page it touches, whole). */
   readonly pages: number;

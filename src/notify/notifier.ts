@@ -33,6 +33,7 @@
 
 import { assert } from '../assert.ts';
 
+/** What a subscription's callback hears: the part of a host write that falls in its interval. */
 export interface InvalidationEvent {
   /** First byte address invalidated. */
   readonly start: number;
@@ -42,10 +43,30 @@ export interface InvalidationEvent {
   readonly seq: number;
 }
 
+/** Called synchronously during a host write to the subscribed interval, before the bytes land. */
 export type InvalidateCallback = (event: InvalidationEvent) => void;
 
+/**
+ * A watch on `[start, end)` of a space, from `space.subscribe()`: its sequence number
+ * advances by two per host write to the interval, so async work can detect that
+ * what it read went stale (`readBegin()` … `readRetry(seq)`), as Linux HMM's interval notifier.
+ *
+ * @example
+ * ```ts
+ * const sub = space.subscribe(a, 4096);
+ * let bytes: Uint8Array;
+ * do {
+ *   const seq = sub.readBegin();
+ *   bytes = await space.read(a, 4096);
+ *   if (!sub.readRetry(seq)) break; // no host write to the interval meanwhile
+ * } while (true);
+ * sub.remove();
+ * ```
+ */
 export interface IntervalSubscription {
+  /** First byte address of the interval. */
   readonly start: number;
+  /** One past the last byte address of the interval. */
   readonly end: number;
   /** The current sequence number; odd while an invalidation is running. */
   readonly seq: number;

@@ -39,20 +39,28 @@
 import { InvalidArgumentError } from '../errors.ts';
 import { PageFlag } from '../space/page-table.ts';
 
+/** Where a page should live, like cudaMemAdviseSetPreferredLocation (see {@link Advice.preferredLocation}). */
 export type PreferredLocation = 'host' | 'device' | 'none';
+/** Whether the device keeps using a page after host writes, like cudaMemAdviseSetAccessedBy (see {@link Advice.accessedBy}). */
 export type AccessedBy = 'device' | 'none';
 
 /** Advice for space.advise(): one or more of the keys; the others are left as they are. */
 export interface Advice {
+  /** Keep duplicates: prefetch to the host keeps the device copy, and a host write always invalidates device copies (never writes through). */
   readonly readMostly?: boolean;
+  /** `'host'`: evicted first, never density-prefetched or held by thrashing; `'device'`: evicted last, host reads keep the device copy, host writes to resident pages are written through; `'none'`: no preference. */
   readonly preferredLocation?: PreferredLocation;
+  /** `'device'`: the device copy of a resident page is kept current through host writes (written through), so the next dispatch does not fault on it; `'none'`: no such promise. */
   readonly accessedBy?: AccessedBy;
 }
 
 /** The advice in force on one page. */
 export interface AdviceState {
+  /** Read-mostly advice is set (see {@link Advice.readMostly}). */
   readonly readMostly: boolean;
+  /** The preferred location in force (`'none'` when not advised). */
   readonly preferredLocation: PreferredLocation;
+  /** The accessed-by advice in force (`'none'` when not advised). */
   readonly accessedBy: AccessedBy;
 }
 

@@ -54,6 +54,7 @@ export const PageState = {
 } as const;
 export type PageState = (typeof PageState)[keyof typeof PageState];
 export const PAGE_STATE_NAMES = ['unpopulated', 'host', 'device', 'shared'] as const;
+/** A page's state by name, from `space.pageState(addr)`: 'unpopulated' (never written), 'host', 'device' (device-dirty) or 'shared' (valid on both). */
 export type PageStateName = (typeof PAGE_STATE_NAMES)[number];
 
 /** Page flag bits (`flags` array). */

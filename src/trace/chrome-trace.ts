@@ -54,23 +54,37 @@ import { DISPOSE } from '../lifetime.ts';
 
 /** One record of the Trace Event Format (the subset written here). */
 export interface TraceEvent {
+  /** What the record shows (a span's or instant's label, a counter's or metadata record's name). */
   readonly name: string;
+  /** Phase: `'X'` complete span, `'i'` instant, `'C'` counter, `'M'` metadata (process and thread names). */
   readonly ph: 'X' | 'i' | 'C' | 'M';
+  /** Timestamp in microseconds (`performance.now()` × 1000; 0 for metadata). */
   readonly ts: number;
+  /** Process: 0 the pool, else one per address space. */
   readonly pid: number;
+  /** Thread: a track (host, queue, migrations, pressure) or one of its lanes. */
   readonly tid?: number;
+  /** A span's duration in microseconds (`'X'` only). */
   readonly dur?: number;
+  /** Category, for filtering in the viewer. */
   readonly cat?: string;
+  /** An instant's scope: `'t'` thread, `'p'` process, `'g'` global (instants here use `'t'`). */
   readonly s?: 't' | 'p' | 'g';
+  /** The record's details (pages, bytes, cause, …). */
   readonly args?: Readonly<Record<string, unknown>>;
 }
 
+/** A whole trace in the Trace Event Format's JSON object form: `JSON.stringify` it and open it in ui.perfetto.dev or chrome://tracing. */
 export interface ChromeTrace {
+  /** The records, metadata first. */
   readonly traceEvents: readonly TraceEvent[];
+  /** How viewers display times. */
   readonly displayTimeUnit: 'ms';
+  /** About the recording: producer, pool label, pageSize, capacity, startedAtMs, dropped. */
   readonly otherData: Readonly<Record<string, string | number>>;
 }
 
+/** A recording of a pool's events as a Chrome trace, from {@link recordTrace}. */
 export interface TraceRecorder {
   /** Records kept so far (metadata included). */
   readonly eventCount: number;
@@ -84,6 +98,7 @@ export interface TraceRecorder {
   [Symbol.dispose](): void;
 }
 
+/** Options of {@link recordTrace}. */
 export interface TraceOptions {
   /** Keep at most this many records (default 1 000 000, about 200 MB of JSON); later ones are counted as dropped. */
   maxEvents?: number;
@@ -278,6 +293,14 @@ class Recorder implements TraceRecorder {
  * Record `pool`'s event stream as a Chrome trace until stop(). Write it with
  * `JSON.stringify(recorder.toJSON())` and open the file in ui.perfetto.dev or
  * chrome://tracing.
+ *
+ * @example
+ * ```ts
+ * const rec = recordTrace(pool);
+ * await space.dispatch(kernel, { workgroups: 64, demand: true });
+ * rec.stop();
+ * writeFileSync('trace.json', JSON.stringify(rec.toJSON()));
+ * ```
  */
 export function recordTrace(pool: Pool, options: TraceOptions = {}): TraceRecorder {
   const impl = spacePool(pool);

@@ -16,11 +16,14 @@ import { PageState } from '../space/page-table.ts';
 import { MIGRATION_CAUSES, type HmmEvent, type MigrationCause } from '../events.ts';
 import { DISPOSE } from '../lifetime.ts';
 
+/** Bytes per migration cause (every cause present, 0 when none). */
 export type ByCause = Readonly<Record<MigrationCause, number>>;
 
+/** One row of a ledger: an allocation (or the '(freed)' / '(unallocated)' bytes) and what happened to its bytes. */
 export interface LedgerEntry {
   /** Start address; -1 for the '(freed)' and '(unallocated)' rows. */
   readonly addr: number;
+  /** The allocation's length in bytes; 0 for the '(freed)' and '(unallocated)' rows. */
   readonly byteLength: number;
   /** The allocation's label ('' if none), or '(freed)' / '(unallocated)'. */
   readonly label: string;
@@ -40,6 +43,7 @@ export interface LedgerEntry {
   readonly evictions: number;
 }
 
+/** Per-allocation accounting of a space's migrations, faults and evictions, from {@link createLedger}. */
 export interface Ledger {
   /** One row per live allocation in address order, then '(freed)' and '(unallocated)' when they have figures. */
   entries(): LedgerEntry[];
