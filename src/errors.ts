@@ -431,6 +431,7 @@ export class NoAdapterError extends HmmError {
 
 /** A file-backed space's file could not be opened or created (webgpu-hmm/node createFileSpace). */
 export class FileOpenError extends HmmError {
+  /** The file that could not be opened. */
   readonly path: string;
   constructor(path: string, detail: string, cause?: unknown) {
     super('FILE_OPEN', `cannot open "${path}" for a file-backed space: ${detail}; check that the path exists (or its folder, for a new file) and that this process may read(and, unless readOnly, write) it`, cause === undefined ? undefined : { cause });
@@ -440,8 +441,11 @@ export class FileOpenError extends HmmError {
 
 /** A read-only file-backed space asked for more bytes than its file has. */
 export class FileTooShortError extends HmmError {
+  /** The file of the read-only space. */
   readonly path: string;
+  /** The file's size in bytes. */
   readonly fileSize: number;
+  /** The space size asked for, in bytes (more than the file has). */
   readonly size: number;
   constructor(path: string, fileSize: number, size: number) {
     super('FILE_TOO_SHORT', `"${path}" has ${fileSize} bytes, fewer than the ${size} the read-only space asks for; leave out size (the file's size, rounded down to whole pages) or open it writable, which extends it`);
@@ -457,6 +461,7 @@ export class FileTooShortError extends HmmError {
  * disk space and call flush() again; what earlier flushes wrote is intact.
  */
 export class DiskFullError extends HmmError {
+  /** The file the write went to. */
   readonly path: string;
   constructor(path: string, bytes: number, cause?: unknown) {
     super('DISK_FULL', `writing ${bytes} bytes to "${path}" failed: the disk is full. The pages stay dirty in host memory and nothing flushed before is lost: free disk space and call flush() again`, cause === undefined ? undefined : { cause });
@@ -466,6 +471,7 @@ export class DiskFullError extends HmmError {
 
 /** A page of a read-only file-backed space was changed and would have to be written to its file. */
 export class ReadOnlySpaceError extends HmmError {
+  /** The read-only space's file. */
   readonly path: string;
   constructor(path: string) {
     super('READ_ONLY_SPACE', `the file-backed space on "${path}" is read-only, but changed pages would have to be written to it (a flush, or host memory over its budget); open it without readOnly to keep changes, or write results to another space`);

@@ -64,9 +64,11 @@ export interface FileSpaceStats {
 export interface FileSpace extends AddressSpace {
   /** The file's path. */
   readonly path: string;
+  /** Opened with `readOnly: true`: changed pages cannot be written to the file (ReadOnlySpaceError). */
   readonly readOnly: boolean;
   /** Bytes per part of the file read or dropped at once (a power of two, at most a quarter of the host budget). */
   readonly segmentSize: number;
+  /** Bytes moved between the file and host memory so far, and what host memory holds now. */
   readonly fileStats: FileSpaceStats;
   /**
    * Make the file hold the space's bytes: after the dispatches issued before
