@@ -6,15 +6,20 @@
 // Flags: --quick (fewer repetitions, smaller sizes: within 3 minutes on 2 cores),
 // --only key,key, --reps N, --out DIR, --browser (run the same suite in
 // Chromium instead: bench/browser.ts; results in latest-chrome.json/.svg).
+// Runs as a production build (NODE_ENV=production unless set): invariant checks off.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
-import { requestNodeDevice } from '../src/node.ts';
-import { runSuite } from './suite.ts';
-import { chart, chartSubtitle } from './svg.ts';
+
+// What a user's bundled app runs: a production build, whose state modules do not check their
+// invariants at every transition (src/dev.ts). `NODE_ENV=development npm run bench` measures with them.
+process.env['NODE_ENV'] ??= 'production';
+const { requestNodeDevice } = await import('../src/node.ts');
+const { runSuite } = await import('./suite.ts');
+const { chart, chartSubtitle } = await import('./svg.ts');
 
 const { values } = parseArgs({
   options: {
