@@ -250,6 +250,10 @@ describe('plain kernels through bound ranges', () => {
       label: 'fill', workgroupSize: 64,
       code: 'fn kernel(inv: VmInvocation) { let i = inv.global_id.x; vm_store_u32(i * 4u, 0xb0000000u | i); }',
     });
+    // Both compiled first: otherwise whichever compiles sooner takes the pool first (a cold shader
+    // cache on a fresh machine made B go first: found by CI).
+    await slow.ready(pool);
+    await fill.ready(pool, { modes: ['declared'] });
     // Not awaited: B's dispatch needs every frame, so it evicts A's run as soon as A has submitted.
     const a = space.dispatch(slow, { workgroups: 128, bind: [{ binding: 0, addr: 0, byteLength: 8 * P }] });
     const b = other.dispatch(fill, { workgroups: 128, write: [{ addr: 0, byteLength: 8 * P }] });
