@@ -594,39 +594,40 @@ class DemandRun {
       return need;
     };
     const last = known.get(key);
-    const guess = last ? union(last.need, lock) : EMPTY;
-    if (last && guess.length <= this.#available(guess)) {
-      // Dispatched this way before: commit at once on what the last clean commit needed and wrote
-      // (and the declared hints).
-      for (const p of last.writes) writeSet.add(p);
-      if (ahead.length > 0) await this.#fault(guess, [], [], ahead);
-      ahead = [];
-      const aborted = await this.#commit(lo, hi, guess, writeSet);
-      if (!aborted) return remember(guess);
-      this.#batch(aborted);
-      for (const p of aborted.writes) writeSet.add(p);
-      lock = union(guess, aborted.misses);
-      hints = aborted.speculative;
-      missed = aborted.misses;
-    }
+    /**
+     * Dispatched this way before: the first round commits at once on what the last clean commit
+     * needed and wrote (and the declared hints), with no probe; an abort falls back to probing.
+     */
+    let direct: Uint32Array | undefined = last ? union(last.need, lock) : undefined;
+    if (direct && direct.length > this.#available(direct)) direct = undefined;
+    if (direct) for (const p of last!.writes) writeSet.add(p);
     for (;;) {
       this.#cancel?.check(); // a pass boundary: probes stored nothing, an aborted commit was restored
-      await this.#fault(lock, hints, missed, ahead);
-      ahead = [];
-      const rec = await this.#pass(Mode.Probe, lo, hi, writeSet);
-      this.stats.probes++;
-      const f = decodeFaults(rec, pc);
-      for (const p of f.writes) writeSet.add(p);
-      const accessed = bitmapPages(rec, pc, MAP_ACCESSED);
-      if (f.misses.length > 0) {
-        this.#batch(f);
-        lock = union(accessed, f.misses);
-        hints = f.speculative;
-        missed = f.misses;
-        continue;
+      let need: Uint32Array;
+      if (direct) {
+        need = direct;
+        direct = undefined;
+        // The predicted pages come in along with it; otherwise the commit makes `need` resident itself.
+        if (ahead.length > 0) await this.#fault(need, [], [], ahead);
+        ahead = [];
+      } else {
+        await this.#fault(lock, hints, missed, ahead);
+        ahead = [];
+        const rec = await this.#pass(Mode.Probe, lo, hi, writeSet);
+        this.stats.probes++;
+        const f = decodeFaults(rec, pc);
+        for (const p of f.writes) writeSet.add(p);
+        const accessed = bitmapPages(rec, pc, MAP_ACCESSED);
+        if (f.misses.length > 0) {
+          this.#batch(f);
+          lock = union(accessed, f.misses);
+          hints = f.speculative;
+          missed = f.misses;
+          continue;
+        }
+        // A clean probe: everything it touched is resident, and the write set is known.
+        need = union(accessed, writeSet);
       }
-      // A clean probe: everything it touched is resident, and the write set is known.
-      const need = union(accessed, writeSet);
       const aborted = await this.#commit(lo, hi, need, writeSet);
       if (!aborted) return remember(need);
       this.#batch(aborted);
