@@ -21,22 +21,12 @@ import { layoutFor } from '../src/kernel/pipelines.ts';
 import { ptrWords } from '../src/layout/ptr.ts';
 import { PAGE_TABLE_LEAF_SHIFT } from '../src/options.ts';
 import { NO_FRAME } from '../src/space/page-table.ts';
+// A cycle (suite.ts imports translationRun): affine is only read when a run is made, after both loaded.
+import { affine } from './suite.ts';
 
 const GiB = 2 ** 30;
 const PAGE_SHIFT = 16;
 
-/** a[i] = a[i]·mul + add by u32 addresses: args [base, count, mul, add] (bench/suite.ts's affine). */
-const narrowKernel = createKernel({
-  label: 'bench:affine32',
-  workgroupSize: 64,
-  code: /* wgsl */ `
-fn kernel(inv: VmInvocation) {
-  let i = inv.global_id.x + inv.global_id.y * inv.num_workgroups.x * 64u;
-  if (i >= vm_arg_u32(1u)) { return; }
-  let a = vm_arg_u32(0u) + i * 4u;
-  vm_store_u32(a, vm_load_u32(a) * vm_arg_u32(2u) + vm_arg_u32(3u));
-}`,
-});
 
 /** The same by VmPtr: args [base low, base high, count, mul, add]. */
 const wideKernel = createKernel({
@@ -80,7 +70,8 @@ export async function translationRun(device: GPUDevice, window: GPUBuffer, bytes
     pageShift: PAGE_SHIFT, windowCount: 1, windowWordShift: Math.log2(window.size / 4), demand: false, replayPerInvocation: true,
     accessCounters: false, wideAddresses: wide, pageTableLeafShift: gpt.leafShift,
   };
-  const kernel = wide ? wideKernel : narrowKernel;
+  // The u32 path is the suite's own affine kernel (args [base, count, mul, add]).
+  const kernel = wide ? wideKernel : affine;
   const module = device.createShaderModule({ label: kernel.label, code: link(kernel, cfg).code });
   const { bgl, pl } = layoutFor(device, 1);
   const pipeline = await device.createComputePipelineAsync({ label: kernel.label, layout: pl, compute: { module, entryPoint: 'vm_entry' } });
