@@ -20,7 +20,7 @@ import { fmtBytes, fmtMiB, fmtMs } from './format.ts';
 import { phase, withPoolAndSpace, type DemoHooks, type DemoOutcome, type PoolChoice } from './hooks.ts';
 
 const MiB = 1024 * 1024;
-const WG = 256;
+export const WG = 256;
 
 export type StreamMode = 'declared' | 'transaction';
 export const STREAM_MODES: readonly StreamMode[] = ['declared', 'transaction'];
@@ -75,9 +75,10 @@ fn kernel(inv: VmInvocation) {
 });
 
 /** Elements each reduce invocation sums before the workgroup combines them (fewer workgroups, fewer barriers). */
-const PER_INVOCATION = 16;
+export const PER_INVOCATION = 16;
 
-const reduce = createKernel({
+/** Sum and xor of a range of u32s into two accumulators (the stream and file demos' reduction). */
+export const reduce = createKernel({
   label: 'reduce',
   workgroupSize: WG,
   code: /* wgsl */ `
@@ -115,7 +116,7 @@ fn kernel(inv: VmInvocation) {
 }`,
 });
 
-function grid(elements: number): [number, number] {
+export function grid(elements: number): [number, number] {
   const groups = Math.ceil(elements / WG);
   const x = Math.min(groups, 32768);
   return [x, Math.ceil(groups / x)];

@@ -14,10 +14,9 @@ import { createKernel, createPool, type PoolStats } from '../../src/index.ts';
 import { createFileSpace, type FileSpaceStats } from '../../src/node.ts';
 import { fmtBytes, fmtMs } from '../lib/format.ts';
 import { phase, spacePolicies, type DemoHooks, type DemoOutcome, type PoolChoice } from '../lib/hooks.ts';
+import { grid, PER_INVOCATION, reduce, WG } from '../lib/stream-demo.ts';
 
 const MiB = 1024 * 1024;
-const WG = 256;
-const PER_INVOCATION = 16;
 
 export interface FileDemoOptions extends PoolChoice {
   /** The data file: made (and deleted after) unless `keep`. */
@@ -65,49 +64,6 @@ fn kernel(inv: VmInvocation) {
   vm_store_u32(a, vm_load_u32(a) * 3u + vm_arg_u32(1u) + i);
 }`,
 });
-
-const reduce = createKernel({
-  label: 'reduce',
-  workgroupSize: WG,
-  code: /* wgsl */ `
-var<workgroup> sums: array<u32, ${WG}>;
-var<workgroup> xors: array<u32, ${WG}>;
-// args: base address, element count, address of the two accumulators.
-fn kernel(inv: VmInvocation) {
-  let w = inv.workgroup_id.x + inv.workgroup_id.y * inv.num_workgroups.x;
-  let n = vm_arg_u32(1u);
-  var s = 0u;
-  var x = 0u;
-  for (var k = 0u; k < ${PER_INVOCATION}u; k++) {
-    let i = w * ${WG * PER_INVOCATION}u + k * ${WG}u + inv.local_index;
-    if (i < n) {
-      let v = vm_load_u32(vm_arg_u32(0u) + i * 4u);
-      s += v;
-      x ^= v;
-    }
-  }
-  sums[inv.local_index] = s;
-  xors[inv.local_index] = x;
-  workgroupBarrier();
-  for (var h = ${WG / 2}u; h > 0u; h = h >> 1u) {
-    if (inv.local_index < h) {
-      sums[inv.local_index] += sums[inv.local_index + h];
-      xors[inv.local_index] ^= xors[inv.local_index + h];
-    }
-    workgroupBarrier();
-  }
-  if (inv.local_index == 0u) {
-    vm_atomic_add_u32(vm_arg_u32(2u), sums[0]);
-    vm_atomic_xor_u32(vm_arg_u32(2u) + 4u, xors[0]);
-  }
-}`,
-});
-
-function grid(elements: number): [number, number] {
-  const groups = Math.ceil(elements / WG);
-  const x = Math.min(groups, 32768);
-  return [x, Math.ceil(groups / x)];
-}
 
 /** The data set's value at element i (as written to the file). */
 function initial(i: number): number {
