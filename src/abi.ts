@@ -11,7 +11,7 @@
 // options.ts. Every WGSL name here is in the prelude's namespace (VM_, Vm,
 // vm_), which kernels may not name (src/kernel/source-rules.ts).
 
-import { assert } from './assert.ts';
+import { assert, fail } from './assert.ts';
 import type { ViolationKind } from './errors.ts';
 
 // ---- device page table entries (src/device/gpu-page-table.ts computes them) ----
@@ -231,7 +231,7 @@ export function wgslConstants(): ReadonlyMap<string, number> {
 }
 
 function u32Literal(v: number): string {
-  assert(Number.isInteger(v) && v >= 0 && v < 2 ** 32, `ABI constant ${v} is not a u32`);
+  if (!(Number.isInteger(v) && v >= 0 && v < 2 ** 32)) fail(`ABI constant ${v} is not a u32`);
   return v >= 0x1000_0000 ? `0x${v.toString(16)}u` : `${v}u`;
 }
 
@@ -240,7 +240,7 @@ function emit(): string {
   for (const [section, entries] of WGSL_CONSTANTS) {
     s += `// ${section}\n`;
     for (const [name, value, note] of entries) {
-      assert(/^VM_[A-Z0-9_]+$/.test(name), `ABI constant ${name} is outside the prelude's namespace`);
+      if (!(/^VM_[A-Z0-9_]+$/.test(name))) fail(`ABI constant ${name} is outside the prelude's namespace`);
       s += `const ${name}: u32 = ${u32Literal(value)};${note ? ` // ${note}` : ''}\n`;
     }
   }

@@ -13,7 +13,7 @@
 // its occupants are moved elsewhere in the device memory in one step (move) —
 // compaction, with the frames the range vacates as their destinations.
 
-import { assert } from '../assert.ts';
+import { assert, fail } from '../assert.ts';
 
 export const FREE = 0;
 
@@ -78,8 +78,8 @@ export class FrameTable {
 
   /** Retire frames [count, frameCount) — all free — for good: the pool gave their window back (src/device/buffer-alloc.ts). */
   truncate(count: number): void {
-    assert(count > 0 && count <= this.#frameCount, `truncate(${count}) of ${this.#frameCount} frames`);
-    for (let f = count; f < this.#frameCount; f++) assert(this.#owner[f] === FREE, `truncate: frame ${f} is in use`);
+    if (!(count > 0 && count <= this.#frameCount)) fail(`truncate(${count}) of ${this.#frameCount} frames`);
+    for (let f = count; f < this.#frameCount; f++) if (!(this.#owner[f] === FREE)) fail(`truncate: frame ${f} is in use`);
     this.#freeCount -= this.#frameCount - count;
     this.#frameCount = count;
     if (this.#cursor >= count) this.#cursor = 0;
@@ -121,13 +121,13 @@ export class FrameTable {
    * them in that run (src/fault/bound.ts places a cold bound range so).
    */
   seek(f: number): void {
-    assert(f >= 0 && f < this.#frameCount, `seek(${f}) of ${this.#frameCount} frames`);
+    if (!(f >= 0 && f < this.#frameCount)) fail(`seek(${f}) of ${this.#frameCount} frames`);
     this.#cursor = f;
   }
 
   /** Give frame f to (space, page) — used when an evicted frame passes straight to its next owner. */
   reassign(f: number, space: number, page: number): void {
-    assert(this.#owner[f] !== FREE, `reassign: frame ${f} is free`);
+    if (!(this.#owner[f] !== FREE)) fail(`reassign: frame ${f} is free`);
     this.#count(this.#owner[f]!, -1);
     this.#count(space, 1);
     this.#owner[f] = space;
@@ -136,7 +136,7 @@ export class FrameTable {
   }
 
   release(f: number): void {
-    assert(this.#owner[f] !== FREE, `release: frame ${f} is already free`);
+    if (!(this.#owner[f] !== FREE)) fail(`release: frame ${f} is already free`);
     this.#count(this.#owner[f]!, -1);
     this.#owner[f] = FREE;
     this.#referenced[f] = 0;
@@ -149,7 +149,7 @@ export class FrameTable {
    * a binding stays put across dispatches, so the lower frames fill first.
    */
   findFreeRun(count: number, windowOk: (w: number) => boolean = () => true): number {
-    assert(count > 0 && count <= this.windowFrames, `findFreeRun(${count}) with windows of ${this.windowFrames} frames`);
+    if (!(count > 0 && count <= this.windowFrames)) fail(`findFreeRun(${count}) with windows of ${this.windowFrames} frames`);
     if (this.#freeCount < count) return -1;
     let len = 0;
     for (let f = 0; f < this.#frameCount; f++) {
@@ -177,7 +177,7 @@ export class FrameTable {
    * every run holds an immovable frame. O(frames).
    */
   cheapestRun(count: number, occupied: (f: number) => number, inPlace: (start: number) => number, windowOk: (w: number) => boolean = () => true): number {
-    assert(count > 0 && count <= this.windowFrames, `cheapestRun(${count}) with windows of ${this.windowFrames} frames`);
+    if (!(count > 0 && count <= this.windowFrames)) fail(`cheapestRun(${count}) with windows of ${this.windowFrames} frames`);
     const n = this.#frameCount;
     const cost = new Float64Array(n);
     for (let f = 0; f < n; f++) cost[f] = this.#owner[f] === FREE ? 0 : occupied(f);
@@ -220,11 +220,11 @@ export class FrameTable {
   move(moves: readonly { readonly from: number; readonly to: number }[]): void {
     const taken = moves.map(({ from }) => {
       const o = this.#owner[from]!;
-      assert(o !== FREE, `move: frame ${from} is free`);
+      if (!(o !== FREE)) fail(`move: frame ${from} is free`);
       return { owner: o, page: this.#page[from]!, referenced: this.#referenced[from]! };
     });
     for (const { from } of moves) {
-      assert(this.#owner[from] !== FREE, `move: frame ${from} is the source of two moves`);
+      if (!(this.#owner[from] !== FREE)) fail(`move: frame ${from} is the source of two moves`);
       this.#count(this.#owner[from]!, -1);
       this.#owner[from] = FREE;
       this.#referenced[from] = 0;
@@ -232,7 +232,7 @@ export class FrameTable {
     }
     moves.forEach(({ to }, i) => {
       const t = taken[i]!;
-      assert(to < this.#frameCount && this.#owner[to] === FREE, `move: frame ${to} is not free for its new page`);
+      if (!(to < this.#frameCount && this.#owner[to] === FREE)) fail(`move: frame ${to} is not free for its new page`);
       this.#owner[to] = t.owner;
       this.#page[to] = t.page;
       this.#referenced[to] = t.referenced;
@@ -263,9 +263,9 @@ export class FrameTable {
       if (o === FREE) free++;
       else owned[o]!++;
     }
-    assert(free === this.#freeCount, `frame table: ${free} free frames but freeCount ${this.#freeCount} (F2)`);
+    if (!(free === this.#freeCount)) fail(`frame table: ${free} free frames but freeCount ${this.#freeCount} (F2)`);
     for (let s = 1; s < owned.length; s++) {
-      assert(owned[s] === this.#owned[s], `frame table: space ${s} owns ${owned[s]} frames but its count says ${this.#owned[s]} (F4)`);
+      if (!(owned[s] === this.#owned[s])) fail(`frame table: space ${s} owns ${owned[s]} frames but its count says ${this.#owned[s]} (F4)`);
     }
   }
 }

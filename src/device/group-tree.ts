@@ -120,7 +120,7 @@
 // once its victims are chosen. charge/tryCharge/pin are for a caller that
 // keeps no truth of its own (the tests' worlds).
 
-import { assert } from '../assert.ts';
+import { assert, fail } from '../assert.ts';
 import { GroupPinLimitError, InvalidArgumentError, PinLimitError, PoolMismatchError, WorkingSetTooLargeError } from '../errors.ts';
 
 /**
@@ -503,7 +503,7 @@ class GroupTreeImpl implements GroupTree {
 
   #member(member: number): MemberState {
     const m = this.#members.get(member);
-    assert(m !== undefined, `group tree: member ${member} is not attached`);
+    if (!(m !== undefined)) fail(`group tree: member ${member} is not attached`);
     return m;
   }
 
@@ -561,16 +561,16 @@ class GroupTreeImpl implements GroupTree {
     if (n.isRoot) throw new InvalidArgumentError('removeGroup: the root group is the pool; destroy the pool instead');
     if (n.children.length > 0) throw new InvalidArgumentError(`removeGroup "${n.path}": it has ${n.children.length} child groups; remove them first`);
     if (this.#memberCount[n.id]! > 0) throw new InvalidArgumentError(`removeGroup "${n.path}": ${this.#memberCount[n.id]} spaces still belong to it; destroy them first`);
-    assert(this.#usage[n.id] === 0 && this.#pinned[n.id] === 0, `removeGroup "${n.path}": no members but usage ${this.#usage[n.id]}, pinned ${this.#pinned[n.id]}`);
+    if (!(this.#usage[n.id] === 0 && this.#pinned[n.id] === 0)) fail(`removeGroup "${n.path}": no members but usage ${this.#usage[n.id]}, pinned ${this.#pinned[n.id]}`);
     n.detachFromParent();
     this.#nodes[n.id] = undefined;
     this.#after();
   }
 
   setCapacity(frames: number, pinLimit: number = Math.min(this.#pinLimit, frames)): void {
-    assert(isCount(frames) && frames >= 1 && isCount(pinLimit), `setCapacity(${frames}, ${pinLimit})`);
-    assert(frames >= this.#usage[0]!, `setCapacity(${frames}): ${this.#usage[0]} frames are charged`);
-    assert(frames >= this.committedMin(), `setCapacity(${frames}): the top-level groups' min add up to ${this.committedMin()} (T6)`);
+    if (!(isCount(frames) && frames >= 1 && isCount(pinLimit))) fail(`setCapacity(${frames}, ${pinLimit})`);
+    if (!(frames >= this.#usage[0]!)) fail(`setCapacity(${frames}): ${this.#usage[0]} frames are charged`);
+    if (!(frames >= this.committedMin())) fail(`setCapacity(${frames}): the top-level groups' min add up to ${this.committedMin()} (T6)`);
     this.#capacity = frames;
     this.#pinLimit = pinLimit;
     this.#after();
@@ -584,7 +584,7 @@ class GroupTreeImpl implements GroupTree {
 
   attach(member: number, nodeIn: GroupNode): void {
     const n = this.#mine(nodeIn, 'createSpace');
-    assert(!this.#members.has(member), `group tree: member ${member} is attached already`);
+    if (this.#members.has(member)) fail(`group tree: member ${member} is attached already`);
     this.#members.set(member, { node: n, charged: 0, pinned: 0 });
     this.#memberCount[n.id]!++;
     this.#after();
@@ -615,7 +615,7 @@ class GroupTreeImpl implements GroupTree {
     for (let a: NodeImpl | undefined = from; a; a = a.parent) {
       this.#usage[a.id]! += usage;
       this.#pinned[a.id]! += pinned;
-      assert(this.#usage[a.id]! >= 0 && this.#pinned[a.id]! >= 0, `group "${a.path}": usage ${this.#usage[a.id]}, pinned ${this.#pinned[a.id]} below zero`);
+      if (!(this.#usage[a.id]! >= 0 && this.#pinned[a.id]! >= 0)) fail(`group "${a.path}": usage ${this.#usage[a.id]}, pinned ${this.#pinned[a.id]} below zero`);
     }
   }
 
@@ -629,7 +629,7 @@ class GroupTreeImpl implements GroupTree {
   }
 
   tryCharge(member: number, frames: number): ChargeRefusal | undefined {
-    assert(isCount(frames), `tryCharge(${member}, ${frames})`);
+    if (!(isCount(frames))) fail(`tryCharge(${member}, ${frames})`);
     const m = this.#member(member);
     for (let a: NodeImpl | undefined = m.node; a; a = a.parent) {
       const max = this.maxInForce(a);
@@ -645,13 +645,13 @@ class GroupTreeImpl implements GroupTree {
 
   charge(member: number, frames: number): void {
     const refused = this.tryCharge(member, frames);
-    assert(refused === undefined, `charge(${member}, ${frames}): over the max of "${refused?.node.path}" (${refused?.usage} + ${frames} > ${refused?.max})`);
+    if (!(refused === undefined)) fail(`charge(${member}, ${frames}): over the max of "${refused?.node.path}" (${refused?.usage} + ${frames} > ${refused?.max})`);
   }
 
   uncharge(member: number, frames: number): void {
-    assert(isCount(frames), `uncharge(${member}, ${frames})`);
+    if (!(isCount(frames))) fail(`uncharge(${member}, ${frames})`);
     const m = this.#member(member);
-    assert(m.charged >= frames, `uncharge(${member}, ${frames}): the member has ${m.charged} frames charged`);
+    if (!(m.charged >= frames)) fail(`uncharge(${member}, ${frames}): the member has ${m.charged} frames charged`);
     m.charged -= frames;
     this.#own[m.node.id]! -= frames;
     this.#walk(m.node, -frames, 0);
@@ -659,7 +659,7 @@ class GroupTreeImpl implements GroupTree {
   }
 
   sync(member: number, charged: number, pinned: number): void {
-    assert(isCount(charged) && isCount(pinned), `sync(${member}, ${charged}, ${pinned})`);
+    if (!(isCount(charged) && isCount(pinned))) fail(`sync(${member}, ${charged}, ${pinned})`);
     const m = this.#member(member);
     const dc = charged - m.charged;
     const dp = pinned - m.pinned;
@@ -671,7 +671,7 @@ class GroupTreeImpl implements GroupTree {
     this.#walk(m.node, dc, dp);
     if (dc > 0) {
       for (let a: NodeImpl | undefined = m.node; a; a = a.parent) {
-        assert(this.#usage[a.id]! <= this.maxInForce(a), `sync(${member}): group "${a.path}" holds ${this.#usage[a.id]} frames, over its max ${this.maxInForce(a)} (T4)`);
+        if (!(this.#usage[a.id]! <= this.maxInForce(a))) fail(`sync(${member}): group "${a.path}" holds ${this.#usage[a.id]} frames, over its max ${this.maxInForce(a)} (T4)`);
       }
     }
     this.#after();
@@ -685,7 +685,7 @@ class GroupTreeImpl implements GroupTree {
   }
 
   checkPin(member: number, frames: number): PinLimitError | undefined {
-    assert(isCount(frames), `checkPin(${member}, ${frames})`);
+    if (!(isCount(frames))) fail(`checkPin(${member}, ${frames})`);
     if (frames === 0) return undefined;
     const m = this.#member(member);
     const ps = this.pageSize;
@@ -710,9 +710,9 @@ class GroupTreeImpl implements GroupTree {
   }
 
   unpin(member: number, frames: number): void {
-    assert(isCount(frames), `unpin(${member}, ${frames})`);
+    if (!(isCount(frames))) fail(`unpin(${member}, ${frames})`);
     const m = this.#member(member);
-    assert(m.pinned >= frames, `unpin(${member}, ${frames}): the member has ${m.pinned} frames pinned`);
+    if (!(m.pinned >= frames)) fail(`unpin(${member}, ${frames}): the member has ${m.pinned} frames pinned`);
     m.pinned -= frames;
     this.#ownPinned[m.node.id]! -= frames;
     this.#walk(m.node, 0, -frames);
@@ -758,7 +758,7 @@ class GroupTreeImpl implements GroupTree {
   }
 
   noteEviction(member: number, cause: EvictionCause, count = 1): void {
-    assert(isCount(count), `noteEviction(${member}, ${cause}, ${count})`);
+    if (!(isCount(count))) fail(`noteEviction(${member}, ${cause}, ${count})`);
     this.#evicted[cause][this.#member(member).node.id]! += count;
     this.#after();
   }
@@ -790,7 +790,7 @@ class GroupTreeImpl implements GroupTree {
   }
 
   planReclaim(member: number, need: number, options: PlanOptions = {}): ReclaimPlan {
-    assert(isCount(need), `planReclaim(${member}, ${need})`);
+    if (!(isCount(need))) fail(`planReclaim(${member}, ${need})`);
     return new ReclaimPlanImpl(this, this.memberNode(member), need, options);
   }
 
@@ -819,11 +819,11 @@ class GroupTreeImpl implements GroupTree {
     const ownPinned = new Array<number>(N).fill(0);
     const members = new Array<number>(N).fill(0);
     for (const [id, m] of this.#members) {
-      assert(this.#nodes[m.node.id] === m.node, `member ${id} belongs to removed group "${m.node.path}" (T3)`);
-      assert(isCount(m.charged) && isCount(m.pinned), `member ${id}: charged ${m.charged}, pinned ${m.pinned} (T3)`);
+      if (!(this.#nodes[m.node.id] === m.node)) fail(`member ${id} belongs to removed group "${m.node.path}" (T3)`);
+      if (!(isCount(m.charged) && isCount(m.pinned))) fail(`member ${id}: charged ${m.charged}, pinned ${m.pinned} (T3)`);
       if (external) {
-        assert(external.charged(id) === m.charged, `member ${id}: the tree charges ${m.charged} frames, it holds ${external.charged(id)}`);
-        assert(external.pinned(id) === m.pinned, `member ${id}: the tree counts ${m.pinned} pinned, it has ${external.pinned(id)}`);
+        if (!(external.charged(id) === m.charged)) fail(`member ${id}: the tree charges ${m.charged} frames, it holds ${external.charged(id)}`);
+        if (!(external.pinned(id) === m.pinned)) fail(`member ${id}: the tree counts ${m.pinned} pinned, it has ${external.pinned(id)}`);
       }
       own[m.node.id]! += m.charged;
       ownPinned[m.node.id]! += m.pinned;
@@ -833,30 +833,30 @@ class GroupTreeImpl implements GroupTree {
     for (let id = N - 1; id >= 0; id--) {
       const n = this.#nodes[id];
       if (!n) continue;
-      assert(n.id === id, `group id ${n.id} in slot ${id} (T1)`);
+      if (!(n.id === id)) fail(`group id ${n.id} in slot ${id} (T1)`);
       if (n.parent) {
-        assert(n.parent.id < id && this.#nodes[n.parent.id] === n.parent, `group "${n.path}": parent "${n.parent.path}" not live or not older (T1)`);
-        assert(n.parent.children.filter((c) => c === n).length === 1, `group "${n.path}" is not listed once among its parent's children (T1)`);
-        assert(n.depth === n.parent.depth + 1, `group "${n.path}": depth ${n.depth} (T1)`);
+        if (!(n.parent.id < id && this.#nodes[n.parent.id] === n.parent)) fail(`group "${n.path}": parent "${n.parent.path}" not live or not older (T1)`);
+        if (!(n.parent.children.filter((c) => c === n).length === 1)) fail(`group "${n.path}" is not listed once among its parent's children (T1)`);
+        if (!(n.depth === n.parent.depth + 1)) fail(`group "${n.path}": depth ${n.depth} (T1)`);
       } else {
-        assert(n === this.root && id === 0, `group "${n.path}" has no parent but is not the root (T1)`);
+        if (!(n === this.root && id === 0)) fail(`group "${n.path}" has no parent but is not the root (T1)`);
       }
-      for (const c of n.children) assert(this.#nodes[c.id] === c && c.parent === n, `group "${n.path}": child "${c.path}" not live or not its child (T1)`);
-      assert(own[id] === this.#own[id] && ownPinned[id] === this.#ownPinned[id] && members[id] === this.#memberCount[id],
-        `group "${n.path}": own ${this.#own[id]}/${own[id]}, own pinned ${this.#ownPinned[id]}/${ownPinned[id]}, members ${this.#memberCount[id]}/${members[id]} (T3)`);
+      for (const c of n.children) if (!(this.#nodes[c.id] === c && c.parent === n)) fail(`group "${n.path}": child "${c.path}" not live or not its child (T1)`);
+      if (!(own[id] === this.#own[id] && ownPinned[id] === this.#ownPinned[id] && members[id] === this.#memberCount[id]))
+        fail(`group "${n.path}": own ${this.#own[id]}/${own[id]}, own pinned ${this.#ownPinned[id]}/${ownPinned[id]}, members ${this.#memberCount[id]}/${members[id]} (T3)`);
       usage[id]! += own[id]!;
       pinned[id]! += ownPinned[id]!;
-      assert(usage[id] === this.#usage[id] && pinned[id] === this.#pinned[id],
-        `group "${n.path}": usage ${this.#usage[id]} but its subtree holds ${usage[id]}; pinned ${this.#pinned[id]} but ${pinned[id]} (T2)`);
+      if (!(usage[id] === this.#usage[id] && pinned[id] === this.#pinned[id]))
+        fail(`group "${n.path}": usage ${this.#usage[id]} but its subtree holds ${usage[id]}; pinned ${this.#pinned[id]} but ${pinned[id]} (T2)`);
       if (n.parent) {
         usage[n.parent.id]! += usage[id]!;
         pinned[n.parent.id]! += pinned[id]!;
       }
-      assert(usage[id]! <= this.maxInForce(n), `group "${n.path}": usage ${usage[id]} over its max in force ${this.maxInForce(n)} (T4)`);
+      if (!(usage[id]! <= this.maxInForce(n))) fail(`group "${n.path}": usage ${usage[id]} over its max in force ${this.maxInForce(n)} (T4)`);
       const pinCap = n.isRoot ? this.#pinLimit : Math.min(n.pinLimit, n.max);
-      assert(pinned[id]! <= pinCap, `group "${n.path}": ${pinned[id]} pinned, over its pin limit ${pinCap} (T5)`);
+      if (!(pinned[id]! <= pinCap)) fail(`group "${n.path}": ${pinned[id]} pinned, over its pin limit ${pinCap} (T5)`);
     }
-    assert(this.committedMin() <= this.#capacity, `the top-level groups' min add up to ${this.committedMin()}, over the capacity ${this.#capacity} (T6)`);
+    if (!(this.committedMin() <= this.#capacity)) fail(`the top-level groups' min add up to ${this.committedMin()}, over the capacity ${this.#capacity} (T6)`);
   }
 }
 
@@ -970,7 +970,7 @@ class ReclaimPlanImpl implements ReclaimPlan {
     this.#ownPinned = c.ownPinned;
     this.#locked = new Float64Array(N);
     for (const [member, frames] of options.locked ?? []) {
-      assert(isCount(frames), `planReclaim: ${frames} locked frames of member ${member}`);
+      if (!(isCount(frames))) fail(`planReclaim: ${frames} locked frames of member ${member}`);
       this.#locked[tree.memberNode(member).id]! += frames;
     }
     this.#kin = new Uint8Array(N);
@@ -997,7 +997,7 @@ class ReclaimPlanImpl implements ReclaimPlan {
 
   #node(member: number): NodeImpl {
     const n = this.#tree.memberNode(member);
-    assert(this.#nodes[n.id] === n, `reclaim plan: member ${member}'s group was created after the plan`);
+    if (!(this.#nodes[n.id] === n)) fail(`reclaim plan: member ${member}'s group was created after the plan`);
     return n;
   }
 
@@ -1057,7 +1057,7 @@ class ReclaimPlanImpl implements ReclaimPlan {
     const s = this.#stage(stage);
     const n = this.#node(member);
     assert(!this.#committed, 'reclaim plan: take() after commit()');
-    assert(this.#allowance(s, n, 2) > 0, `reclaim plan: a frame of "${n.path}" may not be taken for "${this.requester.path}" under "${s.limit.path}"`);
+    if (!(this.#allowance(s, n, 2) > 0)) fail(`reclaim plan: a frame of "${n.path}" may not be taken for "${this.requester.path}" under "${s.limit.path}"`);
     this.#takenOwn[n.id]!++;
     for (let a: NodeImpl | undefined = n; a; a = a.parent) this.#takenSub[a.id]!++;
     const cause: EvictionCause = n === this.requester ? 'self' : s.limit.isRoot ? 'others' : 'ancestorMax';

@@ -50,7 +50,7 @@
 //
 // Creating a group changes bookkeeping only: it works while the device is lost.
 
-import { assert } from '../assert.ts';
+import { fail } from '../assert.ts';
 import { DestroyedError, InvalidArgumentError, PoolMismatchError, WorkingSetTooLargeError } from '../errors.ts';
 import { chooseVictims, chooseVictimsInTiers, type VictimQuery } from './eviction.ts';
 import {
@@ -260,7 +260,7 @@ export class GroupTable {
 
   #group(node: GroupNode): GroupImpl {
     const g = this.#byNode.get(node);
-    assert(g !== undefined, `memory group "${node.path}" has no handle`);
+    if (!(g !== undefined)) fail(`memory group "${node.path}" has no handle`);
     return g;
   }
 
@@ -551,7 +551,7 @@ export class GroupTable {
     }
     const plan = this.tree.planReclaim(space.id, pages.length - counted - resident, { locked: new Map([[space.id, resident]]) });
     const stage = plan.blocked();
-    assert(stage !== undefined, `checkFits: ${pages.length} pages over the ${available} available, but no stage of the plan is blocked`);
+    if (!(stage !== undefined)) fail(`checkFits: ${pages.length} pages over the ${available} available, but no stage of the plan is blocked`);
     throw this.#tooLarge(space, plan, stage, pages.length, available);
   }
 

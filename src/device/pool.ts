@@ -13,7 +13,7 @@
 // of memory (an eviction), move to a new device after a loss — it asks through
 // the PoolHooks it was created with (src/api/pool.ts wires them to migrate/).
 
-import { assert } from '../assert.ts';
+import { assert, fail } from '../assert.ts';
 import { DestroyedError, InvalidArgumentError } from '../errors.ts';
 import { Transfer } from './transfer.ts';
 import type { LostRange } from '../errors.ts';
@@ -507,18 +507,18 @@ export class PoolImpl<M extends PoolMember = PoolMember> extends HmmEventTarget<
       for (let p = 0; p < s.pageCount; p++) {
         const f = s.frameOf(p);
         if (f === 0xffffffff) continue;
-        assert(this.frames.owner[f] === id && this.frames.page[f] === p, `space ${id} page ${p} → frame ${f}, but the frame belongs to ${this.frames.owner[f]}:${this.frames.page[f]} (I4)`);
+        if (!(this.frames.owner[f] === id && this.frames.page[f] === p)) fail(`space ${id} page ${p} → frame ${f}, but the frame belongs to ${this.frames.owner[f]}:${this.frames.page[f]} (I4)`);
       }
     }
     const mins = this.groups.minFrames();
-    assert(mins <= this.frameCount, `the memory groups' min add up to ${mins} frames, over the pool's ${this.frameCount} (groups.ts)`);
+    if (!(mins <= this.frameCount)) fail(`the memory groups' min add up to ${mins} frames, over the pool's ${this.frameCount} (groups.ts)`);
     this.groups.checkInvariants();
     for (let f = 0; f < this.frameCount; f++) {
       const o = this.frames.owner[f]!;
       if (o === 0) continue;
       const s = this.spaces.get(o);
-      assert(s !== undefined, `frame ${f} owned by unknown space ${o}`);
-      assert(s.frameOf(this.frames.page[f]!) === f, `frame ${f} → ${o}:${this.frames.page[f]}, which does not map it back (F3)`);
+      if (!(s !== undefined)) fail(`frame ${f} owned by unknown space ${o}`);
+      if (!(s.frameOf(this.frames.page[f]!) === f)) fail(`frame ${f} → ${o}:${this.frames.page[f]}, which does not map it back (F3)`);
     }
   }
 

@@ -20,7 +20,7 @@
 // on first use, write-back buffers are reserved before the eviction that
 // needs them (reserveDetached), and releaseIdle() gives the idle ones back.
 
-import { assert } from '../assert.ts';
+import { fail } from '../assert.ts';
 import { DestroyedError } from '../errors.ts';
 import { BufferUsage, MapMode } from '../gpu/constants.ts';
 
@@ -178,7 +178,7 @@ export class Transfer {
 
   #window(i: number): GPUBuffer {
     const w = this.#windows[i];
-    assert(w !== undefined, `no window ${i}`);
+    if (!(w !== undefined)) fail(`no window ${i}`);
     return w;
   }
 

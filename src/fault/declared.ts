@@ -24,7 +24,7 @@
 // granted or marked). Once submitted, the dispatch completes.
 
 import { Mode } from '../abi.ts';
-import { assert } from '../assert.ts';
+import { fail } from '../assert.ts';
 import type { DirtyJournal } from './journal.ts';
 import { AccessViolationError } from '../errors.ts';
 import { emptyReport, makeResident, type MigrationReport } from '../migrate/migrate.ts';
@@ -74,7 +74,7 @@ export async function dispatchDeclared(space: SpaceCore, checked: Checked, journ
       cancel?.check(); // the last chance: what the fault-in moved stays valid
       // ---- program the device: synchronous from here to submit ----
       const t = space.table;
-      for (const p of all) assert(t.isResident(p), `page ${p} not resident after fault-in`);
+      for (const p of all) if (!(t.isResident(p))) fail(`page ${p} not resident after fault-in`);
       space.gpt.grant(rPages, wPages);
       space.gpt.flush(pool.device.queue);
       passStart = pool.events.now();

@@ -23,7 +23,7 @@
 // page tables change synchronously with the submit, under the pool lock; the
 // device page tables hear the new frames and flush before their next pass.
 
-import { assert } from '../assert.ts';
+import { fail } from '../assert.ts';
 import { BindRangeError } from '../errors.ts';
 import { allocate } from '../device/buffer-alloc.ts';
 import { coalesce } from '../device/coalesce.ts';
@@ -119,7 +119,7 @@ export async function makeContiguous(
       for (let f = start; f < start + n; f++) {
         if (frames.owner[f] === 0 || ours(f)) continue;
         const to = vacated.pop();
-        assert(to !== undefined, `contiguous: no frame left for the page in frame ${f}`);
+        if (!(to !== undefined)) fail(`contiguous: no frame left for the page in frame ${f}`);
         moves.push({ from: f, to });
       }
       const bytes = moves.length * ps;

@@ -25,7 +25,7 @@
 //   host write to p meanwhile:         clears InFlight, p Host ──▶ the landing copy is ignored
 //   fault-in / write-back / read of p: settleWriteBacks() first
 
-import { assert } from '../assert.ts';
+import { assert, fail } from '../assert.ts';
 import type { VictimQuery } from '../device/eviction.ts';
 import type { Reclaim } from '../device/groups.ts';
 import type { SpaceCore, SpacePool } from '../space/state.ts';
@@ -141,7 +141,7 @@ function evict(pool: SpacePool, victims: readonly number[], report: MigrationRep
     const space = pool.spaces.get(frames.owner[f]!)!;
     const p = frames.page[f]!;
     const t = space.table;
-    assert(t.frameOf(p) === f, `victim frame ${f} not mapped by its page`);
+    if (!(t.frameOf(p) === f)) fail(`victim frame ${f} not mapped by its page`);
     if (t.stateOf(p) === PageState.Device) {
       t.beginWriteBack(p);
       let d = dirty.get(space.id);
@@ -302,7 +302,7 @@ export async function makeResident(
           for (let k = 0; k < n; k++) frameOf[assigned + k] = f0 + k;
           assigned += n;
         }
-        assert(assigned === growable, `reclaim left ${growable - assigned} frames short of free ones`);
+        if (!(assigned === growable)) fail(`reclaim left ${growable - assigned} frames short of free ones`);
         // Waits belong before the first victim is touched (write-backs over the cap land first; their
         // buffers are made, which out of memory may shrink the pool). Host writes take no pool lock, and
         // one may drop a victim's frame during a wait (found by the differential fuzzer: the dropped
@@ -333,7 +333,7 @@ export async function makeResident(
       for (let k = 0; k < need.length; k++) {
         const p = need[k]!;
         const s = t.stateOf(p);
-        assert(s === PageState.Unpopulated || s === PageState.Host, `page ${p} became resident without the pool lock`);
+        if (!(s === PageState.Unpopulated || s === PageState.Host)) fail(`page ${p} became resident without the pool lock`);
         if (s === PageState.Unpopulated) {
           clearP.push(p);
           clearF.push(frameOf[k]!);
@@ -460,7 +460,7 @@ export async function restoreFromHost(space: SpaceCore, pages: Iterable<number>)
   const fr: number[] = [];
   for (const p of list) {
     if (!t.isResident(p)) continue;
-    assert(t.stateOf(p) === PageState.Shared, `restoreFromHost: page ${p} is not host-valid`);
+    if (!(t.stateOf(p) === PageState.Shared)) fail(`restoreFromHost: page ${p} is not host-valid`);
     pg.push(p);
     fr.push(t.frameOf(p));
   }

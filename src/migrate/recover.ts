@@ -7,7 +7,7 @@
 // Reached through the pool's hooks (src/api/pool.ts): device/ does not know
 // spaces or migrations.
 
-import { assert } from '../assert.ts';
+import { assert, fail } from '../assert.ts';
 import { DestroyedError, GpuOutOfMemoryError, InvalidArgumentError } from '../errors.ts';
 import { coalesce } from '../device/coalesce.ts';
 import { lostBy, type RecoveryReport } from '../device/loss.ts';
@@ -72,7 +72,7 @@ function repin(space: SpaceCore): number {
   const pages: number[] = [];
   const fr: number[] = [];
   for (const p of t.pagesWhere(0, space.pageCount, (q) => t.pinsOf(q) > 0)) {
-    assert(t.frameOf(p) === NO_FRAME, `repin: page ${p} has a frame on a new device`);
+    if (!(t.frameOf(p) === NO_FRAME)) fail(`repin: page ${p} has a frame on a new device`);
     const [f, n] = frames.takeRun(1, space.id, p);
     assert(n === 1, 'repin: no free frame although the pinned pages fit');
     t.install(p, f);

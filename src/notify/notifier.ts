@@ -31,7 +31,7 @@
 // in JavaScript no other task ever observes an odd number; `readBegin()` still
 // refuses one (an invalidation callback that starts async work would see it).
 
-import { assert } from '../assert.ts';
+import { assert, fail } from '../assert.ts';
 
 /** What a subscription's callback hears: the part of a host write that falls in its interval. */
 export interface InvalidationEvent {
@@ -125,7 +125,7 @@ export class IntervalNotifier {
   }
 
   subscribe(start: number, end: number, callback?: InvalidateCallback): IntervalSubscription {
-    assert(start <= end, `subscribe: start ${start} > end ${end}`);
+    if (!(start <= end)) fail(`subscribe: start ${start} > end ${end}`);
     const sub = new Subscription(this, start, end, callback);
     this.#subs.push(sub);
     return sub;

@@ -16,7 +16,7 @@
 // Callbacks that throw: see policy.ts (the policy is switched off, reported once).
 
 import { PageArray } from '../space/page-array.ts';
-import { assert } from '../assert.ts';
+import { assert, fail } from '../assert.ts';
 import type { ResolvedDensityPrefetch, ResolvedThrashing } from '../options.ts';
 import type { PolicyPort, SpaceCore } from '../space/state.ts';
 import { PageState } from '../space/page-table.ts';
@@ -131,7 +131,7 @@ export class PolicyHub implements PolicyPort {
     if (!pages || pages.length === 0) return [];
     for (let i = 0; i < pages.length; i++) {
       const p = pages[i]!;
-      assert(Number.isInteger(p) && p >= 0 && p < space.pageCount && !present(p), `density prefetch chose page ${p}, which is outside the space or present`);
+      if (!(Number.isInteger(p) && p >= 0 && p < space.pageCount && !present(p))) fail(`density prefetch chose page ${p}, which is outside the space or present`);
       assert(i === 0 || p > pages[i - 1]!, 'density prefetch pages are not ascending and unique');
     }
     return pages.length > room ? pages.slice(0, room) : [...pages];
@@ -200,7 +200,7 @@ export class PolicyHub implements PolicyPort {
     const heldPages: number[] = [];
     const reported: number[] = [];
     for (const p of d.pages) {
-      assert(Number.isInteger(p) && p >= 0 && p < space.pageCount, `thrashing chose page ${p}, outside the space`);
+      if (!(Number.isInteger(p) && p >= 0 && p < space.pageCount)) fail(`thrashing chose page ${p}, outside the space`);
       if (pin && holdAllowed(t.flagsOf(p))) heldPages.push(p);
       else reported.push(p);
     }

@@ -16,7 +16,7 @@
 // segment (migrate/ splits them with `splitPieces`), so `range` is a zero-copy
 // view on the transfer paths; only a host view that spans segments copies.
 
-import { assert } from '../assert.ts';
+import { fail } from '../assert.ts';
 import { HOST_SEGMENT_SIZE } from '../options.ts';
 import type { HostSource, Piece } from '../device/transfer.ts';
 
@@ -168,9 +168,9 @@ class SparseHostMemory implements HostMemory {
   #last: Segment | undefined;
 
   constructor(size: number, pageSize: number, options: HostMemoryOptions) {
-    assert(Number.isSafeInteger(size) && size >= 0 && size % pageSize === 0, `host memory: bad size ${size}`);
+    if (!(Number.isSafeInteger(size) && size >= 0 && size % pageSize === 0)) fail(`host memory: bad size ${size}`);
     let seg = options.segmentSize ?? HOST_SEGMENT_SIZE;
-    assert((seg & (seg - 1)) === 0 && seg >= pageSize, `host memory: segment size ${seg} is not a power of two ≥ the page size ${pageSize}`);
+    if (!((seg & (seg - 1)) === 0 && seg >= pageSize)) fail(`host memory: segment size ${seg} is not a power of two ≥ the page size ${pageSize}`);
     // A small space is one segment of its own size (no 64 MiB buffer for a 1 MiB space).
     while (seg > pageSize && seg / 2 >= size) seg /= 2;
     this.size = size;
@@ -180,7 +180,7 @@ class SparseHostMemory implements HostMemory {
     this.#pageShift = Math.log2(pageSize);
     this.#backing = options.backing;
     this.#budget = options.budget ?? Infinity;
-    assert(this.#budget >= 2 * seg, `host memory: budget ${this.#budget} is under two segments of ${seg}`);
+    if (!(this.#budget >= 2 * seg)) fail(`host memory: budget ${this.#budget} is under two segments of ${seg}`);
   }
 
   get backed(): boolean {

@@ -38,7 +38,7 @@
 // another page (eviction: the caller reassigns it). Every change of a page's
 // frame is reported to `onFrameChange` (the device page table's dirty span).
 
-import { assert } from '../assert.ts';
+import { assert, fail } from '../assert.ts';
 import { DEV } from '../dev.ts';
 
 /** Where the valid copy of a page lives. */
@@ -192,7 +192,7 @@ export class PageTable {
     this.initial = options.initial ?? PageState.Unpopulated;
     const dense = pageCount <= (options.densePages ?? DENSE_PAGES);
     const cp = dense ? Math.max(1, pageCount) : (options.chunkPages ?? CHUNK_PAGES);
-    assert(dense || (cp & (cp - 1)) === 0, `page table: chunk of ${cp} pages is not a power of two`);
+    if (!(dense || (cp & (cp - 1)) === 0)) fail(`page table: chunk of ${cp} pages is not a power of two`);
     this.#shift = dense ? 31 : Math.log2(cp);
     this.#mask = dense ? 0x7fffffff : cp - 1;
     this.#chunkPages = cp;
@@ -361,8 +361,8 @@ export class PageTable {
     const c = this.#at(p);
     const i = p & this.#mask;
     const s = c.state[i]!;
-    assert(c.frame[i] === NO_FRAME && (s === PageState.Unpopulated || s === PageState.Host) && (c.flags[i]! & PageFlag.InFlight) === 0,
-      `install: page ${p} is ${PAGE_STATE_NAMES[s]} with frame ${c.frame[i]}`);
+    if (!(c.frame[i] === NO_FRAME && (s === PageState.Unpopulated || s === PageState.Host) && (c.flags[i]! & PageFlag.InFlight) === 0))
+      fail(`install: page ${p} is ${PAGE_STATE_NAMES[s]} with frame ${c.frame[i]}`);
     c.frame[i] = f;
     c.state[i] = PageState.Shared;
     this.#onFrameChange(p);
@@ -374,7 +374,7 @@ export class PageTable {
   markDeviceDirty(p: number, stamp: number): boolean {
     const c = this.#at(p);
     const i = p & this.#mask;
-    assert(c.frame[i] !== NO_FRAME, `markDeviceDirty: page ${p} has no frame`);
+    if (!(c.frame[i] !== NO_FRAME)) fail(`markDeviceDirty: page ${p} has no frame`);
     const clean = c.state[i] === PageState.Shared;
     c.state[i] = PageState.Device;
     c.dirtiedBy[i] = stamp;
@@ -386,7 +386,7 @@ export class PageTable {
   markClean(p: number): void {
     const c = this.#at(p);
     const i = p & this.#mask;
-    assert(c.state[i] === PageState.Device && c.frame[i] !== NO_FRAME, `markClean: page ${p} is not device-dirty with a frame`);
+    if (!(c.state[i] === PageState.Device && c.frame[i] !== NO_FRAME)) fail(`markClean: page ${p} is not device-dirty with a frame`);
     c.state[i] = PageState.Shared;
     if (DEV) this.#check(p);
   }
@@ -414,7 +414,7 @@ export class PageTable {
     const c = this.#at(p);
     const i = p & this.#mask;
     const f = c.frame[i]!;
-    assert(c.state[i] === PageState.Device && f !== NO_FRAME && c.pins[i] === 0, `beginWriteBack: page ${p} is not an unpinned device-dirty page with a frame`);
+    if (!(c.state[i] === PageState.Device && f !== NO_FRAME && c.pins[i] === 0)) fail(`beginWriteBack: page ${p} is not an unpinned device-dirty page with a frame`);
     c.frame[i] = NO_FRAME;
     c.flags[i] = c.flags[i]! | PageFlag.InFlight;
     this.#onFrameChange(p);
@@ -438,7 +438,7 @@ export class PageTable {
     const c = this.#at(p);
     const i = p & this.#mask;
     const f = c.frame[i]!;
-    assert(c.state[i] === PageState.Shared && f !== NO_FRAME && c.pins[i] === 0, `evictClean: page ${p} is not an unpinned clean page with a frame`);
+    if (!(c.state[i] === PageState.Shared && f !== NO_FRAME && c.pins[i] === 0)) fail(`evictClean: page ${p} is not an unpinned clean page with a frame`);
     c.frame[i] = NO_FRAME;
     c.state[i] = PageState.Host;
     this.#onFrameChange(p);
@@ -454,7 +454,7 @@ export class PageTable {
   relocate(p: number, f: number): void {
     const c = this.#at(p);
     const i = p & this.#mask;
-    assert(c.frame[i] !== NO_FRAME && f !== NO_FRAME && c.pins[i] === 0, `relocate: page ${p} is not an unpinned page with a frame`);
+    if (!(c.frame[i] !== NO_FRAME && f !== NO_FRAME && c.pins[i] === 0)) fail(`relocate: page ${p} is not an unpinned page with a frame`);
     c.frame[i] = f;
     this.#onFrameChange(p);
     if (DEV) this.#check(p);
@@ -465,7 +465,7 @@ export class PageTable {
     const c = this.#at(p);
     const i = p & this.#mask;
     const f = c.frame[i]!;
-    assert(c.state[i] === PageState.Shared && f !== NO_FRAME && c.pins[i] === 0, `dropCopy: page ${p} is not an unpinned clean page with a frame`);
+    if (!(c.state[i] === PageState.Shared && f !== NO_FRAME && c.pins[i] === 0)) fail(`dropCopy: page ${p} is not an unpinned clean page with a frame`);
     c.frame[i] = NO_FRAME;
     c.state[i] = PageState.Host;
     this.#release(f);
@@ -481,7 +481,7 @@ export class PageTable {
   invalidate(p: number): boolean {
     const c = this.#at(p);
     const i = p & this.#mask;
-    assert(c.pins[i] === 0, `invalidate: page ${p} is pinned (pinned pages are written through)`);
+    if (!(c.pins[i] === 0)) fail(`invalidate: page ${p} is pinned (pinned pages are written through)`);
     const f = c.frame[i]!;
     c.flags[i] = c.flags[i]! & ~PageFlag.InFlight;
     c.state[i] = PageState.Host;
@@ -500,7 +500,7 @@ export class PageTable {
   writtenThrough(p: number): void {
     const c = this.#at(p);
     const i = p & this.#mask;
-    assert(c.frame[i] !== NO_FRAME, `writtenThrough: page ${p} has no frame`);
+    if (!(c.frame[i] !== NO_FRAME)) fail(`writtenThrough: page ${p} has no frame`);
     c.state[i] = PageState.Shared;
     if (DEV) this.#check(p);
   }
@@ -509,7 +509,7 @@ export class PageTable {
   depopulate(p: number): void {
     const c = this.#at(p);
     const i = p & this.#mask;
-    assert(c.frame[i] === NO_FRAME && (c.flags[i]! & PageFlag.InFlight) === 0 && c.pins[i] === 0, `depopulate: page ${p} still has a device copy or a pin`);
+    if (!(c.frame[i] === NO_FRAME && (c.flags[i]! & PageFlag.InFlight) === 0 && c.pins[i] === 0)) fail(`depopulate: page ${p} still has a device copy or a pin`);
     c.state[i] = PageState.Unpopulated;
     if (DEV) this.#check(p);
   }
@@ -518,7 +518,7 @@ export class PageTable {
   pin(p: number): boolean {
     const c = this.#at(p);
     const i = p & this.#mask;
-    assert(c.frame[i] !== NO_FRAME && c.pins[i]! < MAX_PINS, `pin: page ${p} has no frame or ${MAX_PINS} pins`);
+    if (!(c.frame[i] !== NO_FRAME && c.pins[i]! < MAX_PINS)) fail(`pin: page ${p} has no frame or ${MAX_PINS} pins`);
     const fresh = c.pins[i] === 0;
     c.pins[i]!++;
     if (fresh) this.#pinnedPages++;
@@ -624,7 +624,7 @@ export class PageTable {
         if (this.pinsOf(p) > 0) pinned++;
       }
     });
-    assert(pinned === this.#pinnedPages, `${pinned} pages are pinned but the table counts ${this.#pinnedPages} (I6)`);
+    if (!(pinned === this.#pinnedPages)) fail(`${pinned} pages are pinned but the table counts ${this.#pinnedPages} (I6)`);
   }
 
   /** I1, I2, I3, I5 for page p. */
@@ -634,15 +634,15 @@ export class PageTable {
     const flags = this.flagsOf(p);
     const inflight = (flags & PageFlag.InFlight) !== 0;
     const resident = s === PageState.Device || s === PageState.Shared;
-    assert(s <= PageState.Shared, `page ${p}: unknown state ${s}`);
+    if (!(s <= PageState.Shared)) fail(`page ${p}: unknown state ${s}`);
     if (inflight) {
-      assert(s === PageState.Device && f === NO_FRAME, `page ${p}: InFlight but state ${s}, frame ${f} (I2)`);
+      if (!(s === PageState.Device && f === NO_FRAME)) fail(`page ${p}: InFlight but state ${s}, frame ${f} (I2)`);
     } else {
-      assert(resident === (f !== NO_FRAME), `page ${p}: state ${PAGE_STATE_NAMES[s]} with frame ${f} (I1)`);
+      if (!(resident === (f !== NO_FRAME))) fail(`page ${p}: state ${PAGE_STATE_NAMES[s]} with frame ${f} (I1)`);
     }
-    if (this.pinsOf(p) > 0) assert(resident && !inflight, `page ${p}: pinned but ${PAGE_STATE_NAMES[s]} (I3)`);
+    if (this.pinsOf(p) > 0 && !(resident && !inflight)) fail(`page ${p}: pinned but ${PAGE_STATE_NAMES[s]} (I3)`);
     const both = PageFlag.PreferHost | PageFlag.PreferDevice;
-    assert((flags & both) !== both, `page ${p}: preferred location both host and device (I5)`);
+    if (!((flags & both) !== both)) fail(`page ${p}: preferred location both host and device (I5)`);
   }
 }
 
