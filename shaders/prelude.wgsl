@@ -142,26 +142,51 @@ const VM_OVERLAY_ON: bool = VM_DEMAND && !VM_REPLAY;
 // them again when it runs again. After it: the pages it has marked and reported, so that a
 // loop moving between a few pages (a load here, a store there) reports each once.
 const VM_RING: u32 = 4u;
-var<private> vm_ring: array<u32, 4>;
+// Four scalars, newest first, rather than an array: an array indexed by a variable lives in
+// memory per invocation (llvmpipe: a scatter per SIMD lane at every push).
+var<private> vm_ring0: u32;
+var<private> vm_ring1: u32;
+var<private> vm_ring2: u32;
+var<private> vm_ring3: u32;
 var<private> vm_ring_n: u32;
 
 fn vm_ring_push(page: u32) {
   if (VM_DEMAND) {
-    vm_ring[vm_ring_n & (VM_RING - 1u)] = page;
+    vm_ring3 = vm_ring2;
+    vm_ring2 = vm_ring1;
+    vm_ring1 = vm_ring0;
+    vm_ring0 = page;
     vm_ring_n++;
   }
 }
 
-// Is `page` in the ring? A hit moves it to the newest slot (the next push replaces the
-// oldest), so a page touched every other access — the store of a loop — stays.
+// Entry i of the ring (0: the newest).
+fn vm_ring_at(i: u32) -> u32 {
+  return select(select(select(vm_ring3, vm_ring2, i == 2u), vm_ring1, i == 1u), vm_ring0, i == 0u);
+}
+
+// Is `page` in the ring? A hit moves it to the newest entry (the next push drops the oldest),
+// so a page touched every other access — the store of a loop — stays.
 fn vm_in_ring(page: u32) -> bool {
-  for (var i = 0u; i < min(vm_ring_n, VM_RING); i++) {
-    if (vm_ring[i] == page) {
-      let newest = (vm_ring_n - 1u) & (VM_RING - 1u);
-      vm_ring[i] = vm_ring[newest];
-      vm_ring[newest] = page;
-      return true;
-    }
+  let n = min(vm_ring_n, VM_RING);
+  if (n > 0u && vm_ring0 == page) { return true; }
+  if (n > 1u && vm_ring1 == page) {
+    vm_ring1 = vm_ring0;
+    vm_ring0 = page;
+    return true;
+  }
+  if (n > 2u && vm_ring2 == page) {
+    vm_ring2 = vm_ring1;
+    vm_ring1 = vm_ring0;
+    vm_ring0 = page;
+    return true;
+  }
+  if (n > 3u && vm_ring3 == page) {
+    vm_ring3 = vm_ring2;
+    vm_ring2 = vm_ring1;
+    vm_ring1 = vm_ring0;
+    vm_ring0 = page;
+    return true;
   }
   return false;
 }
@@ -310,7 +335,7 @@ fn vm_bits_set(maps: u32, page: u32, ring: u32) {
       map = firstTrailingBit(m);
       m &= m - 1u;
     } else if (r < ring) {
-      p = vm_ring[r];
+      p = vm_ring_at(r);
       r++;
     } else {
       break;
