@@ -40,6 +40,17 @@ export interface HostSource {
    * Optional.
    */
   ready?(offset: number, length: number): Promise<void> | undefined;
+  /**
+   * Copy [offset, offset + dest.length) into `dest` (a staging slot's mapped
+   * memory). Synchronously when the bytes are in memory (returns undefined);
+   * bytes only a backing store holds (a file-backed space's segments not in
+   * memory) may be read from it straight into `dest`, off the JavaScript
+   * thread, without keeping them in host memory (returns the read). The
+   * staging path then fills its slots this way, several at once: a stream
+   * from a file costs one copy, and its reads overlap the GPU's copies.
+   * Optional; without it the staging path copies `range`.
+   */
+  fill?(offset: number, dest: Uint8Array): Promise<void> | undefined;
 }
 
 function hostRange(host: Uint8Array | HostSource, offset: number, length: number): Uint8Array {
@@ -110,6 +121,8 @@ interface Slot {
   ready: Promise<void>;
   /** `ready` has not resolved yet (awaiting it is a round trip). */
   pending: boolean;
+  /** Upload: the mapped range, got once per mapping (a fill that failed leaves it for the next). */
+  mapped?: Uint8Array | undefined;
 }
 
 /** Set slot.ready to a map promise, tracking whether it is still pending. */
@@ -251,27 +264,78 @@ export class Transfer {
    */
   async staging(host: Uint8Array | HostSource, pieces: readonly Piece[]): Promise<void> {
     const ring = await this.#upRing('all');
-    for (const load of slotLoads(pieces, this.#slotSize)) {
-      const slot = ring[this.#upNext]!;
-      this.#upNext = (this.#upNext + 1) % ring.length;
-      if (!(host instanceof Uint8Array) && host.ready) {
-        const first = load[0]!;
-        const last = load[load.length - 1]!;
-        const r = host.ready(first.hostOffset, last.hostOffset + last.byteLength - first.hostOffset);
-        if (r) await r;
+    const direct = host instanceof Uint8Array || !host.fill ? undefined : host;
+    /** Slots whose reads are still running (direct fills): each submits its copy when they end. */
+    const filling: Promise<void>[] = [];
+    try {
+      for (const load of slotLoads(pieces, this.#slotSize)) {
+        const slot = ring[this.#upNext]!;
+        this.#upNext = (this.#upNext + 1) % ring.length;
+        if (!direct && !(host instanceof Uint8Array) && host.ready) {
+          const first = load[0]!;
+          const last = load[load.length - 1]!;
+          const r = host.ready(first.hostOffset, last.hostOffset + last.byteLength - first.hostOffset);
+          if (r) await r;
+        }
+        if (slot.pending) this.stats.roundTrips++;
+        await this.#await(slot.ready);
+        const mapped = (slot.mapped ??= new Uint8Array(slot.buffer.getMappedRange(0, this.#slotSize)));
+        let reads: Promise<void>[] | undefined;
+        for (const c of load) {
+          const dest = mapped.subarray(c.slotOffset, c.slotOffset + c.byteLength);
+          const r = direct ? direct.fill!(c.hostOffset, dest) : (dest.set(hostRange(host, c.hostOffset, c.byteLength)), undefined);
+          if (r) (reads ??= []).push(r);
+        }
+        if (!reads) {
+          this.#submitSlot(slot, load);
+          continue;
+        }
+        // The slot's memory is being read into off the JavaScript thread: it is busy until the reads
+        // end and its copy is submitted (its next use waits for that, then for the map after it).
+        // A failed read leaves it mapped and free again. destroy() leaves its buffer to the end.
+        this.#filling.add(slot.buffer);
+        const done = Promise.all(reads).then(
+          () => {
+            this.#filling.delete(slot.buffer);
+            if (this.#destroyed) {
+              slot.buffer.destroy();
+              throw new DestroyedError('the pool');
+            }
+            this.#submitSlot(slot, load);
+          },
+          (e: unknown) => {
+            this.#filling.delete(slot.buffer);
+            if (this.#destroyed) slot.buffer.destroy();
+            slot.ready = Promise.resolve();
+            slot.pending = false;
+            throw e;
+          },
+        );
+        slot.pending = true;
+        slot.ready = observed(done.then(() => slot.ready));
+        filling.push(observed(done));
       }
-      if (slot.pending) this.stats.roundTrips++;
-      await this.#await(slot.ready);
-      const mapped = new Uint8Array(slot.buffer.getMappedRange(0, this.#slotSize));
-      for (const c of load) mapped.set(hostRange(host, c.hostOffset, c.byteLength), c.slotOffset);
-      slot.buffer.unmap();
-      const enc = this.#device.createCommandEncoder({ label: `${this.#label}:upload` });
-      for (const c of load) enc.copyBufferToBuffer(slot.buffer, c.slotOffset, this.#window(c.window), c.windowOffset, c.byteLength);
-      this.#device.queue.submit([enc.finish()]);
-      for (const c of load) this.stats.stagingBytes += c.byteLength;
-      this.stats.stagingSubmits++;
-      mapping(slot, slot.buffer.mapAsync(MapMode.WRITE));
+    } finally {
+      // Every copy is submitted before this returns (work issued afterwards reads the frames), and
+      // a failure waits for the reads still running into slots before it is reported.
+      const settled = await Promise.allSettled(filling);
+      for (const r of settled) if (r.status === 'rejected') throw r.reason;
     }
+  }
+
+  /** Slots' buffers being read into (direct fills): destroy() lets the reads end first. */
+  readonly #filling = new Set<GPUBuffer>();
+
+  /** The slot is filled: unmap it, copy its parts to their windows, and map it again for the next fill. */
+  #submitSlot(slot: Slot, load: readonly Part[]): void {
+    slot.buffer.unmap();
+    slot.mapped = undefined;
+    const enc = this.#device.createCommandEncoder({ label: `${this.#label}:upload` });
+    for (const c of load) enc.copyBufferToBuffer(slot.buffer, c.slotOffset, this.#window(c.window), c.windowOffset, c.byteLength);
+    this.#device.queue.submit([enc.finish()]);
+    for (const c of load) this.stats.stagingBytes += c.byteLength;
+    this.stats.stagingSubmits++;
+    mapping(slot, slot.buffer.mapAsync(MapMode.WRITE));
   }
 
   /**
@@ -413,7 +477,9 @@ export class Transfer {
     for (const b of this.#detachedAll) b.destroy();
     this.#detachedAll.clear();
     this.#detachedFree = [];
-    for (const s of this.#upSlots ?? []) s.buffer.destroy();
+    // A slot still being read into (a direct fill, off the JavaScript thread) is destroyed when its
+    // reads end: its mapped memory must outlive them.
+    for (const s of this.#upSlots ?? []) if (!this.#filling.has(s.buffer)) s.buffer.destroy();
     for (const s of this.#downSlots ?? []) s.buffer.destroy();
     this.#upSlots = undefined;
     this.#downSlots = undefined;

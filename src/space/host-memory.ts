@@ -15,6 +15,10 @@
 // plain numbers (exact up to 2^53). Pieces of a transfer never straddle a
 // segment (migrate/ splits them with `splitPieces`), so `range` is a zero-copy
 // view on the transfer paths; only a host view that spans segments copies.
+// The staging path fills its slots through `fill`: with a backing, bytes of
+// segments not in memory are read from the store straight into the slot, off
+// the JavaScript thread, and not kept (disk → device in one copy; the pages
+// are clean and the store has them).
 
 import { fail } from '../assert.ts';
 import { HOST_SEGMENT_SIZE } from '../options.ts';
@@ -374,6 +378,30 @@ class SparseHostMemory implements HostMemory {
       if (s) dest.set(s.bytes.subarray(lo, lo + n), at);
       else dest.fill(0, at, at + n);
     });
+  }
+
+  fill(offset: number, dest: Uint8Array): Promise<void> | undefined {
+    const b = this.#backing;
+    if (!b?.loadAsync) {
+      this.readInto(offset, dest);
+      return undefined;
+    }
+    // Segments in memory (their pages may be dirty) are copied; a segment being read ahead is taken
+    // as #get takes it; the others are read from the store straight into dest, off the JavaScript
+    // thread, and not kept: their pages are clean, and the store keeps their bytes.
+    let reads: Promise<void>[] | undefined;
+    this.#each(offset, offset + dest.length, (i, lo, n, at) => {
+      const part = dest.subarray(at, at + n);
+      const s = this.#peek(i) ?? (this.#ahead?.index === i ? this.#get(i) : undefined);
+      if (s) {
+        part.set(s.bytes.subarray(lo, lo + n));
+        return;
+      }
+      this.stats.bytesLoaded += n;
+      (reads ??= []).push(b.loadAsync!(i * this.segmentSize + lo, part));
+    });
+    if (!reads) return undefined;
+    return reads.length === 1 ? reads[0] : Promise.all(reads).then(() => undefined);
   }
 
   slice(offset: number, length: number): Uint8Array {

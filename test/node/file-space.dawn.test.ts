@@ -110,3 +110,30 @@ testWithDevice('a full disk: flush rejects with DiskFullError, the pages stay di
   expect(same(await space.read(0, 64 * PS), model)).toBe(true);
   await expect(space.flush()).rejects.toThrow(DiskFullError); // still dirty: tried again
 });
+
+testWithDevice('disk → device in one copy: a staging upload reads pages straight from the file into its slots; host memory keeps none; a dirty page in memory goes up from memory', async (ctx) => {
+  const path = join(dir, 'direct.bin');
+  const size = 16 * MiB; // over the staging threshold (8 MiB): the staging path
+  const data = words(size / 4, 11);
+  writeFileSync(path, data);
+  const pool = ctx.track(await createPool(ctx.device, { pageSize: 64 * KiB, capacity: 32 * MiB }));
+  const space = createFileSpace(pool, path, { hostBudget: 4 * MiB });
+  ctx.track(space);
+  // One page written on the host before the upload: its segment is in memory, the page dirty.
+  const poke = new Uint32Array(64 * KiB / 4).fill(0xabcdef01);
+  await space.write(5 * MiB, poke);
+  const held = space.fileStats.hostBytes;
+  expect(held).toBeGreaterThan(0);
+  await space.prefetch(0, size, { to: 'device' });
+  // Everything but that segment came from the file, and none of it stayed in host memory.
+  expect(space.fileStats.hostBytes).toBe(held);
+  expect(space.fileStats.bytesRead).toBeGreaterThanOrEqual(size - held);
+  expect(pool.stats().framesUsed).toBe(size / (64 * KiB));
+  // What the device has: the kernel's results, read home, are the file's words and the poked page's.
+  const want = Uint32Array.from(data);
+  want.set(poke, (5 * MiB) / 4);
+  await space.dispatch(affine, { workgroups: [size / 4 / 64 / 2, 2, 1], args: [0, size / 4, 3, 1], write: [{ addr: 0, byteLength: size }] });
+  const got = new Uint32Array((await space.read(0, size)).buffer);
+  expect(same(got, want.map((x) => (Math.imul(x, 3) + 1) >>> 0))).toBe(true);
+  await space.close();
+});
