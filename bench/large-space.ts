@@ -33,7 +33,9 @@ const sample = () => { peak = Math.max(peak, process.memoryUsage().rss); };
 const pool = await createPool(node.device, { capacity: poolBytes, pageSize: 64 * 1024 });
 const space = createSpace(pool, { size: spaceBytes, label: 'large' });
 const below = space.alloc(at, { label: 'below' }); // the space up to `at`, never touched
-const data = space.alloc(dataBytes, { align: 64 * 1024, label: 'data' });
+// Aligned to the host memory's segments (64 MiB, HOST_SEGMENT_SIZE): the check's withView of a 64 MiB piece is
+// then one segment, viewed in place; unaligned, each piece spans two segments and withView hands out a copy.
+const data = space.alloc(dataBytes, { align: 64 * MiB, label: 'data' });
 console.log(`space ${values['space-gib']} GiB, data ${values['data-mib']} MiB at ${(data / GiB).toFixed(1)} GiB (below it: ${(below / GiB).toFixed(0)}…), pool ${values['pool-mib']} MiB`);
 
 const PIECE = 64 * MiB;
