@@ -366,6 +366,7 @@ export async function dispatchBound(space: SpaceCore, checked: BoundDispatch, jo
       if (x * y * z > 0) pass.dispatchWorkgroups(x, y, z);
       pass.end();
       device.queue.submit([enc.finish()]);
+      pool.transfer.noteCompute();
       const scope = device.popErrorScope();
       order.submitted();
       // The kernel's stores are not seen: every page of a read_write range is device-dirty from here.

@@ -292,6 +292,7 @@ export function submitPass(space: SpaceCore, prep: Prepared, spec: PassSpec): Su
     readBytes += r.bytes;
   }
   device.queue.submit([enc.finish()]);
+  space.pool.transfer.noteCompute();
   return { out, scope: device.popErrorScope(), readBytes, resources: res };
 }
 

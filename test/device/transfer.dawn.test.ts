@@ -98,3 +98,24 @@ testWithDevice('the pool destroyed while a read runs into a slot: the slot stays
   await expect(up).rejects.toBeInstanceOf(DestroyedError);
   for (const dest of dests) expect(dest.byteLength).toBe(0);
 });
+
+testWithDevice('a slot whose map waits behind compute submitted after its copy is not waited for: that load goes by writeBuffer; with no compute between, the ring waits as before', async (ctx) => {
+  const { transfer, pieces, readBack } = setUp(ctx.device, ctx.track);
+  // No compute on the queue: five loads through two slots wait for the slots' maps.
+  const first = bytes(5 * SLOT, 21);
+  await transfer.staging(first, pieces);
+  expect(transfer.stats.stagingBypasses).toBe(0);
+  expect(transfer.stats.stagingSubmits).toBe(5);
+  expect(Buffer.compare(await readBack(), first)).toBe(0);
+  // Compute submitted after each copy (a stream of dispatches): the loads that find their slot's map
+  // still pending behind it go by writeBuffer, and every byte lands all the same.
+  const second = bytes(5 * SLOT, 22);
+  const submits = transfer.stats.stagingSubmits;
+  const source = { range: (o: number, n: number) => { transfer.noteCompute(); return second.subarray(o, o + n); } };
+  await transfer.staging(source, pieces);
+  const bypassed = transfer.stats.stagingBypasses;
+  expect(bypassed).toBeGreaterThan(0);
+  expect(transfer.stats.stagingSubmits - submits + bypassed).toBe(5);
+  expect(Buffer.compare(await readBack(), second)).toBe(0);
+  transfer.destroy();
+});
