@@ -79,8 +79,9 @@ const VM_WINDOW_MASK: u32 = (1u << VM_WINDOW_WORD_SHIFT) - 1u;
 //   header (VM_LOG_HEADER words): [VM_REC_VIOLATIONS] violation count, [1], [2] reserved,
 //        [VM_REC_ABORT] abort flag
 //   then VM_LOG_ENTRIES violation records of VM_LOG_STRIDE words: addr, kind, gid.x, gid.y, gid.z
-//   then VM_MAP_COUNT page bitmaps of vm_u.bitmap_words words (VM_MAP_*): accessed, written,
-//        miss-seen (the faults), speculative-seen (a stalled invocation's misses: hints, their
+//   then VM_MAP_COUNT page bitmaps of vm_u.bitmap_words words (VM_MAP_*): accessed and written
+//        as one map of two bits a page over their words (page p: word VM_BITMAP_BASE + p / 16, bit
+//        2 (p % 16) accessed, the next written: vm_mark tests both with one atomic), miss-seen (the faults), speculative-seen (a stalled invocation's misses: hints, their
 //        addresses may be garbage, fetched only if there is room), write-seen (write intent),
 //        needed (REPLAY: pages a stalled invocation needs when it runs again); declared passes
 //        set only the first two, and only with VM_COUNTERS
@@ -115,7 +116,9 @@ fn vm_violation_at(lo: u32, hi: u32, kind: u32) {
 // Set bit `page` of bitmap `map`; true if this call set it. The plain load first keeps
 // the common case (bit already set) free of read-modify-writes. The map VM_ABORT_MAP is the
 // abort flag of the record's header instead (0 or 1: an OR of 1 sets it as a store would).
+// Not for the accessed and written maps, which are one map of two bits a page (vm_mark).
 const VM_ABORT_MAP: u32 = 31u;
+const VM_AW_PAGE_MASK: u32 = (1u << VM_AW_PAGE_SHIFT) - 1u;
 fn vm_bit_set(map: u32, page: u32) -> bool {
   let abort = map == VM_ABORT_MAP;
   let i = select(VM_BITMAP_BASE + map * vm_u.bitmap_words + (page >> 5u), VM_REC_ABORT, abort);
@@ -220,26 +223,31 @@ var<private> vm_stall_moves: u32;
 // Entries never change during a pass (the runtime flushes the table before submitting), so a
 // load and a store of the same page read the table once; a page past the end is never cached.
 // vm_tc_marks remembers which of the page's bitmap bits (1 accessed, 2 written) this
-// invocation has set already, so a streak of accesses to one page costs no atomics.
+// invocation knows are set, so a streak of accesses to one page costs no atomics.
 var<private> vm_tc_page: u32 = 0xffffffffu;
 var<private> vm_tc_pte: u32;
 var<private> vm_tc_marks: u32;
 
-// The page's accessed bit, and its written bit for a store or atomic that lands in memory
-// (`writes`), as a set of bitmaps for vm_bits_set: once per streak of accesses to one page
-// (vm_tc_marks), so an invocation that stays on a page costs no atomics. Declared and demand
-// translations both mark through here.
-fn vm_mark_maps(writes: bool) -> u32 {
-  var m = 0u;
-  if ((vm_tc_marks & 1u) == 0u) {
-    m = 1u << VM_MAP_ACCESSED;
-    vm_tc_marks |= 1u;
-  }
-  if (writes && (vm_tc_marks & 2u) == 0u) {
-    m |= 1u << VM_MAP_WRITTEN;
-    vm_tc_marks |= 2u;
-  }
-  return m;
+// The accessed and written bits an access needs set: 1 (accessed) for a load, 3 (both) for a
+// store or atomic that lands in memory (`writes`); 0 when this invocation knows them set
+// already (vm_tc_marks: once per streak of accesses to one page, so a streak costs no atomics).
+fn vm_mark_want(writes: bool) -> u32 {
+  let want = select(1u, 3u, writes);
+  return select(want, 0u, (vm_tc_marks & want) == want);
+}
+
+// Set the bits `want` (vm_mark_want) of `page` in the accessed-written map, where a page's two
+// bits share a word: one atomic load tests both, one atomic OR sets what is missing, and what
+// other invocations set already is remembered too — in a kernel that loads then stores each
+// word, the store finds its written bit known once any invocation has written the page. The
+// one site of both bits, in every variant: measured on lavapipe (the `resident` kernel, an
+// experiment on raw bindings), 1.95-2.00x raw with two bitmaps and a site each, 1.63-1.65x so.
+fn vm_mark(page: u32, want: u32) {
+  let sh = (page & VM_AW_PAGE_MASK) * 2u;
+  let i = VM_BITMAP_BASE + (page >> VM_AW_PAGE_SHIFT);
+  var have = atomicLoad(&vm_log[i]) >> sh;
+  if ((have & want) != want) { have |= atomicOr(&vm_log[i], want << sh) >> sh; }
+  vm_tc_marks = (have | want) & 3u;
 }
 
 fn vm_word(pte: u32, addr: VmAddr) -> u32 {
@@ -324,7 +332,7 @@ fn vm_shadowed(g: u32) -> bool {
 // atomic it inlines costs compile time (llvmpipe: a loop over the SIMD lanes per atomic; the
 // demand variants' first dispatch took 3-5x the declared one's with a site per bitmap), so a
 // translation updates the record through this one site (docs/benchmarks.md, "Compile time"),
-// but for the accessed and written bits of a first access, which cost run time here (vm_translate).
+// but for the accessed and written bits (vm_mark), which every page's first access sets.
 fn vm_bits_set(maps: u32, page: u32, ring: u32) {
   var m = maps;
   var r = 0u;
@@ -374,8 +382,8 @@ fn vm_translate_stalled(addr: VmAddr, align: u32, maps: ptr<function, u32>) -> u
 }
 
 // The declared variant's translation (VM_DEMAND false): no overlay, stall or ring, and a
-// page's accessed and written bits set at their own site each, only on the first access of
-// a streak. Apart from the demand path's single record site (vm_bits_set), whose loop every
+// page's accessed and written bits set by vm_mark, only on the first access of a streak.
+// Apart from the demand path's single record site (vm_bits_set), whose loop every
 // access would run: an access to the cached page costs a compare, as before the demand
 // variants shared it (measured: the `resident` benchmark's kernel ran 1.3x as long through
 // the shared path on lavapipe).
@@ -402,10 +410,9 @@ fn vm_translate_declared(addr: VmAddr, align: u32, need: u32) -> u32 {
     vm_violation(addr, kind);
     return VM_NONE;
   }
-  if (VM_COUNTERS && (vm_tc_marks & select(1u, 3u, writes)) != select(1u, 3u, writes)) {
-    let maps = vm_mark_maps(writes);
-    if ((maps & (1u << VM_MAP_ACCESSED)) != 0u) { vm_bit_set(VM_MAP_ACCESSED, page); }
-    if ((maps & (1u << VM_MAP_WRITTEN)) != 0u) { vm_bit_set(VM_MAP_WRITTEN, page); }
+  if (VM_COUNTERS) {
+    let want = vm_mark_want(writes);
+    if (want != 0u) { vm_mark(page, want); }
   }
   return vm_word(pte, addr);
 }
@@ -422,6 +429,7 @@ fn vm_translate(addr: VmAddr, align: u32, need: u32) -> u32 {
   if (!VM_DEMAND) { return vm_translate_declared(addr, align, need); }
   let page = vm_a_page(addr);
   var maps = 0u;
+  var want = 0u;
   var ring = 0u;
   var g = VM_NONE;
   if (VM_DEMAND) { vm_nowrite = false; }
@@ -444,14 +452,7 @@ fn vm_translate(addr: VmAddr, align: u32, need: u32) -> u32 {
     let pte = vm_tc_pte;
     let mode = vm_mode();
     let writes = (need & VM_W) != 0u;
-    if (kind == 0u && !VM_DEMAND) {
-      if ((pte & (need | VM_VALID)) != (need | VM_VALID)) {
-        kind = select(VM_KIND_NOREAD, VM_KIND_NOWRITE, writes && (pte & VM_W) == 0u);
-      } else {
-        if (VM_COUNTERS) { maps = vm_mark_maps(writes); }
-        g = vm_word(pte, addr);
-      }
-    } else if (kind == 0u) {
+    if (kind == 0u) {
       var abort = false;
       if ((pte & VM_VALID) == 0u) {
         maps = 1u << VM_MAP_MISS_SEEN;
@@ -472,26 +473,19 @@ fn vm_translate(addr: VmAddr, align: u32, need: u32) -> u32 {
           // COMMIT mode, and never in a PROBE: elsewhere it goes to the overlay.
           vm_nowrite = !VM_REPLAY && (mode == VM_MODE_PROBE || (pte & VM_W) == 0u);
         }
-        maps |= vm_mark_maps(writes && !vm_nowrite);
+        want = vm_mark_want(writes && !vm_nowrite);
         g = vm_word(pte, addr);
       }
       if (abort) { maps |= 1u << VM_ABORT_MAP; }
     }
     if (kind != 0u) { vm_violation(addr, kind); }
   }
-  // The accessed and written bits alone, with no ring (the common case: a page's first access
-  // in a streak), go through sites of their own rather than vm_bits_set's loop. Measured on
-  // lavapipe: the loop on every first access made a demand dispatch over resident data 1.9-2.0x
-  // the declared one (`demand-resident`, replay mode); the two sites make it 1.4-1.5x, and cost
-  // compile time (the BFS kernel's transaction variant: 1.5 s -> 2.0-2.2 s, `compile`). One site
-  // for a single bit (a load's) kept the run time at 2.0x.
-  let plain = (1u << VM_MAP_ACCESSED) | (1u << VM_MAP_WRITTEN);
-  if (ring == 0u && (maps & ~plain) == 0u) {
-    if ((maps & (1u << VM_MAP_ACCESSED)) != 0u) { vm_bit_set(VM_MAP_ACCESSED, page); }
-    if ((maps & (1u << VM_MAP_WRITTEN)) != 0u) { vm_bit_set(VM_MAP_WRITTEN, page); }
-  } else {
-    vm_bits_set(maps, page, ring);
-  }
+  // The accessed and written bits at a site of their own (vm_mark), the rest through
+  // vm_bits_set's loop: a page's first access in a streak, the common case, runs no loop.
+  // Measured on lavapipe: the loop on every first access made a demand dispatch over resident
+  // data 1.9-2.0x the declared one (`demand-resident`, replay mode).
+  if (want != 0u) { vm_mark(page, want); }
+  if (maps != 0u || ring != 0u) { vm_bits_set(maps, page, ring); }
   return g;
 }
 

@@ -70,10 +70,20 @@ export const LOG_END = REC_HEADER + VIOLATION_LOG_ENTRIES * VIOLATION_STRIDE;
  * entries once made scattered kernels run a round per 256 pages).
  */
 export const BITMAP_BASE = LOG_END;
-/** Bitmap: pages the pass touched (CLOCK's reference bits; access counters). */
+/**
+ * Bitmap: pages the pass touched (CLOCK's reference bits; access counters).
+ * It and {@link MAP_WRITTEN} are one map of two bits per page over their
+ * 2 × `bitmap_words` words: page p's accessed bit is bit 2·(p mod 16) of word
+ * `BITMAP_BASE + ⌊p / 16⌋` ({@link AW_PAGE_SHIFT}), its written bit the next one.
+ * A page's first access in a streak then tests both with one atomic load and
+ * sets what is missing with one atomic OR (measured on lavapipe: the `resident`
+ * kernel's translation 1.95–2.00 → 1.63–1.65 of raw against two bitmaps).
+ */
 export const MAP_ACCESSED = 0;
-/** Bitmap: pages a store or atomic of the pass landed on. */
+/** Bitmap: pages a store or atomic of the pass landed on (paired with {@link MAP_ACCESSED}). */
 export const MAP_WRITTEN = 1;
+/** log2 of the pages per word of the accessed-written map (two bits a page). */
+export const AW_PAGE_SHIFT = 4;
 /** Bitmap: pages an invocation needed and found without a frame (it stalled there). */
 export const MAP_MISS_SEEN = 2;
 /** Bitmap: pages a stalled invocation went on to miss — hints, their addresses may be garbage. */
@@ -217,6 +227,7 @@ const WGSL_CONSTANTS: readonly (readonly [section: string, entries: readonly (re
     ['VM_BITMAP_BASE', BITMAP_BASE],
     ['VM_MAP_ACCESSED', MAP_ACCESSED],
     ['VM_MAP_WRITTEN', MAP_WRITTEN],
+    ['VM_AW_PAGE_SHIFT', AW_PAGE_SHIFT, 'accessed-written map: 2 bits a page, 16 pages a word'],
     ['VM_MAP_MISS_SEEN', MAP_MISS_SEEN],
     ['VM_MAP_SPEC_SEEN', MAP_SPEC_SEEN],
     ['VM_MAP_WRITE_SEEN', MAP_WRITE_SEEN],

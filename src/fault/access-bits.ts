@@ -62,7 +62,7 @@ export function markDeclared(space: SpaceCore, pages: Uint32Array, writePages: U
   const clean: number[] = [];
   for (const p of writePages) if (t.markDeviceDirty(p, stamp)) clean.push(p);
   if (!counters) for (const p of pages) pool.frames.reference(t.frameOf(p));
-  const regions = counters && pages.length > 0 ? counterRegions(space.pageCount, pages[0]!, pages[pages.length - 1]!) : [];
+  const regions = counters && pages.length > 0 ? counterRegions(pages[0]!, pages[pages.length - 1]!) : [];
   return { stamp, clean, pages, fresh, regions, counters };
 }
 
@@ -75,20 +75,19 @@ export function applyCounters(space: SpaceCore, m: DeclaredMarks, rec: Uint32Arr
   const t = space.table;
   const frames = space.pool.frames;
   const first = m.pages[0]!;
-  const last = m.pages[m.pages.length - 1]!;
   for (const p of m.pages) {
     const f = t.frameOf(p);
-    if (f !== NO_FRAME && counterBit(rec, first, last, MAP_ACCESSED, p)) frames.reference(f);
+    if (f !== NO_FRAME && counterBit(rec, first, MAP_ACCESSED, p)) frames.reference(f);
   }
   for (const p of m.fresh) {
     const f = t.frameOf(p);
-    if (f !== NO_FRAME && !counterBit(rec, first, last, MAP_ACCESSED, p)) frames.unreference(f);
+    if (f !== NO_FRAME && !counterBit(rec, first, MAP_ACCESSED, p)) frames.unreference(f);
   }
   let kept = 0;
   for (const p of m.clean) {
     // Not InFlight either: an InFlight page has no frame (I2), and its write-back is already on its way.
     if (t.dirtiedByOf(p) !== m.stamp || t.stateOf(p) !== PageState.Device || t.frameOf(p) === NO_FRAME) continue;
-    if (counterBit(rec, first, last, MAP_WRITTEN, p)) continue;
+    if (counterBit(rec, first, MAP_WRITTEN, p)) continue;
     t.markClean(p);
     kept++;
   }

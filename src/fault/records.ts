@@ -6,17 +6,17 @@
 //   words [0, REC_HEADER) violation count, reserved, reserved, abort flag
 //   [REC_HEADER, LOG_END)  VIOLATION_LOG_ENTRIES records of VIOLATION_STRIDE words
 //   [BITMAP_BASE = LOG_END, …)  MAP_COUNT page bitmaps: accessed, written, miss-seen, spec-seen,
-//                         write-seen, needed
+//                         write-seen, needed; the first two as one map of two bits per page
+//                         (accessed, written) over their words (src/abi.ts MAP_ACCESSED)
 //   then                  replay-mode completion: a word per invocation, or a bit per workgroup
 //                         for kernels that synchronize a workgroup (src/fault/pass.ts replayUnit)
 //
 // A declared pass with access counters reads back the header and violations,
 // then — packed right after them in its read-back copy — the words of the
-// accessed bitmap that cover its declared pages, then the same words of the
-// written bitmap (counterRegions / counterBit).
+// accessed-written map that cover its declared pages (counterRegions / counterBit).
 
 import {
-  BITMAP_BASE, LOG_END, MAP_ACCESSED, MAP_COUNT, MAP_MISS_SEEN, MAP_SPEC_SEEN, MAP_WRITE_SEEN, MAP_WRITTEN,
+  AW_PAGE_SHIFT, BITMAP_BASE, LOG_END, MAP_ACCESSED, MAP_COUNT, MAP_MISS_SEEN, MAP_SPEC_SEEN, MAP_WRITE_SEEN, MAP_WRITTEN,
   REC_ABORT, REC_HEADER, REC_VIOLATIONS, VIOLATION_ADDR, VIOLATION_ADDR_HI, VIOLATION_GID, VIOLATION_KIND, VIOLATION_KIND_WORD,
   VIOLATION_LOG_ENTRIES, VIOLATION_STRIDE,
 } from '../abi.ts';
@@ -92,8 +92,13 @@ export function decodeFaults(rec: Uint32Array, pageCount: number): FaultBatch {
   return { misses, speculative, writes: bitmapPages(rec, pageCount, MAP_WRITE_SEEN), aborted: rec[REC_ABORT]! !== 0 };
 }
 
+/** Is `map` one of the accessed-written pair (two bits a page, src/abi.ts MAP_ACCESSED)? */
+const paired = (map: number): boolean => map === MAP_ACCESSED || map === MAP_WRITTEN;
+const AW_PAGE_MASK = (1 << AW_PAGE_SHIFT) - 1;
+
 /** Is bit `page` of bitmap `map` set? */
 export function testBit(rec: Uint32Array, pageCount: number, map: number, page: number): boolean {
+  if (paired(map)) return (rec[BITMAP_BASE + (page >>> AW_PAGE_SHIFT)]! & (1 << (((page & AW_PAGE_MASK) << 1) + map))) !== 0;
   const w = rec[BITMAP_BASE + map * bitmapWords(pageCount) + (page >>> 5)]!;
   return (w & (1 << (page & 31))) !== 0;
 }
@@ -102,6 +107,19 @@ export function testBit(rec: Uint32Array, pageCount: number, map: number, page: 
 export function bitmapPages(rec: Uint32Array, pageCount: number, map: number): number[] {
   const out: number[] = [];
   const words = bitmapWords(pageCount);
+  if (paired(map)) {
+    // Two bits a page: keep this map's bit of each pair (even bits accessed, odd written).
+    const keep = map === MAP_ACCESSED ? 0x5555_5555 : 0xaaaa_aaaa;
+    for (let i = 0; i < 2 * words; i++) {
+      let w = (rec[BITMAP_BASE + i]! & keep) >>> 0;
+      while (w !== 0) {
+        const bit = 31 - Math.clz32(w & -w);
+        out.push((i << AW_PAGE_SHIFT) + (bit >>> 1));
+        w &= w - 1;
+      }
+    }
+    return out;
+  }
   const base = BITMAP_BASE + map * words;
   for (let i = 0; i < words; i++) {
     let w = rec[base + i]!;
@@ -121,20 +139,17 @@ export interface RecordRegion {
 }
 
 /**
- * The accessed and written bitmap words covering pages [firstPage, lastPage]:
+ * The words of the accessed-written map covering pages [firstPage, lastPage]:
  * all a declared pass can set, since it can reach only its declared pages.
  */
-export function counterRegions(pageCount: number, firstPage: number, lastPage: number): RecordRegion[] {
-  const w0 = firstPage >>> 5;
-  const words = (lastPage >>> 5) - w0 + 1;
-  const bw = bitmapWords(pageCount);
-  return [MAP_ACCESSED, MAP_WRITTEN].map((m) => ({ offset: (BITMAP_BASE + m * bw + w0) * 4, bytes: words * 4 }));
+export function counterRegions(firstPage: number, lastPage: number): RecordRegion[] {
+  const w0 = firstPage >>> AW_PAGE_SHIFT;
+  const words = (lastPage >>> AW_PAGE_SHIFT) - w0 + 1;
+  return [{ offset: (BITMAP_BASE + w0) * 4, bytes: words * 4 }];
 }
 
 /** In a declared pass's read-back (see counterRegions): is bit `page` of `map` (MAP_ACCESSED or MAP_WRITTEN) set? */
-export function counterBit(rec: Uint32Array, firstPage: number, lastPage: number, map: number, page: number): boolean {
-  const w0 = firstPage >>> 5;
-  const words = (lastPage >>> 5) - w0 + 1;
-  const w = rec[LOG_END + map * words + (page >>> 5) - w0]!;
-  return (w & (1 << (page & 31))) !== 0;
+export function counterBit(rec: Uint32Array, firstPage: number, map: number, page: number): boolean {
+  const w = rec[LOG_END + (page >>> AW_PAGE_SHIFT) - (firstPage >>> AW_PAGE_SHIFT)]!;
+  return (w & (1 << (((page & AW_PAGE_MASK) << 1) + map))) !== 0;
 }

@@ -1,44 +1,72 @@
 // The record layout of access counters: which words a declared pass clears and
-// reads back, and how its bits are found in the packed read-back.
+// reads back, how its bits are found in the packed read-back, and the
+// accessed-written map of two bits a page that every pass shares.
 
 import { describe, expect, it } from 'vitest';
-import { BITMAP_BASE, LOG_END, MAP_ACCESSED, MAP_WRITTEN } from '../../src/abi.ts';
-import { bitmapWords, counterBit, counterRegions, passReadBytes } from '../../src/fault/records.ts';
+import { AW_PAGE_SHIFT, BITMAP_BASE, LOG_END, MAP_ACCESSED, MAP_MISS_SEEN, MAP_WRITTEN } from '../../src/abi.ts';
+import { bitmapPages, bitmapWords, counterBit, counterRegions, passReadBytes, testBit } from '../../src/fault/records.ts';
 
 describe('access counter regions', () => {
-  it('cover the bitmap words of the declared pages, in both bitmaps', () => {
-    const pageCount = 1000;
-    const bw = bitmapWords(pageCount);
-    // Pages 31..64 span words 0, 1, 2.
-    expect(counterRegions(pageCount, 31, 64)).toEqual([
-      { offset: BITMAP_BASE * 4, bytes: 12 },
-      { offset: (BITMAP_BASE + bw) * 4, bytes: 12 },
-    ]);
-    // One page: one word each; the last page of the space.
-    expect(counterRegions(pageCount, 999, 999)).toEqual([
-      { offset: (BITMAP_BASE + 31) * 4, bytes: 4 },
-      { offset: (BITMAP_BASE + bw + 31) * 4, bytes: 4 },
-    ]);
+  it('cover the accessed-written words of the declared pages, 16 pages a word', () => {
+    expect(AW_PAGE_SHIFT).toBe(4);
+    // Pages 15..32 span words 0, 1, 2.
+    expect(counterRegions(15, 32)).toEqual([{ offset: BITMAP_BASE * 4, bytes: 12 }]);
+    // Pages 16..31: one word.
+    expect(counterRegions(16, 31)).toEqual([{ offset: (BITMAP_BASE + 1) * 4, bytes: 4 }]);
+    // One page: one word; the last page of a 1000-page space.
+    expect(counterRegions(999, 999)).toEqual([{ offset: (BITMAP_BASE + 62) * 4, bytes: 4 }]);
   });
 
   it('fit, packed after the violation records, in the read-back buffer sized for a demand pass', () => {
-    for (const pageCount of [1, 32, 33, 65536]) {
-      const all = counterRegions(pageCount, 0, pageCount - 1).reduce((n, r) => n + r.bytes, 0);
+    for (const pageCount of [1, 16, 17, 32, 33, 65536]) {
+      const all = counterRegions(0, pageCount - 1).reduce((n, r) => n + r.bytes, 0);
       expect(LOG_END * 4 + all).toBeLessThanOrEqual(passReadBytes(pageCount));
+      // Within the two maps' words, before the miss-seen map.
+      const end = counterRegions(0, pageCount - 1).at(-1)!;
+      expect(end.offset + end.bytes).toBeLessThanOrEqual((BITMAP_BASE + MAP_MISS_SEEN * bitmapWords(pageCount)) * 4);
     }
   });
 
-  it('are read back packed: accessed words, then written words', () => {
-    const first = 40;
-    const last = 100; // words 1..3: three words per bitmap
-    const rec = new Uint32Array(LOG_END + 6);
-    rec[LOG_END + 0] = 1 << (40 & 31); // accessed: page 40 (word 1)
-    rec[LOG_END + 2] = 1 << (100 & 31); // accessed: page 100 (word 3)
-    rec[LOG_END + 3] = 1 << (41 & 31); // written: page 41 (word 1, the first of the written words)
-    expect(counterBit(rec, first, last, MAP_ACCESSED, 40)).toBe(true);
-    expect(counterBit(rec, first, last, MAP_ACCESSED, 41)).toBe(false);
-    expect(counterBit(rec, first, last, MAP_ACCESSED, 100)).toBe(true);
-    expect(counterBit(rec, first, last, MAP_WRITTEN, 41)).toBe(true);
-    expect(counterBit(rec, first, last, MAP_WRITTEN, 40)).toBe(false);
+  it('are read back packed: two bits a page, accessed then written', () => {
+    const first = 40; // word 2 (pages 32..47) is the first read back
+    const rec = new Uint32Array(LOG_END + 5);
+    rec[LOG_END + 0] = 1 << ((40 & 15) * 2); // accessed: page 40
+    rec[LOG_END + 0] = rec[LOG_END + 0]! | (1 << ((41 & 15) * 2 + 1)); // written (only): page 41
+    rec[LOG_END + 4] = (1 << ((100 & 15) * 2)) | (1 << ((100 & 15) * 2 + 1)); // page 100 (word 6): both
+    rec[LOG_END + 1] = 1 << 31; // page 63: written
+    expect(counterBit(rec, first, MAP_ACCESSED, 40)).toBe(true);
+    expect(counterBit(rec, first, MAP_WRITTEN, 40)).toBe(false);
+    expect(counterBit(rec, first, MAP_ACCESSED, 41)).toBe(false);
+    expect(counterBit(rec, first, MAP_WRITTEN, 41)).toBe(true);
+    expect(counterBit(rec, first, MAP_ACCESSED, 100)).toBe(true);
+    expect(counterBit(rec, first, MAP_WRITTEN, 100)).toBe(true);
+    expect(counterBit(rec, first, MAP_WRITTEN, 63)).toBe(true);
+    expect(counterBit(rec, first, MAP_ACCESSED, 63)).toBe(false);
+  });
+});
+
+describe('page bitmaps of a whole record', () => {
+  it('decode the accessed-written pair and the one-bit maps alike', () => {
+    const pageCount = 70;
+    const bw = bitmapWords(pageCount); // 3
+    const rec = new Uint32Array(BITMAP_BASE + 6 * bw);
+    const set = (map: number, p: number): void => {
+      if (map === MAP_ACCESSED || map === MAP_WRITTEN) rec[BITMAP_BASE + (p >> 4)]! |= 1 << ((p & 15) * 2 + map);
+      else rec[BITMAP_BASE + map * bw + (p >> 5)]! |= 1 << (p & 31);
+    };
+    const accessed = [0, 15, 16, 47, 69];
+    const written = [15, 31, 69];
+    const missed = [1, 32, 69];
+    for (const p of accessed) set(MAP_ACCESSED, p);
+    for (const p of written) set(MAP_WRITTEN, p);
+    for (const p of missed) set(MAP_MISS_SEEN, p);
+    expect(bitmapPages(rec, pageCount, MAP_ACCESSED)).toEqual(accessed);
+    expect(bitmapPages(rec, pageCount, MAP_WRITTEN)).toEqual(written);
+    expect(bitmapPages(rec, pageCount, MAP_MISS_SEEN)).toEqual(missed);
+    for (let p = 0; p < pageCount; p++) {
+      expect(testBit(rec, pageCount, MAP_ACCESSED, p)).toBe(accessed.includes(p));
+      expect(testBit(rec, pageCount, MAP_WRITTEN, p)).toBe(written.includes(p));
+      expect(testBit(rec, pageCount, MAP_MISS_SEEN, p)).toBe(missed.includes(p));
+    }
   });
 });
