@@ -98,6 +98,17 @@ export const MAP_WRITE_SEEN = 4;
 export const MAP_NEEDED = 5;
 /** Bitmaps in all; the replay completion record follows them. */
 export const MAP_COUNT = 6;
+/**
+ * log2 of the pages per word of the fault map: the miss-seen, spec-seen,
+ * write-seen and needed bitmaps ({@link MAP_MISS_SEEN} … {@link MAP_NEEDED})
+ * are one map of four bits a page over their 4 × `bitmap_words` words, as the
+ * accessed and written ones are a map of two: page p's bit of map m is bit
+ * 4·(p mod 8) + (m − MAP_MISS_SEEN) of word `BITMAP_BASE + 2 · bitmap_words + ⌊p / 8⌋`.
+ * A stalled access sets a page's hint and needed bits together, and a stall its
+ * page's miss and needed bits: one atomic load and at most one atomic OR, where
+ * separate bitmaps took one each.
+ */
+export const FAULT_PAGE_SHIFT = 3;
 
 // ---- the uniform block (binding `vm_u`: struct VmUniforms) ----
 
@@ -233,6 +244,7 @@ const WGSL_CONSTANTS: readonly (readonly [section: string, entries: readonly (re
     ['VM_MAP_WRITE_SEEN', MAP_WRITE_SEEN],
     ['VM_MAP_NEEDED', MAP_NEEDED],
     ['VM_MAP_COUNT', MAP_COUNT],
+    ['VM_FAULT_PAGE_SHIFT', FAULT_PAGE_SHIFT, 'fault map (miss, spec, write, needed): 4 bits a page, 8 pages a word'],
   ]],
 ];
 

@@ -6,7 +6,7 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  abiWgsl, AW_PAGE_SHIFT, BINDING, BITMAP_BASE, LOG_END, MAP_ACCESSED,
+  abiWgsl, AW_PAGE_SHIFT, BINDING, FAULT_PAGE_SHIFT, BITMAP_BASE, LOG_END, MAP_ACCESSED,
   MAP_COUNT, MAP_MISS_SEEN, MAP_NEEDED, MAP_SPEC_SEEN, MAP_WRITE_SEEN, MAP_WRITTEN, MAX_KERNEL_ARGS, Mode, MODE_NAMES, PTE_FRAME_MASK, PTE_READ,
   PTE_VALID, PTE_WRITE, REC_ABORT, REC_HEADER, REC_VIOLATIONS, RUNTIME_STORAGE_BINDINGS, UNIFORM_BYTES, UNIFORM_WORD,
   uniformWords, VIOLATION_ADDR, VIOLATION_ADDR_HI, VIOLATION_GID, VIOLATION_KIND, VIOLATION_KIND_WORD, VIOLATION_LOG_ENTRIES, VIOLATION_STRIDE,
@@ -56,7 +56,7 @@ describe('the generated WGSL says what the JavaScript says', () => {
       VM_LOG_ADDR: VIOLATION_ADDR, VM_LOG_KIND: VIOLATION_KIND_WORD, VM_LOG_GID: VIOLATION_GID, VM_LOG_ADDR_HI: VIOLATION_ADDR_HI,
       VM_BITMAP_BASE: BITMAP_BASE,
       VM_MAP_ACCESSED: MAP_ACCESSED, VM_MAP_WRITTEN: MAP_WRITTEN, VM_AW_PAGE_SHIFT: AW_PAGE_SHIFT, VM_MAP_MISS_SEEN: MAP_MISS_SEEN,
-      VM_MAP_SPEC_SEEN: MAP_SPEC_SEEN, VM_MAP_WRITE_SEEN: MAP_WRITE_SEEN, VM_MAP_NEEDED: MAP_NEEDED, VM_MAP_COUNT: MAP_COUNT,
+      VM_MAP_SPEC_SEEN: MAP_SPEC_SEEN, VM_MAP_WRITE_SEEN: MAP_WRITE_SEEN, VM_MAP_NEEDED: MAP_NEEDED, VM_MAP_COUNT: MAP_COUNT, VM_FAULT_PAGE_SHIFT: FAULT_PAGE_SHIFT,
     };
     expect(Object.fromEntries(consts)).toEqual(expected);
   });
@@ -101,6 +101,9 @@ describe('the layouts hold together', () => {
     // 16 pages a word fill the two maps' 2 × bitmap_words words exactly (src/fault/records.ts).
     expect([MAP_ACCESSED, MAP_WRITTEN]).toEqual([0, 1]);
     expect(2 << AW_PAGE_SHIFT).toBe(32);
+    // The four fault maps follow as one map of four bits a page (bit 4 (p mod 8) + map - MISS_SEEN).
+    expect([MAP_MISS_SEEN, MAP_SPEC_SEEN, MAP_WRITE_SEEN, MAP_NEEDED]).toEqual([2, 3, 4, 5]);
+    expect(4 << FAULT_PAGE_SHIFT).toBe(32);
   });
 
   it('VmUniforms: the offsets WGSL gives its fields are the ones uniformWords writes', () => {

@@ -6,8 +6,9 @@
 //   words [0, REC_HEADER) violation count, reserved, reserved, abort flag
 //   [REC_HEADER, LOG_END)  VIOLATION_LOG_ENTRIES records of VIOLATION_STRIDE words
 //   [BITMAP_BASE = LOG_END, …)  MAP_COUNT page bitmaps: accessed, written, miss-seen, spec-seen,
-//                         write-seen, needed; the first two as one map of two bits per page
-//                         (accessed, written) over their words (src/abi.ts MAP_ACCESSED)
+//                         write-seen, needed; the first two as one map of two bits a page
+//                         over their words, the other four as one of four bits a page
+//                         (src/abi.ts AW_PAGE_SHIFT, FAULT_PAGE_SHIFT)
 //   then                  replay-mode completion: a word per invocation, or a bit per workgroup
 //                         for kernels that synchronize a workgroup (src/fault/pass.ts replayUnit)
 //
@@ -16,10 +17,11 @@
 // accessed-written map that cover its declared pages (counterRegions / counterBit).
 
 import {
-  AW_PAGE_SHIFT, BITMAP_BASE, LOG_END, MAP_ACCESSED, MAP_COUNT, MAP_MISS_SEEN, MAP_SPEC_SEEN, MAP_WRITE_SEEN, MAP_WRITTEN,
+  AW_PAGE_SHIFT, BITMAP_BASE, FAULT_PAGE_SHIFT, LOG_END, MAP_ACCESSED, MAP_COUNT, MAP_MISS_SEEN, MAP_NEEDED, MAP_SPEC_SEEN, MAP_WRITE_SEEN, MAP_WRITTEN,
   REC_ABORT, REC_HEADER, REC_VIOLATIONS, VIOLATION_ADDR, VIOLATION_ADDR_HI, VIOLATION_GID, VIOLATION_KIND, VIOLATION_KIND_WORD,
   VIOLATION_LOG_ENTRIES, VIOLATION_STRIDE,
 } from '../abi.ts';
+import { fail } from '../assert.ts';
 import type { Violation, ViolationKind } from '../errors.ts';
 
 /** Bytes a declared dispatch clears and reads back: the header and the violation records. */
@@ -92,40 +94,44 @@ export function decodeFaults(rec: Uint32Array, pageCount: number): FaultBatch {
   return { misses, speculative, writes: bitmapPages(rec, pageCount, MAP_WRITE_SEEN), aborted: rec[REC_ABORT]! !== 0 };
 }
 
-/** Is `map` one of the accessed-written pair (two bits a page, src/abi.ts MAP_ACCESSED)? */
-const paired = (map: number): boolean => map === MAP_ACCESSED || map === MAP_WRITTEN;
-const AW_PAGE_MASK = (1 << AW_PAGE_SHIFT) - 1;
+/**
+ * Where map `map`'s bit of a page lies: the accessed and written maps are one
+ * map of two bits a page, the four fault maps one of four bits a page
+ * (src/abi.ts AW_PAGE_SHIFT, FAULT_PAGE_SHIFT). `words` from the record's
+ * start (in units of bitmap words), `shift`: log2 of the pages a word, `slot`:
+ * the map's bit within a page's bits.
+ */
+function mapGroup(map: number): { readonly words: number; readonly shift: number; readonly slot: number } {
+  if (map === MAP_ACCESSED || map === MAP_WRITTEN) return { words: 0, shift: AW_PAGE_SHIFT, slot: map - MAP_ACCESSED };
+  if (map >= MAP_MISS_SEEN && map <= MAP_NEEDED) return { words: MAP_MISS_SEEN, shift: FAULT_PAGE_SHIFT, slot: map - MAP_MISS_SEEN };
+  return fail(`no page bitmap ${map}`);
+}
 
 /** Is bit `page` of bitmap `map` set? */
 export function testBit(rec: Uint32Array, pageCount: number, map: number, page: number): boolean {
-  if (paired(map)) return (rec[BITMAP_BASE + (page >>> AW_PAGE_SHIFT)]! & (1 << (((page & AW_PAGE_MASK) << 1) + map))) !== 0;
-  const w = rec[BITMAP_BASE + map * bitmapWords(pageCount) + (page >>> 5)]!;
-  return (w & (1 << (page & 31))) !== 0;
+  const g = mapGroup(map);
+  const bitsPerPage = 32 >>> g.shift;
+  const w = rec[BITMAP_BASE + g.words * bitmapWords(pageCount) + (page >>> g.shift)]!;
+  return (w & (1 << ((page & ((1 << g.shift) - 1)) * bitsPerPage + g.slot))) !== 0;
 }
 
 /** The pages set in bitmap `map`, ascending. */
 export function bitmapPages(rec: Uint32Array, pageCount: number, map: number): number[] {
   const out: number[] = [];
-  const words = bitmapWords(pageCount);
-  if (paired(map)) {
-    // Two bits a page: keep this map's bit of each pair (even bits accessed, odd written).
-    const keep = map === MAP_ACCESSED ? 0x5555_5555 : 0xaaaa_aaaa;
-    for (let i = 0; i < 2 * words; i++) {
-      let w = (rec[BITMAP_BASE + i]! & keep) >>> 0;
-      while (w !== 0) {
-        const bit = 31 - Math.clz32(w & -w);
-        out.push((i << AW_PAGE_SHIFT) + (bit >>> 1));
-        w &= w - 1;
-      }
-    }
-    return out;
-  }
-  const base = BITMAP_BASE + map * words;
+  const g = mapGroup(map);
+  const bitsPerPage = 32 >>> g.shift;
+  const perPage = Math.log2(bitsPerPage);
+  // This map's bit of each page's bits: 0x55555555 for two bits a page, 0x11111111 for four.
+  let keep = 0;
+  for (let b = 0; b < 32; b += bitsPerPage) keep |= 1 << b;
+  keep = (keep << g.slot) >>> 0;
+  const base = BITMAP_BASE + g.words * bitmapWords(pageCount);
+  const words = bitsPerPage * bitmapWords(pageCount);
   for (let i = 0; i < words; i++) {
-    let w = rec[base + i]!;
+    let w = (rec[base + i]! & keep) >>> 0;
     while (w !== 0) {
       const bit = 31 - Math.clz32(w & -w);
-      out.push(i * 32 + bit);
+      out.push((i << g.shift) + (bit >>> perPage));
       w &= w - 1;
     }
   }
@@ -151,5 +157,5 @@ export function counterRegions(firstPage: number, lastPage: number): RecordRegio
 /** In a declared pass's read-back (see counterRegions): is bit `page` of `map` (MAP_ACCESSED or MAP_WRITTEN) set? */
 export function counterBit(rec: Uint32Array, firstPage: number, map: number, page: number): boolean {
   const w = rec[LOG_END + (page >>> AW_PAGE_SHIFT) - (firstPage >>> AW_PAGE_SHIFT)]!;
-  return (w & (1 << (((page & AW_PAGE_MASK) << 1) + map))) !== 0;
+  return (w & (1 << (((page & ((1 << AW_PAGE_SHIFT) - 1)) << 1) + map))) !== 0;
 }

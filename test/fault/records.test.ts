@@ -3,7 +3,7 @@
 // accessed-written map of two bits a page that every pass shares.
 
 import { describe, expect, it } from 'vitest';
-import { AW_PAGE_SHIFT, BITMAP_BASE, LOG_END, MAP_ACCESSED, MAP_MISS_SEEN, MAP_WRITTEN } from '../../src/abi.ts';
+import { AW_PAGE_SHIFT, BITMAP_BASE, LOG_END, MAP_ACCESSED, MAP_COUNT, MAP_MISS_SEEN, MAP_NEEDED, MAP_SPEC_SEEN, MAP_WRITE_SEEN, MAP_WRITTEN } from '../../src/abi.ts';
 import { bitmapPages, bitmapWords, counterBit, counterRegions, passReadBytes, testBit } from '../../src/fault/records.ts';
 
 describe('access counter regions', () => {
@@ -46,27 +46,32 @@ describe('access counter regions', () => {
 });
 
 describe('page bitmaps of a whole record', () => {
-  it('decode the accessed-written pair and the one-bit maps alike', () => {
+  it('decode the accessed-written map (two bits a page) and the fault map (four bits a page)', () => {
     const pageCount = 70;
     const bw = bitmapWords(pageCount); // 3
     const rec = new Uint32Array(BITMAP_BASE + 6 * bw);
     const set = (map: number, p: number): void => {
-      if (map === MAP_ACCESSED || map === MAP_WRITTEN) rec[BITMAP_BASE + (p >> 4)]! |= 1 << ((p & 15) * 2 + map);
-      else rec[BITMAP_BASE + map * bw + (p >> 5)]! |= 1 << (p & 31);
+      const [w, bit] = map === MAP_ACCESSED || map === MAP_WRITTEN
+        ? [BITMAP_BASE + (p >> 4), (p & 15) * 2 + map]
+        : [BITMAP_BASE + 2 * bw + (p >> 3), (p & 7) * 4 + map - MAP_MISS_SEEN];
+      rec[w] = rec[w]! | (1 << bit);
     };
     const accessed = [0, 15, 16, 47, 69];
     const written = [15, 31, 69];
-    const missed = [1, 32, 69];
-    for (const p of accessed) set(MAP_ACCESSED, p);
-    for (const p of written) set(MAP_WRITTEN, p);
-    for (const p of missed) set(MAP_MISS_SEEN, p);
-    expect(bitmapPages(rec, pageCount, MAP_ACCESSED)).toEqual(accessed);
-    expect(bitmapPages(rec, pageCount, MAP_WRITTEN)).toEqual(written);
-    expect(bitmapPages(rec, pageCount, MAP_MISS_SEEN)).toEqual(missed);
-    for (let p = 0; p < pageCount; p++) {
-      expect(testBit(rec, pageCount, MAP_ACCESSED, p)).toBe(accessed.includes(p));
-      expect(testBit(rec, pageCount, MAP_WRITTEN, p)).toBe(written.includes(p));
-      expect(testBit(rec, pageCount, MAP_MISS_SEEN, p)).toBe(missed.includes(p));
+    const missed = [1, 7, 8, 32, 69];
+    const hinted = [7, 63, 69];
+    const intents = [0, 69];
+    const needed = [1, 2, 3, 68, 69];
+    const maps: [number, number[]][] = [
+      [MAP_ACCESSED, accessed], [MAP_WRITTEN, written], [MAP_MISS_SEEN, missed],
+      [MAP_SPEC_SEEN, hinted], [MAP_WRITE_SEEN, intents], [MAP_NEEDED, needed],
+    ];
+    for (const [m, pages] of maps) for (const p of pages) set(m, p);
+    for (const [m, pages] of maps) {
+      expect(bitmapPages(rec, pageCount, m)).toEqual(pages);
+      for (let p = 0; p < pageCount; p++) expect(testBit(rec, pageCount, m, p)).toBe(pages.includes(p));
     }
+    // The whole record: nothing past the six maps' words.
+    expect(rec.length).toBe(BITMAP_BASE + MAP_COUNT * bw);
   });
 });
