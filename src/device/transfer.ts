@@ -8,8 +8,9 @@
 //    memory" path of the seeds. The host copies straight into mapped memory and
 //    the GPU copies from there; a slot is re-mapped in the background after its
 //    copy is submitted. Best for large transfers (measured: bench/upload-paths.ts).
-// Readback (device → host): a ring of reused MAP_READ buffers; every slot's copy
-// is submitted before the first map is awaited, so copies and maps overlap.
+// Readback (device → host): a ring of reused MAP_READ buffers (idle write-back
+// buffers, when enough are free); every slot's copy is submitted before the
+// first map is awaited, so copies and maps overlap.
 // Detached readback (eviction write-back): copies into buffers from a free
 // list, submitted at once; the caller does not wait for the maps.
 //
@@ -255,9 +256,20 @@ export class Transfer {
     return (this.#upSlots = made);
   }
 
-  /** The read-back ring, made on first use (a shrink's write-back during the making may have made it already). */
+  /**
+   * The read-back ring, made on first use (a shrink's write-back during the making may have made it
+   * already). Idle write-back buffers are the same kind of buffer: when enough sit in the free list
+   * (evictions came first, as in a stream that ends by reading its results home), the ring is made
+   * of them rather than of new ones — measured: `npm run bench:large`'s reads home after its stream
+   * made 16 MiB of ring on top of 64 MiB of idle write-back buffers.
+   */
   async #downRing(protect: 'all' | undefined): Promise<Slot[]> {
     if (this.#downSlots) return this.#downSlots;
+    if (this.#detachedFree.length >= this.#slotCount) {
+      const adopted = this.#detachedFree.splice(this.#detachedFree.length - this.#slotCount);
+      for (const b of adopted) this.#detachedAll.delete(b);
+      return (this.#downSlots = adopted.map((buffer) => ({ buffer, ready: Promise.resolve(), pending: false })));
+    }
     const made = await this.#makeSlots(BufferUsage.MAP_READ | BufferUsage.COPY_DST, false, 'readback', protect);
     if (this.#downSlots) {
       for (const s of made) s.buffer.destroy();

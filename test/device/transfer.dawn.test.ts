@@ -1,7 +1,8 @@
 // The transfer engine's staging path with a source that fills slots off the
 // JavaScript thread (HostSource.fill: a file-backed space's reads straight into
 // staging memory): the bytes land, a failed read leaves the ring usable, and a
-// pool destroyed while a read runs keeps the slot's memory until it ends.
+// pool destroyed while a read runs keeps the slot's memory until it ends; and the
+// read-back ring made of idle write-back buffers.
 
 import { expect } from 'vitest';
 import { testWithDevice, KiB } from '../helpers/gpu.ts';
@@ -118,4 +119,49 @@ testWithDevice('a slot whose map waits behind compute submitted after its copy i
   expect(transfer.stats.stagingSubmits - submits + bypassed).toBe(5);
   expect(Buffer.compare(await readBack(), second)).toBe(0);
   transfer.destroy();
+});
+
+testWithDevice('the read-back ring is made of idle write-back buffers when enough are free: no buffer made, every byte read; later write-backs make what they lack', async (ctx) => {
+  const device = ctx.device;
+  const window = ctx.track(device.createBuffer({ label: 'test:window', size: 8 * SLOT, usage: BufferUsage.STORAGE | BufferUsage.COPY_DST | BufferUsage.COPY_SRC }));
+  let allocated = 0;
+  const transfer = new Transfer(device, [window], SLOT, SLOT, 2, 'test', (desc) => {
+    allocated++;
+    return Promise.resolve(device.createBuffer(desc));
+  });
+  const made: GPUBuffer[] = [];
+  const create = device.createBuffer.bind(device);
+  device.createBuffer = (desc: GPUBufferDescriptor): GPUBuffer => {
+    const b = create(desc);
+    made.push(b);
+    return b;
+  };
+  try {
+    const pieces: Piece[] = [{ hostOffset: 0, window: 0, windowOffset: 0, byteLength: 5 * SLOT }];
+    const data = bytes(5 * SLOT, 41);
+    transfer.writeBuffer(data, pieces);
+    // An eviction's write-back: five buffers, made at once (nothing reserved), free again once drained.
+    const home = new Uint8Array(5 * SLOT);
+    await transfer.readbackDetached(pieces, (off, b) => home.set(b, off));
+    expect(Buffer.compare(home, data)).toBe(0);
+    expect(made.length).toBe(5);
+    // The ring (two slots) takes two of them: nothing is made, nothing allocated.
+    const out = new Uint8Array(5 * SLOT);
+    await transfer.readback(pieces, (off, b) => out.set(b, off));
+    expect(Buffer.compare(out, data)).toBe(0);
+    expect(made.length).toBe(5);
+    expect(allocated).toBe(0);
+    // A write-back of five slots now finds three free and makes two; the ring is its own.
+    const again = new Uint8Array(5 * SLOT);
+    await transfer.readbackDetached(pieces, (off, b) => again.set(b, off));
+    expect(Buffer.compare(again, data)).toBe(0);
+    expect(made.length).toBe(7);
+    expect(transfer.hasDetached(5 * SLOT)).toBe(true);
+    await transfer.readback(pieces, (off, b) => out.set(b, off));
+    expect(made.length).toBe(7);
+  } finally {
+    device.createBuffer = create;
+    transfer.destroy();
+    for (const b of made) b.destroy();
+  }
 });
