@@ -27,7 +27,6 @@
 
 import { assert, fail } from '../assert.ts';
 import type { VictimQuery } from '../device/eviction.ts';
-import type { Reclaim } from '../device/groups.ts';
 import type { SpaceCore, SpacePool } from '../space/state.ts';
 import { NO_FRAME, PageFlag, PageState } from '../space/page-table.ts';
 import { coalesce, type CopyRun } from '../device/coalesce.ts';
@@ -210,15 +209,21 @@ function dirtyBytesOf(pool: SpacePool, victims: readonly number[]): number {
 
 /**
  * Would evicting `victims` pass the cap on write-back bytes in flight? Only
- * while some are in flight: waiting for them is what brings the total down,
- * and one eviction larger than the cap alone goes ahead (else it never would).
+ * while some are in flight: waiting for them is what brings the total down.
+ * (makeResident evicts in rounds of at most the cap's worth of pages, so one
+ * eviction alone never passes it.)
  */
 function overWriteBackCap(pool: SpacePool, victims: readonly number[]): boolean {
   const inFlight = pool.transfer.detachedBytes;
   if (inFlight === 0) return false;
   const dirtyBytes = dirtyBytesOf(pool, victims);
+  return dirtyBytes > 0 && inFlight + dirtyBytes > writeBackCap(pool);
+}
+
+/** Bytes of eviction write-backs that may be in flight at once (WRITEBACK_IN_FLIGHT_RINGS staging rings). */
+function writeBackCap(pool: SpacePool): number {
   const o = pool.options;
-  return dirtyBytes > 0 && inFlight + dirtyBytes > WRITEBACK_IN_FLIGHT_RINGS * o.stagingSlots * o.stagingSlotSize;
+  return WRITEBACK_IN_FLIGHT_RINGS * o.stagingSlots * o.stagingSlotSize;
 }
 
 /**
@@ -288,13 +293,19 @@ export async function makeResident(
       //      free frames (as runs) for the rest ----
       const groups = pool.groups;
       const q = victimQuery(pool);
-      let assigned = 0; // frameOf[0, assigned) hold free frames taken; victims fill the rest
-      let reclaim: Reclaim;
+      let assigned = 0; // frameOf[0, assigned) hold frames: free ones taken, or victims of an earlier round
+      // Frames a round takes: all the rest, or — when more device-dirty victims than the write-back
+      // cap holds would go at once — the cap's worth of pages, each round's write-back landing before
+      // the next round evicts (waitBeforeEvicting waits for it), so the write-back buffers never hold
+      // more than the cap (measured: one 64 MiB chunk's eviction held 64 MiB of them).
+      let limit = need.length;
+      const capPages = Math.max(1, Math.floor(writeBackCap(pool) / ps));
       for (;;) {
+        const want = Math.min(need.length - assigned, limit);
         const chosen = new Uint8Array(frames.frameCount);
         // The frames taken already are the working set's too: the plan may not give them away.
-        reclaim = groups.reclaim(space, need.length - assigned, q, chosen, lockedResident + assigned, pages.length);
-        const growable = need.length - reclaim.victims.length;
+        const reclaim = groups.reclaim(space, want, q, chosen, lockedResident + assigned, pages.length);
+        const growable = assigned + want - reclaim.victims.length;
         while (assigned < growable && frames.freeCount > 0) {
           let len = 1;
           while (assigned + len < growable && need[assigned + len] === need[assigned]! + len) len++;
@@ -303,26 +314,30 @@ export async function makeResident(
           assigned += n;
         }
         if (!(assigned === growable)) fail(`reclaim left ${growable - assigned} frames short of free ones`);
-        // Waits belong before the first victim is touched (write-backs over the cap land first; their
-        // buffers are made, which out of memory may shrink the pool). Host writes take no pool lock, and
-        // one may drop a victim's frame during a wait (found by the differential fuzzer: the dropped
-        // frame, already free, was "evicted" and would have been handed out twice), so after any wait
-        // victims are chosen again and free frames taken for the rest.
-        const wait = reclaim.victims.length > 0 ? waitBeforeEvicting(pool, reclaim.victims) : undefined;
-        if (!wait) break;
-        await wait;
-        pool.check(); // destroyed (or lost) meanwhile: no eviction, no copy into its windows
-      }
-      const victims = reclaim.victims;
-      if (victims.length > 0) {
-        reclaim.commit(() => evict(pool, victims, report));
-        let v = 0;
-        for (let k = 0; k < need.length; k++) {
-          if (frameOf[k] !== NO_FRAME) continue;
-          const f = victims[v++]!;
-          frames.reassign(f, space.id, need[k]!);
-          frameOf[k] = f;
+        const victims = reclaim.victims;
+        if (victims.length > 0) {
+          // Waits belong before the first victim is touched (write-backs over the cap land first; their
+          // buffers are made, which out of memory may shrink the pool). Host writes take no pool lock, and
+          // one may drop a victim's frame during a wait (found by the differential fuzzer: the dropped
+          // frame, already free, was "evicted" and would have been handed out twice), so after any wait
+          // victims are chosen again and free frames taken for the rest.
+          if (victims.length > capPages && dirtyBytesOf(pool, victims) > writeBackCap(pool)) {
+            limit = capPages;
+            continue;
+          }
+          const wait = waitBeforeEvicting(pool, victims);
+          if (wait) {
+            await wait;
+            pool.check(); // destroyed (or lost) meanwhile: no eviction, no copy into its windows
+            continue;
+          }
+          reclaim.commit(() => evict(pool, victims, report));
+          for (const f of victims) {
+            frames.reassign(f, space.id, need[assigned]!);
+            frameOf[assigned++] = f;
+          }
         }
+        if (assigned === need.length) break;
       }
 
       // ---- phase 2b: encode — clears for unpopulated pages, coalesced copies for the rest ----

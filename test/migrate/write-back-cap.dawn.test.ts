@@ -1,0 +1,40 @@
+// The cap on eviction write-backs in flight (src/options.ts WRITEBACK_IN_FLIGHT_RINGS):
+// an eviction of more device-dirty pages than the cap holds goes in rounds, each
+// round's write-back landing before the next is evicted, so the write-back
+// buffers never hold more than the cap — one large eviction used to go ahead
+// alone and hold all of it (a 64 MiB chunk's: 64 MiB, `npm run bench:large`).
+
+import { expect } from 'vitest';
+import { testWithDevice, KiB } from '../helpers/gpu.ts';
+import { affine, makeSpace } from '../helpers/space.ts';
+
+const P = 4 * KiB;
+
+testWithDevice('16 dirty pages evicted under a cap of 4: rounds of 4, at most 4 write-back buffers, every value exact', async (ctx) => {
+  const device = ctx.device;
+  let made = 0;
+  const create = device.createBuffer.bind(device);
+  device.createBuffer = (desc: GPUBufferDescriptor): GPUBuffer => {
+    if (desc.label?.includes('write-back')) made++;
+    return create(desc);
+  };
+  try {
+    // Cap: 2 rings × 2 slots × 4 KiB = 16 KiB, four pages.
+    const { pool, space } = await makeSpace(ctx, { capacity: 16 * P, pageSize: P, stagingSlots: 2, stagingSlotSize: P }, 64 * P);
+    const words = (32 * P) / 4;
+    await space.write(0, Uint32Array.from({ length: words }, (_, i) => i));
+    const dirty = (first: number) => space.dispatch(affine, {
+      workgroups: Math.ceil((16 * P) / 4 / 64), write: [{ addr: first * P, byteLength: 16 * P }], args: [first * P, (16 * P) / 4, 3, 1],
+    });
+    await dirty(0); // the pool: 16 device-dirty pages
+    const before = pool.stats();
+    await dirty(16); // evicts all 16 of them
+    const after = pool.stats();
+    expect(after.evictionWritebacks - before.evictionWritebacks).toBe(16);
+    expect(made).toBeLessThanOrEqual(4);
+    const got = new Uint32Array((await space.read(0, 32 * P)).buffer);
+    for (let i = 0; i < words; i++) if (got[i] !== ((i * 3 + 1) >>> 0)) expect.fail(`word ${i}: ${got[i]}`);
+  } finally {
+    device.createBuffer = create;
+  }
+});
