@@ -132,9 +132,11 @@ export const DEFAULT_STAGING_SLOTS = 4;
  * Eviction write-backs do not wait for their copies to land (the frame goes to
  * the next upload at once; queue order keeps the copy first). Their read-back
  * buffers (staging-slot sized) may hold at most this many times the staging
- * ring's bytes in flight; past that an eviction waits for the earlier ones.
- * 2 × 4 × 4 MiB = 32 MiB by default: room for one pool-sized chunk of dirty
- * pages to stream home while the next is uploaded.
+ * ring's bytes in flight; past that an eviction waits for the earlier ones,
+ * and one eviction of more dirty pages than that goes in rounds of the cap
+ * (src/migrate/migrate.ts makeResident). 2 × 4 × 4 MiB = 32 MiB by default:
+ * room for a chunk of up to 32 MiB of dirty pages to stream home while the
+ * next is uploaded, and the bound on the write-back buffers' memory.
  */
 export const WRITEBACK_IN_FLIGHT_RINGS = 2;
 
