@@ -4,6 +4,8 @@
 // 32 GiB, through a pool smaller than the regions together — host writes and
 // reads, declared and demand dispatches by VmPtr, prefetches both ways — against
 // a sparse oracle (a map of touched pages; untouched memory reads as zero).
+// Twice: a plain space in strict mode, and a durable one in a memory group whose
+// max the largest dispatch just fits, with a ledger and a trace recording.
 // The main model (test/fuzz/model.ts) keeps its flat oracle over small spaces,
 // which it compares byte for byte after every sequence; a space this size needs
 // the sparse one here. One fixed seed, every run; HMM_FUZZ_SEED adds a run at
@@ -14,7 +16,7 @@ import fc from 'fast-check';
 import { expect } from 'vitest';
 import { testWithDevice, KiB } from '../helpers/gpu.ts';
 import { makeSpace } from '../helpers/space.ts';
-import { createKernel, ptrWords, type AddressSpace } from '../../src/index.ts';
+import { createGroup, createKernel, createLedger, createPool, createSpace, ptrWords, recordTrace, type AddressSpace } from '../../src/index.ts';
 
 const GiB = 2 ** 30;
 const P = 4 * KiB;
@@ -131,16 +133,48 @@ async function runSequence(space: AddressSpace, ops: readonly Op[]): Promise<voi
   space.checkInvariants();
 }
 
-testWithDevice('differential fuzz of a 64 GiB sparse space: regions below 4 GiB, above it and above 32 GiB through a smaller pool, against a sparse oracle', async (ctx) => {
-  // 16 frames under 6 regions of 6 pages: every sequence that moves several regions evicts.
-  const { pool, space } = await makeSpace(ctx, { capacity: 16 * P, pageSize: P }, SPACE, { strict: true });
-  const seeds = [20261207, ...(process.env.HMM_FUZZ_SEED !== undefined ? [Number(process.env.HMM_FUZZ_SEED)] : [])];
+const seeds = [20261207, ...(process.env.HMM_FUZZ_SEED !== undefined ? [Number(process.env.HMM_FUZZ_SEED)] : [])];
+const numRuns = Math.ceil(20 * Number(process.env.HMM_FUZZ_RUNS ?? 1));
+
+async function fuzz(space: AddressSpace): Promise<void> {
   for (const seed of seeds) {
     await fc.assert(fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 25 }), async (ops) => {
       // Each sequence starts from zeros: write them over the regions (dropping what the last left).
       for (const base of REGIONS) await space.write(base, new Uint8Array(REGION_PAGES * P));
       await runSequence(space, ops);
-    }), { seed, numRuns: Math.ceil(20 * Number(process.env.HMM_FUZZ_RUNS ?? 1)) });
+    }), { seed, numRuns });
   }
+}
+
+testWithDevice('differential fuzz of a 64 GiB sparse space: regions below 4 GiB, above it and above 32 GiB through a smaller pool, against a sparse oracle', async (ctx) => {
+  // 16 frames under 6 regions of 6 pages: every sequence that moves several regions evicts.
+  const { pool, space } = await makeSpace(ctx, { capacity: 16 * P, pageSize: P }, SPACE, { strict: true });
+  await fuzz(space);
   expect(pool.stats().evictions).toBeGreaterThan(0);
+}, 600_000);
+
+testWithDevice('the same on a durable 64 GiB space in a memory group, with a ledger and a trace recording: the group max holds, nothing stays only on the device', async (ctx) => {
+  const pool = ctx.track(await createPool(ctx.device, { capacity: 16 * P, pageSize: P }));
+  // The largest dispatch (a copy between two regions) needs 12 pages: the group's max.
+  const group = createGroup(pool, { max: 12 * P, label: 'large' });
+  const large = ctx.track(createSpace(pool, { size: SPACE, durable: true, group, strict: true, label: 'large' }));
+  const ledger = createLedger(large);
+  const trace = recordTrace(pool);
+  let most = 0;
+  pool.on((e) => {
+    if (e.type === 'pass' || e.type === 'migration') most = Math.max(most, group.usage().used);
+  });
+  await fuzz(large);
+  trace.stop();
+  ledger.close();
+  expect(most).toBeGreaterThan(0);
+  expect(most).toBeLessThanOrEqual(12 * P);
+  const total = ledger.total();
+  expect(total.deviceDirtyBytes).toBe(0); // durable: every dispatch wrote its pages home
+  expect(total.toDevice.declared + total.toDevice.demand).toBeGreaterThan(0);
+  expect(total.toHost.durable).toBeGreaterThan(0);
+  expect(group.usage().evictedBySelf).toBeGreaterThan(0);
+  const kinds = new Set(trace.toJSON().traceEvents.map((e) => e.name));
+  expect(trace.eventCount).toBeGreaterThan(0);
+  expect([...kinds].some((k) => /pass|dispatch/.test(k))).toBe(true);
 }, 600_000);
