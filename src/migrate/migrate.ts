@@ -195,29 +195,37 @@ function evict(pool: SpacePool, victims: readonly number[], report: MigrationRep
   }
 }
 
-/** Would evicting `victims` (frames) put more write-back bytes in flight than the cap allows? */
-/** Bytes of `victims` (frames) whose pages are device-dirty: what evicting them writes back. */
-function dirtyBytesOf(pool: SpacePool, victims: readonly number[]): number {
+/**
+ * Bytes of write-back buffers evicting `victims` (frames) takes: evict() reads
+ * each space's device-dirty pages back through buffers of its own, staging-slot
+ * sized, so each space's dirty bytes round up to whole slots (counting dirty
+ * bytes alone let an eviction over three spaces take two buffers past the cap).
+ */
+function writeBackBytesOf(pool: SpacePool, victims: readonly number[]): number {
   const frames = pool.frames;
-  let dirtyBytes = 0;
+  const perSpace = new Map<number, number>();
   for (const f of victims) {
-    const space = pool.spaces.get(frames.owner[f]!)!;
-    if (space.table.stateOf(frames.page[f]!) === PageState.Device) dirtyBytes += space.pageSize;
+    const id = frames.owner[f]!;
+    const space = pool.spaces.get(id)!;
+    if (space.table.stateOf(frames.page[f]!) === PageState.Device) perSpace.set(id, (perSpace.get(id) ?? 0) + space.pageSize);
   }
-  return dirtyBytes;
+  const slot = pool.options.stagingSlotSize;
+  let bytes = 0;
+  for (const d of perSpace.values()) bytes += Math.ceil(d / slot) * slot;
+  return bytes;
 }
 
 /**
  * Would evicting `victims` pass the cap on write-back bytes in flight? Only
  * while some are in flight: waiting for them is what brings the total down.
- * (makeResident evicts in rounds of at most the cap's worth of pages, so one
- * eviction alone never passes it.)
+ * (makeResident evicts in rounds that fit the cap, so one eviction alone never
+ * passes it.)
  */
 function overWriteBackCap(pool: SpacePool, victims: readonly number[]): boolean {
   const inFlight = pool.transfer.detachedBytes;
   if (inFlight === 0) return false;
-  const dirtyBytes = dirtyBytesOf(pool, victims);
-  return dirtyBytes > 0 && inFlight + dirtyBytes > writeBackCap(pool);
+  const bytes = writeBackBytesOf(pool, victims);
+  return bytes > 0 && inFlight + bytes > writeBackCap(pool);
 }
 
 /** Bytes of eviction write-backs that may be in flight at once (WRITEBACK_IN_FLIGHT_RINGS staging rings). */
@@ -237,7 +245,7 @@ function writeBackCap(pool: SpacePool): number {
  */
 function waitBeforeEvicting(pool: SpacePool, victims: readonly number[]): Promise<void> | undefined {
   if (overWriteBackCap(pool, victims)) return pool.settleWriteBacks();
-  const bytes = dirtyBytesOf(pool, victims);
+  const bytes = writeBackBytesOf(pool, victims);
   if (bytes === 0 || pool.transfer.hasDetached(bytes)) return undefined;
   return pool.transfer.reserveDetached(bytes, victims);
 }
@@ -294,10 +302,11 @@ export async function makeResident(
       const groups = pool.groups;
       const q = victimQuery(pool);
       let assigned = 0; // frameOf[0, assigned) hold frames: free ones taken, or victims of an earlier round
-      // Frames a round takes: all the rest, or — when more device-dirty victims than the write-back
-      // cap holds would go at once — the cap's worth of pages, each round's write-back landing before
-      // the next round evicts (waitBeforeEvicting waits for it), so the write-back buffers never hold
-      // more than the cap (measured: one 64 MiB chunk's eviction held 64 MiB of them).
+      // Frames a round takes: all the rest, or — when the victims' write-back would take more buffers
+      // than the write-back cap — fewer (the cap's worth of pages, then one less until they fit), each
+      // round's write-back landing before the next round evicts (waitBeforeEvicting waits for it), so
+      // the write-back buffers never hold more than the cap (measured: one 64 MiB chunk's eviction
+      // held 64 MiB of them).
       let limit = need.length;
       const capPages = Math.max(1, Math.floor(writeBackCap(pool) / ps));
       for (;;) {
@@ -321,8 +330,8 @@ export async function makeResident(
           // one may drop a victim's frame during a wait (found by the differential fuzzer: the dropped
           // frame, already free, was "evicted" and would have been handed out twice), so after any wait
           // victims are chosen again and free frames taken for the rest.
-          if (victims.length > capPages && dirtyBytesOf(pool, victims) > writeBackCap(pool)) {
-            limit = capPages;
+          if (victims.length > 1 && writeBackBytesOf(pool, victims) > writeBackCap(pool)) {
+            limit = Math.min(capPages, victims.length - 1);
             continue;
           }
           const wait = waitBeforeEvicting(pool, victims);

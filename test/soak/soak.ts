@@ -100,11 +100,14 @@ function maxima(cfg: FuzzConfig): FuzzOp[] {
   const ops: FuzzOp[] = [];
   const wordsPerOp = 2048; // two pages an operation, page-aligned
   const pagesPerOp = (wordsPerOp * 4) / cfg.pageSize;
-  for (let j = 0; j * pagesPerOp < cfg.frames; j++) {
-    ops.push({ kind: 'add', s: 0, demand: false, hint: 'none', at: { pick: 0, off: j * wordsPerOp, len: wordsPerOp - 1 }, k: 1 });
-  }
-  // The hog takes every frame at once: one eviction of a pool-full of dirty pages (the most write-back buffers).
-  ops.push({ kind: 'evict', pages: cfg.frames - 1, dirty: true });
+  /** A pool-full of dirty pages, then the hog takes every frame at once: the most write-back buffers (the cap's worth). */
+  const fullWriteBack = (): void => {
+    for (let j = 0; j * pagesPerOp < cfg.frames; j++) {
+      ops.push({ kind: 'add', s: 0, demand: false, hint: 'none', at: { pick: 0, off: j * wordsPerOp, len: wordsPerOp - 1 }, k: 1 });
+    }
+    ops.push({ kind: 'evict', pages: cfg.frames - 1, dirty: true });
+  };
+  fullWriteBack();
   // As many hog dispatches in flight as a burst holds: a space keeps one record read-back per pass in flight.
   ops.push({ kind: 'burst', ops: Array.from({ length: 5 }, (_, i) => ({ kind: 'evict' as const, pages: i, dirty: i % 2 === 0 })) });
   for (const s of [0, 1] as const) {
@@ -119,6 +122,9 @@ function maxima(cfg: FuzzConfig): FuzzOp[] {
       ],
     });
   }
+  // The reads above made the read-back ring of idle write-back buffers (src/device/transfer.ts): the
+  // next full write-back makes the cap's worth again, beside the ring.
+  fullWriteBack();
   return ops;
 }
 
