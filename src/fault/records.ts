@@ -17,7 +17,7 @@
 // accessed-written map that cover its declared pages (counterRegions / counterBit).
 
 import {
-  AW_PAGE_SHIFT, BITMAP_BASE, FAULT_PAGE_SHIFT, LOG_END, MAP_ACCESSED, MAP_COUNT, MAP_MISS_SEEN, MAP_NEEDED, MAP_SPEC_SEEN, MAP_WRITE_SEEN, MAP_WRITTEN,
+  AW_PAGE_SHIFT, BITMAP_BASE, FAULT_PAGE_SHIFT, LOG_END, MAP_ACCESSED, MAP_COUNT, MAP_MISS_SEEN, MAP_SPEC_SEEN, MAP_WRITE_SEEN, MAP_WRITTEN,
   REC_ABORT, REC_HEADER, REC_VIOLATIONS, VIOLATION_ADDR, VIOLATION_ADDR_HI, VIOLATION_GID, VIOLATION_KIND, VIOLATION_KIND_WORD,
   VIOLATION_LOG_ENTRIES, VIOLATION_STRIDE,
 } from '../abi.ts';
@@ -101,18 +101,29 @@ export function decodeFaults(rec: Uint32Array, pageCount: number): FaultBatch {
  * start (in units of bitmap words), `shift`: log2 of the pages a word, `slot`:
  * the map's bit within a page's bits.
  */
-function mapGroup(map: number): { readonly words: number; readonly shift: number; readonly slot: number } {
-  if (map === MAP_ACCESSED || map === MAP_WRITTEN) return { words: 0, shift: AW_PAGE_SHIFT, slot: map - MAP_ACCESSED };
-  if (map >= MAP_MISS_SEEN && map <= MAP_NEEDED) return { words: MAP_MISS_SEEN, shift: FAULT_PAGE_SHIFT, slot: map - MAP_MISS_SEEN };
-  return fail(`no page bitmap ${map}`);
+interface MapGroup {
+  readonly words: number;
+  readonly shift: number;
+  readonly slot: number;
+}
+/** Each map's group, made once: counterBit runs per page of every declared dispatch. */
+const MAP_GROUPS: readonly MapGroup[] = Array.from({ length: MAP_COUNT }, (_, map) => map <= MAP_WRITTEN
+  ? { words: 0, shift: AW_PAGE_SHIFT, slot: map - MAP_ACCESSED }
+  : { words: MAP_MISS_SEEN, shift: FAULT_PAGE_SHIFT, slot: map - MAP_MISS_SEEN });
+function mapGroup(map: number): MapGroup {
+  return MAP_GROUPS[map] ?? fail(`no page bitmap ${map}`);
+}
+
+/** The bit of `page` in its word of map group `g`: its page's bits, then the map's slot among them. */
+function bitIn(g: MapGroup, page: number): number {
+  return (page & ((1 << g.shift) - 1)) * (32 >>> g.shift) + g.slot;
 }
 
 /** Is bit `page` of bitmap `map` set? */
 export function testBit(rec: Uint32Array, pageCount: number, map: number, page: number): boolean {
   const g = mapGroup(map);
-  const bitsPerPage = 32 >>> g.shift;
   const w = rec[BITMAP_BASE + g.words * bitmapWords(pageCount) + (page >>> g.shift)]!;
-  return (w & (1 << ((page & ((1 << g.shift) - 1)) * bitsPerPage + g.slot))) !== 0;
+  return (w & (1 << bitIn(g, page))) !== 0;
 }
 
 /** The pages set in bitmap `map`, ascending. */
@@ -156,6 +167,7 @@ export function counterRegions(firstPage: number, lastPage: number): RecordRegio
 
 /** In a declared pass's read-back (see counterRegions): is bit `page` of `map` (MAP_ACCESSED or MAP_WRITTEN) set? */
 export function counterBit(rec: Uint32Array, firstPage: number, map: number, page: number): boolean {
-  const w = rec[LOG_END + (page >>> AW_PAGE_SHIFT) - (firstPage >>> AW_PAGE_SHIFT)]!;
-  return (w & (1 << (((page & ((1 << AW_PAGE_SHIFT) - 1)) << 1) + map))) !== 0;
+  const g = mapGroup(map);
+  const w = rec[LOG_END + (page >>> g.shift) - (firstPage >>> g.shift)]!;
+  return (w & (1 << bitIn(g, page))) !== 0;
 }

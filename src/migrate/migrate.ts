@@ -216,16 +216,14 @@ function writeBackBytesOf(pool: SpacePool, victims: readonly number[]): number {
 }
 
 /**
- * Would evicting `victims` pass the cap on write-back bytes in flight? Only
- * while some are in flight: waiting for them is what brings the total down.
- * (makeResident evicts in rounds that fit the cap, so one eviction alone never
- * passes it.)
+ * Would an eviction whose write-back takes `bytes` (writeBackBytesOf) pass the
+ * cap on write-back bytes in flight? Only while some are in flight: waiting for
+ * them is what brings the total down. (makeResident evicts in rounds that fit
+ * the cap, so one eviction alone never passes it.)
  */
-function overWriteBackCap(pool: SpacePool, victims: readonly number[]): boolean {
+function overWriteBackCap(pool: SpacePool, bytes: number): boolean {
   const inFlight = pool.transfer.detachedBytes;
-  if (inFlight === 0) return false;
-  const bytes = writeBackBytesOf(pool, victims);
-  return bytes > 0 && inFlight + bytes > writeBackCap(pool);
+  return inFlight > 0 && bytes > 0 && inFlight + bytes > writeBackCap(pool);
 }
 
 /** Bytes of eviction write-backs that may be in flight at once (WRITEBACK_IN_FLIGHT_RINGS staging rings). */
@@ -235,7 +233,8 @@ function writeBackCap(pool: SpacePool): number {
 }
 
 /**
- * Before `victims` are evicted: the wait they need, if any — for earlier
+ * Before `victims` are evicted (their write-back taking `bytes`,
+ * writeBackBytesOf): the wait they need, if any — for earlier
  * write-backs if this one would pass the cap, else for the write-back buffers
  * it needs to be made (out of memory, the pool gives memory back, never the
  * victims' frames). Undefined when none is needed. Not an async function on
@@ -243,9 +242,8 @@ function writeBackCap(pool: SpacePool): number {
  * host write that runs in that gap may drop a victim's frame (found by the
  * differential fuzzer: a freed frame was "evicted").
  */
-function waitBeforeEvicting(pool: SpacePool, victims: readonly number[]): Promise<void> | undefined {
-  if (overWriteBackCap(pool, victims)) return pool.settleWriteBacks();
-  const bytes = writeBackBytesOf(pool, victims);
+function waitBeforeEvicting(pool: SpacePool, victims: readonly number[], bytes: number): Promise<void> | undefined {
+  if (overWriteBackCap(pool, bytes)) return pool.settleWriteBacks();
   if (bytes === 0 || pool.transfer.hasDetached(bytes)) return undefined;
   return pool.transfer.reserveDetached(bytes, victims);
 }
@@ -325,16 +323,17 @@ export async function makeResident(
         if (!(assigned === growable)) fail(`reclaim left ${growable - assigned} frames short of free ones`);
         const victims = reclaim.victims;
         if (victims.length > 0) {
+          const bytes = writeBackBytesOf(pool, victims);
+          if (victims.length > 1 && bytes > writeBackCap(pool)) {
+            limit = Math.min(capPages, victims.length - 1);
+            continue;
+          }
           // Waits belong before the first victim is touched (write-backs over the cap land first; their
           // buffers are made, which out of memory may shrink the pool). Host writes take no pool lock, and
           // one may drop a victim's frame during a wait (found by the differential fuzzer: the dropped
           // frame, already free, was "evicted" and would have been handed out twice), so after any wait
           // victims are chosen again and free frames taken for the rest.
-          if (victims.length > 1 && writeBackBytesOf(pool, victims) > writeBackCap(pool)) {
-            limit = Math.min(capPages, victims.length - 1);
-            continue;
-          }
-          const wait = waitBeforeEvicting(pool, victims);
+          const wait = waitBeforeEvicting(pool, victims, bytes);
           if (wait) {
             await wait;
             pool.check(); // destroyed (or lost) meanwhile: no eviction, no copy into its windows
