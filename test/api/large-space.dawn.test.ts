@@ -8,24 +8,10 @@
 
 import { describe, expect } from 'vitest';
 import { testWithDevice, KiB, MiB } from '../helpers/gpu.ts';
-import { makeSpace } from '../helpers/space.ts';
+import { affine64, makeSpace } from '../helpers/space.ts';
 import { AccessViolationError, createKernel, defineStruct, MAX_NARROW_SPACE_SIZE, ptrWords } from '../../src/index.ts';
 
 const GiB = 2 ** 30;
-
-/** a[i] = a[i]·mul + add by VmPtr: args [base low, base high, count, mul, add]. */
-const affine64 = (idempotent: boolean) => createKernel({
-  label: `affine64${idempotent ? '' : ':tx'}`,
-  workgroupSize: 64,
-  idempotent,
-  code: /* wgsl */ `
-fn kernel(inv: VmInvocation) {
-  let i = inv.global_id.x;
-  if (i >= vm_arg_u32(2u)) { return; }
-  let a = vm_ptr_add(vm_arg_ptr(0u), i * 4u);
-  vm_ptr_store_u32(a, vm_ptr_load_u32(a) * vm_arg_u32(3u) + vm_arg_u32(4u));
-}`,
-});
 
 const words = (b: Uint8Array) => new Uint32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 

@@ -15,7 +15,7 @@
 import fc from 'fast-check';
 import { expect } from 'vitest';
 import { testWithDevice, KiB } from '../helpers/gpu.ts';
-import { makeSpace } from '../helpers/space.ts';
+import { affine64, makeSpace } from '../helpers/space.ts';
 import { createGroup, createKernel, createLedger, createPool, createSpace, ptrWords, recordTrace, type AddressSpace } from '../../src/index.ts';
 
 const GiB = 2 ** 30;
@@ -26,17 +26,6 @@ const SPACE = 64 * GiB;
 const REGIONS = [64 * KiB, 4 * GiB - 3 * P, 5 * GiB + 7 * P, 33 * GiB, 47 * GiB + 64 * KiB, SPACE - REGION_PAGES * P];
 const WORDS = (REGION_PAGES * P) / 4;
 
-/** a[i] = a[i]·mul + add over [base, base + 4n) by VmPtr: args [base lo, base hi, n, mul, add]. */
-const affine = (idempotent: boolean) => createKernel({
-  label: `large-affine${idempotent ? '' : ':tx'}`, workgroupSize: 64, idempotent,
-  code: /* wgsl */ `
-fn kernel(inv: VmInvocation) {
-  let i = inv.global_id.x;
-  if (i >= vm_arg_u32(2u)) { return; }
-  let a = vm_ptr_add(vm_arg_ptr(0u), i * 4u);
-  vm_ptr_store_u32(a, vm_ptr_load_u32(a) * vm_arg_u32(3u) + vm_arg_u32(4u));
-}`,
-});
 /** dst[i] = src[i] ^ key by VmPtr: args [src lo, src hi, dst lo, dst hi, n, key] (idempotent: src and dst apart). */
 const xorCopy = createKernel({
   label: 'large-xor-copy', workgroupSize: 64, idempotent: true,
@@ -47,8 +36,8 @@ fn kernel(inv: VmInvocation) {
   vm_ptr_store_u32(vm_ptr_add(vm_arg_ptr(2u), i * 4u), vm_ptr_load_u32(vm_ptr_add(vm_arg_ptr(0u), i * 4u)) ^ vm_arg_u32(5u));
 }`,
 });
-const affineReplay = affine(true);
-const affineTx = affine(false);
+const affineReplay = affine64(true);
+const affineTx = affine64(false);
 
 /** Word ranges inside one region: [first word, count). */
 const span = fc.record({ region: fc.nat(REGIONS.length - 1), first: fc.nat(WORDS - 1), count: fc.integer({ min: 1, max: 3000 }) })

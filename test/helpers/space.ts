@@ -123,3 +123,17 @@ fn kernel(inv: VmInvocation) {
   if (v == 0xffffffffu) { vm_store_u32(vm_arg_u32(2u), v); }
 }`,
 });
+
+/** a[i] = a[i]·mul + add by VmPtr (spaces over 4 GiB): args [base low, base high, count, mul, add]. */
+export const affine64 = (idempotent: boolean) => createKernel({
+  label: `affine64${idempotent ? '' : ':tx'}`,
+  workgroupSize: 64,
+  idempotent,
+  code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  if (i >= vm_arg_u32(2u)) { return; }
+  let a = vm_ptr_add(vm_arg_ptr(0u), i * 4u);
+  vm_ptr_store_u32(a, vm_ptr_load_u32(a) * vm_arg_u32(3u) + vm_arg_u32(4u));
+}`,
+});
