@@ -205,6 +205,18 @@ export const MAX_REPLAY_INVOCATIONS = 2 ** 24;
 export const DEMAND_SLICE_FILL = 0.75;
 
 /**
+ * A demand dispatch planned in slices from the start (src/fault/demand.ts
+ * #plan) runs a scout first: a slice this fraction of the planned size. Its
+ * first pass finds nothing resident, so every invocation stalls and the pass
+ * does no work — but it costs about what a pass that completes does (each
+ * stalled access still translates, to report where the invocation goes next);
+ * a small scout makes that pass small, and its footprint predicts the next
+ * slice's pages (src/policy/slice-prediction.ts), so that one runs in a single
+ * pass. Large enough that a stream's runs in it reach MIN_STREAM_RUN pages.
+ */
+export const DEMAND_SCOUT_FRACTION = 0.25;
+
+/**
  * A replay-mode round whose pages do not fit takes what fits (src/fault/demand.ts),
  * worth it while each such round finishes the invocations of at least this
  * fraction of the missed pages it fetched — invocations with small, independent

@@ -872,7 +872,10 @@ export class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements A
     this.#core.check();
     checkKernel(kernel, 'compile');
     if (kernel.plain) await plainPipelineFor(this.#core.pool.device, kernel);
-    else await compileFor(this.#core, kernel, options.demand === true);
+    else if (options.demand === true && kernel.idempotent) {
+      // Both replay variants: a slice's first pass, and the passes after a stall.
+      await Promise.all([compileFor(this.#core, kernel, true, 0, true), compileFor(this.#core, kernel, true)]);
+    } else await compileFor(this.#core, kernel, options.demand === true);
   }
 
   subscribe(addr: number, byteLength: number, onInvalidate?: InvalidateCallback): IntervalSubscription {

@@ -435,6 +435,11 @@ export class GroupTable {
     return this.#evictingFor ? this.#limitHit(this.#evictingFor) : undefined;
   }
 
+  /** `count` frames of `space` evicted outside a reclaim (a demand dispatch retiring a stream's pages early). */
+  noteEvictions(space: PoolMember, count: number): void {
+    if (count > 0) this.tree.noteEviction(space.id, 'self', count);
+  }
+
   /**
    * Victims for `need` more frames of `space`, chosen but not yet evicted: for
    * each stage of the reclaim plan (its group's max, each ancestor's, the pool),

@@ -28,7 +28,11 @@
 //
 // Replay (kernels created with `idempotent: true`)
 // ------------------------------------------------
-// Stores land on any resident page. An invocation that did not stall sets its
+// Stores land on any resident page. A slice's first pass runs a variant that
+// keeps no completion record (src/kernel/link.ts firstPass: on lavapipe the
+// record's code alone made every invocation about 1.4x as slow, taken or not);
+// if it stalls anywhere, the next pass runs the whole slice again, fresh — the
+// kernel is idempotent. From then on an invocation that did not stall sets its
 // completion word, and later passes skip it, so only invocations that faulted
 // run again. Kernels that synchronize a workgroup (barriers, workgroup memory),
 // and dispatches over MAX_REPLAY_INVOCATIONS, keep a bit per workgroup instead:
@@ -50,9 +54,25 @@
 // When the accessed and missed pages do not fit in the pool, the grid is split
 // into as many equal parts as that footprint needs (each filling at most
 // DEMAND_SLICE_FILL of the frames: src/options.ts) and the parts run one after
-// the other — a schedule WebGPU allows for
-// any kernel, since it promises
-// nothing about which workgroups run at the same time. Only a single workgroup
+// the other — a schedule WebGPU allows for any kernel, since it promises
+// nothing about which workgroups run at the same time. A grid planned in
+// slices from the start begins with a scout, a slice DEMAND_SCOUT_FRACTION of
+// the size: its first pass finds nothing resident and does no work, so it had
+// better be small. Each slice after it is predicted from the ones before
+// (src/policy/slice-prediction.ts), its pages fetched before its first pass;
+// in replay mode two slices are in flight:
+//
+//   before slice k's first pass   retire pages the stream has moved past (not
+//                                 slice k's) until k+1's predicted pages fit
+//                                 in free frames
+//   submit pass k                 (the page table flushed: it sees k's pages)
+//   fetch k+1's predicted pages   into free frames only, every resident page
+//                                 held (pass k may write any of them); the
+//                                 copies queue behind pass k, which cannot
+//                                 see the new pages
+//   await pass k's record
+//
+// Only a single workgroup
 // whose working set does not fit fails, with WorkingSetTooLargeError naming the
 // sizes. Once a transaction dispatch has been split, the host bytes of every
 // page a slice will write are kept (an undo log, pages written by this
@@ -98,13 +118,13 @@ import type { Kernel } from '../kernel/kernel.ts';
 import { MAP_ACCESSED, MAP_NEEDED, MAP_WRITTEN, Mode, MODE_NAMES, REC_ABORT } from '../abi.ts';
 import type { DirtyJournal } from './journal.ts';
 import { AccessViolationError, WorkingSetTooLargeError, type Violation } from '../errors.ts';
-import { emptyReport, makeResident, restoreFromHost, writeBackPages, type MigrationReport } from '../migrate/migrate.ts';
+import { emptyReport, makeResident, restoreFromHost, retire, writeBackPages, type MigrationReport } from '../migrate/migrate.ts';
 import type { IntervalSubscription } from '../notify/notifier.ts';
 import type { Cancellation } from '../lifetime.ts';
 import type { SpaceCore } from '../space/state.ts';
 import { checkBypass, reportUnexpectedFaults } from '../space/strict.ts';
 import { PassResources } from './pass-resources.ts';
-import { DEMAND_PARTIAL_PROGRESS, DEMAND_SLICE_FILL, PREDICTION_MIN_ACCURACY } from '../options.ts';
+import { DEMAND_PARTIAL_PROGRESS, DEMAND_SCOUT_FRACTION, DEMAND_SLICE_FILL, PREDICTION_MIN_ACCURACY } from '../options.ts';
 import { accuracy, type SliceFootprint } from '../policy/slice-prediction.ts';
 import { prepare, readPass, replayUnit, submitPass, type Checked, type DispatchOrder, type Prepared } from './pass.ts';
 import type { DemandStats, DispatchResult } from './dispatch-types.ts';
@@ -138,6 +158,12 @@ function cut(lo: number, hi: number, parts: number): [number, number][] {
 /** A slice needs more frames than the pool can free: split it, or fail if it is one workgroup. */
 class DoesNotFit {
   constructor(readonly pages: number, readonly available: number) {}
+}
+
+/** The slice after the running one: its predicted pages, and old pages that may go to make room. */
+interface NextSlice {
+  readonly pages: readonly number[];
+  readonly retire: readonly number[];
 }
 
 /**
@@ -181,6 +207,8 @@ class DemandRun {
   /** Pages a host write invalidated since the last submit. */
   readonly #stale = new Set<number>();
   readonly #sub: IntervalSubscription;
+  /** Replay mode: the running slice has had a pass of the completing variant, so its completion words are exact. */
+  #wordsExact = false;
   /** Transaction mode, once the grid is split: host bytes from before the dispatch of every page a commit may write. */
   #undo: Map<number, Uint8Array> | undefined;
   readonly #clearBytes: number;
@@ -257,7 +285,9 @@ class DemandRun {
   }
 
   /** Grant WRITE on `writable`, flush the page table, submit one pass of [lo, hi) and read its record. */
-  async #pass(mode: Mode, lo: number, hi: number, writable: Iterable<number>, skipWaiting = false, fresh = false): Promise<Uint32Array> {
+  async #pass(
+    mode: Mode, lo: number, hi: number, writable: Iterable<number>, skipWaiting = false, fresh = false, during?: () => Promise<void>, pipeline?: GPUComputePipeline,
+  ): Promise<Uint32Array> {
     const space = this.#space;
     const pool = space.pool;
     const t = space.table;
@@ -268,9 +298,10 @@ class DemandRun {
     space.gpt.flush(pool.device.queue);
     this.#stale.clear();
     const start = pool.events.now();
-    const sub = submitPass(space, this.#prep, { mode, sliceBase: lo, sliceEnd: hi, skipWaiting, fresh, clearBytes: this.#clearBytes, readBytes: this.#readBytes });
+    const sub = submitPass(space, this.#prep, { mode, sliceBase: lo, sliceEnd: hi, skipWaiting, fresh, pipeline, clearBytes: this.#clearBytes, readBytes: this.#readBytes });
     this.stats.passes++;
     pool.counters.demandPasses++;
+    if (during) await during();
     const rec = await readPass(space, this.#prep.kernel.label, sub);
     if (pool.events.active) {
       pool.events.emit({
@@ -361,11 +392,14 @@ class DemandRun {
         this.#cancel?.check(); // a pass boundary: the catch below rolls back what earlier slices committed
         const [lo, hi] = slices.shift()!;
         const predicted = predicting && history.length > 0 ? this.#space.policies.predictSlice(history, lo, hi) : [];
+        // Two slices in flight: the next slice's predicted pages come in while this one's first pass runs.
+        const next = this.#replay && predicting && slices.length > 0 ? this.#predictNext(history, lo, slices[0]![1], predicted) : undefined;
         const inside = ran.some(([a, b]) => a <= lo && hi <= b);
         if (!inside && ran.some(([a, b]) => a < hi && lo < b)) wordsLeftSet = true;
         const passesBefore = this.stats.passes;
+        this.#wordsExact = false;
         try {
-          const pages = this.#replay ? await this.#runReplay(lo, hi, first, predicted, !inside) : await this.#runTransaction(lo, hi, first, predicted);
+          const pages = this.#replay ? await this.#runReplay(lo, hi, first, predicted, !inside, next) : await this.#runTransaction(lo, hi, first, predicted);
           this.stats.slices++;
           const f: SliceFootprint = { lo, hi, pages, predicted: Uint32Array.from(predicted) };
           if (accuracy(f) < PREDICTION_MIN_ACCURACY) predicting = false;
@@ -374,7 +408,8 @@ class DemandRun {
           this.#resize(slices, f);
         } catch (e) {
           if (!(e instanceof DoesNotFit)) throw e;
-          if (this.stats.passes > passesBefore) ran.push([lo, hi]);
+          // (A slice that ran only its first-pass variant has no completion words: its parts run fresh.)
+          if (this.stats.passes > passesBefore && (!this.#replay || this.#wordsExact)) ran.push([lo, hi]);
           if (hi - lo === 1 && first) {
             // The declared ranges seed the first slice only as hints: a single workgroup whose hints
             // do not fit runs again without them before its own working set is judged (found by the
@@ -423,6 +458,9 @@ class DemandRun {
     const room = Math.max(1, Math.floor(available * DEMAND_SLICE_FILL));
     const parts = Math.min(total, Math.ceil(allocated / room));
     if (parts > 1 && !this.#replay) this.#undo ??= new Map();
+    // The scout (DEMAND_SCOUT_FRACTION): a small first slice, its cold pass small too.
+    const scout = Math.max(1, Math.floor((total / parts) * DEMAND_SCOUT_FRACTION));
+    if (parts > 1 && scout < total - 1) return [[0, scout], ...cut(scout, total, parts)];
     return cut(0, total, parts);
   }
 
@@ -439,8 +477,11 @@ class DemandRun {
     if (slices.length === 0 || f.pages.length === 0) return;
     const lo = slices[0]![0];
     const hi = slices[slices.length - 1]![1];
-    const room = Math.max(1, Math.floor(this.#available(EMPTY) * DEMAND_SLICE_FILL));
-    const size = f.pages.length > room ? hi - lo : Math.max(1, Math.floor((room * (f.hi - f.lo)) / f.pages.length));
+    const available = this.#available(EMPTY);
+    const room = Math.max(1, Math.floor(available * DEMAND_SLICE_FILL));
+    // Over the room but within the frames, it ran in whole rounds all the same (a slice sized from a
+    // small one's footprint rounds up at its edges): the rest is sized by its density too.
+    const size = f.pages.length > available ? hi - lo : Math.max(1, Math.floor((room * (f.hi - f.lo)) / f.pages.length));
     const parts = Math.min(hi - lo, Math.ceil((hi - lo) / size));
     if (parts === slices.length) return;
     slices.splice(0, slices.length, ...cut(lo, hi, parts));
@@ -468,8 +509,78 @@ class DemandRun {
     this.#undo!.clear();
   }
 
+  /**
+   * What the slice after [lo, hi) — up to nextHi — is predicted to touch
+   * beyond `current` (this slice's prediction), and which pages of the slices
+   * before may go early to make room for it. Only when the history is a
+   * stream that ends right before this slice, and no memory group limits the
+   * pool (the fetch during the pass must take free frames, and a group's max
+   * would have it evict).
+   */
+  #predictNext(history: readonly SliceFootprint[], lo: number, nextHi: number, current: readonly number[]): NextSlice | undefined {
+    const space = this.#space;
+    const last = history[history.length - 1];
+    if (!last || last.hi !== lo || space.pool.groups.limited) return undefined;
+    // The two slices as one span: its runs are this slice's, as long again.
+    const span = space.policies.predictSlice(history, lo, nextHi);
+    const keep = new Set(current);
+    const pages = span.filter((p) => !keep.has(p));
+    if (pages.length === 0) return undefined;
+    for (const p of span) keep.add(p);
+    return { pages, retire: space.policies.retiring(history).filter((p) => !keep.has(p)) };
+  }
+
+  /**
+   * Before a slice's first pass: retire the stream's old pages (not `lock`,
+   * the pages this round made resident for the slice) until the next slice's
+   * predicted pages fit in free frames, and return the fetch of those pages
+   * that runs while the pass does. It takes free frames only, with every
+   * resident page of the space held: the pass may write any of them (REPLAY
+   * stores land on every resident page), and what it wrote is known only when
+   * its record is back — an eviction before that would drop the writes. The
+   * fetched pages are not in the table the pass runs with (it was flushed
+   * before the submit, and the copies queue behind the pass): the pass cannot
+   * see them, so exactness does not depend on them. Best effort: a fetch that
+   * finds no room (the pool shrank under memory pressure) fetches nothing.
+   */
+  async #makeRoom(next: NextSlice, lock: Uint32Array): Promise<(() => Promise<void>) | undefined> {
+    const space = this.#space;
+    const t = space.table;
+    const frames = space.pool.frames;
+    const missing = next.pages.filter((p) => !t.isResident(p));
+    if (missing.length === 0) return undefined;
+    const short = missing.length - frames.freeCount;
+    if (short > 0) {
+      const held = new Set(lock);
+      const old = next.retire.filter((p) => !held.has(p) && t.isResident(p)).slice(0, short);
+      if (old.length > 0) await retire(space, old, this.report);
+    }
+    const fetch = missing.filter((p) => !t.isResident(p)).slice(0, frames.freeCount);
+    if (fetch.length === 0) return undefined;
+    return async () => {
+      const held: number[] = [];
+      for (let f = 0; f < frames.frameCount; f++) {
+        if (frames.owner[f] !== space.id) continue;
+        const p = frames.page[f]!;
+        if (t.isResident(p) && t.frameOf(p) === f && !t.isLocked(p)) {
+          t.lock(p);
+          held.push(p);
+        }
+      }
+      try {
+        const before = this.report.pagesUploaded + this.report.pagesCleared;
+        await makeResident(space, Uint32Array.from(fetch), this.report, 'demand', new Set(fetch));
+        this.stats.pagesPredicted += this.report.pagesUploaded + this.report.pagesCleared - before;
+      } catch (e) {
+        if (!(e instanceof WorkingSetTooLargeError)) throw e;
+      } finally {
+        for (const p of held) t.unlock(p);
+      }
+    };
+  }
+
   /** Run the slice [lo, hi) to completion; the pages its passes accessed. */
-  async #runReplay(lo: number, hi: number, seeded: boolean, predicted: readonly number[], fresh: boolean): Promise<Uint32Array> {
+  async #runReplay(lo: number, hi: number, seeded: boolean, predicted: readonly number[], fresh: boolean, next?: NextSlice): Promise<Uint32Array> {
     const prep = this.#prep;
     const pc = this.#space.pageCount;
     const t = this.#space.table;
@@ -492,14 +603,28 @@ class DemandRun {
      */
     let carried: readonly number[] = [];
     let first = true;
+    /**
+     * The last pass ran the first-pass variant (link.ts firstPass): over invocations that had not
+     * run, with no completion record. After one that stalled, the next pass runs the whole slice
+     * again, fresh, with the completing variant — the kernel is idempotent — and the rounds start
+     * over from its record.
+     */
+    let optimistic = false;
     for (;;) {
       this.#cancel?.check(); // a pass boundary: what completed workgroups wrote is marked, and stays
       await this.#fault(lock, hints, missed, toPredict);
       toPredict = [];
-      const waiting = this.#replayPerInvocation ? carried.filter((p) => !t.isResident(p)) : [];
-      // Not in a slice's first pass: a slice that was split off a larger one that failed has
-      // invocations that stalled on pages this run does not know (they rerun, and say).
-      const rec = await this.#pass(Mode.Replay, lo, hi, [], this.#replayPerInvocation && !first, fresh && first);
+      // Not in a slice's first pass, nor in the fresh pass after a first-pass variant's: a slice that
+      // was split off a larger one that failed has invocations that stalled on pages this run does not
+      // know (they rerun, and say).
+      const skip = this.#replayPerInvocation && !first && !optimistic;
+      const waiting = skip ? carried.filter((p) => !t.isResident(p)) : [];
+      const runFresh: boolean = fresh && (first || optimistic);
+      const pipeline = runFresh && first ? undefined : await prep.completing!();
+      optimistic = runFresh && first;
+      if (!optimistic) this.#wordsExact = true;
+      const during = first && next ? await this.#makeRoom(next, lock) : undefined;
+      const rec = await this.#pass(Mode.Replay, lo, hi, [], skip, runFresh, during, pipeline);
       first = false;
       this.stats.replays++;
       // Before any fault is serviced: what completed workgroups wrote must be written back if evicted.
@@ -517,7 +642,14 @@ class DemandRun {
       missed = f.misses;
       lock = union(bitmapPages(rec, pc, MAP_ACCESSED), f.misses);
       const available = this.#available(lock);
-      if (fewest !== Infinity) {
+      if (optimistic) {
+        // The next pass reruns every invocation: no progress to hold it to yet.
+        fewest = Infinity;
+        lastMisses = 0;
+        fetched = 0;
+        neededBefore.clear();
+        fetchedPages = new Set();
+      } else if (fewest !== Infinity) {
         // After a partial round, progress is required, fitting or not: a partial round may evict
         // pages a stalled invocation needs again (it reruns from its start), and partial and
         // fitting rounds could then take turns for ever (found by the tree demo). So no pass may

@@ -92,12 +92,12 @@ function argWords(args: ArrayLike<number> | undefined, label: string): Uint32Arr
  * synchronization (see replayUnit); for any other kernel the transaction variant.
  * kernel.ready(pool) compiles the same variants (src/kernel/pipelines.ts).
  */
-export function compileFor(space: SpaceCore, kernel: Kernel, demand = false, total = 0): Promise<GPUComputePipeline> {
+export function compileFor(space: SpaceCore, kernel: Kernel, demand = false, total = 0, firstPass = false): Promise<GPUComputePipeline> {
   const pool = space.pool;
   const mode = !demand ? 'declared' : kernel.idempotent ? 'replay' : 'transaction';
   const shape = { pageShift: pool.options.pageShift, windowCount: pool.windowCount, windowSize: pool.windowSize, accessCounters: pool.options.accessCounters };
   return pipelineFor(pool.device, kernel, {
-    ...variantConfig(shape, mode, replayUnit(kernel, total) === 'invocation'),
+    ...variantConfig(shape, mode, replayUnit(kernel, total) === 'invocation', firstPass),
     // Spaces over 4 GiB translate 64-bit addresses, and large tables have a directory; smaller ones link
     // the u32, flat-table path that kernel.ready() compiles.
     wideAddresses: space.size > MAX_NARROW_SPACE_SIZE,
@@ -127,7 +127,10 @@ export interface Checked {
 
 /** A dispatch's checked arguments and compiled pipeline. */
 export interface Prepared extends Checked {
+  /** The pipeline of the dispatch's passes; of a replay dispatch, the first pass of a slice (no completion record). */
   readonly pipeline: GPUComputePipeline;
+  /** A replay dispatch's passes after a stall (they keep completion records), compiled when first needed. */
+  readonly completing?: () => Promise<GPUComputePipeline>;
   /** The kernel's own resources' bind group (group 1), when it has any. */
   readonly resourceGroup?: GPUBindGroup;
 }
@@ -209,9 +212,12 @@ export interface DispatchOrder {
 
 /** Compile the pipeline a checked dispatch runs (cached per device). */
 export async function prepare(space: SpaceCore, checked: Checked): Promise<Prepared> {
-  const pipeline = await compileFor(space, checked.kernel, checked.demand, checked.total);
+  const { kernel, demand, total } = checked;
+  const replay = demand && kernel.idempotent;
+  const pipeline = await compileFor(space, kernel, demand, total, replay);
+  const base = replay ? { ...checked, pipeline, completing: () => compileFor(space, kernel, true, total) } : { ...checked, pipeline };
   const layout = checked.kernel.resources;
-  if (!layout || !checked.resources?.length) return { ...checked, pipeline };
+  if (!layout || !checked.resources?.length) return base;
   const device = space.pool.device;
   device.pushErrorScope('validation');
   const resourceGroup = device.createBindGroup({
@@ -220,7 +226,7 @@ export async function prepare(space: SpaceCore, checked: Checked): Promise<Prepa
   });
   const err = await device.popErrorScope();
   if (err) throw new GpuValidationError(`dispatch "${checked.kernel.label}" resources`, err.message);
-  return { ...checked, pipeline, resourceGroup };
+  return { ...base, resourceGroup };
 }
 
 export interface PassSpec {
@@ -232,6 +238,8 @@ export interface PassSpec {
   readonly skipWaiting?: boolean;
   /** REPLAY: the first pass over invocations that have not run in this dispatch (abi.ts fresh). */
   readonly fresh?: boolean;
+  /** The pipeline to run, when not the dispatch's own (a replay dispatch's completing passes: Prepared.completing). */
+  readonly pipeline?: GPUComputePipeline | undefined;
   /** Record bytes to zero before the pass, and to copy out after it. */
   readonly clearBytes: number;
   readonly readBytes: number;
@@ -278,7 +286,7 @@ export function submitPass(space: SpaceCore, prep: Prepared, spec: PassSpec): Su
   enc.clearBuffer(res.log, 0, spec.clearBytes);
   for (const r of spec.regions ?? []) enc.clearBuffer(res.log, r.offset, r.bytes);
   const pass = enc.beginComputePass({ label: `${space.label}:${label}` });
-  pass.setPipeline(prep.pipeline);
+  pass.setPipeline(spec.pipeline ?? prep.pipeline);
   pass.setBindGroup(0, res.bindGroup());
   if (prep.resourceGroup) pass.setBindGroup(1, prep.resourceGroup);
   const [x, y, z] = launchFor(space, prep, spec);

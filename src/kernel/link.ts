@@ -29,6 +29,14 @@ export interface LinkConfig {
    */
   readonly replayPerInvocation: boolean;
   /**
+   * The replay variant for a slice's first pass (src/fault/demand.ts): no
+   * completion words at all — every invocation of the slice runs, and none
+   * records whether it stalled — so an invocation costs what a declared one
+   * does. A pass of it that stalls is followed by a fresh pass of the
+   * completing variant over the whole slice (the kernel is idempotent).
+   */
+  readonly firstPass?: boolean;
+  /**
    * Declared passes set the accessed and written page bitmaps (access counters, src/fault/access-bits.ts).
    * A compile-time constant: off, the declared path has no bitmap code at all.
    */
@@ -180,7 +188,13 @@ export function link(kernel: KernelSource, cfg: LinkConfig): LinkedSource {
     `  let lin = vm_u.slice_base + lwid.x + lnwg.x * (lwid.y + lnwg.y * lwid.z);\n` +
     `  if (lin >= vm_u.grid.w) { return; }\n` +
     `  let replay = VM_REPLAY;\n`;
-  const entry = cfg.replayPerInvocation
+  const entry = cfg.demand && cfg.replay === true && cfg.firstPass === true
+    ? // No completion words: nothing before or after the kernel. Measured on lavapipe (a copy
+      // kernel's linked variants on raw bindings, every page resident): llvmpipe runs the code of
+      // a branch no invocation takes, masked, so the epilogue's store of a stalled invocation's
+      // word cost every invocation — 1.36-1.52x the declared variant with it, 0.97-1.07x without.
+      head2 + common + `  kernel(VmInvocation(gid, lid, wid, g, lidx));\n}\n`
+    : cfg.replayPerInvocation
     ? // One completion word per invocation: no barriers, and a plain store rather than a
       // read-modify-write shared with 31 neighbours. The word is 0 (nothing left to do) or 2 + the
       // page the invocation stalled on, and every dispatch leaves them all 0 (src/fault/demand.ts

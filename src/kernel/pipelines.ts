@@ -4,7 +4,8 @@
 //
 // A kernel has up to three pipeline variants per pool (src/kernel/link.ts):
 // declared, the demand transaction (probe and commit passes) and the demand
-// replay (idempotent kernels). Each is compiled on first use, or ahead, all at
+// replay (idempotent kernels) — the last in two forms: a slice's first pass,
+// which keeps no completion record, and the passes after a stall, which do. Each is compiled on first use, or ahead, all at
 // once, by kernel.ready(pool) (readyKernel below). A dispatch that needs a
 // variant being compiled waits for that compile: the cache holds promises.
 // Some implementations compile a pipeline only at its first dispatch (lavapipe:
@@ -79,12 +80,15 @@ export function registerCompileTarget(pool: object, target: () => CompileTarget)
 }
 
 /** The link configuration of one variant for a pool. */
-export function variantConfig(t: Omit<CompileTarget, 'device' | 'check'>, mode: KernelMode, replayPerInvocation: boolean): LinkConfig {
+export function variantConfig(t: Omit<CompileTarget, 'device' | 'check'>, mode: KernelMode, replayPerInvocation: boolean, firstPass = false): LinkConfig {
   const demand = mode !== 'declared';
   const replay = mode === 'replay';
+  const first = replay && firstPass;
   return {
     replay,
-    replayPerInvocation: replay && replayPerInvocation,
+    // The first-pass variant keeps no completion record, so the two units link the same code.
+    replayPerInvocation: replay && !first && replayPerInvocation,
+    firstPass: first,
     pageShift: t.pageShift,
     windowCount: t.windowCount,
     windowWordShift: Math.log2(t.windowSize) - 2,
@@ -331,7 +335,9 @@ export async function readyKernel(kernel: Kernel, pool: unknown, options: ReadyO
   const device = t.device;
   try {
     // In parallel: each compile runs on its own (createComputePipelineAsync), and the runs queue behind them.
-    await Promise.all(modes.map((m) => warmed(device, kernel, variantConfig(t, m, perInvocation))));
+    // A replay dispatch runs two variants: the first pass of each slice, and the completing passes after a stall.
+    const configs = modes.flatMap((m) => (m === 'replay' ? [variantConfig(t, m, perInvocation, true), variantConfig(t, m, perInvocation)] : [variantConfig(t, m, perInvocation)]));
+    await Promise.all(configs.map((cfg) => warmed(device, kernel, cfg)));
   } catch (e) {
     lostCheck(target, device);
     throw e;

@@ -415,6 +415,43 @@ export async function makeResident(
 }
 
 /**
+ * Evict those of `pages` that are resident, unpinned and not Locked, and free
+ * their frames; the others are left alone. Returns how many went. A demand
+ * dispatch retires the pages a stream has moved past before it submits a pass,
+ * so that the next slice's pages can be fetched while that pass runs into free
+ * frames only — never evicting a page the running pass may write
+ * (src/fault/demand.ts). Device-dirty pages are written back as any
+ * eviction's are, at most the write-back cap's worth at once: past it, fewer
+ * pages are retired (this is ahead of need; a later fault-in evicts the rest).
+ */
+export async function retire(space: SpaceCore, pages: readonly number[], report: MigrationReport): Promise<number> {
+  const pool = space.pool;
+  const t = space.table;
+  const capPages = Math.max(1, Math.floor(writeBackCap(pool) / space.pageSize));
+  for (;;) {
+    let victims: number[] = [];
+    for (const p of pages) if (t.isResident(p) && t.pinsOf(p) === 0 && (t.flagsOf(p) & PageFlag.Locked) === 0) victims.push(t.frameOf(p));
+    if (victims.length === 0) return 0;
+    let bytes = writeBackBytesOf(pool, victims);
+    if (bytes > writeBackCap(pool)) {
+      victims = victims.slice(0, capPages);
+      bytes = writeBackBytesOf(pool, victims);
+    }
+    // As in makeResident: a wait may let a host write drop a victim, so they are chosen again after it.
+    const wait = waitBeforeEvicting(pool, victims, bytes);
+    if (wait) {
+      await wait;
+      pool.check();
+      continue;
+    }
+    evict(pool, victims, report);
+    for (const f of victims) pool.frames.release(f);
+    pool.groups.noteEvictions(space, victims.length);
+    return victims.length;
+  }
+}
+
+/**
  * Bring device-only pages in [firstPage, lastPage] back to the host (they
  * become Shared: valid on both sides). Only pages the device dirtied move.
  * Returns the number of pages copied.

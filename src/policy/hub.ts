@@ -22,7 +22,7 @@ import type { PolicyPort, SpaceCore } from '../space/state.ts';
 import { PageState } from '../space/page-table.ts';
 import type { Allocation } from '../space/allocator.ts';
 import { evictionTier, holdAllowed, prefetchAllowed, Tier, writeThroughOnHostWrite } from './advice.ts';
-import { predictSlice, type SliceFootprint } from './slice-prediction.ts';
+import { predictSlice, retiring, type SliceFootprint } from './slice-prediction.ts';
 import { createDensityPrefetch } from './density-prefetch.ts';
 import type { Policy, PolicyView, ThrashDecision } from './policy.ts';
 import { createThrashing } from './thrashing.ts';
@@ -150,6 +150,18 @@ export class PolicyHub implements PolicyPort {
     return predictSlice(history, lo, hi, space.pageCount).filter(
       (p) => prefetchAllowed(t.flagsOf(p)) && (t.stateOf(p) !== PageState.Unpopulated || this.#allocated(p)),
     );
+  }
+
+  /**
+   * Pages of a demand dispatch's last slices that it may evict early, before
+   * the current slice's pass (src/policy/slice-prediction.ts `retiring`):
+   * never one that advice or the thrashing policy holds (evicted last).
+   */
+  retiring(history: readonly SliceFootprint[]): number[] {
+    const out = retiring(history);
+    if (!this.#tiered) return out;
+    const tier = this.tiers();
+    return out.filter((p) => tier(p) !== Tier.LastResort);
   }
 
   /**

@@ -108,3 +108,26 @@ export function predictSlice(history: readonly SliceFootprint[], lo: number, hi:
   }
   return [...out].sort((x, y) => x - y);
 }
+
+/**
+ * Pages of the last slice's footprint that the stream has moved past: those
+ * in runs of at least MIN_STREAM_RUN pages that the slice before it did not
+ * touch (a page two footprints share is a table every slice reads, and a
+ * short run may be one). A demand dispatch evicts them before the current
+ * slice's pass — leaving out what is predicted for that slice and the next —
+ * so that the next slice's pages can come in while the pass runs
+ * (src/fault/demand.ts, two slices in flight). Only ever an early eviction: a
+ * wrong one costs a fault, never exactness. Ascending.
+ */
+export function retiring(history: readonly SliceFootprint[]): number[] {
+  const last = history[history.length - 1];
+  if (!last) return [];
+  const prev = history[history.length - 2];
+  const shared = new Set(prev ? prev.pages : []);
+  const out: number[] = [];
+  for (const r of runsOf(last.pages)) {
+    if (r.length < MIN_STREAM_RUN) continue;
+    for (let p = r.start; p < r.start + r.length; p++) if (!shared.has(p)) out.push(p);
+  }
+  return out;
+}

@@ -4,7 +4,7 @@
 // nothing.
 
 import { describe, expect, it } from 'vitest';
-import { accuracy, predictSlice, RUN_MARGIN, runsOf, type SliceFootprint } from '../../src/policy/slice-prediction.ts';
+import { accuracy, predictSlice, retiring, RUN_MARGIN, runsOf, type SliceFootprint } from '../../src/policy/slice-prediction.ts';
 import { MIN_STREAM_RUN, PREDICTION_MIN_ACCURACY } from '../../src/options.ts';
 
 function xorshift32(seed: number): () => number {
@@ -116,5 +116,34 @@ describe('predictSlice', () => {
     expect(guess.length).toBeLessThan(128 / 4);
     const hits = guess.filter((p) => truth.has(p)).length;
     expect(accuracy(fp(128, 256, [...truth], guess))).toBe(guess.length === 0 ? 1 : hits / guess.length);
+  });
+});
+
+describe('retiring: what a stream has moved past', () => {
+  it('the last slice\'s stream runs, not a table that two slices share nor a run too short to be a stream', () => {
+    const table = [900]; // one page every workgroup reads
+    const a = fp(0, 10, [...gridStride(0, 4, 2, 40), ...table]);
+    const b = fp(10, 20, [...gridStride(1, 4, 2, 40), ...table]);
+    // Rows of 40 pages in quarters: b holds pages 10-19 and 50-59.
+    expect(retiring([a, b])).toEqual([...range(10, 20), ...range(50, 60)]);
+    // From one slice, the table is a run of one page: too short to be taken for a stream.
+    expect(retiring([a])).toEqual([...range(0, 10), ...range(40, 50)]);
+    expect(retiring([])).toEqual([]);
+  });
+
+  it('a run that two slices share stays, whatever its length (a large table read by every slice)', () => {
+    const big = range(500, 500 + 2 * MIN_STREAM_RUN);
+    const a = fp(0, 10, [...range(0, 10), ...big]);
+    const b = fp(10, 20, [...range(10, 20), ...big]);
+    expect(retiring([a, b])).toEqual(range(10, 20));
+  });
+
+  it('a random footprint retires only its chance runs of MIN_STREAM_RUN or more', () => {
+    const next = xorshift32(11);
+    const pages = new Set<number>();
+    while (pages.size < 64) pages.add(next() % 1024);
+    const f = fp(0, 64, [...pages]);
+    const long = runsOf(f.pages).filter((r) => r.length >= MIN_STREAM_RUN).flatMap((r) => range(r.start, r.start + r.length));
+    expect(retiring([f])).toEqual(long);
   });
 });

@@ -1,0 +1,144 @@
+// What makes a demand dispatch run at the speed of declared ranges
+// (src/fault/demand.ts, issue 21), each exact: a slice's first pass runs the
+// replay variant that keeps no completion record (link.ts firstPass) and, when
+// it stalls, the slice runs again fresh; a dispatch planned in slices starts
+// with a scout; the next slice's predicted pages come in while the current
+// slice's pass runs, into frames freed by retiring the pages the stream moved
+// past — never a page the running pass may write.
+
+import { expect } from 'vitest';
+import { testWithDevice, KiB } from '../helpers/gpu.ts';
+import { makeSpace, u32 } from '../helpers/space.ts';
+import { createKernel } from '../../src/index.ts';
+
+const P = 4 * KiB;
+
+/** out[i] = data[idx[i]] · 3 + 1, and max(out[i]) into a counter word: idempotent (max is), every word checked. */
+const gather = createKernel({
+  label: 'ahead:gather', idempotent: true, workgroupSize: 64,
+  code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  if (i >= vm_arg_u32(3u)) { return; }
+  let v = vm_load_u32(vm_arg_u32(0u) + vm_load_u32(vm_arg_u32(1u) + i * 4u) * 4u) * 3u + 1u;
+  vm_store_u32(vm_arg_u32(2u) + i * 4u, v);
+  vm_atomic_max_u32(vm_arg_u32(4u), v);
+}`,
+});
+
+function lcg(seed: number): () => number {
+  let x = seed >>> 0;
+  return () => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0);
+}
+
+testWithDevice('over resident pages a replay dispatch runs one pass; a first pass that stalls in part is run again whole, and every word is exact', async (ctx) => {
+  const { space } = await makeSpace(ctx, { capacity: 64 * P, pageSize: P }, 64 * P);
+  const n = 4096;
+  const data = space.alloc(16 * P, { align: P });
+  const idx = space.alloc(n * 4, { align: P });
+  const out = space.alloc(n * 4, { align: P });
+  const max = space.alloc(4, { align: P });
+  const values = new Uint32Array((16 * P) / 4).map((_, i) => (i * 2654435761) >>> 0);
+  const rnd = lcg(3);
+  const index = new Uint32Array(n).map(() => rnd() % values.length);
+  await space.write(data, values);
+  await space.write(idx, index);
+  const expected = index.map((j) => (Math.imul(values[j]!, 3) + 1) >>> 0);
+  const top = expected.reduce((a, b) => Math.max(a, b), 0);
+  const check = async () => {
+    expect(u32(await space.read(out, n * 4))).toEqual(expected);
+    expect(u32(await space.read(max, 4))[0]).toBe(top);
+  };
+  const args = [data, idx, out, n, max];
+  // Everything resident (a declared run brought it in): one pass, of the first-pass variant.
+  await space.dispatch(gather, { workgroups: n / 64, args, read: [{ addr: data, byteLength: 16 * P }, { addr: idx, byteLength: n * 4 }], write: [{ addr: out, byteLength: n * 4 }, { addr: max, byteLength: 4 }] });
+  let r = await space.dispatch(gather, { workgroups: n / 64, args, demand: true });
+  expect(r.demand!.passes).toBe(1);
+  await check();
+  // Half the data written by the host (its device copies dropped): the first pass stalls in part, and the slice runs again.
+  await space.write(data + 8 * P, values.subarray((8 * P) / 4));
+  await space.write(out, new Uint32Array(n));
+  await space.write(max, new Uint32Array(1));
+  r = await space.dispatch(gather, { workgroups: n / 64, args, demand: true });
+  expect(r.demand!.passes).toBe(2);
+  expect(r.demand!.pagesFaulted).toBeGreaterThanOrEqual(8); // the data written, and out's pages (the host zeroed them)
+  await check();
+  space.checkInvariants();
+});
+
+/** dst[t] = src[t pages in] + src[t + T pages in] + src[t + 2T pages in]: three pages an invocation, idempotent. */
+const threePages = createKernel({
+  label: 'ahead:three-pages', idempotent: true, workgroupSize: 4,
+  code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let t = inv.global_id.x;
+  let total = vm_arg_u32(2u);
+  if (t >= total) { return; }
+  let pw = vm_arg_u32(3u);
+  var s = 0u;
+  for (var k = 0u; k < 3u; k++) { s += vm_load_u32(vm_arg_u32(0u) + (t + k * total) * pw * 4u); }
+  vm_store_u32(vm_arg_u32(1u) + t * 4u, s);
+}`,
+});
+
+testWithDevice('a slice cut right after its first pass runs its parts fresh: every word written (a one-page hint, 24× the pool)', async (ctx) => {
+  // The hint makes the whole grid the first slice. Its first pass misses 256 pages (each invocation's first)
+  // and is told of 512 more: it is cut at once. That pass kept no completion record (the first-pass variant),
+  // so the parts must run every invocation — taken for parts of a slice with exact records, they skip them all.
+  const { space } = await makeSpace(ctx, { capacity: 32 * P, pageSize: P }, 800 * P, { densityPrefetch: false });
+  const total = 256;
+  const pw = P / 4;
+  const src = space.alloc(3 * total * P, { align: P });
+  const dst = space.alloc(total * 4, { align: P });
+  const firstWords = new Uint32Array(3 * total).map((_, p) => (p * 2654435761) >>> 8);
+  for (let p = 0; p < 3 * total; p++) await space.write(src + p * P, firstWords.subarray(p, p + 1));
+  const r = await space.dispatch(threePages, { workgroups: total / 4, args: [src, dst, total, pw], demand: true, read: [{ addr: src, byteLength: P }] });
+  expect(r.demand!.slices).toBeGreaterThan(1);
+  const got = u32(await space.read(dst, total * 4));
+  let bad = 0;
+  for (let t = 0; t < total; t++) if (got[t] !== ((firstWords[t]! + firstWords[t + total]! + firstWords[t + 2 * total]!) >>> 0)) bad++;
+  expect(bad).toBe(0);
+  space.checkInvariants();
+});
+
+/**
+ * A stream that also writes behind itself: dst[i] = src[i] + 1 and back[i - lag] = src[i] (the pages a
+ * slice's retiring would pick: the last slice's), and max of every value into a table word every slice
+ * touches.
+ */
+const behind = createKernel({
+  label: 'ahead:behind', idempotent: true, workgroupSize: 64,
+  code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  if (i >= vm_arg_u32(3u)) { return; }
+  let v = vm_load_u32(vm_arg_u32(0u) + i * 4u);
+  vm_store_u32(vm_arg_u32(1u) + i * 4u, v + 1u);
+  let lag = vm_arg_u32(5u);
+  if (i >= lag) { vm_store_u32(vm_arg_u32(1u) + (i - lag) * 4u + vm_arg_u32(3u) * 4u, v); }
+  vm_atomic_max_u32(vm_arg_u32(4u), v);
+}`,
+});
+
+testWithDevice('two slices in flight: the next slice comes in during the pass, and what the pass writes — behind the stream too — is kept', async (ctx) => {
+  // 32 frames of 4 KiB, src 128 pages, dst 256 (the second half written behind the stream, `lag` words back).
+  const { space } = await makeSpace(ctx, { capacity: 32 * P, pageSize: P }, 512 * P, { densityPrefetch: false });
+  const n = (128 * P) / 4;
+  const src = space.alloc(n * 4, { align: P });
+  const dst = space.alloc(2 * n * 4, { align: P });
+  const max = space.alloc(4, { align: P });
+  const input = new Uint32Array(n).map((_, i) => (i * 2654435761) >>> 0 >>> 1);
+  await space.write(src, input);
+  const lag = (6 * P) / 4;
+  const r = await space.dispatch(behind, { workgroups: n / 64, args: [src, dst, n, n, max, lag], demand: true });
+  const d = r.demand!;
+  expect(d.slices).toBeGreaterThanOrEqual(8);
+  expect(d.pagesPredicted).toBeGreaterThan(128); // most src pages came with a prediction, many while a pass ran
+  const got = u32(await space.read(dst, 2 * n * 4));
+  let bad = 0;
+  for (let i = 0; i < n; i++) if (got[i] !== ((input[i]! + 1) >>> 0)) bad++;
+  for (let i = 0; i + lag < n; i++) if (got[n + i] !== input[i + lag]) bad++;
+  expect(bad).toBe(0);
+  expect(u32(await space.read(max, 4))[0]).toBe(input.reduce((a, b) => Math.max(a, b), 0));
+  space.checkInvariants();
+});
