@@ -685,7 +685,8 @@ class DemandRun {
       lock = this.#partialLock(f.misses, keep, Math.max(1, Math.floor(available * DEMAND_SLICE_FILL)));
       fetchedPages = new Set(lock.filter((p) => !t.isResident(p)));
       fetched = fetchedPages.size;
-      if (fewest === Infinity) fewest = f.misses.length;
+      // (After a first-pass variant's pass the next one reruns the whole slice: progress is judged from it.)
+      if (fewest === Infinity && !optimistic) fewest = f.misses.length;
     }
   }
 
