@@ -217,6 +217,14 @@ export const DEMAND_SLICE_FILL = 0.75;
 export const DEMAND_SCOUT_FRACTION = 0.25;
 
 /**
+ * A cold replay slice's first pass runs a sample, each workgroup's invocation
+ * 0 only (src/fault/demand.ts #sampleFirst), when the slice has at least this
+ * many workgroups: below it a pass costs little more than the round trip, and
+ * the sample would only add one.
+ */
+export const DEMAND_SAMPLE_MIN_WORKGROUPS = 16;
+
+/**
  * A replay-mode round whose pages do not fit takes what fits (src/fault/demand.ts),
  * worth it while each such round finishes the invocations of at least this
  * fraction of the missed pages it fetched — invocations with small, independent

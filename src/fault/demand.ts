@@ -124,7 +124,7 @@ import type { Cancellation } from '../lifetime.ts';
 import type { SpaceCore } from '../space/state.ts';
 import { checkBypass, reportUnexpectedFaults } from '../space/strict.ts';
 import { PassResources } from './pass-resources.ts';
-import { DEMAND_PARTIAL_PROGRESS, DEMAND_SCOUT_FRACTION, DEMAND_SLICE_FILL, PREDICTION_MIN_ACCURACY } from '../options.ts';
+import { DEMAND_PARTIAL_PROGRESS, DEMAND_SAMPLE_MIN_WORKGROUPS, DEMAND_SCOUT_FRACTION, DEMAND_SLICE_FILL, PREDICTION_MIN_ACCURACY } from '../options.ts';
 import { accuracy, type SliceFootprint } from '../policy/slice-prediction.ts';
 import { prepare, readPass, replayUnit, submitPass, type Checked, type DispatchOrder, type Prepared } from './pass.ts';
 import type { DemandStats, DispatchResult } from './dispatch-types.ts';
@@ -158,6 +158,32 @@ function cut(lo: number, hi: number, parts: number): [number, number][] {
 /** A slice needs more frames than the pool can free: split it, or fail if it is one workgroup. */
 class DoesNotFit {
   constructor(readonly pages: number, readonly available: number) {}
+}
+
+/**
+ * A replay slice's first pass (#firstPass): the first-pass variant over every
+ * invocation (`fast`), over each workgroup's invocation 0 (`sample`), or the
+ * completing variant, fresh (`full`).
+ */
+type FirstPass = 'fast' | 'sample' | 'full';
+
+/**
+ * A slice whose predicted pages are at least this share of the pages the
+ * slice before it touched (scaled to its size) is expected to complete in its
+ * first pass (#firstPass).
+ */
+const PREDICTED_COVERAGE = 0.75;
+
+/** How a replay pass runs (src/fault/pass.ts PassSpec), and what runs while it does. */
+interface ReplayPass {
+  readonly skipWaiting?: boolean;
+  readonly fresh?: boolean;
+  /** The first-pass variant over each workgroup's invocation 0 only. */
+  readonly sample?: boolean;
+  /** Work to do between the submit and the wait for the record (#makeRoom's fetch). */
+  readonly during?: (() => Promise<void>) | undefined;
+  /** The completing variant (Prepared.completing); absent: the first-pass one. */
+  readonly pipeline?: GPUComputePipeline | undefined;
 }
 
 /** The slice after the running one: its predicted pages, and old pages that may go to make room. */
@@ -285,9 +311,8 @@ class DemandRun {
   }
 
   /** Grant WRITE on `writable`, flush the page table, submit one pass of [lo, hi) and read its record. */
-  async #pass(
-    mode: Mode, lo: number, hi: number, writable: Iterable<number>, skipWaiting = false, fresh = false, during?: () => Promise<void>, pipeline?: GPUComputePipeline,
-  ): Promise<Uint32Array> {
+  async #pass(mode: Mode, lo: number, hi: number, writable: Iterable<number>, replay: ReplayPass = {}): Promise<Uint32Array> {
+    const { skipWaiting = false, fresh = false, sample = false, during, pipeline } = replay;
     const space = this.#space;
     const pool = space.pool;
     const t = space.table;
@@ -298,7 +323,7 @@ class DemandRun {
     space.gpt.flush(pool.device.queue);
     this.#stale.clear();
     const start = pool.events.now();
-    const sub = submitPass(space, this.#prep, { mode, sliceBase: lo, sliceEnd: hi, skipWaiting, fresh, pipeline, clearBytes: this.#clearBytes, readBytes: this.#readBytes });
+    const sub = submitPass(space, this.#prep, { mode, sliceBase: lo, sliceEnd: hi, skipWaiting, fresh, sample, pipeline, clearBytes: this.#clearBytes, readBytes: this.#readBytes });
     this.stats.passes++;
     pool.counters.demandPasses++;
     if (during) await during();
@@ -399,7 +424,7 @@ class DemandRun {
         const passesBefore = this.stats.passes;
         this.#wordsExact = false;
         try {
-          const pages = this.#replay ? await this.#runReplay(lo, hi, first, predicted, !inside, next) : await this.#runTransaction(lo, hi, first, predicted);
+          const pages = this.#replay ? await this.#runReplay(lo, hi, first, predicted, !inside, next, this.#firstPass(lo, hi, predicted, history)) : await this.#runTransaction(lo, hi, first, predicted);
           this.stats.slices++;
           const f: SliceFootprint = { lo, hi, pages, predicted: Uint32Array.from(predicted) };
           if (accuracy(f) < PREDICTION_MIN_ACCURACY) predicting = false;
@@ -510,6 +535,37 @@ class DemandRun {
   }
 
   /**
+   * How the replay slice [lo, hi)'s first pass runs (FirstPass). `fast` when
+   * it is expected to complete: its predicted pages (now resident) are at
+   * least PREDICTED_COVERAGE of what the last slice touched, scaled to this
+   * one's size, or — the grid in one slice — at least half the space's pages
+   * are resident. Otherwise the slice is likely cold, and a first pass would
+   * stall nearly every invocation: a stalled invocation costs what one that
+   * completes does (on lavapipe every branch runs, masked), so a `sample`
+   * (each workgroup's invocation 0) finds where they go at a fraction of the
+   * cost, and the slice then runs whole, fresh, with completion words. `full`
+   * — that fresh pass at once — where a sample cannot run: kernels that
+   * synchronize a workgroup, workgroups of one invocation, small slices
+   * (DEMAND_SAMPLE_MIN_WORKGROUPS).
+   */
+  #firstPass(lo: number, hi: number, predicted: readonly number[], history: readonly SliceFootprint[]): FirstPass {
+    const space = this.#space;
+    const last = history[history.length - 1];
+    let warm: boolean;
+    if (hi - lo === this.#prep.total) {
+      const allocated = Math.ceil(space.allocator.usedBytes / space.pageSize);
+      warm = space.pool.frames.ownedCount(space.id) * 2 >= allocated;
+    } else {
+      const expected = last ? (last.pages.length * (hi - lo)) / (last.hi - last.lo) : Infinity;
+      warm = predicted.length >= expected * PREDICTED_COVERAGE;
+    }
+    if (warm) return 'fast';
+    const k = this.#prep.kernel;
+    const [x, y, z] = k.workgroupSize;
+    return k.workgroupSync || x * y * z === 1 || hi - lo < DEMAND_SAMPLE_MIN_WORKGROUPS ? 'full' : 'sample';
+  }
+
+  /**
    * What the slice after [lo, hi) — up to nextHi — is predicted to touch
    * beyond `current` (this slice's prediction), and which pages of the slices
    * before may go early to make room for it. Only when the history is a
@@ -580,7 +636,9 @@ class DemandRun {
   }
 
   /** Run the slice [lo, hi) to completion; the pages its passes accessed. */
-  async #runReplay(lo: number, hi: number, seeded: boolean, predicted: readonly number[], fresh: boolean, next?: NextSlice): Promise<Uint32Array> {
+  async #runReplay(
+    lo: number, hi: number, seeded: boolean, predicted: readonly number[], fresh: boolean, next: NextSlice | undefined, firstPass: FirstPass,
+  ): Promise<Uint32Array> {
     const prep = this.#prep;
     const pc = this.#space.pageCount;
     const t = this.#space.table;
@@ -620,11 +678,13 @@ class DemandRun {
       const skip = this.#replayPerInvocation && !first && !optimistic;
       const waiting = skip ? carried.filter((p) => !t.isResident(p)) : [];
       const runFresh: boolean = fresh && (first || optimistic);
-      const pipeline = runFresh && first ? undefined : await prep.completing!();
-      optimistic = runFresh && first;
+      // A slice inside one that was cut reads the words its passes left: the completing variant.
+      optimistic = first && fresh && firstPass !== 'full';
+      const pipeline = optimistic ? undefined : await prep.completing!();
       if (!optimistic) this.#wordsExact = true;
       const during = first && next ? await this.#makeRoom(next, lock) : undefined;
-      const rec = await this.#pass(Mode.Replay, lo, hi, [], skip, runFresh, during, pipeline);
+      const sampled = optimistic && firstPass === 'sample';
+      const rec = await this.#pass(Mode.Replay, lo, hi, [], { skipWaiting: skip, fresh: runFresh, sample: sampled, during, pipeline });
       first = false;
       this.stats.replays++;
       // Before any fault is serviced: what completed workgroups wrote must be written back if evicted.
@@ -635,7 +695,14 @@ class DemandRun {
       const f = waiting.length === 0 ? ran : { ...ran, misses: [...union(ran.misses, waiting)] };
       // A stalled invocation records its miss, or waits on one recorded before: no misses means
       // every workgroup completed.
-      if (f.misses.length === 0) return Uint32Array.from(touched).sort();
+      if (f.misses.length === 0) {
+        if (!sampled) return Uint32Array.from(touched).sort();
+        // A sample that missed nothing: the whole slice runs next, on what the sample touched.
+        lock = Uint32Array.from(bitmapPages(rec, pc, MAP_ACCESSED));
+        hints = [];
+        missed = [];
+        continue;
+      }
       carried = f.misses;
       this.#batch(f);
       hints = f.speculative;
@@ -668,8 +735,10 @@ class DemandRun {
       // More than fits at once. When the stalled invocations have more pages ahead than the ones
       // they stalled on (hints outnumber misses: each needs several pages at once, a grid-stride
       // loop), a round of what fits finishes few of them: slice the grid by the footprint known.
+      // (Not after a sample: its footprint is a workgroup's invocation 0's, too small to size parts by —
+      // what fits comes in, and the whole slice's pass that follows tells.)
       const ahead = hints.filter((p) => !t.isResident(p)).length;
-      if (ahead > f.misses.length) throw new DoesNotFit(lock.length + ahead, available);
+      if (ahead > f.misses.length && !sampled) throw new DoesNotFit(lock.length + ahead, available);
       // Otherwise finished invocations skip themselves from now on, so what fits is worth a pass:
       // the resident pages the stalled ones need again, then their misses (the pass accessed
       // more — finished invocations' pages, which the next pass no longer touches). Invocations
@@ -685,6 +754,9 @@ class DemandRun {
       lock = this.#partialLock(f.misses, keep, Math.max(1, Math.floor(available * DEMAND_SLICE_FILL)));
       fetchedPages = new Set(lock.filter((p) => !t.isResident(p)));
       fetched = fetchedPages.size;
+      // Room only for pages already here: no round can move the slice on (found by a test of a slice
+      // cut from a sample's footprint, whose partial and whole rounds took turns for ever).
+      if (fetched === 0) throw new DoesNotFit(lock.length + f.misses.length, available);
       // (After a first-pass variant's pass the next one reruns the whole slice: progress is judged from it.)
       if (fewest === Infinity && !optimistic) fewest = f.misses.length;
     }

@@ -238,6 +238,8 @@ export interface PassSpec {
   readonly skipWaiting?: boolean;
   /** REPLAY: the first pass over invocations that have not run in this dispatch (abi.ts fresh). */
   readonly fresh?: boolean;
+  /** REPLAY, the first-pass variant: each workgroup's invocation 0 only (abi.ts sample). */
+  readonly sample?: boolean;
   /** The pipeline to run, when not the dispatch's own (a replay dispatch's completing passes: Prepared.completing). */
   readonly pipeline?: GPUComputePipeline | undefined;
   /** Record bytes to zero before the pass, and to copy out after it. */
@@ -275,7 +277,7 @@ export function submitPass(space: SpaceCore, prep: Prepared, spec: PassSpec): Su
   const device = space.pool.device;
   const res = PassResources.of(space);
   const uniforms = uniformWords(
-    { numPages: space.pageCount, mode: spec.mode, bitmapWords: bitmapWords(space.pageCount), sliceBase: spec.sliceBase, grid: prep.grid, sliceEnd: spec.sliceEnd, skipWaiting: spec.skipWaiting === true, fresh: spec.fresh === true },
+    { numPages: space.pageCount, mode: spec.mode, bitmapWords: bitmapWords(space.pageCount), sliceBase: spec.sliceBase, grid: prep.grid, sliceEnd: spec.sliceEnd, skipWaiting: spec.skipWaiting === true, fresh: spec.fresh === true, sample: spec.sample === true },
     prep.args,
   );
   device.queue.writeBuffer(res.uniforms, 0, uniforms);

@@ -193,7 +193,10 @@ export function link(kernel: KernelSource, cfg: LinkConfig): LinkedSource {
       // kernel's linked variants on raw bindings, every page resident): llvmpipe runs the code of
       // a branch no invocation takes, masked, so the epilogue's store of a stalled invocation's
       // word cost every invocation — 1.36-1.52x the declared variant with it, 0.97-1.07x without.
-      head2 + common + `  kernel(VmInvocation(gid, lid, wid, g, lidx));\n}\n`
+      // A sampled pass (vm_u.sample) runs each workgroup's invocation 0 only; not in a kernel that
+      // synchronizes its workgroup (its barriers need every invocation, and a return on lidx is not uniform).
+      head2 + (kernel.workgroupSync ? '' : `  if (vm_u.sample != 0u && lidx != 0u) { return; }\n`) + common +
+      `  kernel(VmInvocation(gid, lid, wid, g, lidx));\n}\n`
     : cfg.replayPerInvocation
     ? // One completion word per invocation: no barriers, and a plain store rather than a
       // read-modify-write shared with 31 neighbours. The word is 0 (nothing left to do) or 2 + the

@@ -142,3 +142,39 @@ testWithDevice('two slices in flight: the next slice comes in during the pass, a
   expect(u32(await space.read(max, 4))[0]).toBe(input.reduce((a, b) => Math.max(a, b), 0));
   space.checkInvariants();
 });
+
+/** Invocation 0 of a workgroup reads a[0]; the others read b[i]; each writes out[i] = what it read + 1. */
+const laneSplit = createKernel({
+  label: 'ahead:lane-split', idempotent: true, workgroupSize: 64,
+  code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  if (i >= vm_arg_u32(3u)) { return; }
+  var v = 0u;
+  if (inv.local_index == 0u) { v = vm_load_u32(vm_arg_u32(0u)); } else { v = vm_load_u32(vm_arg_u32(1u) + i * 4u); }
+  vm_store_u32(vm_arg_u32(2u) + i * 4u, v + 1u);
+}`,
+});
+
+testWithDevice('a cold slice\'s first pass is a sample of invocation 0 per workgroup; a sample that misses nothing still runs the whole slice', async (ctx) => {
+  // Every workgroup's invocation 0 reads one resident page; the others read b, which is not resident: the
+  // sample finds nothing missing, and the slice must run whole all the same (or b's readers never run).
+  const { space } = await makeSpace(ctx, { capacity: 64 * P, pageSize: P }, 128 * P);
+  const n = 4096;
+  const a = space.alloc(P, { align: P });
+  const b = space.alloc(n * 4, { align: P });
+  const out = space.alloc(n * 4, { align: P });
+  space.alloc(32 * P); // never touched: with b, more than half the space's pages are not resident
+  const bv = new Uint32Array(n).map((_, i) => (i * 40503) >>> 0);
+  await space.write(b, bv);
+  await space.write(a, new Uint32Array([77]));
+  await space.prefetch(a, P, { to: 'device' });
+  await space.prefetch(out, n * 4, { to: 'device' }); // a and out resident: invocation 0 of each workgroup misses nothing
+  const r = await space.dispatch(laneSplit, { workgroups: n / 64, args: [a, b, out, n], demand: true });
+  expect(r.demand!.passes).toBeGreaterThanOrEqual(2); // the sample, then the slice whole
+  const got = u32(await space.read(out, n * 4));
+  let bad = 0;
+  for (let i = 0; i < n; i++) if (got[i] !== (i % 64 === 0 ? 78 : (bv[i]! + 1) >>> 0)) bad++;
+  expect(bad).toBe(0);
+  space.checkInvariants();
+});
