@@ -6,6 +6,7 @@
 // slice's pass runs, into frames freed by retiring the pages the stream moved
 // past — never a page the running pass may write.
 
+import fc from 'fast-check';
 import { expect } from 'vitest';
 import { testWithDevice, KiB } from '../helpers/gpu.ts';
 import { makeSpace, u32 } from '../helpers/space.ts';
@@ -177,4 +178,65 @@ testWithDevice('a cold slice\'s first pass is a sample of invocation 0 per workg
   for (let i = 0; i < n; i++) if (got[i] !== (i % 64 === 0 ? 78 : (bv[i]! + 1) >>> 0)) bad++;
   expect(bad).toBe(0);
   space.checkInvariants();
+});
+
+/** A grid-stride stream of `rows` rows: dst[i] = src[i] + 1, back[i - lag] = src[i], max of src into a word. */
+const rowsBehind = createKernel({
+  label: 'ahead:rows-behind', idempotent: true, workgroupSize: 64,
+  code: /* wgsl */ `
+// args: src, dst, back, n, max, lag, rows, total
+fn kernel(inv: VmInvocation) {
+  let t = inv.global_id.x + inv.global_id.y * inv.num_workgroups.x * 64u;
+  let total = vm_arg_u32(7u);
+  if (t >= total) { return; }
+  for (var k = 0u; k < vm_arg_u32(6u); k++) {
+    let i = t + k * total;
+    if (i >= vm_arg_u32(3u)) { break; }
+    let v = vm_load_u32(vm_arg_u32(0u) + i * 4u);
+    vm_store_u32(vm_arg_u32(1u) + i * 4u, v + 1u);
+    if (i >= vm_arg_u32(5u)) { vm_store_u32(vm_arg_u32(2u) + (i - vm_arg_u32(5u)) * 4u, v); }
+    vm_atomic_max_u32(vm_arg_u32(4u), v);
+  }
+}`,
+});
+
+testWithDevice('property: streams of 1-4 rows over 4-12x the pool, writing behind themselves, equal the CPU through scouts, samples, predictions and two slices in flight (fast-check)', async (ctx) => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.integer({ min: 16, max: 48 }), fc.integer({ min: 4, max: 12 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 8 }), fc.integer(),
+      async (frames, factor, rows, lagPages, seed) => {
+        const pages = frames * factor;
+        const { space, pool } = await makeSpace(ctx, { capacity: frames * P, pageSize: P }, (3 * pages + 8) * P, { densityPrefetch: false });
+        try {
+          const n = (pages * P) / 4 / 3; // src, dst and back: together `pages`
+          const src = space.alloc(n * 4, { align: P });
+          const dst = space.alloc(n * 4, { align: P });
+          const back = space.alloc(n * 4, { align: P });
+          const max = space.alloc(4, { align: P });
+          const rnd = lcg(seed);
+          const input = new Uint32Array(n).map(() => rnd() >>> 1);
+          await space.write(src, input);
+          const lag = (lagPages * P) / 4;
+          const total = Math.ceil(n / rows);
+          const wg = Math.ceil(total / 64);
+          const r = await space.dispatch(rowsBehind, { workgroups: [Math.min(wg, 65535), Math.ceil(wg / 65535)], args: [src, dst, back, n, max, lag, rows, total], demand: true });
+          expect(r.demand!.slices).toBeGreaterThan(1);
+          const d = u32(await space.read(dst, n * 4));
+          const b = u32(await space.read(back, n * 4));
+          let bad = 0;
+          for (let i = 0; i < n; i++) {
+            if (d[i] !== ((input[i]! + 1) >>> 0)) bad++;
+            if (i + lag < n && b[i] !== input[i + lag]) bad++;
+          }
+          expect(bad).toBe(0);
+          expect(u32(await space.read(max, 4))[0]).toBe(input.reduce((a, v) => Math.max(a, v), 0));
+          space.checkInvariants();
+        } finally {
+          space.destroy();
+          pool.destroy();
+        }
+      },
+    ),
+    { numRuns: Number(process.env.HMM_PROP_RUNS ?? 6), seed: Number(process.env.HMM_PROP_SEED ?? 20261211) },
+  );
 });
