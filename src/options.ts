@@ -217,6 +217,16 @@ export const DEMAND_SLICE_FILL = 0.75;
 export const DEMAND_SCOUT_FRACTION = 0.25;
 
 /**
+ * A replay slice whose predicted pages are at least this share of the pages
+ * the slice before it touched (scaled to its size) is expected to complete in
+ * its first pass, which then runs the variant that keeps no completion record
+ * (src/fault/demand.ts #firstPass); below it the slice is taken for cold and
+ * its first pass is a sample. A prediction made of a random pattern's chance
+ * runs (a third of a block-order slice's pages, measured) is below it.
+ */
+export const DEMAND_PREDICTED_COVERAGE = 0.75;
+
+/**
  * A cold replay slice's first pass runs a sample, each workgroup's invocation
  * 0 only (src/fault/demand.ts #sampleFirst), when the slice has at least this
  * many workgroups: below it a pass costs little more than the round trip, and

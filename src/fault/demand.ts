@@ -124,7 +124,7 @@ import type { Cancellation } from '../lifetime.ts';
 import type { SpaceCore } from '../space/state.ts';
 import { checkBypass, reportUnexpectedFaults } from '../space/strict.ts';
 import { PassResources } from './pass-resources.ts';
-import { DEMAND_PARTIAL_PROGRESS, DEMAND_SAMPLE_MIN_WORKGROUPS, DEMAND_SCOUT_FRACTION, DEMAND_SLICE_FILL, PREDICTION_MIN_ACCURACY } from '../options.ts';
+import { DEMAND_PARTIAL_PROGRESS, DEMAND_PREDICTED_COVERAGE, DEMAND_SAMPLE_MIN_WORKGROUPS, DEMAND_SCOUT_FRACTION, DEMAND_SLICE_FILL, PREDICTION_MIN_ACCURACY } from '../options.ts';
 import { accuracy, type SliceFootprint } from '../policy/slice-prediction.ts';
 import { prepare, readPass, replayUnit, submitPass, type Checked, type DispatchOrder, type Prepared } from './pass.ts';
 import type { DemandStats, DispatchResult } from './dispatch-types.ts';
@@ -166,13 +166,6 @@ class DoesNotFit {
  * completing variant, fresh (`full`).
  */
 type FirstPass = 'fast' | 'sample' | 'full';
-
-/**
- * A slice whose predicted pages are at least this share of the pages the
- * slice before it touched (scaled to its size) is expected to complete in its
- * first pass (#firstPass).
- */
-const PREDICTED_COVERAGE = 0.75;
 
 /** How a replay pass runs (src/fault/pass.ts PassSpec), and what runs while it does. */
 interface ReplayPass {
@@ -537,7 +530,7 @@ class DemandRun {
   /**
    * How the replay slice [lo, hi)'s first pass runs (FirstPass). `fast` when
    * it is expected to complete: its predicted pages (now resident) are at
-   * least PREDICTED_COVERAGE of what the last slice touched, scaled to this
+   * least DEMAND_PREDICTED_COVERAGE of what the last slice touched, scaled to this
    * one's size, or — the grid in one slice — at least half the space's pages
    * are resident. Otherwise the slice is likely cold, and a first pass would
    * stall nearly every invocation: a stalled invocation costs what one that
@@ -557,7 +550,7 @@ class DemandRun {
       warm = space.pool.frames.ownedCount(space.id) * 2 >= allocated;
     } else {
       const expected = last ? (last.pages.length * (hi - lo)) / (last.hi - last.lo) : Infinity;
-      warm = predicted.length >= expected * PREDICTED_COVERAGE;
+      warm = predicted.length >= expected * DEMAND_PREDICTED_COVERAGE;
     }
     if (warm) return 'fast';
     const k = this.#prep.kernel;
