@@ -137,10 +137,6 @@ const UNIFORM_FIELDS = [
     name: 'fresh', type: 'u32', words: 1,
     doc: "REPLAY, 1: the first pass over invocations that have not run in this dispatch (their completion words are all 0, as every dispatch leaves them): each runs, and only a stalled one writes its word. 0: a word of 0 means nothing left to do (the invocation skips itself); the others run and write 0 or the page they stalled on.",
   },
-  {
-    name: 'sample', type: 'u32', words: 1,
-    doc: "REPLAY, a slice's first pass (the first-pass variant of a kernel without workgroup synchronization), 1: only each workgroup's invocation 0 runs — a sample of where a cold slice's invocations go, at a fraction of a pass's cost.",
-  },
   { name: 'grid', type: 'vec4<u32>', words: 4, doc: "The dispatch's workgroup counts (x, y, z) and, in w, the end of this pass's slice." },
   // Uniform arrays need a 16-byte stride: four argument words per element.
   { name: 'args', type: `array<vec4<u32>, ${MAX_KERNEL_ARGS / 4}>`, words: MAX_KERNEL_ARGS, doc: 'The dispatch\'s argument words (vm_arg_u32).' },
@@ -182,8 +178,6 @@ export interface UniformHeader {
   readonly skipWaiting?: boolean;
   /** REPLAY: the first pass over invocations that have not run yet: all run, their completion words are not read. */
   readonly fresh?: boolean;
-  /** REPLAY, the first-pass variant: only each workgroup's invocation 0 runs. */
-  readonly sample?: boolean;
 }
 
 /** The uniform block's words for one pass: the header and the dispatch's MAX_KERNEL_ARGS argument words. */
@@ -196,7 +190,6 @@ export function uniformWords(h: UniformHeader, args: Uint32Array): Uint32Array {
   u[UNIFORM_WORD.slice_base] = h.sliceBase;
   u[UNIFORM_WORD.skip_waiting] = h.skipWaiting === true ? 1 : 0;
   u[UNIFORM_WORD.fresh] = h.fresh === true ? 1 : 0;
-  u[UNIFORM_WORD.sample] = h.sample === true ? 1 : 0;
   u.set([h.grid[0], h.grid[1], h.grid[2], h.sliceEnd], UNIFORM_WORD.grid);
   u.set(args, UNIFORM_WORD.args);
   return u;

@@ -109,7 +109,7 @@ describe('the layouts hold together', () => {
   it('VmUniforms: the offsets WGSL gives its fields are the ones uniformWords writes', () => {
     const body = /struct VmUniforms \{([^}]*)\}/.exec(abiWgsl())![1]!;
     const fields = [...body.matchAll(/^\s*(\w+)\s*:\s*(.+),\s*$/gm)].map((m) => [m[1]!, m[2]!.trim()] as const);
-    expect(fields.map(([n]) => n)).toEqual(['num_pages', 'mode', 'bitmap_words', 'slice_base', 'skip_waiting', 'fresh', 'sample', 'grid', 'args']);
+    expect(fields.map(([n]) => n)).toEqual(['num_pages', 'mode', 'bitmap_words', 'slice_base', 'skip_waiting', 'fresh', 'grid', 'args']);
     // WGSL's layout rules for the types used: u32 align 4 size 4; vec4<u32> align 16 size 16;
     // array<vec4<u32>, N> align 16 size 16N; the struct rounds up to its largest alignment.
     let at = 0;
@@ -127,15 +127,13 @@ describe('the layouts hold together', () => {
     expect(UNIFORM_BYTES).toBe(Math.ceil(at / maxAlign) * maxAlign);
 
     const args = Uint32Array.from({ length: MAX_KERNEL_ARGS }, (_, i) => 1000 + i);
-    const u = uniformWords({ numPages: 11, mode: Mode.Commit, bitmapWords: 13, sliceBase: 17, grid: [19, 23, 29], sliceEnd: 31, skipWaiting: true, sample: true }, args);
+    const u = uniformWords({ numPages: 11, mode: Mode.Commit, bitmapWords: 13, sliceBase: 17, grid: [19, 23, 29], sliceEnd: 31, skipWaiting: true }, args);
     expect(u.byteLength).toBe(UNIFORM_BYTES);
     expect(u[UNIFORM_WORD.num_pages]).toBe(11);
     expect(u[UNIFORM_WORD.mode]).toBe(Mode.Commit);
     expect(u[UNIFORM_WORD.bitmap_words]).toBe(13);
     expect(u[UNIFORM_WORD.slice_base]).toBe(17);
     expect(u[UNIFORM_WORD.skip_waiting]).toBe(1);
-    expect(u[UNIFORM_WORD.fresh]).toBe(0);
-    expect(u[UNIFORM_WORD.sample]).toBe(1);
     expect([...u.subarray(UNIFORM_WORD.grid, UNIFORM_WORD.grid + 4)]).toEqual([19, 23, 29, 31]);
     expect([...u.subarray(UNIFORM_WORD.args, UNIFORM_WORD.args + MAX_KERNEL_ARGS)]).toEqual([...args]);
   });

@@ -873,8 +873,9 @@ export class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements A
     checkKernel(kernel, 'compile');
     if (kernel.plain) await plainPipelineFor(this.#core.pool.device, kernel);
     else if (options.demand === true && kernel.idempotent) {
-      // Both replay variants: a slice's first pass, and the passes after a stall.
-      await Promise.all([compileFor(this.#core, kernel, true, 0, true), compileFor(this.#core, kernel, true)]);
+      // The replay variants: a slice's first pass, a cold slice's sample, and the passes after a stall.
+      const forms: ('first' | 'sample' | false)[] = kernel.workgroupSync ? ['first', false] : ['first', 'sample', false];
+      await Promise.all(forms.map((f) => compileFor(this.#core, kernel, true, 0, f)));
     } else await compileFor(this.#core, kernel, options.demand === true);
   }
 

@@ -171,11 +171,9 @@ type FirstPass = 'fast' | 'sample' | 'full';
 interface ReplayPass {
   readonly skipWaiting?: boolean;
   readonly fresh?: boolean;
-  /** The first-pass variant over each workgroup's invocation 0 only. */
-  readonly sample?: boolean;
   /** Work to do between the submit and the wait for the record (#makeRoom's fetch). */
   readonly during?: (() => Promise<void>) | undefined;
-  /** The completing variant (Prepared.completing); absent: the first-pass one. */
+  /** The completing variant (Prepared.completing) or the sample (Prepared.sampling); absent: the first-pass one. */
   readonly pipeline?: GPUComputePipeline | undefined;
 }
 
@@ -305,7 +303,7 @@ class DemandRun {
 
   /** Grant WRITE on `writable`, flush the page table, submit one pass of [lo, hi) and read its record. */
   async #pass(mode: Mode, lo: number, hi: number, writable: Iterable<number>, replay: ReplayPass = {}): Promise<Uint32Array> {
-    const { skipWaiting = false, fresh = false, sample = false, during, pipeline } = replay;
+    const { skipWaiting = false, fresh = false, during, pipeline } = replay;
     const space = this.#space;
     const pool = space.pool;
     const t = space.table;
@@ -316,7 +314,7 @@ class DemandRun {
     space.gpt.flush(pool.device.queue);
     this.#stale.clear();
     const start = pool.events.now();
-    const sub = submitPass(space, this.#prep, { mode, sliceBase: lo, sliceEnd: hi, skipWaiting, fresh, sample, pipeline, clearBytes: this.#clearBytes, readBytes: this.#readBytes });
+    const sub = submitPass(space, this.#prep, { mode, sliceBase: lo, sliceEnd: hi, skipWaiting, fresh, pipeline, clearBytes: this.#clearBytes, readBytes: this.#readBytes });
     this.stats.passes++;
     pool.counters.demandPasses++;
     if (during) await during();
@@ -673,11 +671,11 @@ class DemandRun {
       const runFresh: boolean = fresh && (first || optimistic);
       // A slice inside one that was cut reads the words its passes left: the completing variant.
       optimistic = first && fresh && firstPass !== 'full';
-      const pipeline = optimistic ? undefined : await prep.completing!();
+      const sampled = optimistic && firstPass === 'sample';
+      const pipeline = sampled ? await prep.sampling!() : optimistic ? undefined : await prep.completing!();
       if (!optimistic) this.#wordsExact = true;
       const during = first && next ? await this.#makeRoom(next, lock) : undefined;
-      const sampled = optimistic && firstPass === 'sample';
-      const rec = await this.#pass(Mode.Replay, lo, hi, [], { skipWaiting: skip, fresh: runFresh, sample: sampled, during, pipeline });
+      const rec = await this.#pass(Mode.Replay, lo, hi, [], { skipWaiting: skip, fresh: runFresh, during, pipeline });
       first = false;
       this.stats.replays++;
       // Before any fault is serviced: what completed workgroups wrote must be written back if evicted.

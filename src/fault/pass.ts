@@ -92,7 +92,7 @@ function argWords(args: ArrayLike<number> | undefined, label: string): Uint32Arr
  * synchronization (see replayUnit); for any other kernel the transaction variant.
  * kernel.ready(pool) compiles the same variants (src/kernel/pipelines.ts).
  */
-export function compileFor(space: SpaceCore, kernel: Kernel, demand = false, total = 0, firstPass = false): Promise<GPUComputePipeline> {
+export function compileFor(space: SpaceCore, kernel: Kernel, demand = false, total = 0, firstPass: 'first' | 'sample' | false = false): Promise<GPUComputePipeline> {
   const pool = space.pool;
   const mode = !demand ? 'declared' : kernel.idempotent ? 'replay' : 'transaction';
   const shape = { pageShift: pool.options.pageShift, windowCount: pool.windowCount, windowSize: pool.windowSize, accessCounters: pool.options.accessCounters };
@@ -131,6 +131,8 @@ export interface Prepared extends Checked {
   readonly pipeline: GPUComputePipeline;
   /** A replay dispatch's passes after a stall (they keep completion records), compiled when first needed. */
   readonly completing?: () => Promise<GPUComputePipeline>;
+  /** A replay dispatch's sample of a cold slice (each workgroup's invocation 0), compiled when first needed. */
+  readonly sampling?: () => Promise<GPUComputePipeline>;
   /** The kernel's own resources' bind group (group 1), when it has any. */
   readonly resourceGroup?: GPUBindGroup;
 }
@@ -214,8 +216,10 @@ export interface DispatchOrder {
 export async function prepare(space: SpaceCore, checked: Checked): Promise<Prepared> {
   const { kernel, demand, total } = checked;
   const replay = demand && kernel.idempotent;
-  const pipeline = await compileFor(space, kernel, demand, total, replay);
-  const base = replay ? { ...checked, pipeline, completing: () => compileFor(space, kernel, true, total) } : { ...checked, pipeline };
+  const pipeline = await compileFor(space, kernel, demand, total, replay ? 'first' : false);
+  const base = replay
+    ? { ...checked, pipeline, completing: () => compileFor(space, kernel, true, total), sampling: () => compileFor(space, kernel, true, total, 'sample') }
+    : { ...checked, pipeline };
   const layout = checked.kernel.resources;
   if (!layout || !checked.resources?.length) return base;
   const device = space.pool.device;
@@ -238,8 +242,6 @@ export interface PassSpec {
   readonly skipWaiting?: boolean;
   /** REPLAY: the first pass over invocations that have not run in this dispatch (abi.ts fresh). */
   readonly fresh?: boolean;
-  /** REPLAY, the first-pass variant: each workgroup's invocation 0 only (abi.ts sample). */
-  readonly sample?: boolean;
   /** The pipeline to run, when not the dispatch's own (a replay dispatch's completing passes: Prepared.completing). */
   readonly pipeline?: GPUComputePipeline | undefined;
   /** Record bytes to zero before the pass, and to copy out after it. */
@@ -277,7 +279,7 @@ export function submitPass(space: SpaceCore, prep: Prepared, spec: PassSpec): Su
   const device = space.pool.device;
   const res = PassResources.of(space);
   const uniforms = uniformWords(
-    { numPages: space.pageCount, mode: spec.mode, bitmapWords: bitmapWords(space.pageCount), sliceBase: spec.sliceBase, grid: prep.grid, sliceEnd: spec.sliceEnd, skipWaiting: spec.skipWaiting === true, fresh: spec.fresh === true, sample: spec.sample === true },
+    { numPages: space.pageCount, mode: spec.mode, bitmapWords: bitmapWords(space.pageCount), sliceBase: spec.sliceBase, grid: prep.grid, sliceEnd: spec.sliceEnd, skipWaiting: spec.skipWaiting === true, fresh: spec.fresh === true },
     prep.args,
   );
   device.queue.writeBuffer(res.uniforms, 0, uniforms);

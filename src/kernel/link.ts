@@ -37,6 +37,16 @@ export interface LinkConfig {
    */
   readonly firstPass?: boolean;
   /**
+   * With firstPass: only each workgroup's invocation 0 runs — a sample of where
+   * a cold slice's invocations go (src/fault/demand.ts #firstPass). Never for a
+   * kernel that synchronizes its workgroup. A variant of its own: as a uniform
+   * test in the first-pass variant, the return that is not uniform across the
+   * workgroup cost every pass of it 25-30% on lavapipe (a copy kernel over
+   * resident pages, median of 21 alternated pairs: 1.10, 1.11 -> 1.36, 1.41 of
+   * the declared variant).
+   */
+  readonly sample?: boolean;
+  /**
    * Declared passes set the accessed and written page bitmaps (access counters, src/fault/access-bits.ts).
    * A compile-time constant: off, the declared path has no bitmap code at all.
    */
@@ -193,9 +203,9 @@ export function link(kernel: KernelSource, cfg: LinkConfig): LinkedSource {
       // kernel's linked variants on raw bindings, every page resident): llvmpipe runs the code of
       // a branch no invocation takes, masked, so the epilogue's store of a stalled invocation's
       // word cost every invocation — 1.36-1.52x the declared variant with it, 0.97-1.07x without.
-      // A sampled pass (vm_u.sample) runs each workgroup's invocation 0 only; not in a kernel that
-      // synchronizes its workgroup (its barriers need every invocation, and a return on lidx is not uniform).
-      head2 + (kernel.workgroupSync ? '' : `  if (vm_u.sample != 0u && lidx != 0u) { return; }\n`) + common +
+      // The sample runs each workgroup's invocation 0 only (never linked for a kernel that synchronizes
+      // its workgroup: its barriers need every invocation, and a return on lidx is not uniform).
+      head2 + (cfg.sample === true && !kernel.workgroupSync ? `  if (lidx != 0u) { return; }\n` : '') + common +
       `  kernel(VmInvocation(gid, lid, wid, g, lidx));\n}\n`
     : cfg.replayPerInvocation
     ? // One completion word per invocation: no barriers, and a plain store rather than a

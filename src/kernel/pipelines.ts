@@ -4,8 +4,9 @@
 //
 // A kernel has up to three pipeline variants per pool (src/kernel/link.ts):
 // declared, the demand transaction (probe and commit passes) and the demand
-// replay (idempotent kernels) — the last in two forms: a slice's first pass,
-// which keeps no completion record, and the passes after a stall, which do. Each is compiled on first use, or ahead, all at
+// replay (idempotent kernels) — the last in three forms: a slice's first pass,
+// which keeps no completion record, the sample of a cold slice (each
+// workgroup's invocation 0), and the passes after a stall, which keep records. Each is compiled on first use, or ahead, all at
 // once, by kernel.ready(pool) (readyKernel below). A dispatch that needs a
 // variant being compiled waits for that compile: the cache holds promises.
 // Some implementations compile a pipeline only at its first dispatch (lavapipe:
@@ -80,15 +81,18 @@ export function registerCompileTarget(pool: object, target: () => CompileTarget)
 }
 
 /** The link configuration of one variant for a pool. */
-export function variantConfig(t: Omit<CompileTarget, 'device' | 'check'>, mode: KernelMode, replayPerInvocation: boolean, firstPass = false): LinkConfig {
+export function variantConfig(
+  t: Omit<CompileTarget, 'device' | 'check'>, mode: KernelMode, replayPerInvocation: boolean, firstPass: 'first' | 'sample' | false = false,
+): LinkConfig {
   const demand = mode !== 'declared';
   const replay = mode === 'replay';
-  const first = replay && firstPass;
+  const first = replay && firstPass !== false;
   return {
     replay,
-    // The first-pass variant keeps no completion record, so the two units link the same code.
+    // The first-pass variants keep no completion record, so the two units link the same code.
     replayPerInvocation: replay && !first && replayPerInvocation,
     firstPass: first,
+    sample: first && firstPass === 'sample',
     pageShift: t.pageShift,
     windowCount: t.windowCount,
     windowWordShift: Math.log2(t.windowSize) - 2,
@@ -335,8 +339,10 @@ export async function readyKernel(kernel: Kernel, pool: unknown, options: ReadyO
   const device = t.device;
   try {
     // In parallel: each compile runs on its own (createComputePipelineAsync), and the runs queue behind them.
-    // A replay dispatch runs two variants: the first pass of each slice, and the completing passes after a stall.
-    const configs = modes.flatMap((m) => (m === 'replay' ? [variantConfig(t, m, perInvocation, true), variantConfig(t, m, perInvocation)] : [variantConfig(t, m, perInvocation)]));
+    // A replay dispatch runs up to three variants: a slice's first pass, the sample of a cold one (not for a
+    // kernel that synchronizes its workgroup), and the completing passes after a stall.
+    const replayForms: ('first' | 'sample' | false)[] = kernel.workgroupSync ? ['first', false] : ['first', 'sample', false];
+    const configs = modes.flatMap((m) => (m === 'replay' ? replayForms.map((f) => variantConfig(t, m, perInvocation, f)) : [variantConfig(t, m, perInvocation)]));
     await Promise.all(configs.map((cfg) => warmed(device, kernel, cfg)));
   } catch (e) {
     lostCheck(target, device);

@@ -46,8 +46,9 @@ testWithDevice('ready() compiles the declared and demand variants; the dispatche
     const k = createKernel({ label: `twice-${idempotent}`, code: CODE, idempotent });
     const s = spy(ctx.device);
     await k.ready(pool);
-    // Declared, and the transaction variant, or the replay variant's two: a slice's first pass and the passes after a stall.
-    const variants = idempotent ? 3 : 2;
+    // Declared, and the transaction variant, or the replay variant's three: a slice's first pass, a cold slice's
+    // sample and the passes after a stall.
+    const variants = idempotent ? 4 : 2;
     expect(s.pipelines).toEqual(Array<string>(variants).fill(`hmm:${k.label}`));
     // Both compiles were issued before either finished: in parallel.
     expect(s.events.indexOf('pipeline done')).toBeGreaterThan(s.events.lastIndexOf('module'));
@@ -82,9 +83,9 @@ testWithDevice('workgroups picks the replay variant a dispatch of that size uses
   const s = spy(ctx.device);
   await k.ready(pool, { modes: ['replay'] });
   await k.ready(pool, { modes: ['replay'], workgroups: MAX_REPLAY_INVOCATIONS / 64 });
-  expect(s.pipelines).toHaveLength(2); // per invocation, both: the first-pass variant and the completing one
+  expect(s.pipelines).toHaveLength(3); // per invocation, both: the first-pass variant, the sample and the completing one
   await k.ready(pool, { modes: ['replay'], workgroups: [MAX_REPLAY_INVOCATIONS / 64 + 1] });
-  expect(s.pipelines).toHaveLength(3); // per workgroup: another completing pipeline (the first-pass one keeps no record: shared)
+  expect(s.pipelines).toHaveLength(4); // per workgroup: another completing pipeline (the first-pass ones keep no record: shared)
 });
 
 testWithDevice('ready() errors are typed: bad arguments before compiling, compile errors, a destroyed pool', async (ctx) => {
