@@ -9,7 +9,8 @@
 //
 //   two slices seen, A then B, adjacent, with as many runs as each other:
 //     run j moved by d_j pages over A's workgroups; the next slice's run starts
-//     where B's is plus d_j scaled to B's workgroups, and is as long as B's,
+//     where B's is plus d_j scaled to B's workgroups — right after B's end when
+//     B's run continues A's (a contiguous stream) — and is as long as B's,
 //     scaled to the next slice's workgroups (a run that did not move stays)
 //   one slice seen (or the runs do not match): every run of at least
 //     MIN_STREAM_RUN pages continues right after itself, as long again
@@ -99,7 +100,14 @@ export function predictSlice(history: readonly SliceFootprint[], lo: number, hi:
       const b = runsB[j]!;
       const d = b.start - a.start;
       if (d === 0) continue; // stays put: resident already, or the slices' passes find it
-      add(b.start + Math.round((d * nB) / nA), Math.max(1, Math.round(b.length * scale)));
+      const length = Math.max(1, Math.round(b.length * scale));
+      // A run that B continues from A's end (the page they split may be in both) is a contiguous
+      // stream: it goes on from B's end. Its stride over A's workgroups, scaled, would be rounded
+      // from a few pages when A is small (a scout): measured, grid-stride at 2× predicted each run of
+      // a 5,006-workgroup slice 2 pages early from a 1,365-workgroup scout, and the slice's first
+      // pass missed the page past its end.
+      if (b.start >= a.start + a.length - 1 && b.start <= a.start + a.length) add(b.start + b.length, length);
+      else add(b.start + Math.round((d * nB) / nA), length);
     }
     return [...out].sort((x, y) => x - y);
   }

@@ -87,6 +87,18 @@ describe('predictSlice', () => {
     expect(predictSlice([a, b], 30, 35, 100)).toEqual(widen(range(30, 35), 100));
   });
 
+  it('a contiguous stream after a small slice (a scout) goes on from the last run\'s end, not from a rounded step', () => {
+    // 5.3 pages over the scout's 1,365 workgroups, 20 over the next 5,006: the step scaled from the scout
+    // (5 × 5006 / 1365 = 18.3) would start the next run 2 pages early and end it a page short.
+    const scout = fp(0, 1365, [...range(192, 197), ...range(256, 261)]);
+    const next = fp(1365, 6371, [...range(197, 217), ...range(261, 281)]);
+    expect(predictSlice([scout, next], 6371, 11377, 1000)).toEqual(widen([...range(217, 237), ...range(281, 301)], 1000));
+    // A strided pattern (runs that do not continue each other) still moves by its step.
+    const a = fp(0, 10, range(0, 5));
+    const b = fp(10, 20, range(10, 15));
+    expect(predictSlice([a, b], 20, 30, 100)).toEqual(widen(range(20, 25), 100));
+  });
+
   it('stays inside the space', () => {
     const first = fp(0, 10, range(90, 100));
     expect(predictSlice([first], 10, 20, 100)).toEqual([99]); // past the end: only the margin before it
