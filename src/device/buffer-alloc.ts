@@ -31,8 +31,8 @@
 import { GpuOutOfMemoryError } from '../errors.ts';
 import type { PoolImpl, PoolMember } from './pool.ts';
 
-/** Create a buffer inside an out-of-memory scope; undefined if the device refused it. */
-async function tryCreate(device: GPUDevice, desc: GPUBufferDescriptor): Promise<GPUBuffer | undefined> {
+/** Create a buffer inside an out-of-memory scope; undefined if the device refused it (nothing is given back for it). */
+export async function tryCreate(device: GPUDevice, desc: GPUBufferDescriptor): Promise<GPUBuffer | undefined> {
   device.pushErrorScope('out-of-memory');
   let b: GPUBuffer | undefined;
   let thrown: unknown;

@@ -119,6 +119,8 @@ import { MAP_ACCESSED, MAP_NEEDED, MAP_WRITTEN, Mode, MODE_NAMES, REC_ABORT } fr
 import type { DirtyJournal } from './journal.ts';
 import { AccessViolationError, WorkingSetTooLargeError, type Violation } from '../errors.ts';
 import { emptyReport, makeResident, restoreFromHost, retire, writeBackPages, type MigrationReport } from '../migrate/migrate.ts';
+import { snapshotBuffer, takeDeviceSnapshot, type DeviceSnapshot } from '../migrate/device-snapshot.ts';
+import { PageState } from '../space/page-table.ts';
 import type { IntervalSubscription } from '../notify/notifier.ts';
 import type { Cancellation } from '../lifetime.ts';
 import type { SpaceCore } from '../space/state.ts';
@@ -841,9 +843,15 @@ class DemandRun {
     const available = this.#available(need);
     if (need.length > available) throw new DoesNotFit(need.length, available);
     const writes = union(writeSet);
+    const t = space.table;
+    // The snapshot of the device-dirty pages on the device (migrate/device-snapshot.ts), but for a sliced
+    // dispatch (its undo log reads host copies) or when the device cannot hold it: then written home.
+    let dirty = 0;
+    for (const p of writes) if (t.stateOf(p) === PageState.Device) dirty++;
+    const onDevice = this.#undo ? undefined : await snapshotBuffer(space, dirty);
     for (;;) {
       const seq = this.#sub.readBegin();
-      this.stats.snapshotPages += await writeBackPages(space, writes, 'snapshot');
+      if (!onDevice) this.stats.snapshotPages += await writeBackPages(space, writes, 'snapshot');
       await this.#fault(need, []);
       if (!this.#sub.readRetry(seq)) break;
       this.retries++;
@@ -852,12 +860,15 @@ class DemandRun {
       const ps = space.pageSize;
       for (const p of writes) if (!this.#undo.has(p)) this.#undo.set(p, space.host.slice(p * ps, ps));
     }
+    // After the last fault-in: the pages keep these frames until the commit is kept or restored.
+    const snap = onDevice ? takeDeviceSnapshot(space, onDevice, writes.filter((p) => t.stateOf(p) === PageState.Device)) : undefined;
+    if (snap) this.stats.snapshotPages += snap.pages.size;
     let rec: Uint32Array;
     try {
       rec = await this.#pass(Mode.Commit, lo, hi, writes);
     } catch (e) {
-      // The pass may have run in part: the host copy is the snapshot, so the device copies go back to it.
-      await restoreFromHost(space, writes).catch(() => undefined);
+      // The pass may have run in part: the device copies go back to the snapshot.
+      await this.#restore(writes, snap).catch(() => undefined);
       throw e;
     }
     this.stats.commits++;
@@ -866,7 +877,7 @@ class DemandRun {
       // Aborted while the commit ran: undone as an aborted commit is (the host copy is the snapshot);
       // run()'s catch then replays the undo log of a sliced dispatch.
       const wrote = writes.filter((p) => !this.#stale.has(p) && testBit(rec, space.pageCount, MAP_WRITTEN, p));
-      this.stats.restoredPages += await restoreFromHost(space, wrote);
+      this.stats.restoredPages += await this.#restore(wrote, snap);
       this.#cancel.check();
     }
     if (!f.aborted) {
@@ -877,8 +888,15 @@ class DemandRun {
     this.stats.aborts++;
     space.pool.counters.aborts++;
     const touched = writes.filter((p) => !this.#stale.has(p) && testBit(rec, space.pageCount, MAP_WRITTEN, p));
-    this.stats.restoredPages += await restoreFromHost(space, touched);
+    this.stats.restoredPages += await this.#restore(touched, snap);
     return f;
+  }
+
+  /** Put back what a commit may have written: from the device snapshot where it took the page, else from the host. */
+  async #restore(pages: Uint32Array, snap: DeviceSnapshot | undefined): Promise<number> {
+    if (!snap) return restoreFromHost(this.#space, pages);
+    const fromHost = pages.filter((p) => !snap.pages.has(p));
+    return snap.restore(pages) + (await restoreFromHost(this.#space, fromHost));
   }
 }
 

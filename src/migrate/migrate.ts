@@ -227,7 +227,7 @@ function overWriteBackCap(pool: SpacePool, bytes: number): boolean {
 }
 
 /** Bytes of eviction write-backs that may be in flight at once (WRITEBACK_IN_FLIGHT_RINGS staging rings). */
-function writeBackCap(pool: SpacePool): number {
+export function writeBackCap(pool: SpacePool): number {
   const o = pool.options;
   return WRITEBACK_IN_FLIGHT_RINGS * o.stagingSlots * o.stagingSlotSize;
 }

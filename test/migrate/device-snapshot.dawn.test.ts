@@ -1,0 +1,58 @@
+// The device snapshot (src/migrate/device-snapshot.ts): a demand transaction's
+// commit copies the frames of the device-dirty pages it may write on the
+// device, and an aborted commit copies them back — no read-back. Exact: the
+// pages an aborted commit wrote are as before it, and the commit after it
+// applies the kernel once.
+
+import { expect } from 'vitest';
+import { testWithDevice, KiB } from '../helpers/gpu.ts';
+import { makeSpace, u32 } from '../helpers/space.ts';
+import { createKernel } from '../../src/index.ts';
+
+const P = 4 * KiB;
+
+/** x[i] = 3x[i] + 1 always; y[i] += 1 when the word at `sel` is not 0. Not idempotent: a transaction. */
+const xThenY = createKernel({
+  label: 'snapshot:x-then-y', workgroupSize: 64,
+  code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  if (i >= vm_arg_u32(3u)) { return; }
+  let x = vm_arg_u32(0u) + i * 4u;
+  vm_store_u32(x, vm_load_u32(x) * 3u + 1u);
+  if (vm_load_u32(vm_arg_u32(2u)) != 0u) {
+    let y = vm_arg_u32(1u) + i * 4u;
+    vm_store_u32(y, vm_load_u32(y) + 1u);
+  }
+}`,
+});
+
+testWithDevice('an aborted commit puts its device-dirty pages back from the device snapshot, with nothing read back; the result is one clean run', async (ctx) => {
+  const { space, pool } = await makeSpace(ctx, { capacity: 64 * P, pageSize: P }, 64 * P);
+  const n = (4 * P) / 4;
+  const x = space.alloc(n * 4, { align: P });
+  const y = space.alloc(n * 4, { align: P });
+  const sel = space.alloc(4, { align: P });
+  const x0 = new Uint32Array(n).map((_, i) => i * 7);
+  const y0 = new Uint32Array(n).map((_, i) => i * 5);
+  await space.write(x, x0);
+  await space.write(y, y0);
+  await space.write(sel, new Uint32Array([0]));
+  const args = [x, y, sel, n];
+  // The first dispatch writes x only: x is device-dirty after it, and the next one with these arguments
+  // commits at once on its footprint (write set x).
+  let r = await space.dispatch(xThenY, { workgroups: n / 64, args, demand: true });
+  expect(r.mode).toBe('transaction');
+  await space.write(sel, new Uint32Array([1])); // now the kernel writes y too: the direct commit aborts
+  const home = pool.stats().bytesToHost;
+  r = await space.dispatch(xThenY, { workgroups: n / 64, args, demand: true });
+  const d = r.demand!;
+  expect(d.aborts).toBeGreaterThanOrEqual(1);
+  expect(d.restoredPages).toBeGreaterThanOrEqual(4); // x's four pages, written by the aborted commit
+  expect(d.snapshotPages).toBeGreaterThanOrEqual(4);
+  expect(pool.stats().bytesToHost).toBe(home); // the snapshot stayed on the device
+  const once = (v: number) => (Math.imul(v, 3) + 1) >>> 0;
+  expect(u32(await space.read(x, n * 4))).toEqual(x0.map((v) => once(once(v))));
+  expect(u32(await space.read(y, n * 4))).toEqual(y0.map((v) => v + 1));
+  space.checkInvariants();
+});
