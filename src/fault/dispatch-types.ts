@@ -97,7 +97,11 @@ export interface DemandStats {
    * predicted them (a stream: src/policy/slice-prediction.ts), when the pool had room.
    */
   readonly pagesPredicted: number;
-  /** Pages written back to the host as the snapshot before a commit. */
+  /**
+   * Device-dirty pages snapshotted before a commit: copied on the device
+   * (src/migrate/device-snapshot.ts), or written back to the host when the
+   * dispatch is sliced or the snapshot would pass the write-back cap.
+   */
   readonly snapshotPages: number;
   /** Pages restored from the snapshot after an aborted commit. */
   readonly restoredPages: number;
