@@ -14,13 +14,16 @@
 //           atomics change nothing (an atomic returns the current value) and
 //           record write intent for pages not yet in the write set. Repeat,
 //           servicing misses, until a probe misses nothing.
-//   SNAPSHOT the write set's device-dirty pages are written back: the host
-//           copy of every page the commit may write *is* the snapshot.
+//   SNAPSHOT the write set's device-dirty pages are copied on the device
+//           (src/migrate/device-snapshot.ts; written back to the host instead
+//           when the dispatch is sliced or the copy passes the write-back
+//           cap); the other pages' host copies are valid: together they are
+//           the snapshot of every page the commit may write.
 //   COMMIT  the real run: stores land only on write-set pages (PTE WRITE); a
 //           miss, or a store to any other page, sets the abort flag.
 //   ABORT   the write set's pages the commit wrote are copied back from the
-//           host (the snapshot), the sets are widened with what the commit
-//           recorded, and probing starts again.
+//           snapshot (the device copy, or the host), the sets are widened
+//           with what the commit recorded, and probing starts again.
 //   DONE    written pages become Device (dirty); the rest stay Shared.
 // A commit that completes saw only resident pages and wrote only snapshot
 // pages: it is one clean run. An aborted one is undone in full, because every
