@@ -18,9 +18,9 @@
 // caller takes it after its last fault-in before the commit, holding the pool
 // lock, and restores before any migration. Not for a sliced dispatch, whose
 // undo log reads the host copies of the pages a commit may write. The buffer
-// stays with the space for its next commit, up to the pool's write-back cap
-// (a larger snapshot goes home as before); a device that cannot make it gets
-// the read-back too.
+// stays with the space for its next commit — 1 MiB at first, doubled when a
+// commit needs more, up to the pool's write-back cap (a larger snapshot goes
+// home as before); a device that cannot make it gets the read-back too.
 
 import { tryCreate } from '../device/buffer-alloc.ts';
 import { BufferUsage } from '../gpu/constants.ts';
@@ -36,6 +36,13 @@ export interface DeviceSnapshot {
 }
 
 /** Each space's snapshot buffer, and the device it is on (a pool recovered on a new device makes another). */
+/**
+ * The smallest snapshot buffer made: a commit's device-dirty write set of up
+ * to 16 pages of 64 KiB needs no other (a space's buffer does not grow with
+ * every larger commit — the soak counts buffer bytes and wants them flat).
+ */
+const DEVICE_SNAPSHOT_MIN_BYTES = 1 << 20;
+
 const buffers = new WeakMap<SpaceCore, { device: GPUDevice; buffer: GPUBuffer }>();
 
 /**
@@ -50,8 +57,11 @@ export async function snapshotBuffer(space: SpaceCore, pages: number): Promise<G
   const entry = buffers.get(space);
   const have = entry?.device === device ? entry.buffer : undefined;
   if (have && have.size >= bytes) return have;
+  // A power of two from DEVICE_SNAPSHOT_MIN_BYTES, up to the cap: a space's buffer grows a few times at most.
+  let size = Math.max(DEVICE_SNAPSHOT_MIN_BYTES, have ? have.size * 2 : 0);
+  while (size < bytes) size *= 2;
   const made = await tryCreate(device, {
-    label: `${space.label}:device-snapshot`, size: Math.max(bytes, Math.min(writeBackCap(space.pool), (have?.size ?? 0) * 2)), usage: BufferUsage.COPY_SRC | BufferUsage.COPY_DST,
+    label: `${space.label}:device-snapshot`, size: Math.max(bytes, Math.min(size, writeBackCap(space.pool))), usage: BufferUsage.COPY_SRC | BufferUsage.COPY_DST,
   });
   if (!made) return undefined;
   entry?.buffer.destroy();
