@@ -43,6 +43,7 @@ import { runDispatch } from '../fault/dispatch.ts';
 import { checkDispatch, compileFor, rangePages, type DispatchOrder } from '../fault/pass.ts';
 import type { DispatchOptions, DispatchResult, Range } from '../fault/dispatch-types.ts';
 import { plainPipelineFor } from '../kernel/plain.ts';
+import { replayForms } from '../kernel/pipelines.ts';
 import { beginInterop, type SpaceInterop } from '../fault/interop.ts';
 import { recordBytes } from '../fault/records.ts';
 import { checkKernel, type Kernel } from '../kernel/kernel.ts';
@@ -873,9 +874,7 @@ export class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements A
     checkKernel(kernel, 'compile');
     if (kernel.plain) await plainPipelineFor(this.#core.pool.device, kernel);
     else if (options.demand === true && kernel.idempotent) {
-      // The replay variants: a slice's first pass, a cold slice's sample, and the passes after a stall.
-      const forms: ('first' | 'sample' | false)[] = kernel.workgroupSync ? ['first', false] : ['first', 'sample', false];
-      await Promise.all(forms.map((f) => compileFor(this.#core, kernel, true, 0, f)));
+      await Promise.all(replayForms(kernel).map((f) => compileFor(this.#core, kernel, true, 0, f)));
     } else await compileFor(this.#core, kernel, options.demand === true);
   }
 

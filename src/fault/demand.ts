@@ -257,6 +257,11 @@ class DemandRun {
     this.#sub.remove();
   }
 
+  /** Pages the space's allocations cover (allocated bytes, rounded up to whole pages). */
+  #allocatedPages(): number {
+    return Math.ceil(this.#space.allocator.usedBytes / this.#space.pageSize);
+  }
+
   /** Frames this set of pages could have: all but those pinned by pages outside it, within what the memory groups allow. */
   #available(pages: Uint32Array): number {
     return this.#space.pool.groups.availableFrames(this.#space, pages).available;
@@ -472,8 +477,7 @@ class DemandRun {
     const prep = this.#prep;
     const total = prep.total;
     if (total <= 1 || prep.readPages.length + prep.writePages.length > 0) return [[0, total]];
-    const space = this.#space;
-    const allocated = Math.ceil(space.allocator.usedBytes / space.pageSize);
+    const allocated = this.#allocatedPages();
     const available = this.#available(EMPTY);
     if (allocated <= available) return [[0, total]];
     const room = Math.max(1, Math.floor(available * DEMAND_SLICE_FILL));
@@ -549,8 +553,7 @@ class DemandRun {
     const last = history[history.length - 1];
     let warm: boolean;
     if (hi - lo === this.#prep.total) {
-      const allocated = Math.ceil(space.allocator.usedBytes / space.pageSize);
-      warm = space.pool.frames.ownedCount(space.id) * 2 >= allocated;
+      warm = space.pool.frames.ownedCount(space.id) * 2 >= this.#allocatedPages();
     } else {
       const expected = last ? (last.pages.length * (hi - lo)) / (last.hi - last.lo) : Infinity;
       warm = predicted.length >= expected * DEMAND_PREDICTED_COVERAGE;
@@ -607,7 +610,8 @@ class DemandRun {
       const old = next.retire.filter((p) => !held.has(p) && t.isResident(p)).slice(0, short);
       if (old.length > 0) await retire(space, old, this.report);
     }
-    const fetch = missing.filter((p) => !t.isResident(p)).slice(0, frames.freeCount);
+    // (Retired pages are none of the next slice's: `missing` is all still missing.)
+    const fetch = missing.slice(0, frames.freeCount);
     if (fetch.length === 0) return undefined;
     return async () => {
       const held: number[] = [];
@@ -705,14 +709,7 @@ class DemandRun {
       missed = f.misses;
       lock = union(bitmapPages(rec, pc, MAP_ACCESSED), f.misses);
       const available = this.#available(lock);
-      if (optimistic) {
-        // The next pass reruns every invocation: no progress to hold it to yet.
-        fewest = Infinity;
-        lastMisses = 0;
-        fetched = 0;
-        neededBefore.clear();
-        fetchedPages = new Set();
-      } else if (fewest !== Infinity) {
+      if (fewest !== Infinity) {
         // After a partial round, progress is required, fitting or not: a partial round may evict
         // pages a stalled invocation needs again (it reruns from its start), and partial and
         // fitting rounds could then take turns for ever (found by the tree demo). So no pass may

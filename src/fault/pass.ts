@@ -12,7 +12,7 @@ import { GpuValidationError, InvalidArgumentError } from '../errors.ts';
 import type { Cancellation } from '../lifetime.ts';
 import { MapMode } from '../gpu/constants.ts';
 import type { Kernel } from '../kernel/kernel.ts';
-import { pipelineFor, replayUnit, variantConfig } from '../kernel/pipelines.ts';
+import { pipelineFor, replayUnit, variantConfig, type ReplayForm } from '../kernel/pipelines.ts';
 import { MAX_NARROW_SPACE_SIZE, MAX_REPLAY_WORKGROUPS } from '../options.ts';
 import type { SpaceCore } from '../space/state.ts';
 import { resourceLayout } from '../kernel/resources.ts';
@@ -92,7 +92,7 @@ function argWords(args: ArrayLike<number> | undefined, label: string): Uint32Arr
  * synchronization (see replayUnit); for any other kernel the transaction variant.
  * kernel.ready(pool) compiles the same variants (src/kernel/pipelines.ts).
  */
-export function compileFor(space: SpaceCore, kernel: Kernel, demand = false, total = 0, firstPass: 'first' | 'sample' | false = false): Promise<GPUComputePipeline> {
+export function compileFor(space: SpaceCore, kernel: Kernel, demand = false, total = 0, firstPass: ReplayForm = false): Promise<GPUComputePipeline> {
   const pool = space.pool;
   const mode = !demand ? 'declared' : kernel.idempotent ? 'replay' : 'transaction';
   const shape = { pageShift: pool.options.pageShift, windowCount: pool.windowCount, windowSize: pool.windowSize, accessCounters: pool.options.accessCounters };

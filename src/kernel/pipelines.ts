@@ -80,9 +80,21 @@ export function registerCompileTarget(pool: object, target: () => CompileTarget)
   targets.set(pool, target);
 }
 
+/** A replay variant's form: a slice's first pass, the sample of a cold slice, or (false) the completing passes. */
+export type ReplayForm = 'first' | 'sample' | false;
+
+/**
+ * The forms a replay dispatch of `kernel` may run: the first pass of a slice,
+ * the sample of a cold one (not for a kernel that synchronizes its workgroup),
+ * and the completing passes after a stall.
+ */
+export function replayForms(kernel: Kernel): ReplayForm[] {
+  return kernel.workgroupSync ? ['first', false] : ['first', 'sample', false];
+}
+
 /** The link configuration of one variant for a pool. */
 export function variantConfig(
-  t: Omit<CompileTarget, 'device' | 'check'>, mode: KernelMode, replayPerInvocation: boolean, firstPass: 'first' | 'sample' | false = false,
+  t: Omit<CompileTarget, 'device' | 'check'>, mode: KernelMode, replayPerInvocation: boolean, firstPass: ReplayForm = false,
 ): LinkConfig {
   const demand = mode !== 'declared';
   const replay = mode === 'replay';
@@ -339,10 +351,7 @@ export async function readyKernel(kernel: Kernel, pool: unknown, options: ReadyO
   const device = t.device;
   try {
     // In parallel: each compile runs on its own (createComputePipelineAsync), and the runs queue behind them.
-    // A replay dispatch runs up to three variants: a slice's first pass, the sample of a cold one (not for a
-    // kernel that synchronizes its workgroup), and the completing passes after a stall.
-    const replayForms: ('first' | 'sample' | false)[] = kernel.workgroupSync ? ['first', false] : ['first', 'sample', false];
-    const configs = modes.flatMap((m) => (m === 'replay' ? replayForms.map((f) => variantConfig(t, m, perInvocation, f)) : [variantConfig(t, m, perInvocation)]));
+    const configs = modes.flatMap((m) => (m === 'replay' ? replayForms(kernel).map((f) => variantConfig(t, m, perInvocation, f)) : [variantConfig(t, m, perInvocation)]));
     await Promise.all(configs.map((cfg) => warmed(device, kernel, cfg)));
   } catch (e) {
     lostCheck(target, device);

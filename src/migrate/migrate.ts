@@ -73,12 +73,14 @@ function pieces(runs: readonly CopyRun[], pool: SpacePool): Piece[] {
   }));
 }
 
+/** May an eviction take page p's frame: not pinned, not Locked by a migration? */
+function evictable(t: SpaceCore['table'], p: number): boolean {
+  return t.pinsOf(p) === 0 && (t.flagsOf(p) & PageFlag.Locked) === 0;
+}
+
 function victimQuery(pool: SpacePool): VictimQuery {
   const q: VictimQuery = {
-    evictable(space, page) {
-      const t = pool.spaces.get(space)!.table;
-      return t.pinsOf(page) === 0 && (t.flagsOf(page) & PageFlag.Locked) === 0;
-    },
+    evictable: (space, page) => evictable(pool.spaces.get(space)!.table, page),
     dirty(space, page) {
       return pool.spaces.get(space)!.table.stateOf(page) === PageState.Device;
     },
@@ -430,7 +432,7 @@ export async function retire(space: SpaceCore, pages: readonly number[], report:
   const capPages = Math.max(1, Math.floor(writeBackCap(pool) / space.pageSize));
   for (;;) {
     let victims: number[] = [];
-    for (const p of pages) if (t.isResident(p) && t.pinsOf(p) === 0 && (t.flagsOf(p) & PageFlag.Locked) === 0) victims.push(t.frameOf(p));
+    for (const p of pages) if (t.isResident(p) && evictable(t, p)) victims.push(t.frameOf(p));
     if (victims.length === 0) return 0;
     let bytes = writeBackBytesOf(pool, victims);
     if (bytes > writeBackCap(pool)) {

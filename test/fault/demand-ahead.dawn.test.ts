@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { expect } from 'vitest';
 import { testWithDevice, KiB } from '../helpers/gpu.ts';
 import { makeSpace, u32 } from '../helpers/space.ts';
-import { createKernel } from '../../src/index.ts';
+import { createKernel, type AddressSpace } from '../../src/index.ts';
 
 const P = 4 * KiB;
 
@@ -103,23 +103,45 @@ testWithDevice('a slice cut right after its first pass runs its parts fresh: eve
 });
 
 /**
- * A stream that also writes behind itself: dst[i] = src[i] + 1 and back[i - lag] = src[i] (the pages a
- * slice's retiring would pick: the last slice's), and max of every value into a table word every slice
- * touches.
+ * A grid-stride stream of `rows` rows that also writes behind itself: dst[i] = src[i] + 1 and
+ * back[i - lag] = src[i] (with back just after dst, the pages a slice's retiring would pick: the last
+ * slice's), and max of every value into a table word every slice touches.
  */
-const behind = createKernel({
-  label: 'ahead:behind', idempotent: true, workgroupSize: 64,
+const rowsBehind = createKernel({
+  label: 'ahead:rows-behind', idempotent: true, workgroupSize: 64,
   code: /* wgsl */ `
+// args: src, dst, back, n, max, lag, rows, total
 fn kernel(inv: VmInvocation) {
-  let i = inv.global_id.x;
-  if (i >= vm_arg_u32(3u)) { return; }
-  let v = vm_load_u32(vm_arg_u32(0u) + i * 4u);
-  vm_store_u32(vm_arg_u32(1u) + i * 4u, v + 1u);
-  let lag = vm_arg_u32(5u);
-  if (i >= lag) { vm_store_u32(vm_arg_u32(1u) + (i - lag) * 4u + vm_arg_u32(3u) * 4u, v); }
-  vm_atomic_max_u32(vm_arg_u32(4u), v);
+  let t = inv.global_id.x + inv.global_id.y * inv.num_workgroups.x * 64u;
+  let total = vm_arg_u32(7u);
+  if (t >= total) { return; }
+  for (var k = 0u; k < vm_arg_u32(6u); k++) {
+    let i = t + k * total;
+    if (i >= vm_arg_u32(3u)) { break; }
+    let v = vm_load_u32(vm_arg_u32(0u) + i * 4u);
+    vm_store_u32(vm_arg_u32(1u) + i * 4u, v + 1u);
+    if (i >= vm_arg_u32(5u)) { vm_store_u32(vm_arg_u32(2u) + (i - vm_arg_u32(5u)) * 4u, v); }
+    vm_atomic_max_u32(vm_arg_u32(4u), v);
+  }
 }`,
 });
+
+/**
+ * What a rowsBehind dispatch must leave: dst[i] = src[i] + 1, back[i] = src[i + lag], the largest value in
+ * `max`; the words that differ.
+ */
+async function behindErrors(space: AddressSpace, input: Uint32Array, dst: number, back: number, max: number, lag: number): Promise<number> {
+  const n = input.length;
+  const d = u32(await space.read(dst, n * 4));
+  const b = u32(await space.read(back, n * 4));
+  let bad = 0;
+  for (let i = 0; i < n; i++) {
+    if (d[i] !== ((input[i]! + 1) >>> 0)) bad++;
+    if (i + lag < n && b[i] !== input[i + lag]) bad++;
+  }
+  if (u32(await space.read(max, 4))[0] !== input.reduce((a, v) => Math.max(a, v), 0)) bad++;
+  return bad;
+}
 
 testWithDevice('two slices in flight: the next slice comes in during the pass, and what the pass writes — behind the stream too — is kept', async (ctx) => {
   // 32 frames of 4 KiB, src 128 pages, dst 256 (the second half written behind the stream, `lag` words back).
@@ -131,16 +153,11 @@ testWithDevice('two slices in flight: the next slice comes in during the pass, a
   const input = new Uint32Array(n).map((_, i) => (i * 2654435761) >>> 0 >>> 1);
   await space.write(src, input);
   const lag = (6 * P) / 4;
-  const r = await space.dispatch(behind, { workgroups: n / 64, args: [src, dst, n, n, max, lag], demand: true });
+  const r = await space.dispatch(rowsBehind, { workgroups: n / 64, args: [src, dst, dst + n * 4, n, max, lag, 1, n], demand: true });
   const d = r.demand!;
   expect(d.slices).toBeGreaterThanOrEqual(8);
   expect(d.pagesPredicted).toBeGreaterThan(128); // most src pages came with a prediction, many while a pass ran
-  const got = u32(await space.read(dst, 2 * n * 4));
-  let bad = 0;
-  for (let i = 0; i < n; i++) if (got[i] !== ((input[i]! + 1) >>> 0)) bad++;
-  for (let i = 0; i + lag < n; i++) if (got[n + i] !== input[i + lag]) bad++;
-  expect(bad).toBe(0);
-  expect(u32(await space.read(max, 4))[0]).toBe(input.reduce((a, b) => Math.max(a, b), 0));
+  expect(await behindErrors(space, input, dst, dst + n * 4, max, lag)).toBe(0);
   space.checkInvariants();
 });
 
@@ -180,26 +197,6 @@ testWithDevice('a cold slice\'s first pass is a sample of invocation 0 per workg
   space.checkInvariants();
 });
 
-/** A grid-stride stream of `rows` rows: dst[i] = src[i] + 1, back[i - lag] = src[i], max of src into a word. */
-const rowsBehind = createKernel({
-  label: 'ahead:rows-behind', idempotent: true, workgroupSize: 64,
-  code: /* wgsl */ `
-// args: src, dst, back, n, max, lag, rows, total
-fn kernel(inv: VmInvocation) {
-  let t = inv.global_id.x + inv.global_id.y * inv.num_workgroups.x * 64u;
-  let total = vm_arg_u32(7u);
-  if (t >= total) { return; }
-  for (var k = 0u; k < vm_arg_u32(6u); k++) {
-    let i = t + k * total;
-    if (i >= vm_arg_u32(3u)) { break; }
-    let v = vm_load_u32(vm_arg_u32(0u) + i * 4u);
-    vm_store_u32(vm_arg_u32(1u) + i * 4u, v + 1u);
-    if (i >= vm_arg_u32(5u)) { vm_store_u32(vm_arg_u32(2u) + (i - vm_arg_u32(5u)) * 4u, v); }
-    vm_atomic_max_u32(vm_arg_u32(4u), v);
-  }
-}`,
-});
-
 testWithDevice('property: streams of 1-4 rows over 4-12x the pool, writing behind themselves, equal the CPU through scouts, samples, predictions and two slices in flight (fast-check)', async (ctx) => {
   await fc.assert(
     fc.asyncProperty(
@@ -221,15 +218,7 @@ testWithDevice('property: streams of 1-4 rows over 4-12x the pool, writing behin
           const wg = Math.ceil(total / 64);
           const r = await space.dispatch(rowsBehind, { workgroups: [Math.min(wg, 65535), Math.ceil(wg / 65535)], args: [src, dst, back, n, max, lag, rows, total], demand: true });
           expect(r.demand!.slices).toBeGreaterThan(1);
-          const d = u32(await space.read(dst, n * 4));
-          const b = u32(await space.read(back, n * 4));
-          let bad = 0;
-          for (let i = 0; i < n; i++) {
-            if (d[i] !== ((input[i]! + 1) >>> 0)) bad++;
-            if (i + lag < n && b[i] !== input[i + lag]) bad++;
-          }
-          expect(bad).toBe(0);
-          expect(u32(await space.read(max, 4))[0]).toBe(input.reduce((a, v) => Math.max(a, v), 0));
+          expect(await behindErrors(space, input, dst, back, max, lag)).toBe(0);
           space.checkInvariants();
         } finally {
           space.destroy();
