@@ -280,13 +280,31 @@ class DemandRun {
     if (pages.length > available) throw new DoesNotFit(pages.length, available);
     const inSet = new Set(pages);
     const room = available - pages.length;
-    // A slice's predicted pages first (src/policy/slice-prediction.ts), then density prefetch, then hints.
+    // A slice's predicted pages first (src/policy/slice-prediction.ts), then density prefetch, then hints
+    // (in a sliced transaction: hints, then density prefetch in free frames).
     // Resident predicted pages are held too, so that what is fetched for the slice does not evict them.
     const ahead = predicted.filter((p) => !inSet.has(p)).slice(0, room);
     for (const p of ahead) inSet.add(p);
-    const dense = space.policies.prefetchFor(missed, inSet, room - ahead.length);
+    // In a sliced transaction the stalled invocations' hints come first (the next pages of what they
+    // were reading: exact for a dependent read), and density prefetch fills free frames only, never
+    // evicting for a page nobody asked for. Each round of such a slice evicts for what it fetches:
+    // measured on the Graph500 BFS at 4x (bench/demand-bfs.ts), density took 17k pages a level
+    // against 6k faulted, evicting pages the slice's later probes needed and the room of its hints;
+    // so limited, 2.5 -> 1.9-2.1 s a BFS (alternated runs). Slice prediction stands in for it across slices.
+    let dense: number[];
+    let extra: number[];
+    if (this.#undo) {
+      extra = hints.filter((p) => !inSet.has(p) && !t.isResident(p)).slice(0, room - ahead.length);
+      let incoming = extra.length;
+      for (const p of inSet) if (!t.isResident(p)) incoming++;
+      const free = Math.min(room - ahead.length - extra.length, space.pool.frames.freeCount - incoming);
+      dense = free > 0 ? space.policies.prefetchFor(missed, new Set([...inSet, ...extra]), free) : [];
+    } else {
+      dense = space.policies.prefetchFor(missed, inSet, room - ahead.length);
+      const ds = new Set(dense);
+      extra = hints.filter((p) => !inSet.has(p) && !ds.has(p) && !t.isResident(p)).slice(0, room - ahead.length - dense.length);
+    }
     const denseSet = new Set(dense);
-    const extra = hints.filter((p) => !inSet.has(p) && !denseSet.has(p) && !t.isResident(p)).slice(0, room - ahead.length - dense.length);
     for (const p of ahead) denseSet.add(p); // moved as prefetch, like density prefetch's pages
     const all = extra.length || denseSet.size ? union(pages, denseSet, extra) : pages;
     let missing = 0;

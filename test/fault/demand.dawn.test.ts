@@ -92,7 +92,7 @@ testWithDevice('a commit that stores outside its snapshot aborts, is rolled back
   await space.write(ptr, new Uint32Array([a, 0]));
   await space.write(a, new Uint32Array([111]));
   await space.write(b, new Uint32Array([222]));
-  // A probe sees its own stores through an 8-word overlay; nine stores later the store to
+  // A probe sees its own stores through a 4-word overlay (prelude.wgsl VM_OVERLAY); nine stores later the store to
   // *ptr has left it, so the probe reads the old pointer and predicts a write to a; the commit writes b.
   const k = createKernel({
     label: 'self-redirect',
@@ -115,6 +115,70 @@ fn kernel(inv: VmInvocation) {
   expect([...u32(await space.read(ptr, 8))]).toEqual([b, 1]); // the counter went up once, not twice
   expect(u32(await space.read(a, 4))[0]).toBe(111);
   expect(u32(await space.read(b, 4))[0]).toBe(227);
+  space.checkInvariants();
+});
+
+testWithDevice('a probe stalled in a loop between a list and a counter reports the list\'s later pages (one probe for a three-page list)', async (ctx) => {
+  // The stalled invocation moves between the list page and the counter's every iteration; moves
+  // back to pages it has seen do not count towards its translation budget (VM_STALL_PAGES), so it
+  // reaches the list's second and third pages and reports them as hints. Counted, it stopped after
+  // 16 iterations: a probe for each further page (4 probes before the clean one, measured).
+  const { space } = await makeSpace(ctx, { capacity: 64 * KiB, pageSize: 4 * KiB }, 256 * KiB);
+  const n = 3 * 1024;
+  const list = space.alloc(n * 4, { align: 4 * KiB });
+  const counter = space.alloc(4, { align: 4 * KiB });
+  const values = Uint32Array.from({ length: n }, (_, i) => (i * 7 + 1) % 1000);
+  await space.write(list, values);
+  const k = createKernel({
+    label: 'list-sum',
+    workgroupSize: 1,
+    code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  for (var i = 0u; i < vm_arg_u32(1u); i++) {
+    vm_atomic_add_u32(vm_arg_u32(2u), vm_load_u32(vm_arg_u32(0u) + i * 4u));
+  }
+}`,
+  });
+  const r = await space.dispatch(k, { workgroups: 1, args: [list, n, counter], demand: true });
+  expect(r.mode).toBe('transaction');
+  expect(r.demand!.slices).toBe(1);
+  expect(r.demand!.probes).toBe(2); // the stall with every page reported, then the clean probe
+  expect(u32(await space.read(counter, 4))[0]).toBe(values.reduce((a, b) => a + b, 0));
+  space.checkInvariants();
+});
+
+testWithDevice('a sliced transaction fetches on density only into free frames: a full pool evicts for no prefetch', async (ctx) => {
+  // Three pages of every four updated in place, 48 pages through 16 frames, density prefetch over
+  // 4-page blocks (so each block's fourth page is over its threshold), and the pool full of the
+  // data's own pages before the dispatch: every page density prefetch would add must evict one, so
+  // it adds none (the faulted pages and the stalled invocations' hints take the room). Before,
+  // it fetched the fourth pages. The data stays exact.
+  const { space, pool } = await makeSpace(ctx, { capacity: 64 * KiB, pageSize: 4 * KiB }, 256 * KiB, { densityPrefetch: { blockSize: 16 * KiB } });
+  const n = 48 * 1024;
+  const a = space.alloc(n * 4, { align: 16 * KiB });
+  const init = Uint32Array.from({ length: n }, (_, i) => i);
+  await space.write(a, init);
+  await space.prefetch(a + 32 * 4 * KiB, 16 * 4 * KiB, { to: 'device' });
+  expect(pool.stats().framesFree).toBe(0);
+  const k = createKernel({
+    label: 'three-of-four',
+    workgroupSize: 64,
+    code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  if (i >= vm_arg_u32(1u) || (i / 1024u) % 4u == 3u) { return; }
+  let a = vm_arg_u32(0u) + i * 4u;
+  vm_store_u32(a, vm_load_u32(a) * 3u + i);
+}`,
+  });
+  const r = await space.dispatch(k, { workgroups: n / 64, args: [a, n], demand: true });
+  expect(r.mode).toBe('transaction');
+  expect(r.demand!.slices).toBeGreaterThan(1);
+  expect(r.demand!.pagesDensityPrefetched).toBe(0);
+  const got = u32(await space.read(a, n * 4));
+  let bad = 0;
+  for (let i = 0; i < n; i++) if (got[i] !== (Math.floor(i / 1024) % 4 === 3 ? i : (i * 4) >>> 0)) bad++;
+  expect(bad).toBe(0);
   space.checkInvariants();
 });
 

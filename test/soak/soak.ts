@@ -122,6 +122,13 @@ function maxima(cfg: FuzzConfig): FuzzOp[] {
       ],
     });
   }
+  // A transaction's device snapshot (src/migrate/device-snapshot.ts), made at its largest, the write-back
+  // cap, by the first unsliced commit over device-dirty pages: whether the random operations made one
+  // before the first checkpoint depended on timing (found: 0 -> 1 buffers between checkpoints).
+  for (const s of [0, 1] as const) {
+    ops.push({ kind: 'add', s, demand: false, hint: 'none', at: { pick: 0, off: 0, len: 255 }, k: 1 });
+    ops.push({ kind: 'add', s, demand: true, hint: 'exact', at: { pick: 0, off: 0, len: 255 }, k: 2 });
+  }
   // The reads above made the read-back ring of idle write-back buffers (src/device/transfer.ts): the
   // next full write-back makes the cap's worth again, beside the ring.
   fullWriteBack();
