@@ -16,9 +16,10 @@
 //           servicing misses, until a probe misses nothing.
 //   SNAPSHOT the write set's device-dirty pages are copied on the device
 //           (src/migrate/device-snapshot.ts; written back to the host instead
-//           when the dispatch is sliced or the copy passes the write-back
-//           cap); the other pages' host copies are valid: together they are
-//           the snapshot of every page the commit may write.
+//           when the copy passes the write-back cap, and, in a sliced
+//           dispatch, for a page no earlier slice wrote: its undo log keeps
+//           that host copy); the other pages' host copies are valid: together
+//           they are the snapshot of every page the commit may write.
 //   COMMIT  the real run: stores land only on write-set pages (PTE WRITE); a
 //           miss, or a store to any other page, sets the abort flag.
 //   ABORT   the write set's pages the commit wrote are copied back from the
@@ -862,23 +863,31 @@ class DemandRun {
     if (need.length > available) throw new DoesNotFit(need.length, available);
     const writes = union(writeSet);
     const t = space.table;
-    // The snapshot of the device-dirty pages on the device (migrate/device-snapshot.ts), but for a sliced
-    // dispatch (its undo log reads host copies) or when the device cannot hold it: then written home.
+    // The snapshot of the device-dirty pages on the device (migrate/device-snapshot.ts), or written
+    // home when the device cannot hold it. A sliced dispatch's undo log keeps each page's host copy
+    // from before the dispatch, so a page this commit is the first of the dispatch to write goes home
+    // first; a page already in the log (an earlier slice wrote it) needs only this commit's snapshot,
+    // on the device. Measured on the Graph500 BFS at 4x, where every slice writes the parent pages
+    // again: every commit wrote them home, a read-back round trip before each of a level's 69-98 commits.
+    const logged = this.#undo;
+    const first = logged ? writes.filter((p) => !logged.has(p)) : EMPTY;
     let dirty = 0;
-    for (const p of writes) if (t.stateOf(p) === PageState.Device) dirty++;
-    const onDevice = this.#undo ? undefined : await snapshotBuffer(space, dirty);
+    for (const p of writes) if (t.stateOf(p) === PageState.Device && !(logged && !logged.has(p))) dirty++;
+    const onDevice = dirty > 0 ? await snapshotBuffer(space, dirty) : undefined;
     for (;;) {
       const seq = this.#sub.readBegin();
-      if (!onDevice) this.stats.snapshotPages += await writeBackPages(space, writes, 'snapshot');
+      const home = onDevice || dirty === 0 ? first : writes;
+      if (home.length > 0) this.stats.snapshotPages += await writeBackPages(space, home, 'snapshot');
       await this.#fault(need, []);
       if (!this.#sub.readRetry(seq)) break;
       this.retries++;
     }
-    if (this.#undo) {
+    if (logged) {
       const ps = space.pageSize;
-      for (const p of writes) if (!this.#undo.has(p)) this.#undo.set(p, space.host.slice(p * ps, ps));
+      for (const p of first) if (!logged.has(p)) logged.set(p, space.host.slice(p * ps, ps));
     }
-    // After the last fault-in: the pages keep these frames until the commit is kept or restored.
+    // After the last fault-in: the pages keep these frames until the commit is kept or restored. (The
+    // pages written home above are not Device any more: they come back from the host.)
     const snap = onDevice ? takeDeviceSnapshot(space, onDevice, writes.filter((p) => t.stateOf(p) === PageState.Device)) : undefined;
     if (snap) this.stats.snapshotPages += snap.pages.size;
     let rec: Uint32Array;

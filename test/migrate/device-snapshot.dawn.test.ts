@@ -56,3 +56,53 @@ testWithDevice('an aborted commit puts its device-dirty pages back from the devi
   expect(u32(await space.read(y, n * 4))).toEqual(y0.map((v) => v + 1));
   space.checkInvariants();
 });
+
+testWithDevice('a sliced transaction snapshots a page an earlier slice wrote on the device: it goes home once in the dispatch, and the aborted commits put it back exactly', async (ctx) => {
+  // Every slice bumps one counter (an append's slot); each slot is a page of its own, so every
+  // commit stores outside what its probe saw and aborts once before it completes. The counter page
+  // is in the undo log after the first slice writes it: later commits copy it on the device instead
+  // of writing it home (they wrote it home at every commit before).
+  const { space, pool } = await makeSpace(ctx, { capacity: 16 * P, pageSize: P }, 128 * P);
+  const pages = 40;
+  const n = (pages * P) / 4;
+  const a = space.alloc(n * 4, { align: P });
+  const counter = space.alloc(4, { align: P });
+  const appends = n / 64 / 16; // one for every 16th workgroup
+  const out = space.alloc(appends * P, { align: P });
+  const a0 = new Uint32Array(n).map((_, i) => i * 7);
+  await space.write(a, a0);
+  await space.write(counter, new Uint32Array([0]));
+  const k = createKernel({
+    label: 'snapshot:sliced-append', workgroupSize: 64,
+    code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  if (i >= vm_arg_u32(1u)) { return; }
+  let x = vm_arg_u32(0u) + i * 4u;
+  vm_store_u32(x, vm_load_u32(x) * 3u + 1u);
+  if (inv.local_index == 0u && inv.workgroup_id.x % 16u == 0u) {
+    let slot = vm_atomic_add_u32(vm_arg_u32(2u), 1u);
+    vm_store_u32(vm_arg_u32(3u) + slot * ${P}u, inv.workgroup_id.x + 1u);
+  }
+}`,
+  });
+  const home: number[] = [];
+  const off = pool.on((e) => { if (e.type === 'migration' && e.cause === 'snapshot' && e.direction === 'to-host') home.push(...e.pageList); });
+  const r = await space.dispatch(k, { workgroups: n / 64, args: [a, n, counter, out], demand: true });
+  off();
+  const d = r.demand!;
+  expect(r.mode).toBe('transaction');
+  expect(d.slices).toBeGreaterThan(2);
+  expect(d.aborts).toBeGreaterThanOrEqual(d.slices - 1);
+  expect(d.restoredPages).toBeGreaterThan(0);
+  // Each page went home as a snapshot at most once: the counter page among them.
+  const counterPage = counter / P;
+  expect(home.filter((p) => p === counterPage).length).toBeLessThanOrEqual(1);
+  expect(new Set(home).size).toBe(home.length);
+  expect(u32(await space.read(a, n * 4))).toEqual(a0.map((v) => (Math.imul(v, 3) + 1) >>> 0));
+  expect(u32(await space.read(counter, 4))[0]).toBe(appends);
+  const marks: number[] = [];
+  for (let s = 0; s < appends; s++) marks.push(u32(await space.read(out + s * P, 4))[0]!);
+  expect(marks.sort((x, y) => x - y)).toEqual(Array.from({ length: appends }, (_, w) => w * 16 + 1));
+  space.checkInvariants();
+});
