@@ -13,7 +13,12 @@
 //   PROBE   read-only pass. Loads of resident pages see real data; stores and
 //           atomics change nothing (an atomic returns the current value) and
 //           record write intent for pages not yet in the write set. Repeat,
-//           servicing misses, until a probe misses nothing.
+//           servicing misses, until a probe misses nothing — or, from the
+//           second probe that missed, commit at once after servicing it: the
+//           commit aborts on a miss and its record serves as the probe's
+//           (tried while at least half of a dispatch's such commits complete).
+//           A commit's write set also holds the page after each of its runs
+//           (an append runs past the slot every invocation of a probe saw).
 //   SNAPSHOT the write set's device-dirty pages are copied on the device
 //           (src/migrate/device-snapshot.ts; written back to the host instead
 //           when the copy passes the write-back cap, and, in a sliced
@@ -794,6 +799,14 @@ class DemandRun {
   }
 
   /** Run the slice [lo, hi) to its one clean commit; the pages that commit needed. */
+  /** How this dispatch's commits in place of a clean probe went: tried while at least half complete. */
+  readonly #optimism = {
+    tries: 0,
+    kept: 0,
+    worth(): boolean { return this.tries < 4 || this.kept * 2 >= this.tries; },
+    heard(kept: boolean): void { this.tries++; if (kept) this.kept++; },
+  };
+
   async #runTransaction(lo: number, hi: number, seeded: boolean, predicted: readonly number[]): Promise<Uint32Array> {
     const prep = this.#prep;
     const pc = this.#space.pageCount;
@@ -818,15 +831,26 @@ class DemandRun {
     let direct: Uint32Array | undefined = last ? union(last.need, lock) : undefined;
     if (direct && direct.length > this.#available(direct)) direct = undefined;
     if (direct) for (const p of last!.writes) writeSet.add(p);
+    /** Probes of this slice that missed, and whether the next round commits without probing. */
+    let missedProbes = 0;
+    let optimistic = false;
     for (;;) {
       this.#cancel?.check(); // a pass boundary: probes stored nothing, an aborted commit was restored
       let need: Uint32Array;
+      let tried = false;
       if (direct) {
         need = direct;
         direct = undefined;
         // The predicted pages come in along with it; otherwise the commit makes `need` resident itself.
         if (ahead.length > 0) await this.#fault(need, [], [], ahead);
         ahead = [];
+      } else if (optimistic) {
+        // The commit stands in for the clean probe: it aborts on a miss, and its record then serves as one.
+        await this.#fault(lock, hints, missed, ahead);
+        ahead = [];
+        optimistic = false;
+        tried = true;
+        need = union(lock, writeSet);
       } else {
         await this.#fault(lock, hints, missed, ahead);
         ahead = [];
@@ -840,12 +864,20 @@ class DemandRun {
           lock = union(accessed, f.misses);
           hints = f.speculative;
           missed = f.misses;
+          missedProbes++;
+          // From the second probe that missed, the next round commits without probing first: the first
+          // probe's stalled invocations stopped short of the pages their next reads depend on.
+          optimistic = missedProbes >= 2 && this.#optimism.worth();
           continue;
         }
         // A clean probe: everything it touched is resident, and the write set is known.
         need = union(accessed, writeSet);
       }
-      const aborted = await this.#commit(lo, hi, need, writeSet);
+      // The page after each run of the write set joins it for this commit, fetched like a hint (where
+      // there is room): an append (a slot from an atomic counter) runs past what the probe saw, whose
+      // slots were all the same.
+      const aborted = await this.#commit(lo, hi, need, writeSet, this.#space.policies.writeAhead(writeSet));
+      if (tried) this.#optimism.heard(!aborted);
       if (!aborted) return remember(need);
       this.#batch(aborted);
       for (const p of aborted.writes) writeSet.add(p);
@@ -856,12 +888,13 @@ class DemandRun {
   }
 
   /** Snapshot, commit; on abort restore and return what the commit recorded. */
-  async #commit(lo: number, hi: number, need: Uint32Array, writeSet: Set<number>): Promise<FaultBatch | undefined> {
+  async #commit(lo: number, hi: number, need: Uint32Array, writeSet: Set<number>, ahead: readonly number[] = []): Promise<FaultBatch | undefined> {
     const space = this.#space;
     this.#cancel?.check(); // after a clean probe: nothing of this slice written yet
     const available = this.#available(need);
     if (need.length > available) throw new DoesNotFit(need.length, available);
-    const writes = union(writeSet);
+    // The write set, and the pages it may run on to (`ahead`: writable when there was room to fetch them).
+    const writes = union(writeSet, ahead);
     const t = space.table;
     // The snapshot of the device-dirty pages on the device (migrate/device-snapshot.ts), or written
     // home when the device cannot hold it. A sliced dispatch's undo log keeps each page's host copy
@@ -878,7 +911,7 @@ class DemandRun {
       const seq = this.#sub.readBegin();
       const home = onDevice || dirty === 0 ? first : writes;
       if (home.length > 0) this.stats.snapshotPages += await writeBackPages(space, home, 'snapshot');
-      await this.#fault(need, []);
+      await this.#fault(need, ahead);
       if (!this.#sub.readRetry(seq)) break;
       this.retries++;
     }
@@ -888,7 +921,9 @@ class DemandRun {
     }
     // After the last fault-in: the pages keep these frames until the commit is kept or restored. (The
     // pages written home above are not Device any more: they come back from the host.)
-    const snap = onDevice ? takeDeviceSnapshot(space, onDevice, writes.filter((p) => t.stateOf(p) === PageState.Device)) : undefined;
+    // Resident ones only: a page of `ahead` is not held by the fault-in, and one it evicted is InFlight
+    // (Device, no frame) until its write-back lands; the commit cannot write it (found by the soak).
+    const snap = onDevice ? takeDeviceSnapshot(space, onDevice, writes.filter((p) => t.stateOf(p) === PageState.Device && t.isResident(p))) : undefined;
     if (snap) this.stats.snapshotPages += snap.pages.size;
     let rec: Uint32Array;
     try {

@@ -22,7 +22,7 @@ import type { PolicyPort, SpaceCore } from '../space/state.ts';
 import { PageState } from '../space/page-table.ts';
 import type { Allocation } from '../space/allocator.ts';
 import { evictionTier, holdAllowed, prefetchAllowed, Tier, writeThroughOnHostWrite } from './advice.ts';
-import { predictSlice, retiring, type SliceFootprint } from './slice-prediction.ts';
+import { pastRuns, predictSlice, retiring, type SliceFootprint } from './slice-prediction.ts';
 import { createDensityPrefetch } from './density-prefetch.ts';
 import type { Policy, PolicyView, ThrashDecision } from './policy.ts';
 import { createThrashing } from './thrashing.ts';
@@ -149,6 +149,20 @@ export class PolicyHub implements PolicyPort {
     const t = space.table;
     return predictSlice(history, lo, hi, space.pageCount).filter(
       (p) => prefetchAllowed(t.flagsOf(p)) && (t.stateOf(p) !== PageState.Unpopulated || this.#allocated(p)),
+    );
+  }
+
+  /**
+   * Pages a demand transaction's commit may also write: the page after each
+   * run of its write set (src/policy/slice-prediction.ts `pastRuns`), where it
+   * holds data (a page never written stays without a frame until the kernel
+   * writes it: fetching it would populate it with zeros). Ascending.
+   */
+  writeAhead(writes: ReadonlySet<number>): number[] {
+    const space = this.#space;
+    const t = space.table;
+    return pastRuns(Uint32Array.from(writes).sort(), space.pageCount).filter(
+      (p) => !writes.has(p) && t.stateOf(p) !== PageState.Unpopulated,
     );
   }
 

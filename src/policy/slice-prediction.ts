@@ -139,3 +139,17 @@ export function retiring(history: readonly SliceFootprint[]): number[] {
   }
   return out;
 }
+
+/**
+ * The page right after each run of `pages` (ascending; within [0, pageCount)):
+ * where a run of writes goes on. A probe predicts an append's slots from the
+ * counter as it was, the same slot for every invocation, so the commit's
+ * appends run past the last page it saw (src/fault/demand.ts adds these to a
+ * commit's write set; the Graph500 BFS at 4x aborted 9-10 commits a level on
+ * its next frontier without them).
+ */
+export function pastRuns(pages: ArrayLike<number>, pageCount: number): number[] {
+  const out: number[] = [];
+  for (const r of runsOf(pages)) if (r.start + r.length < pageCount) out.push(r.start + r.length);
+  return out;
+}

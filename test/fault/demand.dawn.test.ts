@@ -182,6 +182,74 @@ fn kernel(inv: VmInvocation) {
   space.checkInvariants();
 });
 
+testWithDevice('appends that run past the page their probe saw commit at once: the next page joins the write set', async (ctx) => {
+  // Every invocation of a probe takes the same slot from the counter (its own overlay copy of it),
+  // so the probe sees one page of appends; the commit's 64 slots cross into the next page. That
+  // page joins the commit's write set (the page after each run of it), so no commit aborts (one did
+  // before).
+  const { space } = await makeSpace(ctx, { capacity: 64 * KiB, pageSize: 4 * KiB }, 256 * KiB);
+  const counter = space.alloc(4, { align: 4 * KiB });
+  const out = space.alloc(16 * KiB, { align: 4 * KiB });
+  const start = 1024 - 10; // ten slots left on the first page
+  await space.write(counter, new Uint32Array([start]));
+  await space.write(out, new Uint32Array(4 * 1024)); // a page never written gets no frame ahead of the kernel's store
+  const k = createKernel({
+    label: 'append',
+    workgroupSize: 64,
+    code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let slot = vm_atomic_add_u32(vm_arg_u32(0u), 1u);
+  vm_store_u32(vm_arg_u32(1u) + slot * 4u, inv.local_index + 1u);
+}`,
+  });
+  const r = await space.dispatch(k, { workgroups: 1, args: [counter, out], demand: true });
+  expect(r.mode).toBe('transaction');
+  expect(r.demand!.aborts).toBe(0);
+  expect(r.demand!.commits).toBe(1);
+  expect(u32(await space.read(counter, 4))[0]).toBe(start + 64);
+  const got = [...u32(await space.read(out + start * 4, 64 * 4))].sort((a, b) => a - b);
+  expect(got).toEqual(Array.from({ length: 64 }, (_, i) => i + 1));
+  space.checkInvariants();
+});
+
+testWithDevice('a commit stands in for the clean probe after the second probe that missed (a chain of two dependent reads: two probes, one commit)', async (ctx) => {
+  // Each invocation counts itself, reads an index, then the word the index names, and sums it. The
+  // first probe misses the index pages (the count's page is resident: it is the write set), the
+  // second the data pages; the commit that follows completes, where a third, clean probe ran first.
+  const { space } = await makeSpace(ctx, { capacity: 256 * KiB, pageSize: 4 * KiB }, 256 * KiB);
+  const n = 256;
+  const acc = space.alloc(8, { align: 4 * KiB });
+  const idx = space.alloc(n * 4, { align: 4 * KiB });
+  const data = space.alloc(16 * 4 * KiB, { align: 4 * KiB });
+  const words = (16 * 4 * KiB) / 4;
+  const index = Uint32Array.from({ length: n }, (_, i) => (i * 2654435761) % words);
+  const values = Uint32Array.from({ length: words }, (_, i) => i % 97);
+  await space.write(idx, index);
+  await space.write(data, values);
+  await space.write(acc, new Uint32Array([0, 0]));
+  await space.prefetch(acc, 4 * KiB, { to: 'device' });
+  const k = createKernel({
+    label: 'two-dependent-reads',
+    workgroupSize: 64,
+    code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  vm_atomic_add_u32(vm_arg_u32(0u), 1u);
+  let j = vm_load_u32(vm_arg_u32(1u) + i * 4u);
+  vm_atomic_add_u32(vm_arg_u32(0u) + 4u, vm_load_u32(vm_arg_u32(2u) + j * 4u));
+}`,
+  });
+  const r = await space.dispatch(k, { workgroups: n / 64, args: [acc, idx, data], demand: true });
+  expect(r.mode).toBe('transaction');
+  expect(r.demand!.probes).toBe(2);
+  expect(r.demand!.commits).toBe(1);
+  expect(r.demand!.aborts).toBe(0);
+  let sum = 0;
+  for (const j of index) sum += values[j]!;
+  expect([...u32(await space.read(acc, 8))]).toEqual([n, sum]);
+  space.checkInvariants();
+});
+
 testWithDevice('a loop that takes tickets from an atomic counter ends in every kind of pass', async (ctx) => {
   // In a probe each invocation counts on its own overlay copy of the counter, so it walks all
   // n tickets: the loop ends, at a cost of invocations × n steps (keep n modest).

@@ -4,7 +4,7 @@
 // nothing.
 
 import { describe, expect, it } from 'vitest';
-import { accuracy, predictSlice, retiring, RUN_MARGIN, runsOf, type SliceFootprint } from '../../src/policy/slice-prediction.ts';
+import { accuracy, pastRuns, predictSlice, retiring, RUN_MARGIN, runsOf, type SliceFootprint } from '../../src/policy/slice-prediction.ts';
 import { MIN_STREAM_RUN, PREDICTION_MIN_ACCURACY } from '../../src/options.ts';
 
 function xorshift32(seed: number): () => number {
@@ -157,5 +157,13 @@ describe('retiring: what a stream has moved past', () => {
     const f = fp(0, 64, [...pages]);
     const long = runsOf(f.pages).filter((r) => r.length >= MIN_STREAM_RUN).flatMap((r) => range(r.start, r.start + r.length));
     expect(retiring([f])).toEqual(long);
+  });
+});
+
+describe('pastRuns: where a run of writes goes on', () => {
+  it('the page after each run, inside the space', () => {
+    expect(pastRuns(Uint32Array.from([3, 4, 5, 9, 20, 21]), 100)).toEqual([6, 10, 22]);
+    expect(pastRuns(Uint32Array.from([98, 99]), 100)).toEqual([]);
+    expect(pastRuns(new Uint32Array(0), 100)).toEqual([]);
   });
 });
