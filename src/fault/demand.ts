@@ -297,18 +297,21 @@ class DemandRun {
     // measured on the Graph500 BFS at 4x (bench/demand-bfs.ts), density took 17k pages a level
     // against 6k faulted, evicting pages the slice's later probes needed and the room of its hints;
     // so limited, 2.5 -> 1.9-2.1 s a BFS (alternated runs). Slice prediction stands in for it across slices.
+    /** At most `n` hints, none in the set so far nor in `taken`, nor resident. */
+    const hintsFor = (n: number, taken: ReadonlySet<number> = new Set()): number[] =>
+      hints.filter((p) => !inSet.has(p) && !taken.has(p) && !t.isResident(p)).slice(0, n);
     let dense: number[];
     let extra: number[];
     if (this.#undo) {
-      extra = hints.filter((p) => !inSet.has(p) && !t.isResident(p)).slice(0, room - ahead.length);
+      extra = hintsFor(room - ahead.length);
       let incoming = extra.length;
       for (const p of inSet) if (!t.isResident(p)) incoming++;
+      for (const p of extra) inSet.add(p);
       const free = Math.min(room - ahead.length - extra.length, space.pool.frames.freeCount - incoming);
-      dense = free > 0 ? space.policies.prefetchFor(missed, new Set([...inSet, ...extra]), free) : [];
+      dense = free > 0 ? space.policies.prefetchFor(missed, inSet, free) : [];
     } else {
       dense = space.policies.prefetchFor(missed, inSet, room - ahead.length);
-      const ds = new Set(dense);
-      extra = hints.filter((p) => !inSet.has(p) && !ds.has(p) && !t.isResident(p)).slice(0, room - ahead.length - dense.length);
+      extra = hintsFor(room - ahead.length - dense.length, new Set(dense));
     }
     const denseSet = new Set(dense);
     for (const p of ahead) denseSet.add(p); // moved as prefetch, like density prefetch's pages
@@ -798,7 +801,6 @@ class DemandRun {
     return Uint32Array.from(take).sort();
   }
 
-  /** Run the slice [lo, hi) to its one clean commit; the pages that commit needed. */
   /** How this dispatch's commits in place of a clean probe went: tried while at least half complete. */
   readonly #optimism = {
     tries: 0,
@@ -807,6 +809,7 @@ class DemandRun {
     heard(kept: boolean): void { this.tries++; if (kept) this.kept++; },
   };
 
+  /** Run the slice [lo, hi) to its one clean commit; the pages that commit needed. */
   async #runTransaction(lo: number, hi: number, seeded: boolean, predicted: readonly number[]): Promise<Uint32Array> {
     const prep = this.#prep;
     const pc = this.#space.pageCount;
@@ -844,34 +847,34 @@ class DemandRun {
         // The predicted pages come in along with it; otherwise the commit makes `need` resident itself.
         if (ahead.length > 0) await this.#fault(need, [], [], ahead);
         ahead = [];
-      } else if (optimistic) {
-        // The commit stands in for the clean probe: it aborts on a miss, and its record then serves as one.
-        await this.#fault(lock, hints, missed, ahead);
-        ahead = [];
-        optimistic = false;
-        tried = true;
-        need = union(lock, writeSet);
       } else {
         await this.#fault(lock, hints, missed, ahead);
         ahead = [];
-        const rec = await this.#pass(Mode.Probe, lo, hi, writeSet);
-        this.stats.probes++;
-        const f = decodeFaults(rec, pc);
-        for (const p of f.writes) writeSet.add(p);
-        const accessed = bitmapPages(rec, pc, MAP_ACCESSED);
-        if (f.misses.length > 0) {
-          this.#batch(f);
-          lock = union(accessed, f.misses);
-          hints = f.speculative;
-          missed = f.misses;
-          missedProbes++;
-          // From the second probe that missed, the next round commits without probing first: the first
-          // probe's stalled invocations stopped short of the pages their next reads depend on.
-          optimistic = missedProbes >= 2 && this.#optimism.worth();
-          continue;
+        if (optimistic) {
+          // The commit stands in for the clean probe: it aborts on a miss, and its record then serves as one.
+          optimistic = false;
+          tried = true;
+          need = union(lock, writeSet);
+        } else {
+          const rec = await this.#pass(Mode.Probe, lo, hi, writeSet);
+          this.stats.probes++;
+          const f = decodeFaults(rec, pc);
+          for (const p of f.writes) writeSet.add(p);
+          const accessed = bitmapPages(rec, pc, MAP_ACCESSED);
+          if (f.misses.length > 0) {
+            this.#batch(f);
+            lock = union(accessed, f.misses);
+            hints = f.speculative;
+            missed = f.misses;
+            missedProbes++;
+            // From the second probe that missed, the next round commits without probing first: the first
+            // probe's stalled invocations stopped short of the pages their next reads depend on.
+            optimistic = missedProbes >= 2 && this.#optimism.worth();
+            continue;
+          }
+          // A clean probe: everything it touched is resident, and the write set is known.
+          need = union(accessed, writeSet);
         }
-        // A clean probe: everything it touched is resident, and the write set is known.
-        need = union(accessed, writeSet);
       }
       // The page after each run of the write set joins it for this commit, fetched like a hint (where
       // there is room): an append (a slot from an atomic counter) runs past what the probe saw, whose
@@ -905,11 +908,11 @@ class DemandRun {
     const logged = this.#undo;
     const first = logged ? writes.filter((p) => !logged.has(p)) : EMPTY;
     let dirty = 0;
-    for (const p of writes) if (t.stateOf(p) === PageState.Device && !(logged && !logged.has(p))) dirty++;
+    for (const p of writes) if (t.stateOf(p) === PageState.Device && (!logged || logged.has(p))) dirty++;
     const onDevice = dirty > 0 ? await snapshotBuffer(space, dirty) : undefined;
+    const home = onDevice || dirty === 0 ? first : writes;
     for (;;) {
       const seq = this.#sub.readBegin();
-      const home = onDevice || dirty === 0 ? first : writes;
       if (home.length > 0) this.stats.snapshotPages += await writeBackPages(space, home, 'snapshot');
       await this.#fault(need, ahead);
       if (!this.#sub.readRetry(seq)) break;

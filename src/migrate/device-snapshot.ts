@@ -16,8 +16,10 @@
 //
 // It holds only while the pages keep their frames from take to restore: the
 // caller takes it after its last fault-in before the commit, holding the pool
-// lock, and restores before any migration. Not for a sliced dispatch, whose
-// undo log reads the host copies of the pages a commit may write. The buffer
+// lock, and restores before any migration. In a sliced dispatch, whose undo
+// log keeps the host copy of each page from before the dispatch, only the
+// pages an earlier slice wrote (logged already) are taken here; a page the
+// dispatch writes first goes home (src/fault/demand.ts #commit). The buffer
 // stays with the space for its next commit — 1 MiB at first, doubled when a
 // commit needs more, up to the pool's write-back cap (a larger snapshot goes
 // home as before); a device that cannot make it gets the read-back too.
@@ -35,7 +37,6 @@ export interface DeviceSnapshot {
   restore(pages: Iterable<number>): number;
 }
 
-/** Each space's snapshot buffer, and the device it is on (a pool recovered on a new device makes another). */
 /**
  * The smallest snapshot buffer made: a commit's device-dirty write set of up
  * to 16 pages of 64 KiB needs no other (a space's buffer does not grow with
@@ -43,6 +44,7 @@ export interface DeviceSnapshot {
  */
 const DEVICE_SNAPSHOT_MIN_BYTES = 1 << 20;
 
+/** Each space's snapshot buffer, and the device it is on (a pool recovered on a new device makes another). */
 const buffers = new WeakMap<SpaceCore, { device: GPUDevice; buffer: GPUBuffer }>();
 
 /**

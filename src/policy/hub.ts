@@ -162,7 +162,7 @@ export class PolicyHub implements PolicyPort {
     const space = this.#space;
     const t = space.table;
     return pastRuns(Uint32Array.from(writes).sort(), space.pageCount).filter(
-      (p) => !writes.has(p) && t.stateOf(p) !== PageState.Unpopulated,
+      (p) => t.stateOf(p) !== PageState.Unpopulated, // past a maximal run: never in it
     );
   }
 
