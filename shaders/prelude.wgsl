@@ -223,6 +223,20 @@ const VM_STALL_PAGES: u32 = 32u;
 var<private> vm_hints: u32;
 var<private> vm_stall_moves: u32;
 
+// A stalled invocation that can report nothing more: its translation is off, or it has been
+// round its loops VM_STALL_SPINS times since its stall (a loop that waits on a word of a page
+// without a frame reads 0 for ever, and moves nowhere). The linker breaks every loop of a demand
+// variant's kernel on it (src/kernel/stall-exit.ts), so it stops there instead of running the
+// rest of its loops on zeros. The bound is far above a loop's walk over one page: a stalled
+// invocation that reads on reaches its next pages and reports them.
+const VM_STALL_SPINS: u32 = 65536u;
+var<private> vm_stall_spins: u32;
+fn vm_quit() -> bool {
+  if (!vm_stalled) { return false; }
+  vm_stall_spins++;
+  return vm_hints >= VM_HINTS || vm_stall_moves >= VM_STALL_PAGES || vm_stall_spins > VM_STALL_SPINS;
+}
+
 // A one-entry translation cache per invocation: the page of the last access and its PTE.
 // Entries never change during a pass (the runtime flushes the table before submitting), so a
 // load and a store of the same page read the table once; a page past the end is never cached.
@@ -268,23 +282,51 @@ fn vm_word(pte: u32, addr: VmAddr) -> u32 {
 // array indexed by a variable in memory per invocation: the Graph500 BFS at 4x (its claims
 // all go here in a probe) took 2.2-2.5 s with 8 words, 1.9-2.1 with 4 and 2 (alternated runs).
 const VM_OVERLAY: u32 = 4u;
-var<private> vm_ov_addr: array<VmAddr, 4>;
-var<private> vm_ov_val: array<u32, 4>;
-var<private> vm_ov_used: array<u32, 4>;
+// Four words as scalars, not arrays: llvmpipe keeps a private array indexed by a variable in
+// memory, so every search, use stamp and replacement went through loads and stores per
+// invocation; scalars stay in registers and a slot is picked with selects.
+var<private> vm_ov_a0: VmAddr;
+var<private> vm_ov_a1: VmAddr;
+var<private> vm_ov_a2: VmAddr;
+var<private> vm_ov_a3: VmAddr;
+var<private> vm_ov_v0: u32;
+var<private> vm_ov_v1: u32;
+var<private> vm_ov_v2: u32;
+var<private> vm_ov_v3: u32;
+var<private> vm_ov_u0: u32;
+var<private> vm_ov_u1: u32;
+var<private> vm_ov_u2: u32;
+var<private> vm_ov_u3: u32;
 var<private> vm_ov_count: u32;
 var<private> vm_ov_clock: u32;
 // Set by vm_translate: the access may read the word it returns but must not write it.
 var<private> vm_nowrite: bool;
 
+// Stamp slot i as the most recently used.
+fn vm_ov_touch(i: u32) {
+  vm_ov_clock++;
+  let c = vm_ov_clock;
+  vm_ov_u0 = select(vm_ov_u0, c, i == 0u);
+  vm_ov_u1 = select(vm_ov_u1, c, i == 1u);
+  vm_ov_u2 = select(vm_ov_u2, c, i == 2u);
+  vm_ov_u3 = select(vm_ov_u3, c, i == 3u);
+}
+
+// The value in slot i (< VM_OVERLAY).
+fn vm_ov_get(i: u32) -> u32 {
+  return select(select(select(vm_ov_v3, vm_ov_v2, i == 2u), vm_ov_v1, i == 1u), vm_ov_v0, i == 0u);
+}
+
 fn vm_ov_find(addr: VmAddr) -> u32 {
-  for (var i = 0u; i < min(vm_ov_count, VM_OVERLAY); i++) {
-    if (vm_a_eq(vm_ov_addr[i], addr)) {
-      vm_ov_clock++;
-      vm_ov_used[i] = vm_ov_clock;
-      return i;
-    }
-  }
-  return VM_OVERLAY;
+  // Addresses in the overlay are distinct: at most one slot matches.
+  let n = vm_ov_count;
+  var i = VM_OVERLAY;
+  i = select(i, 3u, n > 3u && vm_a_eq(vm_ov_a3, addr));
+  i = select(i, 2u, n > 2u && vm_a_eq(vm_ov_a2, addr));
+  i = select(i, 1u, n > 1u && vm_a_eq(vm_ov_a1, addr));
+  i = select(i, 0u, n > 0u && vm_a_eq(vm_ov_a0, addr));
+  if (i != VM_OVERLAY) { vm_ov_touch(i); }
+  return i;
 }
 
 fn vm_ov_put(addr: VmAddr, v: u32) {
@@ -296,16 +338,23 @@ fn vm_ov_put(addr: VmAddr, v: u32) {
       i = vm_ov_count;
       vm_ov_count++;
     } else {
+      // The least recently used slot.
       i = 0u;
-      for (var j = 1u; j < VM_OVERLAY; j++) {
-        if (vm_ov_used[j] < vm_ov_used[i]) { i = j; }
-      }
+      var u = vm_ov_u0;
+      if (vm_ov_u1 < u) { i = 1u; u = vm_ov_u1; }
+      if (vm_ov_u2 < u) { i = 2u; u = vm_ov_u2; }
+      if (vm_ov_u3 < u) { i = 3u; }
     }
-    vm_ov_addr[i] = addr;
-    vm_ov_clock++;
-    vm_ov_used[i] = vm_ov_clock;
+    vm_ov_a0 = select(vm_ov_a0, addr, i == 0u);
+    vm_ov_a1 = select(vm_ov_a1, addr, i == 1u);
+    vm_ov_a2 = select(vm_ov_a2, addr, i == 2u);
+    vm_ov_a3 = select(vm_ov_a3, addr, i == 3u);
+    vm_ov_touch(i);
   }
-  vm_ov_val[i] = v;
+  vm_ov_v0 = select(vm_ov_v0, v, i == 0u);
+  vm_ov_v1 = select(vm_ov_v1, v, i == 1u);
+  vm_ov_v2 = select(vm_ov_v2, v, i == 2u);
+  vm_ov_v3 = select(vm_ov_v3, v, i == 3u);
 }
 
 // The overlay slot holding the word at `addr`, or VM_OVERLAY: always in the declared
@@ -324,7 +373,7 @@ fn vm_read_or_zero(g: u32) -> u32 {
 // The word at `addr` as this invocation sees it: its overlay, else memory (g), else 0.
 fn vm_ov_read(addr: VmAddr, g: u32) -> u32 {
   let i = vm_ov_slot(addr);
-  if (i != VM_OVERLAY) { return vm_ov_val[i]; }
+  if (i != VM_OVERLAY) { return vm_ov_get(i); }
   return vm_read_or_zero(g);
 }
 
@@ -552,7 +601,7 @@ fn vm_ptr_range(p: VmPtr) {
 // followed by a load of it records no second miss and does not stall the invocation.
 fn vm_x_load_u32(addr: VmAddr) -> u32 {
   let i = vm_ov_slot(addr);
-  if (i != VM_OVERLAY) { return vm_ov_val[i]; }
+  if (i != VM_OVERLAY) { return vm_ov_get(i); }
   return vm_read_or_zero(vm_translate(addr, 4u, VM_R));
 }
 

@@ -9,6 +9,7 @@
 import { abiWgsl, BINDING } from '../abi.ts';
 import { SHADERS } from './shaders.generated.ts';
 import type { KernelSource } from './kernel.ts';
+import { stallExitsApply, withStallExits } from './stall-exit.ts';
 
 export interface LinkConfig {
   readonly pageShift: number;
@@ -256,5 +257,7 @@ export function link(kernel: KernelSource, cfg: LinkConfig): LinkedSource {
       `    }\n` +
       `  }\n` +
       `}\n`;
-  return { code: head + kernel.body + entry, userFirstLine, userLineCount: lineCount(kernel.body) };
+  // Demand variants: a stalled invocation leaves each loop once it can report nothing more (stall-exit.ts).
+  const body = cfg.demand && stallExitsApply(kernel) ? withStallExits(kernel.body) : kernel.body;
+  return { code: head + body + entry, userFirstLine, userLineCount: lineCount(kernel.body) };
 }
