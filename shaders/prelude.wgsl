@@ -431,14 +431,16 @@ fn vm_translate_stalled(addr: VmAddr, align: u32, maps: ptr<function, u32>) -> u
     vm_tc_page = page;
     vm_tc_pte = vm_pte(page);
     vm_tc_marks = 0u;
-    // A move back to a page seen since the stall (in the ring) was reported already; in a
-    // transaction it does not count towards VM_STALL_PAGES either, so a loop that alternates
-    // between a list it reads and a page it updates reaches the list's next page and reports it
-    // (a probe of the Graph500 BFS found one more page of each long adjacency list per pass).
-    // REPLAY counts every move: its stalled passes are the oversubscription curve's cold ones.
+    // REPLAY counts every move towards VM_STALL_PAGES: its stalled passes are the
+    // oversubscription curve's cold ones. A transaction counts none — only its hints end its
+    // translation — so a loop that moves between a list it reads and the pages it updates
+    // reaches the list's next pages and reports them, however many pages it updates: the
+    // Graph500 BFS's loop moves between an adjacency page and one of 32 parent pages at every
+    // neighbour, and a commit after its first probe aborted on the lists' next pages. A probe's
+    // stalled invocation then runs on over resident pages as one that did not stall does (a
+    // loop ends at VM_STALL_SPINS iterations, vm_quit).
     if (VM_REPLAY) { vm_stall_moves++; }
     if (!vm_in_ring(page)) {
-      if (!VM_REPLAY) { vm_stall_moves++; }
       vm_ring_push(page);
       if (VM_REPLAY) { *maps |= 1u << VM_MAP_NEEDED; }
       if ((vm_tc_pte & VM_VALID) == 0u) {

@@ -136,7 +136,7 @@ import type { SpaceCore } from '../space/state.ts';
 import { checkBypass, reportUnexpectedFaults } from '../space/strict.ts';
 import { PassResources } from './pass-resources.ts';
 import { DEMAND_PARTIAL_PROGRESS, DEMAND_PREDICTED_COVERAGE, DEMAND_SAMPLE_MIN_WORKGROUPS, DEMAND_SCOUT_FRACTION, DEMAND_SLICE_FILL, PREDICTION_MIN_ACCURACY } from '../options.ts';
-import { accuracy, type SliceFootprint } from '../policy/slice-prediction.ts';
+import { accuracy, HOT_SLICES, SliceHeat, type SliceFootprint } from '../policy/slice-prediction.ts';
 import { prepare, readPass, replayUnit, submitPass, type Checked, type DispatchOrder, type Prepared } from './pass.ts';
 import type { DemandStats, DispatchResult } from './dispatch-types.ts';
 import { bitmapPages, decodeFaults, decodeViolations, passClearBytes, passReadBytes, testBit, violationCount, type FaultBatch } from './records.ts';
@@ -165,6 +165,37 @@ function cut(lo: number, hi: number, parts: number): [number, number][] {
   for (let k = 0; k < parts; k++) out.push([lo + Math.floor(((hi - lo) * k) / parts), lo + Math.floor(((hi - lo) * (k + 1)) / parts)]);
   return out;
 }
+
+/**
+ * How a speculation went, over its last OUTCOME_WINDOW tries: worth trying
+ * while at least half of them succeeded (and always for the first few); when
+ * it is not, every OUTCOME_WINDOW-th chance is tried all the same, so a
+ * dispatch whose slices change character (the first slices of a graph search
+ * find its tables cold, the later ones warm) learns again.
+ */
+class Outcomes {
+  readonly #last: boolean[] = [];
+  #skipped = 0;
+
+  worth(): boolean {
+    const n = this.#last.length;
+    if (n < OUTCOME_WINDOW / 2) return true;
+    let kept = 0;
+    for (const k of this.#last) if (k) kept++;
+    if (kept * 2 >= n) return true;
+    if (++this.#skipped < OUTCOME_WINDOW) return false;
+    this.#skipped = 0;
+    return true;
+  }
+
+  heard(kept: boolean): void {
+    this.#last.push(kept);
+    if (this.#last.length > OUTCOME_WINDOW) this.#last.shift();
+  }
+}
+const OUTCOME_WINDOW = 8;
+/** #hotCovered: at most one written page in this many beyond the hot writes. */
+const HOT_UNCOVERED = 8;
 
 /** A slice needs more frames than the pool can free: split it, or fail if it is one workgroup. */
 class DoesNotFit {
@@ -215,6 +246,27 @@ function footprintsOf(space: SpaceCore, kernel: Kernel): Map<string, KnownFootpr
   let m = byKernel.get(kernel);
   if (!m) byKernel.set(kernel, (m = new Map()));
   return m;
+}
+
+/**
+ * The hot pages of a kernel's last sliced transaction on a space (SliceHeat): what its next
+ * dispatch holds from its first slice on — the levels of a graph search read and write the same
+ * tables, and each level's heat would otherwise start cold.
+ */
+interface HotPages {
+  readonly touched: readonly number[];
+  readonly written: readonly number[];
+}
+const hotPages = new WeakMap<SpaceCore, WeakMap<Kernel, HotPages>>();
+
+function hotOf(space: SpaceCore, kernel: Kernel): HotPages | undefined {
+  return hotPages.get(space)?.get(kernel);
+}
+
+function rememberHot(space: SpaceCore, kernel: Kernel, hot: HotPages): void {
+  let byKernel = hotPages.get(space);
+  if (!byKernel) hotPages.set(space, (byKernel = new WeakMap()));
+  byKernel.set(kernel, hot);
 }
 
 class DemandRun {
@@ -438,6 +490,13 @@ class DemandRun {
     const slices = this.#plan();
     /** The last two slices that ran, for predicting the next one's pages. */
     const history: SliceFootprint[] = [];
+    /**
+     * Transactions: pages most slices touch, held for the next one, and pages most slices write, in
+     * each slice's write set from the start (SliceHeat; seeded from the kernel's last dispatch).
+     */
+    const seed = this.#replay ? undefined : hotOf(this.#space, this.#prep.kernel);
+    const heat = this.#replay ? undefined : new SliceHeat(seed?.touched);
+    const writeHeat = this.#replay ? undefined : new SliceHeat(seed?.written);
     let predicting = true;
     let first = true;
     try {
@@ -452,13 +511,38 @@ class DemandRun {
         const passesBefore = this.stats.passes;
         this.#wordsExact = false;
         try {
-          const pages = this.#replay ? await this.#runReplay(lo, hi, first, predicted, !inside, next, this.#firstPass(lo, hi, predicted, history)) : await this.#runTransaction(lo, hi, first, predicted);
+          let pages: Uint32Array;
+          if (this.#replay) {
+            pages = await this.#runReplay(lo, hi, first, predicted, !inside, next, this.#firstPass(lo, hi, predicted, history));
+          } else {
+            // The stream's prediction first, then the hot pages (in the room it leaves).
+            const taken = new Set(predicted);
+            const t = this.#space.table;
+            const hot = this.#space.policies.hotPages(heat!).filter((p) => !taken.has(p));
+            const hotWrites = this.#space.policies.hotPages(writeHeat!).filter((p) => t.stateOf(p) !== PageState.Unpopulated);
+            const done: Uint32Array = await this.#runTransaction(lo, hi, first, hot.length > 0 ? [...predicted, ...hot] : predicted, hotWrites);
+            pages = done;
+            heat!.heard(this.#kept.accessed);
+            writeHeat!.heard(this.#kept.written);
+            // The slice wrote little beyond the hot writes it was given: the next may commit after its first probe.
+            const given = new Set(hotWrites);
+            let beyond = 0;
+            for (const p of this.#kept.written) if (!given.has(p)) beyond++;
+            this.#hotCovered = this.#kept.written.length > 0 && beyond * HOT_UNCOVERED <= this.#kept.written.length;
+          }
           this.stats.slices++;
           const f: SliceFootprint = { lo, hi, pages, predicted: Uint32Array.from(predicted) };
           if (accuracy(f) < PREDICTION_MIN_ACCURACY) predicting = false;
           history.push(f);
           if (history.length > 2) history.shift();
-          this.#resize(slices, f);
+          // A transaction's hot pages (SliceHeat) are shared by every slice: the room they leave is what
+          // a larger slice fills.
+          let shared = 0;
+          if (heat) {
+            const hot = new Set(heat.hot());
+            for (const p of pages) if (hot.has(p)) shared++;
+          }
+          this.#resize(slices, f, shared);
         } catch (e) {
           if (!(e instanceof DoesNotFit)) throw e;
           // (A slice that ran only its first-pass variant has no completion words: its parts run fresh.)
@@ -484,6 +568,7 @@ class DemandRun {
         first = false;
       }
       if (wordsLeftSet) res?.markCompletionDirty();
+      if (heat && this.stats.slices >= HOT_SLICES) rememberHot(this.#space, this.#prep.kernel, { touched: heat.hot(), written: writeHeat!.hot() });
     } catch (e) {
       res?.markCompletionDirty();
       if (this.#undo && this.#undo.size > 0) this.#rollback();
@@ -525,7 +610,7 @@ class DemandRun {
    * a random pattern) says that smaller slices would not touch less: the rest
    * runs as one slice, by partial rounds, each page fetched once.
    */
-  #resize(slices: [number, number][], f: SliceFootprint): void {
+  #resize(slices: [number, number][], f: SliceFootprint, shared = 0): void {
     if (slices.length === 0 || f.pages.length === 0) return;
     const lo = slices[0]![0];
     const hi = slices[slices.length - 1]![1];
@@ -533,7 +618,11 @@ class DemandRun {
     const room = Math.max(1, Math.floor(available * DEMAND_SLICE_FILL));
     // Over the room but within the frames, it ran in whole rounds all the same (a slice sized from a
     // small one's footprint rounds up at its edges): the rest is sized by its density too.
-    const size = f.pages.length > available ? hi - lo : Math.max(1, Math.floor((room * (f.hi - f.lo)) / f.pages.length));
+    // `shared` of the footprint's pages (a table every slice reads) do not grow with the slice.
+    // The margin (DEMAND_SLICE_FILL) is for what grows: hints, what the footprint has not shown yet.
+    const own = shared > 0 && shared < f.pages.length && shared < room ? f.pages.length - shared : f.pages.length;
+    const fill = own < f.pages.length ? Math.floor((available - shared) * DEMAND_SLICE_FILL) : room;
+    const size = f.pages.length > available ? hi - lo : Math.max(1, Math.floor((fill * (f.hi - f.lo)) / own));
     const parts = Math.min(hi - lo, Math.ceil((hi - lo) / size));
     if (parts === slices.length) return;
     slices.splice(0, slices.length, ...cut(lo, hi, parts));
@@ -801,16 +890,15 @@ class DemandRun {
     return Uint32Array.from(take).sort();
   }
 
-  /** How this dispatch's commits in place of a clean probe went: tried while at least half complete. */
-  readonly #optimism = {
-    tries: 0,
-    kept: 0,
-    worth(): boolean { return this.tries < 4 || this.kept * 2 >= this.tries; },
-    heard(kept: boolean): void { this.tries++; if (kept) this.kept++; },
-  };
+  /**
+   * How this dispatch's commits in place of a clean probe went, after a slice's first probe that
+   * missed (`eager`) and after its second (`late`): each tried while at least half of its last
+   * tries completed (Outcomes).
+   */
+  readonly #optimism = { eager: new Outcomes(), late: new Outcomes() };
 
   /** Run the slice [lo, hi) to its one clean commit; the pages that commit needed. */
-  async #runTransaction(lo: number, hi: number, seeded: boolean, predicted: readonly number[]): Promise<Uint32Array> {
+  async #runTransaction(lo: number, hi: number, seeded: boolean, predicted: readonly number[], hotWrites: readonly number[] = []): Promise<Uint32Array> {
     const prep = this.#prep;
     const pc = this.#space.pageCount;
     const writeSet = new Set<number>(seeded ? prep.writePages : []);
@@ -837,6 +925,7 @@ class DemandRun {
     /** Probes of this slice that missed, and whether the next round commits without probing. */
     let missedProbes = 0;
     let optimistic = false;
+    let triedBy: Outcomes | undefined;
     for (;;) {
       this.#cancel?.check(); // a pass boundary: probes stored nothing, an aborted commit was restored
       let need: Uint32Array;
@@ -867,9 +956,16 @@ class DemandRun {
             hints = f.speculative;
             missed = f.misses;
             missedProbes++;
-            // From the second probe that missed, the next round commits without probing first: the first
-            // probe's stalled invocations stopped short of the pages their next reads depend on.
-            optimistic = missedProbes >= 2 && this.#optimism.worth();
+            // After a probe that missed, the next round may commit without probing first. After the second,
+            // always (tried while most complete). After the first, in a sliced dispatch only, and only while
+            // the pages the slices write are the hot ones (#hotCovered): a stalled invocation reports no
+            // writes, so the commit's write set is the other invocations' and the hot writes. It completes
+            // when the probe's stalled invocations had nothing left to find behind their miss — a slice
+            // whose tables are resident (held across slices: SliceHeat) and whose misses are the lists it
+            // reads; where they stopped short of the pages their next reads depend on (a chain of
+            // dependent misses) it aborts.
+            triedBy = missedProbes === 1 ? this.#optimism.eager : this.#optimism.late;
+            optimistic = (missedProbes >= 2 || (this.#undo !== undefined && this.#hotCovered)) && triedBy.worth();
             continue;
           }
           // A clean probe: everything it touched is resident, and the write set is known.
@@ -879,16 +975,33 @@ class DemandRun {
       // The page after each run of the write set joins it for this commit, fetched like a hint (where
       // there is room): an append (a slot from an atomic counter) runs past what the probe saw, whose
       // slots were all the same.
-      const aborted = await this.#commit(lo, hi, need, writeSet, this.#space.policies.writeAhead(writeSet));
-      if (tried) this.#optimism.heard(!aborted);
+      // So do the pages most slices before this one wrote (`hotWrites`): a commit in place of a clean
+      // probe knows only the writes of the invocations that did not stall.
+      const past = this.#space.policies.writeAhead(writeSet);
+      const aborted = await this.#commit(lo, hi, need, writeSet, hotWrites.length > 0 ? [...union(past, hotWrites)] : past);
+      if (tried) triedBy!.heard(!aborted);
       if (!aborted) return remember(need);
       this.#batch(aborted);
       for (const p of aborted.writes) writeSet.add(p);
       lock = union(need, aborted.misses);
       hints = aborted.speculative;
       missed = aborted.misses;
+      // An aborted commit's record is a probe's: in a sliced dispatch, the next round may commit at once too.
+      missedProbes++;
+      triedBy = this.#optimism.late;
+      optimistic = this.#undo !== undefined && triedBy.worth();
     }
   }
+
+  /**
+   * The last sliced transaction's writes were mostly hot writes it was given (at most one in
+   * HOT_UNCOVERED beyond them): a graph search's claims, not a stream's in-place updates, whose
+   * pages move with the slice and which a first probe's stalled invocations do not report.
+   */
+  #hotCovered = false;
+
+  /** What the last commit that was kept accessed and wrote (what a slice heard by SliceHeat did). */
+  #kept: { readonly accessed: Uint32Array; readonly written: Uint32Array } = { accessed: EMPTY, written: EMPTY };
 
   /** Snapshot, commit; on abort restore and return what the commit recorded. */
   async #commit(lo: number, hi: number, need: Uint32Array, writeSet: Set<number>, ahead: readonly number[] = []): Promise<FaultBatch | undefined> {
@@ -948,6 +1061,7 @@ class DemandRun {
     if (!f.aborted) {
       this.#markWritten(rec, writes);
       this.#keepViolations(rec);
+      this.#kept = { accessed: Uint32Array.from(bitmapPages(rec, space.pageCount, MAP_ACCESSED)), written: writes.filter((p) => testBit(rec, space.pageCount, MAP_WRITTEN, p)) };
       return undefined;
     }
     this.stats.aborts++;

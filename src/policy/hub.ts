@@ -22,7 +22,7 @@ import type { PolicyPort, SpaceCore } from '../space/state.ts';
 import { PageState } from '../space/page-table.ts';
 import type { Allocation } from '../space/allocator.ts';
 import { evictionTier, holdAllowed, prefetchAllowed, Tier, writeThroughOnHostWrite } from './advice.ts';
-import { pastRuns, predictSlice, retiring, type SliceFootprint } from './slice-prediction.ts';
+import { pastRuns, predictSlice, retiring, type SliceFootprint, type SliceHeat } from './slice-prediction.ts';
 import { createDensityPrefetch } from './density-prefetch.ts';
 import type { Policy, PolicyView, ThrashDecision } from './policy.ts';
 import { createThrashing } from './thrashing.ts';
@@ -150,6 +150,17 @@ export class PolicyHub implements PolicyPort {
     return predictSlice(history, lo, hi, space.pageCount).filter(
       (p) => prefetchAllowed(t.flagsOf(p)) && (t.stateOf(p) !== PageState.Unpopulated || this.#allocated(p)),
     );
+  }
+
+  /**
+   * The pages most of a demand dispatch's slices touched so far
+   * (src/policy/slice-prediction.ts SliceHeat), held resident for the next
+   * slice: those prefetch may move, as predictSlice's. Most often touched first.
+   */
+  hotPages(heat: Pick<SliceHeat, 'hot'>): number[] {
+    const space = this.#space;
+    const t = space.table;
+    return heat.hot().filter((p) => prefetchAllowed(t.flagsOf(p)) && (t.stateOf(p) !== PageState.Unpopulated || this.#allocated(p)));
   }
 
   /**

@@ -153,3 +153,54 @@ export function pastRuns(pages: ArrayLike<number>, pageCount: number): number[] 
   for (const r of runsOf(pages)) if (r.start + r.length < pageCount) out.push(r.start + r.length);
   return out;
 }
+
+/**
+ * Pages most slices of a dispatch touch — a table they all read (the offsets
+ * and parents of a graph search) — as opposed to a stream's pages, which one
+ * slice reads. Counted per slice; a page is hot once at least HOT_SLICES
+ * slices have run and it was in at least half of their footprints. A demand
+ * dispatch holds the hot pages resident across its slices (src/fault/demand.ts
+ * passes them with each slice's prediction): between two slices CLOCK sees
+ * only which pages the last passes referenced, so a table page the last slice
+ * happened not to read went first, and the next slice's first pass missed it
+ * (measured on the Graph500 BFS at 4x: 1-8 of the 33 offset pages each slice,
+ * and with each, the adjacency pages of the vertices on it, a second probe).
+ * Only ever a prefetch; it takes room the slice's own pages leave.
+ */
+export class SliceHeat {
+  readonly #count = new Map<number, number>();
+  #slices = 0;
+
+  /**
+   * `seed`: the hot pages of the kernel's last dispatch on the space (the levels of a graph search
+   * read the same tables), counted as if HOT_PRIOR slices had touched them all: hot from the first
+   * slice, and cold again once this dispatch's own slices, as many, have not touched them.
+   */
+  constructor(seed: readonly number[] = []) {
+    if (seed.length === 0) return;
+    this.#slices = HOT_PRIOR;
+    for (const p of seed) this.#count.set(p, HOT_PRIOR);
+  }
+
+  /** A slice ran and touched `pages` (each once). */
+  heard(pages: ArrayLike<number>): void {
+    this.#slices++;
+    for (let i = 0; i < pages.length; i++) {
+      const p = pages[i]!;
+      this.#count.set(p, (this.#count.get(p) ?? 0) + 1);
+    }
+  }
+
+  /** The hot pages, most often touched first. */
+  hot(): number[] {
+    if (this.#slices < HOT_SLICES) return [];
+    const out: [number, number][] = [];
+    for (const [p, c] of this.#count) if (c * 2 >= this.#slices) out.push([p, c]);
+    return out.sort((a, b) => b[1] - a[1] || a[0] - b[0]).map(([p]) => p);
+  }
+}
+
+/** Slices seen before any page counts as hot (one slice's footprint is all "hot"). */
+export const HOT_SLICES = 3;
+/** The weight of a seed (SliceHeat's constructor), in slices. */
+export const HOT_PRIOR = 4;

@@ -33,6 +33,8 @@ export interface PolicyPort {
   prefetchFor(faulted: readonly number[], lockSet: ReadonlySet<number>, room: number): number[];
   /** Pages to fetch before the demand slice [lo, hi) runs, predicted from the slices before it (ascending; none present). */
   predictSlice(history: readonly { readonly lo: number; readonly hi: number; readonly pages: Uint32Array; readonly predicted?: Uint32Array | undefined }[], lo: number, hi: number): number[];
+  /** Pages most of a demand dispatch's slices touched so far, to hold for the next (`heat` a SliceHeat of src/policy; most often touched first). */
+  hotPages(heat: { hot(): number[] }): number[];
   /** Pages a demand transaction's commit may also write: the page after each run of `writes` (ascending). */
   writeAhead(writes: ReadonlySet<number>): number[];
   /** Pages of a demand dispatch's last slices it may evict before the current slice's pass (ascending). */

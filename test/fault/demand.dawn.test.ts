@@ -613,3 +613,63 @@ fn kernel(inv: VmInvocation) {
   expect([...u32(await space.read(data, n * 4))]).toEqual([...want]);
   space.checkInvariants();
 });
+
+testWithDevice('sliced transactions that all read a table and append to one list: exact, and the next dispatch of the kernel starts from the hot pages', async (ctx) => {
+  // Every slice reads the table and writes the counter and list pages (SliceHeat: held across
+  // slices, in the write set of each commit, and seeded into the kernel's next dispatch); each
+  // workgroup updates its own block of data in place. A wrong hot write set or seed would lose or
+  // double an update, a claim or an append.
+  const { space } = await makeSpace(ctx, { capacity: 96 * KiB, pageSize: 4 * KiB }, 2 * MiB);
+  const n = 64 * 64;
+  const tableWords = 4 * 1024;
+  const table = space.alloc(tableWords * 4, { align: 4 * KiB });
+  const data = space.alloc(n * 4 * 32, { align: 4 * KiB }); // 32 words an invocation: 512 KiB, 5x the pool
+  const list = space.alloc(16 + 2 * n * 4, { align: 4 * KiB });
+  const claims = space.alloc(n * 4, { align: 4 * KiB });
+  const tv = Uint32Array.from({ length: tableWords }, (_, i) => (i * 2654435761) % 977);
+  await space.write(table, tv);
+  await space.write(data, new Uint32Array(n * 32).fill(1));
+  await space.write(list, new Uint32Array([0]));
+  await space.write(claims, new Uint32Array(n).fill(0xffffffff));
+  const k = createKernel({
+    label: 'table-append',
+    workgroupSize: 64,
+    code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  let t = vm_load_u32(vm_arg_u32(0u) + ((i * 2654435761u) % ${tableWords}u) * 4u);
+  for (var j = 0u; j < 32u; j++) {
+    let a = vm_arg_u32(1u) + (i * 32u + j) * 4u;
+    vm_store_u32(a, vm_load_u32(a) + t);
+  }
+  let c = (i * 7919u) % ${n}u;
+  let r = vm_atomic_compare_exchange_u32(vm_arg_u32(3u) + c * 4u, 0xffffffffu, vm_arg_u32(4u));
+  let slot = vm_atomic_add_u32(vm_arg_u32(2u), 1u);
+  vm_atomic_store_u32(vm_arg_u32(2u) + 16u + slot * 4u, select(i, i | 0x80000000u, r.exchanged));
+}`,
+  });
+  for (const round of [1, 2]) {
+    const r = await space.dispatch(k, { workgroups: n / 64, args: [table, data, list, claims, round], demand: true });
+    expect(r.demand!.slices).toBeGreaterThanOrEqual(3);
+    const d = u32(await space.read(data, n * 4 * 32));
+    for (let i = 0; i < n; i++) {
+      const t = tv[Number((BigInt(i) * 2654435761n) % BigInt(2 ** 32)) % tableWords]!;
+      for (let j = 0; j < 32; j++) if (d[i * 32 + j] !== 1 + round * t) throw new Error(`round ${round}: data[${i}][${j}] = ${d[i * 32 + j]}, want ${1 + round * t}`);
+    }
+    const l = u32(await space.read(list, 16 + 2 * n * 4));
+    expect(l[0]).toBe(round * n);
+    const seen = new Uint32Array(n);
+    let exchanged = 0;
+    for (let s = 0; s < round * n; s++) {
+      const v = l[4 + s]!;
+      seen[v & 0x7fffffff]!++;
+      if (v & 0x80000000) exchanged++;
+    }
+    expect(seen.every((c) => c === round)).toBe(true);
+    const distinct = new Set(Array.from({ length: n }, (_, i) => (i * 7919) % n)).size;
+    expect(exchanged).toBe(distinct); // claims: each slot once, in the first round
+    const cl = u32(await space.read(claims, n * 4));
+    expect(cl.filter((v) => v === 1).length).toBe(distinct);
+  }
+  space.checkInvariants();
+});

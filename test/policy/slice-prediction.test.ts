@@ -4,7 +4,7 @@
 // nothing.
 
 import { describe, expect, it } from 'vitest';
-import { accuracy, pastRuns, predictSlice, retiring, RUN_MARGIN, runsOf, type SliceFootprint } from '../../src/policy/slice-prediction.ts';
+import { accuracy, HOT_PRIOR, HOT_SLICES, pastRuns, predictSlice, retiring, RUN_MARGIN, runsOf, SliceHeat, type SliceFootprint } from '../../src/policy/slice-prediction.ts';
 import { MIN_STREAM_RUN, PREDICTION_MIN_ACCURACY } from '../../src/options.ts';
 
 function xorshift32(seed: number): () => number {
@@ -165,5 +165,28 @@ describe('pastRuns: where a run of writes goes on', () => {
     expect(pastRuns(Uint32Array.from([3, 4, 5, 9, 20, 21]), 100)).toEqual([6, 10, 22]);
     expect(pastRuns(Uint32Array.from([98, 99]), 100)).toEqual([]);
     expect(pastRuns(new Uint32Array(0), 100)).toEqual([]);
+  });
+});
+
+describe('SliceHeat: the pages most slices of a dispatch touch', () => {
+  it('none before HOT_SLICES slices; then the pages in at least half of them, most often touched first', () => {
+    const h = new SliceHeat();
+    h.heard([1, 2, 10]);
+    h.heard([1, 2, 11]);
+    expect(h.hot()).toEqual([]);
+    h.heard([1, 3, 12]);
+    expect(HOT_SLICES).toBe(3);
+    expect(h.hot()).toEqual([1, 2]); // 1 in all three; 2 in two of three; 3, 10-12 in one
+    h.heard([3, 13]);
+    expect(h.hot()).toEqual([1, 2, 3]); // four slices: 1 (3), 2 (2), 3 (2)
+  });
+
+  it('a seed counts as HOT_PRIOR slices that touched it: hot at once, cold once as many of the dispatch\'s own have not', () => {
+    const h = new SliceHeat([5, 6]);
+    expect(h.hot()).toEqual([5, 6]);
+    for (let i = 0; i < HOT_PRIOR; i++) h.heard([6, 100 + i]);
+    expect(h.hot()).toEqual([6, 5]); // 5: HOT_PRIOR of 2 HOT_PRIOR slices, still half
+    h.heard([6]);
+    expect(h.hot()).toEqual([6]);
   });
 });
