@@ -16,9 +16,12 @@
 //           servicing misses, until a probe misses nothing — or, from the
 //           second probe that missed, commit at once after servicing it: the
 //           commit aborts on a miss and its record serves as the probe's
-//           (tried while at least half of a dispatch's such commits complete).
-//           A commit's write set also holds the page after each of its runs
-//           (an append runs past the slot every invocation of a probe saw).
+//           (tried while at least half of the last such commits complete).
+//           In a sliced dispatch also from the first, while its slices write
+//           little beyond the pages most of them write, and after an aborted
+//           commit. A commit's write set also holds the page after each of its
+//           runs (an append runs past the slot every invocation of a probe
+//           saw) and, sliced, the pages most slices wrote (SliceHeat).
 //   SNAPSHOT the write set's device-dirty pages are copied on the device
 //           (src/migrate/device-snapshot.ts; written back to the host instead
 //           when the copy passes the write-back cap, and, in a sliced
@@ -80,6 +83,10 @@
 //                                 copies queue behind pass k, which cannot
 //                                 see the new pages
 //   await pass k's record
+//
+// A sliced transaction holds the pages most of its slices touched so far (a
+// table they all read: src/policy/slice-prediction.ts SliceHeat) for the next
+// one, seeded from the kernel's last sliced dispatch on the space.
 //
 // Only a single workgroup
 // whose working set does not fit fails, with WorkingSetTooLargeError naming the
