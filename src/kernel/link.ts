@@ -258,6 +258,6 @@ export function link(kernel: KernelSource, cfg: LinkConfig): LinkedSource {
       `  }\n` +
       `}\n`;
   // Demand variants: a stalled invocation leaves each loop once it can report nothing more (stall-exit.ts).
-  const body = cfg.demand && stallExitsApply(kernel) ? withStallExits(kernel.body) : kernel.body;
+  const body = cfg.demand && stallExitsApply(kernel) ? withStallExits(kernel.body, cfg.replay === true ? 'uncounted' : 'all') : kernel.body;
   return { code: head + body + entry, userFirstLine, userLineCount: lineCount(kernel.body) };
 }

@@ -66,7 +66,17 @@ describe('which kernels get the exits', () => {
   it('the demand variants of a kernel without workgroup synchronization or subgroups', () => {
     expect(stallExitsApply(plain)).toBe(true);
     expect(count(link(plain, cfg(true)).code)).toBe(1);
-    expect(count(link(plain, { ...cfg(true), replay: true, firstPass: true }).code)).toBe(1);
+  });
+
+  it('in an idempotent kernel\'s variants, loop and while only: a counted for loop ends by itself and runs at the declared speed', () => {
+    const both = createKernel({
+      label: 'both', idempotent: true,
+      code: 'fn kernel(inv: VmInvocation) { for (var i = 0u; i < 4u; i++) { } var p = 1u; while (p != 0u) { p = vm_load_u32(p); } }',
+    });
+    expect(count(link(both, { ...cfg(true), replay: true, firstPass: true }).code)).toBe(1);
+    expect(count(link(both, { ...cfg(true), replay: true }).code)).toBe(1);
+    expect(count(link(both, cfg(true)).code)).toBe(2); // (linked as a transaction's: every loop)
+    expect(withStallExits('for (;;) { } loop { } while true { }', 'uncounted')).toBe(`for (;;) { } loop { ${EXIT} } while true { ${EXIT} }`);
   });
 
   it('never the declared variant: it never stalls', () => {
