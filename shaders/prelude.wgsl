@@ -14,6 +14,9 @@
 //     REPLAY: no overlay (they never read what they write: a stalled invocation's stores are
 //     simply dropped) and the pass mode a constant, so the translation is the declared one
 //     plus a miss test
+//   const VM_ROUNDS: bool — the transaction variant that runs by rounds (src/kernel/link.ts
+//     rounds: a completion word per invocation); a stalled invocation counts its page moves as
+//     REPLAY does
 //   const VM_COUNTERS: bool — declared passes set the accessed/written page bitmaps too
 //     (access counters, src/fault/access-bits.ts); false folds that away
 //   the window bindings  @group(0) @binding(3 + i) vm_w<i> (src/abi.ts BINDING): array<u32 | atomic<u32>>
@@ -96,6 +99,9 @@ var<private> vm_gid: vec3<u32>;
 // (a missed load returned 0), so it stores nothing, reports no violations and marks nothing
 // accessed; its loads of resident pages still work, and its misses become speculative hints.
 var<private> vm_stalled: bool;
+// Set at any miss of a demand pass, a plain store's too (which does not stall): an invocation of
+// a transaction run by rounds is clean only without one (src/kernel/link.ts rounds).
+var<private> vm_missed: bool;
 
 fn vm_violation(addr: VmAddr, kind: u32) {
   vm_violation_at(vm_a_lo(addr), vm_a_hi(addr), kind);
@@ -432,14 +438,15 @@ fn vm_translate_stalled(addr: VmAddr, align: u32, maps: ptr<function, u32>) -> u
     vm_tc_pte = vm_pte(page);
     vm_tc_marks = 0u;
     // REPLAY counts every move towards VM_STALL_PAGES: its stalled passes are the
-    // oversubscription curve's cold ones. A transaction counts none — only its hints end its
+    // oversubscription curve's cold ones; so do rounds (VM_ROUNDS), whose probes run every
+    // invocation not done, again and again. A transaction's slice counts none — only its hints end its
     // translation — so a loop that moves between a list it reads and the pages it updates
     // reaches the list's next pages and reports them, however many pages it updates: the
     // Graph500 BFS's loop moves between an adjacency page and one of 32 parent pages at every
     // neighbour, and a commit after its first probe aborted on the lists' next pages. A probe's
     // stalled invocation then runs on over resident pages as one that did not stall does (a
     // loop ends at VM_STALL_SPINS iterations, vm_quit).
-    if (VM_REPLAY) { vm_stall_moves++; }
+    if (VM_REPLAY || VM_ROUNDS) { vm_stall_moves++; }
     if (!vm_in_ring(page)) {
       vm_ring_push(page);
       if (VM_REPLAY) { *maps |= 1u << VM_MAP_NEEDED; }
@@ -529,6 +536,7 @@ fn vm_translate(addr: VmAddr, align: u32, need: u32) -> u32 {
       var abort = false;
       if ((pte & VM_VALID) == 0u) {
         maps = 1u << VM_MAP_MISS_SEEN;
+        vm_missed = true;
         if (writes && !VM_REPLAY) { maps |= 1u << VM_MAP_WRITE_SEEN; }
         abort = !VM_REPLAY && mode == VM_MODE_COMMIT;
         // A plain store needs no data from the page: in PROBE and COMMIT passes it goes to the

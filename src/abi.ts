@@ -42,8 +42,10 @@ export const VIOLATION_KIND = { 'out-of-range': 1, 'not-readable': 2, 'not-writa
 
 /** Header word: violations recorded (the count goes on past VIOLATION_LOG_ENTRIES). */
 export const REC_VIOLATIONS = 0;
-/** Header word: a COMMIT pass missed or stored outside its snapshot. (Words 1 and 2 are reserved.) */
+/** Header word: a COMMIT pass missed or stored outside its snapshot. (Word 2 is reserved.) */
 export const REC_ABORT = 3;
+/** Header word: how many invocations a PROBE of a transaction run by rounds found clean (its commit runs them). */
+export const REC_READY = 1;
 /** Words in the header. */
 export const REC_HEADER = 4;
 /** Violations recorded in full per pass; further ones are only counted. */
@@ -137,6 +139,14 @@ const UNIFORM_FIELDS = [
     name: 'fresh', type: 'u32', words: 1,
     doc: "REPLAY, 1: the first pass over invocations that have not run in this dispatch (their completion words are all 0, as every dispatch leaves them): each runs, and only a stalled one writes its word. 0: a word of 0 means nothing left to do (the invocation skips itself); the others run and write 0 or the page they stalled on.",
   },
+  {
+    name: 'round', type: 'u32', words: 1,
+    doc: 'A transaction run by rounds (src/fault/demand.ts #runRounds): the round this pass belongs to. Its probe marks each invocation that ran without a miss with it (a completion word per invocation), and its commit runs only those.',
+  },
+  {
+    name: 'lost_round', type: 'u32', words: 1,
+    doc: 'A transaction run by rounds: the round whose commit was aborted (0 for none): its marks are not done, and its invocations run again.',
+  },
   { name: 'grid', type: 'vec4<u32>', words: 4, doc: "The dispatch's workgroup counts (x, y, z) and, in w, the end of this pass's slice." },
   // Uniform arrays need a 16-byte stride: four argument words per element.
   { name: 'args', type: `array<vec4<u32>, ${MAX_KERNEL_ARGS / 4}>`, words: MAX_KERNEL_ARGS, doc: 'The dispatch\'s argument words (vm_arg_u32).' },
@@ -178,6 +188,9 @@ export interface UniformHeader {
   readonly skipWaiting?: boolean;
   /** REPLAY: the first pass over invocations that have not run yet: all run, their completion words are not read. */
   readonly fresh?: boolean;
+  /** A transaction run by rounds: the pass's round, and the round whose commit was lost (0: none). */
+  readonly round?: number;
+  readonly lostRound?: number;
 }
 
 /** The uniform block's words for one pass: the header and the dispatch's MAX_KERNEL_ARGS argument words. */
@@ -190,6 +203,8 @@ export function uniformWords(h: UniformHeader, args: Uint32Array): Uint32Array {
   u[UNIFORM_WORD.slice_base] = h.sliceBase;
   u[UNIFORM_WORD.skip_waiting] = h.skipWaiting === true ? 1 : 0;
   u[UNIFORM_WORD.fresh] = h.fresh === true ? 1 : 0;
+  u[UNIFORM_WORD.round] = h.round ?? 0;
+  u[UNIFORM_WORD.lost_round] = h.lostRound ?? 0;
   u.set([h.grid[0], h.grid[1], h.grid[2], h.sliceEnd], UNIFORM_WORD.grid);
   u.set(args, UNIFORM_WORD.args);
   return u;
@@ -228,6 +243,7 @@ const WGSL_CONSTANTS: readonly (readonly [section: string, entries: readonly (re
   ['record buffer (vm_log) words', [
     ['VM_REC_VIOLATIONS', REC_VIOLATIONS, 'header: violation count'],
     ['VM_REC_ABORT', REC_ABORT, 'header: abort flag'],
+    ['VM_REC_READY', REC_READY, 'header: clean invocations of a probe by rounds'],
     ['VM_LOG_HEADER', REC_HEADER],
     ['VM_LOG_ENTRIES', VIOLATION_LOG_ENTRIES],
     ['VM_LOG_STRIDE', VIOLATION_STRIDE],

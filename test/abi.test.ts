@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import {
   abiWgsl, AW_PAGE_SHIFT, BINDING, FAULT_PAGE_SHIFT, BITMAP_BASE, LOG_END, MAP_ACCESSED,
   MAP_COUNT, MAP_MISS_SEEN, MAP_NEEDED, MAP_SPEC_SEEN, MAP_WRITE_SEEN, MAP_WRITTEN, MAX_KERNEL_ARGS, Mode, MODE_NAMES, PTE_FRAME_MASK, PTE_READ,
-  PTE_VALID, PTE_WRITE, REC_ABORT, REC_HEADER, REC_VIOLATIONS, RUNTIME_STORAGE_BINDINGS, UNIFORM_BYTES, UNIFORM_WORD,
+  PTE_VALID, PTE_WRITE, REC_ABORT, REC_HEADER, REC_READY, REC_VIOLATIONS, RUNTIME_STORAGE_BINDINGS, UNIFORM_BYTES, UNIFORM_WORD,
   uniformWords, VIOLATION_ADDR, VIOLATION_ADDR_HI, VIOLATION_GID, VIOLATION_KIND, VIOLATION_KIND_WORD, VIOLATION_LOG_ENTRIES, VIOLATION_STRIDE,
   wgslConstants,
 } from '../src/abi.ts';
@@ -51,7 +51,7 @@ describe('the generated WGSL says what the JavaScript says', () => {
       VM_MODE_DECLARED: Mode.Declared, VM_MODE_PROBE: Mode.Probe, VM_MODE_COMMIT: Mode.Commit, VM_MODE_REPLAY: Mode.Replay,
       VM_KIND_RANGE: VIOLATION_KIND['out-of-range'], VM_KIND_NOREAD: VIOLATION_KIND['not-readable'],
       VM_KIND_NOWRITE: VIOLATION_KIND['not-writable'], VM_KIND_MISALIGNED: VIOLATION_KIND.misaligned,
-      VM_REC_VIOLATIONS: REC_VIOLATIONS, VM_REC_ABORT: REC_ABORT, VM_LOG_HEADER: REC_HEADER,
+      VM_REC_VIOLATIONS: REC_VIOLATIONS, VM_REC_ABORT: REC_ABORT, VM_REC_READY: REC_READY, VM_LOG_HEADER: REC_HEADER,
       VM_LOG_ENTRIES: VIOLATION_LOG_ENTRIES, VM_LOG_STRIDE: VIOLATION_STRIDE,
       VM_LOG_ADDR: VIOLATION_ADDR, VM_LOG_KIND: VIOLATION_KIND_WORD, VM_LOG_GID: VIOLATION_GID, VM_LOG_ADDR_HI: VIOLATION_ADDR_HI,
       VM_BITMAP_BASE: BITMAP_BASE,
@@ -109,7 +109,7 @@ describe('the layouts hold together', () => {
   it('VmUniforms: the offsets WGSL gives its fields are the ones uniformWords writes', () => {
     const body = /struct VmUniforms \{([^}]*)\}/.exec(abiWgsl())![1]!;
     const fields = [...body.matchAll(/^\s*(\w+)\s*:\s*(.+),\s*$/gm)].map((m) => [m[1]!, m[2]!.trim()] as const);
-    expect(fields.map(([n]) => n)).toEqual(['num_pages', 'mode', 'bitmap_words', 'slice_base', 'skip_waiting', 'fresh', 'grid', 'args']);
+    expect(fields.map(([n]) => n)).toEqual(['num_pages', 'mode', 'bitmap_words', 'slice_base', 'skip_waiting', 'fresh', 'round', 'lost_round', 'grid', 'args']);
     // WGSL's layout rules for the types used: u32 align 4 size 4; vec4<u32> align 16 size 16;
     // array<vec4<u32>, N> align 16 size 16N; the struct rounds up to its largest alignment.
     let at = 0;

@@ -88,6 +88,23 @@
 // table they all read: src/policy/slice-prediction.ts SliceHeat) for the next
 // one, seeded from the kernel's last sliced dispatch on the space.
 //
+// Transactions by rounds (kernels without workgroup synchronization, once the
+// grid is split): the rest of the grid runs as one slice whose unit of commit is
+// the invocation, not the workgroup (#runRounds). A word per invocation:
+//
+//   PROBE r   invocations not done run (the kernel as a probe); each that ran
+//             without a miss is marked r, the others 0
+//   COMMIT r  only the invocations marked r run (snapshot and abort as above);
+//             kept: they are done. Aborted: restored, committed again with what
+//             it missed (appends past the probe's slot), and else the marks r
+//             are lost (vm_u.lost_round: the next probe runs them again)
+//   fault-in  the round's misses, in the room the pages it accessed leave
+//
+// Any subset of a grid's invocations may run first in WebGPU when none waits
+// on another. Rounds that stop progressing (ROUNDS_IDLE poor rounds) give the
+// rest to parts, each again by rounds; a lost round's marks are forgotten
+// before that (a pass of round 0), since each part probes only its own.
+//
 // Only a single workgroup
 // whose working set does not fit fails, with WorkingSetTooLargeError naming the
 // sizes. Once a transaction dispatch has been split, the host bytes of every
@@ -131,7 +148,7 @@
 // before every submit.
 
 import type { Kernel } from '../kernel/kernel.ts';
-import { MAP_ACCESSED, MAP_NEEDED, MAP_WRITTEN, Mode, MODE_NAMES, REC_ABORT } from '../abi.ts';
+import { MAP_ACCESSED, MAP_NEEDED, MAP_WRITTEN, Mode, MODE_NAMES, REC_ABORT, REC_READY } from '../abi.ts';
 import type { DirtyJournal } from './journal.ts';
 import { AccessViolationError, WorkingSetTooLargeError, type Violation } from '../errors.ts';
 import { emptyReport, makeResident, restoreFromHost, retire, writeBackPages, type MigrationReport } from '../migrate/migrate.ts';
@@ -142,6 +159,7 @@ import type { Cancellation } from '../lifetime.ts';
 import type { SpaceCore } from '../space/state.ts';
 import { checkBypass, reportUnexpectedFaults } from '../space/strict.ts';
 import { PassResources } from './pass-resources.ts';
+import { MAX_REPLAY_INVOCATIONS } from '../options.ts';
 import { DEMAND_PARTIAL_PROGRESS, DEMAND_PREDICTED_COVERAGE, DEMAND_SAMPLE_MIN_WORKGROUPS, DEMAND_SCOUT_FRACTION, DEMAND_SLICE_FILL, PREDICTION_MIN_ACCURACY } from '../options.ts';
 import { accuracy, HOT_SLICES, SliceHeat, type SliceFootprint } from '../policy/slice-prediction.ts';
 import { prepare, readPass, replayUnit, submitPass, type Checked, type DispatchOrder, type Prepared } from './pass.ts';
@@ -201,6 +219,16 @@ class Outcomes {
   }
 }
 const OUTCOME_WINDOW = 8;
+/** #runRounds: rounds in a row that commit nothing before the rest goes back to workgroup slices. */
+const ROUNDS_IDLE = 4;
+/** #runRounds: a slice whose rounds stopped progressing is cut into this many times the parts its footprint asks for. */
+const ROUNDS_PARTS = 8;
+/** #runRounds: a round that commits fewer than one in this many of its slice's invocations is idle. */
+const ROUNDS_POOR = 256;
+/** #runRounds: commits of one round's marks after the first aborted, before the round counts as lost. */
+const ROUNDS_RECOMMIT = 2;
+/** #runRounds: rounds of one slice before the rest goes to smaller parts (a round may commit a few invocations only). */
+const ROUNDS_MAX = 48;
 /** #hotCovered: at most one written page in this many beyond the hot writes. */
 const HOT_UNCOVERED = 8;
 
@@ -224,6 +252,9 @@ interface ReplayPass {
   readonly during?: (() => Promise<void>) | undefined;
   /** The completing variant (Prepared.completing) or the sample (Prepared.sampling); absent: the first-pass one. */
   readonly pipeline?: GPUComputePipeline | undefined;
+  /** A transaction by rounds (#runRounds): the pass's round and the round whose commit was lost. */
+  readonly round?: number;
+  readonly lostRound?: number;
 }
 
 /** The slice after the running one: its predicted pages, and old pages that may go to make room. */
@@ -399,7 +430,7 @@ class DemandRun {
 
   /** Grant WRITE on `writable`, flush the page table, submit one pass of [lo, hi) and read its record. */
   async #pass(mode: Mode, lo: number, hi: number, writable: Iterable<number>, replay: ReplayPass = {}): Promise<Uint32Array> {
-    const { skipWaiting = false, fresh = false, during, pipeline } = replay;
+    const { skipWaiting = false, fresh = false, during, pipeline, round, lostRound } = replay;
     const space = this.#space;
     const pool = space.pool;
     const t = space.table;
@@ -410,7 +441,7 @@ class DemandRun {
     space.gpt.flush(pool.device.queue);
     this.#stale.clear();
     const start = pool.events.now();
-    const sub = submitPass(space, this.#prep, { mode, sliceBase: lo, sliceEnd: hi, skipWaiting, fresh, pipeline, clearBytes: this.#clearBytes, readBytes: this.#readBytes });
+    const sub = submitPass(space, this.#prep, { mode, sliceBase: lo, sliceEnd: hi, skipWaiting, fresh, pipeline, round, lostRound, clearBytes: this.#clearBytes, readBytes: this.#readBytes });
     this.stats.passes++;
     pool.counters.demandPasses++;
     if (during) await during();
@@ -501,6 +532,13 @@ class DemandRun {
      * Transactions: pages most slices touch, held for the next one, and pages most slices write, in
      * each slice's write set from the start (SliceHeat; seeded from the kernel's last dispatch).
      */
+    /**
+     * A sliced transaction runs the rest of its grid by rounds (#runRounds), as one slice; if that
+     * stops progressing, in parts, each still by rounds (invocations committed by a round are done,
+     * and only the rounds variant knows to skip them).
+     */
+    const byRounds = this.#roundsApply();
+    let mergeRest = true;
     const seed = this.#replay ? undefined : hotOf(this.#space, this.#prep.kernel);
     const heat = this.#replay ? undefined : new SliceHeat(seed?.touched);
     const writeHeat = this.#replay ? undefined : new SliceHeat(seed?.written);
@@ -509,7 +547,13 @@ class DemandRun {
     try {
       while (slices.length > 0) {
         this.#cancel?.check(); // a pass boundary: the catch below rolls back what earlier slices committed
-        const [lo, hi] = slices.shift()!;
+        let [lo, hi] = slices.shift()!;
+        // Sliced (an undo log is kept): the rest of the grid as one slice, by rounds.
+        const rounds = byRounds && this.#undo !== undefined;
+        if (rounds && mergeRest && slices.length > 0) {
+          const rest = slices.splice(0);
+          hi = rest[rest.length - 1]![1];
+        }
         const predicted = predicting && history.length > 0 ? this.#space.policies.predictSlice(history, lo, hi) : [];
         // Two slices in flight: the next slice's predicted pages come in while this one's first pass runs.
         const next = this.#replay && predicting && slices.length > 0 ? this.#predictNext(history, lo, slices[0]![1], predicted) : undefined;
@@ -527,7 +571,8 @@ class DemandRun {
             const t = this.#space.table;
             const hot = this.#space.policies.hotPages(heat!).filter((p) => !taken.has(p));
             const hotWrites = this.#space.policies.hotPages(writeHeat!).filter((p) => t.stateOf(p) !== PageState.Unpopulated);
-            const done: Uint32Array = await this.#runTransaction(lo, hi, first, hot.length > 0 ? [...predicted, ...hot] : predicted, hotWrites);
+            const ahead = hot.length > 0 ? [...predicted, ...hot] : predicted;
+            const done: Uint32Array = rounds ? await this.#runRounds(lo, hi, first, ahead, hotWrites, hot) : await this.#runTransaction(lo, hi, first, ahead, hotWrites);
             pages = done;
             heat!.heard(this.#kept.accessed);
             writeHeat!.heard(this.#kept.written);
@@ -552,6 +597,8 @@ class DemandRun {
           this.#resize(slices, f, shared);
         } catch (e) {
           if (!(e instanceof DoesNotFit)) throw e;
+          // Rounds that stopped progressing: the rest runs in parts, each by rounds.
+          if (rounds) mergeRest = false;
           // (A slice that ran only its first-pass variant has no completion words: its parts run fresh.)
           if (this.stats.passes > passesBefore && (!this.#replay || this.#wordsExact)) ran.push([lo, hi]);
           if (hi - lo === 1 && first) {
@@ -568,7 +615,9 @@ class DemandRun {
           // shown yet); a part that still does not fit is split again. (Halving took a wasted pass
           // per halving: log2 of them before a 3× oversubscribed grid fit.)
           const room = Math.max(1, Math.floor(e.available * DEMAND_SLICE_FILL));
-          const parts = Math.min(hi - lo, Math.max(2, Math.ceil(e.pages / room)));
+          // (Rounds that stopped progressing: what is left needs more pages at once than a round brings,
+          // and a part by rounds that is too large costs a probe of its pending invocations a round.)
+          const parts = Math.min(hi - lo, Math.max(2, Math.ceil(e.pages / room) * (rounds ? ROUNDS_PARTS : 1)));
           slices.unshift(...cut(lo, hi, parts));
           if (!this.#replay) this.#undo ??= new Map();
         }
@@ -904,6 +953,155 @@ class DemandRun {
    */
   readonly #optimism = { eager: new Outcomes(), late: new Outcomes() };
 
+  /** Transactions by rounds need a word per invocation, and invocations that can run apart. */
+  #roundsApply(): boolean {
+    const prep = this.#prep;
+    const [x, y, z] = prep.kernel.workgroupSize;
+    return !this.#replay && prep.rounds !== undefined && !prep.kernel.workgroupSync && prep.total * x * y * z <= MAX_REPLAY_INVOCATIONS;
+  }
+
+  /**
+   * A sliced transaction by rounds: the slice [lo, hi) — the rest of the grid — in rounds of a
+   * probe and a commit, with the invocation as the unit a commit takes. The probe runs every
+   * invocation not done and marks those that ran without a miss with the round (a word per
+   * invocation: src/kernel/link.ts rounds); the commit runs only those, snapshot and abort as
+   * always (its invocations saw only resident pages in the probe; one that goes elsewhere in the
+   * commit aborts it, and the next probe runs them again). Then the round's misses come in, in
+   * the room there is, and the next round begins. WebGPU promises nothing about which
+   * invocations of a dispatch run together, so any subset committing first is a clean run, as
+   * long as no invocation waits on another of its workgroup (no barriers: #roundsApply).
+   *
+   *   round r:  fault-in (misses of r-1, hints)  →  PROBE (marks r)  →  COMMIT (runs marks r)
+   *             kept: marks r are done             aborted: restore; marks r run again (lost_round)
+   *
+   * Workgroup slices of the Graph500 BFS at 4x held two or three workgroups each (about 60 pages
+   * of adjacency a workgroup of its own, in 264 frames), each slice two to three passes; a round
+   * takes every invocation whose pages are in. Progress: a round that commits nothing, four times
+   * in a row, gives the rest back to slices of workgroups (DoesNotFit). The pages every pass
+   * touched; the dispatch's completion words are left set (markCompletionDirty).
+   */
+  async #runRounds(lo: number, hi: number, seeded: boolean, predicted: readonly number[], hotWrites: readonly number[], hot: readonly number[]): Promise<Uint32Array> {
+    const prep = this.#prep;
+    const space = this.#space;
+    const pc = space.pageCount;
+    const t = space.table;
+    const [x, y, z] = prep.kernel.workgroupSize;
+    if (!this.#marksReady) {
+      // Once a dispatch: the marks of its earlier rounds say which invocations are done.
+      const res = PassResources.of(space);
+      await res.ensureCompletionWords(prep.total * x * y * z);
+      res.markCompletionDirty(); // the marks stay set after the dispatch
+      this.#marksReady = true;
+    }
+    const pipeline = await prep.rounds!();
+    const writeSet = new Set<number>(seeded ? prep.writePages : []);
+    let lock = seeded ? union(prep.readPages, prep.writePages) : EMPTY;
+    let ahead = predicted;
+    let hints: readonly number[] = [];
+    let missed: readonly number[] = [];
+    const touched = new Set<number>();
+    const invocations = (hi - lo) * x * y * z;
+    /** Pages most rounds accessed (a table every invocation reads, the frontier it walks): kept first. */
+    const heat = new SliceHeat(hot);
+    let idle = 0;
+    try {
+      for (let n = 0; ; n++) {
+        this.#cancel?.check(); // a pass boundary: probes stored nothing, an aborted commit was restored
+        await this.#fault(lock, hints, missed, ahead);
+        ahead = [];
+        const round = ++this.#rounds;
+        const rec = await this.#pass(Mode.Probe, lo, hi, writeSet, { pipeline, round, lostRound: this.#lostRound });
+        // Until its commit is kept, this round's marks are not done (a probe marks every invocation it runs).
+        this.#lostRound = round;
+        this.stats.probes++;
+        const f = decodeFaults(rec, pc);
+        for (const p of f.writes) writeSet.add(p);
+        const accessed = bitmapPages(rec, pc, MAP_ACCESSED);
+        for (const p of accessed) touched.add(p);
+        const ready = rec[REC_READY]!;
+        let misses: readonly number[] = f.misses;
+        let speculative: readonly number[] = f.speculative;
+        if (ready > 0) {
+          // The clean invocations' pages are resident (the probe accessed them); writes to pages without a frame are the stalled ones'.
+          const writes = new Set<number>();
+          for (const p of writeSet) if (t.isResident(p)) writes.add(p);
+          let need = union(accessed, writes);
+          let aborted = await this.#commit(lo, hi, need, writes, [...union(this.#space.policies.writeAhead(writes), hotWrites)], { pipeline, round });
+          // The same invocations again, with what the aborted commit missed and wrote: their appends ran
+          // past the pages the probe saw (every invocation of a probe takes the counter's value as it
+          // was), and the same claims make as many appends again. Up to ROUNDS_RECOMMIT times.
+          for (let k = 0; aborted && k < ROUNDS_RECOMMIT; k++) {
+            const again = union(need, aborted.misses, aborted.writes);
+            if (again.length > this.#available(again)) break;
+            this.#batch(aborted);
+            for (const p of aborted.writes) {
+              writeSet.add(p);
+              writes.add(p);
+            }
+            need = again;
+            aborted = await this.#commit(lo, hi, need, writes, [...union(this.#space.policies.writeAhead(writes), hotWrites)], { pipeline, round });
+          }
+          if (aborted) {
+            this.#batch(aborted);
+            for (const p of aborted.writes) writeSet.add(p);
+            misses = [...union(misses, aborted.misses)];
+            speculative = [...union(speculative, aborted.speculative)];
+            idle++;
+          } else {
+            this.#lostRound = 0;
+            // A round that took fewer than one in ROUNDS_POOR of the slice's invocations counts as idle:
+            // what is left needs more pages at once than a round brings (the BFS's high-degree vertices).
+            idle = ready * ROUNDS_POOR >= invocations ? 0 : idle + 1;
+            if (f.misses.length === 0) return Uint32Array.from(touched).sort();
+          }
+        } else {
+          this.#lostRound = 0; // (no mark of this round: nothing to lose)
+          if (f.misses.length === 0) return Uint32Array.from(touched).sort(); // nothing left to run
+          idle++;
+        }
+        if (f.misses.length > 0) this.#batch(f);
+        const available = this.#available(EMPTY);
+        if (idle >= ROUNDS_IDLE || n >= ROUNDS_MAX) throw new DoesNotFit(union(accessed, misses).length, available);
+        // What the probe accessed (the pending invocations' pages before their miss: a table they all
+        // read) and its misses, in the room there is: the accessed pages first, up to half of it (so
+        // that the misses' fetch does not evict the table every invocation needs — measured on the
+        // BFS, misses first made rounds that completed nothing), then the misses, then the rest.
+        heat.heard(accessed);
+        const want = union(misses, accessed);
+        if (want.length <= available) {
+          lock = want;
+        } else {
+          const take = new Set<number>();
+          const room = Math.max(1, Math.floor(available * DEMAND_SLICE_FILL));
+          const keep = room - (room >> 2);
+          for (const p of heat.hot()) if (take.size < keep && t.isResident(p)) take.add(p);
+          for (const p of accessed) if (take.size < keep) take.add(p);
+          for (const p of misses) if (take.size < room) take.add(p);
+          for (const p of accessed) if (take.size < room) take.add(p);
+          lock = Uint32Array.from(take).sort();
+        }
+        hints = speculative;
+        missed = misses;
+      }
+    } catch (e) {
+      // Leaving for parts: a lost round's marks are forgotten first — the parts each probe only their
+      // own invocations, and would take the others' marks for done (found by the property test: 19,008
+      // of 23,553 updates never applied).
+      if (e instanceof DoesNotFit && this.#lostRound !== 0) {
+        await this.#pass(Mode.Probe, lo, hi, EMPTY, { pipeline, round: 0, lostRound: this.#lostRound });
+        this.#lostRound = 0;
+      }
+      throw e;
+    }
+  }
+
+  /** Rounds of #runRounds so far in this dispatch: each marks invocations with its own number. */
+  #rounds = 0;
+  /** The completion words are zeroed for this dispatch's rounds (once: later slices read the marks). */
+  #marksReady = false;
+  /** The round whose marks are not done: its commit was aborted or not run (0: none; abi.ts lost_round). */
+  #lostRound = 0;
+
   /** Run the slice [lo, hi) to its one clean commit; the pages that commit needed. */
   async #runTransaction(lo: number, hi: number, seeded: boolean, predicted: readonly number[], hotWrites: readonly number[] = []): Promise<Uint32Array> {
     const prep = this.#prep;
@@ -1011,7 +1209,7 @@ class DemandRun {
   #kept: { readonly accessed: Uint32Array; readonly written: Uint32Array } = { accessed: EMPTY, written: EMPTY };
 
   /** Snapshot, commit; on abort restore and return what the commit recorded. */
-  async #commit(lo: number, hi: number, need: Uint32Array, writeSet: Set<number>, ahead: readonly number[] = []): Promise<FaultBatch | undefined> {
+  async #commit(lo: number, hi: number, need: Uint32Array, writeSet: ReadonlySet<number>, ahead: readonly number[] = [], via: ReplayPass = {}): Promise<FaultBatch | undefined> {
     const space = this.#space;
     this.#cancel?.check(); // after a clean probe: nothing of this slice written yet
     const available = this.#available(need);
@@ -1050,7 +1248,7 @@ class DemandRun {
     if (snap) this.stats.snapshotPages += snap.pages.size;
     let rec: Uint32Array;
     try {
-      rec = await this.#pass(Mode.Commit, lo, hi, writes);
+      rec = await this.#pass(Mode.Commit, lo, hi, writes, via);
     } catch (e) {
       // The pass may have run in part: the device copies go back to the snapshot.
       await this.#restore(writes, snap).catch(() => undefined);

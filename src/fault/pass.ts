@@ -12,7 +12,7 @@ import { GpuValidationError, InvalidArgumentError } from '../errors.ts';
 import type { Cancellation } from '../lifetime.ts';
 import { MapMode } from '../gpu/constants.ts';
 import type { Kernel } from '../kernel/kernel.ts';
-import { pipelineFor, replayUnit, variantConfig, type ReplayForm } from '../kernel/pipelines.ts';
+import { pipelineFor, replayUnit, variantConfig, type ReplayForm, type TransactionForm } from '../kernel/pipelines.ts';
 import { MAX_NARROW_SPACE_SIZE, MAX_REPLAY_WORKGROUPS } from '../options.ts';
 import type { SpaceCore } from '../space/state.ts';
 import { resourceLayout } from '../kernel/resources.ts';
@@ -92,7 +92,7 @@ function argWords(args: ArrayLike<number> | undefined, label: string): Uint32Arr
  * synchronization (see replayUnit); for any other kernel the transaction variant.
  * kernel.ready(pool) compiles the same variants (src/kernel/pipelines.ts).
  */
-export function compileFor(space: SpaceCore, kernel: Kernel, demand = false, total = 0, firstPass: ReplayForm = false): Promise<GPUComputePipeline> {
+export function compileFor(space: SpaceCore, kernel: Kernel, demand = false, total = 0, firstPass: ReplayForm | TransactionForm = false): Promise<GPUComputePipeline> {
   const pool = space.pool;
   const mode = !demand ? 'declared' : kernel.idempotent ? 'replay' : 'transaction';
   const shape = { pageShift: pool.options.pageShift, windowCount: pool.windowCount, windowSize: pool.windowSize, accessCounters: pool.options.accessCounters };
@@ -133,6 +133,8 @@ export interface Prepared extends Checked {
   readonly completing?: () => Promise<GPUComputePipeline>;
   /** A replay dispatch's sample of a cold slice (each workgroup's invocation 0), compiled when first needed. */
   readonly sampling?: () => Promise<GPUComputePipeline>;
+  /** A transaction's variant that runs by rounds (a completion word per invocation), compiled when first needed. */
+  readonly rounds?: () => Promise<GPUComputePipeline>;
   /** The kernel's own resources' bind group (group 1), when it has any. */
   readonly resourceGroup?: GPUBindGroup;
 }
@@ -219,7 +221,7 @@ export async function prepare(space: SpaceCore, checked: Checked): Promise<Prepa
   const pipeline = await compileFor(space, kernel, demand, total, replay ? 'first' : false);
   const base = replay
     ? { ...checked, pipeline, completing: () => compileFor(space, kernel, true, total), sampling: () => compileFor(space, kernel, true, total, 'sample') }
-    : { ...checked, pipeline };
+    : demand ? { ...checked, pipeline, rounds: () => compileFor(space, kernel, true, total, 'rounds') } : { ...checked, pipeline };
   const layout = checked.kernel.resources;
   if (!layout || !checked.resources?.length) return base;
   const device = space.pool.device;
@@ -242,6 +244,9 @@ export interface PassSpec {
   readonly skipWaiting?: boolean;
   /** REPLAY: the first pass over invocations that have not run in this dispatch (abi.ts fresh). */
   readonly fresh?: boolean;
+  /** A transaction run by rounds (abi.ts round, lost_round). */
+  readonly round?: number | undefined;
+  readonly lostRound?: number | undefined;
   /** The pipeline to run, when not the dispatch's own (a replay dispatch's completing passes: Prepared.completing). */
   readonly pipeline?: GPUComputePipeline | undefined;
   /** Record bytes to zero before the pass, and to copy out after it. */
@@ -279,7 +284,7 @@ export function submitPass(space: SpaceCore, prep: Prepared, spec: PassSpec): Su
   const device = space.pool.device;
   const res = PassResources.of(space);
   const uniforms = uniformWords(
-    { numPages: space.pageCount, mode: spec.mode, bitmapWords: bitmapWords(space.pageCount), sliceBase: spec.sliceBase, grid: prep.grid, sliceEnd: spec.sliceEnd, skipWaiting: spec.skipWaiting === true, fresh: spec.fresh === true },
+    { numPages: space.pageCount, mode: spec.mode, bitmapWords: bitmapWords(space.pageCount), sliceBase: spec.sliceBase, grid: prep.grid, sliceEnd: spec.sliceEnd, skipWaiting: spec.skipWaiting === true, fresh: spec.fresh === true, round: spec.round ?? 0, lostRound: spec.lostRound ?? 0 },
     prep.args,
   );
   device.queue.writeBuffer(res.uniforms, 0, uniforms);

@@ -48,6 +48,14 @@ export interface LinkConfig {
    */
   readonly sample?: boolean;
   /**
+   * A transaction's variant that runs by rounds (src/fault/demand.ts #runRounds): a completion
+   * word per invocation. A probe runs the invocations not done and marks each that ran without a
+   * miss with the round (vm_u.round; 0 otherwise); a commit runs only those the round marked. A
+   * mark of a round whose commit was lost (vm_u.lost_round) is not done. Never for a kernel that
+   * synchronizes its workgroup (its invocations cannot run apart).
+   */
+  readonly rounds?: boolean;
+  /**
    * Declared passes set the accessed and written page bitmaps (access counters, src/fault/access-bits.ts).
    * A compile-time constant: off, the declared path has no bitmap code at all.
    */
@@ -130,6 +138,7 @@ export function glue(cfg: LinkConfig, atomics: boolean): string {
   s += `const VM_WINDOW_WORD_SHIFT: u32 = ${cfg.windowWordShift}u;\n`;
   s += `const VM_DEMAND: bool = ${cfg.demand};\n`;
   s += `const VM_REPLAY: bool = ${cfg.demand && cfg.replay === true};\n`;
+  s += `const VM_ROUNDS: bool = ${cfg.demand && cfg.replay !== true && cfg.rounds === true};\n`;
   s += `const VM_COUNTERS: bool = ${cfg.accessCounters};\n`;
   s += addressGlue(cfg.wideAddresses === true);
   s += pageTableGlue(cfg.pageTableLeafShift ?? 0);
@@ -199,7 +208,30 @@ export function link(kernel: KernelSource, cfg: LinkConfig): LinkedSource {
     `  let lin = vm_u.slice_base + lwid.x + lnwg.x * (lwid.y + lnwg.y * lwid.z);\n` +
     `  if (lin >= vm_u.grid.w) { return; }\n` +
     `  let replay = VM_REPLAY;\n`;
-  const entry = cfg.demand && cfg.replay === true && cfg.firstPass === true
+  const entry = cfg.demand && cfg.replay !== true && cfg.rounds === true && !kernel.workgroupSync
+    ? // A transaction by rounds: the word is 0 (not run, or it missed), a round that marked it, or
+      // the lost round's mark (run again). Only the probe writes it.
+      head2 +
+      `  let done_word = VM_BITMAP_BASE + VM_MAP_COUNT * vm_u.bitmap_words + lin * ${wgSize}u + lidx;\n` +
+      `  let w = atomicLoad(&vm_log[done_word]);\n` +
+      `  let probe = vm_u.mode == VM_MODE_PROBE;\n` +
+      `  if (probe) {\n` +
+      // Round 0: the runtime leaves its rounds with a lost round's marks: they are forgotten, nothing runs.
+      `    if (vm_u.round == 0u) {\n` +
+      `      if (w == vm_u.lost_round) { atomicStore(&vm_log[done_word], 0u); }\n` +
+      `      return;\n` +
+      `    }\n` +
+      `    if (w != 0u && w != vm_u.lost_round) { return; }\n` +
+      `  } else if (w != vm_u.round) { return; }\n` +
+      common +
+      `  kernel(VmInvocation(gid, lid, wid, g, lidx));\n` +
+      `  if (probe) {\n` +
+      `    let clean = !vm_stalled && !vm_missed;\n` +
+      `    atomicStore(&vm_log[done_word], select(0u, vm_u.round, clean));\n` +
+      `    if (clean) { atomicAdd(&vm_log[VM_REC_READY], 1u); }\n` +
+      `  }\n` +
+      `}\n`
+    : cfg.demand && cfg.replay === true && cfg.firstPass === true
     ? // No completion words: nothing before or after the kernel. Measured on lavapipe (a copy
       // kernel's linked variants on raw bindings, every page resident): llvmpipe runs the code of
       // a branch no invocation takes, masked, so the epilogue's store of a stalled invocation's

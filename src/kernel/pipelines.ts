@@ -82,6 +82,8 @@ export function registerCompileTarget(pool: object, target: () => CompileTarget)
 
 /** A replay variant's form: a slice's first pass, the sample of a cold slice, or (false) the completing passes. */
 export type ReplayForm = 'first' | 'sample' | false;
+/** A transaction's variant: the usual one, or the one that runs by rounds (a completion word per invocation). */
+export type TransactionForm = 'rounds' | false;
 
 /**
  * The forms a replay dispatch of `kernel` may run: the first pass of a slice,
@@ -94,12 +96,13 @@ export function replayForms(kernel: Kernel): ReplayForm[] {
 
 /** The link configuration of one variant for a pool. */
 export function variantConfig(
-  t: Omit<CompileTarget, 'device' | 'check'>, mode: KernelMode, replayPerInvocation: boolean, firstPass: ReplayForm = false,
+  t: Omit<CompileTarget, 'device' | 'check'>, mode: KernelMode, replayPerInvocation: boolean, firstPass: ReplayForm | TransactionForm = false,
 ): LinkConfig {
   const demand = mode !== 'declared';
   const replay = mode === 'replay';
-  const first = replay && firstPass !== false;
+  const first = replay && (firstPass === 'first' || firstPass === 'sample');
   return {
+    ...(mode === 'transaction' && firstPass === 'rounds' ? { rounds: true } : {}),
     replay,
     // The first-pass variants keep no completion record, so the two units link the same code.
     replayPerInvocation: replay && !first && replayPerInvocation,
