@@ -159,10 +159,9 @@ import type { Cancellation } from '../lifetime.ts';
 import type { SpaceCore } from '../space/state.ts';
 import { checkBypass, reportUnexpectedFaults } from '../space/strict.ts';
 import { PassResources } from './pass-resources.ts';
-import { MAX_REPLAY_INVOCATIONS } from '../options.ts';
 import { DEMAND_PARTIAL_PROGRESS, DEMAND_PREDICTED_COVERAGE, DEMAND_SAMPLE_MIN_WORKGROUPS, DEMAND_SCOUT_FRACTION, DEMAND_SLICE_FILL, PREDICTION_MIN_ACCURACY } from '../options.ts';
 import { accuracy, HOT_SLICES, SliceHeat, type SliceFootprint } from '../policy/slice-prediction.ts';
-import { prepare, readPass, replayUnit, submitPass, type Checked, type DispatchOrder, type Prepared } from './pass.ts';
+import { prepare, readPass, replayUnit, submitPass, wordPerInvocation, type Checked, type DispatchOrder, type Prepared } from './pass.ts';
 import type { DemandStats, DispatchResult } from './dispatch-types.ts';
 import { bitmapPages, decodeFaults, decodeViolations, passClearBytes, passReadBytes, testBit, violationCount, type FaultBatch } from './records.ts';
 
@@ -219,7 +218,7 @@ class Outcomes {
   }
 }
 const OUTCOME_WINDOW = 8;
-/** #runRounds: rounds in a row that commit nothing before the rest goes back to workgroup slices. */
+/** #runRounds: rounds in a row that commit nothing, or few (ROUNDS_POOR), before the rest goes to parts. */
 const ROUNDS_IDLE = 4;
 /** #runRounds: a slice whose rounds stopped progressing is cut into this many times the parts its footprint asks for. */
 const ROUNDS_PARTS = 8;
@@ -529,16 +528,16 @@ class DemandRun {
     /** The last two slices that ran, for predicting the next one's pages. */
     const history: SliceFootprint[] = [];
     /**
-     * Transactions: pages most slices touch, held for the next one, and pages most slices write, in
-     * each slice's write set from the start (SliceHeat; seeded from the kernel's last dispatch).
-     */
-    /**
      * A sliced transaction runs the rest of its grid by rounds (#runRounds), as one slice; if that
      * stops progressing, in parts, each still by rounds (invocations committed by a round are done,
      * and only the rounds variant knows to skip them).
      */
     const byRounds = this.#roundsApply();
     let mergeRest = true;
+    /**
+     * Transactions: pages most slices touch, held for the next one, and pages most slices write, in
+     * each commit's write set (SliceHeat; seeded from the kernel's last sliced dispatch).
+     */
     const seed = this.#replay ? undefined : hotOf(this.#space, this.#prep.kernel);
     const heat = this.#replay ? undefined : new SliceHeat(seed?.touched);
     const writeHeat = this.#replay ? undefined : new SliceHeat(seed?.written);
@@ -572,8 +571,7 @@ class DemandRun {
             const hot = this.#space.policies.hotPages(heat!).filter((p) => !taken.has(p));
             const hotWrites = this.#space.policies.hotPages(writeHeat!).filter((p) => t.stateOf(p) !== PageState.Unpopulated);
             const ahead = hot.length > 0 ? [...predicted, ...hot] : predicted;
-            const done: Uint32Array = rounds ? await this.#runRounds(lo, hi, first, ahead, hotWrites, hot) : await this.#runTransaction(lo, hi, first, ahead, hotWrites);
-            pages = done;
+            pages = rounds ? await this.#runRounds(lo, hi, first, ahead, hotWrites, hot) : await this.#runTransaction(lo, hi, first, ahead, hotWrites);
             heat!.heard(this.#kept.accessed);
             writeHeat!.heard(this.#kept.written);
             // The slice wrote little beyond the hot writes it was given: the next may commit after its first probe.
@@ -955,9 +953,7 @@ class DemandRun {
 
   /** Transactions by rounds need a word per invocation, and invocations that can run apart. */
   #roundsApply(): boolean {
-    const prep = this.#prep;
-    const [x, y, z] = prep.kernel.workgroupSize;
-    return !this.#replay && prep.rounds !== undefined && !prep.kernel.workgroupSync && prep.total * x * y * z <= MAX_REPLAY_INVOCATIONS;
+    return !this.#replay && this.#prep.rounds !== undefined && wordPerInvocation(this.#prep.kernel, this.#prep.total);
   }
 
   /**
@@ -976,9 +972,10 @@ class DemandRun {
    *
    * Workgroup slices of the Graph500 BFS at 4x held two or three workgroups each (about 60 pages
    * of adjacency a workgroup of its own, in 264 frames), each slice two to three passes; a round
-   * takes every invocation whose pages are in. Progress: a round that commits nothing, four times
-   * in a row, gives the rest back to slices of workgroups (DoesNotFit). The pages every pass
-   * touched; the dispatch's completion words are left set (markCompletionDirty).
+   * takes every invocation whose pages are in. Progress: ROUNDS_IDLE rounds in a row that commit
+   * nothing or few (ROUNDS_POOR), or ROUNDS_MAX rounds, give the rest to parts, each again by
+   * rounds (DoesNotFit). The pages every pass touched; the dispatch's completion words are left set
+   * (markCompletionDirty).
    */
   async #runRounds(lo: number, hi: number, seeded: boolean, predicted: readonly number[], hotWrites: readonly number[], hot: readonly number[]): Promise<Uint32Array> {
     const prep = this.#prep;
@@ -1025,8 +1022,10 @@ class DemandRun {
           // The clean invocations' pages are resident (the probe accessed them); writes to pages without a frame are the stalled ones'.
           const writes = new Set<number>();
           for (const p of writeSet) if (t.isResident(p)) writes.add(p);
+          // The page after each run of the writes and the hot writes come along, as in #runTransaction.
+          const commit = (need: Uint32Array) => this.#commit(lo, hi, need, writes, [...union(this.#space.policies.writeAhead(writes), hotWrites)], { pipeline, round });
           let need = union(accessed, writes);
-          let aborted = await this.#commit(lo, hi, need, writes, [...union(this.#space.policies.writeAhead(writes), hotWrites)], { pipeline, round });
+          let aborted = await commit(need);
           // The same invocations again, with what the aborted commit missed and wrote: their appends ran
           // past the pages the probe saw (every invocation of a probe takes the counter's value as it
           // was), and the same claims make as many appends again. Up to ROUNDS_RECOMMIT times.
@@ -1039,7 +1038,7 @@ class DemandRun {
               writes.add(p);
             }
             need = again;
-            aborted = await this.#commit(lo, hi, need, writes, [...union(this.#space.policies.writeAhead(writes), hotWrites)], { pipeline, round });
+            aborted = await commit(need);
           }
           if (aborted) {
             this.#batch(aborted);
@@ -1063,9 +1062,10 @@ class DemandRun {
         const available = this.#available(EMPTY);
         if (idle >= ROUNDS_IDLE || n >= ROUNDS_MAX) throw new DoesNotFit(union(accessed, misses).length, available);
         // What the probe accessed (the pending invocations' pages before their miss: a table they all
-        // read) and its misses, in the room there is: the accessed pages first, up to half of it (so
-        // that the misses' fetch does not evict the table every invocation needs — measured on the
-        // BFS, misses first made rounds that completed nothing), then the misses, then the rest.
+        // read) and its misses, in the room there is: the rounds' hot pages that are resident and the
+        // accessed pages first, up to three quarters of it (so that the misses' fetch does not evict the
+        // table every invocation needs — measured on the BFS, misses first made rounds that completed
+        // nothing), then the misses, then the rest of the accessed pages.
         heat.heard(accessed);
         const want = union(misses, accessed);
         if (want.length <= available) {

@@ -122,13 +122,22 @@ export function variantConfig(
 }
 
 /**
+ * Whether a demand dispatch of `total` workgroups can keep a completion word
+ * per invocation: its invocations can run apart (no workgroup synchronization)
+ * and the words fit (MAX_REPLAY_INVOCATIONS). Replays per invocation, and
+ * transactions by rounds (src/fault/demand.ts #runRounds), need it.
+ */
+export function wordPerInvocation(kernel: Kernel, total: number): boolean {
+  const [x, y, z] = kernel.workgroupSize;
+  return !kernel.workgroupSync && total * x * y * z <= MAX_REPLAY_INVOCATIONS;
+}
+
+/**
  * How a demand dispatch of `total` workgroups of an idempotent kernel tracks
- * completion: per invocation when the kernel never synchronizes a workgroup
- * and the bits fit (MAX_REPLAY_INVOCATIONS), else per workgroup.
+ * completion: per invocation when it can (wordPerInvocation), else per workgroup.
  */
 export function replayUnit(kernel: Kernel, total: number): 'invocation' | 'workgroup' {
-  const [x, y, z] = kernel.workgroupSize;
-  return kernel.idempotent && !kernel.workgroupSync && total * x * y * z <= MAX_REPLAY_INVOCATIONS ? 'invocation' : 'workgroup';
+  return kernel.idempotent && wordPerInvocation(kernel, total) ? 'invocation' : 'workgroup';
 }
 
 interface Entry {

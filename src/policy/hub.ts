@@ -126,7 +126,7 @@ export class PolicyHub implements PolicyPort {
       pageCount: space.pageCount,
       faulted,
       present,
-      prefetchable: (p) => prefetchAllowed(t.flagsOf(p)) && (t.stateOf(p) !== PageState.Unpopulated || this.#allocated(p)),
+      prefetchable: (p) => this.#prefetchable(p),
     }));
     if (!pages || pages.length === 0) return [];
     for (let i = 0; i < pages.length; i++) {
@@ -137,6 +137,12 @@ export class PolicyHub implements PolicyPort {
     return pages.length > room ? pages.slice(0, room) : [...pages];
   }
 
+  /** A page prefetch may move: advice allows it, and it holds data or is allocated. */
+  #prefetchable(p: number): boolean {
+    const t = this.#space.table;
+    return prefetchAllowed(t.flagsOf(p)) && (t.stateOf(p) !== PageState.Unpopulated || this.#allocated(p));
+  }
+
   /**
    * The next slice of a demand dispatch: the pages to fetch before its first
    * pass, predicted from the slices before it (src/policy/slice-prediction.ts;
@@ -145,11 +151,7 @@ export class PolicyHub implements PolicyPort {
    * slices share would otherwise be the first to go).
    */
   predictSlice(history: readonly SliceFootprint[], lo: number, hi: number): number[] {
-    const space = this.#space;
-    const t = space.table;
-    return predictSlice(history, lo, hi, space.pageCount).filter(
-      (p) => prefetchAllowed(t.flagsOf(p)) && (t.stateOf(p) !== PageState.Unpopulated || this.#allocated(p)),
-    );
+    return predictSlice(history, lo, hi, this.#space.pageCount).filter((p) => this.#prefetchable(p));
   }
 
   /**
@@ -158,9 +160,7 @@ export class PolicyHub implements PolicyPort {
    * slice: those prefetch may move, as predictSlice's. Most often touched first.
    */
   hotPages(heat: Pick<SliceHeat, 'hot'>): number[] {
-    const space = this.#space;
-    const t = space.table;
-    return heat.hot().filter((p) => prefetchAllowed(t.flagsOf(p)) && (t.stateOf(p) !== PageState.Unpopulated || this.#allocated(p)));
+    return heat.hot().filter((p) => this.#prefetchable(p));
   }
 
   /**
