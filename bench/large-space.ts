@@ -37,7 +37,8 @@ const pool = await createPool(node.device, { capacity: poolBytes, pageSize: 64 *
 const space = createSpace(pool, { size: spaceBytes, label: 'large' });
 const below = space.alloc(at, { label: 'below' }); // the space up to `at`, never touched
 // Aligned to the host memory's segments (64 MiB, HOST_SEGMENT_SIZE): the check's withView of a 64 MiB piece is
-// then one segment, viewed in place; unaligned, each piece spans two segments and withView hands out a copy.
+// then one segment, viewed in place; unaligned, each piece spans two segments, which withView joins into one
+// buffer (a copy of both, and memory held in runs of two).
 const data = space.alloc(dataBytes, { align: 64 * MiB, label: 'data' });
 console.log(`space ${values['space-gib']} GiB, data ${values['data-mib']} MiB at ${(data / GiB).toFixed(1)} GiB (below it: ${(below / GiB).toFixed(0)}…), pool ${values['pool-mib']} MiB`);
 

@@ -403,7 +403,7 @@ const oversub: BenchCase = {
           }
         }
         // Everything home, as the baseline ends: the device-dirty pages written back. (A withView of the
-        // whole range would also hand out a copy of it when it spans host segments: 64 MiB each.)
+        // whole range would also join its host segments, 64 MiB each, into one buffer: a copy.)
         await space.prefetch(0, size, { to: 'host' });
       });
       applied += 2;

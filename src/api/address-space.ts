@@ -213,6 +213,10 @@ export interface AddressSpace extends TypedEventTarget<SpaceEventMap> {
    * `fn`, which must be synchronous: an async function is refused with
    * InvalidArgumentError before anything runs, and a function that returns a
    * promise fails with it after (what it wrote before returning has landed).
+   * The view is the host memory itself (zero-copy) where it can be: a range
+   * across host segments (64 MiB) is joined into one buffer on the first
+   * view, up to 1 GiB (HOST_JOIN_MAX); past that, or for a read of memory never
+   * written, `fn` gets a copy. Never write through a 'read' view.
    * Host operations `fn` calls on this space run after it, in issue order.
    * An aborted `signal` takes it out of the queue before `fn` runs (ReadOptions).
    *
@@ -657,13 +661,16 @@ export class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements A
       const start = this.#pool.events.now();
       const run = (): R => {
         let result!: R;
+        // Spanning segments: join them (a read view only where they are all held — it would
+        // otherwise make memory for untouched zeros), so this view and the next are not copies.
+        if (c.host.segmentSize - (addr % c.host.segmentSize) < byteLength) c.host.join(addr, byteLength, mode === 'write');
         if (mode === 'read') {
           // Untouched memory has no segment yet: a copy of its zeros (a view of shared zeros could be written through).
           // A backed space's segment may be dropped and its buffer reused if fn reads elsewhere: a copy too.
           result = fn(c.host.isHeld(addr) && !c.host.backed ? c.host.range(addr, byteLength) : c.host.slice(addr, byteLength));
         } else {
           c.hostWrite(addr, addr + byteLength, () => {
-            const hv = c.host.view(addr, byteLength); // spanning segments: a copy, put in place by commit()
+            const hv = c.host.view(addr, byteLength); // spanning segments not joined: a copy, put in place by commit()
             try {
               result = fn(hv.view);
             } finally {

@@ -14,14 +14,20 @@
 // read/write/withView) use it only through the operations below; offsets are
 // plain numbers (exact up to 2^53). Pieces of a transfer never straddle a
 // segment (migrate/ splits them with `splitPieces`), so `range` is a zero-copy
-// view on the transfer paths; only a host view that spans segments copies.
+// view on the transfer paths. A host view (withView) that spans segments
+// joins them: their bytes move into one buffer they then share as subarrays
+// (a run), so that view and every later one of the range are zero-copy — as
+// khugepaged collapses small pages under a range used as one. Runs exist only
+// without a backing (a budget evicts segment by segment) and up to
+// HOST_JOIN_MAX; a segment of a run is never dropped alone (its buffer would
+// stay held by the others while no longer counted).
 // The staging path fills its slots through `fill`: with a backing, bytes of
 // segments not in memory are read from the store straight into the slot, off
 // the JavaScript thread, and not kept (disk → device in one copy; the pages
 // are clean and the store has them).
 
 import { fail } from '../assert.ts';
-import { HOST_SEGMENT_SIZE } from '../options.ts';
+import { HOST_JOIN_MAX, HOST_SEGMENT_SIZE } from '../options.ts';
 import type { HostSource, Piece } from '../device/transfer.ts';
 
 /** Where a backed space's bytes live when not in host memory (a file). Synchronous: it runs inside host operations. */
@@ -71,6 +77,8 @@ export interface HostMemoryStats {
   readAheadHits: number;
   /** Evictions that could not store their dirty pages (memory went over the budget instead). */
   storeFailures: number;
+  /** Runs made: host views that spanned segments joined them into one buffer (see join). */
+  joins: number;
 }
 
 /** A writable view of host bytes: `commit()` after writing puts them in place (a no-op for a zero-copy view). */
@@ -99,8 +107,15 @@ export interface HostMemory extends HostSource {
    * missing and unbacked; never write through it), else a copy.
    */
   range(offset: number, length: number): Uint8Array;
-  /** A view to write [offset, offset + length) through; commit() after. Zero-copy when the range lies in one segment. */
+  /** A view to write [offset, offset + length) through; commit() after. Zero-copy when the range lies in one segment or joined ones. */
   view(offset: number, length: number): HostView;
+  /**
+   * Make the segments under [offset, offset + length) share one buffer (see
+   * join below), so that `range` and `view` of the range are views from now
+   * on. `create`: segments not held yet are made (zeros); else a missing one
+   * refuses. Returns whether the range is contiguous now.
+   */
+  join(offset: number, length: number, create: boolean): boolean;
   /** A read ahead of part of [offset, offset + length) still running: its end (HostSource.ready). */
   ready(offset: number, length: number): Promise<void> | undefined;
   /** Pieces cut where they cross a segment boundary, so that `range` of each is a view. */
@@ -142,6 +157,11 @@ function giveSpare(bytes: Uint8Array): void {
   spares.push(bytes);
 }
 
+/** Is the segment part of a run (its bytes a part of a larger buffer)? */
+function inRun(s: Segment): boolean {
+  return s.bytes.byteLength !== s.bytes.buffer.byteLength;
+}
+
 interface Segment {
   readonly bytes: Uint8Array;
   /** With a backing: 1 per page written since it was last stored. */
@@ -159,7 +179,7 @@ class SparseHostMemory implements HostMemory {
   readonly #budget: number;
   /** Segments by index; a Map keeps them in least-recently-used order when backed (touch = delete + set). */
   readonly #segments = new Map<number, Segment>();
-  readonly stats: HostMemoryStats = { committedBytes: 0, peakBytes: 0, bytesLoaded: 0, bytesStored: 0, segmentsEvicted: 0, storeFailures: 0, readAheads: 0, readAheadHits: 0 };
+  readonly stats: HostMemoryStats = { committedBytes: 0, peakBytes: 0, bytesLoaded: 0, bytesStored: 0, segmentsEvicted: 0, storeFailures: 0, readAheads: 0, readAheadHits: 0, joins: 0 };
   /** The segment being read ahead (counted in committedBytes while not abandoned). */
   #ahead: Ahead | undefined;
   /** The segment last loaded from the backing, and whether it came right after the one before (a sequential stream). */
@@ -422,8 +442,11 @@ class SparseHostMemory implements HostMemory {
     this.#each(offset, end, (i, lo, n) => {
       if (!this.#backing && lo === 0 && n === this.#segLength(i)) {
         const s = this.#segments.get(i);
-        if (s) this.#drop(i, s);
-        return;
+        if (!s) return;
+        if (!inRun(s)) {
+          this.#drop(i, s);
+          return;
+        }
       }
       const s = this.#backing ? this.#get(i) : this.#peek(i);
       if (!s) return; // reads as zero already
@@ -439,7 +462,7 @@ class SparseHostMemory implements HostMemory {
       const s = this.#backing ? this.#get(i) : this.#peek(i);
       return s ? s.bytes.subarray(lo, lo + length) : zeroView(length);
     }
-    return this.slice(offset, length);
+    return this.#joined(offset, length) ?? this.slice(offset, length);
   }
 
   view(offset: number, length: number): HostView {
@@ -450,9 +473,66 @@ class SparseHostMemory implements HostMemory {
       this.#markDirty(s, lo, lo + length);
       return { view: s.bytes.subarray(lo, lo + length), commit: () => undefined };
     }
+    const joined = this.#joined(offset, length);
+    if (joined) return { view: joined, commit: () => undefined }; // unbacked: nothing to mark dirty
     // Spans segments: copy in, and out when the writer is done.
     const copy = this.slice(offset, length);
     return { view: copy, commit: () => this.write(offset, copy) };
+  }
+
+  /** A view of [offset, offset + length) when the segments under it are held and consecutive in one buffer (a run). */
+  #joined(offset: number, length: number): Uint8Array | undefined {
+    if (this.#backing) return undefined;
+    const i = this.#index(offset);
+    const first = this.#segments.get(i);
+    if (!first || !inRun(first)) return undefined;
+    const j = this.#index(offset + length - 1);
+    const buffer = first.bytes.buffer;
+    let at = first.bytes.byteOffset;
+    for (let k = i; k <= j; k++) {
+      const s = this.#segments.get(k);
+      if (!s || s.bytes.buffer !== buffer || s.bytes.byteOffset !== at) return undefined;
+      at += s.bytes.byteLength;
+    }
+    return new Uint8Array(buffer, first.bytes.byteOffset + (offset - i * this.segmentSize), length);
+  }
+
+  join(offset: number, length: number, create: boolean): boolean {
+    if (this.#backing || length === 0) return false;
+    let i = this.#index(offset);
+    let j = this.#index(offset + length - 1);
+    if (i === j || this.#joined(offset, length)) return true;
+    // Whole runs only: a run left in part would keep its buffer alive through the segments left.
+    const sameRun = (a: number, b: number): boolean => {
+      const x = this.#segments.get(a);
+      const y = this.#segments.get(b);
+      return x !== undefined && y !== undefined && inRun(x) && x.bytes.buffer === y.bytes.buffer;
+    };
+    while (i > 0 && sameRun(i, i - 1)) i--;
+    while ((j + 1) * this.segmentSize < this.size && sameRun(j, j + 1)) j++;
+    const base = i * this.segmentSize;
+    const total = Math.min(this.size, (j + 1) * this.segmentSize) - base;
+    if (total > HOST_JOIN_MAX) return false;
+    if (!create) for (let k = i; k <= j; k++) if (!this.#segments.has(k)) return false;
+    let buffer: Uint8Array;
+    try {
+      buffer = new Uint8Array(total);
+    } catch {
+      return false; // no memory for it: the view copies, as without runs
+    }
+    for (let k = i; k <= j; k++) {
+      const at = k * this.segmentSize - base;
+      const len = this.#segLength(k);
+      const s = this.#segments.get(k);
+      if (s) buffer.set(s.bytes, at);
+      else this.stats.committedBytes += len;
+      this.#segments.set(k, { bytes: buffer.subarray(at, at + len), dirty: undefined, dirtyCount: 0 });
+    }
+    if (this.stats.committedBytes > this.stats.peakBytes) this.stats.peakBytes = this.stats.committedBytes;
+    this.stats.joins++;
+    this.#lastIndex = -1;
+    this.#last = undefined;
+    return true;
   }
 
   ready(offset: number, length: number): Promise<void> | undefined {

@@ -242,3 +242,28 @@ testWithDevice('a space must fit the pool page size and 1 TiB; bad ranges are ty
   expect((errs[2] as HmmError).code).toBe('INVALID_ARGUMENT');
   expect(coreOf(space).table.countInState(0)).toBe(16); // nothing changed
 });
+
+testWithDevice('a view across host segments joins them: device-dirty pages come home into it, later views are the same memory, writes through it reach the next dispatch', async (ctx) => {
+  const { space } = await makeSpace(ctx, { capacity: 4 * MiB, pageSize: 64 * KiB }, 256 * MiB, { strict: false });
+  const seg = 64 * MiB; // HOST_SEGMENT_SIZE: the view below spans the first boundary
+  const at = seg - 256 * KiB;
+  const n = (512 * KiB) / 4;
+  const data = Uint32Array.from({ length: n }, (_, i) => i * 5 + 1);
+  await space.write(at, data);
+  await space.dispatch(affine, { workgroups: n / 64, write: [{ addr: at, byteLength: n * 4 }], args: [at, n, 3, 1] }); // device-dirty
+  const seen: { buffer: ArrayBufferLike; offset: number }[] = [];
+  const sum = async () => space.withView(at, n * 4, 'read', (v) => {
+    seen.push({ buffer: v.buffer, offset: v.byteOffset });
+    return Array.from(u32(v)).every((x, i) => x === ((data[i]! * 3 + 1) >>> 0));
+  });
+  expect(await sum()).toBe(true);
+  expect(await sum()).toBe(true);
+  expect(seen[1]!.buffer).toBe(seen[0]!.buffer); // zero-copy: not a fresh copy per call
+  expect(seen[1]!.offset).toBe(seen[0]!.offset);
+  await space.withView(at, n * 4, 'write', (v) => u32(v).fill(10)); // in place, device copies invalidated
+  await space.dispatch(affine, { workgroups: n / 64, write: [{ addr: at, byteLength: n * 4 }], args: [at, n, 2, 0] });
+  expect(u32(await space.read(at, n * 4)).every((x) => x === 20)).toBe(true);
+  expect(u32(await space.read(at - 4, 4))[0]).toBe(0); // the neighbours of the run untouched
+  expect(u32(await space.read(at + n * 4, 4))[0]).toBe(0);
+  space.checkInvariants();
+});

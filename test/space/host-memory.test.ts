@@ -1,5 +1,6 @@
 import { expect, test } from 'vitest';
 import { createHostMemory, type HostBacking } from '../../src/space/host-memory.ts';
+import { HOST_JOIN_MAX } from '../../src/options.ts';
 
 const PS = 4096;
 const SEG = 4 * PS;
@@ -182,4 +183,76 @@ test('backed, sequential: the next segment is read ahead; ready() gives its end;
   pending.shift()!(); // the abandoned read ends: nothing changes
   expect(m.slice(3 * SEG, SEG)).toEqual(pattern(size, 5).subarray(3 * SEG, 4 * SEG));
   expect(m.stats.committedBytes).toBeLessThanOrEqual(4 * SEG);
+});
+
+test('join: segments under a spanning range share one buffer from then on; their bytes are kept', () => {
+  const m = createHostMemory(8 * SEG, PS, { segmentSize: SEG });
+  const data = pattern(3 * SEG, 11);
+  m.write(SEG, data); // segments 1, 2, 3
+  expect(m.join(SEG + PS, 2 * SEG, false)).toBe(true);
+  expect(m.stats.joins).toBe(1);
+  expect(m.stats.committedBytes).toBe(3 * SEG); // moved, not doubled
+  const across = m.range(SEG + PS, 2 * SEG);
+  expect(across).toEqual(data.subarray(PS, PS + 2 * SEG));
+  m.write(2 * SEG, new Uint8Array(PS).fill(0xee)); // a write through the segment path…
+  expect(across[SEG - PS]).toBe(0xee); // …is seen by the earlier range: a view now, not a copy
+  const w = m.view(2 * SEG - 8, 16);
+  w.view.fill(3); // in place: no commit needed
+  expect(m.slice(2 * SEG - 8, 16)).toEqual(new Uint8Array(16).fill(3));
+  expect(m.join(SEG, 2 * SEG, false)).toBe(true); // already one run: nothing made
+  expect(m.stats.joins).toBe(1);
+  expect(m.slice(0, SEG)).toEqual(new Uint8Array(SEG)); // neighbours untouched
+});
+
+test('join refuses a range with untouched segments unless asked to make them', () => {
+  const m = createHostMemory(8 * SEG, PS, { segmentSize: SEG });
+  m.write(0, pattern(SEG, 1)); // segment 0 only
+  expect(m.join(0, 2 * SEG, false)).toBe(false);
+  expect(m.stats.committedBytes).toBe(SEG);
+  expect(m.range(SEG - PS, 2 * PS)).toEqual(new Uint8Array([...pattern(SEG, 1).subarray(SEG - PS), ...new Uint8Array(PS)]));
+  expect(m.join(0, 2 * SEG, true)).toBe(true);
+  expect(m.stats.committedBytes).toBe(2 * SEG);
+  expect(m.slice(0, 2 * SEG)).toEqual(new Uint8Array([...pattern(SEG, 1), ...new Uint8Array(SEG)]));
+});
+
+test('join takes whole runs: a range overlapping a run joins the run with it, so no buffer stays held in part', () => {
+  const m = createHostMemory(8 * SEG, PS, { segmentSize: SEG });
+  const data = pattern(5 * SEG, 5);
+  m.write(0, data);
+  expect(m.join(0, 2 * SEG, false)).toBe(true); // run 0–1
+  expect(m.join(3 * SEG, 2 * SEG, false)).toBe(true); // run 3–4
+  expect(m.join(SEG + PS, 2 * SEG, false)).toBe(true); // 1–3: takes in 0 and 4 too
+  expect(m.stats.joins).toBe(3);
+  const all = m.range(0, 5 * SEG); // one view over the five
+  expect(all).toEqual(data);
+  m.write(4 * SEG, new Uint8Array(1).fill(0x42));
+  expect(all[4 * SEG]).toBe(0x42);
+  expect(m.stats.committedBytes).toBe(5 * SEG);
+});
+
+test('zero() keeps a segment of a run (filled, still counted); a lone one is dropped', () => {
+  const m = createHostMemory(8 * SEG, PS, { segmentSize: SEG });
+  m.write(0, pattern(4 * SEG, 9));
+  expect(m.join(0, 2 * SEG, false)).toBe(true);
+  m.zero(0, SEG); // in the run: filled
+  expect(m.isHeld(0)).toBe(true);
+  expect(m.slice(0, SEG)).toEqual(new Uint8Array(SEG));
+  expect(m.range(0, 2 * SEG).subarray(SEG)).toEqual(pattern(4 * SEG, 9).subarray(SEG, 2 * SEG));
+  m.zero(3 * SEG, 4 * SEG); // alone: dropped
+  expect(m.isHeld(3 * SEG)).toBe(false);
+  expect(m.stats.committedBytes).toBe(3 * SEG);
+});
+
+test('join: both sides of HOST_JOIN_MAX, and never with a backing', () => {
+  const m = createHostMemory(2 * HOST_JOIN_MAX, 64 * 1024);
+  const seg = m.segmentSize;
+  expect(m.join(0, HOST_JOIN_MAX + seg, true)).toBe(false); // over: refused before it makes anything
+  expect(m.stats.committedBytes).toBe(0);
+  expect(m.join(seg, HOST_JOIN_MAX, true)).toBe(true); // exactly the limit (segment-aligned)
+  expect(m.stats.committedBytes).toBe(HOST_JOIN_MAX);
+  m.release();
+  const b = createHostMemory(8 * SEG, PS, { segmentSize: SEG, backing: flatBacking(8 * SEG) });
+  b.write(0, pattern(2 * SEG, 2));
+  expect(b.join(0, 2 * SEG, true)).toBe(false);
+  expect(b.stats.joins).toBe(0);
 });
