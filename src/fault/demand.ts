@@ -1060,7 +1060,15 @@ class DemandRun {
         }
         if (f.misses.length > 0) this.#batch(f);
         const available = this.#available(EMPTY);
-        if (idle >= ROUNDS_IDLE || n >= ROUNDS_MAX) throw new DoesNotFit(union(accessed, misses).length, available);
+        // Rounds that stopped progressing give the rest to parts. A single workgroup has no parts: its
+        // rounds go on while what they want fits (each round then brings every page its pending
+        // invocations missed, so each gets further, as #runTransaction's probes do), and only a working
+        // set that does not fit is reported as one (found: a lone invocation chasing dependent pages, a
+        // round each, was reported as too large for the pool with 12 pages of 32 wanted).
+        const lone = hi - lo === 1;
+        if ((idle >= ROUNDS_IDLE || n >= ROUNDS_MAX) && !(lone && union(accessed, misses).length <= available)) {
+          throw new DoesNotFit(union(accessed, misses).length, available);
+        }
         // What the probe accessed (the pending invocations' pages before their miss: a table they all
         // read) and its misses, in the room there is: the rounds' hot pages that are resident and the
         // accessed pages first, up to three quarters of it (so that the misses' fetch does not evict the

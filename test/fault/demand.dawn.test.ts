@@ -723,3 +723,60 @@ fn kernel(inv: VmInvocation) {
   expect(seen.every((c) => c === 1)).toBe(true);
   space.checkInvariants();
 });
+
+for (const hops of [14, 40]) {
+testWithDevice(`by rounds, a lone invocation chasing a chain of ${hops} dependent pages one round at a time ${hops < 32 ? 'completes' : 'fails as too large, nothing applied'}: rounds without progress end in a working-set error only when the pages do not fit`, async (ctx) => {
+  // Found by a trial of the rounds' room: a single-workgroup part whose rounds committed nothing four
+  // times (a stalled invocation advancing one dependent page a round) was reported as a working set
+  // too large for the pool — 37 pages needed, 264 available. Here one invocation follows a chain of
+  // 14 pages (each page holds the next one's address), the rest of the grid updates its own words
+  // (8x the pool: sliced, so by rounds); 14 pages fit the 32 frames, 40 do not.
+  const { space } = await makeSpace(ctx, { capacity: 128 * KiB, pageSize: 4 * KiB }, 2 * MiB);
+  const n = 64 * 64;
+  const data = space.alloc(n * 4 * 16, { align: 4 * KiB });
+  const chain = space.alloc(64 * 4 * KiB, { align: 4 * KiB });
+  await space.write(data, new Uint32Array(n * 16).fill(5));
+  for (let k = 0; k < hops; k++) {
+    // Hop k lives at page 1 + ((k - 1)·37 + 11) mod 63 of the chain (the head at page 0): all distinct.
+    const next = k + 1 < hops ? chain + (1 + ((k * 37 + 11) % 63)) * 4 * KiB : 0;
+    const at = k === 0 ? chain : chain + (1 + (((k - 1) * 37 + 11) % 63)) * 4 * KiB;
+    await space.write(at, Uint32Array.of(next, k + 1));
+  }
+  const k = createKernel({
+    label: 'chain-rounds',
+    workgroupSize: 64,
+    code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  var extra = 0u;
+  if (i == 0u) {
+    var p = vm_arg_u32(1u);
+    loop {
+      if (p == 0u) { break; }
+      extra += vm_load_u32(p + 4u);
+      p = vm_load_u32(p);
+    }
+  }
+  let a = vm_arg_u32(0u) + i * 64u;
+  vm_store_u32(a, vm_load_u32(a) + 1u + extra);
+}`,
+  });
+  const run = space.dispatch(k, { workgroups: n / 64, args: [data, chain], demand: true });
+  if (hops >= 32) {
+    await expect(run).rejects.toBeInstanceOf(WorkingSetTooLargeError);
+    expect(u32(await space.read(data, n * 4 * 16)).every((x) => x === 5)).toBe(true); // all or nothing
+    space.checkInvariants();
+    return;
+  }
+  const r = await run;
+  expect(r.mode).toBe('transaction');
+  expect(r.demand!.commits).toBeGreaterThan(1);
+  const d = u32(await space.read(data, n * 4 * 16));
+  const sum = (hops * (hops + 1)) / 2;
+  for (let i = 0; i < n; i++) {
+    if (d[i * 16] !== (i === 0 ? 6 + sum : 6)) throw new Error(`data[${i}] = ${d[i * 16]}`);
+    for (let w = 1; w < 16; w++) if (d[i * 16 + w] !== 5) throw new Error(`data[${i}][${w}] changed`);
+  }
+  space.checkInvariants();
+});
+}
