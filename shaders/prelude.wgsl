@@ -17,6 +17,9 @@
 //   const VM_ROUNDS: bool — the transaction variant that runs by rounds (src/kernel/link.ts
 //     rounds: a completion word per invocation); a stalled invocation counts its page moves as
 //     REPLAY does
+//   const VM_RESUME: bool — the completing replay variant of a kernel that calls vm_save_u32 or
+//     vm_resume_u32 (a record of VM_RESUME_STRIDE words per invocation): an invocation that
+//     stalled resumes from the state it saved (below)
 //   const VM_COUNTERS: bool — declared passes set the accessed/written page bitmaps too
 //     (access counters, src/fault/access-bits.ts); false folds that away
 //   the window bindings  @group(0) @binding(3 + i) vm_w<i> (src/abi.ts BINDING): array<u32 | atomic<u32>>
@@ -79,8 +82,9 @@ const VM_WINDOW_MASK: u32 = (1u << VM_WINDOW_WORD_SHIFT) - 1u;
 // decoded by src/fault/records.ts.
 //
 // Record buffer (vm_log), in u32 words; the layout is src/abi.ts's, src/fault/records.ts decodes it:
-//   header (VM_LOG_HEADER words): [VM_REC_VIOLATIONS] violation count, [1], [2] reserved,
-//        [VM_REC_ABORT] abort flag
+//   header (VM_LOG_HEADER words): [VM_REC_VIOLATIONS] violation count, [VM_REC_READY] clean
+//        invocations of a probe by rounds, [VM_REC_ADVANCED] resumable invocations whose saved
+//        state moved, [VM_REC_ABORT] abort flag
 //   then VM_LOG_ENTRIES violation records of VM_LOG_STRIDE words: addr, kind, gid.x, gid.y, gid.z
 //   then VM_MAP_COUNT page bitmaps of vm_u.bitmap_words words (VM_MAP_*): accessed and written
 //        as one map of two bits a page over their words (page p: word VM_BITMAP_BASE + p / 16, bit
@@ -241,6 +245,63 @@ fn vm_quit() -> bool {
   if (!vm_stalled) { return false; }
   vm_stall_spins++;
   return vm_hints >= VM_HINTS || vm_stall_moves >= VM_STALL_PAGES || vm_stall_spins > VM_STALL_SPINS;
+}
+
+// Resumable invocations. A stalled invocation of a replay runs again from the top of the kernel
+// in a later pass; one that saved its state (vm_save_u32) before it stalled gets that state back
+// from vm_resume_u32 there, so a chase through a linked structure goes on from the node it stalled
+// on instead of from its root, and needs only that node's page for its next step. The state is
+// the kernel's to choose: whatever the rest of the invocation's work follows from (with what the
+// kernel reads again from the top: its id, its arguments). A save also starts the ring of recent
+// pages over: the pages a stall marks needed are those since the last save, and those the
+// invocation read from the top before its first one. Saves count only before a stall (after
+// it, values read from pages without a frame are garbage), and stalls happen only at an access, so
+// saves with no access between them are kept together. Outside a demand replay that keeps a
+// record per invocation (VM_RESUME false: declared dispatches, transactions, a slice's first pass,
+// kernels that synchronize their workgroup) vm_resume_u32 returns `initial` and vm_save_u32 does
+// nothing: the invocation runs from the top, as it always may.
+//   record (vm_log, after the completion word): [marker: 1 while a state is saved][slot 0..3]
+// An invocation whose saves changed its state counts in VM_REC_ADVANCED: the runtime's measure of
+// progress for passes that stall, since such an invocation got further though it stalled again.
+var<private> vm_resume_rec: u32;
+var<private> vm_resume_had: bool;
+var<private> vm_resume_saved: bool;
+var<private> vm_resume_moved: bool;
+
+fn vm_resume_u32(slot: u32, initial: u32) -> u32 {
+  if (VM_RESUME && vm_resume_had && slot < VM_RESUME_SLOTS) {
+    return atomicLoad(&vm_log[vm_resume_rec + 2u + slot]);
+  }
+  return initial;
+}
+
+fn vm_save_u32(slot: u32, value: u32) {
+  if (VM_RESUME && !vm_stalled && slot < VM_RESUME_SLOTS) {
+    let at = vm_resume_rec + 2u + slot;
+    if (!(vm_resume_had || vm_resume_saved) || atomicLoad(&vm_log[at]) != value) { vm_resume_moved = true; }
+    atomicStore(&vm_log[at], value);
+    // What it needs again if it stalls from here is what it reads from the top of the kernel
+    // before its first save (kept at that save: the ring's two newest pages) and what it
+    // touches from its last save on: the ring starts over, and the next access translates
+    // afresh, so its page is in it. (vm_resume_mark_top marks the top's pages at a stall.)
+    if (!vm_resume_saved) {
+      vm_resume_top0 = select(VM_NONE, vm_ring0, vm_ring_n > 0u);
+      vm_resume_top1 = select(VM_NONE, vm_ring1, vm_ring_n > 1u);
+    }
+    vm_resume_saved = true;
+    vm_ring_n = 0u;
+    vm_tc_page = VM_NONE;
+  }
+}
+
+// A stalled resumable invocation that saved: the pages it read from the top are needed too.
+var<private> vm_resume_top0: u32 = VM_NONE;
+var<private> vm_resume_top1: u32 = VM_NONE;
+fn vm_resume_mark_top() {
+  for (var k = 0u; k < 2u; k++) {
+    let p = select(vm_resume_top1, vm_resume_top0, k == 0u);
+    if (p != VM_NONE) { vm_fault_bits_set(p, VM_NEEDED_BIT); }
+  }
 }
 
 // A one-entry translation cache per invocation: the page of the last access and its PTE.

@@ -42,12 +42,24 @@ export const VIOLATION_KIND = { 'out-of-range': 1, 'not-readable': 2, 'not-writa
 
 /** Header word: violations recorded (the count goes on past VIOLATION_LOG_ENTRIES). */
 export const REC_VIOLATIONS = 0;
-/** Header word: a COMMIT pass missed or stored outside its snapshot. (Word 2 is reserved.) */
+/** Header word: a COMMIT pass missed or stored outside its snapshot. */
 export const REC_ABORT = 3;
+/**
+ * Header word: invocations of a REPLAY pass whose saved state changed (vm_save_u32 stored a value
+ * other than the one it held): resumable invocations that got further, though they stalled again.
+ */
+export const REC_ADVANCED = 2;
 /** Header word: how many invocations a PROBE of a transaction run by rounds found clean (its commit runs them). */
 export const REC_READY = 1;
 /** Words in the header. */
 export const REC_HEADER = 4;
+/**
+ * State words a resumable invocation keeps between the passes of a replay (vm_save_u32,
+ * vm_resume_u32: slots 0 .. RESUME_SLOTS − 1). Its record is then RESUME_STRIDE words: the
+ * completion word, a marker (1: a state is saved), the slots.
+ */
+export const RESUME_SLOTS = 4;
+export const RESUME_STRIDE = 2 + RESUME_SLOTS;
 /** Violations recorded in full per pass; further ones are only counted. */
 export const VIOLATION_LOG_ENTRIES = 32;
 /** Words per violation record: addr, kind, invocation x, y, z, the address's high word, then 2 unused. */
@@ -244,6 +256,9 @@ const WGSL_CONSTANTS: readonly (readonly [section: string, entries: readonly (re
     ['VM_REC_VIOLATIONS', REC_VIOLATIONS, 'header: violation count'],
     ['VM_REC_ABORT', REC_ABORT, 'header: abort flag'],
     ['VM_REC_READY', REC_READY, 'header: clean invocations of a probe by rounds'],
+    ['VM_REC_ADVANCED', REC_ADVANCED, 'header: resumable invocations of a replay pass whose saved state changed'],
+    ['VM_RESUME_SLOTS', RESUME_SLOTS, 'state words of a resumable invocation (vm_save_u32)'],
+    ['VM_RESUME_STRIDE', RESUME_STRIDE, 'record words of a resumable invocation: completion word, marker, slots'],
     ['VM_LOG_HEADER', REC_HEADER],
     ['VM_LOG_ENTRIES', VIOLATION_LOG_ENTRIES],
     ['VM_LOG_STRIDE', VIOLATION_STRIDE],

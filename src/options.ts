@@ -186,9 +186,10 @@ export const MAX_REPLAY_WORKGROUPS = 2 ** 24;
  * An idempotent kernel that never synchronizes a workgroup replays with one
  * completion word per invocation instead (no barriers in the entry point and
  * no shared read-modify-writes, which on lavapipe cost a replay pass about
- * half its time), while its invocations number at most this (2^24 words =
- * 64 MiB of record, allocated through the pool's allocator, which gives memory
- * back when the device is short); larger dispatches use a bit per workgroup.
+ * half its time), while its words number at most this (2^24 words = 64 MiB of
+ * record, allocated through the pool's allocator, which gives memory back when
+ * the device is short; a word an invocation, RESUME_STRIDE for a resumable
+ * kernel); larger dispatches use a bit per workgroup.
  * Measured: a 6.3M-invocation dispatch (98,304 workgroups of 64) took 700 ms a
  * pass with workgroup bits where its declared pass took 410 (the cap was 2^22).
  */

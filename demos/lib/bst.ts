@@ -74,10 +74,12 @@ fn kernel(inv: VmInvocation) {
   let i = inv.global_id.x;
   if (i >= vm_arg_u32(3u)) { return; }
   let key = vm_load_u32(vm_arg_u32(1u) + i * 4u);
-  var p = vm_arg_u32(0u);
+  // Resumable: a lookup that stalls on a node's page goes on from that node in the next pass.
+  var p = vm_resume_u32(0u, vm_arg_u32(0u));
   var found = -1.0;
   loop {
     if (p == 0u) { break; }
+    vm_save_u32(0u, p);
     let k = Node_key(p);
     if (k == key) { found = Node_value(p); break; }
     p = select(Node_right(p), Node_left(p), key < k);

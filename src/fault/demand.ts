@@ -148,7 +148,7 @@
 // before every submit.
 
 import type { Kernel } from '../kernel/kernel.ts';
-import { MAP_ACCESSED, MAP_NEEDED, MAP_WRITTEN, Mode, MODE_NAMES, REC_ABORT, REC_READY } from '../abi.ts';
+import { MAP_ACCESSED, MAP_NEEDED, MAP_WRITTEN, Mode, MODE_NAMES, REC_ABORT, REC_ADVANCED, REC_READY } from '../abi.ts';
 import type { DirtyJournal } from './journal.ts';
 import { AccessViolationError, WorkingSetTooLargeError, type Violation } from '../errors.ts';
 import { emptyReport, makeResident, restoreFromHost, retire, writeBackPages, type MigrationReport } from '../migrate/migrate.ts';
@@ -161,7 +161,7 @@ import { checkBypass, reportUnexpectedFaults } from '../space/strict.ts';
 import { PassResources } from './pass-resources.ts';
 import { DEMAND_PARTIAL_PROGRESS, DEMAND_PREDICTED_COVERAGE, DEMAND_SAMPLE_MIN_WORKGROUPS, DEMAND_SCOUT_FRACTION, DEMAND_SLICE_FILL, PREDICTION_MIN_ACCURACY } from '../options.ts';
 import { accuracy, HOT_SLICES, SliceHeat, type SliceFootprint } from '../policy/slice-prediction.ts';
-import { prepare, readPass, replayUnit, submitPass, wordPerInvocation, type Checked, type DispatchOrder, type Prepared } from './pass.ts';
+import { prepare, readPass, recordStride, replayUnit, submitPass, wordPerInvocation, type Checked, type DispatchOrder, type Prepared } from './pass.ts';
 import type { DemandStats, DispatchResult } from './dispatch-types.ts';
 import { bitmapPages, decodeFaults, decodeViolations, passClearBytes, passReadBytes, testBit, violationCount, type FaultBatch } from './records.ts';
 
@@ -512,7 +512,7 @@ class DemandRun {
     if (this.#replay) {
       const [x, y, z] = prep.kernel.workgroupSize;
       // A word per invocation, or a bit per workgroup; all 0 (zeroed here if the last dispatch left some set).
-      const words = replayUnit(prep.kernel, prep.total) === 'invocation' ? prep.total * x * y * z : Math.ceil(prep.total / 32);
+      const words = replayUnit(prep.kernel, prep.total) === 'invocation' ? prep.total * x * y * z * recordStride(prep.kernel) : Math.ceil(prep.total / 32);
       res = PassResources.of(this.#space);
       await res.ensureCompletionWords(words);
     }
@@ -621,7 +621,10 @@ class DemandRun {
         }
         first = false;
       }
-      if (wordsLeftSet) res?.markCompletionDirty();
+      // A resumable kernel's records keep its saved states (prelude: vm_save_u32) after it completes:
+      // the next dispatch clears them first (found by the tree demo's test: a transaction by rounds
+      // after them took the states for its rounds' marks, and skipped those invocations).
+      if (wordsLeftSet || (this.#replayPerInvocation && recordStride(this.#prep.kernel) > 1)) res?.markCompletionDirty();
       if (heat && this.stats.slices >= HOT_SLICES) rememberHot(this.#space, this.#prep.kernel, { touched: heat.hot(), written: writeHeat!.hot() });
     } catch (e) {
       res?.markCompletionDirty();
@@ -879,13 +882,16 @@ class DemandRun {
       missed = f.misses;
       lock = union(bitmapPages(rec, pc, MAP_ACCESSED), f.misses);
       const available = this.#available(lock);
+      // Resumable invocations (prelude: vm_save_u32) that got further count as progress although they
+      // stalled again: a chase through a tree misses more pages as its lookups spread out.
+      const advanced = rec[REC_ADVANCED]!;
       if (fewest !== Infinity) {
         // After a partial round, progress is required, fitting or not: a partial round may evict
         // pages a stalled invocation needs again (it reruns from its start), and partial and
         // fitting rounds could then take turns for ever (found by the tree demo). So no pass may
         // miss more than the fewest since, and a partial round must have finished the invocations
-        // of at least half the missed pages it fetched.
-        if (f.misses.length > fewest || (fetched > 0 && lastMisses - f.misses.length < fetched * DEMAND_PARTIAL_PROGRESS)) {
+        // of at least half the missed pages it fetched — unless resumable invocations advanced.
+        if (advanced === 0 && (f.misses.length > fewest || (fetched > 0 && lastMisses - f.misses.length < fetched * DEMAND_PARTIAL_PROGRESS))) {
           throw new DoesNotFit(lock.length, available);
         }
         fewest = f.misses.length;
@@ -914,7 +920,7 @@ class DemandRun {
       const neededNow = [...union(bitmapPages(rec, pc, MAP_NEEDED), waiting)];
       const keep = union(neededNow, bitmapPages(rec, pc, MAP_ACCESSED).filter((p) => neededBefore.has(p) && !fetchedLast.has(p)));
       for (const p of neededNow) neededBefore.add(p);
-      lock = this.#partialLock(f.misses, keep, Math.max(1, Math.floor(available * DEMAND_SLICE_FILL)));
+      lock = this.#partialLock(f.misses, keep, Math.max(1, Math.floor(available * DEMAND_SLICE_FILL)), prep.kernel.resumes === true ? new Set(bitmapPages(rec, pc, MAP_ACCESSED)) : undefined);
       fetchedPages = new Set(lock.filter((p) => !t.isResident(p)));
       fetched = fetchedPages.size;
       // Room only for pages already here: no round can move the slice on (found by a test of a slice
@@ -930,12 +936,24 @@ class DemandRun {
    * stalled invocations still need (MAP_NEEDED: what they touched up to their
    * stall and after it — they run again from the start), then their misses.
    */
-  #partialLock(misses: readonly number[], needed: Iterable<number>, room: number): Uint32Array {
+  #partialLock(misses: readonly number[], needed: Iterable<number>, room: number, hot?: ReadonlySet<number>): Uint32Array {
     const t = this.#space.table;
     const take = new Set<number>();
-    for (const p of needed) {
-      if (take.size >= room) break;
-      if (t.isResident(p)) take.add(p);
+    if (hot) {
+      // Resumable invocations (prelude: vm_save_u32) each need little: the page they resume on and
+      // what they read from the top (a table of heads every one reads). That table first — needed
+      // pages the last pass touched — then the rest, leaving half the room to the misses: each
+      // stalled invocation's resume page is needed, and more of them than the room would leave no
+      // miss a frame (found: a table page dropped, every invocation stalled on it, none got further).
+      const list = [...needed];
+      for (const p of list) if (take.size < room && hot.has(p) && t.isResident(p)) take.add(p);
+      const reserve = Math.min(misses.length, room >> 1);
+      for (const p of list) if (take.size < room - reserve && t.isResident(p)) take.add(p);
+    } else {
+      for (const p of needed) {
+        if (take.size >= room) break;
+        if (t.isResident(p)) take.add(p);
+      }
     }
     for (const p of misses) {
       if (take.size >= room) break;

@@ -12,7 +12,7 @@ import { GpuValidationError, InvalidArgumentError } from '../errors.ts';
 import type { Cancellation } from '../lifetime.ts';
 import { MapMode } from '../gpu/constants.ts';
 import type { Kernel } from '../kernel/kernel.ts';
-import { pipelineFor, replayUnit, variantConfig, wordPerInvocation, type ReplayForm, type TransactionForm } from '../kernel/pipelines.ts';
+import { pipelineFor, recordStride, replayUnit, variantConfig, wordPerInvocation, type ReplayForm, type TransactionForm } from '../kernel/pipelines.ts';
 import { MAX_NARROW_SPACE_SIZE, MAX_REPLAY_WORKGROUPS } from '../options.ts';
 import type { SpaceCore } from '../space/state.ts';
 import { resourceLayout } from '../kernel/resources.ts';
@@ -105,7 +105,7 @@ export function compileFor(space: SpaceCore, kernel: Kernel, demand = false, tot
   });
 }
 
-export { replayUnit, wordPerInvocation };
+export { recordStride, replayUnit, wordPerInvocation };
 
 /** A dispatch's arguments, checked (synchronously, at the call: nothing has changed when one is refused). */
 export interface Checked {

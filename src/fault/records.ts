@@ -3,13 +3,15 @@
 // them) in demand mode. The layout is src/abi.ts's, which the prelude's
 // constants are generated from:
 //
-//   words [0, REC_HEADER) violation count, reserved, reserved, abort flag
+//   words [0, REC_HEADER) violation count, ready (a probe by rounds), advanced (a replay of a
+//                         resumable kernel), abort flag
 //   [REC_HEADER, LOG_END)  VIOLATION_LOG_ENTRIES records of VIOLATION_STRIDE words
 //   [BITMAP_BASE = LOG_END, …)  MAP_COUNT page bitmaps: accessed, written, miss-seen, spec-seen,
 //                         write-seen, needed; the first two as one map of two bits a page
 //                         over their words, the other four as one of four bits a page
 //                         (src/abi.ts AW_PAGE_SHIFT, FAULT_PAGE_SHIFT)
-//   then                  replay-mode completion: a word per invocation, or a bit per workgroup
+//   then                  replay-mode completion: a word per invocation (RESUME_STRIDE words for a
+//                         resumable kernel: word, marker, saved state), or a bit per workgroup
 //                         for kernels that synchronize a workgroup (src/fault/pass.ts replayUnit)
 //
 // A declared pass with access counters reads back the header and violations,

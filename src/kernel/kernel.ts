@@ -70,6 +70,11 @@ export interface Kernel {
    * Without it, a replay can skip each finished invocation on its own.
    */
   readonly workgroupSync: boolean;
+  /**
+   * The code calls vm_save_u32 or vm_resume_u32: a demand replay keeps each invocation's saved
+   * state between passes (RESUME_SLOTS words), and a stalled invocation resumes from it.
+   */
+  readonly resumes?: boolean;
   /** The directives at the head of `code` (enable, requires, diagnostic), linked at the top of the module, where WGSL wants them. */
   readonly directives: string;
   /** `code` with those directives blanked out (lines kept): what is linked after the prelude. */
@@ -204,6 +209,7 @@ export function createKernel(desc: KernelDescriptor): Kernel {
     workgroupSize: Object.freeze([raw[0]!, raw[1]!, raw[2]!] as const),
     usesAtomics: src.words.some((w) => w.startsWith('vm_atomic_') || w.startsWith('vm_ptr_atomic_')),
     workgroupSync: src.workgroupVar || src.words.some((w) => WORKGROUP_SYNC.has(w)),
+    resumes: src.words.some((w) => w === 'vm_save_u32' || w === 'vm_resume_u32'),
     directives: src.directives,
     body: src.body,
     ...(res ? { resources: Object.freeze(resources!.map((r) => Object.freeze({ ...r }))) } : {}),

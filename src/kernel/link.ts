@@ -6,7 +6,7 @@
 // index, which WGSL cannot express generically (no pointer parameters into
 // storage without an extension); and the entry point.
 
-import { abiWgsl, BINDING } from '../abi.ts';
+import { abiWgsl, BINDING, RESUME_STRIDE } from '../abi.ts';
 import { SHADERS } from './shaders.generated.ts';
 import type { KernelSource } from './kernel.ts';
 import { stallExitsApply, withStallExits } from './stall-exit.ts';
@@ -179,10 +179,22 @@ function commentSafe(label: string): string {
   return label.replace(/[^\x20-\x7e]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
 }
 
+/**
+ * Whether the variant keeps resumable invocations' state (prelude: vm_save_u32): the completing
+ * replay variant, a record per invocation, of a kernel that calls vm_save_u32 or vm_resume_u32.
+ */
+export function resumeApplies(kernel: KernelSource, cfg: LinkConfig): boolean {
+  return cfg.demand && cfg.replay === true && cfg.replayPerInvocation && cfg.firstPass !== true && kernel.resumes === true;
+}
+
 export function link(kernel: KernelSource, cfg: LinkConfig): LinkedSource {
   const [x, y, z] = kernel.workgroupSize;
   // The kernel's directives (enable f16, …) first: WGSL wants them before any declaration.
-  let head = kernel.directives + abiWgsl() + glue(cfg, kernel.usesAtomics) + SHADERS.prelude + '\n';
+  // Resumable invocations (prelude: vm_save_u32): the completing replay variant of a kernel that
+  // calls them keeps RESUME_STRIDE words an invocation; every other variant folds them away.
+  const resume = resumeApplies(kernel, cfg);
+  const stride = resume ? RESUME_STRIDE : 1;
+  let head = kernel.directives + abiWgsl() + glue(cfg, kernel.usesAtomics) + `const VM_RESUME: bool = ${resume};\n` + SHADERS.prelude + '\n';
   if (kernel.usesAtomics) head += SHADERS['prelude-atomics'] + '\n';
   head += kernel.structWgsl;
   head += `// ---- user code: ${commentSafe(kernel.label)} ----\n`;
@@ -252,18 +264,34 @@ export function link(kernel: KernelSource, cfg: LinkConfig): LinkedSource {
       // in every pass of a slice but its first, vm_u.skip_waiting, when words from a failed larger
       // slice remain), and a round that brought in only part of what the stalled invocations need runs
       // just those whose pages came.
+      // A resumable kernel's record is the word, a marker (1: a state is saved) and the state
+      // (prelude: vm_save_u32). The marker is read where the word is; a stalled invocation writes it
+      // when it saved, or in a fresh pass (a slice cut from a larger one may have left one set); one
+      // that completes clears it. The word's pass counts the invocations whose state moved on.
       head2 +
-      `  let done_word = VM_BITMAP_BASE + VM_MAP_COUNT * vm_u.bitmap_words + lin * ${wgSize}u + lidx;\n` +
+      `  let done_word = VM_BITMAP_BASE + VM_MAP_COUNT * vm_u.bitmap_words + (lin * ${wgSize}u + lidx)${stride === 1 ? '' : ` * ${stride}u`};\n` +
       `  let fresh = vm_u.fresh != 0u;\n` +
       `  if (replay && !fresh) {\n` +
       `    let w = atomicLoad(&vm_log[done_word]);\n` +
       `    if (w == 0u || (vm_u.skip_waiting != 0u && (vm_pte(w - 2u) & VM_VALID) == 0u)) { return; }\n` +
+      (resume ? `    vm_resume_had = atomicLoad(&vm_log[done_word + 1u]) != 0u;\n` : '') +
       `  }\n` +
+      (resume ? `  vm_resume_rec = done_word;\n` : '') +
       common +
       `  kernel(VmInvocation(gid, lid, wid, g, lidx));\n` +
       `  if (replay) {\n` +
-      `    if (vm_stalled) { atomicStore(&vm_log[done_word], vm_stall_page + 2u); }\n` +
-      `    else if (!fresh) { atomicStore(&vm_log[done_word], 0u); }\n` +
+      (resume
+        ? `    if (vm_stalled) {\n` +
+          `      atomicStore(&vm_log[done_word], vm_stall_page + 2u);\n` +
+          `      if (vm_resume_saved || fresh) { atomicStore(&vm_log[done_word + 1u], select(0u, 1u, vm_resume_saved)); }\n` +
+          `      if (vm_resume_saved) { vm_resume_mark_top(); }\n` +
+          `    } else if (!fresh) {\n` +
+          `      atomicStore(&vm_log[done_word], 0u);\n` +
+          `      if (vm_resume_had) { atomicStore(&vm_log[done_word + 1u], 0u); }\n` +
+          `    }\n` +
+          `    if (vm_resume_moved) { atomicAdd(&vm_log[VM_REC_ADVANCED], 1u); }\n`
+        : `    if (vm_stalled) { atomicStore(&vm_log[done_word], vm_stall_page + 2u); }\n` +
+          `    else if (!fresh) { atomicStore(&vm_log[done_word], 0u); }\n`) +
       `  }\n` +
       `}\n`
     : // One bit per workgroup, set while the workgroup has to run again (an invocation stalled); all

@@ -13,7 +13,7 @@
 // llvmpipe JIT-compiles then, and that is most of the time), so ready() also
 // runs each variant once on a grid of nothing, with stand-in buffers.
 
-import { BINDING, UNIFORM_BYTES } from '../abi.ts';
+import { BINDING, RESUME_STRIDE, UNIFORM_BYTES } from '../abi.ts';
 import { DeviceLostError, GpuValidationError, InvalidArgumentError, KernelCompileError } from '../errors.ts';
 import { BufferUsage } from '../gpu/constants.ts';
 import { MAX_REPLAY_INVOCATIONS } from '../options.ts';
@@ -129,7 +129,15 @@ export function variantConfig(
  */
 export function wordPerInvocation(kernel: Kernel, total: number): boolean {
   const [x, y, z] = kernel.workgroupSize;
-  return !kernel.workgroupSync && total * x * y * z <= MAX_REPLAY_INVOCATIONS;
+  return !kernel.workgroupSync && total * x * y * z * recordStride(kernel) <= MAX_REPLAY_INVOCATIONS;
+}
+
+/**
+ * Record words per invocation of a replay that keeps a word per invocation: the word, and for a
+ * resumable kernel (vm_save_u32) its marker and state (src/kernel/link.ts resumeApplies).
+ */
+export function recordStride(kernel: Kernel): number {
+  return kernel.idempotent && kernel.resumes === true ? RESUME_STRIDE : 1;
 }
 
 /**

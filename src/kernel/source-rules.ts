@@ -67,6 +67,8 @@ export const PUBLIC_API: ReadonlySet<string> = new Set([
   'vm_arg_i32',
   'vm_arg_f32',
   'vm_faulted',
+  'vm_save_u32',
+  'vm_resume_u32',
   'VmInvocation',
   'VmCasResult',
 ]);
@@ -85,7 +87,7 @@ const ALLOWED_ATTRIBUTES = new Set(['align', 'size', 'must_use', 'diagnostic', '
 const ALLOWED_EXTENSIONS = new Set(['f16', 'subgroups']);
 const KERNEL_ADDRESS_SPACES = new Set(['private', 'workgroup']);
 
-const API_HINT = 'vm_load_*, vm_store_*, vm_atomic_*, vm_arg_*, vm_faulted, VmInvocation, VmCasResult; VmPtr, vm_ptr, vm_ptr_add, vm_ptr_load_*, vm_ptr_store_*, vm_ptr_atomic_* (README, "WGSL prelude")';
+const API_HINT = 'vm_load_*, vm_store_*, vm_atomic_*, vm_arg_*, vm_faulted, vm_save_u32, vm_resume_u32, VmInvocation, VmCasResult; VmPtr, vm_ptr, vm_ptr_add, vm_ptr_load_*, vm_ptr_store_*, vm_ptr_atomic_* (README, "WGSL prelude")';
 const RESOURCE_HINT =
   'a kernel reaches memory only through the prelude (vm_load_*, vm_store_*, vm_atomic_* on virtual addresses), and every binding belongs to the runtime; ' +
   'a kernel’s own uniforms, textures, samplers and buffers go in @group(1), listed in createKernel’s resources (guide: "A kernel\'s own resources")';

@@ -161,7 +161,7 @@ export type KernelOp =
   | { readonly kind: 'copy'; readonly s: S; readonly demand: boolean; readonly idem: boolean; readonly hint: Hint; readonly src: Target; readonly dst: Target }
   | { readonly kind: 'add'; readonly s: S; readonly demand: boolean; readonly hint: Hint; readonly at: Target; readonly k: number }
   | { readonly kind: 'hist'; readonly s: S; readonly demand: boolean; readonly hint: Hint; readonly data: Target; readonly hist: Target }
-  | { readonly kind: 'walk'; readonly s: S; readonly demand: boolean; readonly idem: boolean; readonly hint: Hint; readonly list: Target; readonly out: Target; readonly steps: number }
+  | { readonly kind: 'walk'; readonly s: S; readonly demand: boolean; readonly idem: boolean; readonly hint: Hint; readonly list: Target; readonly out: Target; readonly steps: number; readonly resume?: boolean }
   | { readonly kind: 'stray'; readonly s: S; readonly demand: boolean; readonly addr: AddrSpec; readonly value: number; readonly out: Target; readonly decl: Target; readonly declRead: boolean }
   /** Take tickets from an atomic counter and mark each ticket's slot: commits store outside what the probe saw, so transactions abort. */
   | { readonly kind: 'tickets'; readonly s: S; readonly demand: boolean; readonly hint: Hint; readonly counter: Target; readonly out: Target; readonly n: number };
@@ -242,7 +242,7 @@ const kernelOpArb: fc.Arbitrary<KernelOp> = fc.oneof(
   fc.record({ kind: fc.constant('copy' as const), s: space, demand: fc.boolean(), idem: fc.boolean(), hint, src: target, dst: target }),
   fc.record({ kind: fc.constant('add' as const), s: space, demand: fc.boolean(), hint, at: target, k: fc.nat({ max: 0xffffffff }) }),
   fc.record({ kind: fc.constant('hist' as const), s: space, demand: fc.boolean(), hint, data: target, hist: target }),
-  fc.record({ kind: fc.constant('walk' as const), s: space, demand: fc.boolean(), idem: fc.boolean(), hint, list: target, out: target, steps: fc.integer({ min: 1, max: 24 }) }),
+  fc.record({ kind: fc.constant('walk' as const), s: space, demand: fc.boolean(), idem: fc.boolean(), hint, list: target, out: target, steps: fc.integer({ min: 1, max: 24 }), resume: fc.boolean() }),
   fc.record({
     kind: fc.constant('stray' as const), s: space, demand: fc.boolean(), addr: addrSpec, value: fc.nat({ max: 0xffffffff }),
     out: target, decl: target, declRead: fc.boolean(),
@@ -380,6 +380,30 @@ fn kernel(inv: VmInvocation) {
   vm_store_u32(vm_arg_u32(4u) + i * 4u, sum);
 }`;
 
+/** The walk, resumable (vm_save_u32 / vm_resume_u32): a stalled invocation goes on from its step. Same args and result. */
+const WALK_RESUME_WGSL = /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  if (i >= vm_arg_u32(2u)) { return; }
+  let base = vm_arg_u32(0u);
+  let nodes = vm_arg_u32(1u);
+  var s = vm_resume_u32(0u, 0u);
+  var idx = vm_resume_u32(1u, i % nodes);
+  var sum = vm_resume_u32(2u, 0u);
+  loop {
+    if (s >= vm_arg_u32(3u)) { break; }
+    vm_save_u32(0u, s);
+    vm_save_u32(1u, idx);
+    vm_save_u32(2u, sum);
+    let node = base + idx * 8u;
+    sum += vm_load_u32(node + 4u);
+    idx = vm_load_u32(node) % nodes;
+    if (vm_faulted()) { break; }
+    s++;
+  }
+  vm_store_u32(vm_arg_u32(4u) + i * 4u, sum);
+}`;
+
 /** The add kernel as plain WGSL: d[i] = d[i]·3 + k + i over a bound range. */
 const boundAdd = createPlainKernel({
   label: 'fuzz-bound-add',
@@ -396,6 +420,7 @@ export const kernels = {
   copyTx: createKernel({ label: 'fuzz-copy-tx', code: COPY_WGSL }),
   walk: createKernel({ label: 'fuzz-walk', code: WALK_WGSL, idempotent: true }),
   walkTx: createKernel({ label: 'fuzz-walk-tx', code: WALK_WGSL }),
+  walkResume: createKernel({ label: 'fuzz-walk-resume', code: WALK_RESUME_WGSL, idempotent: true }),
   add: createKernel({
     label: 'fuzz-add',
     code: /* wgsl */ `
@@ -759,7 +784,7 @@ function resolveKernel(op: KernelOp, o: SpaceOracle): Step | undefined {
       const out = apart(listR, o0, o.size);
       if (!out) return undefined;
       const n = out.byteLength / 4;
-      return dispatchStep(o, s, op.idem ? 'walk' : 'walkTx', op.demand, op.hint, n, [listR.addr, nodes, n, op.steps, out.addr], [listR], [out]);
+      return dispatchStep(o, s, op.idem ? (op.resume === true ? 'walkResume' : 'walk') : 'walkTx', op.demand, op.hint, n, [listR.addr, nodes, n, op.steps, out.addr], [listR], [out]);
     }
     case 'tickets': {
       const counter = wordRange(o, op.counter, 1);
@@ -1105,7 +1130,7 @@ export class Oracle {
         o.setU32(counter, c0 + n);
         return { mode };
       }
-      case 'walk': case 'walkTx': {
+      case 'walk': case 'walkTx': case 'walkResume': {
         const [base, nodes, n, steps, out] = a as [number, number, number, number, number];
         const sums = new Uint32Array(n);
         for (let i = 0; i < n; i++) {

@@ -51,6 +51,7 @@ fn kernel(inv: VmInvocation) {
   x += vm_atomic_and_u32(a, 1u) + vm_atomic_or_u32(a, 1u) + vm_atomic_xor_u32(a, 1u) + vm_atomic_exchange_u32(a, x);
   let r: VmCasResult = vm_atomic_compare_exchange_u32(a, x, 0u);
   let s = vm_atomic_add_i32(a, 1) + vm_atomic_sub_i32(a, 1) + vm_arg_i32(1u);
+  vm_save_u32(0u, vm_resume_u32(0u, x));
   if (vm_faulted() || !r.exchanged) { return; }
   vm_store_u32(a, r.old_value + u32(s) + vm_arg_u32(0u) + u32(vm_arg_f32(2u)));
 }`;

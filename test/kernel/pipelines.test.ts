@@ -4,7 +4,9 @@
 
 import { describe, expect, it } from 'vitest';
 import { createKernel, InvalidArgumentError } from '../../src/index.ts';
-import { registerCompileTarget, replayUnit, variantConfig, type CompileTarget } from '../../src/kernel/pipelines.ts';
+import { recordStride, registerCompileTarget, replayUnit, variantConfig, type CompileTarget } from '../../src/kernel/pipelines.ts';
+import { link, resumeApplies } from '../../src/kernel/link.ts';
+import { RESUME_STRIDE } from '../../src/abi.ts';
 import { MAX_REPLAY_INVOCATIONS } from '../../src/options.ts';
 
 const code = 'fn kernel(inv: VmInvocation) { vm_store_u32(0u, 1u); }';
@@ -68,5 +70,31 @@ describe('variant configurations', () => {
     expect(replayUnit(k, MAX_REPLAY_INVOCATIONS / 64 + 1)).toBe('workgroup');
     const sync = createKernel({ code: 'fn kernel(inv: VmInvocation) { workgroupBarrier(); }', idempotent: true });
     expect(replayUnit(sync, 1)).toBe('workgroup');
+  });
+});
+
+describe('resumable kernels (vm_save_u32, vm_resume_u32)', () => {
+  const shape = { pageShift: 12, windowCount: 1, windowSize: 1 << 20, accessCounters: true };
+  const resumable = createKernel({
+    code: 'fn kernel(inv: VmInvocation) { var p = vm_resume_u32(0u, 1u); vm_save_u32(0u, p + 1u); vm_store_u32(0u, p); }',
+    idempotent: true,
+  });
+
+  it('only the completing replay variant of a kernel that calls them keeps state, in a record of RESUME_STRIDE words an invocation', () => {
+    expect(resumable.resumes).toBe(true);
+    expect(createKernel({ code, idempotent: true }).resumes).toBe(false);
+    const on = (mode: 'declared' | 'transaction' | 'replay', perInvocation: boolean, form: 'first' | 'sample' | false = false) =>
+      resumeApplies(resumable, variantConfig(shape, mode, perInvocation, form));
+    expect(on('replay', true)).toBe(true);
+    for (const off of [on('declared', true), on('transaction', true), on('replay', false), on('replay', true, 'first'), on('replay', true, 'sample')]) expect(off).toBe(false);
+    const linked = link(resumable, variantConfig(shape, 'replay', true)).code;
+    expect(linked).toContain('const VM_RESUME: bool = true;');
+    expect(linked).toContain(`lidx) * ${RESUME_STRIDE}u;`);
+    expect(link(resumable, variantConfig(shape, 'declared', true)).code).toContain('const VM_RESUME: bool = false;');
+    expect(recordStride(resumable)).toBe(RESUME_STRIDE);
+    // The words a dispatch may keep an invocation shrink the dispatches that keep a word each.
+    const most = Math.floor(MAX_REPLAY_INVOCATIONS / RESUME_STRIDE / 64);
+    expect(replayUnit(resumable, most)).toBe('invocation');
+    expect(replayUnit(resumable, most + 1)).toBe('workgroup');
   });
 });
