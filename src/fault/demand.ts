@@ -170,7 +170,7 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 function emptyStats(): Mutable<DemandStats> {
   return {
     passes: 0, probes: 0, commits: 0, aborts: 0, replays: 0, slices: 0, faultBatches: 0,
-    pagesFaulted: 0, pagesPrefetched: 0, pagesDensityPrefetched: 0, pagesPredicted: 0, snapshotPages: 0, restoredPages: 0,
+    pagesFaulted: 0, pagesPrefetched: 0, pagesDensityPrefetched: 0, pagesPredicted: 0, snapshotPages: 0, restoredPages: 0, resumedAdvances: 0,
   };
 }
 
@@ -885,6 +885,7 @@ class DemandRun {
       // Resumable invocations (prelude: vm_save_u32) that got further count as progress although they
       // stalled again: a chase through a tree misses more pages as its lookups spread out.
       const advanced = rec[REC_ADVANCED]!;
+      this.stats.resumedAdvances += advanced;
       if (fewest !== Infinity) {
         // After a partial round, progress is required, fitting or not: a partial round may evict
         // pages a stalled invocation needs again (it reruns from its start), and partial and

@@ -105,6 +105,11 @@ export interface DemandStats {
   readonly snapshotPages: number;
   /** Pages restored from the snapshot after an aborted commit. */
   readonly restoredPages: number;
+  /**
+   * Resumable kernels (vm_save_u32): invocations whose saved state moved on in a pass that
+   * stalled them, summed over the passes — how far chases got between their stalls.
+   */
+  readonly resumedAdvances: number;
 }
 
 /** What a dispatch did, from `space.dispatch()`'s promise. */

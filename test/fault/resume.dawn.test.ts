@@ -69,6 +69,7 @@ describe('resumable invocations', () => {
     const r = await space.dispatch(chase(true, true), { workgroups: n / 64, args: [heads, out, n], demand: true });
     expect(r.mode).toBe('replay');
     expect(u32(await space.read(out, n * 4))).toEqual(want);
+    expect(r.demand!.resumedAdvances).toBeGreaterThan(n); // every chain moved on between stalls, most more than once
     // Passes in the order of the chains' length (118 when written: 24 frames of room for 256 chains), not of their pages (6,144).
     expect(r.demand!.passes).toBeLessThan(hops * 6);
     const plain = await space.dispatch(chase(true, false), { workgroups: n / 64, args: [heads, out, n], demand: true }).catch((e: unknown) => e);
@@ -132,8 +133,9 @@ describe('resumable invocations', () => {
       await space.dispatch(chase(idempotent, true), { workgroups: n / 64, args: [c.heads, out, n], read: [region, { addr: c.heads, byteLength: n * 4 }], write: [{ addr: out, byteLength: n * 4 }] });
       expect(u32(await space.read(out, n * 4))).toEqual(c.want);
       await space.write(out, new Uint32Array(n));
-      await space.dispatch(chase(idempotent, true), { workgroups: n / 64, args: [c.heads, out, n], demand: true });
+      const r = await space.dispatch(chase(idempotent, true), { workgroups: n / 64, args: [c.heads, out, n], demand: true });
       expect(u32(await space.read(out, n * 4))).toEqual(c.want);
+      if (!idempotent) expect(r.demand!.resumedAdvances).toBe(0);
     }
     space.checkInvariants();
   });
