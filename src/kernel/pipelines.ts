@@ -371,7 +371,12 @@ export async function readyKernel(kernel: Kernel, pool: unknown, options: ReadyO
   const device = t.device;
   try {
     // In parallel: each compile runs on its own (createComputePipelineAsync), and the runs queue behind them.
-    const configs = modes.flatMap((m) => (m === 'replay' ? replayForms(kernel).map((f) => variantConfig(t, m, perInvocation, f)) : [variantConfig(t, m, perInvocation)]));
+    // A transaction's variant that runs by rounds too (a sliced dispatch of a kernel whose invocations
+    // can run apart takes it): on lavapipe it compiled at a sliced dispatch's first round otherwise,
+    // seconds into the dispatch ready() was meant to make quick.
+    const forms = (m: KernelMode): (ReplayForm | TransactionForm)[] =>
+      m === 'replay' ? replayForms(kernel) : m === 'transaction' && wordPerInvocation(kernel, total) ? [false, 'rounds'] : [false];
+    const configs = modes.flatMap((m) => forms(m).map((f) => variantConfig(t, m, perInvocation, f)));
     await Promise.all(configs.map((cfg) => warmed(device, kernel, cfg)));
   } catch (e) {
     lostCheck(target, device);

@@ -46,9 +46,10 @@ testWithDevice('ready() compiles the declared and demand variants; the dispatche
     const k = createKernel({ label: `twice-${idempotent}`, code: CODE, idempotent });
     const s = spy(ctx.device);
     await k.ready(pool);
-    // Declared, and the transaction variant, or the replay variant's three: a slice's first pass, a cold slice's
-    // sample and the passes after a stall.
-    const variants = idempotent ? 4 : 2;
+    // Declared, and the transaction variant's two (the usual one and the one by rounds of a sliced
+    // dispatch), or the replay variant's three: a slice's first pass, a cold slice's sample and the
+    // passes after a stall.
+    const variants = idempotent ? 4 : 3;
     expect(s.pipelines).toEqual(Array<string>(variants).fill(`hmm:${k.label}`));
     // Both compiles were issued before either finished: in parallel.
     expect(s.events.indexOf('pipeline done')).toBeGreaterThan(s.events.lastIndexOf('module'));
@@ -67,14 +68,14 @@ testWithDevice('modes: one variant at a time; a dispatch during ready() waits fo
   const k = createKernel({ label: 'modes', code: CODE });
   const s = spy(ctx.device);
   await k.ready(pool, { modes: ['transaction'] });
-  expect(s.pipelines).toHaveLength(1);
+  expect(s.pipelines).toHaveLength(2); // the transaction's two: the usual one, and by rounds
   await space.dispatch(k, { workgroups: 1, args: [0, 4], demand: true });
-  expect(s.pipelines).toHaveLength(1);
+  expect(s.pipelines).toHaveLength(2);
   // The declared variant, asked for by ready() and by a dispatch at the same time: compiled once.
   const ready = k.ready(pool, { modes: ['declared', 'declared'] });
   await space.dispatch(k, { workgroups: 1, args: [0, 4], write: [{ addr: 0, byteLength: 16 }] });
   await ready;
-  expect(s.pipelines).toHaveLength(2);
+  expect(s.pipelines).toHaveLength(3);
 });
 
 testWithDevice('workgroups picks the replay variant a dispatch of that size uses', async (ctx) => {
@@ -115,4 +116,20 @@ testWithDevice('ready() on a lost device rejects with DeviceLostError', async (c
   ctx.device.destroy();
   expect(await pending).toBeInstanceOf(DeviceLostError);
   expect(await k.ready(pool).catch((x: unknown) => x)).toBeInstanceOf(DeviceLostError);
+});
+
+testWithDevice('after ready(), a sliced transaction by rounds makes no pipeline either', async (ctx) => {
+  // The rounds variant used to be compiled at a sliced transaction's first round: seconds into the
+  // dispatch on lavapipe (the BFS level kernel's).
+  const { pool, space } = await makeSpace(ctx, { capacity: 16 * KiB, pageSize: 4 * KiB }, 256 * KiB);
+  const k = createKernel({ label: 'rounds-ready', code: CODE });
+  const s = spy(ctx.device);
+  await k.ready(pool);
+  const made = s.pipelines.length;
+  const n = 16 * 1024; // 64 KiB of words through 16 KiB: sliced, the rest by rounds
+  await space.write(0, Uint32Array.from({ length: n }, (_, i) => i));
+  const r = await space.dispatch(k, { workgroups: n / 64, args: [0, n], demand: true });
+  expect(r.demand!.commits).toBeGreaterThan(2);
+  expect(s.pipelines).toHaveLength(made);
+  expect(u32(await space.read(0, n * 4))).toEqual(Uint32Array.from({ length: n }, (_, i) => i * 2 + 1));
 });
