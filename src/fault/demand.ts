@@ -53,6 +53,19 @@
 // faults are serviced, so evictions write them back.
 // Kernels that call add/sub/xor/exchange atomics are refused as idempotent at
 // createKernel(): a replayed workgroup would apply them twice.
+// A resumable kernel (one that calls vm_save_u32: shaders/prelude.wgsl) keeps
+// its saved state beside each completion word; an invocation that stalled after
+// saving runs again from that state, so it needs the page it resumes on and the
+// pages it reads from the top (marked needed at the stall), not its whole path:
+//
+//   pass k      runs from its state s (or the top); saves s' at each step; stalls on page P
+//   record      word = P + 2, marker = 1, slots = s'; REC_ADVANCED += (s' != s)
+//   fault-in    P, and the top's pages, in the room a partial round leaves
+//   pass k+1    vm_resume_u32 gives s'
+//
+// A pass whose saved states moved counts as progress although they stalled again
+// (#runReplay). The states outlive the dispatch in the record, so it leaves them
+// to be cleared before the next one (a transaction by rounds reads the words).
 //
 // Progress and slices
 // -------------------
