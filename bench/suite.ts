@@ -27,6 +27,7 @@ import { translationRun } from './wide.ts';
 import { gbps, interleave, KiB, median, MiB, timeGpu, xorshift32, type BenchContext, type CaseResult } from './lib.ts';
 import { curveCase } from './demand-curve.ts';
 import { bfsCase } from './demand-bfs.ts';
+import { treeCase } from './demand-tree.ts';
 
 export interface BenchCase {
   readonly key: string;
@@ -704,7 +705,7 @@ const metadata: BenchCase = {
   },
 };
 
-export const CASES: readonly BenchCase[] = [upload, readback, resident, bind, wide, oversub, demand, demandResident, curveCase(), bfsCase(), faults, pagetable, metadata, compile];
+export const CASES: readonly BenchCase[] = [upload, readback, resident, bind, wide, oversub, demand, demandResident, curveCase(), bfsCase(), treeCase(), faults, pagetable, metadata, compile];
 
 /** A transfer case: the runtime's throughput over the best baseline's (all variants but 'runtime'), target ≥ 0.9. */
 function throughputResult(bytes: number, t: Record<string, number>): CaseResult {
