@@ -294,9 +294,11 @@ fn vm_save_u32(slot: u32, value: u32) {
   }
 }
 
-// A stalled resumable invocation that saved: the pages it read from the top are needed too.
-var<private> vm_resume_top0: u32 = VM_NONE;
-var<private> vm_resume_top1: u32 = VM_NONE;
+// A stalled resumable invocation that saved: the pages it read from the top are needed too
+// (set at its first save, read only after one: no initializer, which every invocation of every
+// variant would run).
+var<private> vm_resume_top0: u32;
+var<private> vm_resume_top1: u32;
 fn vm_resume_mark_top() {
   for (var k = 0u; k < 2u; k++) {
     let p = select(vm_resume_top1, vm_resume_top0, k == 0u);
