@@ -663,7 +663,8 @@ export class AddressSpaceImpl extends HmmEventTarget<SpaceEventMap> implements A
         let result!: R;
         // Spanning segments: join them (a read view only where they are all held — it would
         // otherwise make memory for untouched zeros), so this view and the next are not copies.
-        if (c.host.segmentSize - (addr % c.host.segmentSize) < byteLength) c.host.join(addr, byteLength, mode === 'write');
+        // (join returns at once for a range inside one segment.)
+        c.host.join(addr, byteLength, mode === 'write');
         if (mode === 'read') {
           // Untouched memory has no segment yet: a copy of its zeros (a view of shared zeros could be written through).
           // A backed space's segment may be dropped and its buffer reused if fn reads elsewhere: a copy too.

@@ -876,7 +876,8 @@ class DemandRun {
       // Before any fault is serviced: what completed workgroups wrote must be written back if evicted.
       this.#markWritten(rec, bitmapPages(rec, pc, MAP_WRITTEN));
       this.#keepViolations(rec);
-      for (const p of bitmapPages(rec, pc, MAP_ACCESSED)) touched.add(p);
+      const accessed = bitmapPages(rec, pc, MAP_ACCESSED);
+      for (const p of accessed) touched.add(p);
       const ran = decodeFaults(rec, pc);
       const f = waiting.length === 0 ? ran : { ...ran, misses: [...union(ran.misses, waiting)] };
       // A stalled invocation records its miss, or waits on one recorded before: no misses means
@@ -884,7 +885,7 @@ class DemandRun {
       if (f.misses.length === 0) {
         if (!sampled) return Uint32Array.from(touched).sort();
         // A sample that missed nothing: the whole slice runs next, on what the sample touched.
-        lock = Uint32Array.from(bitmapPages(rec, pc, MAP_ACCESSED));
+        lock = Uint32Array.from(accessed);
         hints = [];
         missed = [];
         continue;
@@ -893,7 +894,7 @@ class DemandRun {
       this.#batch(f);
       hints = f.speculative;
       missed = f.misses;
-      lock = union(bitmapPages(rec, pc, MAP_ACCESSED), f.misses);
+      lock = union(accessed, f.misses);
       const available = this.#available(lock);
       // Resumable invocations (prelude: vm_save_u32) that got further count as progress although they
       // stalled again: a chase through a tree misses more pages as its lookups spread out.
@@ -932,9 +933,9 @@ class DemandRun {
       // The pages the last partial round fetched are out of that second set: their invocations ran
       // this pass, and marked what they still need if they stalled again.
       const neededNow = [...union(bitmapPages(rec, pc, MAP_NEEDED), waiting)];
-      const keep = union(neededNow, bitmapPages(rec, pc, MAP_ACCESSED).filter((p) => neededBefore.has(p) && !fetchedLast.has(p)));
+      const keep = union(neededNow, accessed.filter((p) => neededBefore.has(p) && !fetchedLast.has(p)));
       for (const p of neededNow) neededBefore.add(p);
-      lock = this.#partialLock(f.misses, keep, Math.max(1, Math.floor(available * DEMAND_SLICE_FILL)), prep.kernel.resumes === true ? new Set(bitmapPages(rec, pc, MAP_ACCESSED)) : undefined);
+      lock = this.#partialLock(f.misses, keep, Math.max(1, Math.floor(available * DEMAND_SLICE_FILL)), prep.kernel.resumes === true ? new Set(accessed) : undefined);
       fetchedPages = new Set(lock.filter((p) => !t.isResident(p)));
       fetched = fetchedPages.size;
       // Room only for pages already here: no round can move the slice on (found by a test of a slice
@@ -1097,9 +1098,10 @@ class DemandRun {
         // invocations missed, so each gets further, as #runTransaction's probes do), and only a working
         // set that does not fit is reported as one (found: a lone invocation chasing dependent pages, a
         // round each, was reported as too large for the pool with 12 pages of 32 wanted).
+        const want = union(misses, accessed);
         const lone = hi - lo === 1;
-        if ((idle >= ROUNDS_IDLE || n >= ROUNDS_MAX) && !(lone && union(accessed, misses).length <= available)) {
-          throw new DoesNotFit(union(accessed, misses).length, available);
+        if ((idle >= ROUNDS_IDLE || n >= ROUNDS_MAX) && !(lone && want.length <= available)) {
+          throw new DoesNotFit(want.length, available);
         }
         // What the probe accessed (the pending invocations' pages before their miss: a table they all
         // read) and its misses, in the room there is: the rounds' hot pages that are resident and the
@@ -1107,7 +1109,6 @@ class DemandRun {
         // table every invocation needs — measured on the BFS, misses first made rounds that completed
         // nothing), then the misses, then the rest of the accessed pages.
         heat.heard(accessed);
-        const want = union(misses, accessed);
         if (want.length <= available) {
           lock = want;
         } else {

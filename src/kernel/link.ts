@@ -180,6 +180,15 @@ function commentSafe(label: string): string {
 }
 
 /**
+ * The WGSL expression of entry `index` (a WGSL expression) of the completion region, after the
+ * record's bitmaps (src/fault/records.ts): `stride` words an entry. The three entry points that
+ * keep completion — by rounds, replay per invocation, replay per workgroup — share it.
+ */
+function completionWord(index: string, stride = 1): string {
+  return `VM_BITMAP_BASE + VM_MAP_COUNT * vm_u.bitmap_words + ${stride === 1 ? `(${index})` : `(${index}) * ${stride}u`}`;
+}
+
+/**
  * Whether the variant keeps resumable invocations' state (prelude: vm_save_u32): the completing
  * replay variant, a record per invocation, of a kernel that calls vm_save_u32 or vm_resume_u32.
  */
@@ -224,7 +233,7 @@ export function link(kernel: KernelSource, cfg: LinkConfig): LinkedSource {
     ? // A transaction by rounds: the word is 0 (not run, or it missed), a round that marked it, or
       // the lost round's mark (run again). Only the probe writes it.
       head2 +
-      `  let done_word = VM_BITMAP_BASE + VM_MAP_COUNT * vm_u.bitmap_words + lin * ${wgSize}u + lidx;\n` +
+      `  let done_word = ${completionWord(`lin * ${wgSize}u + lidx`)};\n` +
       `  let w = atomicLoad(&vm_log[done_word]);\n` +
       `  let probe = vm_u.mode == VM_MODE_PROBE;\n` +
       `  if (probe) {\n` +
@@ -269,7 +278,7 @@ export function link(kernel: KernelSource, cfg: LinkConfig): LinkedSource {
       // when it saved, or in a fresh pass (a slice cut from a larger one may have left one set); one
       // that completes clears it. The word's pass counts the invocations whose state moved on.
       head2 +
-      `  let done_word = VM_BITMAP_BASE + VM_MAP_COUNT * vm_u.bitmap_words + (lin * ${wgSize}u + lidx)${stride === 1 ? '' : ` * ${stride}u`};\n` +
+      `  let done_word = ${completionWord(`lin * ${wgSize}u + lidx`, stride)};\n` +
       `  let fresh = vm_u.fresh != 0u;\n` +
       `  if (replay && !fresh) {\n` +
       `    let w = atomicLoad(&vm_log[done_word]);\n` +
@@ -299,7 +308,7 @@ export function link(kernel: KernelSource, cfg: LinkConfig): LinkedSource {
       `\nvar<workgroup> vm_wg_pending: u32;\n` +
       `var<workgroup> vm_wg_stalled: atomic<u32>;` +
       head2 +
-      `  let done_word = VM_BITMAP_BASE + VM_MAP_COUNT * vm_u.bitmap_words + (lin >> 5u);\n` +
+      `  let done_word = ${completionWord('lin >> 5u')};\n` +
       `  let done_bit = 1u << (lin & 31u);\n` +
       `  let fresh = vm_u.fresh != 0u;\n` +
       `  if (replay && !fresh) {\n` +
