@@ -276,11 +276,14 @@ interface NextSlice {
 }
 
 /**
- * What the last clean commit of a transaction slice needed and wrote, per space, by kernel and by
- * grid, arguments and slice: a kernel dispatched again the same way (the iterations of a solver)
- * most often touches the same pages, so its slice commits at once, with no probe. The commit is
- * the same all-or-nothing one: if the kernel goes elsewhere this time it aborts, is restored, and
- * the slice runs its probes as it would have (src/fault/demand.ts #runTransaction).
+ * What the last clean commit of a transaction slice needed and wrote, or what the passes of a
+ * replay slice accessed (`writes` empty), per space, by kernel and by grid, arguments and slice:
+ * a kernel dispatched again the same way (the iterations of a solver) most often touches the same
+ * pages. A transaction slice then commits at once, with no probe: the commit is the same
+ * all-or-nothing one, and if the kernel goes elsewhere this time it aborts, is restored, and the
+ * slice runs its probes as it would have (#runTransaction). A replay slice fetches the pages
+ * before its first pass, which then runs as a warm one; if it stalls, the slice goes on as any
+ * replay does (#runReplay). Either way exactness does not depend on the footprint.
  */
 interface KnownFootprint {
   readonly need: Uint32Array;
@@ -289,6 +292,18 @@ interface KnownFootprint {
 const knownFootprints = new WeakMap<SpaceCore, WeakMap<Kernel, Map<string, KnownFootprint>>>();
 /** Footprints kept per space and kernel, the oldest dropped first. */
 const KNOWN_FOOTPRINTS = 64;
+
+/** A slice's key among a kernel's known footprints: the grid, the slice and the arguments. */
+function footprintKey(prep: Prepared, lo: number, hi: number): string {
+  return `${prep.grid.join(',')}|${lo}-${hi}|${prep.args.join(',')}`;
+}
+
+/** Remember `need` (and `writes`) as what the slice `key` of `kernel` took when it last ran through. */
+function rememberFootprint(known: Map<string, KnownFootprint>, key: string, need: Uint32Array, writes: Uint32Array): void {
+  known.delete(key);
+  known.set(key, { need, writes });
+  if (known.size > KNOWN_FOOTPRINTS) known.delete(known.keys().next().value!);
+}
 
 function footprintsOf(space: SpaceCore, kernel: Kernel): Map<string, KnownFootprint> {
   let byKernel = knownFootprints.get(space);
@@ -831,6 +846,22 @@ class DemandRun {
     let lock = seeded ? union(prep.readPages, prep.writePages) : EMPTY;
     const touched = new Set<number>();
     let toPredict = predicted;
+    // Dispatched this way before (KnownFootprint): what the slice's passes accessed then comes in
+    // first, as a prediction (held, in the room the lock leaves), and the first pass runs warm.
+    // Measured: the `demand` case's gather, from cold data, 3 passes -> 1 (src: docs/benchmarks.md).
+    const known = footprintsOf(this.#space, prep.kernel);
+    const key = footprintKey(prep, lo, hi);
+    const last = known.get(key);
+    /** The slice's pages for its first pass: the lock and the footprint known (#makeRoom retires none of them). */
+    let firstPages = lock;
+    if (last && last.need.length > 0) {
+      const direct = union(last.need, lock);
+      if (direct.length <= this.#available(direct)) {
+        toPredict = predicted.length > 0 ? [...union(last.need, predicted)] : [...last.need];
+        firstPages = direct;
+        firstPass = 'fast';
+      }
+    }
     let hints: readonly number[] = [];
     let missed: readonly number[] = [];
     /** Since the first round that took only part of what was needed: the fewest misses of a pass. */
@@ -869,7 +900,7 @@ class DemandRun {
       const sampled = optimistic && firstPass === 'sample';
       const pipeline = sampled ? await prep.sampling!() : optimistic ? undefined : await prep.completing!();
       if (!optimistic) this.#wordsExact = true;
-      const during = first && next ? await this.#makeRoom(next, lock) : undefined;
+      const during = first && next ? await this.#makeRoom(next, firstPages === lock ? lock : union(firstPages, lock)) : undefined;
       const rec = await this.#pass(Mode.Replay, lo, hi, [], { skipWaiting: skip, fresh: runFresh, during, pipeline });
       first = false;
       this.stats.replays++;
@@ -883,7 +914,12 @@ class DemandRun {
       // A stalled invocation records its miss, or waits on one recorded before: no misses means
       // every workgroup completed.
       if (f.misses.length === 0) {
-        if (!sampled) return Uint32Array.from(touched).sort();
+        if (!sampled) {
+          const footprint = Uint32Array.from(touched).sort();
+          if (footprint.length <= this.#available(footprint)) rememberFootprint(known, key, footprint, EMPTY);
+          else known.delete(key);
+          return footprint;
+        }
         // A sample that missed nothing: the whole slice runs next, on what the sample touched.
         lock = Uint32Array.from(accessed);
         hints = [];
@@ -1153,11 +1189,9 @@ class DemandRun {
     let hints: readonly number[] = [];
     let missed: readonly number[] = [];
     const known = footprintsOf(this.#space, prep.kernel);
-    const key = `${prep.grid.join(',')}|${lo}-${hi}|${prep.args.join(',')}`;
+    const key = footprintKey(prep, lo, hi);
     const remember = (need: Uint32Array): Uint32Array => {
-      known.delete(key);
-      known.set(key, { need, writes: Uint32Array.from(writeSet).sort() });
-      if (known.size > KNOWN_FOOTPRINTS) known.delete(known.keys().next().value!);
+      rememberFootprint(known, key, need, Uint32Array.from(writeSet).sort());
       return need;
     };
     const last = known.get(key);

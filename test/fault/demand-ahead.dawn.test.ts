@@ -15,7 +15,7 @@ import { createKernel, type AddressSpace } from '../../src/index.ts';
 const P = 4 * KiB;
 
 /** out[i] = data[idx[i]] · 3 + 1, and max(out[i]) into a counter word: idempotent (max is), every word checked. */
-const gather = createKernel({
+const GATHER = {
   label: 'ahead:gather', idempotent: true, workgroupSize: 64,
   code: /* wgsl */ `
 fn kernel(inv: VmInvocation) {
@@ -25,7 +25,8 @@ fn kernel(inv: VmInvocation) {
   vm_store_u32(vm_arg_u32(2u) + i * 4u, v);
   vm_atomic_max_u32(vm_arg_u32(4u), v);
 }`,
-});
+} as const;
+const gather = createKernel(GATHER);
 
 function lcg(seed: number): () => number {
   let x = seed >>> 0;
@@ -56,14 +57,68 @@ testWithDevice('over resident pages a replay dispatch runs one pass; a first pas
   let r = await space.dispatch(gather, { workgroups: n / 64, args, demand: true });
   expect(r.demand!.passes).toBe(1);
   await check();
-  // Half the data written by the host (its device copies dropped): the first pass stalls in part, and the slice runs again.
-  await space.write(data + 8 * P, values.subarray((8 * P) / 4));
-  await space.write(out, new Uint32Array(n));
-  await space.write(max, new Uint32Array(1));
-  r = await space.dispatch(gather, { workgroups: n / 64, args, demand: true });
+  const dropHalf = async () => {
+    await space.write(data + 8 * P, values.subarray((8 * P) / 4));
+    await space.write(out, new Uint32Array(n));
+    await space.write(max, new Uint32Array(1));
+  };
+  // Half the data written by the host (its device copies dropped), dispatched by a kernel with no
+  // footprint known (a new object of the same code): the first pass stalls in part, and the slice runs again.
+  await dropHalf();
+  r = await space.dispatch(createKernel(GATHER), { workgroups: n / 64, args, demand: true });
   expect(r.demand!.passes).toBe(2);
   expect(r.demand!.pagesFaulted).toBeGreaterThanOrEqual(8); // the data written, and out's pages (the host zeroed them)
   await check();
+  // The kernel that ran this way before: what its passes accessed comes in before the first pass, which completes.
+  await dropHalf();
+  r = await space.dispatch(gather, { workgroups: n / 64, args, demand: true });
+  expect(r.demand!.passes).toBe(1);
+  expect(r.demand!.faultBatches).toBe(0);
+  expect(r.demand!.pagesPredicted).toBeGreaterThanOrEqual(8);
+  await check();
+  space.checkInvariants();
+});
+
+testWithDevice('a replay dispatched again the same way fetches what it touched before; when it goes elsewhere it stalls and runs again, exact', async (ctx) => {
+  // 24 frames, 32 pages of data: the known footprint never covers what the kernel reads the second time.
+  const { space } = await makeSpace(ctx, { capacity: 24 * P, pageSize: P }, 64 * P);
+  const n = 1024;
+  const data = space.alloc(32 * P, { align: P });
+  const idx = space.alloc(n * 4, { align: P });
+  const out = space.alloc(n * 4, { align: P });
+  const max = space.alloc(4, { align: P });
+  const values = new Uint32Array((32 * P) / 4).map((_, i) => (i * 2654435761) >>> 0);
+  await space.write(data, values);
+  const words = P / 4;
+  const rnd = lcg(7);
+  const run = async (firstPage: number) => {
+    // Every index into data pages [firstPage, firstPage + 8).
+    const index = new Uint32Array(n).map(() => firstPage * words + (rnd() % (8 * words)));
+    await space.write(idx, index);
+    await space.write(out, new Uint32Array(n));
+    await space.write(max, new Uint32Array(1));
+    const r = await space.dispatch(gather, { workgroups: n / 64, args: [data, idx, out, n, max], demand: true });
+    const expected = index.map((j) => (Math.imul(values[j]!, 3) + 1) >>> 0);
+    expect(u32(await space.read(out, n * 4))).toEqual(expected);
+    expect(u32(await space.read(max, 4))[0]).toBe(expected.reduce((a, b) => Math.max(a, b), 0));
+    return r.demand!;
+  };
+  const a = await run(0);
+  expect(a.faultBatches).toBeGreaterThan(0);
+  // The same again (planned in the same slices: the space holds more than the pool): each slice's
+  // pages — idx, out and data pages 0-7 — come in before its first pass, which completes.
+  const b = await run(0);
+  expect(b.faultBatches).toBe(0);
+  expect(b.passes).toBe(b.slices);
+  expect(b.pagesPredicted).toBeGreaterThan(0);
+  // Same grid and arguments, other data pages (16-23): the footprint fetched is wrong, the pass stalls.
+  const c = await run(16);
+  expect(c.passes).toBeGreaterThanOrEqual(2);
+  expect(c.faultBatches).toBeGreaterThan(0);
+  // And the footprint learned from that run serves the next.
+  const d = await run(16);
+  expect(d.faultBatches).toBe(0);
+  expect(d.passes).toBe(d.slices);
   space.checkInvariants();
 });
 
