@@ -94,7 +94,9 @@ export interface DemandStats {
   readonly pagesDensityPrefetched: number;
   /**
    * Pages fetched before a slice's first pass because the slices before it
-   * predicted them (a stream: src/policy/slice-prediction.ts), when the pool had room.
+   * predicted them (a stream: src/policy/slice-prediction.ts), or because the
+   * kernel's last dispatch the same way (grid, arguments, slice) accessed them
+   * (replay mode), when the pool had room.
    */
   readonly pagesPredicted: number;
   /**
