@@ -8,7 +8,11 @@
 //             random-warp    workgroup w reads the 256 bytes of chunk perm[w] (random)
 //   modes     resident       the same dispatch with the data resident (a pool that holds it):
 //                            the reference every other figure is relative to
-//             demand         one demand-paged dispatch from cold, no hint
+//             demand         one demand-paged dispatch from cold, no hint, of a kernel
+//                            dispatched the same way before (each run: the runtime
+//                            starts from the footprint of the last, src/fault/demand.ts)
+//             first          the same as a kernel's first dispatch on the space (a new
+//                            kernel object of the same code each run: nothing known)
 //             demand+hints   the same with the data range as a read hint
 //             declared       the same kernel in declared chunks of at most ¼ pool: runs of
 //                            workgroups, each dispatch declaring exactly the pages its
@@ -22,11 +26,11 @@
 // The kernel is idempotent (it stores only a flag on a mismatch), so demand
 // dispatches replay it.
 
-import { createKernel, createPool, createSpace, type AddressSpace, type Kernel, type Pool } from '../src/index.ts';
+import { createKernel, createPool, createSpace, type AddressSpace, type Kernel, type KernelDescriptor, type Pool } from '../src/index.ts';
 import { interleave, KiB, MiB, timeGpu, xorshift32, type BenchContext, type CaseResult } from './lib.ts';
 
 export type Pattern = 'grid-stride' | 'block-random' | 'random-warp';
-export type Mode = 'resident' | 'demand' | 'demand+hints' | 'declared';
+export type Mode = 'resident' | 'demand' | 'first' | 'demand+hints' | 'declared';
 export const PATTERNS: readonly Pattern[] = ['grid-stride', 'block-random', 'random-warp'];
 
 const PAGE = 64 * KiB;
@@ -42,8 +46,8 @@ const WGSL_EXPECTED = 'fn expected(i: u32) -> u32 { return ((i ^ 0x5bd1e995u) * 
 // args: [data, words, perm, err, workgroups, first workgroup, invocations]: a dispatch may run workgroups
 // [first, first + launched) of the whole grid (declared chunks do), and the 2-D grid may launch more
 // workgroups than there are blocks or chunks.
-const kernels: Record<Pattern, Kernel> = {
-  'grid-stride': createKernel({
+const descriptors: Record<Pattern, KernelDescriptor> = {
+  'grid-stride': {
     label: 'curve:grid-stride', workgroupSize: 64, idempotent: true,
     code: `${WGSL_EXPECTED}
 fn kernel(inv: VmInvocation) {
@@ -57,8 +61,8 @@ fn kernel(inv: VmInvocation) {
     if (vm_load_u32(vm_arg_u32(0u) + i * 4u) != expected(i)) { vm_store_u32(vm_arg_u32(3u), 1u); }
   }
 }`,
-  }),
-  'block-random': createKernel({
+  },
+  'block-random': {
     label: 'curve:block-random', workgroupSize: 64, idempotent: true,
     code: `${WGSL_EXPECTED}
 fn kernel(inv: VmInvocation) {
@@ -70,8 +74,8 @@ fn kernel(inv: VmInvocation) {
     if (vm_load_u32(vm_arg_u32(0u) + i * 4u) != expected(i)) { vm_store_u32(vm_arg_u32(3u), 1u); }
   }
 }`,
-  }),
-  'random-warp': createKernel({
+  },
+  'random-warp': {
     label: 'curve:random-warp', workgroupSize: 64, idempotent: true,
     code: `${WGSL_EXPECTED}
 fn kernel(inv: VmInvocation) {
@@ -81,8 +85,9 @@ fn kernel(inv: VmInvocation) {
   let i = c * ${CHUNK_WORDS}u + inv.local_index;
   if (vm_load_u32(vm_arg_u32(0u) + i * 4u) != expected(i)) { vm_store_u32(vm_arg_u32(3u), 1u); }
 }`,
-  }),
+  },
 };
+const kernels = Object.fromEntries(Object.entries(descriptors).map(([p, d]) => [p, createKernel(d)])) as Record<Pattern, Kernel>;
 
 function grid(workgroups: number): [number, number] {
   const x = Math.min(workgroups, 65535);
@@ -99,6 +104,8 @@ function permutation(n: number, seed: number): Uint32Array {
   return p;
 }
 
+type DemandMode = 'demand' | 'first' | 'demand+hints';
+
 export interface Cell {
   readonly pattern: Pattern;
   readonly factor: number;
@@ -106,8 +113,8 @@ export interface Cell {
   readonly bandwidth: Record<Mode, number>;
   /** Bytes uploaded per data byte, per mode. */
   readonly bytesPerByte: Record<Mode, number>;
-  readonly passes: Record<'demand' | 'demand+hints', number>;
-  readonly slices: Record<'demand' | 'demand+hints', number>;
+  readonly passes: Record<DemandMode, number>;
+  readonly slices: Record<DemandMode, number>;
   readonly ms: Record<Mode, number>;
 }
 
@@ -141,8 +148,8 @@ export async function measureCell(ctx: BenchContext, poolBytes: number, pattern:
   const wg = grid(workgroups);
   const argsOf = (s: typeof a, first = 0) => [s.data, words, s.perm, s.err, workgroups, first, invocations];
   const kernel = kernels[pattern];
-  const stats = { passes: { demand: 0, 'demand+hints': 0 }, slices: { demand: 0, 'demand+hints': 0 } };
-  const moved: Record<Mode, number> = { resident: 0, demand: 0, 'demand+hints': 0, declared: 0 };
+  const stats = { passes: { demand: 0, first: 0, 'demand+hints': 0 }, slices: { demand: 0, first: 0, 'demand+hints': 0 } };
+  const moved: Record<Mode, number> = { resident: 0, demand: 0, first: 0, 'demand+hints': 0, declared: 0 };
   const up = (p: Pool) => p.stats().bytesToDevice;
   const measured = (mode: Mode, p: Pool, fn: () => Promise<unknown>) => async () => {
     const b0 = up(p);
@@ -150,13 +157,18 @@ export async function measureCell(ctx: BenchContext, poolBytes: number, pattern:
     moved[mode] = (up(p) - b0) / dataBytes;
     return ms;
   };
-  const demandRun = (mode: 'demand' | 'demand+hints') => measured(mode, pool, async () => {
-    const res = await a.space.dispatch(kernel, {
+  const demandRun = (mode: DemandMode) => async () => {
+    // 'first': a new kernel object (its pipelines are the compiled ones: the cache goes by code).
+    const k = mode === 'first' ? createKernel(descriptors[pattern]) : kernel;
+    return measured(mode, pool, () => run(mode, k))();
+  };
+  const run = async (mode: DemandMode, k: Kernel) => {
+    const res = await a.space.dispatch(k, {
       workgroups: wg, args: argsOf(a), demand: true, ...(mode === 'demand+hints' ? { read: [{ addr: a.data, byteLength: dataBytes }] } : {}),
     });
     stats.passes[mode] = res.demand!.passes;
     stats.slices[mode] = res.demand!.slices;
-  });
+  };
   // Declared chunks: consecutive workgroups while the data pages they read (the host computes them from
   // the pattern and the permutation) stay within a quarter of the pool; each dispatch declares exactly those.
   const pagesOfWorkgroup = (w: number): number[] => {
@@ -206,6 +218,7 @@ export async function measureCell(ctx: BenchContext, poolBytes: number, pattern:
   const t = await interleave(ctx, {
     resident: measured('resident', big, () => r.space.dispatch(kernel, { workgroups: wg, args: argsOf(r), read: [{ addr: r.data, byteLength: dataBytes }, { addr: r.perm, byteLength: permWords * 4 }], write: [{ addr: r.err, byteLength: 4 }] })),
     demand: demandRun('demand'),
+    first: demandRun('first'),
     'demand+hints': demandRun('demand+hints'),
     declared: declaredRun,
   }, async (k) => {
@@ -219,7 +232,7 @@ export async function measureCell(ctx: BenchContext, poolBytes: number, pattern:
   for (const s of [a, r]) s.space.destroy();
   pool.destroy();
   big.destroy();
-  const modes: Mode[] = ['resident', 'demand', 'demand+hints', 'declared'];
+  const modes: Mode[] = ['resident', 'demand', 'first', 'demand+hints', 'declared'];
   return {
     pattern, factor,
     bandwidth: Object.fromEntries(modes.map((m) => [m, t.resident / t[m]])) as Record<Mode, number>,
@@ -239,7 +252,7 @@ export function curveCase(): { key: string; title: string; run(ctx: BenchContext
       for (const pattern of PATTERNS) {
         for (const factor of factors) {
           const c = await measureCell(ctx, poolBytes, pattern, factor);
-          ctx.log(`  ${pattern} ×${factor}: demand ${c.bandwidth.demand.toFixed(2)}, +hints ${c.bandwidth['demand+hints'].toFixed(2)}, declared ${c.bandwidth.declared.toFixed(2)} of resident; ` +
+          ctx.log(`  ${pattern} ×${factor}: demand ${c.bandwidth.demand.toFixed(2)} (first dispatch ${c.bandwidth.first.toFixed(2)}, passes ${c.passes.first}), +hints ${c.bandwidth['demand+hints'].toFixed(2)}, declared ${c.bandwidth.declared.toFixed(2)} of resident; ` +
             `demand/declared ${(c.bandwidth.demand / c.bandwidth.declared).toFixed(2)}; passes ${c.passes.demand}, slices ${c.slices.demand}; bytes ${c.bytesPerByte.demand.toFixed(2)}/B`);
           cells.push(c);
         }
@@ -259,6 +272,9 @@ export function curveCase(): { key: string; title: string; run(ctx: BenchContext
             [`${c.pattern} ×${c.factor}: demand/declared`, Math.round(ratio(c) * 1000) / 1000],
             [`${c.pattern} ×${c.factor}: passes/slices`, `${c.passes.demand}/${c.slices.demand}`],
             [`${c.pattern} ×${c.factor}: bytes per data byte`, Math.round(c.bytesPerByte.demand * 100) / 100],
+            // The kernel's first dispatch on the space (no footprint known from a dispatch before).
+            [`${c.pattern} ×${c.factor}: first dispatch/declared`, Math.round((c.bandwidth.first / c.bandwidth.declared) * 1000) / 1000],
+            [`${c.pattern} ×${c.factor}: first dispatch passes/slices`, `${c.passes.first}/${c.slices.first}`],
           ])),
         },
       };
