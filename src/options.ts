@@ -236,6 +236,18 @@ export const DEMAND_PREDICTED_COVERAGE = 0.75;
 export const DEMAND_SAMPLE_MIN_WORKGROUPS = 16;
 
 /**
+ * Sample passes a cold replay slice runs at most before it runs whole
+ * (src/fault/demand.ts #runReplay): after a sample that missed, and its
+ * fault-in, one more, so that the pages its invocations reach through what
+ * the first missed (a gather's data behind its indices) are found at a
+ * sample's cost too, not by a whole pass that stalls on them. A kernel whose
+ * first sample saw everything (its hints were right: a stream) pays one
+ * sample more. Measured (the `demand` case's gather as a first dispatch, and
+ * the curve's first dispatches): docs/benchmarks.md.
+ */
+export const DEMAND_SAMPLES = 2;
+
+/**
  * A replay-mode round whose pages do not fit takes what fits (src/fault/demand.ts),
  * worth it while each such round finishes the invocations of at least this
  * fraction of the missed pages it fetched — invocations with small, independent

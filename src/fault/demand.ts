@@ -172,7 +172,7 @@ import type { Cancellation } from '../lifetime.ts';
 import type { SpaceCore } from '../space/state.ts';
 import { checkBypass, reportUnexpectedFaults } from '../space/strict.ts';
 import { PassResources } from './pass-resources.ts';
-import { DEMAND_PARTIAL_PROGRESS, DEMAND_PREDICTED_COVERAGE, DEMAND_SAMPLE_MIN_WORKGROUPS, DEMAND_SCOUT_FRACTION, DEMAND_SLICE_FILL, PREDICTION_MIN_ACCURACY } from '../options.ts';
+import { DEMAND_PARTIAL_PROGRESS, DEMAND_PREDICTED_COVERAGE, DEMAND_SAMPLE_MIN_WORKGROUPS, DEMAND_SAMPLES, DEMAND_SCOUT_FRACTION, DEMAND_SLICE_FILL, PREDICTION_MIN_ACCURACY } from '../options.ts';
 import { accuracy, HOT_SLICES, SliceHeat, type SliceFootprint } from '../policy/slice-prediction.ts';
 import { prepare, readPass, recordStride, replayUnit, submitPass, wordPerInvocation, type Checked, type DispatchOrder, type Prepared } from './pass.ts';
 import type { DemandStats, DispatchResult } from './dispatch-types.ts';
@@ -182,7 +182,7 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 function emptyStats(): Mutable<DemandStats> {
   return {
-    passes: 0, probes: 0, commits: 0, aborts: 0, replays: 0, slices: 0, faultBatches: 0,
+    passes: 0, probes: 0, commits: 0, aborts: 0, replays: 0, samples: 0, slices: 0, faultBatches: 0,
     pagesFaulted: 0, pagesPrefetched: 0, pagesDensityPrefetched: 0, pagesPredicted: 0, snapshotPages: 0, restoredPages: 0, resumedAdvances: 0,
   };
 }
@@ -744,7 +744,10 @@ class DemandRun {
    * stall nearly every invocation: a stalled invocation costs what one that
    * completes does (on lavapipe every branch runs, masked), so a `sample`
    * (each workgroup's invocation 0) finds where they go at a fraction of the
-   * cost, and the slice then runs whole, fresh, with completion words. `full`
+   * cost, and the slice then runs whole, fresh, with completion words — after
+   * a second sample when the first missed (DEMAND_SAMPLES): what its
+   * invocations reach through the pages it missed (a gather's data behind its
+   * indices) would otherwise stall a whole pass. `full`
    * — that fresh pass at once — where a sample cannot run: kernels that
    * synchronize a workgroup, workgroups of one invocation, small slices
    * (DEMAND_SAMPLE_MIN_WORKGROUPS).
@@ -885,6 +888,9 @@ class DemandRun {
      * over from its record.
      */
     let optimistic = false;
+    /** Sample passes run (DEMAND_SAMPLES), and whether the last pass was one that missed. */
+    let samples = 0;
+    let sampleMissed: boolean = false;
     for (;;) {
       this.#cancel?.check(); // a pass boundary: what completed workgroups wrote is marked, and stays
       await this.#fault(lock, hints, missed, toPredict);
@@ -892,12 +898,18 @@ class DemandRun {
       // Not in a slice's first pass, nor in the fresh pass after a first-pass variant's: a slice that
       // was split off a larger one that failed has invocations that stalled on pages this run does not
       // know (they rerun, and say).
-      const skip = this.#replayPerInvocation && !first && !optimistic;
-      const waiting = skip ? carried.filter((p) => !t.isResident(p)) : [];
+      const skip: boolean = this.#replayPerInvocation && !first && !optimistic;
+      const waiting: readonly number[] = skip ? carried.filter((p) => !t.isResident(p)) : [];
       const runFresh: boolean = fresh && (first || optimistic);
+      // A sample that missed is followed by another (up to DEMAND_SAMPLES), now that its misses are in.
+      const resample: boolean = sampleMissed && samples < DEMAND_SAMPLES;
       // A slice inside one that was cut reads the words its passes left: the completing variant.
-      optimistic = first && fresh && firstPass !== 'full';
-      const sampled = optimistic && firstPass === 'sample';
+      optimistic = (first && fresh && firstPass !== 'full') || resample;
+      const sampled: boolean = optimistic && (resample || firstPass === 'sample');
+      if (sampled) {
+        samples++;
+        this.stats.samples++;
+      }
       const pipeline = sampled ? await prep.sampling!() : optimistic ? undefined : await prep.completing!();
       if (!optimistic) this.#wordsExact = true;
       const during = first && next ? await this.#makeRoom(next, firstPages === lock ? lock : union(firstPages, lock)) : undefined;
@@ -910,7 +922,8 @@ class DemandRun {
       const accessed = bitmapPages(rec, pc, MAP_ACCESSED);
       for (const p of accessed) touched.add(p);
       const ran = decodeFaults(rec, pc);
-      const f = waiting.length === 0 ? ran : { ...ran, misses: [...union(ran.misses, waiting)] };
+      const f: FaultBatch = waiting.length === 0 ? ran : { ...ran, misses: [...union(ran.misses, waiting)] };
+      sampleMissed = sampled && f.misses.length > 0;
       // A stalled invocation records its miss, or waits on one recorded before: no misses means
       // every workgroup completed.
       if (f.misses.length === 0) {

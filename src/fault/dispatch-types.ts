@@ -82,6 +82,11 @@ export interface DemandStats {
   readonly aborts: number;
   /** Passes of idempotent kernels (replay mode), each running only unfinished workgroups. */
   readonly replays: number;
+  /**
+   * Of the replays, samples: passes over each workgroup's invocation 0 only, which a slice likely to
+   * find nothing resident runs before it runs whole (a second after one that missed).
+   */
+  readonly samples: number;
   /** Slices of the grid run one after another because one slice's working set did not fit the pool. */
   readonly slices: number;
   /** Fault batches serviced. */

@@ -63,10 +63,12 @@ testWithDevice('over resident pages a replay dispatch runs one pass; a first pas
     await space.write(max, new Uint32Array(1));
   };
   // Half the data written by the host (its device copies dropped), dispatched by a kernel with no
-  // footprint known (a new object of the same code): the first pass stalls in part, and the slice runs again.
+  // footprint known (a new object of the same code): the slice is cold, its samples stall in part
+  // (the second finds nothing the first did not), and the slice then runs whole, once.
   await dropHalf();
   r = await space.dispatch(createKernel(GATHER), { workgroups: n / 64, args, demand: true });
-  expect(r.demand!.passes).toBe(2);
+  expect(r.demand!.samples).toBe(2);
+  expect(r.demand!.passes).toBe(3);
   expect(r.demand!.pagesFaulted).toBeGreaterThanOrEqual(8); // the data written, and out's pages (the host zeroed them)
   await check();
   // The kernel that ran this way before: what its passes accessed comes in before the first pass, which completes.
@@ -249,6 +251,32 @@ testWithDevice('a cold slice\'s first pass is a sample of invocation 0 per workg
   let bad = 0;
   for (let i = 0; i < n; i++) if (got[i] !== (i % 64 === 0 ? 78 : (bv[i]! + 1) >>> 0)) bad++;
   expect(bad).toBe(0);
+  space.checkInvariants();
+});
+
+testWithDevice('a cold gather\'s first dispatch samples twice: the second sample finds the data behind the indices the first missed, and the whole pass after it completes', async (ctx) => {
+  const { space } = await makeSpace(ctx, { capacity: 64 * P, pageSize: P }, 64 * P);
+  const n = 4096;
+  const data = space.alloc(16 * P, { align: P });
+  const idx = space.alloc(n * 4, { align: P });
+  const out = space.alloc(n * 4, { align: P });
+  const max = space.alloc(4, { align: P });
+  const values = new Uint32Array((16 * P) / 4).map((_, i) => (i * 2654435761) >>> 0);
+  // Every invocation of workgroup w reads data page w % 16: invocation 0's index leads to the page its
+  // workgroup reads, so two samples find every page (one finds the indices, the next what they point at).
+  const words = P / 4;
+  const index = new Uint32Array(n).map((_, i) => (Math.floor(i / 64) % 16) * words + ((i * 37) % words));
+  await space.write(data, values);
+  await space.write(idx, index);
+  // A new kernel object: nothing known from an earlier dispatch.
+  const r = await space.dispatch(createKernel(GATHER), { workgroups: n / 64, args: [data, idx, out, n, max], demand: true });
+  const d = r.demand!;
+  expect(d.samples).toBe(2);
+  expect(d.faultBatches).toBe(2); // the indices (and out, max), then the data
+  expect(d.passes).toBe(3); // sample, sample, the slice whole — which completes: no pass after it
+  const expected = index.map((j) => (Math.imul(values[j]!, 3) + 1) >>> 0);
+  expect(u32(await space.read(out, n * 4))).toEqual(expected);
+  expect(u32(await space.read(max, 4))[0]).toBe(expected.reduce((a, b) => Math.max(a, b), 0));
   space.checkInvariants();
 });
 
