@@ -851,7 +851,7 @@ class DemandRun {
     let toPredict = predicted;
     // Dispatched this way before (KnownFootprint): what the slice's passes accessed then comes in
     // first, as a prediction (held, in the room the lock leaves), and the first pass runs warm.
-    // Measured: the `demand` case's gather, from cold data, 3 passes -> 1 (src: docs/benchmarks.md).
+    // Measured: the `demand` case's gather, from cold data, 3 passes -> 1 (docs/benchmarks.md).
     const known = footprintsOf(this.#space, prep.kernel);
     const key = footprintKey(prep, lo, hi);
     const last = known.get(key);
