@@ -172,6 +172,7 @@ import type { Cancellation } from '../lifetime.ts';
 import type { SpaceCore } from '../space/state.ts';
 import { checkBypass, reportUnexpectedFaults } from '../space/strict.ts';
 import { PassResources } from './pass-resources.ts';
+import { footprintKey, footprintsOf } from './footprints.ts';
 import { DEMAND_PARTIAL_PROGRESS, DEMAND_PREDICTED_COVERAGE, DEMAND_SAMPLE_MIN_WORKGROUPS, DEMAND_SAMPLES, DEMAND_SCOUT_FRACTION, DEMAND_SLICE_FILL, PREDICTION_MIN_ACCURACY } from '../options.ts';
 import { accuracy, HOT_SLICES, SliceHeat, type SliceFootprint } from '../policy/slice-prediction.ts';
 import { prepare, readPass, recordStride, replayUnit, submitPass, wordPerInvocation, type Checked, type DispatchOrder, type Prepared } from './pass.ts';
@@ -273,44 +274,6 @@ interface ReplayPass {
 interface NextSlice {
   readonly pages: readonly number[];
   readonly retire: readonly number[];
-}
-
-/**
- * What the last clean commit of a transaction slice needed and wrote, or what the passes of a
- * replay slice accessed (`writes` empty), per space, by kernel and by grid, arguments and slice:
- * a kernel dispatched again the same way (the iterations of a solver) most often touches the same
- * pages. A transaction slice then commits at once, with no probe: the commit is the same
- * all-or-nothing one, and if the kernel goes elsewhere this time it aborts, is restored, and the
- * slice runs its probes as it would have (#runTransaction). A replay slice fetches the pages
- * before its first pass, which then runs as a warm one; if it stalls, the slice goes on as any
- * replay does (#runReplay). Either way exactness does not depend on the footprint.
- */
-interface KnownFootprint {
-  readonly need: Uint32Array;
-  readonly writes: Uint32Array;
-}
-const knownFootprints = new WeakMap<SpaceCore, WeakMap<Kernel, Map<string, KnownFootprint>>>();
-/** Footprints kept per space and kernel, the oldest dropped first. */
-const KNOWN_FOOTPRINTS = 64;
-
-/** A slice's key among a kernel's known footprints: the grid, the slice and the arguments. */
-function footprintKey(prep: Prepared, lo: number, hi: number): string {
-  return `${prep.grid.join(',')}|${lo}-${hi}|${prep.args.join(',')}`;
-}
-
-/** Remember `need` (and `writes`) as what the slice `key` of `kernel` took when it last ran through. */
-function rememberFootprint(known: Map<string, KnownFootprint>, key: string, need: Uint32Array, writes: Uint32Array): void {
-  known.delete(key);
-  known.set(key, { need, writes });
-  if (known.size > KNOWN_FOOTPRINTS) known.delete(known.keys().next().value!);
-}
-
-function footprintsOf(space: SpaceCore, kernel: Kernel): Map<string, KnownFootprint> {
-  let byKernel = knownFootprints.get(space);
-  if (!byKernel) knownFootprints.set(space, (byKernel = new WeakMap()));
-  let m = byKernel.get(kernel);
-  if (!m) byKernel.set(kernel, (m = new Map()));
-  return m;
 }
 
 /**
@@ -849,11 +812,11 @@ class DemandRun {
     let lock = seeded ? union(prep.readPages, prep.writePages) : EMPTY;
     const touched = new Set<number>();
     let toPredict = predicted;
-    // Dispatched this way before (KnownFootprint): what the slice's passes accessed then comes in
+    // Dispatched this way before (src/fault/footprints.ts): what the slice's passes accessed then comes in
     // first, as a prediction (held, in the room the lock leaves), and the first pass runs warm.
     // Measured: the `demand` case's gather, from cold data, 3 passes -> 1 (docs/benchmarks.md).
     const known = footprintsOf(this.#space, prep.kernel);
-    const key = footprintKey(prep, lo, hi);
+    const key = footprintKey(prep.grid, prep.args, lo, hi);
     const last = known.get(key);
     /** The slice's pages for its first pass: the lock and the footprint known (#makeRoom retires none of them). */
     let firstPages = lock;
@@ -929,8 +892,9 @@ class DemandRun {
       if (f.misses.length === 0) {
         if (!sampled) {
           const footprint = Uint32Array.from(touched).sort();
-          if (footprint.length <= this.#available(footprint)) rememberFootprint(known, key, footprint, EMPTY);
-          else known.delete(key);
+          // (One that does not fit the pool could never be fetched before a first pass.)
+          if (footprint.length <= this.#available(footprint)) known.remember(key, footprint, EMPTY);
+          else known.forget(key);
           return footprint;
         }
         // A sample that missed nothing: the whole slice runs next, on what the sample touched.
@@ -1202,9 +1166,9 @@ class DemandRun {
     let hints: readonly number[] = [];
     let missed: readonly number[] = [];
     const known = footprintsOf(this.#space, prep.kernel);
-    const key = footprintKey(prep, lo, hi);
+    const key = footprintKey(prep.grid, prep.args, lo, hi);
     const remember = (need: Uint32Array): Uint32Array => {
-      rememberFootprint(known, key, need, Uint32Array.from(writeSet).sort());
+      known.remember(key, need, Uint32Array.from(writeSet).sort());
       return need;
     };
     const last = known.get(key);
