@@ -242,8 +242,10 @@ export const DEMAND_SAMPLE_MIN_WORKGROUPS = 16;
  * the first missed (a gather's data behind its indices) are found at a
  * sample's cost too, not by a whole pass that stalls on them. A kernel whose
  * first sample saw everything (its hints were right: a stream) pays one
- * sample more. Measured (the `demand` case's gather as a first dispatch, and
- * the curve's first dispatches): docs/benchmarks.md.
+ * sample more, and only while the kernel's second samples on the space still
+ * find something (src/fault/demand.ts resamplingOf). Measured (the `demand`
+ * case's gather as a first dispatch, and the curve's first dispatches):
+ * docs/benchmarks.md.
  */
 export const DEMAND_SAMPLES = 2;
 

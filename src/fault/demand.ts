@@ -297,6 +297,23 @@ function rememberHot(space: SpaceCore, kernel: Kernel, hot: HotPages): void {
   byKernel.set(kernel, hot);
 }
 
+/**
+ * How a kernel's second samples went on a space (DEMAND_SAMPLES): one that missed nothing the
+ * first had not brought in was wasted — a kernel whose first sample's hints were right (a stream),
+ * or whose slices touch more than the pool, so that no footprint is kept and every dispatch samples
+ * its cold slices again (the curve's random-warp pattern: 8 → 10 passes a dispatch). Tried while
+ * at least half of the last ones found something (Outcomes), across the kernel's dispatches.
+ */
+const resampling = new WeakMap<SpaceCore, WeakMap<Kernel, Outcomes>>();
+
+function resamplingOf(space: SpaceCore, kernel: Kernel): Outcomes {
+  let byKernel = resampling.get(space);
+  if (!byKernel) resampling.set(space, (byKernel = new WeakMap()));
+  let o = byKernel.get(kernel);
+  if (!o) byKernel.set(kernel, (o = new Outcomes()));
+  return o;
+}
+
 class DemandRun {
   readonly #space: SpaceCore;
   readonly #prep: Prepared;
@@ -854,6 +871,7 @@ class DemandRun {
     /** Sample passes run (DEMAND_SAMPLES), and whether the last pass was one that missed. */
     let samples = 0;
     let sampleMissed: boolean = false;
+    const resampled = resamplingOf(this.#space, prep.kernel);
     for (;;) {
       this.#cancel?.check(); // a pass boundary: what completed workgroups wrote is marked, and stays
       await this.#fault(lock, hints, missed, toPredict);
@@ -864,8 +882,9 @@ class DemandRun {
       const skip: boolean = this.#replayPerInvocation && !first && !optimistic;
       const waiting: readonly number[] = skip ? carried.filter((p) => !t.isResident(p)) : [];
       const runFresh: boolean = fresh && (first || optimistic);
-      // A sample that missed is followed by another (up to DEMAND_SAMPLES), now that its misses are in.
-      const resample: boolean = sampleMissed && samples < DEMAND_SAMPLES;
+      // A sample that missed is followed by another (up to DEMAND_SAMPLES), now that its misses are in,
+      // while this kernel's second samples find something (resamplingOf).
+      const resample: boolean = sampleMissed && samples < DEMAND_SAMPLES && resampled.worth();
       // A slice inside one that was cut reads the words its passes left: the completing variant.
       optimistic = (first && fresh && firstPass !== 'full') || resample;
       const sampled: boolean = optimistic && (resample || firstPass === 'sample');
@@ -887,6 +906,7 @@ class DemandRun {
       const ran = decodeFaults(rec, pc);
       const f: FaultBatch = waiting.length === 0 ? ran : { ...ran, misses: [...union(ran.misses, waiting)] };
       sampleMissed = sampled && f.misses.length > 0;
+      if (sampled && samples > 1) resampled.heard(f.misses.length > 0);
       // A stalled invocation records its miss, or waits on one recorded before: no misses means
       // every workgroup completed.
       if (f.misses.length === 0) {

@@ -280,6 +280,41 @@ testWithDevice('a cold gather\'s first dispatch samples twice: the second sample
   space.checkInvariants();
 });
 
+/** dst[i] = src[i] + arg 3 (a salt that makes each dispatch's arguments new): a stream, whose first sample's hints are right. */
+const copySalted = createKernel({
+  label: 'ahead:copy-salted', idempotent: true, workgroupSize: 64,
+  code: /* wgsl */ `
+fn kernel(inv: VmInvocation) {
+  let i = inv.global_id.x;
+  if (i >= vm_arg_u32(2u)) { return; }
+  vm_store_u32(vm_arg_u32(1u) + i * 4u, vm_load_u32(vm_arg_u32(0u) + i * 4u) + vm_arg_u32(3u));
+}`,
+});
+
+testWithDevice('a kernel whose second samples find nothing stops sampling twice after a few dispatches, and every word stays exact', async (ctx) => {
+  // (No thrashing detection: its hold would keep the pages the host writes on the device, warm.)
+  const { space } = await makeSpace(ctx, { capacity: 64 * P, pageSize: P }, 64 * P, { thrashing: false });
+  const n = (16 * P) / 4;
+  const src = space.alloc(n * 4, { align: P });
+  const dst = space.alloc(n * 4, { align: P });
+  space.alloc(16 * P); // never touched: the slice is cold while src and dst are not resident
+  const input = new Uint32Array(n).map((_, i) => (i * 2654435761) >>> 0);
+  const samples: number[] = [];
+  for (let salt = 1; salt <= 8; salt++) {
+    await space.write(src, input); // cold again: the device copies dropped
+    await space.write(dst, new Uint32Array(n));
+    // New arguments each time: no footprint known, every dispatch starts cold.
+    const r = await space.dispatch(copySalted, { workgroups: n / 64, args: [src, dst, n, salt], demand: true });
+    samples.push(r.demand!.samples);
+    const got = u32(await space.read(dst, n * 4));
+    expect(got.every((v, i) => v === ((input[i]! + salt) >>> 0))).toBe(true);
+  }
+  // The first sample's misses and hints bring every page in: the second finds nothing.
+  expect(samples.slice(0, 4)).toEqual([2, 2, 2, 2]);
+  expect(samples.slice(4)).toEqual([1, 1, 1, 1]);
+  space.checkInvariants();
+});
+
 testWithDevice('property: streams of 1-4 rows over 4-12x the pool, writing behind themselves, equal the CPU through scouts, samples, predictions and two slices in flight (fast-check)', async (ctx) => {
   await fc.assert(
     fc.asyncProperty(
