@@ -172,7 +172,7 @@ import type { Cancellation } from '../lifetime.ts';
 import type { SpaceCore } from '../space/state.ts';
 import { checkBypass, reportUnexpectedFaults } from '../space/strict.ts';
 import { PassResources } from './pass-resources.ts';
-import { footprintKey, footprintsOf } from './footprints.ts';
+import { footprintKey, footprintsOf, perSpaceKernel } from './footprints.ts';
 import { DEMAND_PARTIAL_PROGRESS, DEMAND_PREDICTED_COVERAGE, DEMAND_SAMPLE_MIN_WORKGROUPS, DEMAND_SAMPLES, DEMAND_SCOUT_FRACTION, DEMAND_SLICE_FILL, PREDICTION_MIN_ACCURACY } from '../options.ts';
 import { accuracy, HOT_SLICES, SliceHeat, type SliceFootprint } from '../policy/slice-prediction.ts';
 import { prepare, readPass, recordStride, replayUnit, submitPass, wordPerInvocation, type Checked, type DispatchOrder, type Prepared } from './pass.ts';
@@ -285,17 +285,7 @@ interface HotPages {
   readonly touched: readonly number[];
   readonly written: readonly number[];
 }
-const hotPages = new WeakMap<SpaceCore, WeakMap<Kernel, HotPages>>();
-
-function hotOf(space: SpaceCore, kernel: Kernel): HotPages | undefined {
-  return hotPages.get(space)?.get(kernel);
-}
-
-function rememberHot(space: SpaceCore, kernel: Kernel, hot: HotPages): void {
-  let byKernel = hotPages.get(space);
-  if (!byKernel) hotPages.set(space, (byKernel = new WeakMap()));
-  byKernel.set(kernel, hot);
-}
+const hotPages = perSpaceKernel<{ last?: HotPages }>(() => ({}));
 
 /**
  * How a kernel's second samples went on a space (DEMAND_SAMPLES): one that missed nothing the
@@ -304,15 +294,7 @@ function rememberHot(space: SpaceCore, kernel: Kernel, hot: HotPages): void {
  * its cold slices again (the curve's random-warp pattern: 8 → 10 passes a dispatch). Tried while
  * at least half of the last ones found something (Outcomes), across the kernel's dispatches.
  */
-const resampling = new WeakMap<SpaceCore, WeakMap<Kernel, Outcomes>>();
-
-function resamplingOf(space: SpaceCore, kernel: Kernel): Outcomes {
-  let byKernel = resampling.get(space);
-  if (!byKernel) resampling.set(space, (byKernel = new WeakMap()));
-  let o = byKernel.get(kernel);
-  if (!o) byKernel.set(kernel, (o = new Outcomes()));
-  return o;
-}
+const resamplingOf = perSpaceKernel(() => new Outcomes());
 
 class DemandRun {
   readonly #space: SpaceCore;
@@ -546,7 +528,7 @@ class DemandRun {
      * Transactions: pages most slices touch, held for the next one, and pages most slices write, in
      * each commit's write set (SliceHeat; seeded from the kernel's last sliced dispatch).
      */
-    const seed = this.#replay ? undefined : hotOf(this.#space, this.#prep.kernel);
+    const seed = this.#replay ? undefined : hotPages(this.#space, this.#prep.kernel).last;
     const heat = this.#replay ? undefined : new SliceHeat(seed?.touched);
     const writeHeat = this.#replay ? undefined : new SliceHeat(seed?.written);
     let predicting = true;
@@ -633,7 +615,7 @@ class DemandRun {
       // the next dispatch clears them first (found by the tree demo's test: a transaction by rounds
       // after them took the states for its rounds' marks, and skipped those invocations).
       if (wordsLeftSet || (this.#replayPerInvocation && recordStride(this.#prep.kernel) > 1)) res?.markCompletionDirty();
-      if (heat && this.stats.slices >= HOT_SLICES) rememberHot(this.#space, this.#prep.kernel, { touched: heat.hot(), written: writeHeat!.hot() });
+      if (heat && this.stats.slices >= HOT_SLICES) hotPages(this.#space, this.#prep.kernel).last = { touched: heat.hot(), written: writeHeat!.hot() };
     } catch (e) {
       res?.markCompletionDirty();
       if (this.#undo && this.#undo.size > 0) this.#rollback();
@@ -840,7 +822,7 @@ class DemandRun {
     if (last && last.need.length > 0) {
       const direct = union(last.need, lock);
       if (direct.length <= this.#available(direct)) {
-        toPredict = predicted.length > 0 ? [...union(last.need, predicted)] : [...last.need];
+        toPredict = [...union(last.need, predicted)];
         firstPages = direct;
         firstPass = 'fast';
       }
@@ -894,7 +876,7 @@ class DemandRun {
       }
       const pipeline = sampled ? await prep.sampling!() : optimistic ? undefined : await prep.completing!();
       if (!optimistic) this.#wordsExact = true;
-      const during = first && next ? await this.#makeRoom(next, firstPages === lock ? lock : union(firstPages, lock)) : undefined;
+      const during = first && next ? await this.#makeRoom(next, firstPages) : undefined;
       const rec = await this.#pass(Mode.Replay, lo, hi, [], { skipWaiting: skip, fresh: runFresh, during, pipeline });
       first = false;
       this.stats.replays++;

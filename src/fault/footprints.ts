@@ -8,7 +8,7 @@
 // commit on a wrong one aborts and is restored, a pass on a wrong one stalls,
 // and either goes on as a first dispatch would, so exactness never depends on it.
 //
-// The store is per space and kernel object (WeakMaps: it goes with either), at
+// The store is per space and kernel object (perSpaceKernel), at
 // most `maxEntries` footprints and `maxPages` page numbers in all, the least
 // recently remembered dropped first.
 
@@ -77,16 +77,24 @@ export class KnownFootprints {
   }
 }
 
-const stores = new WeakMap<SpaceCore, WeakMap<Kernel, KnownFootprints>>();
+/**
+ * What a kernel's dispatches on a space leave for its next ones (its footprints here; in
+ * src/fault/demand.ts its hot pages and how its second samples went): `make` gives the state of a
+ * kernel on a space the first time it is asked for. WeakMaps: the state goes with either.
+ */
+export function perSpaceKernel<T>(make: () => T): (space: SpaceCore, kernel: Kernel) => T {
+  const bySpace = new WeakMap<SpaceCore, WeakMap<Kernel, T>>();
+  return (space, kernel) => {
+    let byKernel = bySpace.get(space);
+    if (!byKernel) bySpace.set(space, (byKernel = new WeakMap()));
+    let v = byKernel.get(kernel);
+    if (v === undefined) byKernel.set(kernel, (v = make()));
+    return v;
+  };
+}
 
 /** The footprints of `kernel` on `space`. */
-export function footprintsOf(space: SpaceCore, kernel: Kernel): KnownFootprints {
-  let byKernel = stores.get(space);
-  if (!byKernel) stores.set(space, (byKernel = new WeakMap()));
-  let m = byKernel.get(kernel);
-  if (!m) byKernel.set(kernel, (m = new KnownFootprints()));
-  return m;
-}
+export const footprintsOf = perSpaceKernel(() => new KnownFootprints());
 
 /** Anything with join: the dispatch's grid and arguments (arrays or typed arrays). */
 interface Joinable {

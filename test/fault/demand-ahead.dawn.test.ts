@@ -28,6 +28,25 @@ fn kernel(inv: VmInvocation) {
 } as const;
 const gather = createKernel(GATHER);
 
+/**
+ * A gather's memory in `space`: `dataPages` pages of data (written), `n` indices, out and the max
+ * word; `args` for GATHER, and `expectOut(index)`, which checks out and max after a run over `index`.
+ */
+async function gatherSpace(space: AddressSpace, dataPages: number, n: number) {
+  const data = space.alloc(dataPages * P, { align: P });
+  const idx = space.alloc(n * 4, { align: P });
+  const out = space.alloc(n * 4, { align: P });
+  const max = space.alloc(4, { align: P });
+  const values = new Uint32Array((dataPages * P) / 4).map((_, i) => (i * 2654435761) >>> 0);
+  await space.write(data, values);
+  const expectOut = async (index: Uint32Array): Promise<void> => {
+    const expected = index.map((j) => (Math.imul(values[j]!, 3) + 1) >>> 0);
+    expect(u32(await space.read(out, n * 4))).toEqual(expected);
+    expect(u32(await space.read(max, 4))[0]).toBe(expected.reduce((a, b) => Math.max(a, b), 0));
+  };
+  return { data, idx, out, max, values, args: [data, idx, out, n, max], expectOut };
+}
+
 function lcg(seed: number): () => number {
   let x = seed >>> 0;
   return () => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0);
@@ -36,22 +55,11 @@ function lcg(seed: number): () => number {
 testWithDevice('over resident pages a replay dispatch runs one pass; a first pass that stalls in part is run again whole, and every word is exact', async (ctx) => {
   const { space } = await makeSpace(ctx, { capacity: 64 * P, pageSize: P }, 64 * P);
   const n = 4096;
-  const data = space.alloc(16 * P, { align: P });
-  const idx = space.alloc(n * 4, { align: P });
-  const out = space.alloc(n * 4, { align: P });
-  const max = space.alloc(4, { align: P });
-  const values = new Uint32Array((16 * P) / 4).map((_, i) => (i * 2654435761) >>> 0);
+  const { data, idx, out, max, values, args, expectOut } = await gatherSpace(space, 16, n);
   const rnd = lcg(3);
   const index = new Uint32Array(n).map(() => rnd() % values.length);
-  await space.write(data, values);
   await space.write(idx, index);
-  const expected = index.map((j) => (Math.imul(values[j]!, 3) + 1) >>> 0);
-  const top = expected.reduce((a, b) => Math.max(a, b), 0);
-  const check = async () => {
-    expect(u32(await space.read(out, n * 4))).toEqual(expected);
-    expect(u32(await space.read(max, 4))[0]).toBe(top);
-  };
-  const args = [data, idx, out, n, max];
+  const check = () => expectOut(index);
   // Everything resident (a declared run brought it in): one pass, of the first-pass variant.
   await space.dispatch(gather, { workgroups: n / 64, args, read: [{ addr: data, byteLength: 16 * P }, { addr: idx, byteLength: n * 4 }], write: [{ addr: out, byteLength: n * 4 }, { addr: max, byteLength: 4 }] });
   let r = await space.dispatch(gather, { workgroups: n / 64, args, demand: true });
@@ -85,12 +93,7 @@ testWithDevice('a replay dispatched again the same way fetches what it touched b
   // 24 frames, 32 pages of data: the known footprint never covers what the kernel reads the second time.
   const { space } = await makeSpace(ctx, { capacity: 24 * P, pageSize: P }, 64 * P);
   const n = 1024;
-  const data = space.alloc(32 * P, { align: P });
-  const idx = space.alloc(n * 4, { align: P });
-  const out = space.alloc(n * 4, { align: P });
-  const max = space.alloc(4, { align: P });
-  const values = new Uint32Array((32 * P) / 4).map((_, i) => (i * 2654435761) >>> 0);
-  await space.write(data, values);
+  const { idx, out, max, args, expectOut } = await gatherSpace(space, 32, n);
   const words = P / 4;
   const rnd = lcg(7);
   const run = async (firstPage: number) => {
@@ -99,10 +102,8 @@ testWithDevice('a replay dispatched again the same way fetches what it touched b
     await space.write(idx, index);
     await space.write(out, new Uint32Array(n));
     await space.write(max, new Uint32Array(1));
-    const r = await space.dispatch(gather, { workgroups: n / 64, args: [data, idx, out, n, max], demand: true });
-    const expected = index.map((j) => (Math.imul(values[j]!, 3) + 1) >>> 0);
-    expect(u32(await space.read(out, n * 4))).toEqual(expected);
-    expect(u32(await space.read(max, 4))[0]).toBe(expected.reduce((a, b) => Math.max(a, b), 0));
+    const r = await space.dispatch(gather, { workgroups: n / 64, args, demand: true });
+    await expectOut(index);
     return r.demand!;
   };
   const a = await run(0);
@@ -257,26 +258,19 @@ testWithDevice('a cold slice\'s first pass is a sample of invocation 0 per workg
 testWithDevice('a cold gather\'s first dispatch samples twice: the second sample finds the data behind the indices the first missed, and the whole pass after it completes', async (ctx) => {
   const { space } = await makeSpace(ctx, { capacity: 64 * P, pageSize: P }, 64 * P);
   const n = 4096;
-  const data = space.alloc(16 * P, { align: P });
-  const idx = space.alloc(n * 4, { align: P });
-  const out = space.alloc(n * 4, { align: P });
-  const max = space.alloc(4, { align: P });
-  const values = new Uint32Array((16 * P) / 4).map((_, i) => (i * 2654435761) >>> 0);
+  const { idx, args, expectOut } = await gatherSpace(space, 16, n);
   // Every invocation of workgroup w reads data page w % 16: invocation 0's index leads to the page its
   // workgroup reads, so two samples find every page (one finds the indices, the next what they point at).
   const words = P / 4;
   const index = new Uint32Array(n).map((_, i) => (Math.floor(i / 64) % 16) * words + ((i * 37) % words));
-  await space.write(data, values);
   await space.write(idx, index);
   // A new kernel object: nothing known from an earlier dispatch.
-  const r = await space.dispatch(createKernel(GATHER), { workgroups: n / 64, args: [data, idx, out, n, max], demand: true });
+  const r = await space.dispatch(createKernel(GATHER), { workgroups: n / 64, args, demand: true });
   const d = r.demand!;
   expect(d.samples).toBe(2);
   expect(d.faultBatches).toBe(2); // the indices (and out, max), then the data
   expect(d.passes).toBe(3); // sample, sample, the slice whole — which completes: no pass after it
-  const expected = index.map((j) => (Math.imul(values[j]!, 3) + 1) >>> 0);
-  expect(u32(await space.read(out, n * 4))).toEqual(expected);
-  expect(u32(await space.read(max, 4))[0]).toBe(expected.reduce((a, b) => Math.max(a, b), 0));
+  await expectOut(index);
   space.checkInvariants();
 });
 
